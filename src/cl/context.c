@@ -1,0 +1,187 @@
+/*
+ * The segcl context: device selection, one OpenCL context and in-order queue for a whole run,
+ * per-device build options, and where the kernel cache lives.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void segcl_default_settings(segcl_settings *settings)
+{
+    if (!settings)
+        return;
+    memset(settings, 0, sizeof *settings);
+    settings->kernel_cache = SEGCL_KERNEL_CACHE_AUTO;
+}
+
+segcl_status segcl_context_create(segcl_context **out)
+{
+    if (!out)
+        return SEGCL_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+    segcl_context *ctx = segcl_calloc(1, sizeof *ctx);
+    if (!ctx)
+        return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    ctx->error_cap = 256;
+    ctx->error = segcl_calloc(1, ctx->error_cap);
+    if (!ctx->error) {
+        segcl_free(ctx);
+        return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    *out = ctx;
+    return SEGCL_OK;
+}
+
+static char *default_cache_dir(void)
+{
+    const char *env = getenv("SEGCL_KERNEL_CACHE_DIR");
+    if (env && *env)
+        return segcl_strdup(env);
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    const char *base = xdg && *xdg ? xdg : home;
+    const char *suffix = xdg && *xdg ? "/segcl/kernels" : "/.cache/segcl/kernels";
+    if (!base || !*base)
+        base = "/tmp", suffix = "/segcl-kernel-cache";
+    size_t len = strlen(base) + strlen(suffix) + 1;
+    char *dir = segcl_malloc(len);
+    if (dir)
+        snprintf(dir, len, "%s%s", base, suffix);
+    return dir;
+}
+
+/* Drivers that keep their own binary cache: a second cache would only cost disk and time. */
+static bool driver_caches_itself(const segcl_device_info *info)
+{
+    return strstr(info->vendor, "NVIDIA") || strstr(info->platform_name, "NVIDIA") ||
+           strstr(info->platform_name, "Portable Computing Language") ||
+           strstr(info->platform_name, "pocl") || strstr(info->platform_version, "PoCL");
+}
+
+static segcl_status build_device_options(segcl_context *ctx)
+{
+    const segcl_device_info *info = &ctx->dev->info;
+    int major = 1, minor = 0;
+    /* CL_DEVICE_OPENCL_C_VERSION reads "OpenCL C <major>.<minor> <vendor text>". */
+    if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
+        major = 1, minor = 0;
+    const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
+    const char *type = info->type == SEGCL_DEVICE_TYPE_GPU   ? "-DSEGCL_DEVICE_GPU=1"
+                       : info->type == SEGCL_DEVICE_TYPE_CPU ? "-DSEGCL_DEVICE_CPU=1"
+                                                             : "-DSEGCL_DEVICE_OTHER=1";
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s%s%s", std, type, info->fp16 ? " -DSEGCL_HAS_FP16=1" : "",
+             info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
+    ctx->device_options = segcl_strdup(buf);
+    if (!ctx->device_options)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    return SEGCL_OK;
+}
+
+segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings)
+{
+    if (!ctx)
+        return SEGCL_ERROR_INVALID_ARGUMENT;
+    segcl_clear_error(ctx);
+    if (ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_context_open: context already open");
+    segcl_settings defaults;
+    if (!settings) {
+        segcl_default_settings(&defaults);
+        settings = &defaults;
+    }
+    size_t index;
+    segcl_status st = segcl_device_resolve(ctx, settings->device, &index);
+    if (st)
+        return st;
+    segcl_device_entry *dev = &ctx->devices[index];
+
+    ctx->cache_mode = settings->kernel_cache;
+    ctx->cache_dir = settings->kernel_cache_dir ? segcl_strdup(settings->kernel_cache_dir)
+                                                : default_cache_dir();
+    const char *kdir = settings->kernel_dir;
+    if (!kdir) {
+        const char *env = getenv("SEGCL_KERNEL_DIR");
+        kdir = env && *env ? env : NULL;
+    }
+    ctx->kernel_dir = kdir ? segcl_strdup(kdir) : NULL;
+    if (!ctx->cache_dir || (kdir && !ctx->kernel_dir))
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    switch (settings->kernel_cache) {
+    case SEGCL_KERNEL_CACHE_ON: ctx->cache_enabled = true; break;
+    case SEGCL_KERNEL_CACHE_OFF: ctx->cache_enabled = false; break;
+    default: ctx->cache_enabled = !driver_caches_itself(&dev->info); break;
+    }
+
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dev->platform, 0};
+    cl_context cl = clCreateContext(props, 1, &dev->device, NULL, NULL, &err);
+    if (!cl || err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clCreateContext", "device %zu (%s)", index, dev->info.name);
+    cl_command_queue queue = clCreateCommandQueue(cl, dev->device, 0, &err);
+    if (!queue || err != CL_SUCCESS) {
+        clReleaseContext(cl);
+        return segcl_fail_cl(ctx, err, "clCreateCommandQueue", "device %zu (%s)", index,
+                             dev->info.name);
+    }
+    ctx->cl = cl;
+    ctx->queue = queue;
+    ctx->device_index = index;
+    ctx->dev = dev;
+    ctx->memory_limit = settings->memory_limit ? settings->memory_limit : dev->info.global_mem_bytes;
+    if ((st = build_device_options(ctx))) {
+        clReleaseCommandQueue(queue);
+        clReleaseContext(cl);
+        ctx->cl = NULL;
+        ctx->queue = NULL;
+        ctx->dev = NULL;
+        return st;
+    }
+    ctx->open = true;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_context_device_info(segcl_context *ctx, segcl_device_info *info)
+{
+    if (!ctx || !info)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "NULL argument");
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+    *info = ctx->dev->info;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_context_finish(segcl_context *ctx)
+{
+    if (!ctx)
+        return SEGCL_ERROR_INVALID_ARGUMENT;
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clFinish", NULL);
+    return SEGCL_OK;
+}
+
+void segcl_context_destroy(segcl_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clFinish(ctx->queue);
+    if (ctx->gemm_temp)
+        segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
+    segcl_programs_release(ctx);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl)
+        clReleaseContext(ctx->cl);
+    segcl_free(ctx->devices);
+    segcl_free(ctx->cache_dir);
+    segcl_free(ctx->kernel_dir);
+    segcl_free(ctx->device_options);
+    segcl_free(ctx->error);
+    segcl_free(ctx);
+}

@@ -1,0 +1,428 @@
+/*
+ * Run-time kernel programs: sources embedded at build time (or read from SEGCL_KERNEL_DIR),
+ * built once per context and option set, with an on-disk binary cache for drivers that keep
+ * none of their own. A cache entry that is corrupt, stale or rejected by the driver is rebuilt.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct segcl_program_entry {
+    char *family;
+    char *options;
+    cl_program program;
+    segcl_program_entry *next;
+};
+
+struct segcl_kernel_entry {
+    cl_program program;
+    char *name;
+    cl_kernel kernel;
+    segcl_kernel_entry *next;
+};
+
+#define CACHE_MAGIC "SEGCLKC"
+#define CACHE_FORMAT_VERSION 1u
+#define CACHE_MAX_BINARY ((uint64_t)1 << 30)
+
+typedef struct cache_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t reserved;
+    uint8_t key[32];
+    uint64_t binary_size;
+    uint8_t digest[32];
+} cache_header;
+
+static segcl_status read_file(segcl_context *ctx, const char *path, char **data, size_t *length)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            char *grown = segcl_realloc(buf, ncap);
+            if (!grown) {
+                segcl_free(buf);
+                fclose(f);
+                return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                  "out of host memory reading %s", path);
+            }
+            buf = grown;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        segcl_free(buf);
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s", path);
+    }
+    buf[len] = '\0';
+    *data = buf;
+    *length = len;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_kernel_source(segcl_context *ctx, const char *family, char **source,
+                                 size_t *length)
+{
+    if (ctx->kernel_dir) {
+        size_t n = strlen(ctx->kernel_dir) + strlen(family) + 8;
+        char *path = segcl_malloc(n);
+        if (!path)
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        snprintf(path, n, "%s/%s.cl", ctx->kernel_dir, family);
+        segcl_status st = read_file(ctx, path, source, length);
+        segcl_free(path);
+        return st;
+    }
+    for (size_t i = 0; i < segcl_embedded_kernel_count; i++) {
+        const segcl_embedded_kernel *k = &segcl_embedded_kernels[i];
+        if (strcmp(k->family, family) == 0) {
+            char *copy = segcl_malloc(k->size + 1);
+            if (!copy)
+                return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            memcpy(copy, k->data, k->size);
+            copy[k->size] = '\0';
+            *source = copy;
+            *length = k->size;
+            return SEGCL_OK;
+        }
+    }
+    return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no kernel family '%s' in this build",
+                      family);
+}
+
+static void cache_key(segcl_context *ctx, const char *source, size_t length, const char *options,
+                      uint8_t key[32])
+{
+    const segcl_device_info *in = &ctx->dev->info;
+    segcl_sha256 h;
+    segcl_sha256_init(&h);
+    char head[64];
+    snprintf(head, sizeof head, "segcl-kernel-cache %u\n", CACHE_FORMAT_VERSION);
+    const char *parts[] = {head,       in->platform_name,  in->platform_version, in->name,
+                           in->vendor, in->device_version, in->driver_version,   options};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        segcl_sha256_update(&h, parts[i], strlen(parts[i]));
+        segcl_sha256_update(&h, "\n", 1);
+    }
+    segcl_sha256_update(&h, source, length);
+    segcl_sha256_final(&h, key);
+}
+
+static char *cache_path(segcl_context *ctx, const uint8_t key[32])
+{
+    char hex[65];
+    segcl_sha256_hex(key, hex);
+    size_t n = strlen(ctx->cache_dir) + 80;
+    char *path = segcl_malloc(n);
+    if (path)
+        snprintf(path, n, "%s/%s.bin", ctx->cache_dir, hex);
+    return path;
+}
+
+static segcl_status build_log(segcl_context *ctx, cl_program program, char **log)
+{
+    size_t need = 0;
+    cl_int err = clGetProgramBuildInfo(program, ctx->dev->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                                       &need);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clGetProgramBuildInfo", "CL_PROGRAM_BUILD_LOG");
+    char *text = segcl_malloc(need + 1);
+    if (!text)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    err = clGetProgramBuildInfo(program, ctx->dev->device, CL_PROGRAM_BUILD_LOG, need, text, NULL);
+    if (err != CL_SUCCESS) {
+        segcl_free(text);
+        return segcl_fail_cl(ctx, err, "clGetProgramBuildInfo", "CL_PROGRAM_BUILD_LOG");
+    }
+    text[need] = '\0';
+    *log = text;
+    return SEGCL_OK;
+}
+
+static segcl_status build_from_source(segcl_context *ctx, const char *family, const char *source,
+                                      size_t length, const char *options, cl_program *out)
+{
+    cl_int err;
+    const char *sources[] = {source};
+    cl_program program = clCreateProgramWithSource(ctx->cl, 1, sources, &length, &err);
+    if (!program || err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clCreateProgramWithSource", "kernels/%s.cl", family);
+    ctx->cache_stats.builds++;
+    err = clBuildProgram(program, 1, &ctx->dev->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char *log = NULL;
+        segcl_status st = build_log(ctx, program, &log);
+        clReleaseProgram(program);
+        if (st)
+            return st;
+        st = segcl_fail(ctx, SEGCL_ERROR_BUILD,
+                        "clBuildProgram failed: %s (%d) building kernels/%s.cl for %s with "
+                        "options '%s'; build log:\n%s",
+                        segcl_cl_error_name(err), (int)err, family, ctx->dev->info.name, options,
+                        log);
+        ctx->last_cl_error = err;
+        segcl_free(log);
+        return st;
+    }
+    *out = program;
+    return SEGCL_OK;
+}
+
+/* Returns true and a built program when a valid entry exists; any defect counts as rejected. */
+static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[32], cl_program *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    cache_header hdr;
+    bool ok = fread(&hdr, sizeof hdr, 1, f) == 1 && memcmp(hdr.magic, CACHE_MAGIC, 8) == 0 &&
+              hdr.version == CACHE_FORMAT_VERSION && memcmp(hdr.key, key, 32) == 0 &&
+              hdr.binary_size > 0 && hdr.binary_size <= CACHE_MAX_BINARY;
+    unsigned char *binary = NULL;
+    if (ok) {
+        binary = segcl_malloc((size_t)hdr.binary_size + 1);
+        ok = binary && fread(binary, 1, (size_t)hdr.binary_size, f) == hdr.binary_size &&
+             fgetc(f) == EOF;
+    }
+    fclose(f);
+    if (ok) {
+        uint8_t digest[32];
+        segcl_sha256 h;
+        segcl_sha256_init(&h);
+        segcl_sha256_update(&h, binary, (size_t)hdr.binary_size);
+        segcl_sha256_final(&h, digest);
+        ok = memcmp(digest, hdr.digest, 32) == 0;
+    }
+    cl_program program = NULL;
+    if (ok) {
+        cl_int err, binary_status = CL_SUCCESS;
+        size_t size = (size_t)hdr.binary_size;
+        const unsigned char *bins[] = {binary};
+        program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->dev->device, &size, bins,
+                                            &binary_status, &err);
+        ok = program && err == CL_SUCCESS && binary_status == CL_SUCCESS &&
+             clBuildProgram(program, 1, &ctx->dev->device, NULL, NULL, NULL) == CL_SUCCESS;
+        if (!ok && program)
+            clReleaseProgram(program);
+    }
+    segcl_free(binary);
+    if (!ok) {
+        ctx->cache_stats.rejected++;
+        remove(path);
+        return false;
+    }
+    ctx->cache_stats.hits++;
+    *out = program;
+    return true;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* Best effort: a cache that cannot be written only costs the next run a rebuild. */
+static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[32],
+                        cl_program program)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+            CL_SUCCESS ||
+        size == 0 || size > CACHE_MAX_BINARY)
+        return;
+    unsigned char *binary = segcl_malloc(size);
+    if (!binary)
+        return;
+    unsigned char *bins[] = {binary};
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS ||
+        mkdir_p(ctx->cache_dir) != 0) {
+        segcl_free(binary);
+        return;
+    }
+    cache_header hdr;
+    memset(&hdr, 0, sizeof hdr);
+    memcpy(hdr.magic, CACHE_MAGIC, 8);
+    hdr.version = CACHE_FORMAT_VERSION;
+    memcpy(hdr.key, key, 32);
+    hdr.binary_size = size;
+    segcl_sha256 h;
+    segcl_sha256_init(&h);
+    segcl_sha256_update(&h, binary, size);
+    segcl_sha256_final(&h, hdr.digest);
+
+    size_t tlen = strlen(path) + 32;
+    char *tmp = segcl_malloc(tlen);
+    if (!tmp) {
+        segcl_free(binary);
+        return;
+    }
+    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(&hdr, sizeof hdr, 1, f) == 1 && fwrite(binary, 1, size, f) == size;
+    if (f)
+        ok = (fclose(f) == 0) && ok;
+    if (ok && rename(tmp, path) == 0)
+        ctx->cache_stats.stored++;
+    else
+        remove(tmp);
+    segcl_free(tmp);
+    segcl_free(binary);
+}
+
+static segcl_status create_program(segcl_context *ctx, const char *family, const char *options,
+                                   cl_program *out)
+{
+    char *source = NULL;
+    size_t length = 0;
+    segcl_status st = segcl_kernel_source(ctx, family, &source, &length);
+    if (st)
+        return st;
+    size_t olen = strlen(ctx->device_options) + (options ? strlen(options) : 0) + 2;
+    char *all_options = segcl_malloc(olen);
+    if (!all_options) {
+        segcl_free(source);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    snprintf(all_options, olen, "%s%s%s", ctx->device_options, options && *options ? " " : "",
+             options ? options : "");
+
+    uint8_t key[32];
+    char *path = NULL;
+    if (ctx->cache_enabled) {
+        cache_key(ctx, source, length, all_options, key);
+        path = cache_path(ctx, key);
+        if (path && cache_load(ctx, path, key, out)) {
+            segcl_free(path);
+            segcl_free(all_options);
+            segcl_free(source);
+            return SEGCL_OK;
+        }
+        ctx->cache_stats.misses++;
+    }
+    st = build_from_source(ctx, family, source, length, all_options, out);
+    if (st == SEGCL_OK && path)
+        cache_store(ctx, path, key, *out);
+    segcl_free(path);
+    segcl_free(all_options);
+    segcl_free(source);
+    return st;
+}
+
+static bool same_options(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+segcl_status segcl_program_get(segcl_context *ctx, const char *family, const char *options,
+                               cl_program *out)
+{
+    if (!ctx || !family || !out)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_program_get: NULL argument");
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+    for (segcl_program_entry *e = ctx->programs; e; e = e->next)
+        if (strcmp(e->family, family) == 0 && same_options(e->options, options)) {
+            *out = e->program;
+            return SEGCL_OK;
+        }
+    segcl_program_entry *e = segcl_calloc(1, sizeof *e);
+    if (!e || !(e->family = segcl_strdup(family)) ||
+        !(e->options = segcl_strdup(options ? options : ""))) {
+        if (e) {
+            segcl_free(e->family);
+            segcl_free(e);
+        }
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    segcl_status st = create_program(ctx, family, options, &e->program);
+    if (st) {
+        segcl_free(e->family);
+        segcl_free(e->options);
+        segcl_free(e);
+        return st;
+    }
+    e->next = ctx->programs;
+    ctx->programs = e;
+    *out = e->program;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_kernel_get(segcl_context *ctx, const char *family, const char *options,
+                              const char *name, cl_kernel *out)
+{
+    cl_program program;
+    segcl_status st = segcl_program_get(ctx, family, options, &program);
+    if (st)
+        return st;
+    for (segcl_kernel_entry *e = ctx->kernels; e; e = e->next)
+        if (e->program == program && strcmp(e->name, name) == 0) {
+            *out = e->kernel;
+            return SEGCL_OK;
+        }
+    segcl_kernel_entry *e = segcl_calloc(1, sizeof *e);
+    if (!e || !(e->name = segcl_strdup(name))) {
+        segcl_free(e);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    cl_int err;
+    e->kernel = clCreateKernel(program, name, &err);
+    if (!e->kernel || err != CL_SUCCESS) {
+        segcl_free(e->name);
+        segcl_free(e);
+        return segcl_fail_cl(ctx, err, "clCreateKernel", "kernel '%s' in kernels/%s.cl", name,
+                             family);
+    }
+    e->program = program;
+    e->next = ctx->kernels;
+    ctx->kernels = e;
+    *out = e->kernel;
+    return SEGCL_OK;
+}
+
+void segcl_programs_release(segcl_context *ctx)
+{
+    for (segcl_kernel_entry *e = ctx->kernels, *next; e; e = next) {
+        next = e->next;
+        clReleaseKernel(e->kernel);
+        segcl_free(e->name);
+        segcl_free(e);
+    }
+    ctx->kernels = NULL;
+    for (segcl_program_entry *e = ctx->programs, *next; e; e = next) {
+        next = e->next;
+        clReleaseProgram(e->program);
+        segcl_free(e->family);
+        segcl_free(e->options);
+        segcl_free(e);
+    }
+    ctx->programs = NULL;
+}

@@ -1,0 +1,62 @@
+/*
+ * Checked heap allocation. All library allocations pass through here so that tests can make any
+ * chosen one fail and verify that every caller reports the error and cleans up.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static long fail_countdown = -1;
+
+void segcl_test_fail_alloc_after(long n)
+{
+    fail_countdown = n;
+}
+
+static bool should_fail(void)
+{
+    if (fail_countdown < 0)
+        return false;
+    if (fail_countdown == 0) {
+        fail_countdown = -1;
+        return true;
+    }
+    fail_countdown--;
+    return false;
+}
+
+void *segcl_malloc(size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(size ? size : 1);
+}
+
+void *segcl_calloc(size_t count, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *segcl_realloc(void *ptr, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(ptr, size ? size : 1);
+}
+
+char *segcl_strdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = segcl_malloc(len);
+    if (copy)
+        memcpy(copy, s, len);
+    return copy;
+}
+
+void segcl_free(void *ptr)
+{
+    free(ptr);
+}

@@ -1,0 +1,249 @@
+/*
+ * Library-internal declarations shared by src/: the context layout, error reporting,
+ * checked allocation, program and kernel cache, device memory accounting.
+ */
+#ifndef SEGCL_INTERNAL_H
+#define SEGCL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CL/cl.h>
+
+#include "segcl/segcl.h"
+
+#define SEGCL_INTERNAL __attribute__((visibility("hidden")))
+
+#if defined(__GNUC__)
+#define SEGCL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SEGCL_PRINTF(f, a)
+#endif
+
+/* ---- allocation (src/core/alloc.c) ---------------------------------------------------------- */
+
+/* Every heap allocation in the library goes through these, so tests can make the n-th one fail. */
+SEGCL_INTERNAL void *segcl_malloc(size_t size);
+SEGCL_INTERNAL void *segcl_calloc(size_t count, size_t size);
+SEGCL_INTERNAL void *segcl_realloc(void *ptr, size_t size);
+SEGCL_INTERNAL char *segcl_strdup(const char *s);
+SEGCL_INTERNAL void segcl_free(void *ptr);
+/* Test hook: the allocation after `n` more successful ones fails; n < 0 disables. */
+SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
+
+/* ---- errors (src/core/error.c) -------------------------------------------------------------- */
+
+/* Records a formatted message on ctx and returns status, so callers can `return segcl_fail(...)`. */
+SEGCL_INTERNAL segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt,
+                                       ...) SEGCL_PRINTF(3, 4);
+/* Records "<what> failed: <CL_ERROR_NAME> (<code>)" plus optional detail; maps the code. */
+SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,
+                                          const char *fmt, ...) SEGCL_PRINTF(4, 5);
+SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
+SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
+
+/* Formats a byte count as "6.0 MiB". */
+SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* ---- SHA-256 (src/core/sha256.c) ------------------------------------------------------------ */
+
+typedef struct segcl_sha256 {
+    uint32_t state[8];
+    uint64_t length;
+    uint8_t block[64];
+    size_t fill;
+} segcl_sha256;
+
+SEGCL_INTERNAL void segcl_sha256_init(segcl_sha256 *h);
+SEGCL_INTERNAL void segcl_sha256_update(segcl_sha256 *h, const void *data, size_t len);
+SEGCL_INTERNAL void segcl_sha256_final(segcl_sha256 *h, uint8_t digest[32]);
+SEGCL_INTERNAL void segcl_sha256_hex(const uint8_t digest[32], char hex[65]);
+
+/* ---- random numbers (src/core/rng.c) ------------------------------------------------------- */
+
+/* PCG32 (O'Neill): small, fast, and the same sequence on every platform for a given seed. */
+typedef struct segcl_rng {
+    uint64_t state;
+    uint64_t inc;
+} segcl_rng;
+
+SEGCL_INTERNAL void segcl_rng_seed(segcl_rng *rng, uint64_t seed, uint64_t stream);
+SEGCL_INTERNAL uint32_t segcl_rng_u32(segcl_rng *rng);
+/* Uniform in [0, 1) with 24 random bits, so every value is exactly representable as float. */
+SEGCL_INTERNAL float segcl_rng_uniform(segcl_rng *rng);
+/* Uniform integer in [0, bound) without modulo bias. */
+SEGCL_INTERNAL uint32_t segcl_rng_below(segcl_rng *rng, uint32_t bound);
+
+/* ---- devices (src/cl/device.c) -------------------------------------------------------------- */
+
+typedef struct segcl_device_entry {
+    cl_platform_id platform;
+    cl_device_id device;
+    segcl_device_info info;
+} segcl_device_entry;
+
+/* Enumerates platforms and devices into ctx once. */
+SEGCL_INTERNAL segcl_status segcl_devices_enumerate(segcl_context *ctx);
+
+/* ---- programs (src/cl/program.c) ------------------------------------------------------------ */
+
+typedef struct segcl_program_entry segcl_program_entry;
+typedef struct segcl_kernel_entry segcl_kernel_entry;
+
+typedef struct segcl_cache_stats {
+    unsigned long hits;     /* binaries loaded from the disk cache */
+    unsigned long misses;   /* programs built from source (cache enabled, no entry) */
+    unsigned long rejected; /* entries found but corrupt or stale, rebuilt from source */
+    unsigned long stored;   /* entries written */
+    unsigned long builds;   /* programs built from source, cache or not */
+} segcl_cache_stats;
+
+/*
+ * Returns the program for kernels/<family>.cl built with the device's standard options plus
+ * `options` (may be NULL). Built once per (family, options) and kept for the context's life.
+ */
+SEGCL_INTERNAL segcl_status segcl_program_get(segcl_context *ctx, const char *family,
+                                              const char *options, cl_program *out);
+/* Returns a kernel object, created once per (family, options, name) and owned by ctx. */
+SEGCL_INTERNAL segcl_status segcl_kernel_get(segcl_context *ctx, const char *family,
+                                             const char *options, const char *name,
+                                             cl_kernel *out);
+SEGCL_INTERNAL void segcl_programs_release(segcl_context *ctx);
+/* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
+SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
+                                                char **source, size_t *length);
+
+/* Embedded kernel sources (generated at build time by tools/embed_kernels.c). */
+typedef struct segcl_embedded_kernel {
+    const char *family;
+    const unsigned char *data;
+    size_t size;
+} segcl_embedded_kernel;
+extern const segcl_embedded_kernel segcl_embedded_kernels[];
+extern const size_t segcl_embedded_kernel_count;
+
+/* ---- launching kernels (src/cl/launch.c) ---------------------------------------------------- */
+
+typedef struct segcl_arg {
+    size_t size;
+    const void *value;
+} segcl_arg;
+#define SEGCL_ARG(x) ((segcl_arg){sizeof(x), &(x)})
+
+/* Sets kernel arguments 0..n-1; `name` is used in error messages. */
+SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
+                                           const segcl_arg *args, size_t n);
+/* Queues a launch; global sizes are rounded up to multiples of local (kernels bounds-check).
+ * local == NULL picks 64 work-items in dimension 0. Not waited for. */
+SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
+                                         cl_uint dims, const size_t *global, const size_t *local);
+
+/* Elementwise helpers on raw buffers (kernels/util.cl). */
+SEGCL_INTERNAL segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value);
+SEGCL_INTERNAL segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n,
+                                        float alpha, float beta);
+
+/* ---- GEMM (src/cl/gemm.c) ------------------------------------------------------------------- */
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T. Offsets and leading
+ * dimensions in elements. Queued, not waited for. */
+typedef struct segcl_gemm_args {
+    bool trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    size_t a_offset, b_offset, c_offset;
+    size_t lda, ldb, ldc;
+} segcl_gemm_args;
+
+SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *args);
+
+/* ---- device memory (src/cl/memory.c) -------------------------------------------------------- */
+
+/* Creates a device buffer, charging it against the context's memory limit. `what` names it in
+ * errors. The returned buffer must be released with segcl_buffer_release(). */
+SEGCL_INTERNAL segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t bytes,
+                                                cl_mem *out);
+SEGCL_INTERNAL void segcl_buffer_release(segcl_context *ctx, cl_mem buffer, size_t bytes);
+
+/* ---- arena (src/cl/arena.c) ----------------------------------------------------------------- */
+
+/*
+ * Plans device memory for tensors whose lifetimes are known in advance (a network's activations):
+ * each tensor is declared with the first and last step that uses it, and tensors whose lifetimes
+ * do not overlap share memory. Commit places them greedily, largest first, at the lowest offset
+ * free over their lifetime, then allocates one buffer and hands out sub-buffers.
+ */
+typedef struct segcl_arena segcl_arena;
+
+SEGCL_INTERNAL segcl_status segcl_arena_create(segcl_context *ctx, const char *name,
+                                               segcl_arena **out);
+SEGCL_INTERNAL segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
+                                                const int64_t *shape, int first_step,
+                                                int last_step, size_t *slot);
+SEGCL_INTERNAL segcl_status segcl_arena_commit(segcl_arena *arena);
+/* The tensor of a slot once committed (owned by the arena), else NULL. */
+SEGCL_INTERNAL segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot);
+/* Bytes of the single buffer the plan needs (valid after commit) and the sum of all tensors. */
+SEGCL_INTERNAL size_t segcl_arena_planned_bytes(const segcl_arena *arena);
+SEGCL_INTERNAL size_t segcl_arena_naive_bytes(const segcl_arena *arena);
+SEGCL_INTERNAL size_t segcl_arena_offset(const segcl_arena *arena, size_t slot);
+SEGCL_INTERNAL void segcl_arena_destroy(segcl_arena *arena);
+
+/* Wraps part of a buffer as a tensor that does not own device memory. */
+SEGCL_INTERNAL segcl_status segcl_tensor_wrap(segcl_context *ctx, const char *name, int ndim,
+                                              const int64_t *shape, cl_mem parent,
+                                              size_t offset_bytes, segcl_tensor **out);
+/* Validates a shape and returns its element count. */
+SEGCL_INTERNAL segcl_status segcl_shape_check(segcl_context *ctx, const char *name, int ndim,
+                                              const int64_t *shape, size_t *numel);
+SEGCL_INTERNAL void segcl_shape_format(int ndim, const int64_t *shape, char *buf, size_t len);
+
+/* ---- the context ---------------------------------------------------------------------------- */
+
+struct segcl_context {
+    char *error;       /* last error message, heap-allocated; "" when none */
+    size_t error_cap;
+    cl_int last_cl_error;
+
+    bool enumerated;
+    segcl_device_entry *devices;
+    size_t device_count;
+
+    bool open;
+    size_t device_index;
+    segcl_device_entry *dev; /* == &devices[device_index] once open */
+    cl_context cl;
+    cl_command_queue queue;
+
+    segcl_kernel_cache_mode cache_mode;
+    bool cache_enabled; /* resolved from cache_mode and the driver */
+    char *cache_dir;
+    char *kernel_dir;   /* NULL: embedded sources */
+    char *device_options; /* -D options every program of this device gets */
+    segcl_program_entry *programs;
+    segcl_kernel_entry *kernels;
+    segcl_cache_stats cache_stats;
+
+    uint64_t memory_limit;
+    uint64_t memory_in_use;
+    uint64_t memory_peak;
+
+    cl_mem gemm_temp;     /* CLBlast's temporary buffer, grown on demand, never per call */
+    size_t gemm_temp_bytes;
+};
+
+struct segcl_tensor {
+    segcl_context *ctx;
+    cl_mem buffer;
+    size_t bytes;
+    int ndim;
+    int64_t shape[SEGCL_MAX_DIMS];
+    size_t numel;
+    char *name;
+    bool owns_memory; /* false for arena sub-buffers */
+};
+
+#endif /* SEGCL_INTERNAL_H */

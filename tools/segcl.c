@@ -1,0 +1,271 @@
+/*
+ * segcl command-line tool: parses arguments, calls the library, prints results and progress,
+ * and turns errors into one line on stderr and a non-zero exit. Nothing else lives here.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "segcl/segcl.h"
+#include "cli.h"
+
+typedef int (*command_fn)(const global_options *g, int argc, char **argv);
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    command_fn run;
+    void (*help)(FILE *out);
+} command;
+
+static const char *program_name = "segcl";
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", program_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* One line for a library error: the context's message, or the status text when it has none. */
+int cli_fail(segcl_context *ctx, segcl_status st)
+{
+    const char *msg = segcl_context_error(ctx);
+    cli_error("%s", msg && *msg ? msg : segcl_status_string(st));
+    return 1;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void settings_from(const global_options *g, segcl_settings *s)
+{
+    segcl_default_settings(s);
+    s->device = g->device;
+    if (g->no_kernel_cache)
+        s->kernel_cache = SEGCL_KERNEL_CACHE_OFF;
+    else if (g->kernel_cache_dir) {
+        s->kernel_cache = SEGCL_KERNEL_CACHE_ON;
+        s->kernel_cache_dir = g->kernel_cache_dir;
+    }
+}
+
+int cli_open_context(const global_options *g, segcl_context **out)
+{
+    segcl_context *ctx = NULL;
+    segcl_status st = segcl_context_create(&ctx);
+    if (st) {
+        cli_error("%s", segcl_context_error(NULL));
+        return 1;
+    }
+    segcl_settings s;
+    settings_from(g, &s);
+    st = segcl_context_open(ctx, &s);
+    if (st) {
+        cli_fail(ctx, st);
+        segcl_context_destroy(ctx);
+        return 1;
+    }
+    *out = ctx;
+    return 0;
+}
+
+/* ---- segcl devices ---------------------------------------------------------------------------- */
+
+static void devices_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N|P:D] devices\n"
+            "\n"
+            "Lists every OpenCL device with the index that --device takes. The device segcl\n"
+            "would use (--device, else $SEGCL_DEVICE, else the first GPU, else the first CPU) is\n"
+            "marked with '*'. An unknown --device is an error that lists the valid ones.\n");
+}
+
+static int cmd_devices(const global_options *g, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            devices_help(stdout);
+            return 0;
+        }
+        cli_error("devices: unknown option '%s' (see 'segcl devices --help')", argv[i]);
+        return 2;
+    }
+    segcl_context *ctx = NULL;
+    segcl_status st = segcl_context_create(&ctx);
+    if (st) {
+        cli_error("%s", segcl_context_error(NULL));
+        return 1;
+    }
+    size_t count = 0, chosen = 0;
+    if ((st = segcl_device_count(ctx, &count)) || (st = segcl_device_resolve(ctx, g->device, &chosen))) {
+        int rc = cli_fail(ctx, st);
+        segcl_context_destroy(ctx);
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        segcl_device_info in;
+        if ((st = segcl_device_get_info(ctx, i, &in))) {
+            int rc = cli_fail(ctx, st);
+            segcl_context_destroy(ctx);
+            return rc;
+        }
+        char global[32], local[32], alloc[32];
+        format_bytes(in.global_mem_bytes, global, sizeof global);
+        format_bytes(in.local_mem_bytes, local, sizeof local);
+        format_bytes(in.max_alloc_bytes, alloc, sizeof alloc);
+        printf("%c %-3d %s\n", i == chosen ? '*' : ' ', in.index, in.name);
+        printf("      index %d:%d  platform %s (%s)\n", in.platform_index, in.device_index,
+               in.platform_name, in.platform_version);
+        printf("      type %s  vendor %s  driver %s\n", segcl_device_type_string(in.type),
+               in.vendor, in.driver_version);
+        printf("      compute units %u @ %u MHz  global memory %s (max buffer %s)  local memory %s\n",
+               in.compute_units, in.max_clock_mhz, global, alloc, local);
+        printf("      max work-group %zu  %s  fp16 %s  fp64 %s\n", in.max_work_group_size,
+               in.opencl_c_version, in.fp16 ? "yes" : "no", in.fp64 ? "yes" : "no");
+    }
+    segcl_context_destroy(ctx);
+    return 0;
+}
+
+/* ---- command table ---------------------------------------------------------------------------- */
+
+static const command commands[] = {
+    {"devices", "list OpenCL devices and the index --device takes", cmd_devices, devices_help},
+    {"selftest", "build the kernels and check a computation on the device", cli_cmd_selftest,
+     cli_selftest_help},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [GLOBAL OPTIONS] COMMAND [OPTIONS]\n"
+            "\n"
+            "Train and run semantic-segmentation networks on any OpenCL device.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "Global options:\n"
+            "  --device N|P:D       OpenCL device by global index or platform:device\n"
+            "                       (default: $SEGCL_DEVICE, else first GPU, else first CPU)\n"
+            "  --kernel-cache DIR   cache compiled kernels in DIR (on for every driver)\n"
+            "  --no-kernel-cache    never read or write the kernel cache\n"
+            "  -h, --help           show this help; 'segcl COMMAND --help' for a command\n"
+            "  -V, --version        print the version\n"
+            "\n"
+            "Environment: SEGCL_DEVICE, SEGCL_KERNEL_DIR (load kernels/*.cl from a folder),\n"
+            "SEGCL_KERNEL_CACHE_DIR.\n");
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+int main(int argc, char **argv)
+{
+    global_options g = {0};
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-')
+            break;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("segcl %s\n", segcl_version());
+            return 0;
+        }
+        if (!strcmp(a, "--no-kernel-cache")) {
+            g.no_kernel_cache = true;
+            continue;
+        }
+        if (!strcmp(a, "--device") || !strcmp(a, "--kernel-cache")) {
+            if (i + 1 >= argc) {
+                cli_error("option '%s' needs a value (see 'segcl --help')", a);
+                return 2;
+            }
+            if (!strcmp(a, "--device"))
+                g.device = argv[++i];
+            else
+                g.kernel_cache_dir = argv[++i];
+            continue;
+        }
+        if (!strncmp(a, "--device=", 9)) {
+            g.device = a + 9;
+            continue;
+        }
+        if (!strncmp(a, "--kernel-cache=", 15)) {
+            g.kernel_cache_dir = a + 15;
+            continue;
+        }
+        cli_error("unknown option '%s' (see 'segcl --help')", a);
+        return 2;
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[i];
+    for (size_t c = 0; c < COMMAND_COUNT; c++)
+        if (!strcmp(commands[c].name, name))
+            return commands[c].run(&g, argc - i, argv + i);
+
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t c = 0; c < COMMAND_COUNT; c++) {
+        size_t d = edit_distance(name, commands[c].name);
+        if (d < best_d) {
+            best_d = d;
+            best = commands[c].name;
+        }
+    }
+    if (best)
+        cli_error("unknown command '%s'; did you mean '%s'? (see 'segcl --help')", name, best);
+    else
+        cli_error("unknown command '%s' (see 'segcl --help')", name);
+    return 2;
+}
