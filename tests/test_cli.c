@@ -1,0 +1,164 @@
+/*
+ * The segcl executable end to end: help and version, device listing, device errors that list
+ * the valid indices, unknown commands and options, and a machine with no OpenCL platform.
+ * SEGCL_EXE names the binary under test.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+typedef struct run_result {
+    int status;
+    char out[16384];
+} run_result;
+
+/* Runs `env_prefix segcl args` with stdout and stderr captured separately. */
+static void run(const char *env_prefix, const char *args, run_result *r, run_result *err)
+{
+    const char *exe = getenv("SEGCL_EXE");
+    assert_non_null(exe);
+    char errfile[] = "/tmp/segcl-cli-err-XXXXXX";
+    int fd = mkstemp(errfile);
+    assert_true(fd >= 0);
+    close(fd);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>%s", env_prefix ? env_prefix : "", exe, args, errfile);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    r->out[n] = '\0';
+    int status = pclose(p);
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    FILE *f = fopen(errfile, "r");
+    assert_non_null(f);
+    n = fread(err->out, 1, sizeof err->out - 1, f);
+    err->out[n] = '\0';
+    fclose(f);
+    remove(errfile);
+    err->status = r->status;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_help_and_version(void **state)
+{
+    (void)state;
+    run_result out, err;
+    run(NULL, "--help", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "usage: segcl"));
+    assert_non_null(strstr(out.out, "devices"));
+    assert_non_null(strstr(out.out, "--device"));
+    run(NULL, "--version", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "segcl "));
+    run(NULL, "devices --help", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "usage: segcl [--device N|P:D] devices"));
+    run(NULL, "selftest --help", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "selftest"));
+    run(NULL, "", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "usage"));
+}
+
+static void test_unknown_command_and_option(void **state)
+{
+    (void)state;
+    run_result out, err;
+    run(NULL, "devics", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "unknown command 'devics'"));
+    assert_non_null(strstr(err.out, "did you mean 'devices'"));
+    assert_int_equal(count_lines(err.out), 1);
+    run(NULL, "--frobnicate devices", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "unknown option '--frobnicate'"));
+    run(NULL, "devices --frobnicate", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "'--frobnicate'"));
+    run(NULL, "--device", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "needs a value"));
+}
+
+static void test_devices_listing(void **state)
+{
+    (void)state;
+    run_result out, err;
+    run("env -u SEGCL_DEVICE", "devices", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "* 0"));
+    assert_non_null(strstr(out.out, "index 0:0"));
+    assert_non_null(strstr(out.out, "compute units"));
+    assert_non_null(strstr(out.out, "OpenCL C"));
+    assert_non_null(strstr(out.out, "fp64"));
+    assert_string_equal(err.out, "");
+    run("env -u SEGCL_DEVICE", "--device 0:0 devices", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "* 0"));
+}
+
+static void test_bad_device(void **state)
+{
+    (void)state;
+    run_result out, err;
+    run("env -u SEGCL_DEVICE", "--device 99 devices", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_string_equal(out.out, "");
+    assert_non_null(strstr(err.out, "segcl: no OpenCL device '99'"));
+    assert_non_null(strstr(err.out, "valid devices: 0"));
+    assert_int_equal(count_lines(err.out), 1);
+    run("env -u SEGCL_DEVICE", "--device banana selftest", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "invalid device 'banana'"));
+    run("env SEGCL_DEVICE=42", "selftest", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "SEGCL_DEVICE"));
+}
+
+static void test_no_platform(void **state)
+{
+    (void)state;
+    /* ocl-icd reads OCL_ICD_VENDORS: an empty folder means no platform is installed. */
+    run_result out, err;
+    run("env OCL_ICD_VENDORS=/nonexistent-segcl-vendors", "devices", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "no OpenCL platform"));
+    assert_non_null(strstr(err.out, "pocl-opencl-icd"));
+    assert_int_equal(count_lines(err.out), 1);
+}
+
+static void test_selftest_runs(void **state)
+{
+    (void)state;
+    run_result out, err;
+    run("env -u SEGCL_DEVICE", "selftest", &out, &err);
+    if (out.status != 0)
+        fail_msg("selftest failed: %s", err.out);
+    assert_non_null(strstr(out.out, "selftest passed"));
+    assert_non_null(strstr(out.out, "GFLOP/s"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_unknown_command_and_option),
+        cmocka_unit_test(test_devices_listing),
+        cmocka_unit_test(test_bad_device),
+        cmocka_unit_test(test_no_platform),
+        cmocka_unit_test(test_selftest_runs),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
