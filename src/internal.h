@@ -160,6 +160,21 @@ typedef struct segcl_gemm_args {
 
 SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *args);
 
+typedef enum segcl_gemm_backend {
+    SEGCL_GEMM_AUTO = 0,    /* CPU devices: segcl's packed kernel; others: CLBlast */
+    SEGCL_GEMM_CLBLAST = 1,
+    SEGCL_GEMM_CPU = 2,     /* kernels/gemm_cpu.cl */
+} segcl_gemm_backend;
+
+/* Overrides the backend choice (tests and benchmarks compare them); also read from $SEGCL_GEMM
+ * ("clblast" or "cpu") on first use. */
+SEGCL_INTERNAL void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend);
+SEGCL_INTERNAL segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx);
+/* Grows a context-owned scratch buffer to at least `bytes`, finishing queued work before the
+ * old one is released. */
+SEGCL_INTERNAL segcl_status segcl_scratch_reserve(segcl_context *ctx, const char *what, cl_mem *buf,
+                                                  size_t *have, size_t bytes);
+
 /* ---- device memory (src/cl/memory.c) -------------------------------------------------------- */
 
 /* Creates a device buffer, charging it against the context's memory limit. `what` names it in
@@ -233,6 +248,10 @@ struct segcl_context {
 
     cl_mem gemm_temp;     /* CLBlast's temporary buffer, grown on demand, never per call */
     size_t gemm_temp_bytes;
+    int gemm_backend;     /* segcl_gemm_backend; resolved on first use */
+    char *gemm_cpu_options;
+    cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */
+    size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
 };
 
 struct segcl_tensor {

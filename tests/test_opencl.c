@@ -575,8 +575,10 @@ static double gemm_error(const segcl_gemm_args *g, const float *a, const float *
 
 static void test_gemm_random_shapes(void **state)
 {
-    (void)state;
+    segcl_gemm_backend backend = *(segcl_gemm_backend *)*state;
     segcl_context *ctx = open_ctx(NULL);
+    segcl_gemm_set_backend(ctx, backend);
+    assert_int_equal(segcl_gemm_get_backend(ctx), backend);
     segcl_rng rng;
     segcl_rng_seed(&rng, 2024, 3);
     /* Fixed awkward shapes first, then random ones; every transpose combination. */
@@ -640,16 +642,19 @@ static void test_gemm_random_shapes(void **state)
         free(c0);
         free(c);
     }
-    /* The temporary buffer is kept between calls rather than allocated per call. */
-    size_t temp = ctx->gemm_temp_bytes;
-    assert_true(ctx->memory_in_use == temp);
+    /* Scratch buffers are kept between calls rather than allocated per call. */
+    assert_true(ctx->memory_in_use ==
+                ctx->gemm_temp_bytes + ctx->gemm_pack_a_bytes + ctx->gemm_pack_b_bytes);
+    if (backend == SEGCL_GEMM_CPU)
+        assert_true(ctx->gemm_pack_a_bytes > 0 && ctx->gemm_temp_bytes == 0);
     segcl_context_destroy(ctx);
 }
 
 static void test_gemm_bad_arguments(void **state)
 {
-    (void)state;
+    segcl_gemm_backend backend = *(segcl_gemm_backend *)*state;
     segcl_context *ctx = open_ctx(NULL);
+    segcl_gemm_set_backend(ctx, backend);
     cl_mem buf;
     assert_ok(ctx, segcl_buffer_create(ctx, "buf", 64 * 4, &buf));
     segcl_gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = buf, .b = buf, .c = buf,
@@ -659,11 +664,17 @@ static void test_gemm_bad_arguments(void **state)
     g.lda = 4;
     g.k = 0;
     assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
-    /* Too small a buffer for the shape: CLBlast's own check becomes a segcl error. */
+    /* A view that overruns its buffer is refused before any kernel sees it. */
     g.k = 4;
     g.m = 64;
-    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_BLAS);
-    assert_non_null(strstr(segcl_context_error(ctx), "too small"));
+    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "buffer of A too small"));
+    g.m = 4;
+    g.c_offset = 60;
+    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "buffer of C too small"));
+    g.c_offset = 48; /* exactly fits: rows 12..15 */
+    assert_ok(ctx, segcl_gemm(ctx, &g));
     segcl_buffer_release(ctx, buf, 64 * 4);
     segcl_context_destroy(ctx);
 }
@@ -737,6 +748,8 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+static segcl_gemm_backend backend_cpu = SEGCL_GEMM_CPU, backend_clblast = SEGCL_GEMM_CLBLAST;
+
 int main(void)
 {
     unsetenv("SEGCL_KERNEL_DIR");
@@ -749,8 +762,10 @@ int main(void)
         cmocka_unit_test(test_cache_auto_mode),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_arena_plan),
-        cmocka_unit_test(test_gemm_random_shapes),
-        cmocka_unit_test(test_gemm_bad_arguments),
+        cmocka_unit_test_prestate(test_gemm_random_shapes, &backend_cpu),
+        cmocka_unit_test_prestate(test_gemm_random_shapes, &backend_clblast),
+        cmocka_unit_test_prestate(test_gemm_bad_arguments, &backend_cpu),
+        cmocka_unit_test_prestate(test_gemm_bad_arguments, &backend_clblast),
         cmocka_unit_test(test_allocation_failure_paths),
     };
     return cmocka_run_group_tests_name("opencl", tests, setup, teardown);

@@ -171,8 +171,10 @@ void segcl_context_destroy(segcl_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
-    if (ctx->gemm_temp)
-        segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
+    segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
+    segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
+    segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
+    segcl_free(ctx->gemm_cpu_options);
     segcl_programs_release(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);

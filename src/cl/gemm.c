@@ -4,6 +4,8 @@
  * segcl errors with a message.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <clblast_c.h>
 
@@ -49,24 +51,93 @@ static segcl_status fail_clblast(segcl_context *ctx, CLBlastStatusCode code, con
                       g->trans_a ? " A^T" : "", g->trans_b ? " B^T" : "");
 }
 
+/* Elements a row-major matrix view needs from its offset on. */
+static size_t extent(size_t offset, size_t rows, size_t cols, size_t ld)
+{
+    return offset + (rows - 1) * ld + cols;
+}
+
+static segcl_status check_buffer(segcl_context *ctx, cl_mem buf, const char *which, size_t elems)
+{
+    size_t bytes = 0;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clGetMemObjectInfo", "GEMM matrix %s", which);
+    if (elems > bytes / sizeof(float))
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_gemm: buffer of %s too small: the view needs %zu floats, the "
+                          "buffer holds %zu",
+                          which, elems, bytes / sizeof(float));
+    return SEGCL_OK;
+}
+
 static segcl_status check_args(segcl_context *ctx, const segcl_gemm_args *g)
 {
     if (!ctx->open)
         return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
-    size_t a_cols = g->trans_a ? g->m : g->k, b_cols = g->trans_b ? g->k : g->n;
+    size_t a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+    size_t b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
     if (g->m == 0 || g->n == 0 || g->k == 0 || !g->a || !g->b || !g->c || g->lda < a_cols ||
         g->ldb < b_cols || g->ldc < g->n)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_gemm: invalid arguments M=%zu N=%zu K=%zu lda=%zu ldb=%zu ldc=%zu",
                           g->m, g->n, g->k, g->lda, g->ldb, g->ldc);
+    /* Kernels index raw memory: a view that overruns its buffer must never reach them. */
+    segcl_status st;
+    if ((st = check_buffer(ctx, g->a, "A", extent(g->a_offset, a_rows, a_cols, g->lda))) ||
+        (st = check_buffer(ctx, g->b, "B", extent(g->b_offset, b_rows, b_cols, g->ldb))) ||
+        (st = check_buffer(ctx, g->c, "C", extent(g->c_offset, g->m, g->n, g->ldc))))
+        return st;
     return SEGCL_OK;
 }
 
-segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
+segcl_status segcl_scratch_reserve(segcl_context *ctx, const char *what, cl_mem *buf,
+                                   size_t *have, size_t bytes)
 {
-    segcl_status st = check_args(ctx, g);
+    if (bytes <= *have)
+        return SEGCL_OK;
+    /* Grow geometrically so a sequence of growing shapes reallocates only a few times. */
+    size_t want = bytes + bytes / 2;
+    if (*buf) {
+        /* Queued commands may still use the old buffer. */
+        cl_int err = clFinish(ctx->queue);
+        if (err != CL_SUCCESS)
+            return segcl_fail_cl(ctx, err, "clFinish", NULL);
+        segcl_buffer_release(ctx, *buf, *have);
+        *buf = NULL;
+        *have = 0;
+    }
+    segcl_status st = segcl_buffer_create(ctx, what, want, buf);
+    if (st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY && want > bytes)
+        st = segcl_buffer_create(ctx, what, bytes, buf), want = bytes;
     if (st)
         return st;
+    *have = want;
+    return SEGCL_OK;
+}
+
+void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend)
+{
+    ctx->gemm_backend = backend;
+}
+
+segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
+{
+    if (ctx->gemm_backend == SEGCL_GEMM_AUTO && ctx->open) {
+        const char *env = getenv("SEGCL_GEMM");
+        if (env && !strcmp(env, "clblast"))
+            ctx->gemm_backend = SEGCL_GEMM_CLBLAST;
+        else if (env && !strcmp(env, "cpu"))
+            ctx->gemm_backend = SEGCL_GEMM_CPU;
+        else
+            ctx->gemm_backend = ctx->dev->info.type == SEGCL_DEVICE_TYPE_CPU ? SEGCL_GEMM_CPU
+                                                                              : SEGCL_GEMM_CLBLAST;
+    }
+    return (segcl_gemm_backend)ctx->gemm_backend;
+}
+
+static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
+{
     const CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     const CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t temp_bytes = 0;
@@ -75,23 +146,10 @@ segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
         g->c_offset, g->ldc, &ctx->queue, &temp_bytes);
     if (code != CLBlastSuccess)
         return fail_clblast(ctx, code, "CLBlastSGemmTempBufferSize", g);
-    if (temp_bytes > ctx->gemm_temp_bytes) {
-        /* Grow geometrically so a sequence of growing shapes reallocates only a few times. */
-        size_t want = temp_bytes + temp_bytes / 2;
-        if (ctx->gemm_temp) {
-            /* The old buffer may still be in use by queued GEMMs; finish before releasing. */
-            cl_int err = clFinish(ctx->queue);
-            if (err != CL_SUCCESS)
-                return segcl_fail_cl(ctx, err, "clFinish", NULL);
-            segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
-            ctx->gemm_temp = NULL;
-            ctx->gemm_temp_bytes = 0;
-        }
-        st = segcl_buffer_create(ctx, "GEMM temporary buffer", want, &ctx->gemm_temp);
-        if (st)
-            return st;
-        ctx->gemm_temp_bytes = want;
-    }
+    segcl_status st = segcl_scratch_reserve(ctx, "GEMM temporary buffer", &ctx->gemm_temp,
+                                            &ctx->gemm_temp_bytes, temp_bytes ? temp_bytes : 4);
+    if (st)
+        return st;
     code = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha,
                                       g->a, g->a_offset, g->lda, g->b, g->b_offset, g->ldb,
                                       g->beta, g->c, g->c_offset, g->ldc, &ctx->queue, NULL,
@@ -99,4 +157,91 @@ segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
     if (code != CLBlastSuccess)
         return fail_clblast(ctx, code, "CLBlastSgemmWithTempBuffer", g);
     return SEGCL_OK;
+}
+
+/* Register tile of kernels/gemm_cpu.cl: MR rows (a build option) by 16 columns. */
+#define CPU_MR 6
+#define CPU_NR 16
+#define CPU_PACK_K 256
+
+/* Cache blocking: row and column tiles per work-group and the K block. Defaults measured on a
+ * 2-core Zen 4 with PoCL (notes in tools/PERF.md); SEGCL_GEMM_CPU_BLOCKING="MC,NC,KC" overrides
+ * them for tuning on other CPUs. */
+static unsigned cpu_mc_tiles = 8, cpu_nc_tiles = 8, cpu_kc = 256;
+
+static const char *cpu_options(segcl_context *ctx)
+{
+    if (!ctx->gemm_cpu_options) {
+        const char *env = getenv("SEGCL_GEMM_CPU_BLOCKING");
+        unsigned mc, nc, kc;
+        if (env && sscanf(env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc)
+            cpu_mc_tiles = mc, cpu_nc_tiles = nc, cpu_kc = kc;
+        char buf[128];
+        snprintf(buf, sizeof buf, "-DMR=%d -DMC_TILES=%u -DNC_TILES=%u -DKC=%u -DPACK_K=%d",
+                 CPU_MR, cpu_mc_tiles, cpu_nc_tiles, cpu_kc, CPU_PACK_K);
+        ctx->gemm_cpu_options = segcl_strdup(buf);
+    }
+    return ctx->gemm_cpu_options;
+}
+
+static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g)
+{
+    if (g->m > UINT32_MAX / 2 || g->n > UINT32_MAX / 2 || g->k > UINT32_MAX / 2 ||
+        g->lda > UINT32_MAX || g->ldb > UINT32_MAX || g->ldc > UINT32_MAX ||
+        g->a_offset > UINT32_MAX || g->b_offset > UINT32_MAX || g->c_offset > UINT32_MAX)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_gemm: dimensions too large");
+    const char *options = cpu_options(ctx);
+    if (!options)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    cl_kernel pack_a, pack_b, gemm;
+    segcl_status st;
+    if ((st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_pack_a", &pack_a)) ||
+        (st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_pack_b", &pack_b)) ||
+        (st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_packed", &gemm)))
+        return st;
+    cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, k = (cl_uint)g->k;
+    cl_uint tiles_m = (m + CPU_MR - 1) / CPU_MR, tiles_n = (n + CPU_NR - 1) / CPU_NR;
+    size_t a_bytes = (size_t)tiles_m * CPU_MR * k * sizeof(float);
+    size_t b_bytes = (size_t)tiles_n * CPU_NR * k * sizeof(float);
+    if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
+                                    &ctx->gemm_pack_a_bytes, a_bytes)) ||
+        (st = segcl_scratch_reserve(ctx, "GEMM packed B", &ctx->gemm_pack_b,
+                                    &ctx->gemm_pack_b_bytes, b_bytes)))
+        return st;
+
+    cl_uint a_off = (cl_uint)g->a_offset, lda = (cl_uint)g->lda, ta = g->trans_a;
+    segcl_arg a_args[] = {SEGCL_ARG(g->a), SEGCL_ARG(a_off), SEGCL_ARG(lda), SEGCL_ARG(ta),
+                          SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)};
+    size_t a_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
+    if ((st = segcl_set_args(ctx, pack_a, "gemm_pack_a", a_args, 7)) ||
+        (st = segcl_launch(ctx, pack_a, "gemm_pack_a", 2, a_global, local)))
+        return st;
+    cl_uint b_off = (cl_uint)g->b_offset, ldb = (cl_uint)g->ldb, tb = g->trans_b;
+    segcl_arg b_args[] = {SEGCL_ARG(g->b), SEGCL_ARG(b_off), SEGCL_ARG(ldb), SEGCL_ARG(tb),
+                          SEGCL_ARG(k), SEGCL_ARG(n), SEGCL_ARG(ctx->gemm_pack_b)};
+    size_t b_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_n};
+    if ((st = segcl_set_args(ctx, pack_b, "gemm_pack_b", b_args, 7)) ||
+        (st = segcl_launch(ctx, pack_b, "gemm_pack_b", 2, b_global, local)))
+        return st;
+    cl_uint c_off = (cl_uint)g->c_offset, ldc = (cl_uint)g->ldc;
+    segcl_arg c_args[] = {SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(ctx->gemm_pack_b),
+                          SEGCL_ARG(g->c), SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m),
+                          SEGCL_ARG(n), SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)};
+    size_t groups[2] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
+                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles};
+    size_t one[2] = {1, 1};
+    if ((st = segcl_set_args(ctx, gemm, "gemm_packed", c_args, 10)) ||
+        (st = segcl_launch(ctx, gemm, "gemm_packed", 2, groups, one)))
+        return st;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
+{
+    segcl_status st = check_args(ctx, g);
+    if (st)
+        return st;
+    if (segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU)
+        return gemm_cpu(ctx, g);
+    return gemm_clblast(ctx, g);
 }

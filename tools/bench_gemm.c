@@ -1,0 +1,135 @@
+/*
+ * GEMM throughput through segcl's wrapper next to OpenBLAS cblas_sgemm, in the same process and
+ * run, for square sizes and the U-Net's convolution shapes. Also reports how long the first
+ * kernel program build took (run with an empty POCL_CACHE_DIR for a cold figure).
+ * Usage: bench_gemm [--device N|P:D] [--seconds S]
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int check(segcl_context *ctx, segcl_status st, const char *what)
+{
+    if (st) {
+        fprintf(stderr, "bench_gemm: %s: %s\n", what, segcl_context_error(ctx));
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct shape {
+    const char *name;
+    size_t m, n, k;
+} shape;
+
+int main(int argc, char **argv)
+{
+    const char *device = NULL;
+    double seconds = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--device") && i + 1 < argc)
+            device = argv[++i];
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_gemm [--device N|P:D] [--seconds S]\n");
+            return 2;
+        }
+    }
+    segcl_context *ctx;
+    if (segcl_context_create(&ctx))
+        return 1;
+    segcl_settings s;
+    segcl_default_settings(&s);
+    s.device = device;
+    if (check(ctx, segcl_context_open(ctx, &s), "open"))
+        return 1;
+    printf("device: %s (%s)\n", ctx->dev->info.name, ctx->dev->info.platform_name);
+    double t0 = now();
+    cl_program prog;
+    if (check(ctx, segcl_program_get(ctx, "util", NULL, &prog), "build"))
+        return 1;
+    printf("first kernel program build: %.3f s\n", now() - t0);
+
+    /* Square sizes, then conv GEMMs of the lesson U-Net at 256x256 (per image):
+     * M = out channels, N = H*W, K = in channels * 9. */
+    static const shape shapes[] = {
+        {"square 256", 256, 256, 256},
+        {"square 512", 512, 512, 512},
+        {"square 1024", 1024, 1024, 1024},
+        {"enc1 conv 16->32 @128^2", 32, 128 * 128, 16 * 9},
+        {"enc3 conv 64->128 @32^2", 128, 32 * 32, 64 * 9},
+        {"dec0 conv 384->128 @32^2", 128, 32 * 32, 384 * 9},
+    };
+    printf("%-26s %10s %10s %8s\n", "shape (MxNxK)", "segcl", "OpenBLAS", "ratio");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const shape *sh = &shapes[i];
+        size_t na = sh->m * sh->k, nb = sh->k * sh->n, nc = sh->m * sh->n;
+        float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4);
+        if (!a || !b || !c)
+            return 1;
+        for (size_t j = 0; j < na; j++)
+            a[j] = (float)((j * 37) % 101) * 0.01f - 0.5f;
+        for (size_t j = 0; j < nb; j++)
+            b[j] = (float)((j * 53) % 97) * 0.01f - 0.5f;
+        segcl_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .alpha = 1, .beta = 0,
+                             .lda = sh->k, .ldb = sh->n, .ldc = sh->n};
+        if (check(ctx, segcl_buffer_create(ctx, "A", na * 4, &g.a), "alloc") ||
+            check(ctx, segcl_buffer_create(ctx, "B", nb * 4, &g.b), "alloc") ||
+            check(ctx, segcl_buffer_create(ctx, "C", nc * 4, &g.c), "alloc"))
+            return 1;
+        clEnqueueWriteBuffer(ctx->queue, g.a, CL_TRUE, 0, na * 4, a, 0, NULL, NULL);
+        clEnqueueWriteBuffer(ctx->queue, g.b, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL);
+        double flop = 2.0 * (double)sh->m * sh->n * sh->k;
+        /* warm-up (kernel builds), then queue batches and wait once per batch */
+        if (check(ctx, segcl_gemm(ctx, &g), "gemm") || check(ctx, segcl_context_finish(ctx), "finish"))
+            return 1;
+        int reps = 0;
+        double t = now(), el;
+        do {
+            for (int r = 0; r < 4; r++)
+                if (check(ctx, segcl_gemm(ctx, &g), "gemm"))
+                    return 1;
+            if (check(ctx, segcl_context_finish(ctx), "finish"))
+                return 1;
+            reps += 4;
+            el = now() - t;
+        } while (el < seconds);
+        double ours = flop * reps / el * 1e-9;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n, (int)sh->k,
+                    1.0f, a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
+        reps = 0;
+        t = now();
+        do {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n,
+                        (int)sh->k, 1.0f, a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
+            reps++;
+            el = now() - t;
+        } while (el < seconds);
+        double blas = flop * reps / el * 1e-9;
+        char label[64];
+        snprintf(label, sizeof label, "%s", sh->name);
+        printf("%-26s %10.1f %10.1f %8.2f   (%zux%zux%zu)\n", label, ours, blas, ours / blas,
+               sh->m, sh->n, sh->k);
+        segcl_buffer_release(ctx, g.a, na * 4);
+        segcl_buffer_release(ctx, g.b, nb * 4);
+        segcl_buffer_release(ctx, g.c, nc * 4);
+        free(a);
+        free(b);
+        free(c);
+    }
+    printf("GFLOP/s; OpenBLAS threads: %s\n", getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "default");
+    segcl_context_destroy(ctx);
+    return 0;
+}
