@@ -140,6 +140,12 @@ SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel,
 SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
                                          cl_uint dims, const size_t *global, const size_t *local);
 
+/* Looks up a kernel, sets its arguments and queues it, in one call. */
+SEGCL_INTERNAL segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
+                                      const char *name, cl_uint dims, const size_t *global,
+                                      const size_t *local, const segcl_arg *args, size_t nargs);
+#define SEGCL_ARGS(...) ((const segcl_arg[]){__VA_ARGS__}), (sizeof((const segcl_arg[]){__VA_ARGS__}) / sizeof(segcl_arg))
+
 /* Elementwise helpers on raw buffers (kernels/util.cl). */
 SEGCL_INTERNAL segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value);
 SEGCL_INTERNAL segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n,
@@ -252,6 +258,10 @@ struct segcl_context {
     char *gemm_cpu_options;
     cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
+    cl_mem ws_columns;    /* im2col columns of one image */
+    size_t ws_columns_bytes;
+    cl_mem ws_small;      /* reduction partials and per-channel temporaries of one op call */
+    size_t ws_small_bytes;
 };
 
 struct segcl_tensor {

@@ -174,6 +174,8 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
+    segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
+    segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
     segcl_free(ctx->gemm_cpu_options);
     segcl_programs_release(ctx);
     if (ctx->queue)

@@ -38,6 +38,17 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
     return SEGCL_OK;
 }
 
+segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
+                       const char *name, cl_uint dims, const size_t *global, const size_t *local,
+                       const segcl_arg *args, size_t nargs)
+{
+    cl_kernel k;
+    segcl_status st = segcl_kernel_get(ctx, family, options, name, &k);
+    if (st || (st = segcl_set_args(ctx, k, name, args, nargs)))
+        return st;
+    return segcl_launch(ctx, k, name, dims, global, local);
+}
+
 segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value)
 {
     cl_kernel k;

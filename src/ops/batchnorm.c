@@ -1,0 +1,140 @@
+/*
+ * Batch normalisation over (N, H, W) per channel with PyTorch's semantics: training mode
+ * normalises with the batch mean and biased variance (two passes: mean, then squared
+ * deviations, for accuracy) and updates running statistics with the unbiased variance;
+ * evaluation mode uses the running statistics. Both fold into y = scale * x + shift.
+ */
+#include "ops/ops.h"
+
+static segcl_status check(segcl_context *ctx, const char *op, const segcl_batchnorm *bn,
+                          const segcl_tensor *x, cl_uint *n, cl_uint *channels, cl_uint *plane,
+                          cl_uint *total)
+{
+    if (!bn || !x || x->ndim != 4)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: input must be NCHW", op);
+    int64_t c[1] = {x->shape[1]};
+    segcl_status st;
+    if ((st = segcl_expect_shape(ctx, op, "gamma", bn->gamma, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "beta", bn->beta, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "running mean", bn->running_mean, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "running variance", bn->running_var, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "saved mean", bn->save_mean, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "saved invstd", bn->save_invstd, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "scale", bn->scale, 1, c)) ||
+        (st = segcl_expect_shape(ctx, op, "shift", bn->shift, 1, c)) ||
+        (st = segcl_u32(ctx, op, x->numel, total)))
+        return st;
+    *n = (cl_uint)x->shape[0];
+    *channels = (cl_uint)x->shape[1];
+    *plane = (cl_uint)(x->shape[2] * x->shape[3]);
+    return SEGCL_OK;
+}
+
+segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
+                                     const segcl_tensor *x, segcl_tensor *y, bool training)
+{
+    const char *op = "batchnorm";
+    cl_uint n, channels, plane, total;
+    segcl_status st = check(ctx, op, bn, x, &n, &channels, &plane, &total);
+    if (st || (st = segcl_expect_shape(ctx, op, "output", y, 4, x->shape)))
+        return st;
+    size_t cglobal = channels;
+    if (training) {
+        cl_mem sqdev;
+        if ((st = segcl_small_scratch(ctx, channels, &sqdev)))
+            return st;
+        const float count = (float)n * (float)plane;
+        cl_uint zero = 0, one = 1;
+        size_t global = (size_t)channels * 64, local = 64;
+        if ((st = segcl_run(ctx, "reduce", NULL, "channel_sum", 1, &global, &local,
+                            SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(n), SEGCL_ARG(channels),
+                                       SEGCL_ARG(plane), SEGCL_ARG(bn->save_mean->buffer),
+                                       SEGCL_ARG(zero)))) ||
+            (st = segcl_axpby(ctx, bn->save_mean->buffer, bn->save_mean->buffer, channels,
+                              1.0f / count, 0.0f)) ||
+            (st = segcl_run(ctx, "reduce", NULL, "channel_sum_sqdev", 1, &global, &local,
+                            SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(bn->save_mean->buffer),
+                                       SEGCL_ARG(n), SEGCL_ARG(channels), SEGCL_ARG(plane),
+                                       SEGCL_ARG(sqdev)))) ||
+            (st = segcl_run(ctx, "bnorm", NULL, "bn_stats", 1, &cglobal, NULL,
+                            SEGCL_ARGS(SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(sqdev),
+                                       SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(bn->beta->buffer),
+                                       SEGCL_ARG(channels), SEGCL_ARG(count), SEGCL_ARG(bn->eps),
+                                       SEGCL_ARG(bn->momentum), SEGCL_ARG(one),
+                                       SEGCL_ARG(bn->running_mean->buffer),
+                                       SEGCL_ARG(bn->running_var->buffer),
+                                       SEGCL_ARG(bn->save_invstd->buffer),
+                                       SEGCL_ARG(bn->scale->buffer),
+                                       SEGCL_ARG(bn->shift->buffer)))))
+            return st;
+    } else if ((st = segcl_run(ctx, "bnorm", NULL, "bn_eval_fold", 1, &cglobal, NULL,
+                               SEGCL_ARGS(SEGCL_ARG(bn->running_mean->buffer),
+                                          SEGCL_ARG(bn->running_var->buffer),
+                                          SEGCL_ARG(bn->gamma->buffer),
+                                          SEGCL_ARG(bn->beta->buffer), SEGCL_ARG(channels),
+                                          SEGCL_ARG(bn->eps),
+                                          SEGCL_ARG(bn->save_mean->buffer),
+                                          SEGCL_ARG(bn->save_invstd->buffer),
+                                          SEGCL_ARG(bn->scale->buffer),
+                                          SEGCL_ARG(bn->shift->buffer))))) {
+        return st;
+    }
+    size_t global = total;
+    return segcl_run(ctx, "bnorm", NULL, "bn_apply", 1, &global, NULL,
+                     SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(bn->scale->buffer),
+                                SEGCL_ARG(bn->shift->buffer), SEGCL_ARG(channels),
+                                SEGCL_ARG(plane), SEGCL_ARG(total), SEGCL_ARG(y->buffer)));
+}
+
+segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
+                                      const segcl_tensor *x, const segcl_tensor *dy,
+                                      segcl_tensor *dx, segcl_tensor *dgamma, segcl_tensor *dbeta,
+                                      bool training, bool accumulate)
+{
+    const char *op = "batchnorm backward";
+    cl_uint n, channels, plane, total;
+    segcl_status st = check(ctx, op, bn, x, &n, &channels, &plane, &total);
+    int64_t c[1] = {x->shape[1]};
+    if (st || (st = segcl_expect_shape(ctx, op, "output gradient", dy, 4, x->shape)) ||
+        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, x->shape))) ||
+        (dgamma && (st = segcl_expect_shape(ctx, op, "gamma gradient", dgamma, 1, c))) ||
+        (dbeta && (st = segcl_expect_shape(ctx, op, "beta gradient", dbeta, 1, c))))
+        return st;
+    cl_mem sums;
+    if ((st = segcl_small_scratch(ctx, 2 * (size_t)channels, &sums)))
+        return st;
+    size_t global = (size_t)channels * 64, local = 64, cglobal = channels;
+    if ((st = segcl_run(ctx, "reduce", NULL, "channel_sum_dy_xhat", 1, &global, &local,
+                        SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
+                                   SEGCL_ARG(bn->save_mean->buffer),
+                                   SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(n),
+                                   SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(sums)))))
+        return st;
+    if (dx) {
+        cl_uint acc = accumulate;
+        size_t tglobal = total;
+        if (training) {
+            const float count = (float)n * (float)plane;
+            st = segcl_run(ctx, "bnorm", NULL, "bn_backward_input", 1, &tglobal, NULL,
+                           SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
+                                      SEGCL_ARG(bn->save_mean->buffer),
+                                      SEGCL_ARG(bn->save_invstd->buffer),
+                                      SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(sums),
+                                      SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(total),
+                                      SEGCL_ARG(count), SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+        } else {
+            st = segcl_run(ctx, "bnorm", NULL, "bn_backward_input_eval", 1, &tglobal, NULL,
+                           SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(bn->scale->buffer),
+                                      SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(total),
+                                      SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+        }
+        if (st)
+            return st;
+    }
+    if (!dgamma && !dbeta)
+        return SEGCL_OK;
+    cl_mem dg = dgamma ? dgamma->buffer : NULL, db = dbeta ? dbeta->buffer : NULL;
+    return segcl_run(ctx, "bnorm", NULL, "bn_param_grads", 1, &cglobal, NULL,
+                     SEGCL_ARGS(SEGCL_ARG(sums), SEGCL_ARG(channels), SEGCL_ARG(dg),
+                                SEGCL_ARG(db)));
+}

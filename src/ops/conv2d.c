@@ -1,0 +1,299 @@
+/*
+ * 2-D convolution and transposed convolution: im2col of one image into a reused workspace, one
+ * GEMM per image, gather-style col2im for input gradients (no atomics: deterministic), and
+ * per-channel sums for bias gradients. 1x1 stride-1 convolutions skip im2col entirely.
+ */
+#include <stdio.h>
+
+#include "ops/ops.h"
+
+typedef struct conv_geometry {
+    cl_uint n, cin, h, w;     /* image side: conv input, transposed-conv output */
+    cl_uint cout, ho, wo;     /* column side: conv output, transposed-conv input */
+    cl_uint kh, kw, stride, pad;
+    cl_uint k;                /* cin * kh * kw: rows of the column matrix */
+    bool direct;              /* 1x1, stride 1, no padding: columns are the image itself */
+} conv_geometry;
+
+static segcl_status geometry(segcl_context *ctx, const char *op, const segcl_conv_params *p,
+                             const segcl_tensor *img, const segcl_tensor *cols,
+                             conv_geometry *g)
+{
+    if (!p || p->kernel_h < 1 || p->kernel_w < 1 || p->stride < 1 || p->pad < 0)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: invalid kernel/stride/pad", op);
+    if (!img || !cols || img->ndim != 4 || cols->ndim != 4)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: tensors must be NCHW", op);
+    g->n = (cl_uint)img->shape[0];
+    g->cin = (cl_uint)img->shape[1];
+    g->h = (cl_uint)img->shape[2];
+    g->w = (cl_uint)img->shape[3];
+    g->cout = (cl_uint)cols->shape[1];
+    g->kh = (cl_uint)p->kernel_h;
+    g->kw = (cl_uint)p->kernel_w;
+    g->stride = (cl_uint)p->stride;
+    g->pad = (cl_uint)p->pad;
+    long ho = ((long)g->h + 2L * p->pad - p->kernel_h) / p->stride + 1;
+    long wo = ((long)g->w + 2L * p->pad - p->kernel_w) / p->stride + 1;
+    if (ho < 1 || wo < 1)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "%s: kernel %dx%d larger than padded input %ux%u", op, p->kernel_h,
+                          p->kernel_w, g->h, g->w);
+    g->ho = (cl_uint)ho;
+    g->wo = (cl_uint)wo;
+    g->k = g->cin * g->kh * g->kw;
+    g->direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0;
+    int64_t want[4] = {g->n, g->cout, g->ho, g->wo};
+    return segcl_expect_shape(ctx, op, "output-side tensor", cols, 4, want);
+}
+
+static segcl_status im2col(segcl_context *ctx, const conv_geometry *g, cl_mem img,
+                           cl_uint img_offset, cl_mem col)
+{
+    size_t global[2] = {(size_t)g->ho * g->wo, g->k}, local[2] = {64, 1};
+    return segcl_run(ctx, "conv2d", NULL, "im2col", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
+                                SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
+                                SEGCL_ARG(g->kw), SEGCL_ARG(g->stride), SEGCL_ARG(g->pad),
+                                SEGCL_ARG(g->ho), SEGCL_ARG(g->wo), SEGCL_ARG(col)));
+}
+
+static segcl_status col2im(segcl_context *ctx, const conv_geometry *g, cl_mem col, cl_mem img,
+                           cl_uint img_offset, bool accumulate)
+{
+    size_t global[2] = {(size_t)g->h * g->w, g->cin}, local[2] = {64, 1};
+    cl_uint acc = accumulate;
+    return segcl_run(ctx, "conv2d", NULL, "col2im", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(col), SEGCL_ARG(g->cin), SEGCL_ARG(g->h),
+                                SEGCL_ARG(g->w), SEGCL_ARG(g->kh), SEGCL_ARG(g->kw),
+                                SEGCL_ARG(g->stride), SEGCL_ARG(g->pad), SEGCL_ARG(g->ho),
+                                SEGCL_ARG(g->wo), SEGCL_ARG(img), SEGCL_ARG(img_offset),
+                                SEGCL_ARG(acc)));
+}
+
+static segcl_status bias_add(segcl_context *ctx, segcl_tensor *y, const segcl_tensor *b)
+{
+    cl_uint channels = (cl_uint)y->shape[1], plane = (cl_uint)(y->shape[2] * y->shape[3]);
+    cl_uint total;
+    segcl_status st = segcl_u32(ctx, "bias_add", y->numel, &total);
+    if (st)
+        return st;
+    size_t global = total;
+    return segcl_run(ctx, "conv2d", NULL, "bias_add", 1, &global, NULL,
+                     SEGCL_ARGS(SEGCL_ARG(y->buffer), SEGCL_ARG(b->buffer), SEGCL_ARG(channels),
+                                SEGCL_ARG(plane), SEGCL_ARG(total)));
+}
+
+/* db (C) += sum over N, H, W of dy */
+static segcl_status bias_grad(segcl_context *ctx, const segcl_tensor *dy, segcl_tensor *db)
+{
+    cl_uint n = (cl_uint)dy->shape[0], channels = (cl_uint)dy->shape[1];
+    cl_uint plane = (cl_uint)(dy->shape[2] * dy->shape[3]), acc = 1;
+    size_t global = (size_t)channels * 64, local = 64;
+    return segcl_run(ctx, "reduce", NULL, "channel_sum", 1, &global, &local,
+                     SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(n), SEGCL_ARG(channels),
+                                SEGCL_ARG(plane), SEGCL_ARG(db->buffer), SEGCL_ARG(acc)));
+}
+
+static segcl_status check_sizes(segcl_context *ctx, const char *op, const segcl_tensor *a,
+                                const segcl_tensor *b)
+{
+    cl_uint u;
+    segcl_status st = segcl_u32(ctx, op, a->numel, &u);
+    return st ? st : segcl_u32(ctx, op, b->numel, &u);
+}
+
+segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
+                                  const segcl_tensor *x, const segcl_tensor *w,
+                                  const segcl_tensor *b, segcl_tensor *y)
+{
+    const char *op = "conv2d";
+    conv_geometry g;
+    segcl_status st = geometry(ctx, op, p, x, y, &g);
+    if (st || (st = check_sizes(ctx, op, x, y)))
+        return st;
+    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cout};
+    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
+        (b && (st = segcl_expect_shape(ctx, op, "bias", b, 1, bshape))))
+        return st;
+    const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
+    cl_mem col = NULL;
+    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * g.ho * g.wo, &col)))
+        return st;
+    for (cl_uint i = 0; i < g.n; i++) {
+        segcl_gemm_args ga = {.m = g.cout, .n = (size_t)g.ho * g.wo, .k = g.k, .alpha = 1.0f,
+                              .beta = 0.0f, .a = w->buffer, .lda = g.k,
+                              .ldb = (size_t)g.ho * g.wo, .c = y->buffer,
+                              .c_offset = i * plane_out, .ldc = (size_t)g.ho * g.wo};
+        if (g.direct) {
+            ga.b = x->buffer;
+            ga.b_offset = i * plane_in;
+        } else {
+            if ((st = im2col(ctx, &g, x->buffer, (cl_uint)(i * plane_in), col)))
+                return st;
+            ga.b = col;
+        }
+        if ((st = segcl_gemm(ctx, &ga)))
+            return st;
+    }
+    return b ? bias_add(ctx, y, b) : SEGCL_OK;
+}
+
+segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
+                                   const segcl_tensor *x, const segcl_tensor *w,
+                                   const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
+                                   segcl_tensor *db, bool accumulate)
+{
+    const char *op = "conv2d backward";
+    conv_geometry g;
+    segcl_status st = geometry(ctx, op, p, x, dy, &g);
+    if (st || (st = check_sizes(ctx, op, x, dy)))
+        return st;
+    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cout};
+    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
+        (dw && (st = segcl_expect_shape(ctx, op, "weight gradient", dw, 4, wshape))) ||
+        (db && (st = segcl_expect_shape(ctx, op, "bias gradient", db, 1, bshape))) ||
+        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, x->shape))))
+        return st;
+    if (db && (st = bias_grad(ctx, dy, db)))
+        return st;
+    const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
+    const size_t pixels = (size_t)g.ho * g.wo;
+    cl_mem col = NULL;
+    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
+        return st;
+    for (cl_uint i = 0; i < g.n; i++) {
+        if (dw) {
+            /* dW (Cout x K) += dy_i (Cout x P) * col_i^T (P x K) */
+            segcl_gemm_args ga = {.trans_b = true, .m = g.cout, .n = g.k, .k = pixels,
+                                  .alpha = 1.0f, .beta = 1.0f, .a = dy->buffer,
+                                  .a_offset = i * plane_out, .lda = pixels, .ldb = pixels,
+                                  .c = dw->buffer, .ldc = g.k};
+            if (g.direct) {
+                ga.b = x->buffer;
+                ga.b_offset = i * plane_in;
+            } else {
+                if ((st = im2col(ctx, &g, x->buffer, (cl_uint)(i * plane_in), col)))
+                    return st;
+                ga.b = col;
+            }
+            if ((st = segcl_gemm(ctx, &ga)))
+                return st;
+        }
+        if (dx) {
+            /* dcol (K x P) = W^T (K x Cout) * dy_i (Cout x P), then gathered back to pixels */
+            segcl_gemm_args ga = {.trans_a = true, .m = g.k, .n = pixels, .k = g.cout,
+                                  .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g.k,
+                                  .b = dy->buffer, .b_offset = i * plane_out, .ldb = pixels,
+                                  .ldc = pixels};
+            if (g.direct) {
+                ga.c = dx->buffer;
+                ga.c_offset = i * plane_in;
+                ga.beta = accumulate ? 1.0f : 0.0f;
+                if ((st = segcl_gemm(ctx, &ga)))
+                    return st;
+            } else {
+                ga.c = col;
+                if ((st = segcl_gemm(ctx, &ga)) ||
+                    (st = col2im(ctx, &g, col, dx->buffer, (cl_uint)(i * plane_in), accumulate)))
+                    return st;
+            }
+        }
+    }
+    return SEGCL_OK;
+}
+
+/* Transposed convolution is convolution seen from the other side: its input x plays the conv
+ * output (column side) and its output y the conv input (image side). */
+segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, const segcl_conv_params *p,
+                                            const segcl_tensor *x, const segcl_tensor *w,
+                                            const segcl_tensor *b, segcl_tensor *y)
+{
+    const char *op = "conv_transpose2d";
+    conv_geometry g;
+    segcl_status st = geometry(ctx, op, p, y, x, &g);
+    if (st || (st = check_sizes(ctx, op, x, y)))
+        return st;
+    /* PyTorch layout (Cin, Cout, KH, KW) = conv's (out, in, KH, KW) */
+    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cin};
+    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
+        (b && (st = segcl_expect_shape(ctx, op, "bias", b, 1, bshape))))
+        return st;
+    const size_t plane_img = (size_t)g.cin * g.h * g.w, plane_col = (size_t)g.cout * g.ho * g.wo;
+    const size_t pixels = (size_t)g.ho * g.wo;
+    cl_mem col = NULL;
+    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
+        return st;
+    for (cl_uint i = 0; i < g.n; i++) {
+        segcl_gemm_args ga = {.trans_a = true, .m = g.k, .n = pixels, .k = g.cout,
+                              .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g.k,
+                              .b = x->buffer, .b_offset = i * plane_col, .ldb = pixels,
+                              .ldc = pixels};
+        if (g.direct) {
+            ga.c = y->buffer;
+            ga.c_offset = i * plane_img;
+            if ((st = segcl_gemm(ctx, &ga)))
+                return st;
+        } else {
+            ga.c = col;
+            if ((st = segcl_gemm(ctx, &ga)) ||
+                (st = col2im(ctx, &g, col, y->buffer, (cl_uint)(i * plane_img), false)))
+                return st;
+        }
+    }
+    return b ? bias_add(ctx, y, b) : SEGCL_OK;
+}
+
+segcl_status segcl_conv_transpose2d_backward(segcl_context *ctx, const segcl_conv_params *p,
+                                             const segcl_tensor *x, const segcl_tensor *w,
+                                             const segcl_tensor *dy, segcl_tensor *dx,
+                                             segcl_tensor *dw, segcl_tensor *db, bool accumulate)
+{
+    const char *op = "conv_transpose2d backward";
+    conv_geometry g;
+    segcl_status st = geometry(ctx, op, p, dy, x, &g);
+    if (st || (st = check_sizes(ctx, op, x, dy)))
+        return st;
+    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cin};
+    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
+        (dw && (st = segcl_expect_shape(ctx, op, "weight gradient", dw, 4, wshape))) ||
+        (db && (st = segcl_expect_shape(ctx, op, "bias gradient", db, 1, bshape))) ||
+        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, x->shape))))
+        return st;
+    if (db && (st = bias_grad(ctx, dy, db)))
+        return st;
+    const size_t plane_img = (size_t)g.cin * g.h * g.w, plane_col = (size_t)g.cout * g.ho * g.wo;
+    const size_t pixels = (size_t)g.ho * g.wo;
+    cl_mem col = NULL;
+    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
+        return st;
+    for (cl_uint i = 0; i < g.n; i++) {
+        cl_mem cols = dy->buffer;
+        size_t cols_offset = i * plane_img;
+        if (!g.direct) {
+            if ((st = im2col(ctx, &g, dy->buffer, (cl_uint)(i * plane_img), col)))
+                return st;
+            cols = col;
+            cols_offset = 0;
+        }
+        if (dx) {
+            /* dx_i (Cin_t x P) = W (Cin_t x K) * im2col(dy_i) (K x P): conv forward */
+            segcl_gemm_args ga = {.m = g.cout, .n = pixels, .k = g.k, .alpha = 1.0f,
+                                  .beta = accumulate ? 1.0f : 0.0f, .a = w->buffer, .lda = g.k,
+                                  .b = cols, .b_offset = cols_offset, .ldb = pixels,
+                                  .c = dx->buffer, .c_offset = i * plane_col, .ldc = pixels};
+            if ((st = segcl_gemm(ctx, &ga)))
+                return st;
+        }
+        if (dw) {
+            /* dW (Cin_t x K) += x_i (Cin_t x P) * im2col(dy_i)^T (P x K) */
+            segcl_gemm_args ga = {.trans_b = true, .m = g.cout, .n = g.k, .k = pixels,
+                                  .alpha = 1.0f, .beta = 1.0f, .a = x->buffer,
+                                  .a_offset = i * plane_col, .lda = pixels, .b = cols,
+                                  .b_offset = cols_offset, .ldb = pixels, .c = dw->buffer,
+                                  .ldc = g.k};
+            if ((st = segcl_gemm(ctx, &ga)))
+                return st;
+        }
+    }
+    return SEGCL_OK;
+}

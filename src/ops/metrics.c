@@ -1,0 +1,52 @@
+/* Confusion counts on device (kernels/metrics.cl), from which Dice, IoU and pixel accuracy
+ * follow on the host. */
+#include <string.h>
+
+#include "ops/ops.h"
+
+#define METRIC_GROUPS 64
+#define METRIC_WG 64
+
+segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
+                             const segcl_tensor *targets, int ignore_index, uint64_t *counts)
+{
+    const char *op = "confusion";
+    if (!logits || !targets || !counts || logits->ndim != 4)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: logits must be NCHW", op);
+    int64_t ts[4] = {logits->shape[0], 1, logits->shape[2], logits->shape[3]};
+    cl_uint u;
+    segcl_status st;
+    if ((st = segcl_expect_shape(ctx, op, "targets", targets, 4, ts)) ||
+        (st = segcl_u32(ctx, op, logits->numel, &u)))
+        return st;
+    cl_uint classes = (cl_uint)logits->shape[1];
+    if (classes > SEGCL_MAX_CLASSES)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: at most %d classes", op,
+                          SEGCL_MAX_CLASSES);
+    cl_uint k = classes == 1 ? 2 : classes, cells = k * k, groups = METRIC_GROUPS;
+    cl_uint n = (cl_uint)logits->shape[0], plane = (cl_uint)(logits->shape[2] * logits->shape[3]);
+    cl_int ignore = ignore_index;
+    cl_mem scratch;
+    if ((st = segcl_small_scratch(ctx, (size_t)(METRIC_GROUPS + 1) * cells, &scratch)))
+        return st;
+    size_t global = (size_t)METRIC_GROUPS * METRIC_WG, local = METRIC_WG;
+    cl_uint out_offset = METRIC_GROUPS * cells;
+    if ((st = segcl_run(ctx, "metrics", NULL, "confusion_partials", 1, &global, &local,
+                        SEGCL_ARGS(SEGCL_ARG(logits->buffer), SEGCL_ARG(targets->buffer),
+                                   SEGCL_ARG(n), SEGCL_ARG(classes), SEGCL_ARG(plane),
+                                   SEGCL_ARG(ignore), SEGCL_ARG(scratch)))))
+        return st;
+    size_t cglobal = cells;
+    if ((st = segcl_run(ctx, "metrics", NULL, "confusion_reduce", 1, &cglobal, NULL,
+                        SEGCL_ARGS(SEGCL_ARG(scratch), SEGCL_ARG(groups), SEGCL_ARG(cells),
+                                   SEGCL_ARG(out_offset)))))
+        return st;
+    cl_uint host[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES];
+    cl_int err = clEnqueueReadBuffer(ctx->queue, scratch, CL_TRUE, out_offset * sizeof(cl_uint),
+                                     cells * sizeof(cl_uint), host, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "confusion counts");
+    for (cl_uint i = 0; i < cells; i++)
+        counts[i] += host[i];
+    return SEGCL_OK;
+}

@@ -1,0 +1,183 @@
+/*
+ * The op set: forward and backward of every layer and loss the segmentation networks use.
+ * Tensors are float32 NCHW on the context's device. Calls only queue work (nothing waits)
+ * unless they return host values. Backward calls write input gradients, or add to them when
+ * `accumulate` is set (for tensors that feed two consumers); parameter gradients always add.
+ */
+#ifndef SEGCL_OPS_H
+#define SEGCL_OPS_H
+
+#include "internal.h"
+
+/* ---- convolution (src/ops/conv2d.c) ---- */
+
+typedef struct segcl_conv_params {
+    int kernel_h, kernel_w;
+    int stride;
+    int pad;
+} segcl_conv_params;
+
+/* y (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + b (Cout, or NULL) */
+SEGCL_INTERNAL segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
+                                                 const segcl_tensor *x, const segcl_tensor *w,
+                                                 const segcl_tensor *b, segcl_tensor *y);
+/* dx (may be NULL), dw += , db += (may be NULL) */
+SEGCL_INTERNAL segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
+                                                  const segcl_tensor *x, const segcl_tensor *w,
+                                                  const segcl_tensor *dy, segcl_tensor *dx,
+                                                  segcl_tensor *dw, segcl_tensor *db,
+                                                  bool accumulate);
+/* Transposed convolution, PyTorch's ConvTranspose2d: w is (Cin, Cout, KH, KW); output size
+ * (H - 1) * stride - 2 * pad + KH. */
+SEGCL_INTERNAL segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx,
+                                                           const segcl_conv_params *p,
+                                                           const segcl_tensor *x,
+                                                           const segcl_tensor *w,
+                                                           const segcl_tensor *b, segcl_tensor *y);
+SEGCL_INTERNAL segcl_status segcl_conv_transpose2d_backward(
+    segcl_context *ctx, const segcl_conv_params *p, const segcl_tensor *x, const segcl_tensor *w,
+    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw, segcl_tensor *db, bool accumulate);
+
+/* ---- batch normalisation (src/ops/batchnorm.c) ---- */
+
+typedef struct segcl_batchnorm {
+    segcl_tensor *gamma, *beta;                 /* (C) parameters */
+    segcl_tensor *running_mean, *running_var;   /* (C) buffers */
+    segcl_tensor *save_mean, *save_invstd;      /* (C) batch statistics kept for backward */
+    segcl_tensor *scale, *shift;                /* (C) folded y = scale * x + shift */
+    float eps;                                  /* PyTorch: 1e-5 */
+    float momentum;                             /* PyTorch: 0.1 */
+} segcl_batchnorm;
+
+SEGCL_INTERNAL segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
+                                                    const segcl_tensor *x, segcl_tensor *y,
+                                                    bool training);
+SEGCL_INTERNAL segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
+                                                     const segcl_tensor *x,
+                                                     const segcl_tensor *dy, segcl_tensor *dx,
+                                                     segcl_tensor *dgamma, segcl_tensor *dbeta,
+                                                     bool training, bool accumulate);
+
+/* ---- activations (src/ops/activation.c) ---- */
+
+SEGCL_INTERNAL segcl_status segcl_relu_forward(segcl_context *ctx, const segcl_tensor *x,
+                                               segcl_tensor *y);
+SEGCL_INTERNAL segcl_status segcl_relu_backward(segcl_context *ctx, const segcl_tensor *y,
+                                                const segcl_tensor *dy, segcl_tensor *dx,
+                                                bool accumulate);
+SEGCL_INTERNAL segcl_status segcl_sigmoid_forward(segcl_context *ctx, const segcl_tensor *x,
+                                                  segcl_tensor *y);
+SEGCL_INTERNAL segcl_status segcl_sigmoid_backward(segcl_context *ctx, const segcl_tensor *y,
+                                                   const segcl_tensor *dy, segcl_tensor *dx,
+                                                   bool accumulate);
+
+/* ---- pooling (src/ops/pool.c); `indices` holds int32 values in a float-sized tensor ---- */
+
+typedef struct segcl_pool_params {
+    int kernel, stride, pad;
+} segcl_pool_params;
+
+SEGCL_INTERNAL segcl_status segcl_maxpool_forward(segcl_context *ctx, const segcl_pool_params *p,
+                                                  const segcl_tensor *x, segcl_tensor *y,
+                                                  segcl_tensor *indices);
+SEGCL_INTERNAL segcl_status segcl_maxpool_backward(segcl_context *ctx, const segcl_pool_params *p,
+                                                   const segcl_tensor *dy,
+                                                   const segcl_tensor *indices, segcl_tensor *dx,
+                                                   bool accumulate);
+/* out (N, C, OH, OW) from x (N, C, H, W) placed at indices of a pool with params p */
+SEGCL_INTERNAL segcl_status segcl_maxunpool_forward(segcl_context *ctx,
+                                                    const segcl_pool_params *p,
+                                                    const segcl_tensor *x,
+                                                    const segcl_tensor *indices,
+                                                    segcl_tensor *out);
+SEGCL_INTERNAL segcl_status segcl_maxunpool_backward(segcl_context *ctx,
+                                                     const segcl_tensor *dout,
+                                                     const segcl_tensor *indices,
+                                                     segcl_tensor *dx, bool accumulate);
+
+/* ---- bilinear resize (src/ops/upsample.c); output size from y's shape ---- */
+
+SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx,
+                                                            const segcl_tensor *x,
+                                                            segcl_tensor *y, bool align_corners);
+SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_backward(segcl_context *ctx,
+                                                             const segcl_tensor *dy,
+                                                             segcl_tensor *dx, bool align_corners,
+                                                             bool accumulate);
+
+/* ---- channel concatenation (src/ops/concat.c) ---- */
+
+/* out = concat(a, b) along channels; backward splits dout into da, db (each may be NULL). */
+SEGCL_INTERNAL segcl_status segcl_concat_forward(segcl_context *ctx, const segcl_tensor *a,
+                                                 const segcl_tensor *b, segcl_tensor *out);
+SEGCL_INTERNAL segcl_status segcl_concat_backward(segcl_context *ctx, const segcl_tensor *dout,
+                                                  segcl_tensor *da, segcl_tensor *db,
+                                                  bool accumulate_a, bool accumulate_b);
+
+/* ---- losses (src/ops/loss.c) ---- */
+
+typedef enum segcl_loss_kind {
+    SEGCL_LOSS_BCE = 0,      /* one logit per pixel, BCE with logits, mean over pixels */
+    SEGCL_LOSS_CE = 1,       /* C logits per pixel, softmax cross-entropy, (weighted) mean */
+    SEGCL_LOSS_DICE = 2,     /* 1 - mean soft Dice over images and classes */
+    SEGCL_LOSS_BCE_DICE = 3, /* BCE (one class) or CE (several) plus Dice */
+} segcl_loss_kind;
+
+typedef struct segcl_loss_params {
+    segcl_loss_kind kind;
+    const segcl_tensor *class_weights; /* (C) or NULL, CE only */
+    int ignore_index;                  /* CE and metrics: pixels with this target are skipped */
+    float dice_smooth;                 /* added to Dice numerator and denominator; 1 */
+} segcl_loss_params;
+
+SEGCL_INTERNAL void segcl_loss_default_params(segcl_loss_params *p, segcl_loss_kind kind);
+
+/* Computes the loss of logits (N, C, H, W) against targets (N, 1, H, W) into loss[0] on the
+ * device, and dlogits = dloss/dlogits (dlogits may be NULL for evaluation). */
+SEGCL_INTERNAL segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
+                                       const segcl_tensor *logits, const segcl_tensor *targets,
+                                       segcl_tensor *dlogits, segcl_tensor *loss);
+
+/* ---- optimizers (src/ops/optim.c) ---- */
+
+typedef struct segcl_adam_params {
+    float lr, beta1, beta2, eps, weight_decay;
+    bool decoupled; /* AdamW */
+} segcl_adam_params;
+
+typedef struct segcl_sgd_params {
+    float lr, momentum, dampening, weight_decay;
+    bool nesterov;
+} segcl_sgd_params;
+
+/* step counts from 1 */
+SEGCL_INTERNAL segcl_status segcl_adam_step(segcl_context *ctx, const segcl_adam_params *p,
+                                            long step, segcl_tensor *param,
+                                            const segcl_tensor *grad, segcl_tensor *m,
+                                            segcl_tensor *v);
+SEGCL_INTERNAL segcl_status segcl_sgd_step(segcl_context *ctx, const segcl_sgd_params *p,
+                                           long step, segcl_tensor *param,
+                                           const segcl_tensor *grad, segcl_tensor *momentum_buf);
+
+/* ---- metrics (src/ops/metrics.c) ---- */
+
+#define SEGCL_MAX_CLASSES 16
+
+/* Adds confusion counts counts[target * K + predicted] (K = 2 for one logit, else C) of logits
+ * against targets; blocks until they are on the host. */
+SEGCL_INTERNAL segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
+                                            const segcl_tensor *targets, int ignore_index,
+                                            uint64_t *counts);
+
+/* ---- shared helpers (src/ops/common.c) ---- */
+
+/* Checks a tensor's rank and extents (-1 matches anything); names it in the error. */
+SEGCL_INTERNAL segcl_status segcl_expect_shape(segcl_context *ctx, const char *op,
+                                               const char *what, const segcl_tensor *t,
+                                               int ndim, const int64_t *shape);
+SEGCL_INTERNAL segcl_status segcl_small_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
+SEGCL_INTERNAL segcl_status segcl_column_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
+/* Elements of a tensor as a cl_uint, or an error for tensors too large for 32-bit indexing. */
+SEGCL_INTERNAL segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *out);
+
+#endif
