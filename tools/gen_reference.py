@@ -60,7 +60,7 @@ class Writer:
         stride = 1
         if sample and t.numel() > MAX_SAMPLES:
             stride = math.ceil(t.numel() / MAX_SAMPLES)
-        values = t[::stride]
+        values = t[::stride].clone()  # a copy: the source may change in place later
         self.entries.append((name, shape, stride, values))
 
     def save(self, path):

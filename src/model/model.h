@@ -1,0 +1,100 @@
+/*
+ * Encoder-decoder segmentation networks: the lesson's SegNet and U-Net, with configurable
+ * width and depth. Parameters carry PyTorch's state_dict names. Forward and backward are
+ * written out layer by layer (llm.c style) over the op set; activations are allocated for one
+ * batch shape and reused while it stays the same.
+ */
+#ifndef SEGCL_MODEL_H
+#define SEGCL_MODEL_H
+
+#include "ops/ops.h"
+
+typedef enum segcl_arch {
+    SEGCL_ARCH_UNET = 0,
+    SEGCL_ARCH_SEGNET = 1,
+} segcl_arch;
+
+typedef struct segcl_model_config {
+    segcl_arch arch;
+    int classes;  /* 1: one logit per pixel (binary); >= 2: softmax over classes */
+    int width;    /* channels of the first encoder stage (16 in the lesson) */
+    int depth;    /* encoder stages (4 in the lesson) */
+    int in_channels; /* 3 for RGB */
+} segcl_model_config;
+
+#define SEGCL_MAX_DEPTH 6
+
+/* A trainable tensor with its gradient and optimizer state (created on first use). */
+typedef struct segcl_param {
+    char name[64];
+    segcl_tensor *value;
+    segcl_tensor *grad;
+    segcl_tensor *m, *v; /* Adam moments or the SGD momentum buffer (m) */
+    int fan_in;          /* for PyTorch's default initialisation bounds */
+    int kind;            /* 0: conv weight, 1: conv bias, 2: BN gamma, 3: BN beta */
+} segcl_param;
+
+typedef struct segcl_buffer_entry {
+    char name[64];
+    segcl_tensor *value; /* running mean / variance */
+} segcl_buffer_entry;
+
+typedef struct segcl_conv_layer {
+    segcl_param *weight, *bias;
+    segcl_conv_params p;
+    int cin, cout;
+} segcl_conv_layer;
+
+typedef struct segcl_bn_layer {
+    segcl_param *gamma, *beta;
+    segcl_batchnorm op;
+    int64_t num_batches_tracked;
+    char prefix[32];
+} segcl_bn_layer;
+
+typedef struct segcl_model segcl_model;
+
+SEGCL_INTERNAL segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cfg,
+                                               segcl_model **out);
+SEGCL_INTERNAL void segcl_model_destroy(segcl_model *model);
+
+/* PyTorch's default initialisation (kaiming-uniform a=sqrt(5) weights, uniform biases with
+ * bound 1/sqrt(fan_in), BN gamma 1 beta 0, running mean 0 var 1) from a seeded generator. */
+SEGCL_INTERNAL segcl_status segcl_model_init(segcl_model *model, uint64_t seed);
+
+/* Parameters in state_dict order, and the BN layers (running statistics, counters). */
+SEGCL_INTERNAL size_t segcl_model_param_count(const segcl_model *model);
+SEGCL_INTERNAL segcl_param *segcl_model_param(segcl_model *model, size_t i);
+SEGCL_INTERNAL segcl_param *segcl_model_find_param(segcl_model *model, const char *name);
+SEGCL_INTERNAL size_t segcl_model_bn_count(const segcl_model *model);
+SEGCL_INTERNAL segcl_bn_layer *segcl_model_bn(segcl_model *model, size_t i);
+SEGCL_INTERNAL const segcl_model_config *segcl_model_get_config(const segcl_model *model);
+SEGCL_INTERNAL size_t segcl_model_parameter_elements(const segcl_model *model);
+
+/* Runs the network on x (N, in_channels, H, W), H and W multiples of 2^depth. Returns the
+ * logits (N, classes, H, W), owned by the model and valid until the next forward. */
+SEGCL_INTERNAL segcl_status segcl_model_forward(segcl_model *model, const segcl_tensor *x,
+                                                bool training, segcl_tensor **logits);
+/* Backpropagates dlogits through the last training forward; parameter gradients add up. */
+SEGCL_INTERNAL segcl_status segcl_model_backward(segcl_model *model, const segcl_tensor *dlogits);
+SEGCL_INTERNAL segcl_status segcl_model_zero_grad(segcl_model *model);
+
+typedef enum segcl_optimizer_kind {
+    SEGCL_OPTIMIZER_ADAM = 0,
+    SEGCL_OPTIMIZER_ADAMW = 1,
+    SEGCL_OPTIMIZER_SGD = 2,
+} segcl_optimizer_kind;
+
+typedef struct segcl_optimizer {
+    segcl_optimizer_kind kind;
+    float lr, beta1, beta2, eps, weight_decay;
+    float momentum, dampening;
+    bool nesterov;
+    long step; /* steps taken so far */
+} segcl_optimizer;
+
+SEGCL_INTERNAL void segcl_optimizer_defaults(segcl_optimizer *opt, segcl_optimizer_kind kind);
+/* One step over every parameter with its current gradient (opt->step is incremented). */
+SEGCL_INTERNAL segcl_status segcl_model_step(segcl_model *model, segcl_optimizer *opt);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * The lesson's U-Net and SegNet (64x64, batch 2, one class) against PyTorch, from
+ * tests/data/networks.golden (tools/gen_reference.py): training-mode logits and loss, every
+ * parameter's gradient (sampled: up to 2048 evenly strided elements per tensor), BN running
+ * statistics, eval-mode logits, and the weights after two Adam steps and two plain SGD steps.
+ *
+ * Tolerances, relative to each tensor's largest magnitude: logits 1e-4; gradients 1e-3 (float32
+ * sums over 10^4..10^5 terms in a different order than PyTorch's); optimizer results 1e-3 of
+ * the weight (Adam) or of the weight change (SGD).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdio.h>
+
+#include "golden.h"
+#include "model/model.h"
+#include "test_util.h"
+
+static segcl_context *ctx;
+static golden_file gold;
+
+static const golden_entry *entry(const char *name)
+{
+    const golden_entry *e = golden_get(&gold, name);
+    if (!e)
+        fail_msg("missing golden entry %s", name);
+    return e;
+}
+
+/* The same draws as tools/gen_reference.py's fill_weights(). */
+static float **fill_weights(segcl_model *m)
+{
+    segcl_rng rng;
+    segcl_rng_seed(&rng, 1234, 0);
+    size_t n = segcl_model_param_count(m);
+    float **host = calloc(n, sizeof *host);
+    assert_non_null(host);
+    for (size_t i = 0; i < n; i++) {
+        segcl_param *p = segcl_model_param(m, i);
+        host[i] = malloc(p->value->numel * sizeof(float));
+        assert_non_null(host[i]);
+        double bound = 1.0 / sqrt((double)p->fan_in);
+        for (size_t k = 0; k < p->value->numel; k++) {
+            double u = segcl_rng_uniform(&rng);
+            host[i][k] = p->kind <= 1 ? (float)(bound * (2.0 * u - 1.0))
+                         : p->kind == 2 ? (float)(0.5 + u) : (float)(0.2 * u - 0.1);
+        }
+        assert_ok(ctx, segcl_tensor_write(p->value, host[i], p->value->numel));
+    }
+    return host;
+}
+
+static void reset_running(segcl_model *m)
+{
+    for (size_t i = 0; i < segcl_model_bn_count(m); i++) {
+        segcl_bn_layer *bn = segcl_model_bn(m, i);
+        assert_ok(ctx, segcl_fill(ctx, bn->op.running_mean->buffer, bn->op.running_mean->numel, 0));
+        assert_ok(ctx, segcl_fill(ctx, bn->op.running_var->buffer, bn->op.running_var->numel, 1));
+    }
+}
+
+/* |got[i*stride] - ref[i]| <= tol * max|ref| (+ tol * |ref|), optionally relative to a base. */
+static void check_values(const char *what, const float *got, const golden_entry *e,
+                         const float *base, double tol)
+{
+    double scale = 0;
+    for (size_t i = 0; i < e->count; i++) {
+        double ref = e->values[i] - (base ? base[i * e->stride] : 0);
+        scale = fmax(scale, fabs(ref));
+    }
+    if (getenv("SEGCL_TEST_VERBOSE")) {
+        double worst = 0;
+        for (size_t i = 0; i < e->count; i++) {
+            double b = base ? base[i * e->stride] : 0;
+            worst = fmax(worst, fabs((got[i * e->stride] - b) - (e->values[i] - b)));
+        }
+        size_t beyond = 0;
+        for (size_t i = 0; i < e->count; i++) {
+            double b = base ? base[i * e->stride] : 0, ref = e->values[i] - b;
+            beyond += fabs((got[i * e->stride] - b) - ref) > 1e-3 * fabs(ref) + 1e-6;
+        }
+        fprintf(stderr, "%-28s max error %.3g of scale %.3g, %zu of %zu beyond 1e-3 rel\n", what,
+                worst, scale, beyond, e->count);
+        if (getenv("SEGCL_TEST_VERBOSE")[0] == '2')
+            return;
+    }
+    for (size_t i = 0; i < e->count; i++) {
+        double b = base ? base[i * e->stride] : 0;
+        double ref = e->values[i] - b, v = got[i * e->stride] - b;
+        if (!(fabs(v - ref) <= tol * scale + tol * fabs(ref)))
+            fail_msg("%s[%zu]: segcl %.9g, PyTorch %.9g (scale %.3g)", what, i * e->stride, v, ref,
+                     scale);
+    }
+}
+
+static void check_tensor(const char *what, segcl_tensor *t, const char *golden, const float *base,
+                         double tol)
+{
+    const golden_entry *e = entry(golden);
+    assert_int_equal(t->numel, e->numel);
+    float *got = malloc(t->numel * sizeof *got);
+    assert_non_null(got);
+    assert_ok(ctx, segcl_tensor_read(t, got, t->numel));
+    check_values(what, got, e, base, tol);
+    free(got);
+}
+
+/* Adam divides each gradient by its own running magnitude, so an element whose gradient is
+ * ~0 by cancellation moves by +-lr depending on float rounding order: segcl and PyTorch can
+ * disagree there by up to 2 lr per step. Every element must stay within that bound, and at
+ * least 99% of the model's (sampled) weights must agree to 1e-3 relative. */
+static void check_adam(const char *what, segcl_tensor *t, const char *golden, double max_flip,
+                       size_t *total_beyond, size_t *total)
+{
+    const golden_entry *e = entry(golden);
+    float *got = malloc(t->numel * sizeof *got);
+    assert_non_null(got);
+    assert_ok(ctx, segcl_tensor_read(t, got, t->numel));
+    size_t beyond = 0;
+    for (size_t i = 0; i < e->count; i++) {
+        double ref = e->values[i], err = fabs(got[i * e->stride] - ref);
+        if (!(err <= max_flip + 1e-6))
+            fail_msg("%s[%zu]: segcl %.9g, PyTorch %.9g", what, i * e->stride,
+                     got[i * e->stride], ref);
+        beyond += err > 1e-3 * fabs(ref) + 1e-6;
+    }
+    *total_beyond += beyond;
+    *total += e->count;
+    free(got);
+}
+
+static segcl_tensor *load(const char *name)
+{
+    const golden_entry *e = entry(name);
+    segcl_tensor *t;
+    assert_ok(ctx, segcl_tensor_create(ctx, name, e->ndim, e->shape, &t));
+    assert_ok(ctx, segcl_tensor_write(t, e->values, e->count));
+    return t;
+}
+
+static float train_step(segcl_model *m, segcl_tensor *x, segcl_tensor *t, segcl_tensor *dlogits,
+                        segcl_tensor *loss, segcl_optimizer *opt)
+{
+    segcl_tensor *logits;
+    segcl_loss_params lp;
+    segcl_loss_default_params(&lp, SEGCL_LOSS_BCE);
+    assert_ok(ctx, segcl_model_zero_grad(m));
+    assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
+    assert_ok(ctx, segcl_loss(ctx, &lp, logits, t, dlogits, loss));
+    assert_ok(ctx, segcl_model_backward(m, dlogits));
+    if (opt)
+        assert_ok(ctx, segcl_model_step(m, opt));
+    float l[2];
+    assert_ok(ctx, segcl_tensor_read(loss, l, 2));
+    return l[0];
+}
+
+static void run_network(segcl_arch arch, const char *prefix)
+{
+    segcl_model_config cfg = {arch, 1, 16, 4, 3};
+    segcl_model *m;
+    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+    assert_int_equal(segcl_model_parameter_elements(m), arch == SEGCL_ARCH_UNET ? 974417 : 780865);
+    assert_ok(ctx, segcl_model_init(m, 1)); /* running statistics 0 / 1 */
+    float **init = fill_weights(m);
+    char name[160];
+    snprintf(name, sizeof name, "%s.input", prefix);
+    segcl_tensor *x = load(name);
+    snprintf(name, sizeof name, "%s.target", prefix);
+    segcl_tensor *t = load(name);
+    int64_t two[1] = {2};
+    segcl_tensor *loss, *dlogits;
+    assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
+    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, x->shape, &dlogits));
+    int64_t lshape[4] = {x->shape[0], 1, x->shape[2], x->shape[3]};
+    segcl_tensor_destroy(dlogits);
+    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, lshape, &dlogits));
+
+    /* one training forward + backward */
+    float l = train_step(m, x, t, dlogits, loss, NULL);
+    snprintf(name, sizeof name, "%s.loss", prefix);
+    double ref_loss = entry(name)->values[0];
+    if (!(fabs(l - ref_loss) <= 1e-5 * fabs(ref_loss)))
+        fail_msg("%s loss: segcl %.9g, PyTorch %.9g", prefix, l, ref_loss);
+    for (size_t i = 0; i < segcl_model_param_count(m); i++) {
+        segcl_param *p = segcl_model_param(m, i);
+        snprintf(name, sizeof name, "%s.grad.%s", prefix, p->name);
+        check_tensor(p->name, p->grad, name, NULL, 1e-3);
+    }
+    for (size_t i = 0; i < segcl_model_bn_count(m); i++) {
+        segcl_bn_layer *bn = segcl_model_bn(m, i);
+        snprintf(name, sizeof name, "%s.after_step.%s.running_mean", prefix, bn->prefix);
+        check_tensor("running mean", bn->op.running_mean, name, NULL, 1e-4);
+        snprintf(name, sizeof name, "%s.after_step.%s.running_var", prefix, bn->prefix);
+        check_tensor("running var", bn->op.running_var, name, NULL, 1e-4);
+        assert_int_equal(bn->num_batches_tracked, 1);
+    }
+    segcl_tensor *logits;
+    snprintf(name, sizeof name, "%s.logits", prefix);
+    /* logits of that forward are still in the model's buffer */
+    assert_ok(ctx, segcl_model_forward(m, x, false, &logits)); /* eval: checked below */
+    snprintf(name, sizeof name, "%s.eval_logits", prefix);
+    check_tensor("eval logits", logits, name, NULL, 1e-4);
+    /* training-mode logits, from a fresh model state */
+    reset_running(m);
+    assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
+    snprintf(name, sizeof name, "%s.logits", prefix);
+    check_tensor("logits", logits, name, NULL, 1e-4);
+
+    /* two Adam steps (lr 1e-3, weight decay 1e-6), then two SGD steps (lr 1e-2) */
+    const char *opts[] = {"adam2", "sgd2"};
+    for (int o = 0; o < 2; o++) {
+        float **again = fill_weights(m);
+        for (size_t i = 0; i < segcl_model_param_count(m); i++)
+            free(again[i]);
+        free(again);
+        reset_running(m);
+        segcl_optimizer opt;
+        segcl_optimizer_defaults(&opt, o == 0 ? SEGCL_OPTIMIZER_ADAM : SEGCL_OPTIMIZER_SGD);
+        if (o == 0)
+            opt.weight_decay = 1e-6f;
+        for (size_t i = 0; i < segcl_model_param_count(m); i++) {
+            segcl_param *p = segcl_model_param(m, i);
+            segcl_tensor_destroy(p->m);
+            segcl_tensor_destroy(p->v);
+            p->m = p->v = NULL;
+        }
+        train_step(m, x, t, dlogits, loss, &opt);
+        train_step(m, x, t, dlogits, loss, &opt);
+        assert_int_equal(opt.step, 2);
+        size_t beyond = 0, total = 0;
+        for (size_t i = 0; i < segcl_model_param_count(m); i++) {
+            segcl_param *p = segcl_model_param(m, i);
+            snprintf(name, sizeof name, "%s.%s.%s", prefix, opts[o], p->name);
+            /* Adam: the weights; SGD: the change of the weights */
+            if (o == 0)
+                check_adam(p->name, p->value, name, 2 * 2 * opt.lr, &beyond, &total);
+            else
+                check_tensor(p->name, p->value, name, init[i], 1e-3);
+        }
+        if (beyond * 100 > total)
+            fail_msg("%s: %zu of %zu weights differ from PyTorch by more than 1e-3 after two "
+                     "Adam steps", prefix, beyond, total);
+    }
+    for (size_t i = 0; i < segcl_model_param_count(m); i++)
+        free(init[i]);
+    free(init);
+    segcl_tensor_destroy(x), segcl_tensor_destroy(t), segcl_tensor_destroy(loss),
+        segcl_tensor_destroy(dlogits);
+    segcl_model_destroy(m);
+}
+
+static void test_unet_vs_torch(void **state)
+{
+    (void)state;
+    run_network(SEGCL_ARCH_UNET, "unet");
+}
+
+static void test_segnet_vs_torch(void **state)
+{
+    (void)state;
+    run_network(SEGCL_ARCH_SEGNET, "segnet");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (golden_load(&gold, "networks.golden"))
+        return -1;
+    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    segcl_context_destroy(ctx);
+    golden_free(&gold);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unet_vs_torch),
+        cmocka_unit_test(test_segnet_vs_torch),
+    };
+    return cmocka_run_group_tests_name("networks", tests, setup, teardown);
+}
