@@ -1,10 +1,9 @@
-/* Pointwise activations and their gradients. Backward passes use the forward output where it
- * determines the gradient (ReLU: y > 0, sigmoid: y(1-y)). */
+/* Pointwise activations and their gradients, run-style (common.cl). Backward passes use the
+ * forward output where it determines the gradient (ReLU: y > 0, sigmoid: y(1-y)). */
 
 __kernel void relu_forward(__global const float *x, __global float *y, const uint n)
 {
-    const uint i = get_global_id(0);
-    if (i < n)
+    FOR_RUN(i, n)
         y[i] = fmax(x[i], 0.0f);
 }
 
@@ -12,31 +11,28 @@ __kernel void relu_forward(__global const float *x, __global float *y, const uin
 __kernel void relu_backward(__global const float *y, __global const float *dy,
                             __global float *dx, const uint n, const uint accumulate)
 {
-    const uint i = get_global_id(0);
-    if (i >= n)
-        return;
-    const float g = y[i] > 0.0f ? dy[i] : 0.0f;
-    dx[i] = accumulate ? dx[i] + g : g;
+    FOR_RUN(i, n) {
+        const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+        dx[i] = accumulate ? dx[i] + g : g;
+    }
 }
 
 __kernel void sigmoid_forward(__global const float *x, __global float *y, const uint n)
 {
-    const uint i = get_global_id(0);
-    if (i >= n)
-        return;
-    /* exp of a non-positive argument only: no overflow for large |x| */
-    const float v = x[i];
-    const float e = exp(-fabs(v));
-    y[i] = v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    FOR_RUN(i, n) {
+        /* exp of a non-positive argument only: no overflow for large |x| */
+        const float v = x[i];
+        const float e = exp(-fabs(v));
+        y[i] = v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
 }
 
 __kernel void sigmoid_backward(__global const float *y, __global const float *dy,
                                __global float *dx, const uint n, const uint accumulate)
 {
-    const uint i = get_global_id(0);
-    if (i >= n)
-        return;
-    const float s = y[i];
-    const float g = dy[i] * s * (1.0f - s);
-    dx[i] = accumulate ? dx[i] + g : g;
+    FOR_RUN(i, n) {
+        const float s = y[i];
+        const float g = dy[i] * s * (1.0f - s);
+        dx[i] = accumulate ? dx[i] + g : g;
+    }
 }

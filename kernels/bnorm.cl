@@ -44,16 +44,21 @@ __kernel void bn_eval_fold(__global const float *running_mean, __global const fl
     shift[c] = beta[c] - running_mean[c] * gamma[c] * is;
 }
 
+/* The elementwise passes run over (image, channel) planes in dimension 1 and runs of pixels
+ * in dimension 0, so the channel's constants are loaded once per run. */
+
 /* y = scale[c] * x + shift[c] */
 __kernel void bn_apply(__global const float *x, __global const float *scale,
                        __global const float *shift, const uint channels, const uint plane,
-                       const uint total, __global float *y)
+                       __global float *y)
 {
-    const uint i = get_global_id(0);
-    if (i >= total)
-        return;
-    const uint c = (i / plane) % channels;
-    y[i] = scale[c] * x[i] + shift[c];
+    const uint bc = get_global_id(1);
+    const uint c = bc % channels;
+    const float a = scale[c], b = shift[c];
+    __global const float *src = x + (size_t)bc * plane;
+    __global float *dst = y + (size_t)bc * plane;
+    FOR_RUN(p, plane)
+        dst[p] = a * src[p] + b;
 }
 
 /* dx (+)= gamma * invstd / M * (M * dy - sum_dy - xhat * sum_dy_xhat), sums as written by
@@ -61,31 +66,34 @@ __kernel void bn_apply(__global const float *x, __global const float *scale,
 __kernel void bn_backward_input(__global const float *dy, __global const float *x,
                                 __global const float *mean, __global const float *invstd,
                                 __global const float *gamma, __global const float *sums,
-                                const uint channels,
-                                const uint plane, const uint total, const float count,
+                                const uint channels, const uint plane, const float count,
                                 __global float *dx, const uint accumulate)
 {
-    const uint i = get_global_id(0);
-    if (i >= total)
-        return;
-    const uint c = (i / plane) % channels;
-    const float is = invstd[c];
-    const float xhat = (x[i] - mean[c]) * is;
-    const float g =
-        gamma[c] * is / count * (count * dy[i] - sums[c] - xhat * sums[channels + c]);
-    dx[i] = accumulate ? dx[i] + g : g;
+    const uint bc = get_global_id(1);
+    const uint c = bc % channels;
+    const float is = invstd[c], m = mean[c];
+    const float k = gamma[c] * is / count;
+    const float s1 = sums[c], s2 = sums[channels + c];
+    const size_t base = (size_t)bc * plane;
+    FOR_RUN(p, plane) {
+        const float xhat = (x[base + p] - m) * is;
+        const float g = k * (count * dy[base + p] - s1 - xhat * s2);
+        dx[base + p] = accumulate ? dx[base + p] + g : g;
+    }
 }
 
 /* Evaluation-mode backward: dx (+)= scale[c] * dy */
 __kernel void bn_backward_input_eval(__global const float *dy, __global const float *scale,
-                                     const uint channels, const uint plane, const uint total,
-                                     __global float *dx, const uint accumulate)
+                                     const uint channels, const uint plane, __global float *dx,
+                                     const uint accumulate)
 {
-    const uint i = get_global_id(0);
-    if (i >= total)
-        return;
-    const float g = scale[(i / plane) % channels] * dy[i];
-    dx[i] = accumulate ? dx[i] + g : g;
+    const uint bc = get_global_id(1);
+    const float a = scale[bc % channels];
+    const size_t base = (size_t)bc * plane;
+    FOR_RUN(p, plane) {
+        const float g = a * dy[base + p];
+        dx[base + p] = accumulate ? dx[base + p] + g : g;
+    }
 }
 
 /* dgamma += sum dy * xhat, dbeta += sum dy */

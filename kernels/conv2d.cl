@@ -59,12 +59,125 @@ __kernel void col2im(__global const float *col, const uint channels, const uint 
     *dst = accumulate ? *dst + sum : sum;
 }
 
-/* y[n, c, p] += b[c] */
+/* y[n, c, p] += b[c]; dimension 1 runs over (image, channel) planes */
 __kernel void bias_add(__global float *y, __global const float *b, const uint channels,
-                       const uint plane, const uint total)
+                       const uint plane)
 {
-    const uint i = get_global_id(0);
-    if (i >= total)
+    const uint bc = get_global_id(1);
+    const float v = b[bc % channels];
+    __global float *dst = y + (size_t)bc * plane;
+    FOR_RUN(p, plane)
+        dst[p] += v;
+}
+
+/* ---- CPU devices: columns written straight into the GEMM's packed panel layouts ---- */
+
+#define PANEL 16 /* = NR of kernels/gemm_cpu.cl */
+
+/* Columns as the B operand of y = W * col: Bp[(tile * K + row) * 16 + j] = col[row][tile*16 + j].
+ * One work-item per (16-pixel tile, block of ROWS_PER_ITEM rows). */
+#define ROWS_PER_ITEM 64
+__kernel void im2col_panels(__global const float *x, const uint x_offset, const uint channels,
+                            const uint h, const uint w, const uint kh, const uint kw,
+                            const uint stride, const uint pad, const uint ho, const uint wo,
+                            __global float *bp)
+{
+    const uint tile = get_global_id(0);
+    const uint k = channels * kh * kw, pixels = ho * wo;
+    const uint r0 = get_global_id(1) * ROWS_PER_ITEM;
+    const uint r1 = min(r0 + ROWS_PER_ITEM, k);
+    if (tile * PANEL >= pixels)
         return;
-    y[i] += b[(i / plane) % channels];
+    x += x_offset;
+    const uint j0 = tile * PANEL;
+    const uint oy0 = j0 / wo, ox0 = j0 % wo;
+    /* all 16 pixels in one output row (true whenever wo is a multiple of 16) */
+    const int one_row = ox0 + PANEL <= wo && j0 + PANEL <= pixels;
+    for (uint row = r0; row < r1; row++) {
+        const uint kx = row % kw, ky = (row / kw) % kh, c = row / (kw * kh);
+        __global float *dst = bp + ((size_t)tile * k + row) * PANEL;
+        __global const float *plane = x + (size_t)c * h * w;
+        if (one_row) {
+            const int iy = (int)(oy0 * stride + ky) - (int)pad;
+            if (iy < 0 || iy >= (int)h) {
+                for (uint j = 0; j < PANEL; j++)
+                    dst[j] = 0.0f;
+                continue;
+            }
+            __global const float *src = plane + (size_t)iy * w;
+            const int ix0 = (int)(ox0 * stride + kx) - (int)pad;
+            for (uint j = 0; j < PANEL; j++) {
+                const int ix = ix0 + (int)(j * stride);
+                dst[j] = ix >= 0 && ix < (int)w ? src[ix] : 0.0f;
+            }
+        } else {
+            for (uint j = 0; j < PANEL; j++) {
+                const uint pix = j0 + j;
+                float v = 0.0f;
+                if (pix < pixels) {
+                    const int iy = (int)((pix / wo) * stride + ky) - (int)pad;
+                    const int ix = (int)((pix % wo) * stride + kx) - (int)pad;
+                    if (iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
+                        v = plane[(size_t)iy * w + ix];
+                }
+                dst[j] = v;
+            }
+        }
+    }
+}
+
+/* Transposed columns as the B operand of dW = dy * col^T:
+ * Bp[(tile * P + pix) * 16 + r] = col[tile * 16 + r][pix]. One work-item per (16-row tile,
+ * run of PIXELS_PER_ITEM pixels). */
+#define PIXELS_PER_ITEM 256
+__kernel void im2col_panels_t(__global const float *x, const uint x_offset, const uint channels,
+                              const uint h, const uint w, const uint kh, const uint kw,
+                              const uint stride, const uint pad, const uint ho, const uint wo,
+                              __global float *bp)
+{
+    const uint tile = get_global_id(1);
+    const uint k = channels * kh * kw, pixels = ho * wo;
+    const uint p0 = get_global_id(0) * PIXELS_PER_ITEM;
+    const uint p1 = min(p0 + PIXELS_PER_ITEM, pixels);
+    x += x_offset;
+    int dy[PANEL], dx[PANEL];
+    uint base[PANEL];
+    int valid[PANEL];
+    for (uint r = 0; r < PANEL; r++) {
+        const uint row = tile * PANEL + r;
+        valid[r] = row < k;
+        const uint rr = valid[r] ? row : 0;
+        const uint kx = rr % kw, ky = (rr / kw) % kh, c = rr / (kw * kh);
+        dy[r] = (int)ky - (int)pad;
+        dx[r] = (int)kx - (int)pad;
+        base[r] = c * h * w;
+    }
+    __global float *dst = bp + ((size_t)tile * pixels) * PANEL;
+    uint oy = p0 / wo, ox = p0 % wo;
+    for (uint pix = p0; pix < p1; pix++) {
+        const int iy0 = (int)(oy * stride), ix0 = (int)(ox * stride);
+        for (uint r = 0; r < PANEL; r++) {
+            const int iy = iy0 + dy[r], ix = ix0 + dx[r];
+            float v = 0.0f;
+            if (valid[r] && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
+                v = x[base[r] + (uint)iy * w + (uint)ix];
+            dst[(size_t)pix * PANEL + r] = v;
+        }
+        if (++ox == wo) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
+/* Weights of the transposed problem: wr[ci][co][ky][kx] = w[co][ci][kh-1-ky][kw-1-kx], so that
+ * a stride-1 convolution's input gradient is itself a convolution of dy. */
+__kernel void conv_weight_flip(__global const float *w, const uint cout, const uint cin,
+                               const uint kh, const uint kw, __global float *wr)
+{
+    FOR_RUN(i, cout * cin * kh * kw) {
+        const uint kx = i % kw, ky = (i / kw) % kh, ci = (i / (kw * kh)) % cin;
+        const uint co = i / (kw * kh * cin);
+        wr[(((size_t)ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = w[i];
+    }
 }

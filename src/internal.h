@@ -146,6 +146,12 @@ SEGCL_INTERNAL segcl_status segcl_run(segcl_context *ctx, const char *family, co
                                       const size_t *local, const segcl_arg *args, size_t nargs);
 #define SEGCL_ARGS(...) ((const segcl_arg[]){__VA_ARGS__}), (sizeof((const segcl_arg[]){__VA_ARGS__}) / sizeof(segcl_arg))
 
+/* Launches a run-style kernel (kernels/common.cl: FOR_RUN) over n elements in dimension 0 and
+ * `planes` in dimension 1. */
+SEGCL_INTERNAL segcl_status segcl_run_elements(segcl_context *ctx, const char *family,
+                                               const char *name, size_t n, size_t planes,
+                                               const segcl_arg *args, size_t nargs);
+
 /* Elementwise helpers on raw buffers (kernels/util.cl). */
 SEGCL_INTERNAL segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value);
 SEGCL_INTERNAL segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n,
@@ -171,6 +177,12 @@ typedef enum segcl_gemm_backend {
     SEGCL_GEMM_CLBLAST = 1,
     SEGCL_GEMM_CPU = 2,     /* kernels/gemm_cpu.cl */
 } segcl_gemm_backend;
+
+/* CPU backend only: C = alpha op(A) B + beta C with B already in kernels/gemm_cpu.cl's packed
+ * layout, Bp[(j / 16 * K + p) * 16 + j % 16] (zero-padded to whole 16-column tiles). */
+SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *args,
+                                                   cl_mem packed_b);
+#define SEGCL_GEMM_PANEL 16
 
 /* Overrides the backend choice (tests and benchmarks compare them); also read from $SEGCL_GEMM
  * ("clblast" or "cpu") on first use. */
@@ -222,6 +234,20 @@ SEGCL_INTERNAL segcl_status segcl_shape_check(segcl_context *ctx, const char *na
                                               const int64_t *shape, size_t *numel);
 SEGCL_INTERNAL void segcl_shape_format(int ndim, const int64_t *shape, char *buf, size_t len);
 
+/* ---- profiling (src/cl/launch.c) -------------------------------------------------------------- */
+
+/* With $SEGCL_PROFILE set, every launch waits for its kernel and its time is added up per
+ * kernel name (development only: it serialises the queue). */
+typedef struct segcl_profile_entry {
+    char name[48];
+    unsigned long calls;
+    double seconds;
+} segcl_profile_entry;
+
+#define SEGCL_PROFILE_MAX 64
+SEGCL_INTERNAL void segcl_profile_print(segcl_context *ctx, void *file);
+SEGCL_INTERNAL void segcl_profile_reset(segcl_context *ctx);
+
 /* ---- the context ---------------------------------------------------------------------------- */
 
 struct segcl_context {
@@ -244,6 +270,8 @@ struct segcl_context {
     char *cache_dir;
     char *kernel_dir;   /* NULL: embedded sources */
     char *device_options; /* -D options every program of this device gets */
+    unsigned run_length;  /* elements per work-item of run-style kernels (RUN in common.cl) */
+    size_t run_local;     /* their work-group size */
     segcl_program_entry *programs;
     segcl_kernel_entry *kernels;
     segcl_cache_stats cache_stats;
@@ -260,8 +288,13 @@ struct segcl_context {
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
     cl_mem ws_columns;    /* im2col columns of one image */
     size_t ws_columns_bytes;
+    cl_mem ws_weights;    /* transformed weights of one op call */
+    size_t ws_weights_bytes;
     cl_mem ws_small;      /* reduction partials and per-channel temporaries of one op call */
     size_t ws_small_bytes;
+    int profile;          /* -1 unknown, 0 off, 1 on */
+    segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
+    size_t profile_count;
 };
 
 struct segcl_tensor {

@@ -24,6 +24,7 @@ segcl_status segcl_context_create(segcl_context **out)
     segcl_context *ctx = segcl_calloc(1, sizeof *ctx);
     if (!ctx)
         return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    ctx->profile = -1;
     ctx->error_cap = 256;
     ctx->error = segcl_calloc(1, ctx->error_cap);
     if (!ctx->error) {
@@ -71,9 +72,13 @@ static segcl_status build_device_options(segcl_context *ctx)
     const char *type = info->type == SEGCL_DEVICE_TYPE_GPU   ? "-DSEGCL_DEVICE_GPU=1"
                        : info->type == SEGCL_DEVICE_TYPE_CPU ? "-DSEGCL_DEVICE_CPU=1"
                                                              : "-DSEGCL_DEVICE_OTHER=1";
+    /* CPU runtimes run each work-group as a thread: elementwise kernels then loop over a run
+     * of RUN elements per work-item (vectorised by the compiler) instead of one each. */
+    ctx->run_length = info->type == SEGCL_DEVICE_TYPE_CPU ? 512 : 1;
+    ctx->run_local = info->type == SEGCL_DEVICE_TYPE_CPU ? 1 : 64;
     char buf[256];
-    snprintf(buf, sizeof buf, "%s%s%s%s", std, type, info->fp16 ? " -DSEGCL_HAS_FP16=1" : "",
-             info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
+    snprintf(buf, sizeof buf, "%s%s -DRUN=%u%s%s", std, type, ctx->run_length,
+             info->fp16 ? " -DSEGCL_HAS_FP16=1" : "", info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
     ctx->device_options = segcl_strdup(buf);
     if (!ctx->device_options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -176,6 +181,7 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
     segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
     segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
+    segcl_buffer_release(ctx, ctx->ws_weights, ctx->ws_weights_bytes);
     segcl_free(ctx->gemm_cpu_options);
     segcl_programs_release(ctx);
     if (ctx->queue)

@@ -184,7 +184,8 @@ static const char *cpu_options(segcl_context *ctx)
     return ctx->gemm_cpu_options;
 }
 
-static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g)
+/* CPU path: pack A, pack B unless the caller already did (bp != NULL), multiply. */
+static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
 {
     if (g->m > UINT32_MAX / 2 || g->n > UINT32_MAX / 2 || g->k > UINT32_MAX / 2 ||
         g->lda > UINT32_MAX || g->ldb > UINT32_MAX || g->ldc > UINT32_MAX ||
@@ -193,47 +194,61 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g)
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    cl_kernel pack_a, pack_b, gemm;
-    segcl_status st;
-    if ((st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_pack_a", &pack_a)) ||
-        (st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_pack_b", &pack_b)) ||
-        (st = segcl_kernel_get(ctx, "gemm_cpu", options, "gemm_packed", &gemm)))
-        return st;
     cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, k = (cl_uint)g->k;
     cl_uint tiles_m = (m + CPU_MR - 1) / CPU_MR, tiles_n = (n + CPU_NR - 1) / CPU_NR;
     size_t a_bytes = (size_t)tiles_m * CPU_MR * k * sizeof(float);
-    size_t b_bytes = (size_t)tiles_n * CPU_NR * k * sizeof(float);
-    if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                    &ctx->gemm_pack_a_bytes, a_bytes)) ||
-        (st = segcl_scratch_reserve(ctx, "GEMM packed B", &ctx->gemm_pack_b,
-                                    &ctx->gemm_pack_b_bytes, b_bytes)))
+    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
+                                            &ctx->gemm_pack_a_bytes, a_bytes);
+    if (st)
         return st;
-
+    size_t local[2] = {1, 1};
     cl_uint a_off = (cl_uint)g->a_offset, lda = (cl_uint)g->lda, ta = g->trans_a;
-    segcl_arg a_args[] = {SEGCL_ARG(g->a), SEGCL_ARG(a_off), SEGCL_ARG(lda), SEGCL_ARG(ta),
-                          SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)};
-    size_t a_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
-    if ((st = segcl_set_args(ctx, pack_a, "gemm_pack_a", a_args, 7)) ||
-        (st = segcl_launch(ctx, pack_a, "gemm_pack_a", 2, a_global, local)))
+    size_t a_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m};
+    if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, a_global, local,
+                        SEGCL_ARGS(SEGCL_ARG(g->a), SEGCL_ARG(a_off), SEGCL_ARG(lda),
+                                   SEGCL_ARG(ta), SEGCL_ARG(m), SEGCL_ARG(k),
+                                   SEGCL_ARG(ctx->gemm_pack_a)))))
         return st;
-    cl_uint b_off = (cl_uint)g->b_offset, ldb = (cl_uint)g->ldb, tb = g->trans_b;
-    segcl_arg b_args[] = {SEGCL_ARG(g->b), SEGCL_ARG(b_off), SEGCL_ARG(ldb), SEGCL_ARG(tb),
-                          SEGCL_ARG(k), SEGCL_ARG(n), SEGCL_ARG(ctx->gemm_pack_b)};
-    size_t b_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_n};
-    if ((st = segcl_set_args(ctx, pack_b, "gemm_pack_b", b_args, 7)) ||
-        (st = segcl_launch(ctx, pack_b, "gemm_pack_b", 2, b_global, local)))
-        return st;
+    if (!bp) {
+        size_t b_bytes = (size_t)tiles_n * CPU_NR * k * sizeof(float);
+        if ((st = segcl_scratch_reserve(ctx, "GEMM packed B", &ctx->gemm_pack_b,
+                                        &ctx->gemm_pack_b_bytes, b_bytes)))
+            return st;
+        cl_uint b_off = (cl_uint)g->b_offset, ldb = (cl_uint)g->ldb, tb = g->trans_b;
+        size_t b_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_n};
+        if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_b", 2, b_global, local,
+                            SEGCL_ARGS(SEGCL_ARG(g->b), SEGCL_ARG(b_off), SEGCL_ARG(ldb),
+                                       SEGCL_ARG(tb), SEGCL_ARG(k), SEGCL_ARG(n),
+                                       SEGCL_ARG(ctx->gemm_pack_b)))))
+            return st;
+        bp = ctx->gemm_pack_b;
+    }
     cl_uint c_off = (cl_uint)g->c_offset, ldc = (cl_uint)g->ldc;
-    segcl_arg c_args[] = {SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(ctx->gemm_pack_b),
-                          SEGCL_ARG(g->c), SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m),
-                          SEGCL_ARG(n), SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)};
     size_t groups[2] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
                         (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles};
-    size_t one[2] = {1, 1};
-    if ((st = segcl_set_args(ctx, gemm, "gemm_packed", c_args, 10)) ||
-        (st = segcl_launch(ctx, gemm, "gemm_packed", 2, groups, one)))
+    return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 2, groups, local,
+                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp), SEGCL_ARG(g->c),
+                                SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n),
+                                SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)));
+}
+
+segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
+{
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+    size_t a_cols = g->trans_a ? g->m : g->k, a_rows = g->trans_a ? g->k : g->m;
+    if (g->m == 0 || g->n == 0 || g->k == 0 || !g->a || !bp || !g->c || g->lda < a_cols ||
+        g->ldc < g->n)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_gemm_prepacked_b: invalid arguments M=%zu N=%zu K=%zu", g->m,
+                          g->n, g->k);
+    size_t panels = (g->n + CPU_NR - 1) / CPU_NR * CPU_NR * g->k;
+    segcl_status st;
+    if ((st = check_buffer(ctx, g->a, "A", extent(g->a_offset, a_rows, a_cols, g->lda))) ||
+        (st = check_buffer(ctx, bp, "packed B", panels)) ||
+        (st = check_buffer(ctx, g->c, "C", extent(g->c_offset, g->m, g->n, g->ldc))))
         return st;
-    return SEGCL_OK;
+    return gemm_cpu(ctx, g, bp);
 }
 
 segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
@@ -242,6 +257,6 @@ segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
     if (st)
         return st;
     if (segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU)
-        return gemm_cpu(ctx, g);
+        return gemm_cpu(ctx, g, NULL);
     return gemm_clblast(ctx, g);
 }

@@ -3,6 +3,9 @@
  * kernels/util.cl that many ops share.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -30,12 +33,57 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
             return SEGCL_OK; /* nothing to do */
         rounded[d] = (global[d] + local[d] - 1) / local[d] * local[d];
     }
+    if (ctx->profile < 0) {
+        const char *env = getenv("SEGCL_PROFILE");
+        ctx->profile = env && *env && strcmp(env, "0") != 0;
+    }
+    struct timespec t0, t1;
+    if (ctx->profile) {
+        clFinish(ctx->queue);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, rounded, local, 0, NULL,
                                         NULL);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueNDRangeKernel", "kernel %s, global %zu", name,
                              global[0]);
+    if (ctx->profile) {
+        clFinish(ctx->queue);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        size_t i = 0;
+        while (i < ctx->profile_count && strcmp(ctx->profile_entries[i].name, name) != 0)
+            i++;
+        if (i == ctx->profile_count && i < SEGCL_PROFILE_MAX) {
+            snprintf(ctx->profile_entries[i].name, sizeof ctx->profile_entries[i].name, "%s",
+                     name);
+            ctx->profile_count++;
+        }
+        if (i < ctx->profile_count) {
+            ctx->profile_entries[i].calls++;
+            ctx->profile_entries[i].seconds += dt;
+        }
+    }
     return SEGCL_OK;
+}
+
+void segcl_profile_reset(segcl_context *ctx)
+{
+    memset(ctx->profile_entries, 0, sizeof ctx->profile_entries);
+    ctx->profile_count = 0;
+}
+
+void segcl_profile_print(segcl_context *ctx, void *file)
+{
+    FILE *f = file;
+    double total = 0;
+    for (size_t i = 0; i < ctx->profile_count; i++)
+        total += ctx->profile_entries[i].seconds;
+    for (size_t i = 0; i < ctx->profile_count; i++) {
+        const segcl_profile_entry *e = &ctx->profile_entries[i];
+        fprintf(f, "  %-28s %8lu calls %10.2f ms %5.1f%%\n", e->name, e->calls, e->seconds * 1e3,
+                total > 0 ? 100 * e->seconds / total : 0);
+    }
 }
 
 segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
@@ -49,6 +97,14 @@ segcl_status segcl_run(segcl_context *ctx, const char *family, const char *optio
     return segcl_launch(ctx, k, name, dims, global, local);
 }
 
+segcl_status segcl_run_elements(segcl_context *ctx, const char *family, const char *name,
+                                size_t n, size_t planes, const segcl_arg *args, size_t nargs)
+{
+    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, planes};
+    size_t local[2] = {ctx->run_local, 1};
+    return segcl_run(ctx, family, NULL, name, 2, global, local, args, nargs);
+}
+
 segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value)
 {
     cl_kernel k;
@@ -58,10 +114,9 @@ segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value)
     if (n > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "fill_f32: %zu elements", n);
     cl_uint count = (cl_uint)n;
-    segcl_arg args[] = {SEGCL_ARG(x), SEGCL_ARG(count), SEGCL_ARG(value)};
-    if ((st = segcl_set_args(ctx, k, "fill_f32", args, 3)))
-        return st;
-    return segcl_launch(ctx, k, "fill_f32", 1, &n, NULL);
+    (void)k;
+    return segcl_run_elements(ctx, "util", "fill_f32", n, 1,
+                              SEGCL_ARGS(SEGCL_ARG(x), SEGCL_ARG(count), SEGCL_ARG(value)));
 }
 
 segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n, float alpha, float beta)
@@ -73,9 +128,8 @@ segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n, float
     if (n > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "axpby_f32: %zu elements", n);
     cl_uint count = (cl_uint)n;
-    segcl_arg args[] = {SEGCL_ARG(x), SEGCL_ARG(y), SEGCL_ARG(count), SEGCL_ARG(alpha),
-                        SEGCL_ARG(beta)};
-    if ((st = segcl_set_args(ctx, k, "axpby_f32", args, 5)))
-        return st;
-    return segcl_launch(ctx, k, "axpby_f32", 1, &n, NULL);
+    (void)k;
+    return segcl_run_elements(ctx, "util", "axpby_f32", n, 1,
+                              SEGCL_ARGS(SEGCL_ARG(x), SEGCL_ARG(y), SEGCL_ARG(count),
+                                         SEGCL_ARG(alpha), SEGCL_ARG(beta)));
 }

@@ -298,12 +298,39 @@ static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[
     segcl_free(binary);
 }
 
+/* The family's source with kernels/common.cl (shared macros) in front of it. */
+static segcl_status full_source(segcl_context *ctx, const char *family, char **source,
+                                size_t *length)
+{
+    char *prelude = NULL, *body = NULL;
+    size_t plen = 0, blen = 0;
+    segcl_status st = segcl_kernel_source(ctx, "common", &prelude, &plen);
+    if (st || (st = segcl_kernel_source(ctx, family, &body, &blen))) {
+        segcl_free(prelude);
+        return st;
+    }
+    char *all = segcl_malloc(plen + blen + 16);
+    if (!all) {
+        segcl_free(prelude);
+        segcl_free(body);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    /* #line keeps the compiler's messages pointing into the family's own file */
+    int n = snprintf(all, plen + 16, "%s\n#line 1\n", prelude);
+    memcpy(all + n, body, blen + 1);
+    *source = all;
+    *length = (size_t)n + blen;
+    segcl_free(prelude);
+    segcl_free(body);
+    return SEGCL_OK;
+}
+
 static segcl_status create_program(segcl_context *ctx, const char *family, const char *options,
                                    cl_program *out)
 {
     char *source = NULL;
     size_t length = 0;
-    segcl_status st = segcl_kernel_source(ctx, family, &source, &length);
+    segcl_status st = full_source(ctx, family, &source, &length);
     if (st)
         return st;
     size_t olen = strlen(ctx->device_options) + (options ? strlen(options) : 0) + 2;

@@ -11,9 +11,8 @@ static segcl_status pointwise(segcl_context *ctx, const char *name, const segcl_
     if ((st = segcl_expect_shape(ctx, name, "output", y, x->ndim, x->shape)) ||
         (st = segcl_u32(ctx, name, x->numel, &n)))
         return st;
-    size_t global = n;
-    return segcl_run(ctx, "activation", NULL, name, 1, &global, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(y->buffer), SEGCL_ARG(n)));
+    return segcl_run_elements(ctx, "activation", name, n, 1,
+                              SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(y->buffer), SEGCL_ARG(n)));
 }
 
 static segcl_status pointwise_backward(segcl_context *ctx, const char *name,
@@ -28,10 +27,9 @@ static segcl_status pointwise_backward(segcl_context *ctx, const char *name,
         (st = segcl_expect_shape(ctx, name, "input gradient", dx, y->ndim, y->shape)) ||
         (st = segcl_u32(ctx, name, y->numel, &n)))
         return st;
-    size_t global = n;
-    return segcl_run(ctx, "activation", NULL, name, 1, &global, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(y->buffer), SEGCL_ARG(dy->buffer),
-                                SEGCL_ARG(dx->buffer), SEGCL_ARG(n), SEGCL_ARG(acc)));
+    return segcl_run_elements(ctx, "activation", name, n, 1,
+                              SEGCL_ARGS(SEGCL_ARG(y->buffer), SEGCL_ARG(dy->buffer),
+                                         SEGCL_ARG(dx->buffer), SEGCL_ARG(n), SEGCL_ARG(acc)));
 }
 
 segcl_status segcl_relu_forward(segcl_context *ctx, const segcl_tensor *x, segcl_tensor *y)

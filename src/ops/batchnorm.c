@@ -79,11 +79,10 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                           SEGCL_ARG(bn->shift->buffer))))) {
         return st;
     }
-    size_t global = total;
-    return segcl_run(ctx, "bnorm", NULL, "bn_apply", 1, &global, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(bn->scale->buffer),
-                                SEGCL_ARG(bn->shift->buffer), SEGCL_ARG(channels),
-                                SEGCL_ARG(plane), SEGCL_ARG(total), SEGCL_ARG(y->buffer)));
+    return segcl_run_elements(ctx, "bnorm", "bn_apply", plane, (size_t)n * channels,
+                              SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(bn->scale->buffer),
+                                         SEGCL_ARG(bn->shift->buffer), SEGCL_ARG(channels),
+                                         SEGCL_ARG(plane), SEGCL_ARG(y->buffer)));
 }
 
 segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
@@ -112,21 +111,22 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
         return st;
     if (dx) {
         cl_uint acc = accumulate;
-        size_t tglobal = total;
+        size_t planes = (size_t)n * channels;
         if (training) {
             const float count = (float)n * (float)plane;
-            st = segcl_run(ctx, "bnorm", NULL, "bn_backward_input", 1, &tglobal, NULL,
-                           SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
-                                      SEGCL_ARG(bn->save_mean->buffer),
-                                      SEGCL_ARG(bn->save_invstd->buffer),
-                                      SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(sums),
-                                      SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(total),
-                                      SEGCL_ARG(count), SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+            st = segcl_run_elements(
+                ctx, "bnorm", "bn_backward_input", plane, planes,
+                SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
+                           SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(bn->save_invstd->buffer),
+                           SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(sums), SEGCL_ARG(channels),
+                           SEGCL_ARG(plane), SEGCL_ARG(count), SEGCL_ARG(dx->buffer),
+                           SEGCL_ARG(acc)));
         } else {
-            st = segcl_run(ctx, "bnorm", NULL, "bn_backward_input_eval", 1, &tglobal, NULL,
-                           SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(bn->scale->buffer),
-                                      SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(total),
-                                      SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+            st = segcl_run_elements(
+                ctx, "bnorm", "bn_backward_input_eval", plane, planes,
+                SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(bn->scale->buffer),
+                           SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(dx->buffer),
+                           SEGCL_ARG(acc)));
         }
         if (st)
             return st;

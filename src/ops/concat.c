@@ -7,12 +7,10 @@ static segcl_status copy_channels(segcl_context *ctx, const segcl_tensor *src, c
 {
     cl_uint n = (cl_uint)src->shape[0], plane = (cl_uint)(src->shape[2] * src->shape[3]);
     cl_uint sc = (cl_uint)src->shape[1], dc = (cl_uint)dst->shape[1], acc = accumulate;
-    size_t global = (size_t)n * channels * plane;
-    return segcl_run(ctx, "concat", NULL, "copy_channels", 1, &global, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(src->buffer), SEGCL_ARG(sc), SEGCL_ARG(src_c0),
-                                SEGCL_ARG(dst->buffer), SEGCL_ARG(dc), SEGCL_ARG(dst_c0),
-                                SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(n),
-                                SEGCL_ARG(acc)));
+    return segcl_run_elements(ctx, "concat", "copy_channels", plane, (size_t)n * channels,
+                              SEGCL_ARGS(SEGCL_ARG(src->buffer), SEGCL_ARG(sc), SEGCL_ARG(src_c0),
+                                         SEGCL_ARG(dst->buffer), SEGCL_ARG(dc), SEGCL_ARG(dst_c0),
+                                         SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(acc)));
 }
 
 static segcl_status check(segcl_context *ctx, const char *op, const segcl_tensor *a,

@@ -73,14 +73,63 @@ static segcl_status col2im(segcl_context *ctx, const conv_geometry *g, cl_mem co
 static segcl_status bias_add(segcl_context *ctx, segcl_tensor *y, const segcl_tensor *b)
 {
     cl_uint channels = (cl_uint)y->shape[1], plane = (cl_uint)(y->shape[2] * y->shape[3]);
-    cl_uint total;
-    segcl_status st = segcl_u32(ctx, "bias_add", y->numel, &total);
-    if (st)
-        return st;
-    size_t global = total;
-    return segcl_run(ctx, "conv2d", NULL, "bias_add", 1, &global, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(y->buffer), SEGCL_ARG(b->buffer), SEGCL_ARG(channels),
-                                SEGCL_ARG(plane), SEGCL_ARG(total)));
+    return segcl_run_elements(ctx, "conv2d", "bias_add", plane, (size_t)y->shape[0] * channels,
+                              SEGCL_ARGS(SEGCL_ARG(y->buffer), SEGCL_ARG(b->buffer),
+                                         SEGCL_ARG(channels), SEGCL_ARG(plane)));
+}
+
+/* ---- CPU devices: im2col straight into the GEMM's packed panels ---- */
+
+static bool cpu_path(segcl_context *ctx)
+{
+    return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU;
+}
+
+static size_t panels_of(size_t n)
+{
+    return (n + SEGCL_GEMM_PANEL - 1) / SEGCL_GEMM_PANEL;
+}
+
+/* Columns of image `img` at img_offset as packed B panels (B = col, K x P) */
+static segcl_status im2col_panels(segcl_context *ctx, const conv_geometry *g, cl_mem img,
+                                  cl_uint img_offset, cl_mem bp)
+{
+    size_t global[2] = {panels_of((size_t)g->ho * g->wo), (g->k + 63) / 64}, local[2] = {1, 1};
+    return segcl_run(ctx, "conv2d", NULL, "im2col_panels", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
+                                SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
+                                SEGCL_ARG(g->kw), SEGCL_ARG(g->stride), SEGCL_ARG(g->pad),
+                                SEGCL_ARG(g->ho), SEGCL_ARG(g->wo), SEGCL_ARG(bp)));
+}
+
+/* Transposed columns as packed B panels (B = col^T, P x K) */
+static segcl_status im2col_panels_t(segcl_context *ctx, const conv_geometry *g, cl_mem img,
+                                    cl_uint img_offset, cl_mem bp)
+{
+    size_t global[2] = {((size_t)g->ho * g->wo + 255) / 256, panels_of(g->k)}, local[2] = {1, 1};
+    return segcl_run(ctx, "conv2d", NULL, "im2col_panels_t", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
+                                SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
+                                SEGCL_ARG(g->kw), SEGCL_ARG(g->stride), SEGCL_ARG(g->pad),
+                                SEGCL_ARG(g->ho), SEGCL_ARG(g->wo), SEGCL_ARG(bp)));
+}
+
+/* y_i = W * col(x_i) for every image, columns packed as they are made. */
+static segcl_status forward_cpu(segcl_context *ctx, const conv_geometry *g, cl_mem x, cl_mem w,
+                                cl_mem y, float beta)
+{
+    const size_t pixels = (size_t)g->ho * g->wo;
+    const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    cl_mem bp;
+    segcl_status st = segcl_column_scratch(ctx, panels_of(pixels) * SEGCL_GEMM_PANEL * g->k, &bp);
+    for (cl_uint i = 0; i < g->n && !st; i++) {
+        segcl_gemm_args ga = {.m = g->cout, .n = pixels, .k = g->k, .alpha = 1.0f, .beta = beta,
+                              .a = w, .lda = g->k, .c = y, .c_offset = i * plane_out,
+                              .ldc = pixels};
+        if (!(st = im2col_panels(ctx, g, x, (cl_uint)(i * plane_in), bp)))
+            st = segcl_gemm_prepacked_b(ctx, &ga, bp);
+    }
+    return st;
 }
 
 /* db (C) += sum over N, H, W of dy */
@@ -115,6 +164,11 @@ segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p
     if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
         (b && (st = segcl_expect_shape(ctx, op, "bias", b, 1, bshape))))
         return st;
+    if (!g.direct && cpu_path(ctx)) {
+        if ((st = forward_cpu(ctx, &g, x->buffer, w->buffer, y->buffer, 0.0f)))
+            return st;
+        return b ? bias_add(ctx, y, b) : SEGCL_OK;
+    }
     const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
     cl_mem col = NULL;
     if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * g.ho * g.wo, &col)))
@@ -138,6 +192,67 @@ segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
 
+/* dW += dy_i * col(x_i)^T per image; dx via the flipped-weight convolution of dy when the
+ * stride is 1 (no col2im), else GEMM + col2im. */
+static segcl_status backward_cpu(segcl_context *ctx, const conv_geometry *g,
+                                 const segcl_tensor *x, const segcl_tensor *w,
+                                 const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
+                                 bool accumulate)
+{
+    const size_t pixels = (size_t)g->ho * g->wo, in_pixels = (size_t)g->h * g->w;
+    const size_t plane_in = (size_t)g->cin * in_pixels, plane_out = (size_t)g->cout * pixels;
+    const bool flip = g->stride == 1 && g->kh == g->kw && g->pad <= g->kh - 1;
+    /* the transposed problem: dy (cout channels, ho x wo) convolved to dx (cin, h x w) */
+    conv_geometry t = {.n = g->n, .cin = g->cout, .h = g->ho, .w = g->wo, .cout = g->cin,
+                       .ho = g->h, .wo = g->w, .kh = g->kh, .kw = g->kw, .stride = 1,
+                       .pad = g->kh - 1 - g->pad, .k = g->cout * g->kh * g->kw};
+    size_t need = panels_of(g->k) * SEGCL_GEMM_PANEL * pixels;
+    if (dx && flip)
+        need = need > panels_of(in_pixels) * SEGCL_GEMM_PANEL * t.k
+                   ? need : panels_of(in_pixels) * SEGCL_GEMM_PANEL * t.k;
+    cl_mem bp;
+    segcl_status st = segcl_column_scratch(ctx, need, &bp);
+    if (st)
+        return st;
+    if (dw) {
+        for (cl_uint i = 0; i < g->n && !st; i++) {
+            segcl_gemm_args ga = {.m = g->cout, .n = g->k, .k = pixels, .alpha = 1.0f,
+                                  .beta = 1.0f, .a = dy->buffer, .a_offset = i * plane_out,
+                                  .lda = pixels, .c = dw->buffer, .ldc = g->k};
+            if (!(st = im2col_panels_t(ctx, g, x->buffer, (cl_uint)(i * plane_in), bp)))
+                st = segcl_gemm_prepacked_b(ctx, &ga, bp);
+        }
+        if (st)
+            return st;
+    }
+    if (!dx)
+        return SEGCL_OK;
+    if (flip) {
+        size_t wbytes = (size_t)g->cout * g->k * sizeof(float);
+        if ((st = segcl_scratch_reserve(ctx, "flipped convolution weights", &ctx->ws_weights,
+                                        &ctx->ws_weights_bytes, wbytes)) ||
+            (st = segcl_run_elements(ctx, "conv2d", "conv_weight_flip", wbytes / sizeof(float), 1,
+                                     SEGCL_ARGS(SEGCL_ARG(w->buffer), SEGCL_ARG(g->cout),
+                                                SEGCL_ARG(g->cin), SEGCL_ARG(g->kh),
+                                                SEGCL_ARG(g->kw), SEGCL_ARG(ctx->ws_weights)))))
+            return st;
+        return forward_cpu(ctx, &t, dy->buffer, ctx->ws_weights, dx->buffer,
+                           accumulate ? 1.0f : 0.0f);
+    }
+    cl_mem col;
+    if ((st = segcl_column_scratch(ctx, (size_t)g->k * pixels, &col)))
+        return st;
+    for (cl_uint i = 0; i < g->n && !st; i++) {
+        segcl_gemm_args ga = {.trans_a = true, .m = g->k, .n = pixels, .k = g->cout,
+                              .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g->k,
+                              .b = dy->buffer, .b_offset = i * plane_out, .ldb = pixels,
+                              .c = col, .ldc = pixels};
+        if (!(st = segcl_gemm(ctx, &ga)))
+            st = col2im(ctx, g, col, dx->buffer, (cl_uint)(i * plane_in), accumulate);
+    }
+    return st;
+}
+
 segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
                                    const segcl_tensor *x, const segcl_tensor *w,
                                    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
@@ -156,6 +271,8 @@ segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *
         return st;
     if (db && (st = bias_grad(ctx, dy, db)))
         return st;
+    if (!g.direct && cpu_path(ctx))
+        return backward_cpu(ctx, &g, x, w, dy, dx, dw, accumulate);
     const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
     const size_t pixels = (size_t)g.ho * g.wo;
     cl_mem col = NULL;

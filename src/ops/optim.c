@@ -33,8 +33,7 @@ segcl_status segcl_adam_step(segcl_context *ctx, const segcl_adam_params *p, lon
     float bias1 = (float)(1.0 - pow(p->beta1, (double)step));
     float bias2_sqrt = (float)sqrt(1.0 - pow(p->beta2, (double)step));
     cl_uint decoupled = p->decoupled;
-    size_t global = n;
-    return segcl_run(ctx, "optim", NULL, "adam_step", 1, &global, NULL,
+    return segcl_run_elements(ctx, "optim", "adam_step", n, 1,
                      SEGCL_ARGS(SEGCL_ARG(param->buffer), SEGCL_ARG(grad->buffer),
                                 SEGCL_ARG(m->buffer), SEGCL_ARG(v->buffer), SEGCL_ARG(n),
                                 SEGCL_ARG(p->lr), SEGCL_ARG(p->beta1), SEGCL_ARG(p->beta2),
@@ -59,8 +58,7 @@ segcl_status segcl_sgd_step(segcl_context *ctx, const segcl_sgd_params *p, long 
                           "SGD: Nesterov momentum requires a momentum and zero dampening");
     cl_uint nesterov = p->nesterov, first = step == 1;
     cl_mem buf = momentum_buf ? momentum_buf->buffer : NULL;
-    size_t global = n;
-    return segcl_run(ctx, "optim", NULL, "sgd_step", 1, &global, NULL,
+    return segcl_run_elements(ctx, "optim", "sgd_step", n, 1,
                      SEGCL_ARGS(SEGCL_ARG(param->buffer), SEGCL_ARG(grad->buffer),
                                 SEGCL_ARG(buf), SEGCL_ARG(n), SEGCL_ARG(p->lr),
                                 SEGCL_ARG(p->momentum), SEGCL_ARG(p->dampening),
