@@ -248,9 +248,12 @@ static void test_kernel_dir_and_build_error(void **state)
     char dir[512], from[512], to[600];
     snprintf(dir, sizeof dir, "%s/kernels", tmp_root);
     make_dir(dir);
-    snprintf(from, sizeof from, "%s/util.cl", src_dir);
-    snprintf(to, sizeof to, "%s/util.cl", dir);
-    copy_file(from, to);
+    const char *copies[] = {"util.cl", "common.cl"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", src_dir, copies[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, copies[i]);
+        copy_file(from, to);
+    }
     /* A fill kernel that adds 1, so we can tell the disk copy from the embedded one. */
     snprintf(to, sizeof to, "%s/marker.cl", dir);
     write_text(to, "__kernel void fill_f32(__global float *x, const uint n, const float v)\n"
