@@ -106,6 +106,12 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
             }
             __global const float *src = plane + (size_t)iy * w;
             const int ix0 = (int)(ox0 * stride + kx) - (int)pad;
+            if (stride == 1 && ix0 >= 0 && ix0 + PANEL <= (int)w) {
+                /* interior: a straight 64-byte copy */
+                vstore8(vload8(0, src + ix0), 0, dst);
+                vstore8(vload8(0, src + ix0 + 8), 0, dst + 8);
+                continue;
+            }
             for (uint j = 0; j < PANEL; j++) {
                 const int ix = ix0 + (int)(j * stride);
                 dst[j] = ix >= 0 && ix < (int)w ? src[ix] : 0.0f;

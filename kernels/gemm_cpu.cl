@@ -135,10 +135,14 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
 
 /* float8 halves rather than float16: on AVX2 targets a float16 is two registers anyway, and
  * passing it between functions trips an ABI warning in the device compiler. */
+/* Dimension 2 splits K into chunks of k_chunk (for outputs too small to keep every core busy):
+ * split s sums k in [s * k_chunk, (s + 1) * k_chunk) into its own M x N slab of c, at
+ * c_offset + s * split_stride; gemm_sum_splits then adds the slabs in order. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_packed(__global const float *ap, __global const float *bp, __global float *c,
                  const uint c_offset, const uint ldc, const uint m, const uint n, const uint k,
-                 const float alpha, const float beta)
+                 const float alpha, const float beta, const uint k_chunk,
+                 const uint split_stride)
 {
     const uint tiles_m = (m + MR - 1) / MR;
     const uint tiles_n = (n + NR - 1) / NR;
@@ -146,11 +150,13 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
     const uint tn0 = get_group_id(0) * NC_TILES;
     const uint tm1 = min(tm0 + MC_TILES, tiles_m);
     const uint tn1 = min(tn0 + NC_TILES, tiles_n);
-    c += c_offset;
+    const uint split = get_group_id(2);
+    const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
+    c += c_offset + (size_t)split * split_stride;
 
-    for (uint k0 = 0; k0 < k; k0 += KC) {
-        const uint kc = min((uint)KC, k - k0);
-        const int first = k0 == 0;
+    for (uint k0 = k_begin; k0 < k_end; k0 += KC) {
+        const uint kc = min((uint)KC, k_end - k0);
+        const int first = k0 == k_begin;
         for (uint tn = tn0; tn < tn1; tn++) {
             __global const float *bpanel = bp + ((size_t)tn * k + k0) * NR;
             for (uint tm = tm0; tm < tm1; tm++) {
@@ -174,5 +180,20 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
                 store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first);
             }
         }
+    }
+}
+
+/* c = alpha * sum_s slabs[s] + beta * c, slabs summed in split order (deterministic). */
+__kernel void gemm_sum_splits(__global const float *slabs, const uint splits, const uint m,
+                              const uint n, __global float *c, const uint c_offset,
+                              const uint ldc, const float alpha, const float beta)
+{
+    const uint row = get_global_id(1);
+    __global float *dst = c + c_offset + (size_t)row * ldc;
+    FOR_RUN(j, n) {
+        float s = 0.0f;
+        for (uint p = 0; p < splits; p++)
+            s += slabs[((size_t)p * m + row) * n + j];
+        dst[j] = beta != 0.0f ? alpha * s + beta * dst[j] : alpha * s;
     }
 }

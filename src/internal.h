@@ -286,6 +286,8 @@ struct segcl_context {
     char *gemm_cpu_options;
     cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
+    cl_mem gemm_slabs;    /* split-K partial products */
+    size_t gemm_slabs_bytes;
     cl_mem ws_columns;    /* im2col columns of one image */
     size_t ws_columns_bytes;
     cl_mem ws_weights;    /* transformed weights of one op call */

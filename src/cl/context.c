@@ -75,6 +75,9 @@ static segcl_status build_device_options(segcl_context *ctx)
     /* CPU runtimes run each work-group as a thread: elementwise kernels then loop over a run
      * of RUN elements per work-item (vectorised by the compiler) instead of one each. */
     ctx->run_length = info->type == SEGCL_DEVICE_TYPE_CPU ? 512 : 1;
+    const char *run_env = getenv("SEGCL_RUN"); /* for tuning experiments */
+    if (run_env && atoi(run_env) > 0)
+        ctx->run_length = (unsigned)atoi(run_env);
     ctx->run_local = info->type == SEGCL_DEVICE_TYPE_CPU ? 1 : 64;
     char buf[256];
     snprintf(buf, sizeof buf, "%s%s -DRUN=%u%s%s", std, type, ctx->run_length,
@@ -179,6 +182,7 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
+    segcl_buffer_release(ctx, ctx->gemm_slabs, ctx->gemm_slabs_bytes);
     segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
     segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
     segcl_buffer_release(ctx, ctx->ws_weights, ctx->ws_weights_bytes);

@@ -224,12 +224,52 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
         bp = ctx->gemm_pack_b;
     }
     cl_uint c_off = (cl_uint)g->c_offset, ldc = (cl_uint)g->ldc;
-    size_t groups[2] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
-                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles};
-    return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 2, groups, local,
-                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp), SEGCL_ARG(g->c),
-                                SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n),
-                                SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)));
+    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
+                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
+    size_t local3[3] = {1, 1, 1};
+    /* Too few output blocks to occupy every core, but a long K (weight gradients of thin
+     * layers: M x N small, K = pixels): split K and add the partial products afterwards. */
+    size_t blocks = groups[0] * groups[1];
+    size_t want = 4 * (size_t)ctx->dev->info.compute_units;
+    cl_uint splits = 1;
+    if (blocks < want && k >= 2 * 1024) {
+        splits = (cl_uint)((want + blocks - 1) / blocks);
+        if (splits > k / 1024)
+            splits = k / 1024;
+        if (splits > 32)
+            splits = 32;
+    }
+    if (splits <= 1) {
+        cl_uint chunk = k, stride = 0;
+        return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
+                         SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp), SEGCL_ARG(g->c),
+                                    SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n),
+                                    SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta),
+                                    SEGCL_ARG(chunk), SEGCL_ARG(stride)));
+    }
+    /* chunks are whole KC blocks so every split runs the same blocking */
+    cl_uint chunk = (k + splits - 1) / splits;
+    chunk = (chunk + cpu_kc - 1) / cpu_kc * cpu_kc;
+    splits = (k + chunk - 1) / chunk;
+    groups[2] = splits;
+    cl_uint stride = m * n, zero_off = 0, slab_ld = n;
+    float one = 1.0f, zero = 0.0f;
+    if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
+                                    &ctx->gemm_slabs_bytes,
+                                    (size_t)splits * stride * sizeof(float))) ||
+        (st = segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
+                        SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp),
+                                   SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(zero_off),
+                                   SEGCL_ARG(slab_ld), SEGCL_ARG(m), SEGCL_ARG(n), SEGCL_ARG(k),
+                                   SEGCL_ARG(one), SEGCL_ARG(zero), SEGCL_ARG(chunk),
+                                   SEGCL_ARG(stride)))))
+        return st;
+    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, m};
+    size_t rlocal[2] = {ctx->run_local, 1};
+    return segcl_run(ctx, "gemm_cpu", options, "gemm_sum_splits", 2, global, rlocal,
+                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(splits), SEGCL_ARG(m),
+                                SEGCL_ARG(n), SEGCL_ARG(g->c), SEGCL_ARG(c_off), SEGCL_ARG(ldc),
+                                SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)));
 }
 
 segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)

@@ -25,21 +25,23 @@ static segcl_status run(segcl_context *ctx, const char *op, const char *kernel,
     cl_uint h = (cl_uint)small->shape[2], w = (cl_uint)small->shape[3];
     cl_uint oh = (cl_uint)big->shape[2], ow = (cl_uint)big->shape[3], al = align;
     float sh = axis_scale(h, oh, align), sw = axis_scale(w, ow, align);
-    size_t local[2] = {64, 1};
-    if (!backward) {
-        size_t global[2] = {(size_t)oh * ow, planes};
-        return segcl_run(ctx, "upsample", NULL, kernel, 2, global, local,
-                         SEGCL_ARGS(SEGCL_ARG(small->buffer), SEGCL_ARG(planes), SEGCL_ARG(h),
-                                    SEGCL_ARG(w), SEGCL_ARG(oh), SEGCL_ARG(ow), SEGCL_ARG(sh),
-                                    SEGCL_ARG(sw), SEGCL_ARG(al), SEGCL_ARG(big->buffer)));
-    }
+    if (!backward)
+        return segcl_run_elements(ctx, "upsample", kernel, ow, (size_t)planes * oh,
+                                  SEGCL_ARGS(SEGCL_ARG(small->buffer), SEGCL_ARG(planes),
+                                             SEGCL_ARG(h), SEGCL_ARG(w), SEGCL_ARG(oh),
+                                             SEGCL_ARG(ow), SEGCL_ARG(sh), SEGCL_ARG(sw),
+                                             SEGCL_ARG(al), SEGCL_ARG(big->buffer)));
+    /* more than MAX_TAPS output rows per input row would mean shrinking by over 8x */
+    if (oh * 8 < h)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "%s: shrinking %u rows to %u is beyond bilinear resize's backward", op,
+                          h, oh);
     cl_uint acc = accumulate;
-    size_t global[2] = {(size_t)h * w, planes};
-    return segcl_run(ctx, "upsample", NULL, kernel, 2, global, local,
-                     SEGCL_ARGS(SEGCL_ARG(big->buffer), SEGCL_ARG(planes), SEGCL_ARG(h),
-                                SEGCL_ARG(w), SEGCL_ARG(oh), SEGCL_ARG(ow), SEGCL_ARG(sh),
-                                SEGCL_ARG(sw), SEGCL_ARG(al), SEGCL_ARG(small->buffer),
-                                SEGCL_ARG(acc)));
+    return segcl_run_elements(ctx, "upsample", kernel, w, (size_t)planes * h,
+                              SEGCL_ARGS(SEGCL_ARG(big->buffer), SEGCL_ARG(planes), SEGCL_ARG(h),
+                                         SEGCL_ARG(w), SEGCL_ARG(oh), SEGCL_ARG(ow), SEGCL_ARG(sh),
+                                         SEGCL_ARG(sw), SEGCL_ARG(al), SEGCL_ARG(small->buffer),
+                                         SEGCL_ARG(acc)));
 }
 
 segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx, const segcl_tensor *x,
