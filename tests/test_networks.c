@@ -252,6 +252,47 @@ static void run_network(segcl_arch arch, const char *prefix)
     segcl_model_destroy(m);
 }
 
+/* Two identical training steps from the same start give bitwise-identical weights. */
+static void test_network_determinism(void **state)
+{
+    (void)state;
+    float *first = NULL;
+    size_t total = 0;
+    for (int run = 0; run < 2; run++) {
+        segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, 8, 3, 3};
+        segcl_model *m;
+        assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+        assert_ok(ctx, segcl_model_init(m, 77));
+        segcl_tensor *x = load("unet.input"), *t = load("unet.target"), *loss, *dl;
+        int64_t two[1] = {2}, ls[4] = {2, 1, 64, 64};
+        assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
+        assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, ls, &dl));
+        segcl_optimizer opt;
+        segcl_optimizer_defaults(&opt, SEGCL_OPTIMIZER_ADAM);
+        for (int s = 0; s < 3; s++)
+            train_step(m, x, t, dl, loss, &opt);
+        total = segcl_model_parameter_elements(m);
+        float *all = malloc(total * sizeof *all);
+        assert_non_null(all);
+        size_t at = 0;
+        for (size_t i = 0; i < segcl_model_param_count(m); i++) {
+            segcl_param *p = segcl_model_param(m, i);
+            assert_ok(ctx, segcl_tensor_read(p->value, all + at, p->value->numel));
+            at += p->value->numel;
+        }
+        if (run == 0)
+            first = all;
+        else {
+            assert_memory_equal(first, all, total * sizeof *all);
+            free(all);
+        }
+        segcl_tensor_destroy(x), segcl_tensor_destroy(t), segcl_tensor_destroy(loss),
+            segcl_tensor_destroy(dl);
+        segcl_model_destroy(m);
+    }
+    free(first);
+}
+
 static void test_unet_vs_torch(void **state)
 {
     (void)state;
@@ -287,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet_vs_torch),
         cmocka_unit_test(test_segnet_vs_torch),
+        cmocka_unit_test(test_network_determinism),
     };
     return cmocka_run_group_tests_name("networks", tests, setup, teardown);
 }

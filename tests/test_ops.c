@@ -848,6 +848,112 @@ static void test_confusion(void **state)
     }
 }
 
+static void test_scores(void **state)
+{
+    (void)state;
+    /* binary: tp 30, fp 10, fn 20, tn 40 -> Dice 60/90, IoU 30/60, accuracy 70/100 */
+    uint64_t b[4] = {40, 10, 20, 30};
+    segcl_scores s;
+    segcl_scores_from_confusion(b, 2, &s);
+    assert_float_equal(s.dice, 60.0 / 90.0, 1e-12);
+    assert_float_equal(s.iou, 0.5, 1e-12);
+    assert_float_equal(s.pixel_accuracy, 0.7, 1e-12);
+    /* three classes; class 2 absent everywhere scores 1 */
+    uint64_t c[9] = {5, 1, 0, 2, 8, 0, 0, 0, 0};
+    segcl_scores_from_confusion(c, 3, &s);
+    assert_float_equal(s.dice, (16.0 / 19.0 + 1.0) / 2, 1e-12);
+    assert_float_equal(s.iou, (8.0 / 11.0 + 1.0) / 2, 1e-12);
+    assert_float_equal(s.pixel_accuracy, 13.0 / 16.0, 1e-12);
+}
+
+/* ---- finite differences of the piecewise ops ---------------------------------------------- */
+
+typedef struct pw_case {
+    int kind; /* 0 relu, 1 sigmoid, 2 maxpool 2x2, 3 maxpool 3x3 s2 p1 */
+    int planes, h, w;
+    double *x, *g, *y;
+} pw_case;
+
+static size_t pw_out(const pw_case *k)
+{
+    if (k->kind < 2)
+        return (size_t)k->planes * k->h * k->w;
+    int kk = k->kind == 2 ? 2 : 3, s = 2, p = k->kind == 2 ? 0 : 1;
+    return (size_t)k->planes * ((k->h + 2 * p - kk) / s + 1) * ((k->w + 2 * p - kk) / s + 1);
+}
+
+static double pw_objective(void *state)
+{
+    pw_case *k = state;
+    size_t n = (size_t)k->planes * k->h * k->w, no = pw_out(k);
+    if (k->kind == 0)
+        for (size_t i = 0; i < n; i++)
+            k->y[i] = k->x[i] > 0 ? k->x[i] : 0;
+    else if (k->kind == 1)
+        for (size_t i = 0; i < n; i++)
+            k->y[i] = 1 / (1 + exp(-k->x[i]));
+    else {
+        int *idx = malloc(no * sizeof *idx);
+        ref_maxpool_forward(k->planes, k->h, k->w, k->kind == 2 ? 2 : 3, 2, k->kind == 2 ? 0 : 1,
+                            k->x, k->y, idx);
+        free(idx);
+    }
+    return dot(k->y, k->g, no);
+}
+
+/* ReLU: skip inputs within the step of the kink; max-pool: values are spread >= 1e-3 apart,
+ * ten times the step, so no perturbation changes an argmax. */
+static bool pw_skip(void *state, size_t i)
+{
+    pw_case *k = state;
+    return k->kind == 0 && fabs(k->x[i]) < 1e-3;
+}
+
+static void test_piecewise_finite_differences(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 4; kind++) {
+        pw_case k = {.kind = kind, .planes = 6, .h = 13, .w = 11};
+        size_t n = (size_t)k.planes * k.h * k.w, no = pw_out(&k);
+        k.x = rand_array(n, -3, 3);
+        for (size_t i = 0; i < n && kind >= 2; i++)
+            k.x[i] = ((double)((i * 7919) % n) - n / 2.0) * 1e-2; /* distinct, spaced 1e-2 */
+        round_to_float(k.x, n);
+        k.g = rand_array(no, -1, 1);
+        round_to_float(k.g, no);
+        k.y = zeros(n > no ? n : no);
+        segcl_tensor *tx = tensor4("x", 2, 3, k.h, k.w, k.x), *tdx = tensor4("dx", 2, 3, k.h, k.w, NULL);
+        segcl_tensor *ty, *tg, *ti = NULL;
+        if (kind < 2) {
+            ty = tensor4("y", 2, 3, k.h, k.w, NULL);
+            tg = tensor4("dy", 2, 3, k.h, k.w, k.g);
+            if (kind == 0) {
+                assert_ok(ctx, segcl_relu_forward(ctx, tx, ty));
+                assert_ok(ctx, segcl_relu_backward(ctx, ty, tg, tdx, false));
+            } else {
+                assert_ok(ctx, segcl_sigmoid_forward(ctx, tx, ty));
+                assert_ok(ctx, segcl_sigmoid_backward(ctx, ty, tg, tdx, false));
+            }
+        } else {
+            segcl_pool_params pp = {kind == 2 ? 2 : 3, 2, kind == 2 ? 0 : 1};
+            int64_t ho = (k.h + 2 * pp.pad - pp.kernel) / 2 + 1, wo = (k.w + 2 * pp.pad - pp.kernel) / 2 + 1;
+            ty = tensor4("y", 2, 3, ho, wo, NULL);
+            ti = tensor4("i", 2, 3, ho, wo, NULL);
+            tg = tensor4("dy", 2, 3, ho, wo, k.g);
+            assert_ok(ctx, segcl_maxpool_forward(ctx, &pp, tx, ty, ti));
+            assert_ok(ctx, segcl_maxpool_backward(ctx, &pp, tg, ti, tdx, false));
+        }
+        float *gx = read(tdx);
+        fd_check(kind == 0 ? "relu dx" : kind == 1 ? "sigmoid dx" : "maxpool dx", pw_objective, &k,
+                 k.x, n, gx, 40, pw_skip);
+        free(gx);
+        segcl_tensor *all[] = {tx, tdx, ty, tg, ti};
+        for (size_t i = 0; i < 5; i++)
+            segcl_tensor_destroy(all[i]);
+        free(k.x), free(k.g), free(k.y);
+    }
+}
+
 /* ---- determinism ------------------------------------------------------------------------------ */
 
 static void conv_bn_pass(float **out, size_t *sizes)
@@ -938,6 +1044,8 @@ int main(void)
         cmocka_unit_test(test_loss_extremes),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_confusion),
+        cmocka_unit_test(test_scores),
+        cmocka_unit_test(test_piecewise_finite_differences),
         cmocka_unit_test(test_determinism),
     };
     return cmocka_run_group_tests_name("ops", tests, setup, teardown);

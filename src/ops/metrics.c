@@ -50,3 +50,32 @@ segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
         counts[i] += host[i];
     return SEGCL_OK;
 }
+
+void segcl_scores_from_confusion(const uint64_t *counts, int k, segcl_scores *out)
+{
+    uint64_t total = 0, correct = 0;
+    for (int t = 0; t < k; t++)
+        for (int p = 0; p < k; p++) {
+            total += counts[t * k + p];
+            if (t == p)
+                correct += counts[t * k + p];
+        }
+    double dice = 0, iou = 0;
+    int classes = 0;
+    for (int c = 1; c < k; c++) {
+        uint64_t tp = counts[c * k + c], fp = 0, fn = 0;
+        for (int o = 0; o < k; o++) {
+            if (o == c)
+                continue;
+            fp += counts[o * k + c];
+            fn += counts[c * k + o];
+        }
+        double denom = (double)(2 * tp + fp + fn);
+        dice += denom > 0 ? 2.0 * (double)tp / denom : 1.0;
+        iou += tp + fp + fn > 0 ? (double)tp / (double)(tp + fp + fn) : 1.0;
+        classes++;
+    }
+    out->dice = classes ? dice / classes : 1.0;
+    out->iou = classes ? iou / classes : 1.0;
+    out->pixel_accuracy = total ? (double)correct / (double)total : 1.0;
+}

@@ -169,6 +169,15 @@ SEGCL_INTERNAL segcl_status segcl_confusion(segcl_context *ctx, const segcl_tens
                                             const segcl_tensor *targets, int ignore_index,
                                             uint64_t *counts);
 
+/* Scores from confusion counts (K x K, K = 2 for one logit): per class and their mean over the
+ * foreground classes (class 1 for binary, classes 1.. otherwise; background 0 is left out).
+ * A class absent from both targets and predictions scores 1 (nothing to get wrong). */
+typedef struct segcl_scores {
+    double dice, iou, pixel_accuracy;
+} segcl_scores;
+
+SEGCL_INTERNAL void segcl_scores_from_confusion(const uint64_t *counts, int k, segcl_scores *out);
+
 /* ---- shared helpers (src/ops/common.c) ---- */
 
 /* Checks a tensor's rank and extents (-1 matches anything); names it in the error. */
