@@ -3,7 +3,9 @@
 #define SEGCL_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "segcl/segcl.h"
 
@@ -20,5 +22,25 @@ int cli_open_context(const global_options *g, segcl_context **out);
 
 int cli_cmd_selftest(const global_options *g, int argc, char **argv);
 void cli_selftest_help(FILE *out);
+int cli_cmd_train(const global_options *g, int argc, char **argv);
+void cli_train_help(FILE *out);
+int cli_cmd_predict(const global_options *g, int argc, char **argv);
+void cli_predict_help(FILE *out);
+int cli_cmd_eval(const global_options *g, int argc, char **argv);
+void cli_eval_help(FILE *out);
+int cli_cmd_synth(const global_options *g, int argc, char **argv);
+void cli_synth_help(FILE *out);
+int cli_cmd_bench(const global_options *g, int argc, char **argv);
+void cli_bench_help(FILE *out);
+
+/* Option parsing (tools/cli_opts.c): true when argv[*i] is the option (value consumed);
+ * *rc becomes 2 after printing an error for a missing or malformed value. */
+bool cli_opt_str(int argc, char **argv, int *i, const char *name, const char **dst, int *rc);
+bool cli_opt_int(int argc, char **argv, int *i, const char *name, int *dst, int *rc);
+bool cli_opt_long(int argc, char **argv, int *i, const char *name, long *dst, int *rc);
+bool cli_opt_u64(int argc, char **argv, int *i, const char *name, uint64_t *dst, int *rc);
+bool cli_opt_float(int argc, char **argv, int *i, const char *name, float *dst, int *rc);
+bool cli_opt_triple(int argc, char **argv, int *i, const char *name, float *dst, int *rc);
+bool cli_opt_format(int argc, char **argv, int *i, segcl_dataset_format *dst, int *rc);
 
 #endif

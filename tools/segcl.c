@@ -155,6 +155,12 @@ static int cmd_devices(const global_options *g, int argc, char **argv)
 
 static const command commands[] = {
     {"devices", "list OpenCL devices and the index --device takes", cmd_devices, devices_help},
+    {"train", "train a U-Net or SegNet on a dataset", cli_cmd_train, cli_train_help},
+    {"eval", "Dice, IoU and pixel accuracy of a model on a dataset", cli_cmd_eval,
+     cli_eval_help},
+    {"predict", "write masks and overlays for images", cli_cmd_predict, cli_predict_help},
+    {"synth", "write a synthetic dermoscopy-like dataset", cli_cmd_synth, cli_synth_help},
+    {"bench", "training and inference images/s", cli_cmd_bench, cli_bench_help},
     {"selftest", "build the kernels and check a computation on the device", cli_cmd_selftest,
      cli_selftest_help},
 };

@@ -8,6 +8,7 @@
 #ifndef SEGCL_SEGCL_H
 #define SEGCL_SEGCL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -174,6 +175,163 @@ SEGCL_API int segcl_tensor_shape(const segcl_tensor *tensor, int64_t *shape);
 
 /** Name given at creation. Owned by the tensor. */
 SEGCL_API const char *segcl_tensor_name(const segcl_tensor *tensor);
+
+/* ---- datasets ------------------------------------------------------------------------------ */
+
+typedef enum segcl_dataset_format {
+    SEGCL_DATASET_AUTO = 0,   /**< detect: PH2, else images/ + masks/ (MADS or folder) */
+    SEGCL_DATASET_PH2 = 1,    /**< "PH2 Dataset images/IMDxxx/..." */
+    SEGCL_DATASET_MADS = 2,   /**< images/ and masks/ with identical file names */
+    SEGCL_DATASET_FOLDER = 3, /**< images/ and masks/ matched by file stem */
+} segcl_dataset_format;
+
+/** Name of a format ("auto", "ph2", "mads", "folder"); parse with segcl_dataset_format_parse. */
+SEGCL_API const char *segcl_dataset_format_name(segcl_dataset_format format);
+/** 0 and *out set when name is one of the names above, else SEGCL_ERROR_INVALID_ARGUMENT. */
+SEGCL_API segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out);
+
+/** A list of image/mask pairs found on disk (files are read later, by whoever uses it). */
+typedef struct segcl_dataset segcl_dataset;
+
+/** Scans `dir` for the given layout. Errors name the folder and what was expected. */
+SEGCL_API segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir,
+                                          segcl_dataset_format format, segcl_dataset **out);
+SEGCL_API void segcl_dataset_destroy(segcl_dataset *ds);
+/** Pairs found, images skipped for lack of a mask, and the layout detected. */
+SEGCL_API size_t segcl_dataset_size(const segcl_dataset *ds);
+SEGCL_API size_t segcl_dataset_skipped(const segcl_dataset *ds);
+SEGCL_API segcl_dataset_format segcl_dataset_get_format(const segcl_dataset *ds);
+
+/* ---- training ------------------------------------------------------------------------------- */
+
+/** Where a training run stands; passed to the progress callback. */
+typedef struct segcl_train_progress {
+    int event;          /**< 0: a step ended, 1: an epoch ended (validation filled), 2: a notice */
+    const char *notice; /**< event 2: a line worth telling the user (e.g. batch lowered) */
+    int epoch;          /**< 0-based epoch in progress */
+    int epochs;
+    long step;          /**< optimizer steps taken so far */
+    long steps_per_epoch;
+    long total_steps;
+    double loss;        /**< last step's training loss (event 0), epoch mean (event 1) */
+    double images_per_s;
+    double eta_s;
+    double val_loss, val_dice, val_iou, val_pixel_accuracy; /**< event 1 */
+    int best;           /**< event 1: this epoch is the best so far (best.safetensors written) */
+} segcl_train_progress;
+
+typedef void (*segcl_progress_fn)(const segcl_train_progress *progress, void *user);
+
+/** segcl_train() options; segcl_train_default_options() gives the lesson's settings. */
+typedef struct segcl_train_options {
+    const char *data_dir;       /**< dataset folder (not needed with resume_dir) */
+    segcl_dataset_format format;
+    const char *out_dir;        /**< run folder: checkpoints, metrics.csv, curves.svg, overlays/ */
+    const char *resume_dir;     /**< continue the run in this folder exactly (NULL: new run) */
+    const char *init_path;      /**< start from these weights (segcl or PyTorch safetensors) */
+    const char *arch;           /**< "unet" (default) or "segnet" */
+    int classes;                /**< 1: binary (BCE); >= 2: class-index masks (cross-entropy) */
+    int width, depth;           /**< base channels (16), encoder stages (4) */
+    int size;                   /**< images are resized to size x size (256) */
+    int epochs;                 /**< 30 */
+    int batch;                  /**< 32; lowered (with a notice) when device memory is short */
+    long max_steps;             /**< stop after this many optimizer steps (0: no limit) */
+    const char *optimizer;      /**< "adam" (default), "adamw", "sgd" */
+    float lr, weight_decay, momentum; /**< 1e-3, 1e-6, 0 */
+    bool nesterov;
+    const char *loss;           /**< "bce" (default for 1 class), "ce" (default for >= 2), "dice", "bce+dice" */
+    const char *lr_schedule;    /**< "none" (default), "cosine", "step" */
+    float val_fraction;         /**< 0.1 */
+    uint64_t seed;              /**< 42 */
+    bool augment, shuffle;      /**< both on */
+    float mean[3], std[3];      /**< normalisation of [0, 1] pixels: 0 and 1 */
+    int overlays;               /**< validation overlays written per epoch (4) */
+    volatile int *cancel;       /**< when it becomes non-zero: checkpoint and return */
+    segcl_progress_fn progress; /**< may be NULL */
+    void *user;
+} segcl_train_options;
+
+SEGCL_API void segcl_train_default_options(segcl_train_options *options);
+
+/** Result of a run. */
+typedef struct segcl_train_summary {
+    int epochs_done;
+    long steps;
+    double best_val_dice;
+    double final_val_dice, final_val_iou, final_val_pixel_accuracy, final_val_loss;
+    double seconds, images_per_s;
+    int interrupted;            /**< stopped by `cancel` (a checkpoint was written) */
+    int batch;                  /**< the batch size used */
+} segcl_train_summary;
+
+/** Trains a model as described by options; see segcl_train_options. */
+SEGCL_API segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *options,
+                                   segcl_train_summary *summary);
+
+/* ---- inference ------------------------------------------------------------------------------ */
+
+/** How to open a trained model for segcl_predict_files() and segcl_evaluate(). */
+typedef struct segcl_predictor_options {
+    /** Needed only for files without segcl metadata (e.g. a PyTorch state_dict): */
+    const char *arch;     /**< "unet" or "segnet" (NULL: from the file) */
+    int classes;          /**< 0: from the file (1 when the file does not say) */
+    int width, depth;     /**< 0: from the file (16, 4) */
+    int size;             /**< network input size; 0: the training size (256) */
+    float threshold;      /**< foreground when sigmoid(logit) > threshold (0.5) */
+    int batch;            /**< images per forward pass (8) */
+} segcl_predictor_options;
+
+SEGCL_API void segcl_predictor_default_options(segcl_predictor_options *options);
+
+typedef struct segcl_predictor segcl_predictor;
+
+SEGCL_API segcl_status segcl_predictor_open(segcl_context *ctx, const char *model_path,
+                                            const segcl_predictor_options *options,
+                                            segcl_predictor **out);
+SEGCL_API void segcl_predictor_destroy(segcl_predictor *predictor);
+
+/** Called once per input written by segcl_predict_files(). */
+typedef void (*segcl_predict_fn)(const char *input, const char *mask_path,
+                                 const char *overlay_path, void *user);
+
+/**
+ * Segments `count` inputs (image files, or folders whose images are all taken, sorted) and
+ * writes into out_dir: <stem>_mask.png at the input's size (0/255 for one class, class index
+ * otherwise), <stem>_overlay.jpg, and with save_logits <stem>_logits.npy (float32,
+ * classes x size x size, the network output before any resize).
+ */
+SEGCL_API segcl_status segcl_predict_files(segcl_predictor *predictor,
+                                           const char *const *inputs, size_t count,
+                                           const char *out_dir, bool save_logits,
+                                           segcl_predict_fn done, void *user);
+
+/** Scores of one image and their means over a dataset (foreground classes, as in training). */
+typedef struct segcl_eval_image {
+    char name[128];
+    double dice, iou, pixel_accuracy;
+} segcl_eval_image;
+
+typedef struct segcl_eval_result {
+    double dice, iou, pixel_accuracy; /**< means over images */
+    size_t count;
+    segcl_eval_image *images;         /**< count entries; free with segcl_eval_result_free */
+} segcl_eval_result;
+
+SEGCL_API segcl_status segcl_evaluate(segcl_predictor *predictor, const segcl_dataset *ds,
+                                      segcl_eval_result *result);
+SEGCL_API void segcl_eval_result_free(segcl_eval_result *result);
+
+/* ---- synthetic data and benchmark ----------------------------------------------------------- */
+
+/** Writes `count` synthetic dermoscopy-like images (skin texture, irregular darker lesions,
+ *  hairs, vignette) and their masks to out_dir/images and out_dir/masks (folder layout, PNG). */
+SEGCL_API segcl_status segcl_synth(segcl_context *ctx, const char *out_dir, int count, int size,
+                                   uint64_t seed);
+
+/** Training and inference images/s of a model after warm-up. */
+SEGCL_API segcl_status segcl_bench(segcl_context *ctx, const char *arch, int batch, int size,
+                                   double seconds, double *train_images_per_s,
+                                   double *infer_images_per_s);
 
 /** What segcl_selftest() measured. */
 typedef struct segcl_selftest_report {

@@ -271,6 +271,29 @@ static segcl_status ensure_activations(segcl_model *m, int64_t n, int64_t h, int
     return SEGCL_OK;
 }
 
+size_t segcl_model_activation_bytes(const segcl_model *m, int64_t n, int64_t h, int64_t w)
+{
+    const int d = m->cfg.depth;
+    size_t floats = 0;
+    for (int i = 0; i < d; i++) {
+        size_t px = (size_t)(h >> i) * (size_t)(w >> i), ch = (size_t)m->enc[i].cout;
+        floats += 2 * (2 * ch * px + 2 * ch * px / 4) + ch * px / 4; /* conv, bn, pool (+grads), indices */
+    }
+    floats += 2 * (size_t)m->bottleneck.cout * (size_t)(h >> d) * (size_t)(w >> d);
+    size_t prev = (size_t)m->bottleneck.cout;
+    for (int j = 0; j < d; j++) {
+        size_t px = (size_t)(h >> (d - 1 - j)) * (size_t)(w >> (d - 1 - j));
+        floats += 2 * prev * px;
+        if (m->cfg.arch == SEGCL_ARCH_UNET)
+            floats += 2 * (size_t)m->dec[j].cin * px;
+        if (j < d - 1)
+            floats += 4 * (size_t)m->dec[j].cout * px;
+        prev = (size_t)m->dec[j].cout;
+    }
+    floats += (size_t)m->cfg.classes * (size_t)h * (size_t)w;
+    return floats * (size_t)n * sizeof(float);
+}
+
 segcl_status segcl_model_init(segcl_model *m, uint64_t seed)
 {
     segcl_rng rng;

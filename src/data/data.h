@@ -1,0 +1,76 @@
+/*
+ * Data side: image files, dataset layouts (PH2, MADS, images/ + masks/ folders) and the batch
+ * loader that decodes, resizes, augments and normalises on a background thread.
+ */
+#ifndef SEGCL_DATA_H
+#define SEGCL_DATA_H
+
+#include "internal.h"
+
+/* 8-bit pixels, row-major, interleaved channels (1: gray, 3: RGB). */
+typedef struct segcl_image {
+    int width, height, channels;
+    uint8_t *pixels;
+} segcl_image;
+
+SEGCL_INTERNAL segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height,
+                                              int channels, segcl_image *out);
+/* Decodes a JPEG, PNG or BMP file (by content, not name) into `channels` 1 or 3. */
+SEGCL_INTERNAL segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels,
+                                             segcl_image *out);
+SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_context *ctx, const char *path,
+                                                 const segcl_image *img);
+SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path,
+                                                  const segcl_image *img, int quality);
+/* Antialiased (triangle filter widened when shrinking) or nearest-neighbour resize. */
+SEGCL_INTERNAL segcl_status segcl_image_resize(segcl_context *ctx, const segcl_image *src,
+                                               int width, int height, bool nearest,
+                                               segcl_image *dst);
+SEGCL_INTERNAL void segcl_image_free(segcl_image *img);
+
+/* ---- datasets (src/data/dataset.c) ---- */
+
+typedef struct segcl_sample_entry {
+    char *stem;       /* case name: IMD002, or the file stem */
+    char *image_path;
+    char *mask_path;
+} segcl_sample_entry;
+
+struct segcl_dataset {
+    segcl_dataset_format format; /* the layout found */
+    char *root;
+    segcl_sample_entry *items;   /* sorted by stem */
+    size_t count;
+    size_t skipped;              /* images without a mask */
+};
+
+/* ---- loader (src/data/loader.c) ---- */
+
+typedef struct segcl_loader_config {
+    int size;            /* images become size x size */
+    int batch;
+    bool augment;        /* flips, 90-degree turns, brightness/contrast */
+    bool shuffle;        /* a new order each epoch; else sorted order */
+    uint64_t seed;
+    int classes;         /* 1: masks > 127 are 1; >= 2: mask values are class indices */
+    float mean[3], std[3];
+} segcl_loader_config;
+
+typedef struct segcl_loader segcl_loader;
+
+/* Iterates the dataset entries `indices` (copied) in batches. Decoded, resized samples are
+ * kept in memory after their first use. */
+SEGCL_INTERNAL segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
+                                                const size_t *indices, size_t count,
+                                                const segcl_loader_config *cfg,
+                                                segcl_loader **out);
+SEGCL_INTERNAL void segcl_loader_destroy(segcl_loader *loader);
+SEGCL_INTERNAL size_t segcl_loader_batches(const segcl_loader *loader);
+/* Fills images (batch, 3, size, size) and masks (batch, 1, size, size) with batch `b` of epoch
+ * `epoch`; *n is the number of samples in it (the last batch may be smaller). Deterministic in
+ * (seed, epoch, b) whatever the thread timing; the next batch is prepared in the background. */
+SEGCL_INTERNAL segcl_status segcl_loader_get(segcl_loader *loader, long epoch, size_t b,
+                                             float *images, float *masks, size_t *n,
+                                             size_t *sample_index);
+
+#endif

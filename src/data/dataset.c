@@ -1,0 +1,358 @@
+/*
+ * Dataset layouts on disk: PH2's original distribution, the MADS full-body set (images/ and
+ * masks/ with the same names, also inside the zip's nested duplicate folder), and any
+ * images/ + masks/ folder pair matched by file stem. Entries are sorted by name so every run
+ * sees the same order.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "data/data.h"
+
+const char *segcl_dataset_format_name(segcl_dataset_format format)
+{
+    switch (format) {
+    case SEGCL_DATASET_AUTO: return "auto";
+    case SEGCL_DATASET_PH2: return "ph2";
+    case SEGCL_DATASET_MADS: return "mads";
+    case SEGCL_DATASET_FOLDER: return "folder";
+    }
+    return "unknown";
+}
+
+segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out)
+{
+    for (int f = SEGCL_DATASET_AUTO; f <= SEGCL_DATASET_FOLDER; f++)
+        if (name && !strcmp(name, segcl_dataset_format_name((segcl_dataset_format)f))) {
+            *out = (segcl_dataset_format)f;
+            return SEGCL_OK;
+        }
+    return SEGCL_ERROR_INVALID_ARGUMENT;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static bool is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = segcl_malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the entries of dir (no dot files); dirs_only picks folders, else files. */
+static segcl_status list_dir(segcl_context *ctx, const char *dir, bool dirs_only, char ***names,
+                             size_t *count)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open folder %s: %s", dir, strerror(errno));
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    segcl_status st = SEGCL_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = join(dir, e->d_name);
+        if (!path) {
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        bool keep = dirs_only ? is_dir(path) : is_file(path);
+        segcl_free(path);
+        if (!keep)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **grown = segcl_realloc(list, ncap * sizeof *grown);
+            if (!grown) {
+                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        if (!(list[n] = segcl_strdup(e->d_name))) {
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (st) {
+        for (size_t i = 0; i < n; i++)
+            segcl_free(list[i]);
+        segcl_free(list);
+        return st;
+    }
+    if (n)
+        qsort(list, n, sizeof *list, cmp_str);
+    *names = list;
+    *count = n;
+    return SEGCL_OK;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        segcl_free(names[i]);
+    segcl_free(names);
+}
+
+static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap, const char *stem,
+                             char *image, char *mask)
+{
+    if (ds->count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        segcl_sample_entry *grown = segcl_realloc(ds->items, ncap * sizeof *grown);
+        if (!grown) {
+            segcl_free(image);
+            segcl_free(mask);
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        }
+        ds->items = grown;
+        *cap = ncap;
+    }
+    segcl_sample_entry *e = &ds->items[ds->count];
+    e->stem = segcl_strdup(stem);
+    e->image_path = image;
+    e->mask_path = mask;
+    if (!e->stem) {
+        segcl_free(image);
+        segcl_free(mask);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    ds->count++;
+    return SEGCL_OK;
+}
+
+#define PH2_IMAGES "PH2 Dataset images"
+
+/* The folder holding IMDxxx/ case folders: dir itself or dir/"PH2 Dataset images". */
+static char *ph2_cases_dir(const char *dir)
+{
+    char *inner = join(dir, PH2_IMAGES);
+    if (inner && is_dir(inner))
+        return inner;
+    segcl_free(inner);
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    if (!strcmp(base, PH2_IMAGES))
+        return segcl_strdup(dir);
+    return NULL;
+}
+
+static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset *ds)
+{
+    char *cases = ph2_cases_dir(dir);
+    if (!cases)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s is not a PH2 folder: expected '%s/IMDxxx/' inside it", dir,
+                          PH2_IMAGES);
+    char **names;
+    size_t n, cap = 0;
+    segcl_status st = list_dir(ctx, cases, true, &names, &n);
+    for (size_t i = 0; i < n && !st; i++) {
+        const char *c = names[i];
+        if (strncmp(c, "IMD", 3) != 0)
+            continue;
+        char rel_img[512], rel_mask[512];
+        snprintf(rel_img, sizeof rel_img, "%s/%s_Dermoscopic_Image/%s.bmp", c, c, c);
+        snprintf(rel_mask, sizeof rel_mask, "%s/%s_lesion/%s_lesion.bmp", c, c, c);
+        char *img = join(cases, rel_img), *mask = join(cases, rel_mask);
+        if (!img || !mask) {
+            segcl_free(img);
+            segcl_free(mask);
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        if (!is_file(img) || !is_file(mask)) {
+            ds->skipped++;
+            segcl_free(img);
+            segcl_free(mask);
+            continue;
+        }
+        st = add_item(ctx, ds, &cap, c, img, mask);
+    }
+    free_names(names, n);
+    if (!st && ds->count == 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no PH2 case with photo and lesion mask",
+                        cases);
+    segcl_free(cases);
+    return st;
+}
+
+static bool image_extension(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+                   !strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp"));
+}
+
+/* The folder with images/ and masks/: dir itself, or one subfolder (the MADS zip nests it). */
+static char *pair_root(const char *dir)
+{
+    char *a = join(dir, "images"), *b = join(dir, "masks");
+    bool here = a && b && is_dir(a) && is_dir(b);
+    segcl_free(a);
+    segcl_free(b);
+    if (here)
+        return segcl_strdup(dir);
+    char **names;
+    size_t n;
+    if (list_dir(NULL, dir, true, &names, &n))
+        return NULL;
+    char *found = NULL;
+    for (size_t i = 0; i < n && !found; i++) {
+        char *sub = join(dir, names[i]);
+        char *si = sub ? join(sub, "images") : NULL, *sm = sub ? join(sub, "masks") : NULL;
+        if (si && sm && is_dir(si) && is_dir(sm))
+            found = sub;
+        else
+            segcl_free(sub);
+        segcl_free(si);
+        segcl_free(sm);
+    }
+    free_names(names, n);
+    return found;
+}
+
+static size_t stem_length(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot ? (size_t)(dot - name) : strlen(name);
+}
+
+static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_names,
+                               segcl_dataset *ds)
+{
+    char *root = pair_root(dir);
+    if (!root)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s has no images/ and masks/ folders (nor one subfolder with them)",
+                          dir);
+    char *idir = join(root, "images"), *mdir = join(root, "masks");
+    char **inames = NULL, **mnames = NULL;
+    size_t ni = 0, nm = 0, cap = 0;
+    segcl_status st = !idir || !mdir ? segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                                  "out of host memory")
+                                     : list_dir(ctx, idir, false, &inames, &ni);
+    if (!st)
+        st = list_dir(ctx, mdir, false, &mnames, &nm);
+    for (size_t i = 0; i < ni && !st; i++) {
+        if (!image_extension(inames[i]))
+            continue;
+        size_t sl = stem_length(inames[i]);
+        const char *match = NULL;
+        for (size_t j = 0; j < nm && !match; j++) {
+            if (same_names ? !strcmp(mnames[j], inames[i])
+                           : image_extension(mnames[j]) && stem_length(mnames[j]) == sl &&
+                                 !strncmp(mnames[j], inames[i], sl))
+                match = mnames[j];
+        }
+        if (!match) {
+            ds->skipped++;
+            continue;
+        }
+        char stem[512];
+        snprintf(stem, sizeof stem, "%.*s", (int)(sl < 511 ? sl : 511), inames[i]);
+        st = add_item(ctx, ds, &cap, stem, join(idir, inames[i]), join(mdir, match));
+        if (!st && (!ds->items[ds->count - 1].image_path || !ds->items[ds->count - 1].mask_path))
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    if (!st && ds->count == 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s: no image in images/ has a mask of the same %s in masks/", root,
+                        same_names ? "file name" : "name");
+    free_names(inames, ni);
+    free_names(mnames, nm);
+    segcl_free(idir);
+    segcl_free(mdir);
+    segcl_free(root);
+    return st;
+}
+
+segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_dataset_format format,
+                                segcl_dataset **out)
+{
+    if (!ctx || !dir || !out)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_dataset_open: NULL argument");
+    *out = NULL;
+    if (!is_dir(dir))
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "data folder %s does not exist", dir);
+    segcl_dataset *ds = segcl_calloc(1, sizeof *ds);
+    if (!ds || !(ds->root = segcl_strdup(dir))) {
+        segcl_free(ds);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    if (format == SEGCL_DATASET_AUTO) {
+        char *cases = ph2_cases_dir(dir);
+        format = cases ? SEGCL_DATASET_PH2 : SEGCL_DATASET_FOLDER;
+        segcl_free(cases);
+    }
+    ds->format = format;
+    segcl_status st;
+    switch (format) {
+    case SEGCL_DATASET_PH2: st = open_ph2(ctx, dir, ds); break;
+    case SEGCL_DATASET_MADS: st = open_pairs(ctx, dir, true, ds); break;
+    case SEGCL_DATASET_FOLDER: st = open_pairs(ctx, dir, false, ds); break;
+    default: st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d", format);
+    }
+    if (st) {
+        segcl_dataset_destroy(ds);
+        return st;
+    }
+    *out = ds;
+    return SEGCL_OK;
+}
+
+void segcl_dataset_destroy(segcl_dataset *ds)
+{
+    if (!ds)
+        return;
+    for (size_t i = 0; i < ds->count; i++) {
+        segcl_free(ds->items[i].stem);
+        segcl_free(ds->items[i].image_path);
+        segcl_free(ds->items[i].mask_path);
+    }
+    segcl_free(ds->items);
+    segcl_free(ds->root);
+    segcl_free(ds);
+}
+
+size_t segcl_dataset_size(const segcl_dataset *ds)
+{
+    return ds ? ds->count : 0;
+}
+
+size_t segcl_dataset_skipped(const segcl_dataset *ds)
+{
+    return ds ? ds->skipped : 0;
+}
+
+segcl_dataset_format segcl_dataset_get_format(const segcl_dataset *ds)
+{
+    return ds ? ds->format : SEGCL_DATASET_AUTO;
+}

@@ -1,0 +1,331 @@
+/*
+ * Batch loader: decodes and resizes each sample once (kept in memory afterwards), then per
+ * batch shuffles, augments and normalises on a background thread while the device computes.
+ * Everything random comes from generators seeded by (seed, epoch, position), so a batch is the
+ * same whichever thread made it and whether the run was resumed.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "data/data.h"
+
+typedef struct cached_sample {
+    bool ready;
+    segcl_image image; /* size x size RGB */
+    segcl_image mask;  /* size x size gray */
+} cached_sample;
+
+struct segcl_loader {
+    segcl_context *ctx; /* the caller's, for error messages */
+    bool lock_ready;
+    const segcl_dataset *ds;
+    segcl_loader_config cfg;
+    size_t *indices;
+    size_t count;
+    cached_sample *cache; /* per position in indices */
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+    /* the one job in flight: prepare (job_epoch, job_batch) into job_images/job_masks */
+    bool job_pending, job_done;
+    long job_epoch;
+    size_t job_batch, job_n;
+    float *job_images, *job_masks;
+    size_t *job_samples;
+    segcl_status job_status;
+    segcl_context *errors; /* the worker's own context for error messages */
+};
+
+static segcl_status load_sample(segcl_loader *l, size_t pos)
+{
+    cached_sample *c = &l->cache[pos];
+    if (c->ready)
+        return SEGCL_OK;
+    const segcl_sample_entry *e = &l->ds->items[l->indices[pos]];
+    segcl_context *ctx = l->errors;
+    segcl_image img, mask;
+    segcl_status st = segcl_image_load(ctx, e->image_path, 3, &img);
+    if (st)
+        return st;
+    if ((st = segcl_image_load(ctx, e->mask_path, 1, &mask))) {
+        segcl_image_free(&img);
+        return st;
+    }
+    if (mask.width != img.width || mask.height != img.height) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "mask %s is %dx%d but its image %s is %dx%d",
+                        e->mask_path, mask.width, mask.height, e->image_path, img.width,
+                        img.height);
+    } else if (!(st = segcl_image_resize(ctx, &img, l->cfg.size, l->cfg.size, false, &c->image))) {
+        st = segcl_image_resize(ctx, &mask, l->cfg.size, l->cfg.size, true, &c->mask);
+        if (st)
+            segcl_image_free(&c->image);
+    }
+    segcl_image_free(&img);
+    segcl_image_free(&mask);
+    if (!st && l->cfg.classes >= 2) {
+        for (size_t i = 0; i < (size_t)l->cfg.size * l->cfg.size; i++) {
+            int v = c->mask.pixels[i];
+            if (v >= l->cfg.classes && v != 255) {
+                segcl_image_free(&c->image);
+                segcl_image_free(&c->mask);
+                return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                                  "mask %s holds class %d but the model has %d classes (255 is "
+                                  "ignored)",
+                                  e->mask_path, v, l->cfg.classes);
+            }
+        }
+    }
+    c->ready = !st;
+    return st;
+}
+
+/* Position order of an epoch: sorted, or a Fisher-Yates shuffle seeded by (seed, epoch). */
+static void epoch_order(const segcl_loader *l, long epoch, size_t *order)
+{
+    for (size_t i = 0; i < l->count; i++)
+        order[i] = i;
+    if (!l->cfg.shuffle)
+        return;
+    segcl_rng rng;
+    segcl_rng_seed(&rng, l->cfg.seed, 0x5eed0000u + (uint64_t)epoch);
+    for (size_t i = l->count; i > 1; i--) {
+        size_t j = segcl_rng_below(&rng, (uint32_t)i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+/* Writes sample `pos` (augmented for this epoch) into slot s of the batch. */
+static void emit(segcl_loader *l, long epoch, size_t pos, size_t s, float *images, float *masks)
+{
+    const int S = l->cfg.size;
+    const size_t plane = (size_t)S * S;
+    const cached_sample *c = &l->cache[pos];
+    bool hflip = false, vflip = false;
+    int turns = 0;
+    float gain = 1.0f, bias = 0.0f;
+    if (l->cfg.augment) {
+        segcl_rng rng;
+        segcl_rng_seed(&rng, l->cfg.seed ^ 0xa5a5a5a5u, ((uint64_t)epoch << 32) | pos);
+        hflip = segcl_rng_below(&rng, 2);
+        vflip = segcl_rng_below(&rng, 2);
+        turns = (int)segcl_rng_below(&rng, 4);
+        gain = 0.9f + 0.2f * segcl_rng_uniform(&rng);  /* contrast */
+        bias = -0.1f + 0.2f * segcl_rng_uniform(&rng); /* brightness */
+    }
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            /* output (y, x) reads source (sy, sx): flips, then quarter turns */
+            int sy = y, sx = x;
+            for (int t = 0; t < turns; t++) {
+                int ny = sx, nx = S - 1 - sy;
+                sy = ny;
+                sx = nx;
+            }
+            if (hflip)
+                sx = S - 1 - sx;
+            if (vflip)
+                sy = S - 1 - sy;
+            const uint8_t *px = c->image.pixels + ((size_t)sy * S + sx) * 3;
+            for (int ch = 0; ch < 3; ch++) {
+                float v = px[ch] * (1.0f / 255.0f);
+                if (l->cfg.augment) {
+                    v = (v - 0.5f) * gain + 0.5f + bias;
+                    v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+                }
+                images[(s * 3 + ch) * plane + (size_t)y * S + x] =
+                    (v - l->cfg.mean[ch]) / l->cfg.std[ch];
+            }
+            uint8_t m = c->mask.pixels[(size_t)sy * S + sx];
+            masks[s * plane + (size_t)y * S + x] =
+                l->cfg.classes == 1 ? (m > 127 ? 1.0f : 0.0f) : (float)m;
+        }
+}
+
+static segcl_status prepare(segcl_loader *l, long epoch, size_t b, float *images, float *masks,
+                            size_t *n, size_t *samples)
+{
+    size_t *order = segcl_malloc(l->count * sizeof *order);
+    if (!order)
+        return segcl_fail(l->errors, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    epoch_order(l, epoch, order);
+    size_t first = b * (size_t)l->cfg.batch;
+    size_t take = l->count - first < (size_t)l->cfg.batch ? l->count - first : (size_t)l->cfg.batch;
+    segcl_status st = SEGCL_OK;
+    for (size_t s = 0; s < take && !st; s++) {
+        size_t pos = order[first + s];
+        if (!(st = load_sample(l, pos))) {
+            emit(l, epoch, pos, s, images, masks);
+            if (samples)
+                samples[s] = l->indices[pos];
+        }
+    }
+    segcl_free(order);
+    *n = take;
+    return st;
+}
+
+static void *worker(void *arg)
+{
+    segcl_loader *l = arg;
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        while (!l->stop && !l->job_pending)
+            pthread_cond_wait(&l->cond, &l->lock);
+        if (l->stop)
+            break;
+        long epoch = l->job_epoch;
+        size_t b = l->job_batch;
+        pthread_mutex_unlock(&l->lock);
+        size_t n = 0;
+        segcl_status st = prepare(l, epoch, b, l->job_images, l->job_masks, &n, l->job_samples);
+        pthread_mutex_lock(&l->lock);
+        l->job_n = n;
+        l->job_status = st;
+        l->job_pending = false;
+        l->job_done = true;
+        pthread_cond_broadcast(&l->cond);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
+                                 const size_t *indices, size_t count,
+                                 const segcl_loader_config *cfg, segcl_loader **out)
+{
+    *out = NULL;
+    if (!ds || !cfg || count == 0 || cfg->size < 8 || cfg->batch < 1 || cfg->classes < 1)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "loader: needs samples, size >= 8, batch >= 1");
+    for (int c = 0; c < 3; c++)
+        if (!(cfg->std[c] > 0.0f))
+            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "loader: std must be positive");
+    segcl_loader *l = segcl_calloc(1, sizeof *l);
+    if (!l)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    l->ds = ds;
+    l->cfg = *cfg;
+    l->count = count;
+    size_t per = (size_t)cfg->batch * cfg->size * cfg->size;
+    l->indices = segcl_malloc(count * sizeof *l->indices);
+    l->cache = segcl_calloc(count, sizeof *l->cache);
+    l->job_images = segcl_malloc(per * 3 * sizeof(float));
+    l->job_masks = segcl_malloc(per * sizeof(float));
+    l->job_samples = segcl_malloc((size_t)cfg->batch * sizeof(size_t));
+    if (!l->indices || !l->cache || !l->job_images || !l->job_masks || !l->job_samples ||
+        segcl_context_create(&l->errors)) {
+        segcl_loader_destroy(l);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    l->ctx = ctx;
+    memcpy(l->indices, indices, count * sizeof *indices);
+    for (size_t i = 0; i < count; i++)
+        if (indices[i] >= ds->count) {
+            segcl_loader_destroy(l);
+            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "loader: index out of range");
+        }
+    if (pthread_mutex_init(&l->lock, NULL)) {
+        segcl_loader_destroy(l);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
+    }
+    if (pthread_cond_init(&l->cond, NULL)) {
+        pthread_mutex_destroy(&l->lock);
+        segcl_loader_destroy(l);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
+    }
+    l->lock_ready = true;
+    if (pthread_create(&l->thread, NULL, worker, l) != 0) {
+        segcl_loader_destroy(l);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot start the loader thread");
+    }
+    l->thread_started = true;
+    *out = l;
+    return SEGCL_OK;
+}
+
+void segcl_loader_destroy(segcl_loader *l)
+{
+    if (!l)
+        return;
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->lock);
+        l->stop = true;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->thread, NULL);
+    }
+    if (l->lock_ready) {
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+    }
+    for (size_t i = 0; l->cache && i < l->count; i++) {
+        segcl_image_free(&l->cache[i].image);
+        segcl_image_free(&l->cache[i].mask);
+    }
+    segcl_free(l->cache);
+    segcl_free(l->indices);
+    segcl_free(l->job_images);
+    segcl_free(l->job_masks);
+    segcl_free(l->job_samples);
+    segcl_context_destroy(l->errors);
+    segcl_free(l);
+}
+
+size_t segcl_loader_batches(const segcl_loader *l)
+{
+    return (l->count + (size_t)l->cfg.batch - 1) / (size_t)l->cfg.batch;
+}
+
+static void post(segcl_loader *l, long epoch, size_t b)
+{
+    l->job_epoch = epoch;
+    l->job_batch = b;
+    l->job_pending = true;
+    l->job_done = false;
+    pthread_cond_broadcast(&l->cond);
+}
+
+segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *images,
+                              float *masks, size_t *n, size_t *sample_index)
+{
+    const size_t per = (size_t)l->cfg.batch * l->cfg.size * l->cfg.size;
+    pthread_mutex_lock(&l->lock);
+    bool have = (l->job_pending || l->job_done) && l->job_epoch == epoch && l->job_batch == b;
+    if (!have) {
+        while (l->job_pending) /* let a stale job finish before reusing its buffers */
+            pthread_cond_wait(&l->cond, &l->lock);
+        post(l, epoch, b);
+    }
+    while (!l->job_done)
+        pthread_cond_wait(&l->cond, &l->lock);
+    segcl_status st = l->job_status;
+    size_t got = l->job_n;
+    if (!st) {
+        memcpy(images, l->job_images, per * 3 * sizeof(float));
+        memcpy(masks, l->job_masks, per * sizeof(float));
+        if (sample_index)
+            memcpy(sample_index, l->job_samples, got * sizeof(size_t));
+    }
+    /* start on the following batch while the caller computes */
+    size_t next_b = b + 1;
+    long next_epoch = epoch;
+    if (next_b >= segcl_loader_batches(l)) {
+        next_b = 0;
+        next_epoch++;
+    }
+    if (!st)
+        post(l, next_epoch, next_b);
+    else
+        l->job_done = false;
+    if (st)
+        segcl_fail(l->ctx, st, "%s", segcl_context_error(l->errors));
+    pthread_mutex_unlock(&l->lock);
+    *n = got;
+    return st;
+}

@@ -1,0 +1,278 @@
+/* `segcl predict`, `segcl eval`, `segcl synth`, `segcl bench`. */
+#include <string.h>
+
+#include "cli.h"
+
+void cli_predict_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N] predict --model CKPT --out DIR [OPTIONS] INPUT...\n"
+            "\n"
+            "Segments image files (or every image in the given folders) and writes, per input,\n"
+            "<stem>_mask.png at the input's size (0/255, or class indices), <stem>_overlay.jpg\n"
+            "and with --save-logits <stem>_logits.npy (float32, classes x S x S, raw output).\n"
+            "\n"
+            "  --model CKPT          a segcl checkpoint or a PyTorch state_dict in safetensors\n"
+            "  --arch unet|segnet    needed for files without segcl metadata\n"
+            "  --classes N --width N --depth N   likewise (defaults 1, 16, 4)\n"
+            "  --size S              network input size (default: the training size)\n"
+            "  --threshold P         foreground probability threshold (0.5)\n"
+            "  --batch N             images per pass (8)\n"
+            "  --save-logits         also write the raw logits\n");
+}
+
+void cli_eval_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N] eval --model CKPT --data DIR [--format F] [--json]\n"
+            "\n"
+            "Mean and per-image Dice, IoU and pixel accuracy of a model on a dataset (at the\n"
+            "network's input size). --json prints one JSON object with dice, iou,\n"
+            "pixel_accuracy and images. Model options as for predict.\n");
+}
+
+void cli_synth_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl synth --out DIR [--count N] [--size S] [--seed N]\n"
+            "\n"
+            "Writes a synthetic dermoscopy-like set in the folder layout (DIR/images,\n"
+            "DIR/masks; PNG): N images (100) of S x S pixels (256).\n");
+}
+
+void cli_bench_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N] bench [--arch unet|segnet] [--batch N] [--size S]\n"
+            "                              [--seconds T] [--json]\n"
+            "\n"
+            "Training (Adam step) and inference images/s after warm-up, on random data.\n"
+            "tools/bench_torch.py times the same model in PyTorch for comparison.\n");
+}
+
+/* Options shared by predict and eval; returns 1 if argv[*i] was one of them. */
+static int model_option(int argc, char **argv, int *i, segcl_predictor_options *po,
+                        const char **model, int *rc)
+{
+    return cli_opt_str(argc, argv, i, "--model", model, rc) ||
+           cli_opt_str(argc, argv, i, "--arch", &po->arch, rc) ||
+           cli_opt_int(argc, argv, i, "--classes", &po->classes, rc) ||
+           cli_opt_int(argc, argv, i, "--width", &po->width, rc) ||
+           cli_opt_int(argc, argv, i, "--depth", &po->depth, rc) ||
+           cli_opt_int(argc, argv, i, "--size", &po->size, rc) ||
+           cli_opt_int(argc, argv, i, "--batch", &po->batch, rc) ||
+           cli_opt_float(argc, argv, i, "--threshold", &po->threshold, rc);
+}
+
+static void on_predicted(const char *input, const char *mask, const char *overlay, void *user)
+{
+    (void)user;
+    printf("%s -> %s, %s\n", input, mask, overlay);
+}
+
+int cli_cmd_predict(const global_options *g, int argc, char **argv)
+{
+    segcl_predictor_options po;
+    segcl_predictor_default_options(&po);
+    const char *model = NULL, *out = NULL;
+    bool save_logits = false;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    size_t n = 0;
+    if (!inputs)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_predict_help(stdout);
+            free(inputs);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--save-logits")) {
+            save_logits = true;
+        } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--out", &out, &rc)) {
+            if (rc) {
+                free(inputs);
+                return rc;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("predict: unknown option '%s' (see 'segcl predict --help')", argv[i]);
+            free(inputs);
+            return 2;
+        } else {
+            inputs[n++] = argv[i];
+        }
+    }
+    if (!model || !out || n == 0 || !(po.threshold > 0 && po.threshold < 1)) {
+        cli_error("predict: needs --model CKPT, --out DIR, a threshold in (0, 1) and at least "
+                  "one input (see 'segcl predict --help')");
+        free(inputs);
+        return 2;
+    }
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx)) {
+        free(inputs);
+        return 1;
+    }
+    segcl_predictor *p = NULL;
+    segcl_status st = segcl_predictor_open(ctx, model, &po, &p);
+    if (!st)
+        st = segcl_predict_files(p, inputs, n, out, save_logits, on_predicted, NULL);
+    int rc = st ? cli_fail(ctx, st) : 0;
+    if (!st)
+        printf("masks and overlays are in %s\n", out);
+    segcl_predictor_destroy(p);
+    segcl_context_destroy(ctx);
+    free(inputs);
+    return rc;
+}
+
+int cli_cmd_eval(const global_options *g, int argc, char **argv)
+{
+    segcl_predictor_options po;
+    segcl_predictor_default_options(&po);
+    const char *model = NULL, *data = NULL;
+    segcl_dataset_format format = SEGCL_DATASET_AUTO;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_eval_help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--data", &data, &rc) ||
+                 cli_opt_format(argc, argv, &i, &format, &rc)) {
+            if (rc)
+                return rc;
+        } else {
+            cli_error("eval: unknown option '%s' (see 'segcl eval --help')", argv[i]);
+            return 2;
+        }
+    }
+    if (!model || !data) {
+        cli_error("eval: needs --model CKPT and --data DIR (see 'segcl eval --help')");
+        return 2;
+    }
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx))
+        return 1;
+    segcl_predictor *p = NULL;
+    segcl_dataset *ds = NULL;
+    segcl_eval_result r = {0};
+    segcl_status st = segcl_predictor_open(ctx, model, &po, &p);
+    if (!st)
+        st = segcl_dataset_open(ctx, data, format, &ds);
+    if (!st)
+        st = segcl_evaluate(p, ds, &r);
+    int rc = 0;
+    if (st) {
+        rc = cli_fail(ctx, st);
+    } else if (json) {
+        printf("{\"dice\": %.6f, \"iou\": %.6f, \"pixel_accuracy\": %.6f, \"images\": [", r.dice,
+               r.iou, r.pixel_accuracy);
+        for (size_t k = 0; k < r.count; k++)
+            printf("%s{\"name\": \"%s\", \"dice\": %.6f, \"iou\": %.6f, \"pixel_accuracy\": %.6f}",
+                   k ? ", " : "", r.images[k].name, r.images[k].dice, r.images[k].iou,
+                   r.images[k].pixel_accuracy);
+        printf("]}\n");
+    } else {
+        printf("%-24s %8s %8s %8s\n", "image", "Dice", "IoU", "pix acc");
+        for (size_t k = 0; k < r.count; k++)
+            printf("%-24s %8.4f %8.4f %8.4f\n", r.images[k].name, r.images[k].dice,
+                   r.images[k].iou, r.images[k].pixel_accuracy);
+        printf("%-24s %8.4f %8.4f %8.4f   (%zu images)\n", "mean", r.dice, r.iou,
+               r.pixel_accuracy, r.count);
+    }
+    segcl_eval_result_free(&r);
+    segcl_dataset_destroy(ds);
+    segcl_predictor_destroy(p);
+    segcl_context_destroy(ctx);
+    return rc;
+}
+
+int cli_cmd_synth(const global_options *g, int argc, char **argv)
+{
+    (void)g;
+    const char *out = NULL;
+    int count = 100, size = 256;
+    uint64_t seed = 7;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_synth_help(stdout);
+            return 0;
+        }
+        if (cli_opt_str(argc, argv, &i, "--out", &out, &rc) ||
+            cli_opt_int(argc, argv, &i, "--count", &count, &rc) ||
+            cli_opt_int(argc, argv, &i, "--size", &size, &rc) ||
+            cli_opt_u64(argc, argv, &i, "--seed", &seed, &rc)) {
+            if (rc)
+                return rc;
+        } else {
+            cli_error("synth: unknown option '%s' (see 'segcl synth --help')", argv[i]);
+            return 2;
+        }
+    }
+    if (!out) {
+        cli_error("synth: needs --out DIR (see 'segcl synth --help')");
+        return 2;
+    }
+    segcl_context *ctx = NULL;
+    if (segcl_context_create(&ctx)) {
+        cli_error("%s", segcl_context_error(NULL));
+        return 1;
+    }
+    segcl_status st = segcl_synth(ctx, out, count, size, seed);
+    int rc = st ? cli_fail(ctx, st) : 0;
+    if (!st)
+        printf("wrote %d synthetic images and masks to %s/images and %s/masks\n", count, out, out);
+    segcl_context_destroy(ctx);
+    return rc;
+}
+
+int cli_cmd_bench(const global_options *g, int argc, char **argv)
+{
+    const char *arch = "unet";
+    int batch = 8, size = 256;
+    float seconds = 3;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_bench_help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (cli_opt_str(argc, argv, &i, "--arch", &arch, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--batch", &batch, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--size", &size, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--seconds", &seconds, &rc)) {
+            if (rc)
+                return rc;
+        } else {
+            cli_error("bench: unknown option '%s' (see 'segcl bench --help')", argv[i]);
+            return 2;
+        }
+    }
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx))
+        return 1;
+    double tr = 0, inf = 0;
+    segcl_status st = segcl_bench(ctx, arch, batch, size, seconds, &tr, &inf);
+    int rc = 0;
+    if (st)
+        rc = cli_fail(ctx, st);
+    else if (json)
+        printf("{\"arch\": \"%s\", \"batch\": %d, \"size\": %d, \"train_images_per_s\": %.3f, "
+               "\"infer_images_per_s\": %.3f}\n",
+               arch, batch, size, tr, inf);
+    else
+        printf("%s %dx%d batch %d: training %.2f images/s, inference %.2f images/s\n", arch, size,
+               size, batch, tr, inf);
+    segcl_context_destroy(ctx);
+    return rc;
+}

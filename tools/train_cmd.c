@@ -1,0 +1,201 @@
+/* `segcl train`: options, a progress bar (or plain lines when not on a terminal), Ctrl-C. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_train_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N] train --data DIR --out RUN_DIR [OPTIONS]\n"
+            "       segcl [--device N] train --resume RUN_DIR\n"
+            "\n"
+            "Trains a segmentation network. RUN_DIR receives checkpoint.safetensors (every\n"
+            "epoch), best.safetensors (best validation Dice), metrics.csv, curves.svg and\n"
+            "overlays/. Ctrl-C writes a checkpoint and stops; --resume continues exactly.\n"
+            "\n"
+            "Data:\n"
+            "  --data DIR            dataset folder\n"
+            "  --format F            auto (default), ph2, mads, folder\n"
+            "  --size S              resize to S x S (256)\n"
+            "  --val-fraction F      held-out share for validation (0.1)\n"
+            "  --seed N              split, shuffling, augmentation, initialisation (42)\n"
+            "  --no-augment          no flips, turns, brightness/contrast\n"
+            "  --no-shuffle          batches in sorted order\n"
+            "  --mean R,G,B --std R,G,B   normalisation of [0,1] pixels (0,0,0 / 1,1,1)\n"
+            "Model:\n"
+            "  --arch unet|segnet    (unet)\n"
+            "  --classes N           1: binary masks (> 127 is foreground); >= 2: class indices\n"
+            "  --width N --depth N   base channels (16), encoder stages (4)\n"
+            "  --init FILE           start from weights (segcl or PyTorch safetensors)\n"
+            "Optimisation:\n"
+            "  --epochs N (30)  --batch N (32)  --steps N (stop after N steps)\n"
+            "  --optimizer adam|adamw|sgd (adam)  --lr X (1e-3)  --weight-decay X (1e-6)\n"
+            "  --momentum X (0)  --nesterov\n"
+            "  --loss bce|ce|dice|bce+dice   (bce for 1 class, ce otherwise)\n"
+            "  --lr-schedule none|cosine|step (none)\n"
+            "  --overlays N          validation overlays per epoch (4)\n");
+}
+
+static volatile int cancel_flag = 0;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (cancel_flag) /* a second Ctrl-C: stop now */
+        _exit(130);
+    cancel_flag = 1;
+}
+
+typedef struct progress_state {
+    bool tty;
+    double last_print;
+} progress_state;
+
+static void fmt_time(double s, char *buf, size_t len)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, len, "--:--");
+    else if (s >= 3600)
+        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+static void on_progress(const segcl_train_progress *p, void *user)
+{
+    progress_state *ps = user;
+    if (p->event == 2) {
+        if (ps->tty)
+            fprintf(stdout, "\r\033[K");
+        printf("note: %s\n", p->notice);
+        fflush(stdout);
+        return;
+    }
+    if (p->event == 1) {
+        if (ps->tty)
+            fprintf(stdout, "\r\033[K");
+        printf("epoch %d/%d  step %ld  train loss %.4f  val loss %.4f  Dice %.4f  IoU %.4f  "
+               "pixel acc %.4f  %.1f img/s%s\n",
+               p->epoch + 1, p->epochs, p->step, p->loss, p->val_loss, p->val_dice, p->val_iou,
+               p->val_pixel_accuracy, p->images_per_s, p->best ? "  (best)" : "");
+        fflush(stdout);
+        return;
+    }
+    double t = cli_now();
+    if (!ps->tty && t - ps->last_print < 10.0 && p->step % 50 != 0)
+        return;
+    ps->last_print = t;
+    char eta[32];
+    fmt_time(p->eta_s, eta, sizeof eta);
+    long in_epoch = p->step - (long)p->epoch * p->steps_per_epoch;
+    if (ps->tty) {
+        int width = 24, filled = p->steps_per_epoch ? (int)(width * in_epoch / p->steps_per_epoch) : 0;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[width] = '\0';
+        printf("\r\033[Kepoch %d/%d [%s] step %ld/%ld  loss %.4f  %.1f img/s  ETA %s",
+               p->epoch + 1, p->epochs, bar, p->step, p->total_steps, p->loss, p->images_per_s,
+               eta);
+    } else {
+        printf("epoch %d/%d step %ld/%ld loss %.4f %.1f img/s ETA %s\n", p->epoch + 1, p->epochs,
+               p->step, p->total_steps, p->loss, p->images_per_s, eta);
+    }
+    fflush(stdout);
+}
+
+int cli_cmd_train(const global_options *g, int argc, char **argv)
+{
+    segcl_train_options o;
+    segcl_train_default_options(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cli_train_help(stdout);
+            return 0;
+        }
+        int rc = 0;
+        if (!strcmp(a, "--no-augment"))
+            o.augment = false;
+        else if (!strcmp(a, "--no-shuffle"))
+            o.shuffle = false;
+        else if (!strcmp(a, "--nesterov"))
+            o.nesterov = true;
+        else if (cli_opt_str(argc, argv, &i, "--data", &o.data_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--out", &o.out_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--resume", &o.resume_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--init", &o.init_path, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--arch", &o.arch, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--optimizer", &o.optimizer, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--loss", &o.loss, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--lr-schedule", &o.lr_schedule, &rc) ||
+                 cli_opt_format(argc, argv, &i, &o.format, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--classes", &o.classes, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--width", &o.width, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--depth", &o.depth, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--size", &o.size, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--epochs", &o.epochs, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--batch", &o.batch, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--overlays", &o.overlays, &rc) ||
+                 cli_opt_long(argc, argv, &i, "--steps", &o.max_steps, &rc) ||
+                 cli_opt_u64(argc, argv, &i, "--seed", &o.seed, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--lr", &o.lr, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--weight-decay", &o.weight_decay, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--momentum", &o.momentum, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--val-fraction", &o.val_fraction, &rc) ||
+                 cli_opt_triple(argc, argv, &i, "--mean", o.mean, &rc) ||
+                 cli_opt_triple(argc, argv, &i, "--std", o.std, &rc)) {
+            if (rc)
+                return rc;
+        } else {
+            cli_error("train: unknown option '%s' (see 'segcl train --help')", a);
+            return 2;
+        }
+    }
+    if (!o.resume_dir && (!o.data_dir || !o.out_dir)) {
+        cli_error("train: --data DIR and --out RUN_DIR are required (or --resume RUN_DIR)");
+        return 2;
+    }
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx))
+        return 1;
+    segcl_device_info info;
+    if (!segcl_context_device_info(ctx, &info))
+        printf("device %d: %s (%s)\n", info.index, info.name, segcl_device_type_string(info.type));
+    progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0, .last_print = 0};
+    o.progress = on_progress;
+    o.user = &ps;
+    o.cancel = &cancel_flag;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    segcl_train_summary s;
+    segcl_status st = segcl_train(ctx, &o, &s);
+    sigaction(SIGINT, &old, NULL);
+    if (ps.tty)
+        printf("\r\033[K");
+    if (st) {
+        fflush(stdout);
+        cli_fail(ctx, st);
+        segcl_context_destroy(ctx);
+        return 1;
+    }
+    const char *dir = o.resume_dir ? o.resume_dir : o.out_dir;
+    if (s.interrupted)
+        printf("interrupted at step %ld: checkpoint written to %s/checkpoint.safetensors; "
+               "continue with 'segcl train --resume %s'\n",
+               s.steps, dir, dir);
+    else
+        printf("done: %d epochs, %ld steps in %.0f s (%.1f images/s, batch %d); best validation "
+               "Dice %.4f; final Dice %.4f IoU %.4f pixel accuracy %.4f\n"
+               "model: %s/best.safetensors (latest: %s/checkpoint.safetensors)\n",
+               s.epochs_done, s.steps, s.seconds, s.images_per_s, s.batch, s.best_val_dice,
+               s.final_val_dice, s.final_val_iou, s.final_val_pixel_accuracy, dir, dir);
+    segcl_context_destroy(ctx);
+    return s.interrupted ? 130 : 0;
+}
