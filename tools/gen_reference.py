@@ -220,6 +220,68 @@ def network_goldens(w, arch):
             w.add(f"{arch}.{opt_name}2.{name}", p, sample=True)
 
 
+def save_safetensors(path, tensors, metadata=None):
+    """A safetensors file from a dict of tensors (the format, without the safetensors package:
+    8-byte little-endian header length, JSON header, raw little-endian data)."""
+    import json
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        t = t.detach().contiguous()
+        dtype = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
+        raw = t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def load_safetensors(path):
+    """The tensors of a safetensors file (as PyTorch users load segcl checkpoints)."""
+    import json
+    import numpy as np
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        dt = {"F32": np.float32, "I64": np.int64}[e["dtype"]]
+        out[name] = torch.from_numpy(np.frombuffer(data[b:end], dtype=dt).copy()).reshape(e["shape"])
+    return out
+
+
+def pytorch_export(out_dir):
+    """A small U-Net state_dict saved from PyTorch (no segcl metadata) and its eval-mode output
+    on a fixed input: segcl must load it with --arch unet --width 4 --depth 2 and agree."""
+    torch.manual_seed(3)
+    model = segnets_torch.build("unet", classes=1, width=4, depth=2)
+    # one training-mode pass so the BN running statistics are not the defaults
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 32, 32))
+    model.eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        y = model(x)
+    save_safetensors(os.path.join(out_dir, "pytorch_unet_w4_d2.safetensors"), model.state_dict())
+    w = Writer()
+    w.add("input", x)
+    w.add("logits", y)
+    w.save(os.path.join(out_dir, "pytorch_unet_w4_d2.golden"))
+
+
 def main():
     torch.set_num_threads(1)
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
@@ -231,6 +293,7 @@ def main():
     for arch in ("unet", "segnet"):
         network_goldens(w, arch)
     w.save(os.path.join(out_dir, "networks.golden"))
+    pytorch_export(out_dir)
 
 
 if __name__ == "__main__":

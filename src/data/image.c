@@ -229,6 +229,10 @@ static segcl_status decode_jpeg(segcl_context *ctx, const char *path, const uint
         tjDestroy(tj);
         return st;
     }
+    if (w < 1 || h < 1 || (uint64_t)w * (uint64_t)h > MAX_PIXELS) {
+        tjDestroy(tj);
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: JPEG of invalid size %dx%d", path, w, h);
+    }
     segcl_status st = segcl_image_alloc(ctx, w, h, channels, out);
     if (st) {
         tjDestroy(tj);

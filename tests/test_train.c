@@ -1,0 +1,223 @@
+/*
+ * Training end to end through the library API on a small synthetic set: the run folder's
+ * files, resume equivalence (a run stopped by Ctrl-C after 5 steps and resumed ends with
+ * bitwise the same weights as an uninterrupted one), evaluation and prediction outputs, and
+ * errors for bad options.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static segcl_context *ctx;
+static char tmp[256], data[300];
+
+static void base_options(segcl_train_options *o, const char *out)
+{
+    segcl_train_default_options(o);
+    o->data_dir = data;
+    o->out_dir = out;
+    o->width = 4;
+    o->depth = 2;
+    o->size = 32;
+    o->batch = 4;
+    o->epochs = 3;
+    o->val_fraction = 0.25f;
+    o->overlays = 2;
+}
+
+static volatile int cancel_flag;
+static long cancel_at;
+
+static void cancel_after(const segcl_train_progress *p, void *user)
+{
+    (void)user;
+    if (p->event == 0 && p->step >= cancel_at)
+        cancel_flag = 1;
+}
+
+/* The tensor bytes of a safetensors file (after the header). */
+static unsigned char *tensor_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char le[8];
+    assert_int_equal(fread(le, 1, 8, f), 8);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h |= (uint64_t)le[i] << (8 * i);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, (long)(8 + h), SEEK_SET);
+    *len = (size_t)size - 8 - h;
+    unsigned char *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void test_train_outputs(void **state)
+{
+    (void)state;
+    char out[400], path[1024];
+    snprintf(out, sizeof out, "%s/run", tmp);
+    segcl_train_options o;
+    base_options(&o, out);
+    segcl_train_summary s;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 3);
+    assert_int_equal(s.steps, 3 * 3); /* 12 training images, batch 4 */
+    assert_true(s.final_val_dice >= 0 && s.final_val_dice <= 1);
+    const char *files[] = {"checkpoint.safetensors", "best.safetensors", "metrics.csv",
+                           "curves.svg"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, files[i]);
+        assert_int_equal(access(path, R_OK), 0);
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int lines = 0;
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "epoch,step,train_loss,val_loss,val_dice,val_iou"));
+    while (fgets(line, sizeof line, f))
+        lines++;
+    fclose(f);
+    assert_int_equal(lines, 3);
+    snprintf(path, sizeof path, "%s/overlays/epoch003_synth0000.jpg", out);
+    /* the first validation image depends on the split; some overlay of epoch 3 exists */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s/overlays/epoch003_*.jpg >/dev/null 2>&1", out);
+    assert_int_equal(system(cmd), 0);
+
+    /* evaluation and prediction from the best checkpoint */
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, path, NULL, &p));
+    segcl_dataset *ds;
+    assert_ok(ctx, segcl_dataset_open(ctx, data, SEGCL_DATASET_AUTO, &ds));
+    segcl_eval_result r;
+    assert_ok(ctx, segcl_evaluate(p, ds, &r));
+    assert_int_equal(r.count, 16);
+    assert_true(r.pixel_accuracy > 0 && r.pixel_accuracy <= 1);
+    assert_string_equal(r.images[0].name, "synth0000");
+    segcl_eval_result_free(&r);
+    segcl_dataset_destroy(ds);
+    char img[500], pred[500];
+    snprintf(img, sizeof img, "%s/images/synth0003.png", data);
+    snprintf(pred, sizeof pred, "%s/pred", tmp);
+    const char *inputs[] = {img};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, pred, true, NULL, NULL));
+    const char *outs[] = {"synth0003_mask.png", "synth0003_overlay.jpg", "synth0003_logits.npy"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", pred, outs[i]);
+        assert_int_equal(access(path, R_OK), 0);
+    }
+    segcl_predictor_destroy(p);
+}
+
+static void test_resume_is_exact(void **state)
+{
+    (void)state;
+    char a[400], b[400], pa[1024], pb[1024];
+    snprintf(a, sizeof a, "%s/straight", tmp);
+    snprintf(b, sizeof b, "%s/interrupted", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, a);
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.interrupted, 0);
+
+    /* stopped (as Ctrl-C does) after 5 steps: in the middle of epoch 2 */
+    base_options(&o, b);
+    cancel_flag = 0;
+    cancel_at = 5;
+    o.cancel = &cancel_flag;
+    o.progress = cancel_after;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.interrupted, 1);
+    assert_int_equal(s.steps, 5);
+    segcl_train_options r;
+    segcl_train_default_options(&r);
+    r.resume_dir = b;
+    assert_ok(ctx, segcl_train(ctx, &r, &s));
+    assert_int_equal(s.interrupted, 0);
+    assert_int_equal(s.steps, 9);
+
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", b);
+    size_t la, lb;
+    unsigned char *da = tensor_bytes(pa, &la), *db = tensor_bytes(pb, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da);
+    free(db);
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    char out[400];
+    snprintf(out, sizeof out, "%s/bad", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    o.arch = "resnet";
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "resnet"));
+    base_options(&o, out);
+    o.size = 30; /* not a multiple of 4 for depth 2 */
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    base_options(&o, out);
+    o.data_dir = "/nonexistent/segcl-data";
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_IO);
+    assert_non_null(strstr(segcl_context_error(ctx), "/nonexistent/segcl-data"));
+    base_options(&o, out);
+    o.loss = "focal";
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    segcl_train_default_options(&o);
+    o.resume_dir = "/nonexistent/segcl-run";
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_IO);
+    /* a truncated checkpoint cannot be used to predict: one clear error */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/trunc.safetensors", tmp);
+    FILE *f = fopen(path, "wb");
+    fwrite("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":", 1, 13, f);
+    fclose(f);
+    segcl_predictor *p;
+    assert_int_equal(segcl_predictor_open(ctx, path, NULL, &p), SEGCL_ERROR_FORMAT);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmp, sizeof tmp, "/tmp/segcl-train-XXXXXX");
+    if (!mkdtemp(tmp))
+        return -1;
+    snprintf(data, sizeof data, "%s/data", tmp);
+    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
+        segcl_synth(ctx, data, 16, 48, 3))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    segcl_context_destroy(ctx);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_outputs),
+        cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests_name("train", tests, setup, teardown);
+}
