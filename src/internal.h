@@ -44,6 +44,9 @@ SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const 
 SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
 SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
 
+/* mkdir -p (src/core/fs.c) */
+SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir);
+
 /* Formats a byte count as "6.0 MiB". */
 SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);
 

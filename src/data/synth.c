@@ -116,12 +116,12 @@ segcl_status segcl_synth(segcl_context *ctx, const char *out_dir, int count, int
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "synth: needs a folder, count >= 1 and size 16..4096");
     char path[1100];
-    const char *sub[] = {"", "/images", "/masks"};
-    for (int i = 0; i < 3; i++) {
+    const char *sub[] = {"/images", "/masks"};
+    for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s%s", out_dir, sub[i]);
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create folder %s: %s", path,
-                              strerror(errno));
+        segcl_status st = segcl_make_dirs(ctx, path);
+        if (st)
+            return st;
     }
     for (int i = 0; i < count; i++) {
         segcl_status st = make_one(ctx, out_dir, i, size, seed);

@@ -325,13 +325,10 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
         return segcl_fail(p ? p->ctx : NULL, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_predict_files: NULL argument");
     segcl_context *ctx = p->ctx;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create folder %s: %s", out_dir,
-                          strerror(errno));
     char **files;
     size_t n;
-    segcl_status st = expand_inputs(ctx, inputs, count, &files, &n);
-    if (st)
+    segcl_status st = segcl_make_dirs(ctx, out_dir);
+    if (st || (st = expand_inputs(ctx, inputs, count, &files, &n)))
         return st;
     const size_t B = (size_t)p->opt.batch, C = (size_t)p->meta.model.classes;
     const int S = p->meta.size;

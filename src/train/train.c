@@ -50,9 +50,7 @@ static double now(void)
 
 static segcl_status make_dir(segcl_context *ctx, const char *dir)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create folder %s: %s", dir, strerror(errno));
-    return SEGCL_OK;
+    return segcl_make_dirs(ctx, dir);
 }
 
 static void path_in(char *buf, size_t len, const char *dir, const char *name)
