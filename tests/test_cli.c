@@ -150,6 +150,137 @@ static void test_selftest_runs(void **state)
     assert_non_null(strstr(out.out, "GFLOP/s"));
 }
 
+static char tmp[256];
+
+static void test_train_predict_eval(void **state)
+{
+    (void)state;
+    run_result out, err;
+    char args[2048];
+    snprintf(args, sizeof args, "synth --out %s/syn --count 12 --size 48", tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    snprintf(args, sizeof args,
+             "train --data %s/syn --out %s/run --size 32 --width 4 --depth 2 --epochs 2 --batch 4",
+             tmp, tmp);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("train failed: %s", err.out);
+    assert_non_null(strstr(out.out, "epoch 2/2"));
+    assert_non_null(strstr(out.out, "done: 2 epochs"));
+    assert_null(strstr(out.out, "\r")); /* plain lines when stdout is not a terminal */
+    snprintf(args, sizeof args, "predict --model %s/run/best.safetensors --out %s/pred %s/syn/images",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "synth0011_mask.png"));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pred/synth0005_overlay.jpg", tmp);
+    assert_int_equal(access(path, R_OK), 0);
+    snprintf(args, sizeof args, "eval --model %s/run/best.safetensors --data %s/syn --json", tmp,
+             tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "{\"dice\": "));
+    assert_non_null(strstr(out.out, "\"pixel_accuracy\""));
+    assert_non_null(strstr(out.out, "\"name\": \"synth0011\""));
+    run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "\"train_images_per_s\""));
+    assert_non_null(strstr(out.out, "\"infer_images_per_s\""));
+}
+
+static void test_interrupt_and_resume(void **state)
+{
+    (void)state;
+    run_result out, err;
+    char args[2048], path[1024];
+    snprintf(args, sizeof args,
+             "train --data %s/syn --out %s/long --size 32 --width 4 --depth 2 --epochs 400 "
+             "--batch 4",
+             tmp, tmp);
+    /* Ctrl-C after 4 seconds: a checkpoint, exit status 130, a hint to resume */
+    run("timeout -s INT --preserve-status 4", args, &out, &err);
+    assert_int_equal(out.status, 130);
+    assert_non_null(strstr(out.out, "interrupted at step"));
+    assert_non_null(strstr(out.out, "--resume"));
+    snprintf(path, sizeof path, "%s/long/checkpoint.safetensors", tmp);
+    assert_int_equal(access(path, R_OK), 0);
+    /* --resume takes the run's own settings; other options are refused */
+    snprintf(args, sizeof args, "train --resume %s/long --steps 1", tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "--steps"));
+    /* resuming continues from the checkpoint's step (interrupted again to keep this short) */
+    snprintf(args, sizeof args, "train --resume %s/long", tmp);
+    run("timeout -s INT --preserve-status 3", args, &out, &err);
+    assert_int_equal(out.status, 130);
+    assert_non_null(strstr(out.out, "interrupted at step"));
+}
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    run_result out, err;
+    char args[2048];
+    const char *data = getenv("SEGCL_TEST_DATA_DIR");
+    assert_non_null(data);
+    /* a corrupt image: one line naming the file, exit 1 */
+    snprintf(args, sizeof args, "predict --model %s/run/best.safetensors --out %s/p2 %s/fixtures/corrupt/truncated.bmp",
+             tmp, tmp, data);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "truncated.bmp"));
+    assert_int_equal(count_lines(err.out), 1);
+    /* a corrupt checkpoint */
+    snprintf(args, sizeof args, "predict --model %s/fixtures/corrupt/whole.png --out %s/p3 %s/syn/images",
+             data, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "not a safetensors checkpoint"));
+    assert_int_equal(count_lines(err.out), 1);
+    /* a PyTorch export without --arch says what to add */
+    snprintf(args, sizeof args, "predict --model %s/pytorch_unet_w4_d2.safetensors --out %s/p4 %s/syn/images",
+             data, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "--arch"));
+    snprintf(args, sizeof args,
+             "predict --model %s/pytorch_unet_w4_d2.safetensors --arch unet --width 4 --depth 2 "
+             "--size 32 --out %s/p4 %s/syn/images/synth0001.png",
+             data, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    /* missing data, malformed numbers, unknown options */
+    snprintf(args, sizeof args, "train --data /nonexistent/segcl --out %s/x", tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "/nonexistent/segcl"));
+    run(NULL, "train --data x --out y --epochs many", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "'many'"));
+    run(NULL, "train --data x", &out, &err);
+    assert_int_equal(out.status, 2);
+    run(NULL, "eval --model m --data d --frobnicate", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "--frobnicate"));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmp, sizeof tmp, "/tmp/segcl-cli-XXXXXX");
+    return mkdtemp(tmp) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +290,9 @@ int main(void)
         cmocka_unit_test(test_bad_device),
         cmocka_unit_test(test_no_platform),
         cmocka_unit_test(test_selftest_runs),
+        cmocka_unit_test(test_train_predict_eval),
+        cmocka_unit_test(test_interrupt_and_resume),
+        cmocka_unit_test(test_bad_inputs),
     };
-    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

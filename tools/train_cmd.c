@@ -111,8 +111,11 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
 {
     segcl_train_options o;
     segcl_train_default_options(&o);
+    const char *other = NULL; /* an option besides --resume: not allowed with it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strncmp(a, "--resume", 8) != 0 && !other)
+            other = a;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             cli_train_help(stdout);
             return 0;
@@ -155,10 +158,22 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             return 2;
         }
     }
+    if (o.resume_dir && other) {
+        cli_error("train: --resume continues a run with its own settings; '%s' cannot be "
+                  "combined with it",
+                  other);
+        return 2;
+    }
     if (!o.resume_dir && (!o.data_dir || !o.out_dir)) {
         cli_error("train: --data DIR and --out RUN_DIR are required (or --resume RUN_DIR)");
         return 2;
     }
+    /* catch Ctrl-C from here on: the run then stops at its first step with a checkpoint */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     segcl_context *ctx;
     if (cli_open_context(g, &ctx))
         return 1;
@@ -169,11 +184,6 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
     o.progress = on_progress;
     o.user = &ps;
     o.cancel = &cancel_flag;
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
     segcl_train_summary s;
     segcl_status st = segcl_train(ctx, &o, &s);
     sigaction(SIGINT, &old, NULL);
