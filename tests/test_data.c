@@ -179,6 +179,7 @@ static void test_dataset_layouts(void **state)
     for (int f = 0; f < 2; f++) {
         assert_ok(ctx, segcl_dataset_open(ctx, path, f ? SEGCL_DATASET_MADS : SEGCL_DATASET_AUTO,
                                           &ds));
+        assert_int_equal(segcl_dataset_get_format(ds), SEGCL_DATASET_MADS);
         assert_int_equal(segcl_dataset_size(ds), 3);
         assert_string_equal(ds->items[1].stem, "Kata_F1");
         /* the outer copy, not the nested duplicate */
@@ -188,6 +189,9 @@ static void test_dataset_layouts(void **state)
     }
 
     fixture(path, sizeof path, "folder");
+    assert_ok(ctx, segcl_dataset_open(ctx, path, SEGCL_DATASET_AUTO, &ds));
+    assert_int_equal(segcl_dataset_get_format(ds), SEGCL_DATASET_FOLDER);
+    segcl_dataset_destroy(ds);
     assert_ok(ctx, segcl_dataset_open(ctx, path, SEGCL_DATASET_FOLDER, &ds));
     assert_int_equal(segcl_dataset_size(ds), 3);
     assert_int_equal(segcl_dataset_skipped(ds), 1); /* b.jpg */
@@ -483,6 +487,43 @@ static void test_pytorch_state_dict(void **state)
     segcl_model_destroy(m);
 }
 
+/* Reads ../shared/datasets/PH2Dataset (the real PH2 subset beside the project's folder) when it
+ * is there, and skips otherwise: a user's clone does not have it. Every photo and mask must
+ * decode, masks must match their photo's size and hold only black and white. */
+static void test_real_ph2_if_present(void **state)
+{
+    (void)state;
+    const char *shared = getenv("SEGCL_TEST_SHARED_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/datasets/PH2Dataset", shared ? shared : "../shared");
+    if (access(path, R_OK) != 0) {
+        print_message("skipping: %s is absent (it lives beside the project's folder)\n", path);
+        skip();
+    }
+    segcl_dataset *ds;
+    assert_ok(ctx, segcl_dataset_open(ctx, path, SEGCL_DATASET_AUTO, &ds));
+    assert_int_equal(segcl_dataset_get_format(ds), SEGCL_DATASET_PH2);
+    assert_true(segcl_dataset_size(ds) >= 100);
+    for (size_t i = 0; i < ds->count; i++) {
+        segcl_image img, mask;
+        assert_ok(ctx, segcl_image_load(ctx, ds->items[i].image_path, 3, &img));
+        assert_ok(ctx, segcl_image_load(ctx, ds->items[i].mask_path, 1, &mask));
+        assert_int_equal(img.width, mask.width);
+        assert_int_equal(img.height, mask.height);
+        size_t fg = 0, n = (size_t)mask.width * mask.height;
+        for (size_t p = 0; p < n; p++) {
+            if (mask.pixels[p] != 0 && mask.pixels[p] != 255)
+                fail_msg("%s: value %d", ds->items[i].mask_path, mask.pixels[p]);
+            fg += mask.pixels[p] == 255;
+        }
+        /* lesions cover 3% to 98% of a PH2 image */
+        assert_true(fg > n / 50 && fg < n - n / 100);
+        segcl_image_free(&img);
+        segcl_image_free(&mask);
+    }
+    segcl_dataset_destroy(ds);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -516,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_loader),
         cmocka_unit_test(test_checkpoint_round_trip),
         cmocka_unit_test(test_pytorch_state_dict),
+        cmocka_unit_test(test_real_ph2_if_present),
     };
     return cmocka_run_group_tests_name("data", tests, setup, teardown);
 }

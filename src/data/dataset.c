@@ -307,7 +307,8 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
         segcl_free(ds);
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    if (format == SEGCL_DATASET_AUTO) {
+    bool auto_detect = format == SEGCL_DATASET_AUTO;
+    if (auto_detect) {
         char *cases = ph2_cases_dir(dir);
         format = cases ? SEGCL_DATASET_PH2 : SEGCL_DATASET_FOLDER;
         segcl_free(cases);
@@ -317,7 +318,20 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
     switch (format) {
     case SEGCL_DATASET_PH2: st = open_ph2(ctx, dir, ds); break;
     case SEGCL_DATASET_MADS: st = open_pairs(ctx, dir, true, ds); break;
-    case SEGCL_DATASET_FOLDER: st = open_pairs(ctx, dir, false, ds); break;
+    case SEGCL_DATASET_FOLDER:
+        st = open_pairs(ctx, dir, false, ds);
+        if (!st && auto_detect) {
+            /* every mask named exactly like its image: the MADS layout */
+            bool same = true;
+            for (size_t i = 0; i < ds->count && same; i++) {
+                const char *a = strrchr(ds->items[i].image_path, '/');
+                const char *b = strrchr(ds->items[i].mask_path, '/');
+                same = a && b && !strcmp(a, b);
+            }
+            if (same)
+                ds->format = SEGCL_DATASET_MADS;
+        }
+        break;
     default: st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d", format);
     }
     if (st) {
