@@ -28,7 +28,18 @@ static void run(const char *env_prefix, const char *args, run_result *r, run_res
     snprintf(cmd, sizeof cmd, "%s '%s' %s 2>%s", env_prefix ? env_prefix : "", exe, args, errfile);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
-    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    /* read everything (a full pipe would stall the child); keep the last part */
+    size_t n = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0) {
+        if (n + got > sizeof r->out - 1) {
+            size_t drop = n + got - (sizeof r->out - 1);
+            memmove(r->out, r->out + drop, n - drop);
+            n -= drop;
+        }
+        memcpy(r->out + n, chunk, got);
+        n += got;
+    }
     r->out[n] = '\0';
     int status = pclose(p);
     r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
