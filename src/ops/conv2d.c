@@ -151,18 +151,34 @@ static segcl_status check_sizes(segcl_context *ctx, const char *op, const segcl_
     return st ? st : segcl_u32(ctx, op, b->numel, &u);
 }
 
+/* Geometry plus every shape check an entry point needs. img/cols: the image-side and
+ * column-side tensors; bias_channels: conv's cout, transposed conv's cin (g->cin there). */
+static segcl_status setup(segcl_context *ctx, const char *op, const segcl_conv_params *p,
+                          const segcl_tensor *img, const segcl_tensor *cols,
+                          const segcl_tensor *w, const segcl_tensor *b, const segcl_tensor *dw,
+                          const segcl_tensor *dx, const segcl_tensor *dx_like, bool transposed,
+                          conv_geometry *g)
+{
+    segcl_status st = geometry(ctx, op, p, img, cols, g);
+    if (st || (st = check_sizes(ctx, op, img, cols)))
+        return st;
+    int64_t wshape[4] = {g->cout, g->cin, g->kh, g->kw};
+    int64_t bshape[1] = {transposed ? g->cin : g->cout};
+    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
+        (dw && (st = segcl_expect_shape(ctx, op, "weight gradient", dw, 4, wshape))) ||
+        (b && (st = segcl_expect_shape(ctx, op, dw ? "bias gradient" : "bias", b, 1, bshape))) ||
+        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, dx_like->shape))))
+        return st;
+    return SEGCL_OK;
+}
+
 segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
                                   const segcl_tensor *x, const segcl_tensor *w,
                                   const segcl_tensor *b, segcl_tensor *y)
 {
-    const char *op = "conv2d";
     conv_geometry g;
-    segcl_status st = geometry(ctx, op, p, x, y, &g);
-    if (st || (st = check_sizes(ctx, op, x, y)))
-        return st;
-    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cout};
-    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
-        (b && (st = segcl_expect_shape(ctx, op, "bias", b, 1, bshape))))
+    segcl_status st = setup(ctx, "conv2d", p, x, y, w, b, NULL, NULL, NULL, false, &g);
+    if (st)
         return st;
     if (!g.direct && cpu_path(ctx)) {
         if ((st = forward_cpu(ctx, &g, x->buffer, w->buffer, y->buffer, 0.0f)))
@@ -258,16 +274,9 @@ segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *
                                    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
                                    segcl_tensor *db, bool accumulate)
 {
-    const char *op = "conv2d backward";
     conv_geometry g;
-    segcl_status st = geometry(ctx, op, p, x, dy, &g);
-    if (st || (st = check_sizes(ctx, op, x, dy)))
-        return st;
-    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cout};
-    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
-        (dw && (st = segcl_expect_shape(ctx, op, "weight gradient", dw, 4, wshape))) ||
-        (db && (st = segcl_expect_shape(ctx, op, "bias gradient", db, 1, bshape))) ||
-        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, x->shape))))
+    segcl_status st = setup(ctx, "conv2d backward", p, x, dy, w, db, dw, dx, x, false, &g);
+    if (st)
         return st;
     if (db && (st = bias_grad(ctx, dy, db)))
         return st;
@@ -325,15 +334,10 @@ segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, const segcl_conv
                                             const segcl_tensor *x, const segcl_tensor *w,
                                             const segcl_tensor *b, segcl_tensor *y)
 {
-    const char *op = "conv_transpose2d";
-    conv_geometry g;
-    segcl_status st = geometry(ctx, op, p, y, x, &g);
-    if (st || (st = check_sizes(ctx, op, x, y)))
-        return st;
     /* PyTorch layout (Cin, Cout, KH, KW) = conv's (out, in, KH, KW) */
-    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cin};
-    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
-        (b && (st = segcl_expect_shape(ctx, op, "bias", b, 1, bshape))))
+    conv_geometry g;
+    segcl_status st = setup(ctx, "conv_transpose2d", p, y, x, w, b, NULL, NULL, NULL, true, &g);
+    if (st)
         return st;
     const size_t plane_img = (size_t)g.cin * g.h * g.w, plane_col = (size_t)g.cout * g.ho * g.wo;
     const size_t pixels = (size_t)g.ho * g.wo;
@@ -365,16 +369,10 @@ segcl_status segcl_conv_transpose2d_backward(segcl_context *ctx, const segcl_con
                                              const segcl_tensor *dy, segcl_tensor *dx,
                                              segcl_tensor *dw, segcl_tensor *db, bool accumulate)
 {
-    const char *op = "conv_transpose2d backward";
     conv_geometry g;
-    segcl_status st = geometry(ctx, op, p, dy, x, &g);
-    if (st || (st = check_sizes(ctx, op, x, dy)))
-        return st;
-    int64_t wshape[4] = {g.cout, g.cin, g.kh, g.kw}, bshape[1] = {g.cin};
-    if ((st = segcl_expect_shape(ctx, op, "weight", w, 4, wshape)) ||
-        (dw && (st = segcl_expect_shape(ctx, op, "weight gradient", dw, 4, wshape))) ||
-        (db && (st = segcl_expect_shape(ctx, op, "bias gradient", db, 1, bshape))) ||
-        (dx && (st = segcl_expect_shape(ctx, op, "input gradient", dx, 4, x->shape))))
+    segcl_status st =
+        setup(ctx, "conv_transpose2d backward", p, dy, x, w, db, dw, dx, x, true, &g);
+    if (st)
         return st;
     if (db && (st = bias_grad(ctx, dy, db)))
         return st;
