@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -40,13 +41,25 @@ void cli_train_help(FILE *out)
 }
 
 static volatile int cancel_flag = 0;
+static struct timespec first_interrupt;
 
+/* The first Ctrl-C asks for a checkpoint and a clean stop; another one at least a second later
+ * stops at once. Signals within that second are one request (tools such as timeout send
+ * SIGINT to the process and again to its group). */
 static void on_sigint(int sig)
 {
     (void)sig;
-    if (cancel_flag) /* a second Ctrl-C: stop now */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!cancel_flag) {
+        first_interrupt = now;
+        cancel_flag = 1;
+        return;
+    }
+    double since = (double)(now.tv_sec - first_interrupt.tv_sec) +
+                   (double)(now.tv_nsec - first_interrupt.tv_nsec) * 1e-9;
+    if (since >= 1.0)
         _exit(130);
-    cancel_flag = 1;
 }
 
 typedef struct progress_state {
