@@ -269,6 +269,7 @@ static void test_conv_transpose2d(void **state)
     run_conv_case(2, 3, 14, 10, 5, 2, 2, 2, 0, true);   /* the common 2x2 stride 2 */
     run_conv_case(2, 4, 13, 11, 6, 3, 3, 2, 1, true);   /* 3x3 stride 2 pad 1, odd output */
     run_conv_case(2, 5, 7, 9, 3, 1, 1, 1, 0, true);     /* 1x1 */
+    run_conv_case(2, 3, 9, 11, 4, 3, 3, 1, 1, true);    /* stride 1: flipped weights on CPUs */
 }
 
 static void test_conv_shape_errors(void **state)

@@ -114,24 +114,6 @@ static segcl_status im2col_panels_t(segcl_context *ctx, const conv_geometry *g, 
                                 SEGCL_ARG(g->ho), SEGCL_ARG(g->wo), SEGCL_ARG(bp)));
 }
 
-/* y_i = W * col(x_i) for every image, columns packed as they are made. */
-static segcl_status forward_cpu(segcl_context *ctx, const conv_geometry *g, cl_mem x, cl_mem w,
-                                cl_mem y, float beta)
-{
-    const size_t pixels = (size_t)g->ho * g->wo;
-    const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
-    cl_mem bp;
-    segcl_status st = segcl_column_scratch(ctx, panels_of(pixels) * SEGCL_GEMM_PANEL * g->k, &bp);
-    for (cl_uint i = 0; i < g->n && !st; i++) {
-        segcl_gemm_args ga = {.m = g->cout, .n = pixels, .k = g->k, .alpha = 1.0f, .beta = beta,
-                              .a = w, .lda = g->k, .c = y, .c_offset = i * plane_out,
-                              .ldc = pixels};
-        if (!(st = im2col_panels(ctx, g, x, (cl_uint)(i * plane_in), bp)))
-            st = segcl_gemm_prepacked_b(ctx, &ga, bp);
-    }
-    return st;
-}
-
 /* db (C) += sum over N, H, W of dy */
 static segcl_status bias_grad(segcl_context *ctx, const segcl_tensor *dy, segcl_tensor *db)
 {
@@ -172,101 +154,130 @@ static segcl_status setup(segcl_context *ctx, const char *op, const segcl_conv_p
     return SEGCL_OK;
 }
 
+/* The three products every convolution is made of, per image i. `g` describes the image side
+ * (cin x h x w, the im2col input) and the column side (cout x ho x wo). On CPU devices the
+ * columns go straight into the GEMM's packed panels. */
+
+/* out_i (+ beta * out_i) = W (cout x k) * col(img_i): conv's forward, transposed conv's input
+ * gradient, and a stride-1 conv's input gradient (with flipped weights). */
+static segcl_status columns_product(segcl_context *ctx, const conv_geometry *g, cl_mem w,
+                                    cl_mem img, cl_mem out, float beta)
+{
+    const size_t pixels = (size_t)g->ho * g->wo;
+    const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    const bool panels = !g->direct && cpu_path(ctx);
+    cl_mem col = NULL;
+    segcl_status st = SEGCL_OK;
+    if (!g->direct)
+        st = segcl_column_scratch(
+            ctx, panels ? panels_of(pixels) * SEGCL_GEMM_PANEL * g->k : (size_t)g->k * pixels,
+            &col);
+    for (cl_uint i = 0; i < g->n && !st; i++) {
+        segcl_gemm_args ga = {.m = g->cout, .n = pixels, .k = g->k, .alpha = 1.0f, .beta = beta,
+                              .a = w, .lda = g->k, .ldb = pixels, .c = out,
+                              .c_offset = i * plane_out, .ldc = pixels};
+        if (g->direct) {
+            ga.b = img;
+            ga.b_offset = i * plane_in;
+            st = segcl_gemm(ctx, &ga);
+        } else if (panels) {
+            if (!(st = im2col_panels(ctx, g, img, (cl_uint)(i * plane_in), col)))
+                st = segcl_gemm_prepacked_b(ctx, &ga, col);
+        } else if (!(st = im2col(ctx, g, img, (cl_uint)(i * plane_in), col))) {
+            ga.b = col;
+            st = segcl_gemm(ctx, &ga);
+        }
+    }
+    return st;
+}
+
+/* dW (cout x k) += a_i (cout x P) * col(img_i)^T: the weight gradient of both convolutions. */
+static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, cl_mem a,
+                                    cl_mem img, cl_mem dw)
+{
+    const size_t pixels = (size_t)g->ho * g->wo;
+    const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    const bool panels = !g->direct && cpu_path(ctx);
+    cl_mem col = NULL;
+    segcl_status st = SEGCL_OK;
+    if (!g->direct)
+        st = segcl_column_scratch(
+            ctx, panels ? panels_of(g->k) * SEGCL_GEMM_PANEL * pixels : (size_t)g->k * pixels,
+            &col);
+    for (cl_uint i = 0; i < g->n && !st; i++) {
+        segcl_gemm_args ga = {.trans_b = !panels, .m = g->cout, .n = g->k, .k = pixels,
+                              .alpha = 1.0f, .beta = 1.0f, .a = a, .a_offset = i * plane_out,
+                              .lda = pixels, .ldb = pixels, .c = dw, .ldc = g->k};
+        if (g->direct) {
+            ga.b = img;
+            ga.b_offset = i * plane_in;
+            st = segcl_gemm(ctx, &ga);
+        } else if (panels) {
+            /* packed as col^T (P x K) */
+            if (!(st = im2col_panels_t(ctx, g, img, (cl_uint)(i * plane_in), col)))
+                st = segcl_gemm_prepacked_b(ctx, &ga, col);
+        } else if (!(st = im2col(ctx, g, img, (cl_uint)(i * plane_in), col))) {
+            ga.b = col;
+            st = segcl_gemm(ctx, &ga);
+        }
+    }
+    return st;
+}
+
+/* img_i (+)= col2im(W^T * a_i): conv's input gradient and transposed conv's forward. On CPU
+ * devices a stride-1 problem is itself a convolution of a with flipped weights (no col2im). */
+static segcl_status data_gradient(segcl_context *ctx, const conv_geometry *g, cl_mem w, cl_mem a,
+                                  cl_mem img, bool accumulate)
+{
+    segcl_status st;
+    if (!g->direct && cpu_path(ctx) && g->stride == 1 && g->kh == g->kw &&
+        g->pad <= g->kh - 1) {
+        /* a (cout channels, ho x wo) convolved to img (cin, h x w) */
+        conv_geometry t = {.n = g->n, .cin = g->cout, .h = g->ho, .w = g->wo, .cout = g->cin,
+                           .ho = g->h, .wo = g->w, .kh = g->kh, .kw = g->kw, .stride = 1,
+                           .pad = g->kh - 1 - g->pad, .k = g->cout * g->kh * g->kw};
+        size_t weights = (size_t)g->cout * g->k;
+        if ((st = segcl_scratch_reserve(ctx, "flipped convolution weights", &ctx->ws_weights,
+                                        &ctx->ws_weights_bytes, weights * sizeof(float))) ||
+            (st = segcl_run_elements(ctx, "conv2d", "conv_weight_flip", weights, 1,
+                                     SEGCL_ARGS(SEGCL_ARG(w), SEGCL_ARG(g->cout),
+                                                SEGCL_ARG(g->cin), SEGCL_ARG(g->kh),
+                                                SEGCL_ARG(g->kw), SEGCL_ARG(ctx->ws_weights)))))
+            return st;
+        return columns_product(ctx, &t, ctx->ws_weights, a, img, accumulate ? 1.0f : 0.0f);
+    }
+    const size_t pixels = (size_t)g->ho * g->wo;
+    const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    cl_mem col = NULL;
+    st = g->direct ? SEGCL_OK : segcl_column_scratch(ctx, (size_t)g->k * pixels, &col);
+    for (cl_uint i = 0; i < g->n && !st; i++) {
+        /* dcol (K x P) = W^T (K x cout) * a_i (cout x P), then gathered back to pixels */
+        segcl_gemm_args ga = {.trans_a = true, .m = g->k, .n = pixels, .k = g->cout,
+                              .alpha = 1.0f, .beta = 0.0f, .a = w, .lda = g->k, .b = a,
+                              .b_offset = i * plane_out, .ldb = pixels, .ldc = pixels};
+        if (g->direct) {
+            ga.c = img;
+            ga.c_offset = i * plane_in;
+            ga.beta = accumulate ? 1.0f : 0.0f;
+            st = segcl_gemm(ctx, &ga);
+        } else {
+            ga.c = col;
+            if (!(st = segcl_gemm(ctx, &ga)))
+                st = col2im(ctx, g, col, img, (cl_uint)(i * plane_in), accumulate);
+        }
+    }
+    return st;
+}
+
 segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
                                   const segcl_tensor *x, const segcl_tensor *w,
                                   const segcl_tensor *b, segcl_tensor *y)
 {
     conv_geometry g;
     segcl_status st = setup(ctx, "conv2d", p, x, y, w, b, NULL, NULL, NULL, false, &g);
-    if (st)
+    if (st || (st = columns_product(ctx, &g, w->buffer, x->buffer, y->buffer, 0.0f)))
         return st;
-    if (!g.direct && cpu_path(ctx)) {
-        if ((st = forward_cpu(ctx, &g, x->buffer, w->buffer, y->buffer, 0.0f)))
-            return st;
-        return b ? bias_add(ctx, y, b) : SEGCL_OK;
-    }
-    const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
-    cl_mem col = NULL;
-    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * g.ho * g.wo, &col)))
-        return st;
-    for (cl_uint i = 0; i < g.n; i++) {
-        segcl_gemm_args ga = {.m = g.cout, .n = (size_t)g.ho * g.wo, .k = g.k, .alpha = 1.0f,
-                              .beta = 0.0f, .a = w->buffer, .lda = g.k,
-                              .ldb = (size_t)g.ho * g.wo, .c = y->buffer,
-                              .c_offset = i * plane_out, .ldc = (size_t)g.ho * g.wo};
-        if (g.direct) {
-            ga.b = x->buffer;
-            ga.b_offset = i * plane_in;
-        } else {
-            if ((st = im2col(ctx, &g, x->buffer, (cl_uint)(i * plane_in), col)))
-                return st;
-            ga.b = col;
-        }
-        if ((st = segcl_gemm(ctx, &ga)))
-            return st;
-    }
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
-}
-
-/* dW += dy_i * col(x_i)^T per image; dx via the flipped-weight convolution of dy when the
- * stride is 1 (no col2im), else GEMM + col2im. */
-static segcl_status backward_cpu(segcl_context *ctx, const conv_geometry *g,
-                                 const segcl_tensor *x, const segcl_tensor *w,
-                                 const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
-                                 bool accumulate)
-{
-    const size_t pixels = (size_t)g->ho * g->wo, in_pixels = (size_t)g->h * g->w;
-    const size_t plane_in = (size_t)g->cin * in_pixels, plane_out = (size_t)g->cout * pixels;
-    const bool flip = g->stride == 1 && g->kh == g->kw && g->pad <= g->kh - 1;
-    /* the transposed problem: dy (cout channels, ho x wo) convolved to dx (cin, h x w) */
-    conv_geometry t = {.n = g->n, .cin = g->cout, .h = g->ho, .w = g->wo, .cout = g->cin,
-                       .ho = g->h, .wo = g->w, .kh = g->kh, .kw = g->kw, .stride = 1,
-                       .pad = g->kh - 1 - g->pad, .k = g->cout * g->kh * g->kw};
-    size_t need = panels_of(g->k) * SEGCL_GEMM_PANEL * pixels;
-    if (dx && flip)
-        need = need > panels_of(in_pixels) * SEGCL_GEMM_PANEL * t.k
-                   ? need : panels_of(in_pixels) * SEGCL_GEMM_PANEL * t.k;
-    cl_mem bp;
-    segcl_status st = segcl_column_scratch(ctx, need, &bp);
-    if (st)
-        return st;
-    if (dw) {
-        for (cl_uint i = 0; i < g->n && !st; i++) {
-            segcl_gemm_args ga = {.m = g->cout, .n = g->k, .k = pixels, .alpha = 1.0f,
-                                  .beta = 1.0f, .a = dy->buffer, .a_offset = i * plane_out,
-                                  .lda = pixels, .c = dw->buffer, .ldc = g->k};
-            if (!(st = im2col_panels_t(ctx, g, x->buffer, (cl_uint)(i * plane_in), bp)))
-                st = segcl_gemm_prepacked_b(ctx, &ga, bp);
-        }
-        if (st)
-            return st;
-    }
-    if (!dx)
-        return SEGCL_OK;
-    if (flip) {
-        size_t wbytes = (size_t)g->cout * g->k * sizeof(float);
-        if ((st = segcl_scratch_reserve(ctx, "flipped convolution weights", &ctx->ws_weights,
-                                        &ctx->ws_weights_bytes, wbytes)) ||
-            (st = segcl_run_elements(ctx, "conv2d", "conv_weight_flip", wbytes / sizeof(float), 1,
-                                     SEGCL_ARGS(SEGCL_ARG(w->buffer), SEGCL_ARG(g->cout),
-                                                SEGCL_ARG(g->cin), SEGCL_ARG(g->kh),
-                                                SEGCL_ARG(g->kw), SEGCL_ARG(ctx->ws_weights)))))
-            return st;
-        return forward_cpu(ctx, &t, dy->buffer, ctx->ws_weights, dx->buffer,
-                           accumulate ? 1.0f : 0.0f);
-    }
-    cl_mem col;
-    if ((st = segcl_column_scratch(ctx, (size_t)g->k * pixels, &col)))
-        return st;
-    for (cl_uint i = 0; i < g->n && !st; i++) {
-        segcl_gemm_args ga = {.trans_a = true, .m = g->k, .n = pixels, .k = g->cout,
-                              .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g->k,
-                              .b = dy->buffer, .b_offset = i * plane_out, .ldb = pixels,
-                              .c = col, .ldc = pixels};
-        if (!(st = segcl_gemm(ctx, &ga)))
-            st = col2im(ctx, g, col, dx->buffer, (cl_uint)(i * plane_in), accumulate);
-    }
-    return st;
 }
 
 segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
@@ -276,56 +287,10 @@ segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *
 {
     conv_geometry g;
     segcl_status st = setup(ctx, "conv2d backward", p, x, dy, w, db, dw, dx, x, false, &g);
-    if (st)
+    if (st || (db && (st = bias_grad(ctx, dy, db))) ||
+        (dw && (st = weight_gradient(ctx, &g, dy->buffer, x->buffer, dw->buffer))))
         return st;
-    if (db && (st = bias_grad(ctx, dy, db)))
-        return st;
-    if (!g.direct && cpu_path(ctx))
-        return backward_cpu(ctx, &g, x, w, dy, dx, dw, accumulate);
-    const size_t plane_in = (size_t)g.cin * g.h * g.w, plane_out = (size_t)g.cout * g.ho * g.wo;
-    const size_t pixels = (size_t)g.ho * g.wo;
-    cl_mem col = NULL;
-    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
-        return st;
-    for (cl_uint i = 0; i < g.n; i++) {
-        if (dw) {
-            /* dW (Cout x K) += dy_i (Cout x P) * col_i^T (P x K) */
-            segcl_gemm_args ga = {.trans_b = true, .m = g.cout, .n = g.k, .k = pixels,
-                                  .alpha = 1.0f, .beta = 1.0f, .a = dy->buffer,
-                                  .a_offset = i * plane_out, .lda = pixels, .ldb = pixels,
-                                  .c = dw->buffer, .ldc = g.k};
-            if (g.direct) {
-                ga.b = x->buffer;
-                ga.b_offset = i * plane_in;
-            } else {
-                if ((st = im2col(ctx, &g, x->buffer, (cl_uint)(i * plane_in), col)))
-                    return st;
-                ga.b = col;
-            }
-            if ((st = segcl_gemm(ctx, &ga)))
-                return st;
-        }
-        if (dx) {
-            /* dcol (K x P) = W^T (K x Cout) * dy_i (Cout x P), then gathered back to pixels */
-            segcl_gemm_args ga = {.trans_a = true, .m = g.k, .n = pixels, .k = g.cout,
-                                  .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g.k,
-                                  .b = dy->buffer, .b_offset = i * plane_out, .ldb = pixels,
-                                  .ldc = pixels};
-            if (g.direct) {
-                ga.c = dx->buffer;
-                ga.c_offset = i * plane_in;
-                ga.beta = accumulate ? 1.0f : 0.0f;
-                if ((st = segcl_gemm(ctx, &ga)))
-                    return st;
-            } else {
-                ga.c = col;
-                if ((st = segcl_gemm(ctx, &ga)) ||
-                    (st = col2im(ctx, &g, col, dx->buffer, (cl_uint)(i * plane_in), accumulate)))
-                    return st;
-            }
-        }
-    }
-    return SEGCL_OK;
+    return dx ? data_gradient(ctx, &g, w->buffer, dy->buffer, dx->buffer, accumulate) : SEGCL_OK;
 }
 
 /* Transposed convolution is convolution seen from the other side: its input x plays the conv
@@ -337,30 +302,8 @@ segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, const segcl_conv
     /* PyTorch layout (Cin, Cout, KH, KW) = conv's (out, in, KH, KW) */
     conv_geometry g;
     segcl_status st = setup(ctx, "conv_transpose2d", p, y, x, w, b, NULL, NULL, NULL, true, &g);
-    if (st)
+    if (st || (st = data_gradient(ctx, &g, w->buffer, x->buffer, y->buffer, false)))
         return st;
-    const size_t plane_img = (size_t)g.cin * g.h * g.w, plane_col = (size_t)g.cout * g.ho * g.wo;
-    const size_t pixels = (size_t)g.ho * g.wo;
-    cl_mem col = NULL;
-    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
-        return st;
-    for (cl_uint i = 0; i < g.n; i++) {
-        segcl_gemm_args ga = {.trans_a = true, .m = g.k, .n = pixels, .k = g.cout,
-                              .alpha = 1.0f, .beta = 0.0f, .a = w->buffer, .lda = g.k,
-                              .b = x->buffer, .b_offset = i * plane_col, .ldb = pixels,
-                              .ldc = pixels};
-        if (g.direct) {
-            ga.c = y->buffer;
-            ga.c_offset = i * plane_img;
-            if ((st = segcl_gemm(ctx, &ga)))
-                return st;
-        } else {
-            ga.c = col;
-            if ((st = segcl_gemm(ctx, &ga)) ||
-                (st = col2im(ctx, &g, col, y->buffer, (cl_uint)(i * plane_img), false)))
-                return st;
-        }
-    }
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
 
@@ -372,43 +315,12 @@ segcl_status segcl_conv_transpose2d_backward(segcl_context *ctx, const segcl_con
     conv_geometry g;
     segcl_status st =
         setup(ctx, "conv_transpose2d backward", p, dy, x, w, db, dw, dx, x, true, &g);
-    if (st)
+    if (st || (db && (st = bias_grad(ctx, dy, db))))
         return st;
-    if (db && (st = bias_grad(ctx, dy, db)))
+    /* dx_i (Cin_t x P) = W (Cin_t x K) * im2col(dy_i): conv's forward */
+    if (dx && (st = columns_product(ctx, &g, w->buffer, dy->buffer, dx->buffer,
+                                    accumulate ? 1.0f : 0.0f)))
         return st;
-    const size_t plane_img = (size_t)g.cin * g.h * g.w, plane_col = (size_t)g.cout * g.ho * g.wo;
-    const size_t pixels = (size_t)g.ho * g.wo;
-    cl_mem col = NULL;
-    if (!g.direct && (st = segcl_column_scratch(ctx, (size_t)g.k * pixels, &col)))
-        return st;
-    for (cl_uint i = 0; i < g.n; i++) {
-        cl_mem cols = dy->buffer;
-        size_t cols_offset = i * plane_img;
-        if (!g.direct) {
-            if ((st = im2col(ctx, &g, dy->buffer, (cl_uint)(i * plane_img), col)))
-                return st;
-            cols = col;
-            cols_offset = 0;
-        }
-        if (dx) {
-            /* dx_i (Cin_t x P) = W (Cin_t x K) * im2col(dy_i) (K x P): conv forward */
-            segcl_gemm_args ga = {.m = g.cout, .n = pixels, .k = g.k, .alpha = 1.0f,
-                                  .beta = accumulate ? 1.0f : 0.0f, .a = w->buffer, .lda = g.k,
-                                  .b = cols, .b_offset = cols_offset, .ldb = pixels,
-                                  .c = dx->buffer, .c_offset = i * plane_col, .ldc = pixels};
-            if ((st = segcl_gemm(ctx, &ga)))
-                return st;
-        }
-        if (dw) {
-            /* dW (Cin_t x K) += x_i (Cin_t x P) * im2col(dy_i)^T (P x K) */
-            segcl_gemm_args ga = {.trans_b = true, .m = g.cout, .n = g.k, .k = pixels,
-                                  .alpha = 1.0f, .beta = 1.0f, .a = x->buffer,
-                                  .a_offset = i * plane_col, .lda = pixels, .b = cols,
-                                  .b_offset = cols_offset, .ldb = pixels, .c = dw->buffer,
-                                  .ldc = g.k};
-            if ((st = segcl_gemm(ctx, &ga)))
-                return st;
-        }
-    }
-    return SEGCL_OK;
+    /* dW (Cin_t x K) += x_i (Cin_t x P) * im2col(dy_i)^T */
+    return dw ? weight_gradient(ctx, &g, x->buffer, dy->buffer, dw->buffer) : SEGCL_OK;
 }
