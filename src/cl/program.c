@@ -232,24 +232,6 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
     return true;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 /* Best effort: a cache that cannot be written only costs the next run a rebuild. */
 static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[32],
                         cl_program program)
@@ -264,7 +246,7 @@ static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[
         return;
     unsigned char *bins[] = {binary};
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS ||
-        mkdir_p(ctx->cache_dir) != 0) {
+        segcl_make_dirs(NULL, ctx->cache_dir) != SEGCL_OK) {
         segcl_free(binary);
         return;
     }

@@ -44,6 +44,14 @@ struct segcl_dataset {
     size_t skipped;              /* images without a mask */
 };
 
+/* Sorted names of the entries of dir (no dot files); dirs_only picks folders, else files.
+ * Free with segcl_free_names. A NULL ctx gets no message. */
+SEGCL_INTERNAL segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only,
+                                           char ***names, size_t *count);
+SEGCL_INTERNAL void segcl_free_names(char **names, size_t count);
+/* True for .jpg, .jpeg, .png and .bmp names (any case). */
+SEGCL_INTERNAL bool segcl_image_file_name(const char *name);
+
 /* ---- loader (src/data/loader.c) ---- */
 
 typedef struct segcl_loader_config {

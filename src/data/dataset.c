@@ -61,8 +61,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names of the entries of dir (no dot files); dirs_only picks folders, else files. */
-static segcl_status list_dir(segcl_context *ctx, const char *dir, bool dirs_only, char ***names,
+segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only, char ***names,
                              size_t *count)
 {
     DIR *d = opendir(dir);
@@ -114,7 +113,7 @@ static segcl_status list_dir(segcl_context *ctx, const char *dir, bool dirs_only
     return SEGCL_OK;
 }
 
-static void free_names(char **names, size_t n)
+void segcl_free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         segcl_free(names[i]);
@@ -173,7 +172,7 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
                           PH2_IMAGES);
     char **names;
     size_t n, cap = 0;
-    segcl_status st = list_dir(ctx, cases, true, &names, &n);
+    segcl_status st = segcl_list_dir(ctx, cases, true, &names, &n);
     for (size_t i = 0; i < n && !st; i++) {
         const char *c = names[i];
         if (strncmp(c, "IMD", 3) != 0)
@@ -196,7 +195,7 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
         }
         st = add_item(ctx, ds, &cap, c, img, mask);
     }
-    free_names(names, n);
+    segcl_free_names(names, n);
     if (!st && ds->count == 0)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no PH2 case with photo and lesion mask",
                         cases);
@@ -204,7 +203,7 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
     return st;
 }
 
-static bool image_extension(const char *name)
+bool segcl_image_file_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
     return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
@@ -222,7 +221,7 @@ static char *pair_root(const char *dir)
         return segcl_strdup(dir);
     char **names;
     size_t n;
-    if (list_dir(NULL, dir, true, &names, &n))
+    if (segcl_list_dir(NULL, dir, true, &names, &n))
         return NULL;
     char *found = NULL;
     for (size_t i = 0; i < n && !found; i++) {
@@ -235,7 +234,7 @@ static char *pair_root(const char *dir)
         segcl_free(si);
         segcl_free(sm);
     }
-    free_names(names, n);
+    segcl_free_names(names, n);
     return found;
 }
 
@@ -258,17 +257,17 @@ static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_na
     size_t ni = 0, nm = 0, cap = 0;
     segcl_status st = !idir || !mdir ? segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                                   "out of host memory")
-                                     : list_dir(ctx, idir, false, &inames, &ni);
+                                     : segcl_list_dir(ctx, idir, false, &inames, &ni);
     if (!st)
-        st = list_dir(ctx, mdir, false, &mnames, &nm);
+        st = segcl_list_dir(ctx, mdir, false, &mnames, &nm);
     for (size_t i = 0; i < ni && !st; i++) {
-        if (!image_extension(inames[i]))
+        if (!segcl_image_file_name(inames[i]))
             continue;
         size_t sl = stem_length(inames[i]);
         const char *match = NULL;
         for (size_t j = 0; j < nm && !match; j++) {
             if (same_names ? !strcmp(mnames[j], inames[i])
-                           : image_extension(mnames[j]) && stem_length(mnames[j]) == sl &&
+                           : segcl_image_file_name(mnames[j]) && stem_length(mnames[j]) == sl &&
                                  !strncmp(mnames[j], inames[i], sl))
                 match = mnames[j];
         }
@@ -286,8 +285,8 @@ static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_na
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                         "%s: no image in images/ has a mask of the same %s in masks/", root,
                         same_names ? "file name" : "name");
-    free_names(inames, ni);
-    free_names(mnames, nm);
+    segcl_free_names(inames, ni);
+    segcl_free_names(mnames, nm);
     segcl_free(idir);
     segcl_free(mdir);
     segcl_free(root);

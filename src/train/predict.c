@@ -3,13 +3,11 @@
  * given), segment image files in batches, write masks at the input's size, overlays and raw
  * logits; and evaluate a dataset with per-image Dice, IoU and pixel accuracy.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "data/data.h"
@@ -209,16 +207,23 @@ static segcl_status write_npy(segcl_context *ctx, const char *path, const float 
     return ok ? SEGCL_OK : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s", path);
 }
 
-static bool has_image_extension(const char *name)
+/* Appends path to the list, taking ownership. */
+static segcl_status push(segcl_context *ctx, char ***list, size_t *n, size_t *cap, char *path)
 {
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp"));
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    if (!path)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (*n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 64;
+        char **g = segcl_realloc(*list, ncap * sizeof *g);
+        if (!g) {
+            segcl_free(path);
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        }
+        *list = g;
+        *cap = ncap;
+    }
+    (*list)[(*n)++] = path;
+    return SEGCL_OK;
 }
 
 /* Expands folders into their image files (sorted); files are taken as given. */
@@ -232,74 +237,29 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
         struct stat sb;
         if (stat(inputs[i], &sb) != 0) {
             st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", inputs[i], strerror(errno));
-            break;
-        }
-        char **names = NULL;
-        size_t nn = 0;
-        if (S_ISDIR(sb.st_mode)) {
-            DIR *d = opendir(inputs[i]);
-            if (!d) {
-                st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open folder %s: %s", inputs[i],
-                                strerror(errno));
-                break;
-            }
-            struct dirent *e;
-            size_t ncap = 0;
-            while ((e = readdir(d)) != NULL && !st) {
-                if (e->d_name[0] == '.' || !has_image_extension(e->d_name))
-                    continue;
-                if (nn == ncap) {
-                    ncap = ncap ? 2 * ncap : 64;
-                    char **g = segcl_realloc(names, ncap * sizeof *g);
-                    if (!g) {
-                        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-                        break;
-                    }
-                    names = g;
-                }
-                size_t len = strlen(inputs[i]) + strlen(e->d_name) + 2;
-                names[nn] = segcl_malloc(len);
-                if (!names[nn]) {
-                    st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-                    break;
-                }
-                snprintf(names[nn++], len, "%s/%s", inputs[i], e->d_name);
-            }
-            closedir(d);
-            if (nn)
-                qsort(names, nn, sizeof *names, cmp_str);
+        } else if (!S_ISDIR(sb.st_mode)) {
+            st = push(ctx, &list, &n, &cap, segcl_strdup(inputs[i]));
         } else {
-            names = segcl_malloc(sizeof *names);
-            if (names && (names[0] = segcl_strdup(inputs[i])))
-                nn = 1;
-            else
-                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        }
-        for (size_t k = 0; k < nn; k++) {
-            if (st) {
-                segcl_free(names[k]);
-                continue;
-            }
-            if (n == cap) {
-                cap = cap ? 2 * cap : 64;
-                char **g = segcl_realloc(list, cap * sizeof *g);
-                if (!g) {
-                    st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-                    segcl_free(names[k]);
+            char **names;
+            size_t nn;
+            if ((st = segcl_list_dir(ctx, inputs[i], false, &names, &nn)))
+                break;
+            for (size_t k = 0; k < nn && !st; k++) {
+                if (!segcl_image_file_name(names[k]))
                     continue;
-                }
-                list = g;
+                size_t len = strlen(inputs[i]) + strlen(names[k]) + 2;
+                char *path = segcl_malloc(len);
+                if (path)
+                    snprintf(path, len, "%s/%s", inputs[i], names[k]);
+                st = push(ctx, &list, &n, &cap, path);
             }
-            list[n++] = names[k];
+            segcl_free_names(names, nn);
         }
-        segcl_free(names);
     }
     if (!st && n == 0)
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no image files among the inputs");
     if (st) {
-        for (size_t k = 0; k < n; k++)
-            segcl_free(list[k]);
-        segcl_free(list);
+        segcl_free_names(list, n);
         return st;
     }
     *files = list;
@@ -373,9 +333,7 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
             segcl_image_free(&photos[s]);
     }
     segcl_free(photos);
-    for (size_t k = 0; k < n; k++)
-        segcl_free(files[k]);
-    segcl_free(files);
+    segcl_free_names(files, n);
     return st;
 }
 
