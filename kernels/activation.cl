@@ -19,12 +19,8 @@ __kernel void relu_backward(__global const float *y, __global const float *dy,
 
 __kernel void sigmoid_forward(__global const float *x, __global float *y, const uint n)
 {
-    FOR_RUN(i, n) {
-        /* exp of a non-positive argument only: no overflow for large |x| */
-        const float v = x[i];
-        const float e = exp(-fabs(v));
-        y[i] = v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    }
+    FOR_RUN(i, n)
+        y[i] = stable_sigmoid(x[i]);
 }
 
 __kernel void sigmoid_backward(__global const float *y, __global const float *dy,

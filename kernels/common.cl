@@ -10,3 +10,31 @@
 /* Loops `i` over this work-item's run of [0, n) in dimension 0. */
 #define FOR_RUN(i, n)                                                                              \
     for (uint i = (uint)get_global_id(0) * RUN, i##_end = min(i + RUN, (uint)(n)); i < i##_end; i++)
+
+/* Work-group size of the fixed-order reductions (kernels/reduce.cl, loss.cl); the host launches
+ * them with 64 as well. */
+#define GROUP_SUM_WG 64
+
+/* Sum of v over a GROUP_SUM_WG work-group, as a fixed-order tree in `scratch` (deterministic on
+ * every device). Every work-item gets the total; scratch may be reused right after. */
+inline float group_sum(__local float *scratch, float v)
+{
+    const uint lid = get_local_id(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = GROUP_SUM_WG / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+/* sigmoid through exp of a non-positive argument only: no overflow for large |v| */
+inline float stable_sigmoid(const float v)
+{
+    const float e = exp(-fabs(v));
+    return v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}

@@ -5,33 +5,8 @@
  * groups (LOSS_GROUPS x LWG work-items) keep the summation order independent of the device.
  */
 
-#ifndef LWG
-#define LWG 64
-#endif
+#define LWG GROUP_SUM_WG
 
-inline float group_sum(__local float *scratch, float v)
-{
-    const uint lid = get_local_id(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = LWG / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float total = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
-}
-
-inline float stable_sigmoid(const float v)
-{
-    const float e = exp(-fabs(v));
-    return v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
-/* BCE with logits, mean over n elements, in the stable form
- * max(x, 0) - x t + log(1 + exp(-|x|)). dlogits (+)= scale * (sigmoid(x) - t). */
 __kernel __attribute__((reqd_work_group_size(LWG, 1, 1)))
 void bce_logits(__global const float *x, __global const float *t, const uint n,
                 const float scale, __global float *dlogits, const uint accumulate,

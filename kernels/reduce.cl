@@ -4,24 +4,8 @@
  * every device, no atomics. Used by bias gradients and batch normalisation.
  */
 
-#ifndef RWG
-#define RWG 64
-#endif
+#define RWG GROUP_SUM_WG
 
-inline float tree_sum(__local float *scratch, float v)
-{
-    const uint lid = get_local_id(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = RWG / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    return scratch[0];
-}
-
-/* out[c] = (accumulate ? out[c] : 0) + sum_{n, p} x[n, c, p] */
 __kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
 void channel_sum(__global const float *x, const uint n, const uint channels, const uint plane,
                  __global float *out, const uint accumulate)
@@ -35,7 +19,7 @@ void channel_sum(__global const float *x, const uint n, const uint channels, con
         for (uint p = lid; p < plane; p += RWG)
             s += src[p];
     }
-    const float total = tree_sum(scratch, s);
+    const float total = group_sum(scratch, s);
     if (lid == 0)
         out[c] = accumulate ? out[c] + total : total;
 }
@@ -57,7 +41,7 @@ void channel_sum_sqdev(__global const float *x, __global const float *mean, cons
             s += d * d;
         }
     }
-    const float total = tree_sum(scratch, s);
+    const float total = group_sum(scratch, s);
     if (lid == 0)
         out[c] = total;
 }
@@ -81,9 +65,8 @@ void channel_sum_dy_xhat(__global const float *dy, __global const float *x,
             s2 += g * (x[base + p] - m) * is;
         }
     }
-    const float t1 = tree_sum(scratch, s1);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    const float t2 = tree_sum(scratch, s2);
+    const float t1 = group_sum(scratch, s1);
+    const float t2 = group_sum(scratch, s2);
     if (lid == 0) {
         sums[c] = t1;
         sums[channels + c] = t2;
@@ -100,7 +83,7 @@ void sum_partials(__global const float *partials, const uint count, __global flo
     float s = 0.0f;
     for (uint i = lid; i < count; i += RWG)
         s += partials[i];
-    const float total = tree_sum(scratch, s);
+    const float total = group_sum(scratch, s);
     if (lid == 0)
         out[out_index] = total * scale;
 }
