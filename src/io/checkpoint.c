@@ -436,7 +436,17 @@ static segcl_status fill_meta(segcl_context *ctx, const char *path, json_t *head
         m->optimizer.momentum = (float)atof(v);
     if ((v = md_get(md, "nesterov")))
         m->optimizer.nesterov = atoi(v) != 0;
-    m->has_optimizer_state = json_object_get(header, "optimizer.m.enc_conv0.weight") != NULL;
+    /* any optimizer tensor, whatever the model's first parameter is called */
+    const char *key;
+    json_t *val;
+    json_object_foreach(header, key, val)
+    {
+        (void)val;
+        if (!strncmp(key, "optimizer.", 10)) {
+            m->has_optimizer_state = true;
+            break;
+        }
+    }
     return SEGCL_OK;
 }
 
