@@ -1,4 +1,5 @@
 /* `segcl train`: options, a progress bar (or plain lines when not on a terminal), Ctrl-C. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,25 +42,32 @@ void cli_train_help(FILE *out)
 }
 
 static volatile int cancel_flag = 0;
-static struct timespec first_interrupt;
 
-/* The first Ctrl-C asks for a checkpoint and a clean stop; another one at least a second later
- * stops at once. Signals within that second are one request (tools such as timeout send
- * SIGINT to the process and again to its group). */
-static void on_sigint(int sig)
+/* Ctrl-C is taken by a thread of its own in sigwait(): SIGINT stays blocked in every other
+ * thread (the OpenCL runtime's, the loader's), so no library's own signal handler can swallow
+ * or re-raise it. The first one asks for a checkpoint and a clean stop; another one at least
+ * a second later stops at once. Signals within that second are one request (tools such as
+ * timeout send SIGINT to the process and again to its group). SIGUSR1 ends the thread. */
+static void *interrupt_thread(void *arg)
 {
-    (void)sig;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!cancel_flag) {
-        first_interrupt = now;
-        cancel_flag = 1;
-        return;
+    const sigset_t *set = arg;
+    struct timespec first = {0, 0};
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0 || sig != SIGINT)
+            return NULL;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!cancel_flag) {
+            first = now;
+            cancel_flag = 1;
+            continue;
+        }
+        double since = (double)(now.tv_sec - first.tv_sec) +
+                       (double)(now.tv_nsec - first.tv_nsec) * 1e-9;
+        if (since >= 1.0)
+            _exit(130);
     }
-    double since = (double)(now.tv_sec - first_interrupt.tv_sec) +
-                   (double)(now.tv_nsec - first_interrupt.tv_nsec) * 1e-9;
-    if (since >= 1.0)
-        _exit(130);
 }
 
 typedef struct progress_state {
@@ -182,14 +190,22 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         return 2;
     }
     /* catch Ctrl-C from here on: the run then stops at its first step with a checkpoint */
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    sigset_t set, old_mask;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    pthread_t waiter;
+    bool waiting = pthread_sigmask(SIG_BLOCK, &set, &old_mask) == 0 &&
+                   pthread_create(&waiter, NULL, interrupt_thread, &set) == 0;
     segcl_context *ctx;
-    if (cli_open_context(g, &ctx))
+    if (cli_open_context(g, &ctx)) {
+        if (waiting) {
+            pthread_kill(waiter, SIGUSR1);
+            pthread_join(waiter, NULL);
+        }
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return 1;
+    }
     segcl_device_info info;
     if (!segcl_context_device_info(ctx, &info))
         printf("device %d: %s (%s)\n", info.index, info.name, segcl_device_type_string(info.type));
@@ -199,7 +215,11 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
     o.cancel = &cancel_flag;
     segcl_train_summary s;
     segcl_status st = segcl_train(ctx, &o, &s);
-    sigaction(SIGINT, &old, NULL);
+    if (waiting) {
+        pthread_kill(waiter, SIGUSR1);
+        pthread_join(waiter, NULL);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (ps.tty)
         printf("\r\033[K");
     if (st) {
