@@ -28,14 +28,14 @@ static void base_options(segcl_train_options *o, const char *out)
     o->overlays = 2;
 }
 
-static volatile int cancel_flag;
+static segcl_atomic_int cancel_flag;
 static long cancel_at;
 
 static void cancel_after(const segcl_train_progress *p, void *user)
 {
     (void)user;
     if (p->event == 0 && p->step >= cancel_at)
-        cancel_flag = 1;
+        atomic_store(&cancel_flag, 1);
 }
 
 /* The tensor bytes of a safetensors file (after the header). */
@@ -131,7 +131,7 @@ static void test_resume_is_exact(void **state)
 
     /* stopped (as Ctrl-C does) after 5 steps: in the middle of epoch 2 */
     base_options(&o, b);
-    cancel_flag = 0;
+    atomic_store(&cancel_flag, 0);
     cancel_at = 5;
     o.cancel = &cancel_flag;
     o.progress = cancel_after;
@@ -189,6 +189,32 @@ static void test_bad_options(void **state)
     assert_int_equal(segcl_predictor_open(ctx, path, NULL, &p), SEGCL_ERROR_FORMAT);
 }
 
+/* A validation split larger than any fixed array, in one batch: 1200 images, batch 2048. */
+static void test_huge_validation_batch(void **state)
+{
+    (void)state;
+    char big[400], out[400];
+    snprintf(big, sizeof big, "%s/big", tmp);
+    snprintf(out, sizeof out, "%s/bigrun", tmp);
+    assert_ok(ctx, segcl_synth(ctx, big, 1200, 16, 9));
+    segcl_train_options o;
+    segcl_train_default_options(&o);
+    o.data_dir = big;
+    o.out_dir = out;
+    o.width = 2;
+    o.depth = 2;
+    o.size = 16;
+    o.batch = 2048;
+    o.epochs = 1;
+    o.val_fraction = 0.95f;
+    o.overlays = 1;
+    segcl_train_summary s;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 1);
+    assert_int_equal(s.steps, 1);
+    assert_true(s.final_val_pixel_accuracy > 0 && s.final_val_pixel_accuracy <= 1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -217,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_train_outputs),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_huge_validation_batch),
     };
     return cmocka_run_group_tests_name("train", tests, setup, teardown);
 }

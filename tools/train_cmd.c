@@ -41,7 +41,7 @@ void cli_train_help(FILE *out)
             "  --overlays N          validation overlays per epoch (4)\n");
 }
 
-static volatile int cancel_flag = 0;
+static segcl_atomic_int cancel_flag;
 
 /* Ctrl-C is taken by a thread of its own in sigwait(): SIGINT stays blocked in every other
  * thread (the OpenCL runtime's, the loader's), so no library's own signal handler can swallow
@@ -58,9 +58,9 @@ static void *interrupt_thread(void *arg)
             return NULL;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!cancel_flag) {
+        if (!atomic_load(&cancel_flag)) {
             first = now;
-            cancel_flag = 1;
+            atomic_store(&cancel_flag, 1);
             continue;
         }
         double since = (double)(now.tv_sec - first.tv_sec) +

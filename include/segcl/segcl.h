@@ -13,7 +13,12 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#include <atomic>
+typedef std::atomic<int> segcl_atomic_int;
 extern "C" {
+#else
+#include <stdatomic.h>
+typedef atomic_int segcl_atomic_int;
 #endif
 
 #if defined(__GNUC__) && !defined(SEGCL_STATIC)
@@ -183,9 +188,11 @@ typedef enum segcl_dataset_format {
     SEGCL_DATASET_PH2 = 1,    /**< "PH2 Dataset images/IMDxxx/..." */
     SEGCL_DATASET_MADS = 2,   /**< images/ and masks/ with identical file names */
     SEGCL_DATASET_FOLDER = 3, /**< images/ and masks/ matched by file stem */
+    SEGCL_DATASET_PAIR = 4,   /**< any image folder and mask folder matched by file stem */
 } segcl_dataset_format;
 
-/** Name of a format ("auto", "ph2", "mads", "folder"); parse with segcl_dataset_format_parse. */
+/** Name of a format ("auto", "ph2", "mads", "folder", "pair"); parse with
+ *  segcl_dataset_format_parse. */
 SEGCL_API const char *segcl_dataset_format_name(segcl_dataset_format format);
 /** 0 and *out set when name is one of the names above, else SEGCL_ERROR_INVALID_ARGUMENT. */
 SEGCL_API segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out);
@@ -196,6 +203,11 @@ typedef struct segcl_dataset segcl_dataset;
 /** Scans `dir` for the given layout. Errors name the folder and what was expected. */
 SEGCL_API segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir,
                                           segcl_dataset_format format, segcl_dataset **out);
+/** Pairs the images in images_dir with the masks in masks_dir of the same file stem
+ *  (format SEGCL_DATASET_PAIR): any two folders, e.g. a publisher's Training_Images/ and
+ *  Ground_Truth/. */
+SEGCL_API segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
+                                               const char *masks_dir, segcl_dataset **out);
 SEGCL_API void segcl_dataset_destroy(segcl_dataset *ds);
 /** Pairs found, images skipped for lack of a mask, and the layout detected. */
 SEGCL_API size_t segcl_dataset_size(const segcl_dataset *ds);
@@ -246,7 +258,9 @@ typedef struct segcl_train_options {
     bool augment, shuffle;      /**< both on */
     float mean[3], std[3];      /**< normalisation of [0, 1] pixels: 0 and 1 */
     int overlays;               /**< validation overlays written per epoch (4) */
-    volatile int *cancel;       /**< when it becomes non-zero: checkpoint and return */
+    /** When it becomes non-zero (set from any thread or a signal-waiting thread): checkpoint
+     *  and return. */
+    segcl_atomic_int *cancel;
     segcl_progress_fn progress; /**< may be NULL */
     void *user;
 } segcl_train_options;

@@ -2,27 +2,27 @@
  * Checked heap allocation. All library allocations pass through here so that tests can make any
  * chosen one fail and verify that every caller reports the error and cleans up.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static long fail_countdown = -1;
+/* Shared by every thread that allocates (the loader's included), hence atomic. */
+static _Atomic long fail_countdown = -1;
 
 void segcl_test_fail_alloc_after(long n)
 {
-    fail_countdown = n;
+    atomic_store(&fail_countdown, n);
 }
 
 static bool should_fail(void)
 {
-    if (fail_countdown < 0)
-        return false;
-    if (fail_countdown == 0) {
-        fail_countdown = -1;
-        return true;
+    long n = atomic_load(&fail_countdown);
+    while (n >= 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &n, n == 0 ? -1 : n - 1))
+            return n == 0;
     }
-    fail_countdown--;
     return false;
 }
 

@@ -21,13 +21,14 @@ const char *segcl_dataset_format_name(segcl_dataset_format format)
     case SEGCL_DATASET_PH2: return "ph2";
     case SEGCL_DATASET_MADS: return "mads";
     case SEGCL_DATASET_FOLDER: return "folder";
+    case SEGCL_DATASET_PAIR: return "pair";
     }
     return "unknown";
 }
 
 segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out)
 {
-    for (int f = SEGCL_DATASET_AUTO; f <= SEGCL_DATASET_FOLDER; f++)
+    for (int f = SEGCL_DATASET_AUTO; f <= SEGCL_DATASET_PAIR; f++)
         if (name && !strcmp(name, segcl_dataset_format_name((segcl_dataset_format)f))) {
             *out = (segcl_dataset_format)f;
             return SEGCL_OK;
@@ -149,30 +150,43 @@ static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap,
 
 #define PH2_IMAGES "PH2 Dataset images"
 
-/* The folder holding IMDxxx/ case folders: dir itself or dir/"PH2 Dataset images". */
-static char *ph2_cases_dir(const char *dir)
+/* The folder holding IMDxxx/ case folders: dir itself or dir/"PH2 Dataset images"; *cases
+ * is NULL when dir is neither. Fails only when memory runs out. */
+static segcl_status ph2_cases_dir(segcl_context *ctx, const char *dir, char **cases)
 {
+    *cases = NULL;
     char *inner = join(dir, PH2_IMAGES);
-    if (inner && is_dir(inner))
-        return inner;
+    if (!inner)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (is_dir(inner)) {
+        *cases = inner;
+        return SEGCL_OK;
+    }
     segcl_free(inner);
     const char *base = strrchr(dir, '/');
     base = base ? base + 1 : dir;
-    if (!strcmp(base, PH2_IMAGES))
-        return segcl_strdup(dir);
-    return NULL;
+    if (strcmp(base, PH2_IMAGES) != 0)
+        return SEGCL_OK;
+    if (!(*cases = segcl_strdup(dir)))
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    return SEGCL_OK;
 }
 
 static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset *ds)
 {
-    char *cases = ph2_cases_dir(dir);
-    if (!cases)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s is not a PH2 folder: expected '%s/IMDxxx/' inside it", dir,
-                          PH2_IMAGES);
-    char **names;
-    size_t n, cap = 0;
-    segcl_status st = segcl_list_dir(ctx, cases, true, &names, &n);
+    char *cases = NULL, **names = NULL;
+    size_t n = 0, cap = 0;
+    segcl_status st = ph2_cases_dir(ctx, dir, &cases);
+    if (st)
+        goto done;
+    if (!cases) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s is not a PH2 folder: expected '%s/IMDxxx/' inside it", dir,
+                        PH2_IMAGES);
+        goto done;
+    }
+    if ((st = segcl_list_dir(ctx, cases, true, &names, &n)))
+        goto done;
     for (size_t i = 0; i < n && !st; i++) {
         const char *c = names[i];
         if (strncmp(c, "IMD", 3) != 0)
@@ -195,10 +209,11 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
         }
         st = add_item(ctx, ds, &cap, c, img, mask);
     }
-    segcl_free_names(names, n);
     if (!st && ds->count == 0)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no PH2 case with photo and lesion mask",
                         cases);
+done:
+    segcl_free_names(names, n);
     segcl_free(cases);
     return st;
 }
@@ -210,32 +225,41 @@ bool segcl_image_file_name(const char *name)
                    !strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp"));
 }
 
-/* The folder with images/ and masks/: dir itself, or one subfolder (the MADS zip nests it). */
-static char *pair_root(const char *dir)
+/* The folder with images/ and masks/: dir itself, or one subfolder (the MADS zip nests it);
+ * *root is NULL when there is none. Fails only when memory runs out or dir is unreadable. */
+static segcl_status pair_root(segcl_context *ctx, const char *dir, char **root)
 {
-    char *a = join(dir, "images"), *b = join(dir, "masks");
-    bool here = a && b && is_dir(a) && is_dir(b);
-    segcl_free(a);
-    segcl_free(b);
-    if (here)
-        return segcl_strdup(dir);
-    char **names;
-    size_t n;
-    if (segcl_list_dir(NULL, dir, true, &names, &n))
-        return NULL;
-    char *found = NULL;
-    for (size_t i = 0; i < n && !found; i++) {
+    *root = NULL;
+    char *a = join(dir, "images"), *b = join(dir, "masks"), **names = NULL;
+    size_t n = 0;
+    segcl_status st = SEGCL_OK;
+    if (!a || !b) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    if (is_dir(a) && is_dir(b)) {
+        if (!(*root = segcl_strdup(dir)))
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    if ((st = segcl_list_dir(ctx, dir, true, &names, &n)))
+        goto done;
+    for (size_t i = 0; i < n && !*root && !st; i++) {
         char *sub = join(dir, names[i]);
         char *si = sub ? join(sub, "images") : NULL, *sm = sub ? join(sub, "masks") : NULL;
-        if (si && sm && is_dir(si) && is_dir(sm))
-            found = sub;
-        else
-            segcl_free(sub);
+        if (!si || !sm)
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        else if (is_dir(si) && is_dir(sm))
+            *root = sub, sub = NULL;
+        segcl_free(sub);
         segcl_free(si);
         segcl_free(sm);
     }
+done:
     segcl_free_names(names, n);
-    return found;
+    segcl_free(a);
+    segcl_free(b);
+    return st;
 }
 
 static size_t stem_length(const char *name)
@@ -244,32 +268,67 @@ static size_t stem_length(const char *name)
     return dot ? (size_t)(dot - name) : strlen(name);
 }
 
-static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_names,
-                               segcl_dataset *ds)
+/* Orders names by stem (then by whole name), so masks can be found by binary search. */
+static int cmp_stem(const void *a, const void *b)
 {
-    char *root = pair_root(dir);
-    if (!root)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s has no images/ and masks/ folders (nor one subfolder with them)",
-                          dir);
-    char *idir = join(root, "images"), *mdir = join(root, "masks");
-    char **inames = NULL, **mnames = NULL;
-    size_t ni = 0, nm = 0, cap = 0;
-    segcl_status st = !idir || !mdir ? segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                                  "out of host memory")
-                                     : segcl_list_dir(ctx, idir, false, &inames, &ni);
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t lx = stem_length(x), ly = stem_length(y);
+    int c = strncmp(x, y, lx < ly ? lx : ly);
+    if (c)
+        return c;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* The first of the (stem-sorted) names whose stem is the first sl bytes of name, or NULL. */
+static const char *find_stem(char **sorted, size_t n, const char *name, size_t sl)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        size_t ml = stem_length(sorted[mid]);
+        int c = strncmp(sorted[mid], name, ml < sl ? ml : sl);
+        if (c == 0 && ml != sl)
+            c = ml < sl ? -1 : 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && stem_length(sorted[lo]) == sl && !strncmp(sorted[lo], name, sl)
+               ? sorted[lo]
+               : NULL;
+}
+
+/* Pairs every image in idir with the mask in mdir of the same file name (same_names) or stem;
+ * images without one are counted as skipped. */
+static segcl_status match_folders(segcl_context *ctx, const char *idir, const char *mdir,
+                                  bool same_names, segcl_dataset *ds)
+{
+    char **inames = NULL, **mnames = NULL, **masks = NULL;
+    size_t ni = 0, nm = 0, nmasks = 0, cap = 0;
+    segcl_status st = segcl_list_dir(ctx, idir, false, &inames, &ni);
     if (!st)
         st = segcl_list_dir(ctx, mdir, false, &mnames, &nm);
+    if (!st && !(masks = segcl_malloc((nm ? nm : 1) * sizeof *masks)))
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (size_t j = 0; j < nm && !st; j++)
+        if (same_names || segcl_image_file_name(mnames[j]))
+            masks[nmasks++] = mnames[j];
+    if (!st && !same_names && nmasks)
+        qsort(masks, nmasks, sizeof *masks, cmp_stem);
     for (size_t i = 0; i < ni && !st; i++) {
         if (!segcl_image_file_name(inames[i]))
             continue;
         size_t sl = stem_length(inames[i]);
         const char *match = NULL;
-        for (size_t j = 0; j < nm && !match; j++) {
-            if (same_names ? !strcmp(mnames[j], inames[i])
-                           : segcl_image_file_name(mnames[j]) && stem_length(mnames[j]) == sl &&
-                                 !strncmp(mnames[j], inames[i], sl))
-                match = mnames[j];
+        if (same_names) {
+            for (size_t j = 0; j < nmasks && !match; j++)
+                if (!strcmp(masks[j], inames[i]))
+                    match = masks[j];
+        } else {
+            match = find_stem(masks, nmasks, inames[i], sl);
         }
         if (!match) {
             ds->skipped++;
@@ -277,16 +336,45 @@ static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_na
         }
         char stem[512];
         snprintf(stem, sizeof stem, "%.*s", (int)(sl < 511 ? sl : 511), inames[i]);
-        st = add_item(ctx, ds, &cap, stem, join(idir, inames[i]), join(mdir, match));
-        if (!st && (!ds->items[ds->count - 1].image_path || !ds->items[ds->count - 1].mask_path))
+        char *image = join(idir, inames[i]), *mask = join(mdir, match);
+        if (!image || !mask) {
+            segcl_free(image);
+            segcl_free(mask);
             st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        st = add_item(ctx, ds, &cap, stem, image, mask);
     }
     if (!st && ds->count == 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s: no image in images/ has a mask of the same %s in masks/", root,
-                        same_names ? "file name" : "name");
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no image has a mask of the same %s in %s",
+                        idir, same_names ? "file name" : "name", mdir);
+    segcl_free(masks);
     segcl_free_names(inames, ni);
     segcl_free_names(mnames, nm);
+    return st;
+}
+
+static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_names,
+                               segcl_dataset *ds)
+{
+    char *root = NULL, *idir = NULL, *mdir = NULL;
+    segcl_status st = pair_root(ctx, dir, &root);
+    if (st)
+        goto done;
+    if (!root) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s has no images/ and masks/ folders (nor one subfolder with them); "
+                        "for other folder names give --images DIR --masks DIR",
+                        dir);
+        goto done;
+    }
+    idir = join(root, "images");
+    mdir = join(root, "masks");
+    if (!idir || !mdir)
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    else
+        st = match_folders(ctx, idir, mdir, same_names, ds);
+done:
     segcl_free(idir);
     segcl_free(mdir);
     segcl_free(root);
@@ -307,13 +395,17 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     bool auto_detect = format == SEGCL_DATASET_AUTO;
+    segcl_status st = SEGCL_OK;
     if (auto_detect) {
-        char *cases = ph2_cases_dir(dir);
+        char *cases;
+        if ((st = ph2_cases_dir(ctx, dir, &cases))) {
+            segcl_dataset_destroy(ds);
+            return st;
+        }
         format = cases ? SEGCL_DATASET_PH2 : SEGCL_DATASET_FOLDER;
         segcl_free(cases);
     }
     ds->format = format;
-    segcl_status st;
     switch (format) {
     case SEGCL_DATASET_PH2: st = open_ph2(ctx, dir, ds); break;
     case SEGCL_DATASET_MADS: st = open_pairs(ctx, dir, true, ds); break;
@@ -331,7 +423,40 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
                 ds->format = SEGCL_DATASET_MADS;
         }
         break;
+    case SEGCL_DATASET_PAIR:
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "a pair of folders is opened with segcl_dataset_open_pair (--images DIR "
+                        "--masks DIR)");
+        break;
     default: st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d", format);
+    }
+    if (st) {
+        segcl_dataset_destroy(ds);
+        return st;
+    }
+    *out = ds;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
+                                     const char *masks_dir, segcl_dataset **out)
+{
+    if (!ctx || !images_dir || !masks_dir || !out)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_dataset_open_pair: NULL argument");
+    *out = NULL;
+    const char *dirs[2] = {images_dir, masks_dir};
+    for (int i = 0; i < 2; i++)
+        if (!is_dir(dirs[i]))
+            return segcl_fail(ctx, SEGCL_ERROR_IO, "%s folder %s does not exist",
+                              i ? "mask" : "image", dirs[i]);
+    segcl_dataset *ds = segcl_calloc(1, sizeof *ds);
+    segcl_status st = SEGCL_OK;
+    if (!ds || !(ds->root = segcl_strdup(images_dir)))
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st) {
+        ds->format = SEGCL_DATASET_PAIR;
+        st = match_folders(ctx, images_dir, masks_dir, false, ds);
     }
     if (st) {
         segcl_dataset_destroy(ds);

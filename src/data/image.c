@@ -321,6 +321,8 @@ static void axis_filter_free(axis_filter *f)
     segcl_free(f->first);
     segcl_free(f->count);
     segcl_free(f->weights);
+    f->first = f->count = NULL;
+    f->weights = NULL;
 }
 
 static segcl_status axis_filter_make(segcl_context *ctx, int in, int out, axis_filter *f)

@@ -295,6 +295,10 @@ segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *imag
                               float *masks, size_t *n, size_t *sample_index)
 {
     const size_t per = (size_t)l->cfg.batch * l->cfg.size * l->cfg.size;
+    if (epoch < 0 || b >= segcl_loader_batches(l))
+        return segcl_fail(l->ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "loader: no batch %zu in epoch %ld (an epoch has %zu)", b, epoch,
+                          segcl_loader_batches(l));
     pthread_mutex_lock(&l->lock);
     bool have = (l->job_pending || l->job_done) && l->job_epoch == epoch && l->job_batch == b;
     if (!have) {

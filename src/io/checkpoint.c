@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/data.h"
 #include "io/checkpoint.h"
 #include "segcl_version.h"
+#include "train/settings.h"
 
 #define MAX_HEADER (64u << 20)
 
@@ -26,69 +30,82 @@ void segcl_checkpoint_meta_defaults(segcl_checkpoint_meta *meta)
     for (int c = 0; c < 3; c++)
         meta->std[c] = 1.0f;
     segcl_optimizer_defaults(&meta->optimizer, SEGCL_OPTIMIZER_ADAM);
+    meta->best_dice = -1;
+    meta->best_loss = INFINITY;
+    meta->epochs = 30;
+    meta->batch = 32;
+    meta->base_lr = meta->optimizer.lr;
+    meta->val_fraction = 0.1f;
+    meta->augment = SEGCL_AUGMENT_DERMOSCOPY;
+    meta->shuffle = true;
+}
+
+/* Test hook for the kill -9 test: with SEGCL_TEST_KILL_IN_SAVE=N the process kills itself
+ * with SIGKILL halfway through writing the N-th checkpoint (counting from 1). */
+static void maybe_die_in_save(void)
+{
+    static int saves;
+    const char *env = getenv("SEGCL_TEST_KILL_IN_SAVE");
+    if (env && ++saves == atoi(env))
+        raise(SIGKILL);
 }
 
 /* ---- writing ---- */
 
 typedef struct pending {
-    const char *name; /* not owned */
-    char owned_name[96];
     const segcl_tensor *tensor; /* F32 data, or NULL for an I64 scalar */
     int64_t scalar;
     size_t bytes;
 } pending;
 
+/* Appends one tensor's header entry; every jansson result is checked, so running out of
+ * memory is an error rather than a silently missing field. */
 static segcl_status add_tensor(segcl_context *ctx, json_t *header, pending *list, size_t *n,
                                size_t *offset, const char *name, const segcl_tensor *t,
                                const int64_t *scalar)
 {
-    pending *p = &list[(*n)++];
-    snprintf(p->owned_name, sizeof p->owned_name, "%s", name);
-    p->name = p->owned_name;
+    pending *p = &list[*n];
     p->tensor = t;
     p->scalar = scalar ? *scalar : 0;
     p->bytes = t ? t->numel * sizeof(float) : sizeof(int64_t);
     json_t *entry = json_object(), *shape = json_array(), *offsets = json_array();
-    if (!entry || !shape || !offsets) {
-        json_decref(entry), json_decref(shape), json_decref(offsets);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
-    if (t)
-        for (int d = 0; d < t->ndim; d++)
-            json_array_append_new(shape, json_integer(t->shape[d]));
-    json_array_append_new(offsets, json_integer((json_int_t)*offset));
-    json_array_append_new(offsets, json_integer((json_int_t)(*offset + p->bytes)));
-    json_object_set_new(entry, "dtype", json_string(t ? "F32" : "I64"));
-    json_object_set_new(entry, "shape", shape);
-    json_object_set_new(entry, "data_offsets", offsets);
-    if (json_object_set_new(header, name, entry))
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    bool ok = entry && shape && offsets;
+    for (int d = 0; ok && t && d < t->ndim; d++)
+        ok = json_array_append_new(shape, json_integer(t->shape[d])) == 0;
+    ok = ok && json_array_append_new(offsets, json_integer((json_int_t)*offset)) == 0 &&
+         json_array_append_new(offsets, json_integer((json_int_t)(*offset + p->bytes))) == 0 &&
+         json_object_set_new(entry, "dtype", json_string(t ? "F32" : "I64")) == 0;
+    /* set_new takes its reference even when it fails */
+    ok = ok && json_object_set(entry, "shape", shape) == 0 &&
+         json_object_set(entry, "data_offsets", offsets) == 0 &&
+         json_object_set(header, name, entry) == 0;
+    json_decref(entry);
+    json_decref(shape);
+    json_decref(offsets);
+    if (!ok)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                          "out of host memory writing the checkpoint header");
+    (*n)++;
     *offset += p->bytes;
     return SEGCL_OK;
 }
 
-static const char *arch_name(segcl_arch a)
-{
-    return a == SEGCL_ARCH_SEGNET ? "segnet" : "unet";
-}
-
-static const char *optimizer_name(segcl_optimizer_kind k)
-{
-    return k == SEGCL_OPTIMIZER_SGD ? "sgd" : k == SEGCL_OPTIMIZER_ADAMW ? "adamw" : "adam";
-}
-
+/* The run's settings as string values, as safetensors' __metadata__ requires; NULL when
+ * memory runs out. */
 static json_t *metadata(const segcl_checkpoint_meta *m)
 {
     json_t *md = json_object();
-    char buf[1100];
+    char buf[1100], aug[64];
+    bool ok = md != NULL;
 #define PUT(key, fmt, ...)                                                                         \
     do {                                                                                           \
         snprintf(buf, sizeof buf, fmt, __VA_ARGS__);                                               \
-        json_object_set_new(md, key, json_string(buf));                                            \
+        ok = ok && json_object_set_new(md, key, json_string(buf)) == 0;                            \
     } while (0)
+    segcl_augment_format(m->augment, aug, sizeof aug);
     PUT("format", "%s", "segcl");
     PUT("segcl_version", "%s", SEGCL_VERSION);
-    PUT("arch", "%s", arch_name(m->model.arch));
+    PUT("arch", "%s", segcl_arch_names[m->model.arch]);
     PUT("classes", "%d", m->model.classes);
     PUT("width", "%d", m->model.width);
     PUT("depth", "%d", m->model.depth);
@@ -100,25 +117,31 @@ static json_t *metadata(const segcl_checkpoint_meta *m)
     PUT("step", "%ld", m->step);
     PUT("seed", "%llu", (unsigned long long)m->seed);
     PUT("best_dice", "%.17g", m->best_dice);
-    PUT("loss", "%d", m->classes_loss);
-    PUT("optimizer", "%s", optimizer_name(m->optimizer.kind));
+    PUT("best_loss", "%.17g", m->best_loss);
+    PUT("loss", "%s", segcl_loss_names[m->classes_loss]);
+    PUT("optimizer", "%s", segcl_optimizer_names[m->optimizer.kind]);
     PUT("lr", "%.9g", m->optimizer.lr);
     PUT("weight_decay", "%.9g", m->optimizer.weight_decay);
     PUT("momentum", "%.9g", m->optimizer.momentum);
     PUT("nesterov", "%d", m->optimizer.nesterov ? 1 : 0);
     PUT("optimizer_step", "%ld", m->optimizer.step);
     PUT("data", "%s", m->data_dir);
-    PUT("data_format", "%d", m->format);
+    PUT("masks", "%s", m->masks_dir);
+    PUT("data_format", "%s", segcl_dataset_format_name((segcl_dataset_format)m->format));
     PUT("epochs", "%d", m->epochs);
     PUT("batch", "%d", m->batch);
     PUT("batch_in_epoch", "%ld", m->batch_in_epoch);
-    PUT("lr_schedule", "%d", m->lr_schedule);
+    PUT("lr_schedule", "%s", segcl_schedule_names[m->lr_schedule]);
     PUT("base_lr", "%.9g", m->base_lr);
     PUT("val_fraction", "%.9g", m->val_fraction);
-    PUT("augment", "%d", m->augment ? 1 : 0);
+    PUT("augment", "%s", aug);
     PUT("shuffle", "%d", m->shuffle ? 1 : 0);
     PUT("max_steps", "%ld", m->max_steps);
 #undef PUT
+    if (!ok) {
+        json_decref(md);
+        return NULL;
+    }
     return md;
 }
 
@@ -138,83 +161,75 @@ static segcl_status write_all(segcl_context *ctx, int fd, const void *data, size
     return SEGCL_OK;
 }
 
-segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_model *model,
-                                   const segcl_checkpoint_meta *meta)
+/* The header: metadata, then each parameter followed (for BN layers) by its buffers in
+ * state_dict order, then the optimizer moments. */
+static segcl_status build_header(segcl_context *ctx, segcl_model *model,
+                                 const segcl_checkpoint_meta *meta, pending *list, size_t *n,
+                                 char **json)
 {
-    size_t nparams = segcl_model_param_count(model), nbn = segcl_model_bn_count(model);
-    size_t max = 3 * nparams + 3 * nbn;
-    pending *list = segcl_calloc(max, sizeof *list);
-    json_t *header = json_object();
+    json_t *header = json_object(), *md = metadata(meta);
     segcl_status st = SEGCL_OK;
-    if (!list || !header) {
-        segcl_free(list);
-        json_decref(header);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
-    json_object_set_new(header, "__metadata__", metadata(meta));
-    size_t n = 0, offset = 0;
-    /* state_dict order: each BN's parameters followed by its buffers */
-    size_t bn_next = 0;
+    if (!header || !md || json_object_set(header, "__metadata__", md) != 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                        "out of host memory writing the checkpoint header");
+    json_decref(md);
+    size_t nparams = segcl_model_param_count(model), nbn = segcl_model_bn_count(model);
+    size_t offset = 0, bn_next = 0;
+    char name[112];
     for (size_t i = 0; i < nparams && !st; i++) {
         segcl_param *p = segcl_model_param(model, i);
-        st = add_tensor(ctx, header, list, &n, &offset, p->name, p->value, NULL);
+        st = add_tensor(ctx, header, list, n, &offset, p->name, p->value, NULL);
         if (!st && p->kind == 3 && bn_next < nbn) {
             segcl_bn_layer *bn = segcl_model_bn(model, bn_next++);
-            char name[96];
             snprintf(name, sizeof name, "%s.running_mean", bn->prefix);
-            st = add_tensor(ctx, header, list, &n, &offset, name, bn->op.running_mean, NULL);
+            st = add_tensor(ctx, header, list, n, &offset, name, bn->op.running_mean, NULL);
             snprintf(name, sizeof name, "%s.running_var", bn->prefix);
             if (!st)
-                st = add_tensor(ctx, header, list, &n, &offset, name, bn->op.running_var, NULL);
+                st = add_tensor(ctx, header, list, n, &offset, name, bn->op.running_var, NULL);
             snprintf(name, sizeof name, "%s.num_batches_tracked", bn->prefix);
             if (!st)
-                st = add_tensor(ctx, header, list, &n, &offset, name, NULL,
+                st = add_tensor(ctx, header, list, n, &offset, name, NULL,
                                 &bn->num_batches_tracked);
         }
     }
     for (size_t i = 0; i < nparams && !st; i++) {
         segcl_param *p = segcl_model_param(model, i);
-        char name[96];
         if (p->m) {
             snprintf(name, sizeof name, "optimizer.m.%s", p->name);
-            st = add_tensor(ctx, header, list, &n, &offset, name, p->m, NULL);
+            st = add_tensor(ctx, header, list, n, &offset, name, p->m, NULL);
         }
         if (!st && p->v) {
             snprintf(name, sizeof name, "optimizer.v.%s", p->name);
-            st = add_tensor(ctx, header, list, &n, &offset, name, p->v, NULL);
+            st = add_tensor(ctx, header, list, n, &offset, name, p->v, NULL);
         }
     }
-    char *json = st ? NULL : json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!st && !(*json = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                        "out of host memory writing the checkpoint header");
     json_decref(header);
-    if (!st && !json)
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    size_t tlen = strlen(path) + 32;
-    char *tmp = st ? NULL : segcl_malloc(tlen);
-    if (!st && !tmp)
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    int fd = -1;
-    if (!st) {
-        snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    }
-    if (!st) {
-        /* the header is padded with spaces so tensor data starts 8-byte aligned */
-        size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
-        uint8_t len_le[8];
-        for (int i = 0; i < 8; i++)
-            len_le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-        st = write_all(ctx, fd, len_le, 8, tmp);
-        if (!st)
-            st = write_all(ctx, fd, json, hlen, tmp);
-        if (!st && padded > hlen)
-            st = write_all(ctx, fd, "        ", padded - hlen, tmp);
-    }
+    return st;
+}
+
+/* Writes the length, the header padded with spaces so tensor data starts 8-byte aligned, and
+ * every tensor. */
+static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, const char *json,
+                               const pending *list, size_t n)
+{
+    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
+    uint8_t len_le[8];
+    for (int i = 0; i < 8; i++)
+        len_le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    segcl_status st = write_all(ctx, fd, len_le, 8, tmp);
+    if (!st)
+        st = write_all(ctx, fd, json, hlen, tmp);
+    if (!st && padded > hlen)
+        st = write_all(ctx, fd, "        ", padded - hlen, tmp);
     float *host = NULL;
     size_t host_cap = 0;
     for (size_t i = 0; i < n && !st; i++) {
-        pending *p = &list[i];
+        const pending *p = &list[i];
+        if (i == n / 2)
+            maybe_die_in_save();
         if (!p->tensor) {
             uint8_t le[8];
             for (int b = 0; b < 8; b++)
@@ -225,9 +240,9 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
         if (p->tensor->numel > host_cap) {
             segcl_free(host);
             host_cap = p->tensor->numel;
-            host = segcl_malloc(host_cap * sizeof *host);
-            if (!host) {
-                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!(host = segcl_malloc(host_cap * sizeof *host))) {
+                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                "out of host memory writing %s", tmp);
                 break;
             }
         }
@@ -237,33 +252,87 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
             st = write_all(ctx, fd, host, p->bytes, tmp);
     }
     segcl_free(host);
-    if (fd >= 0) {
-        if (!st && fsync(fd) != 0)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot sync %s: %s", tmp, strerror(errno));
-        if (close(fd) != 0 && !st)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot close %s: %s", tmp, strerror(errno));
-        if (!st && rename(tmp, path) != 0)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", tmp, path,
-                            strerror(errno));
-        if (st)
-            unlink(tmp);
+    return st;
+}
+
+/* fsyncs the folder holding path, so a rename in it is durable. */
+static void sync_parent(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
-    if (!st) {
-        /* make the rename itself durable */
-        char *dir = segcl_strdup(path);
-        if (dir) {
-            char *slash = strrchr(dir, '/');
-            if (slash)
-                *slash = '\0';
-            int dfd = open(slash ? dir : ".", O_RDONLY);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            segcl_free(dir);
-        }
+}
+
+/* The temporary file beside path: a hidden name with the writer's pid, so a crash leaves
+ * nothing that looks like a checkpoint. */
+static char *temporary_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    size_t len = strlen(path) + 40;
+    char *tmp = segcl_malloc(len);
+    if (tmp)
+        snprintf(tmp, len, "%.*s.%s.tmp-%ld", (int)dir_len, path, path + dir_len,
+                 (long)getpid());
+    return tmp;
+}
+
+segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_model *model,
+                                   const segcl_checkpoint_meta *meta)
+{
+    size_t max = 3 * segcl_model_param_count(model) + 3 * segcl_model_bn_count(model), n = 0;
+    pending *list = segcl_calloc(max, sizeof *list);
+    char *json = NULL, *tmp = NULL;
+    int fd = -1;
+    segcl_status st = SEGCL_OK;
+    if (!list) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving %s",
+                        path);
+        goto done;
     }
-    free(json);
+    if ((st = build_header(ctx, model, meta, list, &n, &json)))
+        goto done;
+    if (!(tmp = temporary_name(path))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving %s",
+                        path);
+        goto done;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if ((st = write_body(ctx, fd, tmp, json, list, n)))
+        goto done;
+    if (fsync(fd) != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot sync %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot close %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", tmp, path,
+                        strerror(errno));
+        goto done;
+    }
+    sync_parent(path);
+done:
+    if (fd >= 0)
+        close(fd);
+    if (st && tmp)
+        unlink(tmp);
+    free(json); /* from jansson's allocator */
     segcl_free(tmp);
     segcl_free(list);
     return st;
@@ -276,166 +345,326 @@ typedef struct parsed {
     uint64_t data_start, data_size;
 } parsed;
 
+/* Checks one tensor entry: known dtype, a shape of non-negative ints whose product stays
+ * below 2^40 elements (checked before each multiplication), offsets inside the data, and a
+ * byte length that matches the shape. */
+static bool tensor_entry_ok(json_t *val, uint64_t data_size)
+{
+    if (!json_is_object(val))
+        return false;
+    json_t *dt = json_object_get(val, "dtype"), *sh = json_object_get(val, "shape"),
+           *off = json_object_get(val, "data_offsets");
+    const char *dtype = json_string_value(dt);
+    size_t esize = !dtype ? 0 : !strcmp(dtype, "F32") || !strcmp(dtype, "I32") ? 4
+                             : !strcmp(dtype, "I64") || !strcmp(dtype, "F64") ? 8
+                             : !strcmp(dtype, "F16") || !strcmp(dtype, "BF16") ? 2 : 0;
+    if (!esize || !json_is_array(sh) || !json_is_array(off) || json_array_size(off) != 2 ||
+        json_array_size(sh) > 8)
+        return false;
+    const uint64_t limit = 1ull << 40;
+    uint64_t numel = 1;
+    for (size_t d = 0; d < json_array_size(sh); d++) {
+        json_t *e = json_array_get(sh, d);
+        if (!json_is_integer(e) || json_integer_value(e) < 0)
+            return false;
+        uint64_t extent = (uint64_t)json_integer_value(e);
+        if (extent && numel > limit / extent)
+            return false;
+        numel *= extent;
+    }
+    json_t *b = json_array_get(off, 0), *e = json_array_get(off, 1);
+    if (!json_is_integer(b) || !json_is_integer(e))
+        return false;
+    json_int_t begin = json_integer_value(b), end = json_integer_value(e);
+    return begin >= 0 && end >= begin && (uint64_t)end <= data_size &&
+           (uint64_t)(end - begin) == numel * esize;
+}
+
+/* Reads and checks the header of the safetensors stream f. On success out->header must be
+ * released by the caller; on failure it is NULL. */
 static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, parsed *out)
 {
     memset(out, 0, sizeof *out);
-    if (fseek(f, 0, SEEK_END) != 0)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s", path);
-    long fsize = ftell(f);
-    rewind(f);
+    char *text = NULL;
+    json_t *header = NULL;
+    segcl_status st = SEGCL_OK;
+    long fsize;
     uint8_t len_le[8];
-    if (fsize < 8 || fread(len_le, 1, 8, f) != 8)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint (no header)", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (fsize = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s", path);
+        goto done;
+    }
+    if (fsize < 8 || fread(len_le, 1, 8, f) != 8) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint (no header)", path);
+        goto done;
+    }
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++)
         hlen |= (uint64_t)len_le[i] << (8 * i);
-    if (hlen == 0 || hlen > MAX_HEADER || hlen > (uint64_t)fsize - 8)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s: not a safetensors checkpoint (header length %llu, file %ld bytes)",
-                          path, (unsigned long long)hlen, fsize);
-    char *text = segcl_malloc((size_t)hlen + 1);
-    if (!text)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (hlen == 0 || hlen > MAX_HEADER || hlen > (uint64_t)fsize - 8) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s: not a safetensors checkpoint (header length %llu, file %ld bytes)",
+                        path, (unsigned long long)hlen, fsize);
+        goto done;
+    }
+    if (!(text = segcl_malloc((size_t)hlen + 1))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
+                        path);
+        goto done;
+    }
     if (fread(text, 1, (size_t)hlen, f) != hlen) {
-        segcl_free(text);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint header", path);
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint header", path);
+        goto done;
     }
     json_error_t jerr;
-    out->header = json_loadb(text, (size_t)hlen, 0, &jerr);
-    segcl_free(text);
-    if (!out->header || !json_is_object(out->header)) {
-        json_decref(out->header);
-        out->header = NULL;
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt checkpoint header: %s", path,
-                          jerr.text);
+    header = json_loadb(text, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!header || !json_is_object(header)) {
+        /* jansson reports running out of memory as a parse error: tell them apart */
+        bool oom = !header && json_error_code(&jerr) == json_error_out_of_memory;
+        st = oom ? segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                              "out of host memory reading %s", path)
+                 : segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt checkpoint header: %s", path,
+                              header ? "not a JSON object" : jerr.text);
+        goto done;
     }
-    out->data_start = 8 + hlen;
-    out->data_size = (uint64_t)fsize - out->data_start;
-    /* every tensor: known dtype, shape of non-negative ints, offsets inside the data, and a
-     * byte length that matches the shape */
+    uint64_t data_size = (uint64_t)fsize - 8 - hlen;
     const char *key;
     json_t *val;
-    json_object_foreach(out->header, key, val)
+    json_object_foreach(header, key, val)
     {
         if (!strcmp(key, "__metadata__")) {
             if (!json_is_object(val)) {
-                json_decref(out->header);
-                return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: __metadata__ is not an object",
-                                  path);
+                st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: __metadata__ is not an object",
+                                path);
+                goto done;
             }
             continue;
         }
-        json_t *dt = json_object_get(val, "dtype"), *sh = json_object_get(val, "shape"),
-               *off = json_object_get(val, "data_offsets");
-        const char *dtype = json_string_value(dt);
-        size_t esize = !dtype ? 0 : !strcmp(dtype, "F32") || !strcmp(dtype, "I32") ? 4
-                                 : !strcmp(dtype, "I64") || !strcmp(dtype, "F64") ? 8
-                                 : !strcmp(dtype, "F16") || !strcmp(dtype, "BF16") ? 2 : 0;
-        bool ok = esize && json_is_array(sh) && json_is_array(off) && json_array_size(off) == 2 &&
-                  json_array_size(sh) <= 8;
-        uint64_t numel = 1;
-        for (size_t d = 0; ok && d < json_array_size(sh); d++) {
-            json_t *e = json_array_get(sh, d);
-            ok = json_is_integer(e) && json_integer_value(e) >= 0 &&
-                 json_integer_value(e) < (1ll << 40);
-            if (ok)
-                numel *= (uint64_t)json_integer_value(e);
-            ok = ok && numel < (1ull << 40);
-        }
-        json_t *b = ok ? json_array_get(off, 0) : NULL, *e = ok ? json_array_get(off, 1) : NULL;
-        ok = ok && json_is_integer(b) && json_is_integer(e) && json_integer_value(b) >= 0 &&
-             json_integer_value(e) >= json_integer_value(b) &&
-             (uint64_t)json_integer_value(e) <= out->data_size &&
-             (uint64_t)(json_integer_value(e) - json_integer_value(b)) == numel * esize;
-        if (!ok) {
-            json_decref(out->header);
-            out->header = NULL;
-            return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                              "%s: tensor '%s' has a bad dtype, shape or byte range (file "
-                              "truncated or corrupt?)",
-                              path, key);
+        if (!tensor_entry_ok(val, data_size)) {
+            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                            "%s: tensor '%s' has a bad dtype, shape or byte range (file "
+                            "truncated or corrupt?)",
+                            path, key);
+            goto done;
         }
     }
-    return SEGCL_OK;
+    out->header = header;
+    header = NULL;
+    out->data_start = 8 + hlen;
+    out->data_size = data_size;
+done:
+    json_decref(header);
+    segcl_free(text);
+    return st;
 }
 
-static const char *md_get(json_t *md, const char *key)
+/* ---- metadata: every value parsed completely and strictly ---- */
+
+typedef struct md_reader {
+    segcl_context *ctx;
+    const char *path;
+    json_t *md;
+    segcl_status st; /* the first error */
+} md_reader;
+
+/* The value of key (NULL when absent); a value that is not a string is an error. */
+static const char *md_value(md_reader *r, const char *key)
 {
-    return md ? json_string_value(json_object_get(md, key)) : NULL;
+    if (r->st)
+        return NULL;
+    json_t *v = json_object_get(r->md, key);
+    if (v && !json_is_string(v)) {
+        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s is not a string",
+                           r->path, key);
+        return NULL;
+    }
+    return json_string_value(v);
 }
+
+static void md_bad(md_reader *r, const char *key, const char *v, const char *what)
+{
+    r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s '%.40s' is not %s", r->path,
+                       key, v, what);
+}
+
+static void md_long(md_reader *r, const char *key, long lo, long hi, long *dst)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        md_bad(r, key, v, "an integer in range");
+    else
+        *dst = x;
+}
+
+static void md_int(md_reader *r, const char *key, int *dst)
+{
+    long x = *dst;
+    md_long(r, key, INT32_MIN, INT32_MAX, &x);
+    *dst = (int)x;
+}
+
+static void md_u64(md_reader *r, const char *key, uint64_t *dst)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || v[0] == ' ')
+        md_bad(r, key, v, "a non-negative integer");
+    else
+        *dst = x;
+}
+
+static void md_double(md_reader *r, const char *key, double *dst)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end)
+        md_bad(r, key, v, "a number");
+    else
+        *dst = x;
+}
+
+static void md_float(md_reader *r, const char *key, float *dst)
+{
+    double x = *dst;
+    md_double(r, key, &x);
+    *dst = (float)x;
+}
+
+static void md_triple(md_reader *r, const char *key, float *dst)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    float t[3];
+    const char *p = v;
+    for (int k = 0; k < 3; k++) {
+        char *end;
+        t[k] = strtof(p, &end);
+        if (end == p || (k < 2 && *end != ',') || (k == 2 && *end)) {
+            md_bad(r, key, v, "three comma-separated numbers");
+            return;
+        }
+        p = end + 1;
+    }
+    memcpy(dst, t, sizeof t);
+}
+
+static void md_bool(md_reader *r, const char *key, bool *dst)
+{
+    long x = *dst;
+    md_long(r, key, 0, 1, &x);
+    *dst = x != 0;
+}
+
+/* A name from table, or (as checkpoints before 0.2 wrote) its index as a number. */
+static void md_name(md_reader *r, const char *key, const char *const *table, int *dst)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    int i = segcl_name_index(table, v);
+    if (i >= 0) {
+        *dst = i;
+        return;
+    }
+    long x = 0;
+    char *end;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX) {
+        char choices[128];
+        segcl_name_list(table, choices, sizeof choices);
+        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT,
+                           "%s: metadata %s '%.40s' is not one of %s", r->path, key, v, choices);
+        return;
+    }
+    *dst = (int)x;
+}
+
+static void md_string(md_reader *r, const char *key, char *dst, size_t len)
+{
+    const char *v = md_value(r, key);
+    if (!v)
+        return;
+    if (strlen(v) >= len)
+        md_bad(r, key, "...", "a path short enough");
+    else
+        snprintf(dst, len, "%s", v);
+}
+
+static const char *const format_names[] = {"auto", "ph2", "mads", "folder", "pair", NULL};
 
 static segcl_status fill_meta(segcl_context *ctx, const char *path, json_t *header,
                               segcl_checkpoint_meta *m)
 {
     segcl_checkpoint_meta_defaults(m);
-    json_t *md = json_object_get(header, "__metadata__");
-    const char *fmt = md_get(md, "format");
+    md_reader r = {ctx, path, json_object_get(header, "__metadata__"), SEGCL_OK};
+    const char *fmt = md_value(&r, "format");
     m->from_segcl = fmt && !strcmp(fmt, "segcl");
-    if (!m->from_segcl)
-        return SEGCL_OK;
-    const char *arch = md_get(md, "arch");
-    if (!arch || (strcmp(arch, "unet") && strcmp(arch, "segnet")))
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: unknown architecture '%s' in metadata",
-                          path, arch ? arch : "(none)");
-    m->model.arch = !strcmp(arch, "segnet") ? SEGCL_ARCH_SEGNET : SEGCL_ARCH_UNET;
-    const char *v;
-#define INT(key, dst)                                                                              \
-    if ((v = md_get(md, key)))                                                                     \
-    (dst) = atoi(v)
-#define LONG(key, dst)                                                                             \
-    if ((v = md_get(md, key)))                                                                     \
-    (dst) = atol(v)
-    INT("classes", m->model.classes);
-    INT("width", m->model.width);
-    INT("depth", m->model.depth);
-    INT("in_channels", m->model.in_channels);
-    INT("size", m->size);
-    LONG("epoch", m->epoch);
-    LONG("step", m->step);
-    INT("loss", m->classes_loss);
-    LONG("optimizer_step", m->optimizer.step);
-    INT("data_format", m->format);
-    INT("epochs", m->epochs);
-    INT("batch", m->batch);
-    LONG("batch_in_epoch", m->batch_in_epoch);
-    INT("lr_schedule", m->lr_schedule);
-    LONG("max_steps", m->max_steps);
-#undef INT
-#undef LONG
-    if ((v = md_get(md, "data")))
-        snprintf(m->data_dir, sizeof m->data_dir, "%s", v);
-    if ((v = md_get(md, "base_lr")))
-        m->base_lr = (float)atof(v);
-    if ((v = md_get(md, "val_fraction")))
-        m->val_fraction = (float)atof(v);
-    if ((v = md_get(md, "augment")))
-        m->augment = atoi(v) != 0;
-    if ((v = md_get(md, "shuffle")))
-        m->shuffle = atoi(v) != 0;
-    if ((v = md_get(md, "seed")))
-        m->seed = strtoull(v, NULL, 10);
-    if ((v = md_get(md, "best_dice")))
-        m->best_dice = atof(v);
-    if ((v = md_get(md, "mean")))
-        sscanf(v, "%f,%f,%f", &m->mean[0], &m->mean[1], &m->mean[2]);
-    if ((v = md_get(md, "std")))
-        sscanf(v, "%f,%f,%f", &m->std[0], &m->std[1], &m->std[2]);
-    if ((v = md_get(md, "optimizer"))) {
-        segcl_optimizer_kind k = !strcmp(v, "sgd") ? SEGCL_OPTIMIZER_SGD
-                                 : !strcmp(v, "adamw") ? SEGCL_OPTIMIZER_ADAMW
-                                                       : SEGCL_OPTIMIZER_ADAM;
-        long step = m->optimizer.step;
-        segcl_optimizer_defaults(&m->optimizer, k);
-        m->optimizer.step = step;
-    }
-    if ((v = md_get(md, "lr")))
-        m->optimizer.lr = (float)atof(v);
-    if ((v = md_get(md, "weight_decay")))
-        m->optimizer.weight_decay = (float)atof(v);
-    if ((v = md_get(md, "momentum")))
-        m->optimizer.momentum = (float)atof(v);
-    if ((v = md_get(md, "nesterov")))
-        m->optimizer.nesterov = atoi(v) != 0;
+    if (r.st || !m->from_segcl)
+        return r.st;
+    int arch = m->model.arch, kind = m->optimizer.kind, loss = m->classes_loss,
+        sched = m->lr_schedule;
+    md_name(&r, "arch", segcl_arch_names, &arch);
+    md_name(&r, "optimizer", segcl_optimizer_names, &kind);
+    m->model.arch = (segcl_arch)arch;
+    if (!r.st && kind >= 0 && kind <= SEGCL_OPTIMIZER_SGD)
+        segcl_optimizer_defaults(&m->optimizer, (segcl_optimizer_kind)kind);
+    else
+        m->optimizer.kind = (segcl_optimizer_kind)kind;
+    md_int(&r, "classes", &m->model.classes);
+    md_int(&r, "width", &m->model.width);
+    md_int(&r, "depth", &m->model.depth);
+    md_int(&r, "in_channels", &m->model.in_channels);
+    md_int(&r, "size", &m->size);
+    md_triple(&r, "mean", m->mean);
+    md_triple(&r, "std", m->std);
+    md_long(&r, "epoch", LONG_MIN, LONG_MAX, &m->epoch);
+    md_long(&r, "step", LONG_MIN, LONG_MAX, &m->step);
+    md_u64(&r, "seed", &m->seed);
+    md_double(&r, "best_dice", &m->best_dice);
+    md_double(&r, "best_loss", &m->best_loss);
+    md_name(&r, "loss", segcl_loss_names, &loss);
+    m->classes_loss = loss;
+    md_float(&r, "lr", &m->optimizer.lr);
+    md_float(&r, "weight_decay", &m->optimizer.weight_decay);
+    md_float(&r, "momentum", &m->optimizer.momentum);
+    md_bool(&r, "nesterov", &m->optimizer.nesterov);
+    md_long(&r, "optimizer_step", LONG_MIN, LONG_MAX, &m->optimizer.step);
+    md_string(&r, "data", m->data_dir, sizeof m->data_dir);
+    md_string(&r, "masks", m->masks_dir, sizeof m->masks_dir);
+    md_name(&r, "data_format", format_names, &m->format);
+    md_int(&r, "epochs", &m->epochs);
+    md_int(&r, "batch", &m->batch);
+    md_long(&r, "batch_in_epoch", LONG_MIN, LONG_MAX, &m->batch_in_epoch);
+    md_name(&r, "lr_schedule", segcl_schedule_names, &sched);
+    m->lr_schedule = sched;
+    md_float(&r, "base_lr", &m->base_lr);
+    md_float(&r, "val_fraction", &m->val_fraction);
+    const char *aug = md_value(&r, "augment");
+    if (aug && !strcmp(aug, "1")) /* before 0.2: on or off */
+        m->augment = SEGCL_AUGMENT_DERMOSCOPY;
+    else if (aug && !strcmp(aug, "0"))
+        m->augment = 0;
+    else if (aug && segcl_augment_parse(ctx, aug, &m->augment))
+        md_bad(&r, "augment", aug, "a list of augmentations");
+    md_bool(&r, "shuffle", &m->shuffle);
+    md_long(&r, "max_steps", LONG_MIN, LONG_MAX, &m->max_steps);
+    if (r.st)
+        return r.st;
     /* any optimizer tensor, whatever the model's first parameter is called */
     const char *key;
     json_t *val;
@@ -447,7 +676,18 @@ static segcl_status fill_meta(segcl_context *ctx, const char *path, json_t *head
             break;
         }
     }
-    return SEGCL_OK;
+    return segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, path);
+}
+
+segcl_status segcl_checkpoint_read_meta_stream(segcl_context *ctx, const char *name, FILE *f,
+                                               segcl_checkpoint_meta *meta)
+{
+    parsed p;
+    segcl_status st = parse_header(ctx, name, f, &p);
+    if (!st)
+        st = fill_meta(ctx, name, p.header, meta);
+    json_decref(p.header);
+    return st;
 }
 
 segcl_status segcl_checkpoint_read_meta(segcl_context *ctx, const char *path,
@@ -457,13 +697,8 @@ segcl_status segcl_checkpoint_read_meta(segcl_context *ctx, const char *path,
     if (!f)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open checkpoint %s: %s", path,
                           strerror(errno));
-    parsed p;
-    segcl_status st = parse_header(ctx, path, f, &p);
+    segcl_status st = segcl_checkpoint_read_meta_stream(ctx, path, f, meta);
     fclose(f);
-    if (st)
-        return st;
-    st = fill_meta(ctx, path, p.header, meta);
-    json_decref(p.header);
     return st;
 }
 

@@ -14,6 +14,7 @@
 #include "io/checkpoint.h"
 #include "io/visual.h"
 #include "model/model.h"
+#include "train/settings.h"
 
 struct segcl_predictor {
     segcl_context *ctx;
@@ -49,8 +50,11 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_predictor_open: NULL argument");
     *out = NULL;
     segcl_predictor *p = segcl_calloc(1, sizeof *p);
-    if (!p)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_status st = SEGCL_OK;
+    if (!p) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto error;
+    }
     p->ctx = ctx;
     if (options)
         p->opt = *options;
@@ -58,26 +62,27 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
         segcl_predictor_default_options(&p->opt);
     if (p->opt.batch < 1)
         p->opt.batch = 1;
-    segcl_status st = segcl_checkpoint_read_meta(ctx, path, &p->meta);
-    if (st) {
-        segcl_free(p);
-        return st;
+    if (!(p->opt.threshold > 0 && p->opt.threshold < 1)) {
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "threshold %g must lie strictly between 0 and 1 (--threshold)",
+                        (double)p->opt.threshold);
+        goto error;
     }
+    if ((st = segcl_checkpoint_read_meta(ctx, path, &p->meta)))
+        goto error;
     segcl_model_config *cfg = &p->meta.model;
     if (!p->meta.from_segcl && !p->opt.arch) {
-        segcl_free(p);
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "%s has no segcl metadata (a PyTorch export?): give --arch unet|segnet "
-                          "(and --classes/--width/--depth if not the defaults)",
-                          path);
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "%s has no segcl metadata (a PyTorch export?): give --arch unet|segnet "
+                        "(and --classes/--width/--depth if not the defaults)",
+                        path);
+        goto error;
     }
     if (p->opt.arch) {
-        if (strcmp(p->opt.arch, "unet") && strcmp(p->opt.arch, "segnet")) {
-            segcl_free(p);
-            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                              "unknown architecture '%s' (unet, segnet)", p->opt.arch);
-        }
-        cfg->arch = !strcmp(p->opt.arch, "segnet") ? SEGCL_ARCH_SEGNET : SEGCL_ARCH_UNET;
+        int arch;
+        if ((st = segcl_name_parse(ctx, "architecture", segcl_arch_names, p->opt.arch, &arch)))
+            goto error;
+        cfg->arch = (segcl_arch)arch;
     }
     if (p->opt.classes)
         cfg->classes = p->opt.classes;
@@ -87,31 +92,25 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
         cfg->depth = p->opt.depth;
     if (p->opt.size)
         p->meta.size = p->opt.size;
-    if (p->meta.size % (1 << cfg->depth)) {
-        segcl_free(p);
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "size %d must be a multiple of %d for depth %d", p->meta.size,
-                          1 << cfg->depth, cfg->depth);
-    }
-    if ((st = segcl_model_create(ctx, cfg, &p->model)) ||
-        (st = segcl_checkpoint_load(ctx, path, p->model, false, NULL))) {
-        segcl_predictor_destroy(p);
-        return st;
-    }
+    if ((st = segcl_settings_check(ctx, &p->meta, SEGCL_SETTINGS_MODEL, NULL)) ||
+        (st = segcl_model_create(ctx, cfg, &p->model)) ||
+        (st = segcl_checkpoint_load(ctx, path, p->model, false, NULL)))
+        goto error;
     const int64_t S = p->meta.size;
     int64_t xs[4] = {p->opt.batch, 3, S, S};
     p->host_x = segcl_malloc((size_t)p->opt.batch * 3 * S * S * sizeof(float));
     p->host_logits = segcl_malloc((size_t)p->opt.batch * cfg->classes * S * S * sizeof(float));
-    if (!p->host_x || !p->host_logits)
+    if (!p->host_x || !p->host_logits) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (!st)
-        st = segcl_tensor_create(ctx, "images", 4, xs, &p->x);
-    if (st) {
-        segcl_predictor_destroy(p);
-        return st;
+        goto error;
     }
+    if ((st = segcl_tensor_create(ctx, "images", 4, xs, &p->x)))
+        goto error;
     *out = p;
     return SEGCL_OK;
+error:
+    segcl_predictor_destroy(p);
+    return st;
 }
 
 /* Normalised planar floats of an RGB image resized to S x S, into slot s of host_x. */

@@ -6,6 +6,7 @@
  * the same weights, bit for bit, as one that never stopped.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "io/checkpoint.h"
 #include "io/visual.h"
 #include "model/model.h"
+#include "train/settings.h"
 
 void segcl_train_default_options(segcl_train_options *o)
 {
@@ -148,16 +150,25 @@ static void notice(run_state *r, const char *fmt, ...)
     r->o->progress(&p, r->o->user);
 }
 
+/* The run's settings from the caller's options, checked by the one validator. */
 static segcl_status parse_options(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_train_options *o = r->o;
     segcl_checkpoint_meta *m = &r->meta;
     segcl_checkpoint_meta_defaults(m);
-    if (!o->arch || (strcmp(o->arch, "unet") && strcmp(o->arch, "segnet")))
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown architecture '%s' (unet, segnet)",
-                          o->arch ? o->arch : "");
-    m->model.arch = !strcmp(o->arch, "segnet") ? SEGCL_ARCH_SEGNET : SEGCL_ARCH_UNET;
+    int arch, kind, loss, schedule;
+    segcl_status st;
+    const char *loss_name = o->loss ? o->loss : (o->classes == 1 ? "bce" : "ce");
+    if ((st = segcl_name_parse(ctx, "architecture", segcl_arch_names, o->arch ? o->arch : "unet",
+                               &arch)) ||
+        (st = segcl_name_parse(ctx, "optimizer", segcl_optimizer_names,
+                               o->optimizer ? o->optimizer : "adam", &kind)) ||
+        (st = segcl_name_parse(ctx, "loss", segcl_loss_names, loss_name, &loss)) ||
+        (st = segcl_name_parse(ctx, "learning-rate schedule", segcl_schedule_names,
+                               o->lr_schedule ? o->lr_schedule : "none", &schedule)))
+        return st;
+    m->model.arch = (segcl_arch)arch;
     m->model.classes = o->classes;
     m->model.width = o->width;
     m->model.depth = o->depth;
@@ -165,57 +176,29 @@ static segcl_status parse_options(run_state *r)
     memcpy(m->mean, o->mean, sizeof m->mean);
     memcpy(m->std, o->std, sizeof m->std);
     m->seed = o->seed;
-    m->best_dice = -1;
-    if (o->classes < 1 || o->classes > SEGCL_MAX_CLASSES)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "--classes must be 1..%d",
-                          SEGCL_MAX_CLASSES);
-    if (o->size < 16 || o->size > 4096 || o->size % (1 << o->depth))
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "--size %d must be 16..4096 and a multiple of %d (2^depth)", o->size,
-                          1 << o->depth);
-    if (o->epochs < 1 || o->batch < 1 || !(o->lr > 0) || o->weight_decay < 0 ||
-        o->val_fraction < 0 || o->val_fraction >= 1 || o->max_steps < 0)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "epochs and batch must be >= 1, lr > 0, weight decay >= 0, "
-                          "val fraction in [0, 1)");
-    const char *opt = o->optimizer ? o->optimizer : "adam";
-    segcl_optimizer_kind kind = !strcmp(opt, "adam")    ? SEGCL_OPTIMIZER_ADAM
-                                : !strcmp(opt, "adamw") ? SEGCL_OPTIMIZER_ADAMW
-                                : !strcmp(opt, "sgd")   ? SEGCL_OPTIMIZER_SGD
-                                                        : (segcl_optimizer_kind)-1;
-    if ((int)kind < 0)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "unknown optimizer '%s' (adam, adamw, sgd)", opt);
-    segcl_optimizer_defaults(&m->optimizer, kind);
+    segcl_optimizer_defaults(&m->optimizer, (segcl_optimizer_kind)kind);
     m->optimizer.lr = o->lr;
     m->optimizer.weight_decay = o->weight_decay;
     m->optimizer.momentum = o->momentum;
     m->optimizer.nesterov = o->nesterov;
-    const char *loss = o->loss ? o->loss : (o->classes == 1 ? "bce" : "ce");
-    m->classes_loss = !strcmp(loss, "bce") ? SEGCL_LOSS_BCE
-                      : !strcmp(loss, "ce") ? SEGCL_LOSS_CE
-                      : !strcmp(loss, "dice") ? SEGCL_LOSS_DICE
-                      : !strcmp(loss, "bce+dice") ? SEGCL_LOSS_BCE_DICE : -1;
-    if (m->classes_loss < 0)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "unknown loss '%s' (bce, ce, dice, bce+dice)", loss);
-    const char *sched = o->lr_schedule ? o->lr_schedule : "none";
-    m->lr_schedule = !strcmp(sched, "none") ? 0 : !strcmp(sched, "cosine") ? 1
-                     : !strcmp(sched, "step") ? 2 : -1;
-    if (m->lr_schedule < 0)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "unknown learning-rate schedule '%s' (none, cosine, step)", sched);
-    if (!o->data_dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no data folder given (--data)");
-    snprintf(m->data_dir, sizeof m->data_dir, "%s", o->data_dir);
-    m->format = o->format;
+    m->classes_loss = loss;
+    m->lr_schedule = schedule;
     m->epochs = o->epochs;
     m->batch = o->batch;
     m->base_lr = o->lr;
     m->val_fraction = o->val_fraction;
-    m->augment = o->augment;
+    m->augment = o->augment ? SEGCL_AUGMENT_DERMOSCOPY : 0;
     m->shuffle = o->shuffle;
     m->max_steps = o->max_steps;
+    m->format = o->format;
+    if ((st = segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, NULL)))
+        return st;
+    if (!o->data_dir)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no data folder given (--data)");
+    if (strlen(o->data_dir) >= sizeof m->data_dir)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "data path too long: %s",
+                          o->data_dir);
+    snprintf(m->data_dir, sizeof m->data_dir, "%s", o->data_dir);
     return SEGCL_OK;
 }
 
@@ -298,8 +281,10 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
     uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
     double loss_sum = 0;
     size_t images = 0, written = 0;
-    size_t samples[1024];
-    segcl_status st = SEGCL_OK;
+    size_t *samples = segcl_malloc((size_t)r->x->shape[0] * sizeof *samples);
+    segcl_status st = samples ? SEGCL_OK
+                              : segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                           "out of host memory for validation");
     for (size_t b = 0; b < segcl_loader_batches(r->val_loader) && !st; b++) {
         size_t n;
         if ((st = segcl_loader_get(r->val_loader, 0, b, r->host_x, r->host_t, &n, samples)))
@@ -352,6 +337,7 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
         written += n;
         images += n;
     }
+    segcl_free(samples);
     if (st)
         return st;
     segcl_scores sc;
@@ -560,6 +546,13 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
 
     segcl_optimizer *opt = &r.meta.optimizer;
     const long per_epoch = (long)segcl_loader_batches(r.train_loader);
+    if (start_batch >= per_epoch) {
+        cleanup(&r);
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s: metadata batch_in_epoch %ld is beyond the %ld batches of an epoch "
+                          "(corrupt or edited?)",
+                          ckpt, start_batch, per_epoch);
+    }
     long total = per_epoch * r.meta.epochs;
     if (r.meta.max_steps > 0 && r.meta.max_steps < total)
         total = r.meta.max_steps;
@@ -577,7 +570,7 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
                 stop = true;
                 break;
             }
-            if (o->cancel && *o->cancel) {
+            if (o->cancel && atomic_load(o->cancel)) {
                 /* an interrupted epoch: remember how far it got */
                 r.meta.epoch = epoch;
                 r.meta.batch_in_epoch = b;

@@ -1,0 +1,503 @@
+/*
+ * Hostile and broken inputs, and error paths: checkpoints with corrupt headers, overflowing
+ * shapes and tampered metadata; run settings out of range from the options, from a resumed
+ * checkpoint and for the predictor; and allocation failures swept one by one through dataset
+ * opening, the loader, checkpoint saving and loading, and the predictor. Each case must end in
+ * a one-line error (or success), never in a crash, a leak or a damaged checkpoint; the suite
+ * runs under AddressSanitizer and UBSan in CI, which turns any memory error here into a failure.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/data.h"
+#include "io/checkpoint.h"
+#include "test_util.h"
+
+static segcl_context *ctx;
+static char tmp_dir[256], fixtures[512], synth_dir[300], run_dir[300];
+
+static void fixture(char *buf, size_t len, const char *rel)
+{
+    snprintf(buf, len, "%s/%s", fixtures, rel);
+}
+
+/* A one-line message that names `what`. */
+static void assert_message_names(const char *what)
+{
+    const char *msg = segcl_context_error(ctx);
+    if (!strstr(msg, what))
+        fail_msg("message does not name '%s': %s", what, msg);
+    assert_null(strchr(msg, '\n'));
+}
+
+/* Writes a safetensors file from a JSON header text and `data_len` zero bytes of data. */
+static void write_safetensors(const char *path, const char *header, size_t data_len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint64_t n = strlen(header);
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(n >> (8 * i));
+    assert_int_equal(fwrite(le, 1, 8, f), 8);
+    assert_int_equal(fwrite(header, 1, n, f), n);
+    for (size_t i = 0; i < data_len; i++)
+        fputc(0, f);
+    fclose(f);
+}
+
+static segcl_model *small_model(void)
+{
+    segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, 4, 2, 3};
+    segcl_model *m;
+    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+    assert_ok(ctx, segcl_model_init(m, 1));
+    return m;
+}
+
+static void small_meta(segcl_checkpoint_meta *meta)
+{
+    segcl_checkpoint_meta_defaults(meta);
+    meta->model = (segcl_model_config){SEGCL_ARCH_UNET, 1, 4, 2, 3};
+    meta->size = 32;
+    meta->epochs = 2;
+    meta->batch = 4;
+    meta->step = 3;
+    meta->val_fraction = 0.25f;
+    meta->base_lr = 1e-3f;
+    snprintf(meta->data_dir, sizeof meta->data_dir, "%s", synth_dir);
+}
+
+/* Replaces one metadata value of a safetensors file, keeping the tensors. */
+static void rewrite_metadata(const char *src, const char *dst, const char *key, const char *value)
+{
+    FILE *f = fopen(src, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    unsigned char *bytes = malloc((size_t)size);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)bytes[i] << (8 * i);
+    json_error_t jerr;
+    json_t *header = json_loadb((const char *)bytes + 8, hlen, 0, &jerr);
+    assert_non_null(header);
+    json_t *md = json_object_get(header, "__metadata__");
+    assert_non_null(md);
+    assert_int_equal(json_object_set_new(md, key, json_string(value)), 0);
+    char *text = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t tlen = strlen(text), padded = (tlen + 7) / 8 * 8;
+    f = fopen(dst, "wb");
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(text, 1, tlen, f);
+    for (size_t i = tlen; i < padded; i++)
+        fputc(' ', f);
+    fwrite(bytes + 8 + hlen, 1, (size_t)size - 8 - hlen, f);
+    fclose(f);
+    free(text);
+    json_decref(header);
+    free(bytes);
+}
+
+/* ---- checkpoint headers ---- */
+
+static void test_header_errors_name_the_tensor(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/hdr.safetensors", tmp_dir);
+    segcl_checkpoint_meta meta;
+    struct {
+        const char *header;
+        size_t data;
+        const char *named;
+    } cases[] = {
+        /* bad dtype */
+        {"{\"enc_conv0.weight\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+         "enc_conv0.weight"},
+        /* offsets past the end of the data */
+        {"{\"bn0.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "bn0.bias"},
+        /* a byte length that does not match the shape */
+        {"{\"dec_conv1.weight\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+         "dec_conv1.weight"},
+        /* a negative extent */
+        {"{\"bn1.weight\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8,
+         "bn1.weight"},
+        /* extents whose product wraps around 2^64 to zero elements */
+        {"{\"wrap.weight\":{\"dtype\":\"F32\",\"shape\":[549755813888,549755813888],"
+         "\"data_offsets\":[0,0]}}",
+         0, "wrap.weight"},
+        /* and whose product passes 2^40 only after the last multiplication */
+        {"{\"big.weight\":{\"dtype\":\"F32\",\"shape\":[1099511627775,2],"
+         "\"data_offsets\":[0,0]}}",
+         0, "big.weight"},
+        /* metadata that is not an object */
+        {"{\"__metadata__\":[1,2]}", 0, "__metadata__"},
+        /* an entry that is not an object */
+        {"{\"x\":5}", 0, "'x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_safetensors(path, cases[i].header, cases[i].data);
+        segcl_status st = segcl_checkpoint_read_meta(ctx, path, &meta);
+        if (st != SEGCL_ERROR_FORMAT)
+            fail_msg("case %zu: status %d (%s)", i, st, segcl_context_error(ctx));
+        assert_message_names(cases[i].named);
+        assert_message_names("hdr.safetensors");
+    }
+}
+
+/* Metadata values must parse completely and lie in range, whether the file is used to resume
+ * or to predict. */
+static void test_tampered_metadata(void **state)
+{
+    (void)state;
+    char good[512], bad[512];
+    snprintf(good, sizeof good, "%s/meta_good.safetensors", tmp_dir);
+    snprintf(bad, sizeof bad, "%s/meta_bad.safetensors", tmp_dir);
+    segcl_model *m = small_model();
+    segcl_checkpoint_meta meta;
+    small_meta(&meta);
+    assert_ok(ctx, segcl_checkpoint_save(ctx, good, m, &meta));
+    segcl_checkpoint_meta got;
+    assert_ok(ctx, segcl_checkpoint_read_meta(ctx, good, &got));
+    const char *cases[][2] = {
+        {"batch_in_epoch", "-2"}, {"depth", "40"},      {"depth", "0"},
+        {"width", "-5"},          {"classes", "300"},   {"size", "33"},
+        {"size", "12abc"},        {"batch", "0"},       {"epochs", "99999999999"},
+        {"epoch", "-1"},          {"step", "-7"},       {"lr", "nan"},
+        {"lr", "-1"},             {"std", "1,0,1"},     {"mean", "1,2"},
+        {"loss", "9"},            {"lr_schedule", "5"}, {"data_format", "17"},
+        {"val_fraction", "1.5"},  {"in_channels", "0"}, {"optimizer", "lbfgs"},
+        {"arch", "resnet"},       {"max_steps", "-1"},  {"seed", "-3"},
+        {"momentum", "inf"},      {"weight_decay", "-0.1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rewrite_metadata(good, bad, cases[i][0], cases[i][1]);
+        segcl_status st = segcl_checkpoint_read_meta(ctx, bad, &got);
+        if (st != SEGCL_ERROR_FORMAT)
+            fail_msg("%s=%s: status %d (%s)", cases[i][0], cases[i][1], st,
+                     segcl_context_error(ctx));
+        assert_message_names(cases[i][0]);
+        /* the predictor refuses it too, with the same message */
+        segcl_predictor *p = NULL;
+        assert_int_equal(segcl_predictor_open(ctx, bad, NULL, &p), SEGCL_ERROR_FORMAT);
+        assert_null(p);
+        assert_message_names(cases[i][0]);
+    }
+    segcl_model_destroy(m);
+}
+
+/* The predictor's own settings: the message is formatted while what it names still exists. */
+static void test_predictor_bad_settings(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/pred.safetensors", tmp_dir);
+    segcl_model *m = small_model();
+    segcl_checkpoint_meta meta;
+    small_meta(&meta);
+    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    segcl_model_destroy(m);
+    segcl_predictor_options po;
+    segcl_predictor *p = NULL;
+    segcl_predictor_default_options(&po);
+    po.arch = "unte";
+    assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_message_names("'unte'");
+    assert_message_names("unet");
+    segcl_predictor_default_options(&po);
+    po.size = 34;
+    assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_message_names("34");
+    segcl_predictor_default_options(&po);
+    po.depth = 40;
+    assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_message_names("depth");
+    segcl_predictor_default_options(&po);
+    po.threshold = 1.5f;
+    assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_message_names("threshold");
+    assert_null(p);
+    /* the defaults open it */
+    assert_ok(ctx, segcl_predictor_open(ctx, path, NULL, &p));
+    segcl_predictor_destroy(p);
+}
+
+/* Run settings from the options: checked before anything uses them. */
+static void test_train_option_ranges(void **state)
+{
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/opt-run", tmp_dir);
+    segcl_train_options o;
+    segcl_train_summary s;
+#define CASE(field, value, named)                                                                  \
+    do {                                                                                           \
+        segcl_train_default_options(&o);                                                           \
+        o.data_dir = synth_dir;                                                                    \
+        o.out_dir = out;                                                                           \
+        o.field = value;                                                                           \
+        segcl_status st_ = segcl_train(ctx, &o, &s);                                               \
+        if (st_ != SEGCL_ERROR_INVALID_ARGUMENT)                                                   \
+            fail_msg(#field " = " #value ": status %d (%s)", st_, segcl_context_error(ctx));       \
+        assert_message_names(named);                                                               \
+    } while (0)
+    CASE(depth, 40, "depth");
+    CASE(depth, -1, "depth");
+    CASE(width, 0, "width");
+    CASE(size, 100, "size");
+    CASE(batch, 0, "batch");
+    CASE(epochs, 0, "epochs");
+    CASE(lr, NAN, "lr");
+    CASE(momentum, 2.0f, "momentum");
+    CASE(val_fraction, 1.0f, "val");
+    CASE(classes, 0, "classes");
+    CASE(std[1], 0.0f, "std");
+    CASE(mean[2], INFINITY, "mean");
+    CASE(arch, "resnet", "resnet");
+    CASE(optimizer, "lbfgs", "lbfgs");
+    CASE(loss, "focal", "focal");
+    CASE(lr_schedule, "linear", "linear");
+#undef CASE
+    /* nothing was created for a refused run */
+    assert_int_not_equal(access(out, F_OK), 0);
+}
+
+/* A resumed run trusts nothing in its checkpoint either. */
+static void test_resume_refuses_tampered_metadata(void **state)
+{
+    (void)state;
+    char ckpt[600], saved[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run_dir);
+    snprintf(saved, sizeof saved, "%s/saved.safetensors", tmp_dir);
+    segcl_train_options o;
+    segcl_train_summary s;
+    segcl_train_default_options(&o);
+    o.data_dir = synth_dir;
+    o.out_dir = run_dir;
+    o.width = 4;
+    o.depth = 2;
+    o.size = 32;
+    o.batch = 4;
+    o.epochs = 1;
+    o.val_fraction = 0.25f;
+    o.overlays = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    rename(ckpt, saved);
+    const char *cases[][2] = {{"batch_in_epoch", "-2"}, {"batch_in_epoch", "1000"},
+                              {"depth", "40"},          {"epoch", "7"},
+                              {"batch", "-4"},          {"size", "0"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rewrite_metadata(saved, ckpt, cases[i][0], cases[i][1]);
+        segcl_train_default_options(&o);
+        o.resume_dir = run_dir;
+        segcl_status st = segcl_train(ctx, &o, &s);
+        if (st != SEGCL_ERROR_FORMAT)
+            fail_msg("%s=%s: status %d (%s)", cases[i][0], cases[i][1], st,
+                     segcl_context_error(ctx));
+        assert_message_names(cases[i][0]);
+    }
+}
+
+/* ---- the loader refuses batches it does not have ---- */
+
+static void test_loader_index_checked(void **state)
+{
+    (void)state;
+    char path[600];
+    fixture(path, sizeof path, "folder");
+    segcl_dataset *ds;
+    assert_ok(ctx, segcl_dataset_open(ctx, path, SEGCL_DATASET_AUTO, &ds));
+    size_t idx[3] = {0, 1, 2};
+    segcl_loader_config cfg = {.size = 16, .batch = 2, .classes = 1, .std = {1, 1, 1}};
+    segcl_loader *l;
+    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &l));
+    float x[2 * 3 * 256], t[2 * 256];
+    size_t n;
+    assert_int_equal(segcl_loader_get(l, 0, 2, x, t, &n, NULL), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_loader_get(l, 0, (size_t)-2, x, t, &n, NULL),
+                     SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_loader_get(l, -1, 0, x, t, &n, NULL), SEGCL_ERROR_INVALID_ARGUMENT);
+    /* still usable afterwards */
+    assert_ok(ctx, segcl_loader_get(l, 0, 1, x, t, &n, NULL));
+    assert_int_equal(n, 1);
+    segcl_loader_destroy(l);
+    segcl_dataset_destroy(ds);
+}
+
+/* ---- allocation failures, one at a time ---- */
+
+/* Runs `body` with the n-th allocation failing, for n = 0, 1, ... until it succeeds; every
+ * failure must be "out of host memory" with a message. Returns how many failed. */
+#define SWEEP(limit, body, cleanup)                                                                \
+    do {                                                                                           \
+        int failures_ = 0;                                                                         \
+        bool done_ = false;                                                                        \
+        for (long n_ = 0; n_ < (limit) && !done_; n_++) {                                          \
+            segcl_test_fail_alloc_after(n_);                                                       \
+            segcl_status st_ = (body);                                                             \
+            segcl_test_fail_alloc_after(-1);                                                       \
+            if (st_ == SEGCL_OK) {                                                                 \
+                done_ = true;                                                                      \
+            } else {                                                                               \
+                failures_++;                                                                       \
+                if (st_ != SEGCL_ERROR_OUT_OF_HOST_MEMORY)                                         \
+                    fail_msg("allocation %ld failed: status %d, not out of host memory: %s", n_,   \
+                             st_, segcl_context_error(ctx));                                       \
+                assert_true(strlen(segcl_context_error(ctx)) > 0);                                 \
+            }                                                                                      \
+            cleanup;                                                                               \
+        }                                                                                          \
+        assert_true(done_);                                                                        \
+        assert_true(failures_ > 0);                                                                \
+    } while (0)
+
+static void test_sweep_dataset_open(void **state)
+{
+    (void)state;
+    const char *layouts[] = {"ph2/PH2Dataset", "mads", "folder"};
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        fixture(path, sizeof path, layouts[i]);
+        segcl_dataset *ds = NULL;
+        SWEEP(2000, segcl_dataset_open(ctx, path, SEGCL_DATASET_AUTO, &ds),
+              (segcl_dataset_destroy(ds), ds = NULL));
+    }
+}
+
+static segcl_status load_two_batches(const char *dir, segcl_loader **l, segcl_dataset **ds)
+{
+    segcl_status st = segcl_dataset_open(ctx, dir, SEGCL_DATASET_AUTO, ds);
+    size_t idx[3] = {0, 1, 2};
+    segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = true, .shuffle = true,
+                               .seed = 3, .classes = 1, .std = {1, 1, 1}};
+    float x[2 * 3 * 256], t[2 * 256];
+    size_t n;
+    if (!st)
+        st = segcl_loader_create(ctx, *ds, idx, 3, &cfg, l);
+    for (size_t b = 0; b < 2 && !st; b++)
+        st = segcl_loader_get(*l, 0, b, x, t, &n, NULL);
+    return st;
+}
+
+static void test_sweep_loader(void **state)
+{
+    (void)state;
+    char path[600];
+    fixture(path, sizeof path, "folder");
+    segcl_loader *l = NULL;
+    segcl_dataset *ds = NULL;
+    SWEEP(4000, load_two_batches(path, &l, &ds),
+          (segcl_loader_destroy(l), segcl_dataset_destroy(ds), l = NULL, ds = NULL));
+}
+
+static void test_sweep_checkpoint_save_and_load(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/sweep.safetensors", tmp_dir);
+    segcl_model *m = small_model(), *b = small_model();
+    segcl_checkpoint_meta meta, got;
+    small_meta(&meta);
+    meta.step = 11;
+    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    /* every failed save leaves the previous file whole; every successful one is whole */
+    for (long n = 0;; n++) {
+        assert_true(n < 20000);
+        meta.step = 1000 + n;
+        segcl_test_fail_alloc_after(n);
+        segcl_status st = segcl_checkpoint_save(ctx, path, m, &meta);
+        segcl_test_fail_alloc_after(-1);
+        assert_ok(ctx, segcl_checkpoint_load(ctx, path, b, true, &got));
+        if (st == SEGCL_OK) {
+            assert_int_equal(got.step, 1000 + n);
+            assert_int_equal(got.model.width, 4);
+            assert_int_equal(got.size, 32);
+            assert_int_equal(got.epochs, 2);
+            break;
+        }
+        assert_int_equal(st, SEGCL_ERROR_OUT_OF_HOST_MEMORY);
+        assert_int_equal(got.step, 11);
+    }
+    SWEEP(20000, segcl_checkpoint_load(ctx, path, b, true, &got), (void)0);
+    SWEEP(20000, segcl_checkpoint_read_meta(ctx, path, &got), (void)0);
+    segcl_model_destroy(m);
+    segcl_model_destroy(b);
+}
+
+static void test_sweep_predictor(void **state)
+{
+    (void)state;
+    char path[512], out[512], img[600];
+    snprintf(path, sizeof path, "%s/sweep_pred.safetensors", tmp_dir);
+    snprintf(out, sizeof out, "%s/sweep_pred", tmp_dir);
+    snprintf(img, sizeof img, "%s/images/synth0001.png", synth_dir);
+    segcl_model *m = small_model();
+    segcl_checkpoint_meta meta;
+    small_meta(&meta);
+    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    segcl_model_destroy(m);
+    segcl_predictor *p = NULL;
+    SWEEP(20000, segcl_predictor_open(ctx, path, NULL, &p),
+          (segcl_predictor_destroy(p), p = NULL));
+    assert_ok(ctx, segcl_predictor_open(ctx, path, NULL, &p));
+    const char *inputs[] = {img};
+    SWEEP(20000, segcl_predict_files(p, inputs, 1, out, true, NULL, NULL), (void)0);
+    segcl_dataset *ds;
+    assert_ok(ctx, segcl_dataset_open(ctx, synth_dir, SEGCL_DATASET_AUTO, &ds));
+    segcl_eval_result r = {0};
+    SWEEP(20000, segcl_evaluate(p, ds, &r), segcl_eval_result_free(&r));
+    segcl_dataset_destroy(ds);
+    segcl_predictor_destroy(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
+    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/segcl-robust-XXXXXX");
+    if (!mkdtemp(tmp_dir))
+        return -1;
+    snprintf(synth_dir, sizeof synth_dir, "%s/synth", tmp_dir);
+    snprintf(run_dir, sizeof run_dir, "%s/run", tmp_dir);
+    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
+        segcl_synth(ctx, synth_dir, 8, 32, 5))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    segcl_context_destroy(ctx);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_errors_name_the_tensor),
+        cmocka_unit_test(test_tampered_metadata),
+        cmocka_unit_test(test_predictor_bad_settings),
+        cmocka_unit_test(test_train_option_ranges),
+        cmocka_unit_test(test_resume_refuses_tampered_metadata),
+        cmocka_unit_test(test_loader_index_checked),
+        cmocka_unit_test(test_sweep_dataset_open),
+        cmocka_unit_test(test_sweep_loader),
+        cmocka_unit_test(test_sweep_checkpoint_save_and_load),
+        cmocka_unit_test(test_sweep_predictor),
+    };
+    return cmocka_run_group_tests_name("robust", tests, setup, teardown);
+}
