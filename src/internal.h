@@ -30,6 +30,9 @@ SEGCL_INTERNAL void *segcl_calloc(size_t count, size_t size);
 SEGCL_INTERNAL void *segcl_realloc(void *ptr, size_t size);
 SEGCL_INTERNAL char *segcl_strdup(const char *s);
 SEGCL_INTERNAL void segcl_free(void *ptr);
+/* How many allocations have failed in the calling thread so far. Libraries that report
+ * running out of memory as something else (jansson's parser) are told apart by it. */
+SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
 /* Test hook: the allocation after `n` more successful ones fails; n < 0 disables. */
 SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
 
@@ -43,6 +46,43 @@ SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const 
                                           const char *fmt, ...) SEGCL_PRINTF(4, 5);
 SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
 SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
+
+/* ---- JSON (src/core/json.c) ---------------------------------------------------------------- */
+
+typedef struct json_t json_t;
+/* The text of json (jansson dump flags) in *out (free with segcl_free); every failed append is
+ * an error, unlike json_dumps. */
+SEGCL_INTERNAL segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags,
+                                            char **out);
+/* Writes json, indented, to path through a temporary file and a rename. */
+SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_context *ctx, const char *path,
+                                                  const json_t *json);
+
+/* Reading JSON from outside (src/core/json_read.c): strict, allocation-failure safe, fuzzed. */
+typedef enum segcl_jtype {
+    SEGCL_JSON_NULL,
+    SEGCL_JSON_BOOL,
+    SEGCL_JSON_NUMBER,
+    SEGCL_JSON_STRING,
+    SEGCL_JSON_ARRAY,
+    SEGCL_JSON_OBJECT,
+} segcl_jtype;
+typedef struct segcl_jvalue segcl_jvalue;
+/* Parses text[0..len) (`name` labels messages: FORMAT with the byte offset, or out of memory). */
+SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_context *ctx, const char *name,
+                                             const char *text, size_t len, segcl_jvalue **out);
+SEGCL_INTERNAL void segcl_json_free(segcl_jvalue *v);
+SEGCL_INTERNAL segcl_jtype segcl_json_type(const segcl_jvalue *v);
+/* Members of an object or elements of an array (0 for anything else). */
+SEGCL_INTERNAL size_t segcl_json_size(const segcl_jvalue *v);
+SEGCL_INTERNAL const segcl_jvalue *segcl_json_at(const segcl_jvalue *v, size_t i);
+SEGCL_INTERNAL const char *segcl_json_key_at(const segcl_jvalue *v, size_t i);
+SEGCL_INTERNAL const segcl_jvalue *segcl_json_get(const segcl_jvalue *object, const char *key);
+/* The string, or NULL when v is not one. */
+SEGCL_INTERNAL const char *segcl_json_string(const segcl_jvalue *v);
+/* True for a number written as an integer that fits int64. */
+SEGCL_INTERNAL bool segcl_json_integer(const segcl_jvalue *v, int64_t *out);
+SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
 
 /* mkdir -p (src/core/fs.c) */
 SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir);

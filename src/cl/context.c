@@ -2,6 +2,8 @@
  * The segcl context: device selection, one OpenCL context and in-order queue for a whole run,
  * per-device build options, and where the kernel cache lives.
  */
+#include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,16 @@ void segcl_default_settings(segcl_settings *settings)
     settings->kernel_cache = SEGCL_KERNEL_CACHE_AUTO;
 }
 
+/* jansson allocates through segcl's allocator, so the allocation-failure tests reach it. */
+static void route_jansson(void)
+{
+    json_set_alloc_funcs(segcl_malloc, segcl_free);
+}
+
 segcl_status segcl_context_create(segcl_context **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, route_jansson);
     if (!out)
         return SEGCL_ERROR_INVALID_ARGUMENT;
     *out = NULL;

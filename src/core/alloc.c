@@ -26,25 +26,34 @@ static bool should_fail(void)
     return false;
 }
 
+/* Failed allocations of this thread, injected or real. */
+static _Thread_local unsigned long failures;
+
+unsigned long segcl_alloc_failures(void)
+{
+    return failures;
+}
+
+static void *counted(void *p)
+{
+    if (!p)
+        failures++;
+    return p;
+}
+
 void *segcl_malloc(size_t size)
 {
-    if (should_fail())
-        return NULL;
-    return malloc(size ? size : 1);
+    return counted(should_fail() ? NULL : malloc(size ? size : 1));
 }
 
 void *segcl_calloc(size_t count, size_t size)
 {
-    if (should_fail())
-        return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    return counted(should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1));
 }
 
 void *segcl_realloc(void *ptr, size_t size)
 {
-    if (should_fail())
-        return NULL;
-    return realloc(ptr, size ? size : 1);
+    return counted(should_fail() ? NULL : realloc(ptr, size ? size : 1));
 }
 
 char *segcl_strdup(const char *s)

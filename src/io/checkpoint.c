@@ -203,9 +203,8 @@ static segcl_status build_header(segcl_context *ctx, segcl_model *model,
             st = add_tensor(ctx, header, list, n, &offset, name, p->v, NULL);
         }
     }
-    if (!st && !(*json = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                        "out of host memory writing the checkpoint header");
+    if (!st)
+        st = segcl_json_text(ctx, header, JSON_COMPACT | JSON_PRESERVE_ORDER, json);
     json_decref(header);
     return st;
 }
@@ -332,7 +331,7 @@ done:
         close(fd);
     if (st && tmp)
         unlink(tmp);
-    free(json); /* from jansson's allocator */
+    segcl_free(json);
     segcl_free(tmp);
     segcl_free(list);
     return st;
@@ -341,41 +340,41 @@ done:
 /* ---- reading ---- */
 
 typedef struct parsed {
-    json_t *header;
+    segcl_jvalue *header;
     uint64_t data_start, data_size;
 } parsed;
 
 /* Checks one tensor entry: known dtype, a shape of non-negative ints whose product stays
  * below 2^40 elements (checked before each multiplication), offsets inside the data, and a
  * byte length that matches the shape. */
-static bool tensor_entry_ok(json_t *val, uint64_t data_size)
+static bool tensor_entry_ok(const segcl_jvalue *val, uint64_t data_size)
 {
-    if (!json_is_object(val))
+    if (segcl_json_type(val) != SEGCL_JSON_OBJECT)
         return false;
-    json_t *dt = json_object_get(val, "dtype"), *sh = json_object_get(val, "shape"),
-           *off = json_object_get(val, "data_offsets");
-    const char *dtype = json_string_value(dt);
+    const segcl_jvalue *sh = segcl_json_get(val, "shape"),
+                       *off = segcl_json_get(val, "data_offsets");
+    const char *dtype = segcl_json_string(segcl_json_get(val, "dtype"));
     size_t esize = !dtype ? 0 : !strcmp(dtype, "F32") || !strcmp(dtype, "I32") ? 4
                              : !strcmp(dtype, "I64") || !strcmp(dtype, "F64") ? 8
                              : !strcmp(dtype, "F16") || !strcmp(dtype, "BF16") ? 2 : 0;
-    if (!esize || !json_is_array(sh) || !json_is_array(off) || json_array_size(off) != 2 ||
-        json_array_size(sh) > 8)
+    if (!esize || segcl_json_type(sh) != SEGCL_JSON_ARRAY ||
+        segcl_json_type(off) != SEGCL_JSON_ARRAY || segcl_json_size(off) != 2 ||
+        segcl_json_size(sh) > 8)
         return false;
     const uint64_t limit = 1ull << 40;
     uint64_t numel = 1;
-    for (size_t d = 0; d < json_array_size(sh); d++) {
-        json_t *e = json_array_get(sh, d);
-        if (!json_is_integer(e) || json_integer_value(e) < 0)
+    for (size_t d = 0; d < segcl_json_size(sh); d++) {
+        int64_t extent;
+        if (!segcl_json_integer(segcl_json_at(sh, d), &extent) || extent < 0)
             return false;
-        uint64_t extent = (uint64_t)json_integer_value(e);
-        if (extent && numel > limit / extent)
+        if (extent && numel > limit / (uint64_t)extent)
             return false;
-        numel *= extent;
+        numel *= (uint64_t)extent;
     }
-    json_t *b = json_array_get(off, 0), *e = json_array_get(off, 1);
-    if (!json_is_integer(b) || !json_is_integer(e))
+    int64_t begin, end;
+    if (!segcl_json_integer(segcl_json_at(off, 0), &begin) ||
+        !segcl_json_integer(segcl_json_at(off, 1), &end))
         return false;
-    json_int_t begin = json_integer_value(b), end = json_integer_value(e);
     return begin >= 0 && end >= begin && (uint64_t)end <= data_size &&
            (uint64_t)(end - begin) == numel * esize;
 }
@@ -386,7 +385,7 @@ static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, 
 {
     memset(out, 0, sizeof *out);
     char *text = NULL;
-    json_t *header = NULL;
+    segcl_jvalue *header = NULL;
     segcl_status st = SEGCL_OK;
     long fsize;
     uint8_t len_le[8];
@@ -416,24 +415,19 @@ static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, 
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint header", path);
         goto done;
     }
-    json_error_t jerr;
-    header = json_loadb(text, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
-    if (!header || !json_is_object(header)) {
-        /* jansson reports running out of memory as a parse error: tell them apart */
-        bool oom = !header && json_error_code(&jerr) == json_error_out_of_memory;
-        st = oom ? segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                              "out of host memory reading %s", path)
-                 : segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt checkpoint header: %s", path,
-                              header ? "not a JSON object" : jerr.text);
+    if ((st = segcl_json_parse(ctx, path, text, (size_t)hlen, &header)))
+        goto done;
+    if (segcl_json_type(header) != SEGCL_JSON_OBJECT) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt checkpoint header: not an object",
+                        path);
         goto done;
     }
     uint64_t data_size = (uint64_t)fsize - 8 - hlen;
-    const char *key;
-    json_t *val;
-    json_object_foreach(header, key, val)
-    {
+    for (size_t i = 0; i < segcl_json_size(header); i++) {
+        const char *key = segcl_json_key_at(header, i);
+        const segcl_jvalue *val = segcl_json_at(header, i);
         if (!strcmp(key, "__metadata__")) {
-            if (!json_is_object(val)) {
+            if (segcl_json_type(val) != SEGCL_JSON_OBJECT) {
                 st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: __metadata__ is not an object",
                                 path);
                 goto done;
@@ -453,7 +447,7 @@ static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, 
     out->data_start = 8 + hlen;
     out->data_size = data_size;
 done:
-    json_decref(header);
+    segcl_json_free(header);
     segcl_free(text);
     return st;
 }
@@ -463,7 +457,7 @@ done:
 typedef struct md_reader {
     segcl_context *ctx;
     const char *path;
-    json_t *md;
+    const segcl_jvalue *md;
     segcl_status st; /* the first error */
 } md_reader;
 
@@ -472,13 +466,13 @@ static const char *md_value(md_reader *r, const char *key)
 {
     if (r->st)
         return NULL;
-    json_t *v = json_object_get(r->md, key);
-    if (v && !json_is_string(v)) {
+    const segcl_jvalue *v = segcl_json_get(r->md, key);
+    if (v && segcl_json_type(v) != SEGCL_JSON_STRING) {
         r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s is not a string",
                            r->path, key);
         return NULL;
     }
-    return json_string_value(v);
+    return segcl_json_string(v);
 }
 
 static void md_bad(md_reader *r, const char *key, const char *v, const char *what)
@@ -607,11 +601,11 @@ static void md_string(md_reader *r, const char *key, char *dst, size_t len)
 
 static const char *const format_names[] = {"auto", "ph2", "mads", "folder", "pair", NULL};
 
-static segcl_status fill_meta(segcl_context *ctx, const char *path, json_t *header,
+static segcl_status fill_meta(segcl_context *ctx, const char *path, const segcl_jvalue *header,
                               segcl_checkpoint_meta *m)
 {
     segcl_checkpoint_meta_defaults(m);
-    md_reader r = {ctx, path, json_object_get(header, "__metadata__"), SEGCL_OK};
+    md_reader r = {ctx, path, segcl_json_get(header, "__metadata__"), SEGCL_OK};
     const char *fmt = md_value(&r, "format");
     m->from_segcl = fmt && !strcmp(fmt, "segcl");
     if (r.st || !m->from_segcl)
@@ -666,16 +660,8 @@ static segcl_status fill_meta(segcl_context *ctx, const char *path, json_t *head
     if (r.st)
         return r.st;
     /* any optimizer tensor, whatever the model's first parameter is called */
-    const char *key;
-    json_t *val;
-    json_object_foreach(header, key, val)
-    {
-        (void)val;
-        if (!strncmp(key, "optimizer.", 10)) {
-            m->has_optimizer_state = true;
-            break;
-        }
-    }
+    for (size_t i = 0; i < segcl_json_size(header) && !m->has_optimizer_state; i++)
+        m->has_optimizer_state = !strncmp(segcl_json_key_at(header, i), "optimizer.", 10);
     return segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, path);
 }
 
@@ -686,7 +672,7 @@ segcl_status segcl_checkpoint_read_meta_stream(segcl_context *ctx, const char *n
     segcl_status st = parse_header(ctx, name, f, &p);
     if (!st)
         st = fill_meta(ctx, name, p.header, meta);
-    json_decref(p.header);
+    segcl_json_free(p.header);
     return st;
 }
 
@@ -706,7 +692,7 @@ segcl_status segcl_checkpoint_read_meta(segcl_context *ctx, const char *path,
 static segcl_status read_tensor(segcl_context *ctx, const char *path, FILE *f, const parsed *p,
                                 const char *name, segcl_tensor *t, bool required, bool *found)
 {
-    json_t *e = json_object_get(p->header, name);
+    const segcl_jvalue *e = segcl_json_get(p->header, name);
     if (found)
         *found = e != NULL;
     if (!e)
@@ -714,10 +700,12 @@ static segcl_status read_tensor(segcl_context *ctx, const char *path, FILE *f, c
                                      "%s: no tensor '%s' (a checkpoint of another model?)", path,
                                      name)
                         : SEGCL_OK;
-    json_t *sh = json_object_get(e, "shape");
-    bool same = json_array_size(sh) == (size_t)t->ndim;
-    for (int d = 0; same && d < t->ndim; d++)
-        same = json_integer_value(json_array_get(sh, (size_t)d)) == t->shape[d];
+    const segcl_jvalue *sh = segcl_json_get(e, "shape");
+    bool same = segcl_json_size(sh) == (size_t)t->ndim;
+    for (int d = 0; same && d < t->ndim; d++) {
+        int64_t extent = -1;
+        same = segcl_json_integer(segcl_json_at(sh, (size_t)d), &extent) && extent == t->shape[d];
+    }
     if (!same) {
         char want[64];
         segcl_shape_format(t->ndim, t->shape, want, sizeof want);
@@ -726,11 +714,12 @@ static segcl_status read_tensor(segcl_context *ctx, const char *path, FILE *f, c
                           "--arch/--classes/--width/--depth)",
                           path, name, want);
     }
-    const char *dtype = json_string_value(json_object_get(e, "dtype"));
+    const char *dtype = segcl_json_string(segcl_json_get(e, "dtype"));
     if (strcmp(dtype, "F32") != 0)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: tensor '%s' is %s, segcl reads F32", path,
                           name, dtype);
-    json_int_t begin = json_integer_value(json_array_get(json_object_get(e, "data_offsets"), 0));
+    int64_t begin = 0;
+    segcl_json_integer(segcl_json_at(segcl_json_get(e, "data_offsets"), 0), &begin);
     float *host = segcl_malloc(t->numel * sizeof *host);
     if (!host)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -751,12 +740,14 @@ static segcl_status read_tensor(segcl_context *ctx, const char *path, FILE *f, c
 static segcl_status read_i64(segcl_context *ctx, const char *path, FILE *f, const parsed *p,
                              const char *name, int64_t *out)
 {
-    json_t *e = json_object_get(p->header, name);
+    const segcl_jvalue *e = segcl_json_get(p->header, name);
     if (!e)
         return SEGCL_OK; /* optional buffer */
-    const char *dtype = json_string_value(json_object_get(e, "dtype"));
-    json_int_t begin = json_integer_value(json_array_get(json_object_get(e, "data_offsets"), 0));
-    json_int_t end = json_integer_value(json_array_get(json_object_get(e, "data_offsets"), 1));
+    const char *dtype = segcl_json_string(segcl_json_get(e, "dtype"));
+    const segcl_jvalue *offsets = segcl_json_get(e, "data_offsets");
+    int64_t begin = 0, end = 0;
+    segcl_json_integer(segcl_json_at(offsets, 0), &begin);
+    segcl_json_integer(segcl_json_at(offsets, 1), &end);
     if (strcmp(dtype, "I64") != 0 || end - begin != 8)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: '%s' must be one I64", path, name);
     uint8_t le[8];
@@ -809,7 +800,7 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
         for (int k = 0; k < 2 && !st; k++) {
             char name[96];
             snprintf(name, sizeof name, "optimizer.%s.%s", which[k], prm->name);
-            if (!json_object_get(p.header, name))
+            if (!segcl_json_get(p.header, name))
                 continue;
             if (!*slot[k]) {
                 char tname[112];
@@ -820,7 +811,7 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
                 st = read_tensor(ctx, path, f, &p, name, *slot[k], true, NULL);
         }
     }
-    json_decref(p.header);
+    segcl_json_free(p.header);
     fclose(f);
     return st;
 }

@@ -1,0 +1,103 @@
+/*
+ * JSON text from jansson values, checked. json_dumps() cannot be trusted when memory runs out:
+ * jansson 2.14 ignores a failed append of an object key and returns a string with the key
+ * missing. Dumping through our own callback lets every failed append be seen.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+typedef struct text_buffer {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} text_buffer;
+
+static int append(const char *buffer, size_t size, void *data)
+{
+    text_buffer *b = data;
+    if (b->failed)
+        return -1;
+    if (b->len + size + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + size + 1)
+            cap *= 2;
+        char *grown = segcl_realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return -1;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, buffer, size);
+    b->len += size;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags, char **out)
+{
+    text_buffer b = {0};
+    *out = NULL;
+    if (!json || json_dump_callback(json, append, &b, flags) != 0 || b.failed || !b.data) {
+        segcl_free(b.data);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing JSON");
+    }
+    *out = b.data;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_json_write_file(segcl_context *ctx, const char *path, const json_t *json)
+{
+    char *text = NULL, *tmp = NULL;
+    int fd = -1;
+    segcl_status st = segcl_json_text(ctx, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER, &text);
+    if (st)
+        goto done;
+    size_t len = strlen(path) + 32;
+    if (!(tmp = segcl_malloc(len))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
+                        path);
+        goto done;
+    }
+    snprintf(tmp, len, "%s.tmp-%ld", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    size_t n = strlen(text);
+    const char *p = text;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
+            goto done;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0 || rename(tmp, path) != 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+done:
+    if (fd >= 0)
+        close(fd);
+    if (st && tmp)
+        unlink(tmp);
+    segcl_free(tmp);
+    segcl_free(text);
+    return st;
+}
