@@ -46,6 +46,14 @@ SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const 
                                           const char *fmt, ...) SEGCL_PRINTF(4, 5);
 SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
 SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
+/* Passes a one-line warning to the context's handler (segcl_context_set_warning_handler); with
+ * none it is dropped. */
+SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+/* Copies the reading settings (strictness, pixel limit; not the handler) from one context to
+ * another, e.g. to the loader thread's. */
+SEGCL_INTERNAL void segcl_copy_decoding(segcl_context *to, const segcl_context *from);
+SEGCL_INTERNAL bool segcl_strict_decoding(const segcl_context *ctx);
+SEGCL_INTERNAL uint64_t segcl_max_pixels(const segcl_context *ctx);
 
 /* ---- JSON (src/core/json.c) ---------------------------------------------------------------- */
 
@@ -297,6 +305,10 @@ struct segcl_context {
     char *error;       /* last error message, heap-allocated; "" when none */
     size_t error_cap;
     cl_int last_cl_error;
+    segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
+    void *warn_user;
+    bool strict;            /* decoder warnings are errors */
+    uint64_t max_pixels;    /* images larger than this are refused; 0: the default */
 
     bool enumerated;
     segcl_device_entry *devices;

@@ -4,11 +4,15 @@
 Layouts: ph2/ (PH2's original folders; photos 24-bit bottom-up BMP, masks 1-bit palettised,
 24-bit top-down with 0/255 greys, and 8-bit palettised BMP), mads/ (images/ + masks/ with the
 same names inside the zip's nested duplicate folder), folder/ (JPEG/PNG/BMP photos matched to
-masks by stem, one photo without a mask), corrupt/ (truncated and malformed files).
+masks by stem, one photo without a mask), corrupt/ (truncated and malformed files),
+realworld/ (what phones, editors and publishers write: EXIF orientation, 16-bit and RGBA PNG,
+CMYK JPEG, a truncated JPEG, BMP colour masks, sizes that must be refused), sizes/ and
+sizes_bad/ (masks stored smaller than their photos, 0/1 masks, a mask of another shape).
 Needs Debian's python3-pil for JPEG and PNG.
 """
 import os
 import struct
+import zlib
 
 from PIL import Image
 
@@ -76,6 +80,133 @@ def grey_mask(bits):
     return img
 
 
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_raw(path, w, h, bit_depth, color_type, rows, extra=b""):
+    """A PNG written by hand: 16-bit colour and claims no other tool writes."""
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
+    raw = b"".join(b"\0" + r for r in rows)
+    data = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra +
+            png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def realworld():
+    r = os.path.join(ROOT, "realworld")
+    os.makedirs(r, exist_ok=True)
+    # a phone photo stored sideways with EXIF orientation 6 (show turned 90 degrees clockwise)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo(4).transpose(Image.ROTATE_90).save(os.path.join(r, "exif6.jpg"), quality=95,
+                                             exif=exif.tobytes())
+    # a mask PNG stored turned the other way with orientation 8, in an eXIf chunk
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    grey_mask(mask_bits(1)).transpose(Image.ROTATE_270).save(os.path.join(r, "exif8.png"),
+                                                            exif=exif.tobytes())
+    # 16-bit RGB with a gAMA chunk of 1.0: read plainly, v16 = 257 * v8 must give v8 back
+    px = photo(5).load()
+    rows = [b"".join(struct.pack(">HHH", *(257 * c for c in px[x, y])) for x in range(W))
+            for y in range(H)]
+    png_raw(os.path.join(r, "rgb16.png"), W, H, 16, 2, rows,
+            png_chunk(b"gAMA", struct.pack(">I", 100000)))
+    # a 16-bit grey mask, 0 and 65535
+    bits = mask_bits(2)
+    rows = [b"".join(struct.pack(">H", 65535 * bits[y][x]) for x in range(W)) for y in range(H)]
+    png_raw(os.path.join(r, "gray16.png"), W, H, 16, 0, rows)
+    # RGBA: the left half fully transparent, colours stored as usual
+    rgba = photo(6).convert("RGBA")
+    rgba.putalpha(Image.new("L", (W, H)))
+    a = rgba.load()
+    for y in range(H):
+        for x in range(W // 2, W):
+            a[x, y] = a[x, y][:3] + (255,)
+    rgba.save(os.path.join(r, "rgba.png"))
+    # a mask with alpha: its colour channels hold the mask, alpha holds anything
+    m = grey_mask(mask_bits(0)).convert("RGBA")
+    m.putalpha(128)
+    m.save(os.path.join(r, "rgba_mask.png"))
+    # CMYK, as editors write for print (Adobe's inverted CMYK)
+    photo(7).convert("CMYK").save(os.path.join(r, "cmyk.jpg"), quality=95)
+    # a JPEG cut off in its data: the headers are whole
+    big = Image.new("RGB", (64, 48))
+    big.putdata([((x * 4) % 256, (y * 5) % 256, (x * y) % 256) for y in range(48) for x in range(64)])
+    big.save(os.path.join(r, "whole64.jpg"), quality=90)
+    raw = open(os.path.join(r, "whole64.jpg"), "rb").read()
+    open(os.path.join(r, "half.jpg"), "wb").write(raw[: len(raw) * 6 // 10])
+    # tiny files that claim 16384 x 16384 pixels
+    png_raw(os.path.join(r, "huge.png"), 16384, 16384, 8, 0, [b"\0" * 16])
+    jpg = bytearray(raw)
+    sof = jpg.find(b"\xff\xc0")
+    struct.pack_into(">HH", jpg, sof + 5, 16000, 16000)
+    open(os.path.join(r, "huge.jpg"), "wb").write(bytes(jpg))
+    # BMP with BI_BITFIELDS: 32-bit with colours in unusual places, and 16-bit 5-6-5
+    img = photo(8)
+    p8 = img.load()
+    data32 = b"".join(struct.pack("<I", (p8[x, y][0] << 8) | (p8[x, y][1] << 16) | (p8[x, y][2] << 24))
+                      for y in range(H - 1, -1, -1) for x in range(W))
+    masks = struct.pack("<III", 0x0000FF00, 0x00FF0000, 0xFF000000)
+    off = 14 + 40 + 12
+    header = struct.pack("<2sIHHI", b"BM", off + len(data32), 0, 0, off)
+    dib = struct.pack("<IiiHHIIiiII", 40, W, H, 1, 32, 3, len(data32), 2835, 2835, 0, 0)
+    open(os.path.join(r, "bitfields32.bmp"), "wb").write(header + dib + masks + data32)
+    stride = (W * 2 + 3) & ~3
+    rows = []
+    for y in range(H - 1, -1, -1):
+        row = b"".join(struct.pack("<H", ((p8[x, y][0] >> 3) << 11) | ((p8[x, y][1] >> 2) << 5) |
+                                   (p8[x, y][2] >> 3)) for x in range(W))
+        rows.append(row + b"\0" * (stride - len(row)))
+    data16 = b"".join(rows)
+    masks = struct.pack("<III", 0xF800, 0x07E0, 0x001F)
+    header = struct.pack("<2sIHHI", b"BM", off + len(data16), 0, 0, off)
+    dib = struct.pack("<IiiHHIIiiII", 40, W, H, 1, 16, 3, len(data16), 2835, 2835, 0, 0)
+    open(os.path.join(r, "rgb565.bmp"), "wb").write(header + dib + masks + data16)
+    # pixel data said to start inside the headers
+    bmp_24(os.path.join(r, "bad_offset.bmp"), photo(0))
+    bad = bytearray(open(os.path.join(r, "bad_offset.bmp"), "rb").read())
+    struct.pack_into("<I", bad, 10, 20)
+    open(os.path.join(r, "bad_offset.bmp"), "wb").write(bytes(bad))
+
+
+def big_mask_bits(w, h, seed):
+    cx, cy = w * (0.4 + 0.05 * seed), h * 0.5
+    return [[1 if (x - cx) ** 2 / (w * w / 9) + (y - cy) ** 2 / (h * h / 9) < 1 else 0
+             for x in range(w)] for y in range(h)]
+
+
+def sizes():
+    """Masks as publishers store them: smaller than their photos (same aspect), and 0/1."""
+    for name in ("sizes", "sizes_bad"):
+        d = os.path.join(ROOT, name)
+        os.makedirs(os.path.join(d, "photos"), exist_ok=True)
+        os.makedirs(os.path.join(d, "truth"), exist_ok=True)
+        for i in range(4):
+            img = Image.new("RGB", (40, 30))
+            img.putdata([((x * 6 + i * 30) % 256, (y * 8) % 256, 100) for y in range(30)
+                         for x in range(40)])
+            img.save(os.path.join(d, "photos", f"p{i}.jpg"), quality=95)
+            if i == 0:  # full size, 0/255
+                m = big_mask_bits(40, 30, i)
+                vals = [255 * m[y][x] for y in range(30) for x in range(40)]
+                size = (40, 30)
+            elif i in (1, 2):  # half size, 0/255
+                m = big_mask_bits(20, 15, i)
+                vals = [255 * m[y][x] for y in range(15) for x in range(20)]
+                size = (20, 15)
+            else:  # full size, 0/1
+                m = big_mask_bits(40, 30, i)
+                vals = [m[y][x] for y in range(30) for x in range(40)]
+                size = (40, 30)
+            mask = Image.new("L", size)
+            mask.putdata(vals)
+            if name == "sizes_bad" and i == 2:  # another aspect ratio: 40 x 10
+                mask = mask.resize((40, 10), Image.NEAREST)
+            mask.save(os.path.join(d, "truth", f"p{i}.png"))
+
+
 def main():
     # PH2: three cases, three mask encodings; a fourth case without a lesion mask is skipped
     cases = os.path.join(ROOT, "ph2", "PH2Dataset", "PH2 Dataset images")
@@ -131,6 +262,8 @@ def main():
     open(os.path.join(c, "truncated.jpg"), "wb").write(jpg[:40])
     open(os.path.join(c, "not_an_image.png"), "wb").write(b"hello, this is text\n")
     open(os.path.join(c, "empty.jpg"), "wb").write(b"")
+    realworld()
+    sizes()
 
 
 if __name__ == "__main__":

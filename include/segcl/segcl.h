@@ -130,6 +130,22 @@ SEGCL_API void segcl_context_destroy(segcl_context *ctx);
  *  the next call on ctx. A NULL ctx gives a message about memory exhaustion. */
 SEGCL_API const char *segcl_context_error(const segcl_context *ctx);
 
+/** Receives one line per warning: something segcl read but found damaged and used anyway
+ *  (e.g. a truncated JPEG decoded with a grey bottom). `user` is passed back. */
+typedef void (*segcl_warning_fn)(const char *message, void *user);
+
+/** Where ctx's warnings go; NULL drops them (the default). */
+SEGCL_API void segcl_context_set_warning_handler(segcl_context *ctx, segcl_warning_fn fn,
+                                                 void *user);
+
+/** With strict set, anything that would be a warning while reading images is an error. */
+SEGCL_API void segcl_context_set_strict(segcl_context *ctx, bool strict);
+
+/** Images with more pixels than this are refused before any pixel memory is allocated;
+ *  0 restores the default, SEGCL_DEFAULT_MAX_PIXELS. */
+SEGCL_API void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels);
+#define SEGCL_DEFAULT_MAX_PIXELS (64ull << 20) /**< 64 Mpixel: 8192 x 8192, any phone photo */
+
 /** Number of OpenCL devices over all platforms. Enumerates on first use. */
 SEGCL_API segcl_status segcl_device_count(segcl_context *ctx, size_t *count);
 

@@ -197,3 +197,56 @@ const char *segcl_cl_error_name(cl_int err)
     default: return "unknown OpenCL error";
     }
 }
+
+void segcl_context_set_warning_handler(segcl_context *ctx, segcl_warning_fn fn, void *user)
+{
+    if (!ctx)
+        return;
+    ctx->warn = fn;
+    ctx->warn_user = user;
+}
+
+void segcl_context_set_strict(segcl_context *ctx, bool strict)
+{
+    if (ctx)
+        ctx->strict = strict;
+}
+
+void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels)
+{
+    if (ctx)
+        ctx->max_pixels = max_pixels;
+}
+
+void segcl_copy_decoding(segcl_context *to, const segcl_context *from)
+{
+    if (!to || !from)
+        return;
+    to->strict = from->strict;
+    to->max_pixels = from->max_pixels;
+}
+
+bool segcl_strict_decoding(const segcl_context *ctx)
+{
+    return ctx && ctx->strict;
+}
+
+uint64_t segcl_max_pixels(const segcl_context *ctx)
+{
+    return ctx && ctx->max_pixels ? ctx->max_pixels : SEGCL_DEFAULT_MAX_PIXELS;
+}
+
+void segcl_warn(segcl_context *ctx, const char *fmt, ...)
+{
+    if (!ctx || !ctx->warn)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; p++) /* one line, whatever a decoder's message held */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    ctx->warn(buf, ctx->warn_user);
+}

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-/* 8-bit pixels, row-major, interleaved channels (1: gray, 3: RGB). */
+/* 8-bit pixels, row-major, interleaved channels (1: gray, 3: RGB, 4: RGBA). */
 typedef struct segcl_image {
     int width, height, channels;
     uint8_t *pixels;
@@ -15,9 +15,17 @@ typedef struct segcl_image {
 
 SEGCL_INTERNAL segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height,
                                               int channels, segcl_image *out);
-/* Decodes a JPEG, PNG or BMP file (by content, not name) into `channels` 1 or 3. */
+/* Decodes a JPEG, PNG or BMP file (by content, not name) into `channels` 1 or 3, turned as
+ * its EXIF orientation says. Damage a decoder can live with is a warning (an error when the
+ * context is strict); images beyond the context's pixel limit are refused. */
 SEGCL_INTERNAL segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels,
                                              segcl_image *out);
+/* The same from memory; `name` labels messages. */
+SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_context *ctx, const char *name,
+                                               const uint8_t *data, size_t n, int channels,
+                                               segcl_image *out);
+/* Luma (ITU-R 601) of an RGB triple, as every decoder here makes gray from colour. */
+SEGCL_INTERNAL uint8_t segcl_gray_of(int r, int g, int b);
 SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_context *ctx, const char *path,
                                                  const segcl_image *img);
 SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path,

@@ -1,11 +1,17 @@
 /*
- * Image files: JPEG through libjpeg-turbo, PNG through libpng, BMP through our own strict
- * parser (24/32-bit bottom-up and top-down, 8-, 4- and 1-bit palettised: what PH2 holds and
- * what paint programs write). Every length is checked against the file before it is used.
- * Also resizing (antialiased for photos, nearest for masks) and PNG/JPEG writing.
+ * Image files, read as every viewer reads them: JPEG through libjpeg-turbo (CMYK and YCCK
+ * converted to RGB as Adobe's inverted CMYK, decoder warnings reported or, when strict,
+ * refused), PNG through libpng (8 and 16 bits scaled plainly with no gamma, palettes expanded,
+ * alpha dropped so colours stay as stored), BMP through our own strict parser (1-, 4-, 8-,
+ * 16-, 24- and 32-bit, BI_BITFIELDS masks honoured). The EXIF orientation of JPEG and PNG
+ * files is applied, as OpenCV's imread and PIL's exif_transpose do. Every length is checked
+ * against the data before it is used, and the pixel count against a limit before any pixel
+ * memory is allocated. Also resizing (antialiased for photos, nearest for masks) and PNG/JPEG
+ * writing.
  */
 #include <errno.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +21,8 @@
 
 #include "data/data.h"
 
-#define MAX_PIXELS (1u << 28) /* 16384 x 16384 */
+#define HARD_MAX_PIXELS (1u << 28) /* no image larger than 16384 x 16384, whatever the limit */
+#define MAX_FILE_BYTES (1ul << 31)
 
 void segcl_image_free(segcl_image *img)
 {
@@ -30,8 +37,9 @@ segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height, int ch
                                segcl_image *out)
 {
     out->pixels = NULL;
-    if (width < 1 || height < 1 || (channels != 1 && channels != 3) ||
-        (uint64_t)width * (uint64_t)height > MAX_PIXELS)
+    out->width = out->height = out->channels = 0;
+    if (width < 1 || height < 1 || channels < 1 || channels > 4 ||
+        (uint64_t)width * (uint64_t)height > HARD_MAX_PIXELS)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "image size %dx%d not supported",
                           width, height);
     out->pixels = segcl_malloc((size_t)width * height * channels);
@@ -44,35 +52,56 @@ segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height, int ch
     return SEGCL_OK;
 }
 
+/* The context's pixel limit (segcl_context_set_max_pixels), applied before decoding. */
+static segcl_status check_pixels(segcl_context *ctx, const char *path, const char *kind,
+                                 uint64_t width, uint64_t height)
+{
+    uint64_t limit = segcl_max_pixels(ctx);
+    if (width < 1 || height < 1)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: %s of invalid size %llux%llu", path, kind,
+                          (unsigned long long)width, (unsigned long long)height);
+    if (width * height > limit)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels "
+                          "(--max-pixels)",
+                          path, kind, (unsigned long long)width, (unsigned long long)height,
+                          (unsigned long long)limit);
+    return SEGCL_OK;
+}
+
 static segcl_status read_whole(segcl_context *ctx, const char *path, uint8_t **data, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    segcl_status st = SEGCL_OK;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+        goto done;
     }
-    long size = ftell(f);
-    if (size < 0 || (unsigned long)size > (1ul << 31) || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s (size %ld)", path, size);
+    if ((unsigned long)size > MAX_FILE_BYTES) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: file of %ld bytes is too large", path,
+                        size);
+        goto done;
     }
-    uint8_t *buf = segcl_malloc((size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
-                          path);
+    if (!(buf = segcl_malloc((size_t)size + 1))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
+                        path);
+        goto done;
     }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size) {
-        segcl_free(buf);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: short read", path);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: short read", path);
+        goto done;
     }
     *data = buf;
     *len = (size_t)size;
-    return SEGCL_OK;
+    buf = NULL;
+done:
+    segcl_free(buf);
+    fclose(f);
+    return st;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -85,7 +114,7 @@ static uint16_t le16(const uint8_t *p)
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
-static uint8_t gray_of(int r, int g, int b)
+uint8_t segcl_gray_of(int r, int g, int b)
 {
     return (uint8_t)((r * 299 + g * 587 + b * 114 + 500) / 1000);
 }
@@ -95,12 +124,140 @@ static void put(segcl_image *img, int x, int y, int r, int g, int b)
 {
     uint8_t *p = img->pixels + ((size_t)y * img->width + x) * img->channels;
     if (img->channels == 1) {
-        p[0] = gray_of(r, g, b);
+        p[0] = segcl_gray_of(r, g, b);
     } else {
         p[0] = (uint8_t)r;
         p[1] = (uint8_t)g;
         p[2] = (uint8_t)b;
     }
+}
+
+/* ---- EXIF orientation ---- */
+
+/* The orientation tag (1..8) of a TIFF-structured EXIF block, or 1 when absent or unreadable. */
+static int exif_orientation(const uint8_t *d, size_t n)
+{
+    if (n < 8)
+        return 1;
+    bool le = d[0] == 'I' && d[1] == 'I', be = d[0] == 'M' && d[1] == 'M';
+    if (!le && !be)
+        return 1;
+#define U16(p) (le ? (uint32_t)((p)[0] | (p)[1] << 8) : (uint32_t)((p)[0] << 8 | (p)[1]))
+#define U32(p)                                                                                     \
+    (le ? le32(p)                                                                                  \
+        : ((uint32_t)(p)[0] << 24 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[2] << 8 | (p)[3]))
+    if (U16(d + 2) != 42)
+        return 1;
+    uint32_t ifd = U32(d + 4);
+    if (ifd > n - 2 || ifd < 8)
+        return 1;
+    uint32_t entries = U16(d + ifd);
+    for (uint32_t i = 0; i < entries; i++) {
+        size_t at = (size_t)ifd + 2 + (size_t)i * 12;
+        if (at + 12 > n)
+            return 1;
+        if (U16(d + at) != 0x0112)
+            continue;
+        uint32_t type = U16(d + at + 2), count = U32(d + at + 4);
+        uint32_t value = U16(d + at + 8);
+        return type == 3 && count == 1 && value >= 1 && value <= 8 ? (int)value : 1;
+    }
+#undef U16
+#undef U32
+    return 1;
+}
+
+/* The EXIF orientation of a JPEG: the first APP1 "Exif" segment before the image data. */
+static int jpeg_orientation(const uint8_t *d, size_t n)
+{
+    size_t at = 2;
+    while (at + 4 <= n) {
+        if (d[at] != 0xFF)
+            return 1;
+        uint8_t marker = d[at + 1];
+        if (marker == 0xFF) { /* fill byte */
+            at++;
+            continue;
+        }
+        if (marker == 0xD9 || marker == 0xDA) /* end of image, start of scan */
+            return 1;
+        if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+            at += 2;
+            continue;
+        }
+        size_t len = (size_t)d[at + 2] << 8 | d[at + 3];
+        if (len < 2 || at + 2 + len > n)
+            return 1;
+        const uint8_t *seg = d + at + 4;
+        size_t seg_len = len - 2;
+        if (marker == 0xE1 && seg_len >= 6 && !memcmp(seg, "Exif\0\0", 6))
+            return exif_orientation(seg + 6, seg_len - 6);
+        at += 2 + len;
+    }
+    return 1;
+}
+
+/* Turns img (decoded as stored) the way its EXIF orientation says it is to be shown. */
+static segcl_status apply_orientation(segcl_context *ctx, segcl_image *img, int orientation)
+{
+    if (orientation <= 1 || orientation > 8)
+        return SEGCL_OK;
+    const int W = img->width, H = img->height, ch = img->channels;
+    const bool swap = orientation >= 5;
+    segcl_image out;
+    segcl_status st = segcl_image_alloc(ctx, swap ? H : W, swap ? W : H, ch, &out);
+    if (st)
+        return st;
+    for (int y = 0; y < out.height; y++)
+        for (int x = 0; x < out.width; x++) {
+            int sx, sy;
+            switch (orientation) {
+            case 2: sx = W - 1 - x, sy = y; break;         /* mirrored */
+            case 3: sx = W - 1 - x, sy = H - 1 - y; break; /* turned 180 degrees */
+            case 4: sx = x, sy = H - 1 - y; break;         /* mirrored top-bottom */
+            case 5: sx = y, sy = x; break;                 /* transposed */
+            case 6: sx = y, sy = H - 1 - x; break;         /* shown turned 90 degrees clockwise */
+            case 7: sx = W - 1 - y, sy = H - 1 - x; break; /* transversed */
+            default: sx = W - 1 - y, sy = x; break;        /* 8: turned 90 counter-clockwise */
+            }
+            memcpy(out.pixels + ((size_t)y * out.width + x) * ch,
+                   img->pixels + ((size_t)sy * W + sx) * ch, (size_t)ch);
+        }
+    segcl_image_free(img);
+    *img = out;
+    return SEGCL_OK;
+}
+
+/* ---- BMP ---- */
+
+/* One BI_BITFIELDS channel: a contiguous run of set bits. */
+typedef struct bit_field {
+    uint32_t mask;
+    int shift, bits;
+} bit_field;
+
+static bool bit_field_make(uint32_t mask, bit_field *f)
+{
+    f->mask = mask;
+    f->shift = f->bits = 0;
+    if (!mask)
+        return false;
+    while (!(mask & 1)) {
+        mask >>= 1;
+        f->shift++;
+    }
+    while (mask & 1) {
+        mask >>= 1;
+        f->bits++;
+    }
+    return mask == 0; /* contiguous */
+}
+
+static int bit_field_value(const bit_field *f, uint32_t px)
+{
+    uint32_t v = (px & f->mask) >> f->shift;
+    uint32_t max = f->bits >= 32 ? 0xFFFFFFFFu : (1u << f->bits) - 1;
+    return (int)(((uint64_t)v * 255 + max / 2) / max);
 }
 
 static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
@@ -132,39 +289,73 @@ static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8
     }
     bool top_down = height < 0;
     int64_t h = top_down ? -(int64_t)height : height;
-    if (width <= 0 || h <= 0 || (uint64_t)width * (uint64_t)h > MAX_PIXELS)
+    if (width <= 0 || h <= 0 || h > INT32_MAX)
         return BAD("%s: invalid BMP size %dx%d", path, width, height);
+    segcl_status st = check_pixels(ctx, path, "BMP", (uint64_t)width, (uint64_t)h);
+    if (st)
+        return st;
     if (planes != 1)
         return BAD("%s: invalid BMP plane count %u", path, planes);
-    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 24 && bpp != 32)
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
         return BAD("%s: unsupported BMP depth of %u bits", path, bpp);
-    if (compression != 0 && !(compression == 3 && bpp == 32))
+    /* colour masks: BI_BITFIELDS (3) or, in v4/v5 headers, BI_ALPHABITFIELDS (6); without them
+     * 16 bits are 5-5-5 and 32 bits are 8-8-8 */
+    size_t headers = 14 + (size_t)dib;
+    bit_field field[3];
+    bool masks = compression == 3 || compression == 6;
+    if (compression != 0 && !(masks && (bpp == 16 || bpp == 32)))
         return BAD("%s: compressed BMP (method %u) is not supported", path, compression);
-    /* palette: after the DIB header, 4 bytes per entry (3 for the old core header) */
-    const uint8_t *palette = d + 14 + dib;
+    if (masks) {
+        const uint8_t *m = d + 14 + 40; /* after a 40-byte header they follow it */
+        if (dib == 40) {
+            headers += compression == 6 ? 16 : 12;
+            if (headers > n)
+                return BAD("%s: truncated BMP colour masks", path);
+        }
+        for (int c = 0; c < 3; c++)
+            if (!bit_field_make(le32(m + 4 * c), &field[c]))
+                return BAD("%s: BMP colour mask 0x%08x is empty or not contiguous", path,
+                           le32(m + 4 * c));
+        if ((field[0].mask & field[1].mask) || (field[0].mask & field[2].mask) ||
+            (field[1].mask & field[2].mask))
+            return BAD("%s: BMP colour masks overlap", path);
+    } else if (bpp == 16) {
+        bit_field_make(0x7C00, &field[0]);
+        bit_field_make(0x03E0, &field[1]);
+        bit_field_make(0x001F, &field[2]);
+    }
+    /* palette: after the headers, 4 bytes per entry (3 for the old core header) */
+    const uint8_t *palette = d + headers;
     size_t entry = dib == 12 ? 3 : 4;
     uint32_t ncolors = 0;
     if (bpp <= 8) {
         ncolors = colors ? colors : 1u << bpp;
-        if (ncolors > 256 || 14 + dib + (size_t)ncolors * entry > n ||
-            14 + dib + (size_t)ncolors * entry > offset)
+        if (ncolors > 256 || headers + (size_t)ncolors * entry > n)
             return BAD("%s: BMP palette out of bounds", path);
+        headers += (size_t)ncolors * entry;
     }
+    if (offset < headers)
+        return BAD("%s: BMP pixel data offset %u lies inside its headers (which end at %zu)",
+                   path, offset, headers);
     size_t stride = (((size_t)bpp * (size_t)width + 31) / 32) * 4;
     if (offset > n || stride * (size_t)h > n - offset)
         return BAD("%s: truncated BMP pixel data (needs %zu bytes at %u, file has %zu)", path,
                    stride * (size_t)h, offset, n);
-    segcl_status st = segcl_image_alloc(ctx, width, (int)h, channels, out);
-    if (st)
+    if ((st = segcl_image_alloc(ctx, width, (int)h, channels, out)))
         return st;
     for (int64_t row = 0; row < h; row++) {
         const uint8_t *src = d + offset + (size_t)row * stride;
         int y = (int)(top_down ? row : h - 1 - row);
         for (int x = 0; x < width; x++) {
             int r, g, b;
-            if (bpp >= 24) {
+            if (bpp == 24 || (bpp == 32 && !masks)) {
                 const uint8_t *px = src + (size_t)x * (bpp / 8);
                 b = px[0], g = px[1], r = px[2];
+            } else if (bpp >= 16) {
+                uint32_t px = bpp == 16 ? le16(src + (size_t)x * 2) : le32(src + (size_t)x * 4);
+                r = bit_field_value(&field[0], px);
+                g = bit_field_value(&field[1], px);
+                b = bit_field_value(&field[2], px);
             } else {
                 uint32_t idx;
                 if (bpp == 8)
@@ -188,64 +379,233 @@ static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8
 #undef BAD
 }
 
+/* ---- PNG ---- */
+
+typedef struct png_source {
+    const uint8_t *data;
+    size_t size, at;
+    segcl_context *ctx;
+    const char *path;
+    char message[256]; /* libpng's error */
+} png_source;
+
+static void png_read_memory(png_structp png, png_bytep out, size_t len)
+{
+    png_source *s = png_get_io_ptr(png);
+    if (len > s->size - s->at)
+        png_error(png, "file truncated");
+    memcpy(out, s->data + s->at, len);
+    s->at += len;
+}
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    png_source *s = png_get_error_ptr(png);
+    snprintf(s->message, sizeof s->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+/* libpng's warnings are about ancillary chunks (colour profiles and the like) that segcl does
+ * not use: nothing a user needs to act on. */
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+static png_voidp png_alloc(png_structp png, png_alloc_size_t size)
+{
+    (void)png;
+    return segcl_malloc(size);
+}
+
+static void png_release(png_structp png, png_voidp p)
+{
+    (void)png;
+    segcl_free(p);
+}
+
+/* The decoding state that must survive png_error's longjmp. */
+typedef struct png_job {
+    png_structp png;
+    png_infop info;
+    uint8_t *rgb;        /* 8-bit RGB or gray rows as libpng delivers them */
+    png_bytep *rows;
+    segcl_status status; /* set before a longjmp-free failure */
+} png_job;
+
 static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
                                int channels, segcl_image *out)
 {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&img, d, n))
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a readable PNG: %s", path,
-                          img.message);
-    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    if ((uint64_t)img.width * img.height > MAX_PIXELS) {
-        png_image_free(&img);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: PNG of %ux%u is too large", path,
-                          img.width, img.height);
+    png_source src = {d, n, 8, ctx, path, ""};
+    png_job job = {0};
+    segcl_status st = SEGCL_OK;
+    job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error,
+                                       png_on_warning, NULL, png_alloc, png_release);
+    if (job.png)
+        job.info = png_create_info_struct(job.png);
+    if (!job.png || !job.info) {
+        png_destroy_read_struct(job.png ? &job.png : NULL, NULL, NULL);
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
+                          path);
     }
-    segcl_status st = segcl_image_alloc(ctx, (int)img.width, (int)img.height, channels, out);
-    if (st) {
-        png_image_free(&img);
-        return st;
+    png_job *volatile jp = &job; /* what the error path needs, safe across longjmp */
+    const unsigned long failures = segcl_alloc_failures();
+    if (setjmp(png_jmpbuf(job.png))) {
+        segcl_free(jp->rows);
+        segcl_free(jp->rgb);
+        png_destroy_read_struct(&jp->png, &jp->info, NULL);
+        if (jp->status)
+            return jp->status;
+        if (segcl_alloc_failures() != failures) /* libpng allocates through segcl_malloc */
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                              "out of host memory reading %s", path);
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt PNG: %s", path, src.message);
     }
-    if (!png_image_finish_read(&img, NULL, out->pixels, 0, NULL)) {
+    png_set_read_fn(job.png, &src, png_read_memory);
+    png_set_sig_bytes(job.png, 8);
+    png_set_user_limits(job.png, 65535, 65535);
+    png_set_chunk_malloc_max(job.png, 16u << 20);
+    png_read_info(job.png, job.info);
+    png_uint_32 w = png_get_image_width(job.png, job.info),
+                h = png_get_image_height(job.png, job.info);
+    if ((job.status = check_pixels(ctx, path, "PNG", w, h)))
+        png_longjmp(job.png, 1);
+    int color = png_get_color_type(job.png, job.info);
+    /* everything to 8 bits per channel, plainly: palettes and low-bit gray expanded,
+     * 16 bits scaled by 255/65535 (no gamma, whatever gAMA or sRGB chunks say), alpha and
+     * transparency dropped so that colours stay as stored */
+    png_set_expand(job.png);
+    png_set_scale_16(job.png);
+    png_set_strip_alpha(job.png);
+    bool gray = !(color & PNG_COLOR_MASK_COLOR);
+    if (gray && channels == 3)
+        png_set_gray_to_rgb(job.png);
+    png_set_interlace_handling(job.png);
+    png_read_update_info(job.png, job.info);
+    int got = png_get_channels(job.png, job.info);
+    size_t rowbytes = png_get_rowbytes(job.png, job.info);
+    if ((got != 1 && got != 3) || rowbytes != (size_t)w * got) {
+        job.status = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                                "%s: PNG layout not supported (%d channels)", path, got);
+        png_longjmp(job.png, 1);
+    }
+    job.rgb = segcl_malloc(rowbytes * h);
+    job.rows = segcl_malloc(h * sizeof *job.rows);
+    if (!job.rgb || !job.rows) {
+        job.status = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                "out of host memory for a %ux%u image", (unsigned)w, (unsigned)h);
+        png_longjmp(job.png, 1);
+    }
+    for (png_uint_32 y = 0; y < h; y++)
+        job.rows[y] = job.rgb + (size_t)y * rowbytes;
+    png_read_image(job.png, job.rows);
+    png_read_end(job.png, job.info);
+    int orientation = 1;
+    png_uint_32 exif_len = 0;
+    png_bytep exif = NULL;
+    if (png_get_eXIf_1(job.png, job.info, &exif_len, &exif) && exif)
+        orientation = exif_orientation(exif, exif_len);
+    if (!(st = segcl_image_alloc(ctx, (int)w, (int)h, channels, out))) {
+        if (got == channels) {
+            memcpy(out->pixels, job.rgb, rowbytes * h);
+        } else { /* colour to gray, as for every other format */
+            for (size_t i = 0; i < (size_t)w * h; i++)
+                out->pixels[i] =
+                    segcl_gray_of(job.rgb[3 * i], job.rgb[3 * i + 1], job.rgb[3 * i + 2]);
+        }
+    }
+    segcl_free(job.rows);
+    segcl_free(job.rgb);
+    png_destroy_read_struct(&job.png, &job.info, NULL);
+    if (!st && (st = apply_orientation(ctx, out, orientation)))
         segcl_image_free(out);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt PNG: %s", path, img.message);
-    }
-    return SEGCL_OK;
+    return st;
 }
+
+/* ---- JPEG ---- */
 
 static segcl_status decode_jpeg(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
                                 int channels, segcl_image *out)
 {
     tjhandle tj = tjInitDecompress();
+    uint8_t *cmyk = NULL;
+    segcl_status st = SEGCL_OK;
     if (!tj)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s: cannot start the JPEG decoder",
                           path);
     int w, h, sub, space;
     if (tjDecompressHeader3(tj, d, (unsigned long)n, &w, &h, &sub, &space) != 0) {
-        segcl_status st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a readable JPEG: %s", path,
-                                     tjGetErrorStr2(tj));
-        tjDestroy(tj);
-        return st;
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a readable JPEG: %s", path,
+                        tjGetErrorStr2(tj));
+        goto done;
     }
-    if (w < 1 || h < 1 || (uint64_t)w * (uint64_t)h > MAX_PIXELS) {
-        tjDestroy(tj);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: JPEG of invalid size %dx%d", path, w, h);
+    if ((st = check_pixels(ctx, path, "JPEG", (uint64_t)(w > 0 ? w : 0),
+                           (uint64_t)(h > 0 ? h : 0))))
+        goto done;
+    const bool ink = space == TJCS_CMYK || space == TJCS_YCCK;
+    const int flags = TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS |
+                      (segcl_strict_decoding(ctx) ? TJFLAG_STOPONWARNING : 0);
+    if ((st = segcl_image_alloc(ctx, w, h, channels, out)))
+        goto done;
+    uint8_t *dst = out->pixels;
+    int format = channels == 1 ? TJPF_GRAY : TJPF_RGB, pitch = w * channels;
+    if (ink) {
+        if (!(cmyk = segcl_malloc((size_t)w * h * 4))) {
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                            "out of host memory for a %dx%d image", w, h);
+            goto done;
+        }
+        dst = cmyk;
+        format = TJPF_CMYK;
+        pitch = w * 4;
     }
-    segcl_status st = segcl_image_alloc(ctx, w, h, channels, out);
-    if (st) {
-        tjDestroy(tj);
-        return st;
+    if (tjDecompress2(tj, d, (unsigned long)n, dst, w, pitch, h, format, flags) != 0) {
+        if (tjGetErrorCode(tj) == TJERR_FATAL || segcl_strict_decoding(ctx)) {
+            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt JPEG: %s%s", path,
+                            tjGetErrorStr2(tj),
+                            tjGetErrorCode(tj) == TJERR_FATAL ? "" : " (strict decoding)");
+            goto done;
+        }
+        segcl_warn(ctx, "%s: damaged JPEG, decoded anyway: %s", path, tjGetErrorStr2(tj));
     }
-    if (tjDecompress2(tj, d, (unsigned long)n, out->pixels, w, 0, h,
-                      channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_ACCURATEDCT) != 0 &&
-        tjGetErrorCode(tj) == TJERR_FATAL) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt JPEG: %s", path, tjGetErrorStr2(tj));
+    if (ink) {
+        /* Adobe's inverted CMYK as libjpeg reports it: 255 is no ink */
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            const uint8_t *p = cmyk + 4 * i;
+            int k = p[3];
+            int r = (p[0] * k + 127) / 255, g = (p[1] * k + 127) / 255, b = (p[2] * k + 127) / 255;
+            if (channels == 1) {
+                out->pixels[i] = segcl_gray_of(r, g, b);
+            } else {
+                out->pixels[3 * i] = (uint8_t)r;
+                out->pixels[3 * i + 1] = (uint8_t)g;
+                out->pixels[3 * i + 2] = (uint8_t)b;
+            }
+        }
+    }
+    st = apply_orientation(ctx, out, jpeg_orientation(d, n));
+done:
+    if (st)
         segcl_image_free(out);
-    }
+    segcl_free(cmyk);
     tjDestroy(tj);
     return st;
+}
+
+segcl_status segcl_image_decode(segcl_context *ctx, const char *name, const uint8_t *data,
+                                size_t n, int channels, segcl_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (channels != 1 && channels != 3)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "decode: 1 or 3 channels");
+    if (n >= 2 && data[0] == 'B' && data[1] == 'M')
+        return decode_bmp(ctx, name, data, n, channels, out);
+    if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
+        return decode_png(ctx, name, data, n, channels, out);
+    if (n >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
+        return decode_jpeg(ctx, name, data, n, channels, out);
+    return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a JPEG, PNG or BMP file", name);
 }
 
 segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels,
@@ -255,16 +615,8 @@ segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels
     uint8_t *data = NULL;
     size_t n = 0;
     segcl_status st = read_whole(ctx, path, &data, &n);
-    if (st)
-        return st;
-    if (n >= 2 && data[0] == 'B' && data[1] == 'M')
-        st = decode_bmp(ctx, path, data, n, channels, out);
-    else if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
-        st = decode_png(ctx, path, data, n, channels, out);
-    else if (n >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        st = decode_jpeg(ctx, path, data, n, channels, out);
-    else
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a JPEG, PNG or BMP file", path);
+    if (!st)
+        st = segcl_image_decode(ctx, path, data, n, channels, out);
     segcl_free(data);
     return st;
 }
