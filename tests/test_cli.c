@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "test_util.h"
 
 typedef struct run_result {
@@ -192,7 +194,7 @@ static void test_train_predict_eval(void **state)
              tmp);
     run(NULL, args, &out, &err);
     assert_int_equal(out.status, 0);
-    assert_non_null(strstr(out.out, "{\"dice\": "));
+    assert_non_null(strstr(out.out, "\"dice\": "));
     assert_non_null(strstr(out.out, "\"pixel_accuracy\""));
     assert_non_null(strstr(out.out, "\"name\": \"synth0011\""));
     run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
@@ -278,6 +280,103 @@ static void test_bad_inputs(void **state)
     assert_non_null(strstr(err.out, "--frobnicate"));
 }
 
+static int count_files(const char *dir, const char *suffix)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c -- '%s$'", dir, suffix);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* Predicting a folder: a bad file is skipped with a warning and a summary (exit 1), stems that
+ * collide get distinct names, and the output folder inside (here: equal to) the input folder
+ * is never read back. */
+static void test_predict_folder(void **state)
+{
+    (void)state;
+    run_result out, err;
+    char args[2048], dir[600], cmd[8192];
+    const char *data = getenv("SEGCL_TEST_DATA_DIR");
+    snprintf(dir, sizeof dir, "%s/mixed", tmp);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s'/syn/images/synth000[0-2].png '%s/' && "
+             "cp '%s/fixtures/corrupt/truncated.bmp' '%s/' && "
+             "cp '%s/fixtures/folder/images/a.jpg' '%s/a.jpg' && "
+             "cp '%s/fixtures/folder/images/d.png' '%s/a.png'",
+             dir, tmp, dir, data, dir, data, dir, data, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "predict --model %s/run/best.safetensors --out %s %s", tmp, dir,
+             dir);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "warning: skipped"));
+    assert_non_null(strstr(err.out, "truncated.bmp"));
+    assert_non_null(strstr(err.out, "1 of 6 inputs could not be read"));
+    assert_int_equal(count_files(dir, "_mask.png"), 5);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/a_jpg_mask.png", dir);
+    assert_int_equal(access(path, R_OK), 0);
+    snprintf(path, sizeof path, "%s/a_png_mask.png", dir);
+    assert_int_equal(access(path, R_OK), 0);
+    /* again into the same folder: its outputs are not taken for photos */
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "1 of 6 inputs"));
+    assert_int_equal(count_files(dir, "_mask.png"), 5);
+    assert_null(strstr(out.out, "_mask_mask"));
+}
+
+/* JSON output is written by a JSON library: names with quotes and backslashes stay valid, and
+ * bench names the device. A run folder evaluates on exactly its validation split. */
+static void test_json_and_run_eval(void **state)
+{
+    (void)state;
+    run_result out, err;
+    char args[2048], dir[600], cmd[8192];
+    snprintf(dir, sizeof dir, "%s/quotes", tmp);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/images' '%s/masks' && cp '%s/syn/images/synth0001.png' "
+             "'%s/images/a\"b\\c.png' && cp '%s/syn/masks/synth0001.png' '%s/masks/a\"b\\c.png'",
+             dir, dir, tmp, dir, tmp, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "eval --model %s/run/best.safetensors --data %s --json", tmp, dir);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("eval failed: %s", err.out);
+    json_error_t jerr;
+    json_t *root = json_loads(out.out, 0, &jerr);
+    if (!root)
+        fail_msg("eval --json is not JSON (%s): %s", jerr.text, out.out);
+    const char *name = json_string_value(
+        json_object_get(json_array_get(json_object_get(root, "images"), 0), "name"));
+    assert_non_null(name);
+    assert_string_equal(name, "a\"b\\c");
+    json_decref(root);
+    run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
+    assert_int_equal(out.status, 0);
+    root = json_loads(out.out, 0, &jerr);
+    assert_non_null(root);
+    assert_non_null(json_string_value(json_object_get(json_object_get(root, "device"), "name")));
+    json_decref(root);
+    /* the run's validation images, as args.json lists them */
+    snprintf(args, sizeof args, "eval --split val %s/run --json", tmp);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("eval --split val failed: %s", err.out);
+    root = json_loads(out.out, 0, &jerr);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(json_object_get(root, "images")), 1); /* 12 images, 10% */
+    json_decref(root);
+    /* a second training into that run folder is refused */
+    snprintf(args, sizeof args, "train --data %s/syn --out %s/run --size 32", tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "already holds a training run"));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -305,6 +404,8 @@ int main(void)
         cmocka_unit_test(test_train_predict_eval),
         cmocka_unit_test(test_interrupt_and_resume),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_predict_folder),
+        cmocka_unit_test(test_json_and_run_eval),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -253,7 +253,7 @@ static void test_loader(void **state)
     segcl_dataset *ds;
     assert_ok(ctx, segcl_dataset_open(ctx, path, SEGCL_DATASET_AUTO, &ds));
     size_t idx[3] = {0, 1, 2};
-    segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = true, .shuffle = true,
+    segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = SEGCL_AUGMENT_DERMOSCOPY, .shuffle = true,
                                .seed = 5, .classes = 1, .std = {1, 1, 1}};
     segcl_loader *a, *b;
     assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &a));
@@ -287,7 +287,8 @@ static void test_loader(void **state)
     segcl_loader_destroy(a);
     segcl_loader_destroy(b);
     /* no augmentation, no shuffle: the resized image itself, normalised */
-    cfg.augment = cfg.shuffle = false;
+    cfg.augment = 0;
+    cfg.shuffle = false;
     cfg.mean[0] = cfg.mean[1] = cfg.mean[2] = 0.5f;
     cfg.std[0] = cfg.std[1] = cfg.std[2] = 0.25f;
     assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &a));

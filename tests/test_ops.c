@@ -859,12 +859,20 @@ static void test_scores(void **state)
     assert_float_equal(s.dice, 60.0 / 90.0, 1e-12);
     assert_float_equal(s.iou, 0.5, 1e-12);
     assert_float_equal(s.pixel_accuracy, 0.7, 1e-12);
-    /* three classes; class 2 absent everywhere scores 1 */
-    uint64_t c[9] = {5, 1, 0, 2, 8, 0, 0, 0, 0};
+    assert_int_equal(s.defined_classes, 1);
+    /* three classes; class 2 absent from the targets (though predicted once) is left out */
+    uint64_t c[9] = {5, 1, 1, 2, 8, 0, 0, 0, 0};
     segcl_scores_from_confusion(c, 3, &s);
-    assert_float_equal(s.dice, (16.0 / 19.0 + 1.0) / 2, 1e-12);
-    assert_float_equal(s.iou, (8.0 / 11.0 + 1.0) / 2, 1e-12);
-    assert_float_equal(s.pixel_accuracy, 13.0 / 16.0, 1e-12);
+    assert_float_equal(s.dice, 16.0 / 19.0, 1e-12);
+    assert_float_equal(s.iou, 8.0 / 11.0, 1e-12);
+    assert_float_equal(s.pixel_accuracy, 13.0 / 17.0, 1e-12);
+    assert_int_equal(s.defined_classes, 1);
+    /* no foreground in the targets: Dice and IoU undefined, accuracy still counts */
+    uint64_t e[4] = {90, 10, 0, 0};
+    segcl_scores_from_confusion(e, 2, &s);
+    assert_true(isnan(s.dice) && isnan(s.iou));
+    assert_int_equal(s.defined_classes, 0);
+    assert_float_equal(s.pixel_accuracy, 0.9, 1e-12);
 }
 
 /* ---- finite differences of the piecewise ops ---------------------------------------------- */

@@ -378,7 +378,7 @@ static segcl_status load_two_batches(const char *dir, segcl_loader **l, segcl_da
 {
     segcl_status st = segcl_dataset_open(ctx, dir, SEGCL_DATASET_AUTO, ds);
     size_t idx[3] = {0, 1, 2};
-    segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = true, .shuffle = true,
+    segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = SEGCL_AUGMENT_DERMOSCOPY, .shuffle = true,
                                .seed = 3, .classes = 1, .std = {1, 1, 1}};
     float x[2 * 3 * 256], t[2 * 256];
     size_t n;

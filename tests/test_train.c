@@ -81,7 +81,7 @@ static void test_train_outputs(void **state)
     char line[512];
     int lines = 0;
     assert_non_null(fgets(line, sizeof line, f));
-    assert_non_null(strstr(line, "epoch,step,train_loss,val_loss,val_dice,val_iou"));
+    assert_non_null(strstr(line, "epoch,step,lr,train_loss,val_loss,val_dice,val_iou"));
     while (fgets(line, sizeof line, f))
         lines++;
     fclose(f);

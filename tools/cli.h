@@ -15,7 +15,16 @@ typedef struct global_options {
     const char *kernel_cache_dir;
 } global_options;
 
+/* How images are read: --strict and --max-pixels, shared by train, predict and eval. */
+typedef struct cli_reading {
+    bool strict;
+    uint64_t max_pixels;
+} cli_reading;
+
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Applies the reading options and sends the library's warnings to stderr as
+ * "segcl: warning: ..." lines. */
+void cli_apply_reading(segcl_context *ctx, const cli_reading *reading);
 int cli_fail(segcl_context *ctx, segcl_status st);
 double cli_now(void);
 int cli_open_context(const global_options *g, segcl_context **out);

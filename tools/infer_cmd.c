@@ -1,4 +1,6 @@
 /* `segcl predict`, `segcl eval`, `segcl synth`, `segcl bench`. */
+#include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 #include "cli.h"
@@ -18,17 +20,27 @@ void cli_predict_help(FILE *out)
             "  --size S              network input size (default: the training size)\n"
             "  --threshold P         foreground probability threshold (0.5)\n"
             "  --batch N             images per pass (8)\n"
-            "  --save-logits         also write the raw logits\n");
+            "  --save-logits         also write the raw logits\n"
+            "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
+            "  --max-pixels N        refuse larger images (67108864)\n"
+            "\n"
+            "An input that cannot be read is skipped with a warning; the exit status is then 1.\n"
+            "Inputs that share a stem (a.jpg, a.png) get distinct names (a_jpg, a_png).\n");
 }
 
 void cli_eval_help(FILE *out)
 {
     fprintf(out,
             "usage: segcl [--device N] eval --model CKPT --data DIR [--format F] [--json]\n"
+            "       segcl [--device N] eval --model CKPT --images DIR --masks DIR [--json]\n"
+            "       segcl [--device N] eval [--split val|train|all] RUN_DIR [--json]\n"
             "\n"
             "Mean and per-image Dice, IoU and pixel accuracy of a model on a dataset (at the\n"
-            "network's input size). --json prints one JSON object with dice, iou,\n"
-            "pixel_accuracy and images. Model options as for predict.\n");
+            "network's input size). Given a run folder, its best.safetensors is scored on the\n"
+            "run's own data: --split val (the default there) takes exactly the images the run\n"
+            "validated on. Images whose masks hold no foreground have no Dice (nan) and are\n"
+            "left out of the mean Dice and IoU. --json prints one JSON object with dice, iou,\n"
+            "pixel_accuracy, images and undefined. Model options as for predict.\n");
 }
 
 void cli_synth_help(FILE *out)
@@ -76,6 +88,7 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
     segcl_predictor_default_options(&po);
     const char *model = NULL, *out = NULL;
     bool save_logits = false;
+    cli_reading reading = {0};
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     size_t n = 0;
     if (!inputs)
@@ -89,7 +102,10 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         }
         if (!strcmp(argv[i], "--save-logits")) {
             save_logits = true;
+        } else if (!strcmp(argv[i], "--strict")) {
+            reading.strict = true;
         } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                   cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
                    cli_opt_str(argc, argv, &i, "--out", &out, &rc)) {
             if (rc) {
                 free(inputs);
@@ -114,12 +130,13 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         free(inputs);
         return 1;
     }
+    cli_apply_reading(ctx, &reading);
     segcl_predictor *p = NULL;
     segcl_status st = segcl_predictor_open(ctx, model, &po, &p);
     if (!st)
         st = segcl_predict_files(p, inputs, n, out, save_logits, on_predicted, NULL);
     int rc = st ? cli_fail(ctx, st) : 0;
-    if (!st)
+    if (!st || st == SEGCL_ERROR_FORMAT)
         printf("masks and overlays are in %s\n", out);
     segcl_predictor_destroy(p);
     segcl_context_destroy(ctx);
@@ -127,64 +144,114 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
     return rc;
 }
 
+/* The JSON of an evaluation: names with quotes or backslashes stay valid JSON. NaN (images
+ * without foreground) is written as null. */
+static int print_eval_json(const segcl_eval_result *r)
+{
+    json_t *root = json_object(), *images = json_array();
+    bool ok = root && images;
+#define NUMBER(v) (isfinite(v) ? json_real(v) : json_null())
+    ok = ok && json_object_set_new(root, "dice", NUMBER(r->dice)) == 0 &&
+         json_object_set_new(root, "iou", NUMBER(r->iou)) == 0 &&
+         json_object_set_new(root, "pixel_accuracy", NUMBER(r->pixel_accuracy)) == 0 &&
+         json_object_set_new(root, "undefined", json_integer((json_int_t)r->undefined)) == 0;
+    for (size_t k = 0; k < r->count && ok; k++) {
+        json_t *e = json_object();
+        ok = e && json_object_set_new(e, "name", json_string(r->images[k].name)) == 0 &&
+             json_object_set_new(e, "dice", NUMBER(r->images[k].dice)) == 0 &&
+             json_object_set_new(e, "iou", NUMBER(r->images[k].iou)) == 0 &&
+             json_object_set_new(e, "pixel_accuracy", NUMBER(r->images[k].pixel_accuracy)) == 0;
+        ok = ok && json_array_append(images, e) == 0;
+        json_decref(e);
+    }
+#undef NUMBER
+    ok = ok && json_object_set(root, "images", images) == 0;
+    json_decref(images);
+    int rc = ok && json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+    json_decref(root);
+    if (rc)
+        cli_error("eval: cannot write JSON (out of memory)");
+    else
+        putchar('\n');
+    return rc;
+}
+
 int cli_cmd_eval(const global_options *g, int argc, char **argv)
 {
     segcl_predictor_options po;
     segcl_predictor_default_options(&po);
-    const char *model = NULL, *data = NULL;
+    const char *model = NULL, *data = NULL, *images_dir = NULL, *masks_dir = NULL,
+               *run = NULL, *split = NULL;
     segcl_dataset_format format = SEGCL_DATASET_AUTO;
     bool json = false;
+    cli_reading reading = {0};
     for (int i = 1; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cli_eval_help(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--json"))
+        if (!strcmp(argv[i], "--json")) {
             json = true;
-        else if (model_option(argc, argv, &i, &po, &model, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--data", &data, &rc) ||
-                 cli_opt_format(argc, argv, &i, &format, &rc)) {
+        } else if (!strcmp(argv[i], "--strict")) {
+            reading.strict = true;
+        } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--data", &data, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--images", &images_dir, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--masks", &masks_dir, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--split", &split, &rc) ||
+                   cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
+                   cli_opt_format(argc, argv, &i, &format, &rc)) {
             if (rc)
                 return rc;
+        } else if (argv[i][0] != '-' && !run) {
+            run = argv[i];
         } else {
             cli_error("eval: unknown option '%s' (see 'segcl eval --help')", argv[i]);
             return 2;
         }
     }
-    if (!model || !data) {
-        cli_error("eval: needs --model CKPT and --data DIR (see 'segcl eval --help')");
+    const bool pair = images_dir || masks_dir;
+    if (run ? data || pair : (!data && !(images_dir && masks_dir)) || !model || split) {
+        cli_error("eval: needs --model CKPT and --data DIR (or --images DIR --masks DIR), or a "
+                  "run folder with --split (see 'segcl eval --help')");
         return 2;
+    }
+    char best[4200];
+    if (run && !model) {
+        snprintf(best, sizeof best, "%s/best.safetensors", run);
+        model = best;
     }
     segcl_context *ctx;
     if (cli_open_context(g, &ctx))
         return 1;
+    cli_apply_reading(ctx, &reading);
     segcl_predictor *p = NULL;
     segcl_dataset *ds = NULL;
     segcl_eval_result r = {0};
     segcl_status st = segcl_predictor_open(ctx, model, &po, &p);
     if (!st)
-        st = segcl_dataset_open(ctx, data, format, &ds);
+        st = run ? segcl_dataset_open_run(ctx, run, split ? split : "val", &ds)
+             : pair ? segcl_dataset_open_pair(ctx, images_dir, masks_dir, &ds)
+                    : segcl_dataset_open(ctx, data, format, &ds);
     if (!st)
         st = segcl_evaluate(p, ds, &r);
     int rc = 0;
     if (st) {
         rc = cli_fail(ctx, st);
     } else if (json) {
-        printf("{\"dice\": %.6f, \"iou\": %.6f, \"pixel_accuracy\": %.6f, \"images\": [", r.dice,
-               r.iou, r.pixel_accuracy);
-        for (size_t k = 0; k < r.count; k++)
-            printf("%s{\"name\": \"%s\", \"dice\": %.6f, \"iou\": %.6f, \"pixel_accuracy\": %.6f}",
-                   k ? ", " : "", r.images[k].name, r.images[k].dice, r.images[k].iou,
-                   r.images[k].pixel_accuracy);
-        printf("]}\n");
+        rc = print_eval_json(&r);
     } else {
         printf("%-24s %8s %8s %8s\n", "image", "Dice", "IoU", "pix acc");
         for (size_t k = 0; k < r.count; k++)
             printf("%-24s %8.4f %8.4f %8.4f\n", r.images[k].name, r.images[k].dice,
                    r.images[k].iou, r.images[k].pixel_accuracy);
-        printf("%-24s %8.4f %8.4f %8.4f   (%zu images)\n", "mean", r.dice, r.iou,
+        printf("%-24s %8.4f %8.4f %8.4f   (%zu images", "mean", r.dice, r.iou,
                r.pixel_accuracy, r.count);
+        if (r.undefined)
+            printf("; %zu without foreground have no Dice and are left out of its mean",
+                   r.undefined);
+        printf(")\n");
     }
     segcl_eval_result_free(&r);
     segcl_dataset_destroy(ds);
@@ -233,6 +300,27 @@ int cli_cmd_synth(const global_options *g, int argc, char **argv)
     return rc;
 }
 
+static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int size,
+                            double train, double infer)
+{
+    segcl_device_info info;
+    if (segcl_context_device_info(ctx, &info))
+        return cli_fail(ctx, SEGCL_ERROR_STATE);
+    json_t *root = json_pack("{s:s, s:i, s:i, s:f, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i}}", "arch",
+                             arch, "batch", batch, "size", size, "train_images_per_s", train,
+                             "infer_images_per_s", infer, "device", "index", info.index, "name",
+                             info.name, "type", segcl_device_type_string(info.type), "platform",
+                             info.platform_name, "driver", info.driver_version, "compute_units",
+                             (int)info.compute_units);
+    int rc = root && json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+    json_decref(root);
+    if (rc)
+        cli_error("bench: cannot write JSON (out of memory)");
+    else
+        putchar('\n');
+    return rc;
+}
+
 int cli_cmd_bench(const global_options *g, int argc, char **argv)
 {
     const char *arch = "unet";
@@ -267,9 +355,7 @@ int cli_cmd_bench(const global_options *g, int argc, char **argv)
     if (st)
         rc = cli_fail(ctx, st);
     else if (json)
-        printf("{\"arch\": \"%s\", \"batch\": %d, \"size\": %d, \"train_images_per_s\": %.3f, "
-               "\"infer_images_per_s\": %.3f}\n",
-               arch, batch, size, tr, inf);
+        rc = print_bench_json(ctx, arch, batch, size, tr, inf);
     else
         printf("%s %dx%d batch %d: training %.2f images/s, inference %.2f images/s\n", arch, size,
                size, batch, tr, inf);

@@ -7,7 +7,8 @@ same names inside the zip's nested duplicate folder), folder/ (JPEG/PNG/BMP phot
 masks by stem, one photo without a mask), corrupt/ (truncated and malformed files),
 realworld/ (what phones, editors and publishers write: EXIF orientation, 16-bit and RGBA PNG,
 CMYK JPEG, a truncated JPEG, BMP colour masks, sizes that must be refused), sizes/ and
-sizes_bad/ (masks stored smaller than their photos, 0/1 masks, a mask of another shape).
+sizes_bad/ (masks stored smaller than their photos, 0/1 masks, a mask of another shape), empty/
+(masks without foreground).
 Needs Debian's python3-pil for JPEG and PNG.
 """
 import os
@@ -207,6 +208,18 @@ def sizes():
             mask.save(os.path.join(d, "truth", f"p{i}.png"))
 
 
+def empty():
+    """Photos whose masks hold no foreground at all."""
+    d = os.path.join(ROOT, "empty")
+    os.makedirs(os.path.join(d, "images"), exist_ok=True)
+    os.makedirs(os.path.join(d, "masks"), exist_ok=True)
+    for i in range(8):
+        img = Image.new("RGB", (24, 24))
+        img.putdata([((x * 9 + i * 20) % 256, (y * 7) % 256, 60) for y in range(24) for x in range(24)])
+        img.save(os.path.join(d, "images", f"e{i}.png"))
+        Image.new("L", (24, 24)).save(os.path.join(d, "masks", f"e{i}.png"))
+
+
 def main():
     # PH2: three cases, three mask encodings; a fourth case without a lesion mask is skipped
     cases = os.path.join(ROOT, "ph2", "PH2Dataset", "PH2 Dataset images")
@@ -264,6 +277,7 @@ def main():
     open(os.path.join(c, "empty.jpg"), "wb").write(b"")
     realworld()
     sizes()
+    empty()
 
 
 if __name__ == "__main__":

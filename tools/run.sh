@@ -9,6 +9,8 @@ tools/build.sh build --buildtype=release
 segcl=build/tools/segcl
 $segcl devices
 $segcl synth --out runs/synth --count 120 --size 128
+# a run folder is never trained into twice: the demo starts afresh each time
+rm -rf runs/demo
 $segcl train --data runs/synth --out runs/demo --size 128 --epochs 8 --batch 8
 $segcl predict --model runs/demo/best.safetensors --out runs/demo/predictions \
     runs/synth/images/synth0000.png runs/synth/images/synth0001.png \

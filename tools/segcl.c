@@ -33,6 +33,20 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void print_warning(const char *message, void *user)
+{
+    (void)user;
+    fflush(stdout);
+    fprintf(stderr, "%s: warning: %s\n", program_name, message);
+}
+
+void cli_apply_reading(segcl_context *ctx, const cli_reading *reading)
+{
+    segcl_context_set_strict(ctx, reading->strict);
+    segcl_context_set_max_pixels(ctx, reading->max_pixels);
+    segcl_context_set_warning_handler(ctx, print_warning, NULL);
+}
+
 /* One line for a library error: the context's message, or the status text when it has none. */
 int cli_fail(segcl_context *ctx, segcl_status st)
 {

@@ -12,20 +12,29 @@ void cli_train_help(FILE *out)
 {
     fprintf(out,
             "usage: segcl [--device N] train --data DIR --out RUN_DIR [OPTIONS]\n"
+            "       segcl [--device N] train --images DIR --masks DIR --out RUN_DIR [OPTIONS]\n"
             "       segcl [--device N] train --resume RUN_DIR\n"
             "\n"
-            "Trains a segmentation network. RUN_DIR receives checkpoint.safetensors (every\n"
-            "epoch), best.safetensors (best validation Dice), metrics.csv, curves.svg and\n"
-            "overlays/. Ctrl-C writes a checkpoint and stops; --resume continues exactly.\n"
+            "Trains a segmentation network. RUN_DIR receives args.json (settings, data, split),\n"
+            "checkpoint.safetensors (every epoch), best.safetensors (best validation Dice),\n"
+            "metrics.csv, curves.svg and overlays/. A folder that already holds a run is\n"
+            "refused. Ctrl-C writes a checkpoint and stops; --resume continues exactly.\n"
+            "Every image/mask pair is checked before the first step and every problem listed.\n"
             "\n"
             "Data:\n"
-            "  --data DIR            dataset folder\n"
+            "  --data DIR            dataset folder (PH2, MADS, or images/ + masks/)\n"
+            "  --images DIR --masks DIR   any two folders, matched by file stem\n"
             "  --format F            auto (default), ph2, mads, folder\n"
             "  --size S              resize to S x S (256)\n"
             "  --val-fraction F      held-out share for validation (0.1)\n"
             "  --seed N              split, shuffling, augmentation, initialisation (42)\n"
-            "  --no-augment          no flips, turns, brightness/contrast\n"
+            "  --augment LIST        hflip,vflip,rot90,color,scale or none (default: PH2\n"
+            "                        hflip,vflip,rot90,color; other data hflip,color,scale)\n"
+            "  --no-augment          the same as --augment none\n"
             "  --no-shuffle          batches in sorted order\n"
+            "  --skip-bad            leave out unusable pairs (listed) instead of stopping\n"
+            "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
+            "  --max-pixels N        refuse larger images (67108864)\n"
             "  --mean R,G,B --std R,G,B   normalisation of [0,1] pixels (0,0,0 / 1,1,1)\n"
             "Model:\n"
             "  --arch unet|segnet    (unet)\n"
@@ -91,7 +100,7 @@ static void on_progress(const segcl_train_progress *p, void *user)
     if (p->event == 2) {
         if (ps->tty)
             fprintf(stdout, "\r\033[K");
-        printf("note: %s\n", p->notice);
+        printf("%s\n", p->notice);
         fflush(stdout);
         return;
     }
@@ -132,6 +141,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
 {
     segcl_train_options o;
     segcl_train_default_options(&o);
+    cli_reading reading = {0};
     const char *other = NULL; /* an option besides --resume: not allowed with it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -143,12 +153,20 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         }
         int rc = 0;
         if (!strcmp(a, "--no-augment"))
-            o.augment = false;
+            o.augment = "none";
+        else if (!strcmp(a, "--skip-bad"))
+            o.skip_bad = true;
+        else if (!strcmp(a, "--strict"))
+            reading.strict = true;
         else if (!strcmp(a, "--no-shuffle"))
             o.shuffle = false;
         else if (!strcmp(a, "--nesterov"))
             o.nesterov = true;
         else if (cli_opt_str(argc, argv, &i, "--data", &o.data_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--images", &o.images_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--masks", &o.masks_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--augment", &o.augment, &rc) ||
+                 cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
                  cli_opt_str(argc, argv, &i, "--out", &o.out_dir, &rc) ||
                  cli_opt_str(argc, argv, &i, "--resume", &o.resume_dir, &rc) ||
                  cli_opt_str(argc, argv, &i, "--init", &o.init_path, &rc) ||
@@ -185,8 +203,9 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
                   other);
         return 2;
     }
-    if (!o.resume_dir && (!o.data_dir || !o.out_dir)) {
-        cli_error("train: --data DIR and --out RUN_DIR are required (or --resume RUN_DIR)");
+    if (!o.resume_dir && ((!o.data_dir && !o.images_dir && !o.masks_dir) || !o.out_dir)) {
+        cli_error("train: --data DIR (or --images DIR --masks DIR) and --out RUN_DIR are "
+                  "required (or --resume RUN_DIR)");
         return 2;
     }
     /* catch Ctrl-C from here on: the run then stops at its first step with a checkpoint */
@@ -206,6 +225,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return 1;
     }
+    cli_apply_reading(ctx, &reading);
     segcl_device_info info;
     if (!segcl_context_device_info(ctx, &info))
         printf("device %d: %s (%s)\n", info.index, info.name, segcl_device_type_string(info.type));

@@ -224,6 +224,10 @@ SEGCL_API segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir,
  *  Ground_Truth/. */
 SEGCL_API segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
                                                const char *masks_dir, segcl_dataset **out);
+/** The dataset of a training run, as its args.json records it, restricted to one split:
+ *  "val" (the images the run validated on), "train", or "all". */
+SEGCL_API segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir,
+                                              const char *split, segcl_dataset **out);
 SEGCL_API void segcl_dataset_destroy(segcl_dataset *ds);
 /** Pairs found, images skipped for lack of a mask, and the layout detected. */
 SEGCL_API size_t segcl_dataset_size(const segcl_dataset *ds);
@@ -235,7 +239,10 @@ SEGCL_API segcl_dataset_format segcl_dataset_get_format(const segcl_dataset *ds)
 /** Where a training run stands; passed to the progress callback. */
 typedef struct segcl_train_progress {
     int event;          /**< 0: a step ended, 1: an epoch ended (validation filled), 2: a notice */
-    const char *notice; /**< event 2: a line worth telling the user (e.g. batch lowered) */
+    /** event 2: one line for the user, starting with "note: " (e.g. batch lowered),
+     *  "warning: " (a damaged file used anyway), "problem: " (a pair that stops the run) or
+     *  "skipped: " (a pair left out under skip_bad). */
+    const char *notice;
     int epoch;          /**< 0-based epoch in progress */
     int epochs;
     long step;          /**< optimizer steps taken so far */
@@ -252,9 +259,14 @@ typedef void (*segcl_progress_fn)(const segcl_train_progress *progress, void *us
 
 /** segcl_train() options; segcl_train_default_options() gives the lesson's settings. */
 typedef struct segcl_train_options {
-    const char *data_dir;       /**< dataset folder (not needed with resume_dir) */
+    const char *data_dir;       /**< dataset folder (not needed with resume_dir or a pair) */
     segcl_dataset_format format;
-    const char *out_dir;        /**< run folder: checkpoints, metrics.csv, curves.svg, overlays/ */
+    /** Any image folder and mask folder matched by file stem, instead of data_dir. */
+    const char *images_dir, *masks_dir;
+    /** A new run's folder: checkpoints, metrics.csv, curves.svg, overlays/, args.json. A folder
+     *  that already holds a run is refused (continue it with resume_dir); a lock stops two
+     *  trainings from writing one folder. */
+    const char *out_dir;
     const char *resume_dir;     /**< continue the run in this folder exactly (NULL: new run) */
     const char *init_path;      /**< start from these weights (segcl or PyTorch safetensors) */
     const char *arch;           /**< "unet" (default) or "segnet" */
@@ -271,7 +283,14 @@ typedef struct segcl_train_options {
     const char *lr_schedule;    /**< "none" (default), "cosine", "step" */
     float val_fraction;         /**< 0.1 */
     uint64_t seed;              /**< 42 */
-    bool augment, shuffle;      /**< both on */
+    /** Augmentations: a comma list of hflip, vflip, rot90, color, scale; "none"; or NULL for
+     *  the data's default: hflip,vflip,rot90,color for PH2 (dermoscopy has no up or down),
+     *  hflip,color,scale for every other layout (people stand upright). */
+    const char *augment;
+    bool shuffle;               /**< on */
+    /** Leave out image/mask pairs that cannot be used (with a listed notice) instead of
+     *  refusing to train. */
+    bool skip_bad;
     float mean[3], std[3];      /**< normalisation of [0, 1] pixels: 0 and 1 */
     int overlays;               /**< validation overlays written per epoch (4) */
     /** When it becomes non-zero (set from any thread or a signal-waiting thread): checkpoint
@@ -328,7 +347,11 @@ typedef void (*segcl_predict_fn)(const char *input, const char *mask_path,
  * Segments `count` inputs (image files, or folders whose images are all taken, sorted) and
  * writes into out_dir: <stem>_mask.png at the input's size (0/255 for one class, class index
  * otherwise), <stem>_overlay.jpg, and with save_logits <stem>_logits.npy (float32,
- * classes x size x size, the network output before any resize).
+ * classes x size x size, the network output before any resize). Inputs sharing a stem (a.jpg,
+ * a.png) are written as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
+ * cannot be read is skipped with a warning (segcl_context_set_warning_handler); the others are
+ * still written, and the call then returns SEGCL_ERROR_FORMAT with a summary. A folder that is
+ * also out_dir has segcl's own outputs left out.
  */
 SEGCL_API segcl_status segcl_predict_files(segcl_predictor *predictor,
                                            const char *const *inputs, size_t count,
@@ -342,8 +365,11 @@ typedef struct segcl_eval_image {
 } segcl_eval_image;
 
 typedef struct segcl_eval_result {
-    double dice, iou, pixel_accuracy; /**< means over images */
+    /** Means over images; Dice and IoU over the images whose masks hold foreground (an empty
+     *  mask gives nothing to overlap with: its Dice and IoU are NaN and counted in undefined). */
+    double dice, iou, pixel_accuracy;
     size_t count;
+    size_t undefined;
     segcl_eval_image *images;         /**< count entries; free with segcl_eval_result_free */
 } segcl_eval_result;
 

@@ -44,13 +44,62 @@ typedef struct segcl_sample_entry {
     char *mask_path;
 } segcl_sample_entry;
 
+/* A pair decoded and resized to the network's size (segcl_dataset_check). */
+typedef struct segcl_cached_sample {
+    segcl_image image; /* size x size RGB */
+    segcl_image mask;  /* size x size, read by the mask rules */
+} segcl_cached_sample;
+
 struct segcl_dataset {
     segcl_dataset_format format; /* the layout found */
-    char *root;
+    char *root;                  /* the folder given (the images folder of a pair) */
+    char *masks_root;            /* the masks folder of a pair, else NULL */
     segcl_sample_entry *items;   /* sorted by stem */
     size_t count;
     size_t skipped;              /* images without a mask */
+    char **unmatched;            /* their file names (skipped of them) */
+    segcl_cached_sample *cache;  /* per item once checked, else NULL */
+    int cache_size, cache_classes;
 };
+
+/* ---- one sample: a photo and its mask (src/data/sample.c) ---- */
+
+typedef struct segcl_mask_info {
+    int stored_width, stored_height; /* as in the file */
+    bool resized;    /* stored at another size with the same aspect ratio: resized */
+    bool zero_one;   /* a binary mask stored as 0/1, now 0/255 */
+    bool empty;      /* no foreground pixel */
+    bool only_0_255; /* class indices: nothing but background and "ignore" */
+} segcl_mask_info;
+
+/* Reads a decoded mask (1 channel) for an image of width x height by the rules every layout
+ * shares: another size with the same aspect ratio (within 1%) is resized with nearest
+ * neighbour, another aspect ratio is an error naming the file; for one class, 0/1 masks become
+ * 0/255; for several, values must be classes or 255. */
+SEGCL_INTERNAL segcl_status segcl_mask_prepare(segcl_context *ctx, const char *name,
+                                               segcl_image *mask, int classes, int width,
+                                               int height, segcl_mask_info *info);
+/* Loads entry e: the photo (RGB) and its mask (prepared), both resized to size x size. */
+SEGCL_INTERNAL segcl_status segcl_sample_load(segcl_context *ctx, const segcl_sample_entry *e,
+                                              int size, int classes, segcl_image *image,
+                                              segcl_image *mask, segcl_mask_info *info);
+
+/* ---- checking a dataset up front (src/data/check.c) ---- */
+
+typedef void (*segcl_say_fn)(void *user, const char *line);
+
+typedef struct segcl_check_result {
+    size_t resized, zero_one, empty; /* masks resized, stored as 0/1, without foreground */
+    size_t skipped_bad;              /* pairs dropped (skip_bad) */
+} segcl_check_result;
+
+/* Decodes every pair of ds on all cores into ds->cache at size x size. Each problem (and each
+ * decoder warning) is passed to fn as one line in file order, then the notes; problems are an
+ * error unless skip_bad, which drops those pairs from ds. */
+SEGCL_INTERNAL segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size,
+                                                int classes, bool skip_bad, segcl_say_fn fn,
+                                                void *user, segcl_check_result *result);
+SEGCL_INTERNAL void segcl_dataset_release_cache(segcl_dataset *ds);
 
 /* Sorted names of the entries of dir (no dot files); dirs_only picks folders, else files.
  * Free with segcl_free_names. A NULL ctx gets no message. */

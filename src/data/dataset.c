@@ -148,6 +148,19 @@ static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap,
     return SEGCL_OK;
 }
 
+/* Remembers an image left out for lack of a mask, so the user can be told which. */
+static segcl_status add_unmatched(segcl_context *ctx, segcl_dataset *ds, const char *name)
+{
+    char **grown = segcl_realloc(ds->unmatched, (ds->skipped + 1) * sizeof *grown);
+    char *copy = grown ? segcl_strdup(name) : NULL;
+    if (grown)
+        ds->unmatched = grown;
+    if (!copy)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    ds->unmatched[ds->skipped++] = copy;
+    return SEGCL_OK;
+}
+
 #define PH2_IMAGES "PH2 Dataset images"
 
 /* The folder holding IMDxxx/ case folders: dir itself or dir/"PH2 Dataset images"; *cases
@@ -202,9 +215,9 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
             break;
         }
         if (!is_file(img) || !is_file(mask)) {
-            ds->skipped++;
             segcl_free(img);
             segcl_free(mask);
+            st = add_unmatched(ctx, ds, c);
             continue;
         }
         st = add_item(ctx, ds, &cap, c, img, mask);
@@ -331,7 +344,7 @@ static segcl_status match_folders(segcl_context *ctx, const char *idir, const ch
             match = find_stem(masks, nmasks, inames[i], sl);
         }
         if (!match) {
-            ds->skipped++;
+            st = add_unmatched(ctx, ds, inames[i]);
             continue;
         }
         char stem[512];
@@ -452,7 +465,8 @@ segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
                               i ? "mask" : "image", dirs[i]);
     segcl_dataset *ds = segcl_calloc(1, sizeof *ds);
     segcl_status st = SEGCL_OK;
-    if (!ds || !(ds->root = segcl_strdup(images_dir)))
+    if (!ds || !(ds->root = segcl_strdup(images_dir)) ||
+        !(ds->masks_root = segcl_strdup(masks_dir)))
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st) {
         ds->format = SEGCL_DATASET_PAIR;
@@ -470,13 +484,16 @@ void segcl_dataset_destroy(segcl_dataset *ds)
 {
     if (!ds)
         return;
+    segcl_dataset_release_cache(ds);
     for (size_t i = 0; i < ds->count; i++) {
         segcl_free(ds->items[i].stem);
         segcl_free(ds->items[i].image_path);
         segcl_free(ds->items[i].mask_path);
     }
+    segcl_free_names(ds->unmatched, ds->skipped);
     segcl_free(ds->items);
     segcl_free(ds->root);
+    segcl_free(ds->masks_root);
     segcl_free(ds);
 }
 

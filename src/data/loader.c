@@ -4,17 +4,18 @@
  * Everything random comes from generators seeded by (seed, epoch, position), so a batch is the
  * same whichever thread made it and whether the run was resumed.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "data/data.h"
 
-typedef struct cached_sample {
-    bool ready;
-    segcl_image image; /* size x size RGB */
-    segcl_image mask;  /* size x size gray */
-} cached_sample;
+/* A sample of the loader: the dataset's checked copy, or one the loader read itself. */
+typedef struct loader_sample {
+    const segcl_image *image, *mask; /* size x size; NULL until loaded */
+    segcl_cached_sample own;         /* when the dataset held no checked copy */
+} loader_sample;
 
 struct segcl_loader {
     segcl_context *ctx; /* the caller's, for error messages */
@@ -23,7 +24,7 @@ struct segcl_loader {
     segcl_loader_config cfg;
     size_t *indices;
     size_t count;
-    cached_sample *cache; /* per position in indices */
+    loader_sample *cache; /* per position in indices */
 
     pthread_t thread;
     bool thread_started;
@@ -42,44 +43,24 @@ struct segcl_loader {
 
 static segcl_status load_sample(segcl_loader *l, size_t pos)
 {
-    cached_sample *c = &l->cache[pos];
-    if (c->ready)
+    loader_sample *c = &l->cache[pos];
+    if (c->image)
         return SEGCL_OK;
-    const segcl_sample_entry *e = &l->ds->items[l->indices[pos]];
-    segcl_context *ctx = l->errors;
-    segcl_image img, mask;
-    segcl_status st = segcl_image_load(ctx, e->image_path, 3, &img);
-    if (st)
-        return st;
-    if ((st = segcl_image_load(ctx, e->mask_path, 1, &mask))) {
-        segcl_image_free(&img);
-        return st;
+    const segcl_dataset *ds = l->ds;
+    const size_t item = l->indices[pos];
+    if (ds->cache && ds->cache_size == l->cfg.size && ds->cache_classes == l->cfg.classes &&
+        ds->cache[item].image.pixels) {
+        c->image = &ds->cache[item].image;
+        c->mask = &ds->cache[item].mask;
+        return SEGCL_OK;
     }
-    if (mask.width != img.width || mask.height != img.height) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "mask %s is %dx%d but its image %s is %dx%d",
-                        e->mask_path, mask.width, mask.height, e->image_path, img.width,
-                        img.height);
-    } else if (!(st = segcl_image_resize(ctx, &img, l->cfg.size, l->cfg.size, false, &c->image))) {
-        st = segcl_image_resize(ctx, &mask, l->cfg.size, l->cfg.size, true, &c->mask);
-        if (st)
-            segcl_image_free(&c->image);
+    segcl_mask_info info;
+    segcl_status st = segcl_sample_load(l->errors, &ds->items[item], l->cfg.size, l->cfg.classes,
+                                        &c->own.image, &c->own.mask, &info);
+    if (!st) {
+        c->image = &c->own.image;
+        c->mask = &c->own.mask;
     }
-    segcl_image_free(&img);
-    segcl_image_free(&mask);
-    if (!st && l->cfg.classes >= 2) {
-        for (size_t i = 0; i < (size_t)l->cfg.size * l->cfg.size; i++) {
-            int v = c->mask.pixels[i];
-            if (v >= l->cfg.classes && v != 255) {
-                segcl_image_free(&c->image);
-                segcl_image_free(&c->mask);
-                return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                                  "mask %s holds class %d but the model has %d classes (255 is "
-                                  "ignored)",
-                                  e->mask_path, v, l->cfg.classes);
-            }
-        }
-    }
-    c->ready = !st;
     return st;
 }
 
@@ -100,48 +81,84 @@ static void epoch_order(const segcl_loader *l, long epoch, size_t *order)
     }
 }
 
-/* Writes sample `pos` (augmented for this epoch) into slot s of the batch. */
+/* Bilinear sample of channel ch of an RGB image at (y, x), clamped to the edges. */
+static float bilinear(const segcl_image *img, float y, float x, int ch)
+{
+    const int S = img->width;
+    y = y < 0 ? 0 : y > S - 1 ? (float)(S - 1) : y;
+    x = x < 0 ? 0 : x > S - 1 ? (float)(S - 1) : x;
+    int y0 = (int)y, x0 = (int)x;
+    int y1 = y0 < S - 1 ? y0 + 1 : y0, x1 = x0 < S - 1 ? x0 + 1 : x0;
+    float fy = y - y0, fx = x - x0;
+    const uint8_t *p = img->pixels;
+#define AT(yy, xx) ((float)p[((size_t)(yy) * S + (xx)) * 3 + ch])
+    return (1 - fy) * ((1 - fx) * AT(y0, x0) + fx * AT(y0, x1)) +
+           fy * ((1 - fx) * AT(y1, x0) + fx * AT(y1, x1));
+#undef AT
+}
+
+/* Writes sample `pos` (augmented for this epoch) into slot s of the batch. Every draw is made
+ * whatever the enabled augmentations, so a draw's value depends only on (seed, epoch, pos). */
 static void emit(segcl_loader *l, long epoch, size_t pos, size_t s, float *images, float *masks)
 {
     const int S = l->cfg.size;
     const size_t plane = (size_t)S * S;
-    const cached_sample *c = &l->cache[pos];
+    const loader_sample *c = &l->cache[pos];
+    const unsigned aug = l->cfg.augment;
     bool hflip = false, vflip = false;
     int turns = 0;
-    float gain = 1.0f, bias = 0.0f;
-    if (l->cfg.augment) {
+    float gain = 1.0f, bias = 0.0f, zoom = 1.0f, oy = 0.0f, ox = 0.0f;
+    if (aug) {
         segcl_rng rng;
         segcl_rng_seed(&rng, l->cfg.seed ^ 0xa5a5a5a5u, ((uint64_t)epoch << 32) | pos);
-        hflip = segcl_rng_below(&rng, 2);
-        vflip = segcl_rng_below(&rng, 2);
-        turns = (int)segcl_rng_below(&rng, 4);
-        gain = 0.9f + 0.2f * segcl_rng_uniform(&rng);  /* contrast */
-        bias = -0.1f + 0.2f * segcl_rng_uniform(&rng); /* brightness */
+        hflip = segcl_rng_below(&rng, 2) && (aug & SEGCL_AUGMENT_HFLIP);
+        vflip = segcl_rng_below(&rng, 2) && (aug & SEGCL_AUGMENT_VFLIP);
+        turns = (int)segcl_rng_below(&rng, 4) * ((aug & SEGCL_AUGMENT_ROT90) != 0);
+        float g = 0.9f + 0.2f * segcl_rng_uniform(&rng);  /* contrast */
+        float b = -0.1f + 0.2f * segcl_rng_uniform(&rng); /* brightness */
+        if (aug & SEGCL_AUGMENT_COLOR)
+            gain = g, bias = b;
+        /* a mild zoom: a window of S / zoom pixels at a random place, scaled up to S */
+        float z = 1.0f + 0.25f * segcl_rng_uniform(&rng);
+        float uy = segcl_rng_uniform(&rng), ux = segcl_rng_uniform(&rng);
+        if (aug & SEGCL_AUGMENT_SCALE) {
+            zoom = z;
+            oy = uy * (S - S / z);
+            ox = ux * (S - S / z);
+        }
     }
+    const bool color = (aug & SEGCL_AUGMENT_COLOR) != 0;
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
-            /* output (y, x) reads source (sy, sx): flips, then quarter turns */
-            int sy = y, sx = x;
+            /* output (y, x) reads the zoom window at (fy, fx), whose flipped and turned frame
+             * reads the source at (sy, sx) */
+            float fy = zoom == 1.0f ? (float)y : oy + ((float)y + 0.5f) / zoom - 0.5f;
+            float fx = zoom == 1.0f ? (float)x : ox + ((float)x + 0.5f) / zoom - 0.5f;
+            float sy = fy, sx = fx;
             for (int t = 0; t < turns; t++) {
-                int ny = sx, nx = S - 1 - sy;
+                float ny = sx, nx = (float)(S - 1) - sy;
                 sy = ny;
                 sx = nx;
             }
             if (hflip)
-                sx = S - 1 - sx;
+                sx = (float)(S - 1) - sx;
             if (vflip)
-                sy = S - 1 - sy;
-            const uint8_t *px = c->image.pixels + ((size_t)sy * S + sx) * 3;
+                sy = (float)(S - 1) - sy;
+            int iy = (int)lrintf(sy), ix = (int)lrintf(sx);
+            iy = iy < 0 ? 0 : iy > S - 1 ? S - 1 : iy;
+            ix = ix < 0 ? 0 : ix > S - 1 ? S - 1 : ix;
+            const uint8_t *px = c->image->pixels + ((size_t)iy * S + ix) * 3;
             for (int ch = 0; ch < 3; ch++) {
-                float v = px[ch] * (1.0f / 255.0f);
-                if (l->cfg.augment) {
+                float v = (zoom == 1.0f ? px[ch] : bilinear(c->image, sy, sx, ch)) *
+                          (1.0f / 255.0f);
+                if (color) {
                     v = (v - 0.5f) * gain + 0.5f + bias;
                     v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
                 }
                 images[(s * 3 + ch) * plane + (size_t)y * S + x] =
                     (v - l->cfg.mean[ch]) / l->cfg.std[ch];
             }
-            uint8_t m = c->mask.pixels[(size_t)sy * S + sx];
+            uint8_t m = c->mask->pixels[(size_t)iy * S + ix];
             masks[s * plane + (size_t)y * S + x] =
                 l->cfg.classes == 1 ? (m > 127 ? 1.0f : 0.0f) : (float)m;
         }
@@ -223,6 +240,7 @@ segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
         segcl_loader_destroy(l);
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
+    segcl_copy_decoding(l->errors, ctx);
     l->ctx = ctx;
     memcpy(l->indices, indices, count * sizeof *indices);
     for (size_t i = 0; i < count; i++)
@@ -265,8 +283,8 @@ void segcl_loader_destroy(segcl_loader *l)
         pthread_cond_destroy(&l->cond);
     }
     for (size_t i = 0; l->cache && i < l->count; i++) {
-        segcl_image_free(&l->cache[i].image);
-        segcl_image_free(&l->cache[i].mask);
+        segcl_image_free(&l->cache[i].own.image);
+        segcl_image_free(&l->cache[i].own.mask);
     }
     segcl_free(l->cache);
     segcl_free(l->indices);

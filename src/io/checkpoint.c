@@ -136,7 +136,9 @@ static json_t *metadata(const segcl_checkpoint_meta *m)
     PUT("val_fraction", "%.9g", m->val_fraction);
     PUT("augment", "%s", aug);
     PUT("shuffle", "%d", m->shuffle ? 1 : 0);
+    PUT("skip_bad", "%d", m->skip_bad ? 1 : 0);
     PUT("max_steps", "%ld", m->max_steps);
+    PUT("seconds", "%.3f", m->seconds);
 #undef PUT
     if (!ok) {
         json_decref(md);
@@ -656,7 +658,9 @@ static segcl_status fill_meta(segcl_context *ctx, const char *path, const segcl_
     else if (aug && segcl_augment_parse(ctx, aug, &m->augment))
         md_bad(&r, "augment", aug, "a list of augmentations");
     md_bool(&r, "shuffle", &m->shuffle);
+    md_bool(&r, "skip_bad", &m->skip_bad);
     md_long(&r, "max_steps", LONG_MIN, LONG_MAX, &m->max_steps);
+    md_double(&r, "seconds", &m->seconds);
     if (r.st)
         return r.st;
     /* any optimizer tensor, whatever the model's first parameter is called */

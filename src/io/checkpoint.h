@@ -36,7 +36,9 @@ typedef struct segcl_checkpoint_meta {
     float val_fraction;
     unsigned augment;      /* SEGCL_AUGMENT_* bits */
     bool shuffle;
+    bool skip_bad;         /* unusable pairs left out (so a resumed run sees the same data) */
     long max_steps;
+    double seconds;        /* training time so far, over every session of the run */
 } segcl_checkpoint_meta;
 
 /* The settings of a default training run (segcl_train_default_options). */

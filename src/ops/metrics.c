@@ -1,5 +1,6 @@
 /* Confusion counts on device (kernels/metrics.cl), from which Dice, IoU and pixel accuracy
  * follow on the host. */
+#include <math.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -61,7 +62,7 @@ void segcl_scores_from_confusion(const uint64_t *counts, int k, segcl_scores *ou
                 correct += counts[t * k + p];
         }
     double dice = 0, iou = 0;
-    int classes = 0;
+    int defined = 0;
     for (int c = 1; c < k; c++) {
         uint64_t tp = counts[c * k + c], fp = 0, fn = 0;
         for (int o = 0; o < k; o++) {
@@ -70,12 +71,14 @@ void segcl_scores_from_confusion(const uint64_t *counts, int k, segcl_scores *ou
             fp += counts[o * k + c];
             fn += counts[c * k + o];
         }
-        double denom = (double)(2 * tp + fp + fn);
-        dice += denom > 0 ? 2.0 * (double)tp / denom : 1.0;
-        iou += tp + fp + fn > 0 ? (double)tp / (double)(tp + fp + fn) : 1.0;
-        classes++;
+        if (tp + fn == 0) /* the class is absent from the targets: nothing to overlap with */
+            continue;
+        dice += 2.0 * (double)tp / (double)(2 * tp + fp + fn);
+        iou += (double)tp / (double)(tp + fp + fn);
+        defined++;
     }
-    out->dice = classes ? dice / classes : 1.0;
-    out->iou = classes ? iou / classes : 1.0;
-    out->pixel_accuracy = total ? (double)correct / (double)total : 1.0;
+    out->dice = defined ? dice / defined : NAN;
+    out->iou = defined ? iou / defined : NAN;
+    out->defined_classes = defined;
+    out->pixel_accuracy = total ? (double)correct / (double)total : NAN;
 }

@@ -169,11 +169,14 @@ SEGCL_INTERNAL segcl_status segcl_confusion(segcl_context *ctx, const segcl_tens
                                             const segcl_tensor *targets, int ignore_index,
                                             uint64_t *counts);
 
-/* Scores from confusion counts (K x K, K = 2 for one logit): per class and their mean over the
- * foreground classes (class 1 for binary, classes 1.. otherwise; background 0 is left out).
- * A class absent from both targets and predictions scores 1 (nothing to get wrong). */
+/* Scores from confusion counts (K x K, K = 2 for one logit): Dice and IoU averaged over the
+ * foreground classes present in the targets (class 1 for binary, classes 1.. otherwise;
+ * background 0 is left out). A class absent from the targets has no defined Dice (0/0, or 0
+ * for any prediction of it, which says nothing): it is left out of the mean, and with no
+ * foreground class present at all Dice and IoU are NaN. */
 typedef struct segcl_scores {
     double dice, iou, pixel_accuracy;
+    int defined_classes; /* foreground classes present in the targets */
 } segcl_scores;
 
 SEGCL_INTERNAL void segcl_scores_from_confusion(const uint64_t *counts, int k, segcl_scores *out);

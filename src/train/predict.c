@@ -113,7 +113,19 @@ error:
     return st;
 }
 
-/* Normalised planar floats of an RGB image resized to S x S, into slot s of host_x. */
+/* Normalised planar floats of an RGB image already S x S, into slot s of host_x. */
+static segcl_status put_resized(segcl_predictor *p, const segcl_image *small, size_t s)
+{
+    const int S = p->meta.size;
+    size_t plane = (size_t)S * S;
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++)
+            p->host_x[(s * 3 + c) * plane + i] =
+                (small->pixels[i * 3 + c] / 255.0f - p->meta.mean[c]) / p->meta.std[c];
+    return SEGCL_OK;
+}
+
+/* The same for an RGB image of any size, resized to S x S first. */
 static segcl_status put_image(segcl_predictor *p, const segcl_image *img, size_t s)
 {
     const int S = p->meta.size;
@@ -121,13 +133,9 @@ static segcl_status put_image(segcl_predictor *p, const segcl_image *img, size_t
     segcl_status st = segcl_image_resize(p->ctx, img, S, S, false, &small);
     if (st)
         return st;
-    size_t plane = (size_t)S * S;
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++)
-            p->host_x[(s * 3 + c) * plane + i] =
-                (small.pixels[i * 3 + c] / 255.0f - p->meta.mean[c]) / p->meta.std[c];
+    st = put_resized(p, &small, s);
     segcl_image_free(&small);
-    return SEGCL_OK;
+    return st;
 }
 
 /* Runs the loaded batch (n images; the rest of the slots repeat image 0). */
@@ -225,9 +233,32 @@ static segcl_status push(segcl_context *ctx, char ***list, size_t *n, size_t *ca
     return SEGCL_OK;
 }
 
-/* Expands folders into their image files (sorted); files are taken as given. */
+/* Names segcl writes next to its outputs; a folder that is also the output folder has them
+ * left out, so a second run never reads the first one's outputs as photos. */
+static bool is_output_name(const char *name)
+{
+    static const char *const suffixes[] = {"_mask.png",    "_overlay.jpg",    "_cutout.png",
+                                           "_composite.jpg", "_instances.png"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && !strcmp(name + n - k, suffixes[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool same_folder(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Expands folders into their image files (sorted), listed before anything is written; files
+ * are taken as given. */
 static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs, size_t count,
-                                  char ***files, size_t *nfiles)
+                                  const char *out_dir, char ***files, size_t *nfiles)
 {
     char **list = NULL;
     size_t n = 0, cap = 0;
@@ -243,8 +274,9 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
             size_t nn;
             if ((st = segcl_list_dir(ctx, inputs[i], false, &names, &nn)))
                 break;
+            const bool is_out = same_folder(inputs[i], out_dir);
             for (size_t k = 0; k < nn && !st; k++) {
-                if (!segcl_image_file_name(names[k]))
+                if (!segcl_image_file_name(names[k]) || (is_out && is_output_name(names[k])))
                     continue;
                 size_t len = strlen(inputs[i]) + strlen(names[k]) + 2;
                 char *path = segcl_malloc(len);
@@ -266,14 +298,93 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
     return SEGCL_OK;
 }
 
-static void stem_of(const char *path, char *stem, size_t len)
+static const char *base_of(const char *path)
 {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(stem, len, "%s", base);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem)
-        *dot = '\0';
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static size_t stem_len(const char *base)
+{
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? (size_t)(dot - base) : strlen(base);
+}
+
+/* Output name stems that never collide: the file's stem; for stems two inputs share (a.jpg and
+ * a.png), the name with its extension (a_jpg, a_png); and for names that still collide (the
+ * same name in two folders) a number, in input order. */
+static segcl_status output_stems(segcl_context *ctx, char **files, size_t n, char ***out)
+{
+    char **stems = segcl_calloc(n, sizeof *stems);
+    if (!stems)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *b = base_of(files[i]);
+        size_t sl = stem_len(b);
+        bool shared = false;
+        for (size_t j = 0; j < n && !shared; j++) {
+            const char *o = base_of(files[j]);
+            shared = j != i && stem_len(o) == sl && !strncmp(o, b, sl);
+        }
+        char name[300];
+        if (shared) {
+            snprintf(name, sizeof name, "%s", b);
+            char *dot = strrchr(name, '.');
+            if (dot && dot != name)
+                *dot = '_';
+        } else {
+            snprintf(name, sizeof name, "%.*s", (int)(sl < 250 ? sl : 250), b);
+        }
+        char unique[320];
+        snprintf(unique, sizeof unique, "%s", name);
+        for (int k = 2;; k++) {
+            bool taken = false;
+            for (size_t j = 0; j < i && !taken; j++)
+                taken = !strcmp(stems[j], unique);
+            if (!taken)
+                break;
+            snprintf(unique, sizeof unique, "%s-%d", name, k);
+        }
+        if (!(stems[i] = segcl_strdup(unique))) {
+            segcl_free_names(stems, n);
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        }
+    }
+    *out = stems;
+    return SEGCL_OK;
+}
+
+/* Writes the mask, overlay and (optionally) logits of image s of the batch. */
+static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_image *photo,
+                                  const char *out_dir, const char *stem, bool save_logits,
+                                  char *mask_path, char *overlay_path, size_t path_len)
+{
+    segcl_context *ctx = p->ctx;
+    const size_t C = (size_t)p->meta.model.classes;
+    const int S = p->meta.size;
+    snprintf(mask_path, path_len, "%s/%s_mask.png", out_dir, stem);
+    snprintf(overlay_path, path_len, "%s/%s_overlay.jpg", out_dir, stem);
+    segcl_image mask, overlay;
+    segcl_status st = segcl_image_alloc(ctx, photo->width, photo->height, 1, &mask);
+    if (st)
+        return st;
+    labels_at(p, s, photo->width, photo->height, mask.pixels);
+    if (!(st = segcl_overlay(ctx, photo, mask.pixels, &overlay))) {
+        st = segcl_image_save_jpeg(ctx, overlay_path, &overlay, 90);
+        segcl_image_free(&overlay);
+    }
+    if (!st && C == 1)
+        for (size_t i = 0; i < (size_t)photo->width * photo->height; i++)
+            mask.pixels[i] = mask.pixels[i] ? 255 : 0;
+    if (!st)
+        st = segcl_image_save_png(ctx, mask_path, &mask);
+    segcl_image_free(&mask);
+    if (!st && save_logits) {
+        char npy[1400];
+        snprintf(npy, sizeof npy, "%s/%s_logits.npy", out_dir, stem);
+        st = write_npy(ctx, npy, p->host_logits + s * C * S * S, (int)C, S);
+    }
+    return st;
 }
 
 segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, size_t count,
@@ -284,54 +395,63 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
         return segcl_fail(p ? p->ctx : NULL, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_predict_files: NULL argument");
     segcl_context *ctx = p->ctx;
-    char **files;
-    size_t n;
-    segcl_status st = segcl_make_dirs(ctx, out_dir);
-    if (st || (st = expand_inputs(ctx, inputs, count, &files, &n)))
+    char **files = NULL, **stems = NULL;
+    size_t n = 0, failed = 0, written = 0;
+    segcl_image *photos = NULL;
+    size_t *slot_file = NULL;
+    segcl_status st = expand_inputs(ctx, inputs, count, out_dir, &files, &n);
+    if (st)
         return st;
-    const size_t B = (size_t)p->opt.batch, C = (size_t)p->meta.model.classes;
-    const int S = p->meta.size;
-    segcl_image *photos = segcl_calloc(B, sizeof *photos);
-    if (!photos)
+    const size_t B = (size_t)p->opt.batch;
+    if ((st = output_stems(ctx, files, n, &stems)) || (st = segcl_make_dirs(ctx, out_dir)))
+        goto done;
+    photos = segcl_calloc(B, sizeof *photos);
+    slot_file = segcl_calloc(B, sizeof *slot_file);
+    if (!photos || !slot_file) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (size_t first = 0; first < n && !st; first += B) {
-        size_t take = n - first < B ? n - first : B;
-        for (size_t s = 0; s < take && !st; s++)
-            if (!(st = segcl_image_load(ctx, files[first + s], 3, &photos[s])))
-                st = put_image(p, &photos[s], s);
-        if (!st)
+        goto done;
+    }
+    size_t next = 0;
+    while (next < n && !st) {
+        /* fill a batch with images that decode; one that does not is a warning, not the end */
+        size_t take = 0;
+        while (take < B && next < n && !st) {
+            segcl_status rs = segcl_image_load(ctx, files[next], 3, &photos[take]);
+            if (n > 1 && (rs == SEGCL_ERROR_FORMAT || rs == SEGCL_ERROR_IO)) {
+                segcl_warn(ctx, "skipped %s", segcl_context_error(ctx));
+                failed++;
+            } else if (rs) {
+                st = rs;
+            } else if ((st = put_image(p, &photos[take], take)) == SEGCL_OK) {
+                slot_file[take++] = next;
+            } else {
+                segcl_image_free(&photos[take]);
+            }
+            next++;
+        }
+        if (!st && take)
             st = run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
-            segcl_image *ph = &photos[s];
-            char stem[256], mask_path[1400], overlay_path[1400], npy[1400];
-            stem_of(files[first + s], stem, sizeof stem);
-            snprintf(mask_path, sizeof mask_path, "%s/%s_mask.png", out_dir, stem);
-            snprintf(overlay_path, sizeof overlay_path, "%s/%s_overlay.jpg", out_dir, stem);
-            segcl_image mask, overlay;
-            if ((st = segcl_image_alloc(ctx, ph->width, ph->height, 1, &mask)))
-                break;
-            labels_at(p, s, ph->width, ph->height, mask.pixels);
-            if (!(st = segcl_overlay(ctx, ph, mask.pixels, &overlay))) {
-                st = segcl_image_save_jpeg(ctx, overlay_path, &overlay, 90);
-                segcl_image_free(&overlay);
+            char mask_path[1400], overlay_path[1400];
+            st = write_outputs(p, s, &photos[s], out_dir, stems[slot_file[s]], save_logits,
+                               mask_path, overlay_path, sizeof mask_path);
+            if (!st) {
+                written++;
+                if (done)
+                    done(files[slot_file[s]], mask_path, overlay_path, user);
             }
-            if (!st && C == 1)
-                for (size_t i = 0; i < (size_t)ph->width * ph->height; i++)
-                    mask.pixels[i] = mask.pixels[i] ? 255 : 0;
-            if (!st)
-                st = segcl_image_save_png(ctx, mask_path, &mask);
-            segcl_image_free(&mask);
-            if (!st && save_logits) {
-                snprintf(npy, sizeof npy, "%s/%s_logits.npy", out_dir, stem);
-                st = write_npy(ctx, npy, p->host_logits + s * C * S * S, (int)C, S);
-            }
-            if (!st && done)
-                done(files[first + s], mask_path, overlay_path, user);
         }
         for (size_t s = 0; s < take; s++)
             segcl_image_free(&photos[s]);
     }
+    if (!st && failed)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%zu of %zu inputs could not be read (warnings above); %zu segmented",
+                        failed, n, written);
+done:
     segcl_free(photos);
+    segcl_free(slot_file);
+    segcl_free_names(stems, stems ? n : 0);
     segcl_free_names(files, n);
     return st;
 }
@@ -353,28 +473,17 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
     segcl_status st = labels && targets ? SEGCL_OK
                                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                                      "out of host memory");
+    size_t defined = 0;
     for (size_t first = 0; first < ds->count && !st; first += B) {
         size_t take = ds->count - first < B ? ds->count - first : B;
         for (size_t s = 0; s < take && !st; s++) {
-            const segcl_sample_entry *e = &ds->items[first + s];
-            segcl_image img, mask, small;
-            if ((st = segcl_image_load(ctx, e->image_path, 3, &img)))
+            segcl_image img, mask;
+            segcl_mask_info info;
+            if ((st = segcl_sample_load(ctx, &ds->items[first + s], S, C, &img, &mask, &info)))
                 break;
-            if ((st = segcl_image_load(ctx, e->mask_path, 1, &mask))) {
-                segcl_image_free(&img);
-                break;
-            }
-            if (mask.width != img.width || mask.height != img.height)
-                st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                                "mask %s is %dx%d but its image is %dx%d", e->mask_path,
-                                mask.width, mask.height, img.width, img.height);
-            if (!st)
-                st = put_image(p, &img, s);
-            if (!st && !(st = segcl_image_resize(ctx, &mask, S, S, true, &small))) {
-                for (size_t i = 0; i < plane; i++)
-                    targets[s * plane + i] = C == 1 ? small.pixels[i] > 127 : small.pixels[i];
-                segcl_image_free(&small);
-            }
+            st = put_resized(p, &img, s);
+            for (size_t i = 0; i < plane; i++)
+                targets[s * plane + i] = C == 1 ? mask.pixels[i] > 127 : mask.pixels[i];
             segcl_image_free(&img);
             segcl_image_free(&mask);
         }
@@ -395,8 +504,12 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
             r->dice = sc.dice;
             r->iou = sc.iou;
             r->pixel_accuracy = sc.pixel_accuracy;
-            res->dice += sc.dice;
-            res->iou += sc.iou;
+            /* images without foreground have no Dice: means are over those that have one */
+            if (sc.defined_classes) {
+                res->dice += sc.dice;
+                res->iou += sc.iou;
+                defined++;
+            }
             res->pixel_accuracy += sc.pixel_accuracy;
             res->count++;
         }
@@ -407,11 +520,10 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
         segcl_eval_result_free(res);
         return st;
     }
-    if (res->count) {
-        res->dice /= (double)res->count;
-        res->iou /= (double)res->count;
-        res->pixel_accuracy /= (double)res->count;
-    }
+    res->undefined = res->count - defined;
+    res->dice = defined ? res->dice / (double)defined : NAN;
+    res->iou = defined ? res->iou / (double)defined : NAN;
+    res->pixel_accuracy = res->count ? res->pixel_accuracy / (double)res->count : NAN;
     return SEGCL_OK;
 }
 

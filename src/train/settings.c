@@ -159,6 +159,7 @@ segcl_status segcl_settings_check(segcl_context *ctx, const segcl_checkpoint_met
     CHECK(m->step >= 0 && m->optimizer.step >= 0, "step", NULL, "%ld is negative",
           m->step < 0 ? m->step : m->optimizer.step);
     CHECK(m->max_steps >= 0, "max_steps", "--steps", "%ld is negative", m->max_steps);
+    CHECK(finite_in(m->seconds, 0, 1e12), "seconds", NULL, "%g is not a duration", m->seconds);
     CHECK(m->classes_loss >= SEGCL_LOSS_BCE && m->classes_loss <= SEGCL_LOSS_BCE_DICE, "loss",
           "--loss", "%d is not a loss", m->classes_loss);
     CHECK(!(m->classes_loss == SEGCL_LOSS_BCE && c->classes != 1), "loss", "--loss",

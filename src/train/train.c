@@ -1,24 +1,24 @@
 /*
- * The training run: data split, model set-up (new, --init weights, or --resume), the step loop
- * with the learning-rate schedule, validation with Dice/IoU/pixel accuracy each epoch,
- * checkpoint.safetensors every epoch, best.safetensors on improvement, metrics.csv, a curve
- * and overlays. Everything a run depends on is in the checkpoint, so a resumed run ends with
- * the same weights, bit for bit, as one that never stopped.
+ * The training run: set-up (settings from the options or from the checkpoint being resumed,
+ * the run folder claimed and locked, the dataset checked up front and split, the model, the
+ * loaders), then epochs of steps with the learning-rate schedule, validation with Dice, IoU and
+ * pixel accuracy, checkpoint.safetensors every epoch and best.safetensors on improvement,
+ * metrics.csv, a curve and overlays. Everything a run depends on is in the checkpoint, so a
+ * resumed run ends with the same weights, bit for bit, as one that never stopped.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "data/data.h"
 #include "io/checkpoint.h"
 #include "io/visual.h"
 #include "model/model.h"
+#include "train/run_folder.h"
 #include "train/settings.h"
 
 void segcl_train_default_options(segcl_train_options *o)
@@ -37,7 +37,6 @@ void segcl_train_default_options(segcl_train_options *o)
     o->lr_schedule = "none";
     o->val_fraction = 0.1f;
     o->seed = 42;
-    o->augment = true;
     o->shuffle = true;
     o->std[0] = o->std[1] = o->std[2] = 1.0f;
     o->overlays = 4;
@@ -50,79 +49,19 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static segcl_status make_dir(segcl_context *ctx, const char *dir)
-{
-    return segcl_make_dirs(ctx, dir);
-}
-
 static void path_in(char *buf, size_t len, const char *dir, const char *name)
 {
     snprintf(buf, len, "%s/%s", dir, name);
-}
-
-/* Deterministic split: a seeded shuffle of the sorted entries; the first part validates. */
-static segcl_status split(segcl_context *ctx, const segcl_dataset *ds, float fraction,
-                          uint64_t seed, size_t **train, size_t *ntrain, size_t **val,
-                          size_t *nval)
-{
-    size_t n = ds->count;
-    size_t *order = segcl_malloc(n * sizeof *order);
-    if (!order)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    segcl_rng rng;
-    segcl_rng_seed(&rng, seed, 0x5b117);
-    for (size_t i = n; i > 1; i--) {
-        size_t j = segcl_rng_below(&rng, (uint32_t)i), t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
-    size_t v = (size_t)lround(fraction * (double)n);
-    if (fraction > 0 && v == 0 && n >= 2)
-        v = 1;
-    if (v >= n)
-        v = n - 1;
-    *val = segcl_malloc((v ? v : 1) * sizeof **val);
-    *train = segcl_malloc((n - v) * sizeof **train);
-    if (!*val || !*train) {
-        segcl_free(order);
-        segcl_free(*val);
-        segcl_free(*train);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
-    /* each part in sorted (index) order; the loader shuffles training batches itself */
-    size_t a = 0, b = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool is_val = false;
-        for (size_t k = 0; k < v && !is_val; k++)
-            is_val = order[k] == i;
-        if (is_val)
-            (*val)[b++] = i;
-        else
-            (*train)[a++] = i;
-    }
-    *ntrain = a;
-    *nval = b;
-    segcl_free(order);
-    return SEGCL_OK;
-}
-
-static float schedule_lr(int kind, float base, long step, long total, int epoch, int epochs)
-{
-    if (kind == 1 && total > 0)
-        return (float)(0.5 * base * (1.0 + cos(3.14159265358979323846 * (double)step / (double)total)));
-    if (kind == 2) {
-        int every = epochs >= 3 ? epochs / 3 : 1;
-        return base * powf(0.1f, (float)(epoch / every));
-    }
-    return base;
 }
 
 typedef struct run_state {
     segcl_context *ctx;
     const segcl_train_options *o;
     segcl_checkpoint_meta meta;
+    bool resuming;
+    char out_dir[1024];
+    char ckpt[1100];
+    int lock_fd;
     segcl_dataset *ds;
     segcl_model *model;
     segcl_loader *train_loader, *val_loader;
@@ -130,28 +69,89 @@ typedef struct run_state {
     size_t ntrain, nval;
     segcl_tensor *x, *t, *dlogits, *loss;
     float *host_x, *host_t, *host_logits;
+    size_t *samples; /* dataset index of each image of a batch */
     segcl_loss_params loss_params;
-    char out_dir[1024];
-    segcl_curve_point *curve;
-    int curve_count;
+    int batch;
+    long per_epoch, total;
+    long start_epoch, start_batch;
+    double t_start, seconds_before; /* this session's start; earlier sessions' time */
+    long steps_this_run;
+    double images_this_run;
+    bool told_undefined;
+    bool interrupted; /* stopped by the cancel flag, with a checkpoint written */
 } run_state;
 
-static void notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
-static void notice(run_state *r, const char *fmt, ...)
+/* A line for the user (progress event 2): `line` as it is. */
+static void say_line(void *user, const char *line)
 {
+    run_state *r = user;
     if (!r->o->progress)
         return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    segcl_train_progress p = {.event = 2, .notice = buf};
+    segcl_train_progress p = {.event = 2, .notice = line};
     r->o->progress(&p, r->o->user);
 }
 
+/* A note for the user: "note: " and the formatted text. */
+static void notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+static void notice(run_state *r, const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "note: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    va_end(ap);
+    say_line(r, buf);
+}
+
+/* ---- set-up ---- */
+
+/* Deterministic split: a seeded shuffle of the sorted entries; the first part validates. */
+static segcl_status split(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    size_t n = r->ds->count;
+    size_t *order = segcl_malloc(n * sizeof *order);
+    bool *is_val = segcl_calloc(n, sizeof *is_val);
+    size_t v = (size_t)lround(r->meta.val_fraction * (double)n);
+    if (r->meta.val_fraction > 0 && v == 0 && n >= 2)
+        v = 1;
+    if (v >= n)
+        v = n - 1;
+    r->val_idx = segcl_malloc((v ? v : 1) * sizeof *r->val_idx);
+    r->train_idx = segcl_malloc((n - v) * sizeof *r->train_idx);
+    segcl_status st = SEGCL_OK;
+    if (!order || !is_val || !r->val_idx || !r->train_idx) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    segcl_rng rng;
+    segcl_rng_seed(&rng, r->meta.seed, 0x5b117);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = segcl_rng_below(&rng, (uint32_t)i), t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    for (size_t k = 0; k < v; k++)
+        is_val[order[k]] = true;
+    /* each part in sorted (index) order; the loader shuffles training batches itself */
+    r->ntrain = r->nval = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_val[i])
+            r->val_idx[r->nval++] = i;
+        else
+            r->train_idx[r->ntrain++] = i;
+    }
+done:
+    segcl_free(order);
+    segcl_free(is_val);
+    return st;
+}
+
 /* The run's settings from the caller's options, checked by the one validator. */
-static segcl_status parse_options(run_state *r)
+static segcl_status settings_from_options(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_train_options *o = r->o;
@@ -166,7 +166,8 @@ static segcl_status parse_options(run_state *r)
                                o->optimizer ? o->optimizer : "adam", &kind)) ||
         (st = segcl_name_parse(ctx, "loss", segcl_loss_names, loss_name, &loss)) ||
         (st = segcl_name_parse(ctx, "learning-rate schedule", segcl_schedule_names,
-                               o->lr_schedule ? o->lr_schedule : "none", &schedule)))
+                               o->lr_schedule ? o->lr_schedule : "none", &schedule)) ||
+        (o->augment && (st = segcl_augment_parse(ctx, o->augment, &m->augment))))
         return st;
     m->model.arch = (segcl_arch)arch;
     m->model.classes = o->classes;
@@ -187,27 +188,222 @@ static segcl_status parse_options(run_state *r)
     m->batch = o->batch;
     m->base_lr = o->lr;
     m->val_fraction = o->val_fraction;
-    m->augment = o->augment ? SEGCL_AUGMENT_DERMOSCOPY : 0;
     m->shuffle = o->shuffle;
+    m->skip_bad = o->skip_bad;
     m->max_steps = o->max_steps;
-    m->format = o->format;
+    const bool pair = o->images_dir || o->masks_dir;
+    m->format = pair ? SEGCL_DATASET_PAIR : o->format;
     if ((st = segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, NULL)))
         return st;
-    if (!o->data_dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no data folder given (--data)");
-    if (strlen(o->data_dir) >= sizeof m->data_dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "data path too long: %s",
-                          o->data_dir);
-    snprintf(m->data_dir, sizeof m->data_dir, "%s", o->data_dir);
+    if (pair && (!o->images_dir || !o->masks_dir))
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "a pair of folders needs both --images DIR and --masks DIR");
+    if (pair && o->data_dir)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "give either --data DIR or --images DIR --masks DIR, not both");
+    const char *data = pair ? o->images_dir : o->data_dir;
+    if (!data)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "no data given (--data DIR, or --images DIR --masks DIR)");
+    if (strlen(data) >= sizeof m->data_dir || (pair && strlen(o->masks_dir) >= sizeof m->masks_dir))
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "data path too long: %s", data);
+    snprintf(m->data_dir, sizeof m->data_dir, "%s", data);
+    if (pair)
+        snprintf(m->masks_dir, sizeof m->masks_dir, "%s", o->masks_dir);
     return SEGCL_OK;
 }
 
-static segcl_status read_loss(run_state *r, float *out)
+/* The run folder (claimed and locked) and the settings: the caller's, or the checkpoint's. */
+static segcl_status setup_settings(run_state *r)
 {
-    float v[2];
-    segcl_status st = segcl_tensor_read(r->loss, v, 2);
-    *out = v[0];
+    segcl_context *ctx = r->ctx;
+    const segcl_train_options *o = r->o;
+    const char *dir = o->resume_dir ? o->resume_dir : o->out_dir;
+    if (!dir)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no run folder given (--out)");
+    if (strlen(dir) >= sizeof r->out_dir - 32)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "run folder path too long: %s", dir);
+    snprintf(r->out_dir, sizeof r->out_dir, "%s", dir);
+    path_in(r->ckpt, sizeof r->ckpt, r->out_dir, "checkpoint.safetensors");
+    r->resuming = o->resume_dir != NULL;
+    segcl_status st;
+    if (!r->resuming) {
+        /* the settings and the data are checked before the folder is created and locked */
+        if ((st = settings_from_options(r)))
+            return st;
+        return segcl_run_folder_check_new(ctx, r->out_dir);
+    }
+    if ((st = segcl_run_folder_claim(ctx, r->out_dir, true, &r->lock_fd)))
+        return st;
+    /* what a killed run left half-written goes before anything is read */
+    segcl_run_folder_tidy(r->out_dir);
+    FILE *probe = fopen(r->ckpt, "rb");
+    if (!probe)
+        return segcl_fail(ctx, SEGCL_ERROR_IO,
+                          "%s has no checkpoint to resume from (%s): the run stopped before its "
+                          "first epoch ended; start it again with another --out",
+                          r->out_dir, strerror(errno));
+    fclose(probe);
+    if ((st = segcl_checkpoint_read_meta(ctx, r->ckpt, &r->meta)))
+        return st;
+    if (!r->meta.from_segcl)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s was not written by segcl train", r->ckpt);
+    r->start_epoch = r->meta.epoch;
+    r->start_batch = r->meta.batch_in_epoch;
+    r->seconds_before = r->meta.seconds;
+    char metrics[1100];
+    path_in(metrics, sizeof metrics, r->out_dir, "metrics.csv");
+    /* rows of epochs after the checkpoint (a kill between the row and the save) go */
+    return segcl_metrics_truncate(ctx, metrics, r->meta.epoch);
+}
+
+/* The dataset, checked up front; problems listed together; the split. */
+static segcl_status setup_data(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    segcl_checkpoint_meta *m = &r->meta;
+    segcl_status st = m->format == SEGCL_DATASET_PAIR
+                          ? segcl_dataset_open_pair(ctx, m->data_dir, m->masks_dir, &r->ds)
+                          : segcl_dataset_open(ctx, m->data_dir, (segcl_dataset_format)m->format,
+                                               &r->ds);
+    if (st)
+        return st;
+    if (r->ds->skipped) {
+        char names[400] = "";
+        size_t at = 0, shown = 0;
+        for (size_t i = 0; i < r->ds->skipped && at < 300; i++, shown++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
+                                   r->ds->unmatched[i]);
+        notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
+               shown < r->ds->skipped ? ", ..." : "");
+    }
+    if (!r->resuming && !r->o->augment) /* the data's own default */
+        m->augment = r->ds->format == SEGCL_DATASET_PH2 ? SEGCL_AUGMENT_DERMOSCOPY
+                                                         : SEGCL_AUGMENT_UPRIGHT;
+    segcl_check_result check;
+    if ((st = segcl_dataset_check(ctx, r->ds, m->size, m->model.classes, m->skip_bad,
+                                  say_line, r, &check)))
+        return st;
+    if (r->ds->count < 2)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s holds %zu usable image/mask pair; training needs 2", m->data_dir,
+                          r->ds->count);
+    if ((st = split(r)))
+        return st;
+    char aug[64];
+    segcl_augment_format(m->augment, aug, sizeof aug);
+    notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
+           r->ds->count, r->ntrain, r->nval, aug);
+    return SEGCL_OK;
+}
+
+/* The largest batch (<= wanted) whose activations fit in 80% of what the device has left. */
+static int fit_batch(run_state *r, int wanted)
+{
+    segcl_context *ctx = r->ctx;
+    uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
+    uint64_t avail = ctx->memory_limit > ctx->memory_in_use + params
+                         ? ctx->memory_limit - ctx->memory_in_use - params
+                         : 0;
+    int b = wanted;
+    while (b > 1) {
+        uint64_t need = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size);
+        /* convolution columns of one image: the largest layer's K x P, twice for backward */
+        need += (uint64_t)r->meta.size * r->meta.size * 16 * 9 * 3 * sizeof(float) * 2;
+        bool fits_total = need <= avail / 10 * 8;
+        bool fits_one = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size) /
+                            8 <= ctx->dev->info.max_alloc_bytes;
+        if (fits_total && fits_one)
+            break;
+        b = b / 2 > 1 ? b / 2 : 1;
+    }
+    return b;
+}
+
+/* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
+static segcl_status setup_model(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    segcl_checkpoint_meta *m = &r->meta;
+    segcl_status st = segcl_model_create(ctx, &m->model, &r->model);
+    if (st)
+        return st;
+    segcl_loss_default_params(&r->loss_params, (segcl_loss_kind)m->classes_loss);
+    r->loss_params.ignore_index = 255;
+    if (r->resuming) {
+        st = segcl_checkpoint_load(ctx, r->ckpt, r->model, true, NULL);
+    } else if (r->o->init_path) {
+        segcl_checkpoint_meta im;
+        if (!(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false, &im)))
+            notice(r, "starting from the weights in %s", r->o->init_path);
+    } else {
+        st = segcl_model_init(r->model, m->seed);
+    }
+    if (st)
+        return st;
+    int batch = fit_batch(r, m->batch);
+    if (batch < m->batch) {
+        notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
+               ctx->dev->info.name, batch);
+        m->batch = batch;
+    }
+    r->batch = batch;
+    segcl_loader_config lc = {.size = m->size, .batch = batch, .augment = m->augment,
+                              .shuffle = m->shuffle, .seed = m->seed,
+                              .classes = m->model.classes};
+    memcpy(lc.mean, m->mean, sizeof lc.mean);
+    memcpy(lc.std, m->std, sizeof lc.std);
+    segcl_loader_config vc = lc;
+    vc.augment = 0;
+    vc.shuffle = false;
+    const int64_t S = m->size, C = m->model.classes;
+    int64_t xs[4] = {batch, 3, S, S}, ts[4] = {batch, 1, S, S}, ls[4] = {batch, C, S, S};
+    int64_t two[1] = {2};
+    size_t plane = (size_t)S * S;
+    r->host_x = segcl_malloc((size_t)batch * 3 * plane * sizeof(float));
+    r->host_t = segcl_malloc((size_t)batch * plane * sizeof(float));
+    r->host_logits = segcl_malloc((size_t)batch * C * plane * sizeof(float));
+    r->samples = segcl_malloc((size_t)batch * sizeof *r->samples);
+    if (!r->host_x || !r->host_t || !r->host_logits || !r->samples)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
+                          batch);
+    if ((st = segcl_loader_create(ctx, r->ds, r->train_idx, r->ntrain, &lc, &r->train_loader)) ||
+        (r->nval && (st = segcl_loader_create(ctx, r->ds, r->val_idx, r->nval, &vc,
+                                              &r->val_loader))) ||
+        (st = segcl_tensor_create(ctx, "images", 4, xs, &r->x)) ||
+        (st = segcl_tensor_create(ctx, "masks", 4, ts, &r->t)) ||
+        (st = segcl_tensor_create(ctx, "logit gradients", 4, ls, &r->dlogits)) ||
+        (st = segcl_tensor_create(ctx, "loss", 1, two, &r->loss)))
+        return st;
+    r->per_epoch = (long)segcl_loader_batches(r->train_loader);
+    r->total = r->per_epoch * m->epochs;
+    if (m->max_steps > 0 && m->max_steps < r->total)
+        r->total = m->max_steps;
+    if (r->start_batch >= r->per_epoch)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s: metadata batch_in_epoch %ld is beyond the %ld batches of an epoch "
+                          "(corrupt or edited?)",
+                          r->ckpt, r->start_batch, r->per_epoch);
+    if (!r->resuming) {
+        char args[1100];
+        path_in(args, sizeof args, r->out_dir, "args.json");
+        st = segcl_args_write(ctx, args, m, r->ds, r->train_idx, r->ntrain, r->val_idx, r->nval,
+                              ctx->dev->info.name);
+    }
     return st;
+}
+
+/* ---- one epoch ---- */
+
+static float schedule_lr(int kind, float base, long step, long total, int epoch, int epochs)
+{
+    if (kind == 1 && total > 0)
+        return (float)(0.5 * base * (1.0 + cos(3.14159265358979323846 * (double)step / (double)total)));
+    if (kind == 2) {
+        int every = epochs >= 3 ? epochs / 3 : 1;
+        return base * powf(0.1f, (float)(epoch / every));
+    }
+    return base;
 }
 
 /* Labels (0/1, or class index) from logits of image s of a batch of size S x S. */
@@ -227,15 +423,14 @@ static void labels_of(const float *logits, int classes, size_t s, int size, uint
     }
 }
 
-static segcl_status write_overlays(run_state *r, long epoch, size_t n, const size_t *samples,
-                                   size_t already)
+static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t already)
 {
     const int S = r->meta.size, classes = r->meta.model.classes;
     size_t plane = (size_t)S * S;
-    segcl_status st;
     char dir[1100];
     path_in(dir, sizeof dir, r->out_dir, "overlays");
-    if ((st = make_dir(r->ctx, dir)))
+    segcl_status st = segcl_make_dirs(r->ctx, dir);
+    if (st)
         return st;
     uint8_t *labels = segcl_malloc(plane);
     if (!labels)
@@ -254,7 +449,7 @@ static segcl_status write_overlays(run_state *r, long epoch, size_t n, const siz
         if (!(st = segcl_overlay(r->ctx, &photo, labels, &out))) {
             char path[1400];
             snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
-                     r->ds->items[samples[s]].stem);
+                     r->ds->items[r->samples[s]].stem);
             st = segcl_image_save_jpeg(r->ctx, path, &out, 90);
             segcl_image_free(&out);
         }
@@ -266,45 +461,39 @@ static segcl_status write_overlays(run_state *r, long epoch, size_t n, const siz
 
 typedef struct val_result {
     double loss, dice, iou, acc;
+    bool foreground; /* the validation images hold foreground pixels */
 } val_result;
 
+/* Per-image loss and confusion counts over the validation split; the padded copies of a short
+ * last batch are left out by working on the logits read back. */
 static segcl_status validate(run_state *r, long epoch, val_result *v)
 {
     memset(v, 0, sizeof *v);
-    if (!r->val_loader) {
-        v->dice = v->iou = v->acc = NAN;
-        v->loss = NAN;
+    v->dice = v->iou = v->acc = v->loss = NAN;
+    if (!r->val_loader)
         return SEGCL_OK;
-    }
-    const int classes = r->meta.model.classes;
+    const int classes = r->meta.model.classes, S = r->meta.size;
     const int k = classes == 1 ? 2 : classes;
+    const size_t plane = (size_t)S * S, per = 3 * plane;
     uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
     double loss_sum = 0;
     size_t images = 0, written = 0;
-    size_t *samples = segcl_malloc((size_t)r->x->shape[0] * sizeof *samples);
-    segcl_status st = samples ? SEGCL_OK
-                              : segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                           "out of host memory for validation");
+    segcl_status st = SEGCL_OK;
     for (size_t b = 0; b < segcl_loader_batches(r->val_loader) && !st; b++) {
         size_t n;
-        if ((st = segcl_loader_get(r->val_loader, 0, b, r->host_x, r->host_t, &n, samples)))
+        segcl_tensor *logits;
+        if ((st = segcl_loader_get(r->val_loader, 0, b, r->host_x, r->host_t, &n, r->samples)))
             break;
-        segcl_tensor *x = r->x, *t = r->t, *logits;
-        /* a short last batch runs through full-size buffers; only n images count */
-        size_t per = (size_t)3 * r->meta.size * r->meta.size;
-        for (size_t s = n; s < (size_t)r->x->shape[0]; s++) {
+        for (size_t s = n; s < (size_t)r->batch; s++) {
             memcpy(r->host_x + s * per, r->host_x, per * sizeof(float));
-            memcpy(r->host_t + s * per / 3, r->host_t, per / 3 * sizeof(float));
+            memcpy(r->host_t + s * plane, r->host_t, plane * sizeof(float));
         }
-        if ((st = segcl_tensor_write(x, r->host_x, x->numel)) ||
-            (st = segcl_tensor_write(t, r->host_t, t->numel)) ||
-            (st = segcl_model_forward(r->model, x, false, &logits)))
+        if ((st = segcl_tensor_write(r->x, r->host_x, r->x->numel)) ||
+            (st = segcl_tensor_write(r->t, r->host_t, r->t->numel)) ||
+            (st = segcl_model_forward(r->model, r->x, false, &logits)) ||
+            (st = segcl_tensor_read(logits, r->host_logits, logits->numel)))
             break;
-        /* per-image loss and counts: the padded copies are excluded by reading logits back */
-        if ((st = segcl_tensor_read(logits, r->host_logits, logits->numel)))
-            break;
-        for (size_t s = 0; s < n; s++) {
-            size_t plane = (size_t)r->meta.size * r->meta.size;
+        for (size_t s = 0; s < n; s++)
             for (size_t p = 0; p < plane; p++) {
                 int target = (int)r->host_t[s * plane + p];
                 if (classes >= 2 && target == 255)
@@ -331,13 +520,11 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
                 if (target >= 0 && target < k)
                     counts[target * k + pred]++;
             }
-        }
         if (written < (size_t)r->o->overlays)
-            st = write_overlays(r, epoch, n, samples, written);
+            st = write_overlays(r, epoch, n, written);
         written += n;
         images += n;
     }
-    segcl_free(samples);
     if (st)
         return st;
     segcl_scores sc;
@@ -346,55 +533,180 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
     v->dice = sc.dice;
     v->iou = sc.iou;
     v->acc = sc.pixel_accuracy;
+    v->foreground = sc.defined_classes > 0;
     return SEGCL_OK;
-}
-
-static segcl_status append_metrics(run_state *r, long epoch, long step, double train_loss,
-                                   const val_result *v, double ips, double seconds)
-{
-    char path[1100];
-    path_in(path, sizeof path, r->out_dir, "metrics.csv");
-    bool fresh = access(path, F_OK) != 0;
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return segcl_fail(r->ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (fresh)
-        fprintf(f, "epoch,step,train_loss,val_loss,val_dice,val_iou,pixel_accuracy,images_per_s,"
-                   "seconds\n");
-    fprintf(f, "%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", epoch + 1, step, train_loss,
-            v->loss, v->dice, v->iou, v->acc, ips, seconds);
-    if (fclose(f) != 0)
-        return segcl_fail(r->ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-    return SEGCL_OK;
-}
-
-/* Rebuilds the curve from metrics.csv (so a resumed run's curve covers the whole run). */
-static segcl_status write_curve(run_state *r)
-{
-    char path[1100], svg[1100];
-    path_in(path, sizeof path, r->out_dir, "metrics.csv");
-    path_in(svg, sizeof svg, r->out_dir, "curves.svg");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return SEGCL_OK;
-    segcl_curve_point pts[4096];
-    int n = 0;
-    char line[512];
-    while (fgets(line, sizeof line, f) && n < 4096) {
-        long e, s;
-        double tl, vl, vd;
-        if (sscanf(line, "%ld,%ld,%lf,%lf,%lf", &e, &s, &tl, &vl, &vd) == 5)
-            pts[n++] = (segcl_curve_point){tl, vl, vd};
-    }
-    fclose(f);
-    return segcl_write_curve_svg(r->ctx, svg, pts, n);
 }
 
 static segcl_status save(run_state *r, const char *name)
 {
     char path[1100];
     path_in(path, sizeof path, r->out_dir, name);
+    r->meta.seconds = r->seconds_before + (now() - r->t_start);
     return segcl_checkpoint_save(r->ctx, path, r->model, &r->meta);
+}
+
+/* Rebuilds the curve from metrics.csv, so a resumed run's curve covers the whole run. */
+static segcl_status write_curve(run_state *r)
+{
+    char path[1100], svg[1100];
+    path_in(path, sizeof path, r->out_dir, "metrics.csv");
+    path_in(svg, sizeof svg, r->out_dir, "curves.svg");
+    segcl_metrics_row *rows;
+    size_t n;
+    segcl_status st = segcl_metrics_read(r->ctx, path, &rows, &n);
+    if (st)
+        return st;
+    segcl_curve_point *pts = segcl_malloc((n ? n : 1) * sizeof *pts);
+    if (!pts) {
+        segcl_free(rows);
+        return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (segcl_curve_point){rows[i].train_loss, rows[i].val_loss, rows[i].val_dice};
+    st = segcl_write_curve_svg(r->ctx, svg, pts, (int)n);
+    segcl_free(pts);
+    segcl_free(rows);
+    return st;
+}
+
+static void report_step(run_state *r, long epoch, float loss)
+{
+    if (!r->o->progress)
+        return;
+    double el = now() - r->t_start;
+    long left = r->total - r->meta.optimizer.step;
+    segcl_train_progress p = {
+        .event = 0, .epoch = (int)epoch, .epochs = r->meta.epochs, .step = r->meta.optimizer.step,
+        .steps_per_epoch = r->per_epoch, .total_steps = r->total, .loss = loss,
+        .images_per_s = r->images_this_run / (el > 0 ? el : 1e-9),
+        .eta_s = r->steps_this_run ? el / (double)r->steps_this_run * (double)left : 0};
+    r->o->progress(&p, r->o->user);
+}
+
+/* One optimizer step on batch b; *stop when the run is done or cancelled (checkpointed). */
+static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, long *loss_n,
+                         bool *stop)
+{
+    segcl_context *ctx = r->ctx;
+    segcl_optimizer *opt = &r->meta.optimizer;
+    const size_t plane = (size_t)r->meta.size * r->meta.size, per = 3 * plane;
+    if (opt->step >= r->total) {
+        *stop = true;
+        return SEGCL_OK;
+    }
+    if (r->o->cancel && atomic_load(r->o->cancel)) {
+        /* an interrupted epoch: remember how far it got */
+        r->meta.epoch = epoch;
+        r->meta.batch_in_epoch = b;
+        *stop = true;
+        r->interrupted = true;
+        return save(r, "checkpoint.safetensors");
+    }
+    size_t n;
+    segcl_tensor *logits;
+    segcl_status st = segcl_loader_get(r->train_loader, epoch, (size_t)b, r->host_x, r->host_t,
+                                       &n, NULL);
+    if (st)
+        return st;
+    /* a short last batch: repeat its first images so the batch size stays fixed (BN statistics
+     * then see a few images twice, as a dataloader with drop_last=False and padding would) */
+    for (size_t s = n; s < (size_t)r->batch; s++) {
+        memcpy(r->host_x + s * per, r->host_x + (s - n) * per, per * sizeof(float));
+        memcpy(r->host_t + s * plane, r->host_t + (s - n) * plane, plane * sizeof(float));
+    }
+    opt->lr = schedule_lr(r->meta.lr_schedule, r->meta.base_lr, opt->step, r->total, (int)epoch,
+                          r->meta.epochs);
+    float v[2] = {0, 0};
+    if ((st = segcl_tensor_write(r->x, r->host_x, r->x->numel)) ||
+        (st = segcl_tensor_write(r->t, r->host_t, r->t->numel)) ||
+        (st = segcl_model_zero_grad(r->model)) ||
+        (st = segcl_model_forward(r->model, r->x, true, &logits)) ||
+        (st = segcl_loss(ctx, &r->loss_params, logits, r->t, r->dlogits, r->loss)) ||
+        (st = segcl_model_backward(r->model, r->dlogits)) || (st = segcl_model_step(r->model, opt)) ||
+        (st = segcl_tensor_read(r->loss, v, 2)))
+        return st;
+    if (!isfinite(v[0]))
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "training diverged at step %ld (loss %g); lower --lr", opt->step,
+                          (double)v[0]);
+    *loss_sum += v[0];
+    (*loss_n)++;
+    r->steps_this_run++;
+    r->images_this_run += (double)n;
+    r->meta.step = opt->step;
+    report_step(r, epoch, v[0]);
+    return SEGCL_OK;
+}
+
+/* The steps of one epoch, then (when it completed) validation, metrics, checkpoints, curve. */
+static segcl_status run_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+                              segcl_train_summary *summary)
+{
+    double loss_sum = 0;
+    long loss_n = 0;
+    const double t_epoch = now();
+    segcl_status st = SEGCL_OK;
+    for (long b = epoch == r->start_epoch ? r->start_batch : 0;
+         b < r->per_epoch && !st && !*stop; b++)
+        st = step(r, epoch, b, &loss_sum, &loss_n, stop);
+    if (st)
+        return st;
+    if (r->interrupted) {
+        summary->interrupted = 1;
+        return SEGCL_OK;
+    }
+    if (*stop && loss_n == 0)
+        return SEGCL_OK;
+    if ((st = validate(r, epoch, v)))
+        return st;
+    segcl_checkpoint_meta *m = &r->meta;
+    const segcl_optimizer *opt = &m->optimizer;
+    m->epoch = epoch + 1;
+    m->batch_in_epoch = 0;
+    if (*stop && opt->step >= r->total && epoch + 1 < m->epochs) {
+        /* stopped by --steps inside an epoch: resuming continues from here */
+        m->epoch = epoch;
+        m->batch_in_epoch = opt->step - r->per_epoch * epoch;
+    }
+    bool best;
+    if (v->foreground) {
+        best = v->dice > m->best_dice;
+    } else {
+        /* Dice has nothing to measure: the best model is the one with the lowest loss */
+        if (r->val_loader && !r->told_undefined) {
+            notice(r, "the %zu validation images hold no foreground pixel: Dice and IoU are "
+                      "undefined (nan), and best.safetensors follows the validation loss",
+                   r->nval);
+            r->told_undefined = true;
+        }
+        best = isfinite(v->loss) && v->loss < m->best_loss;
+    }
+    if (best) {
+        m->best_dice = v->foreground ? v->dice : NAN;
+        m->best_loss = v->loss;
+    }
+    char metrics[1100];
+    path_in(metrics, sizeof metrics, r->out_dir, "metrics.csv");
+    const double el = now() - t_epoch, train_loss = loss_n ? loss_sum / (double)loss_n : NAN;
+    segcl_metrics_row row = {(double)(epoch + 1), (double)opt->step, opt->lr, train_loss,
+                             v->loss, v->dice, v->iou, v->acc,
+                             loss_n ? (double)loss_n * r->batch / el : 0,
+                             r->seconds_before + (now() - r->t_start)};
+    if ((st = segcl_metrics_append(r->ctx, metrics, &row)) ||
+        (st = save(r, "checkpoint.safetensors")) || (best && (st = save(r, "best.safetensors"))) ||
+        (st = write_curve(r)))
+        return st;
+    summary->epochs_done = (int)(epoch + 1);
+    if (r->o->progress) {
+        segcl_train_progress p = {.event = 1, .epoch = (int)epoch, .epochs = m->epochs,
+                                  .step = opt->step, .steps_per_epoch = r->per_epoch,
+                                  .total_steps = r->total, .loss = train_loss,
+                                  .images_per_s = r->images_this_run / (now() - r->t_start),
+                                  .val_loss = v->loss, .val_dice = v->dice, .val_iou = v->iou,
+                                  .val_pixel_accuracy = v->acc, .best = best};
+        r->o->progress(&p, r->o->user);
+    }
+    return SEGCL_OK;
 }
 
 static void cleanup(run_state *r)
@@ -410,31 +722,29 @@ static void cleanup(run_state *r)
     segcl_free(r->host_x);
     segcl_free(r->host_t);
     segcl_free(r->host_logits);
+    segcl_free(r->samples);
     segcl_free(r->train_idx);
     segcl_free(r->val_idx);
+    segcl_run_folder_release(r->lock_fd);
 }
 
-/* The largest batch (<= wanted) whose activations fit in 80% of what the device has left. */
-static int fit_batch(run_state *r, int wanted)
+/* Out of device memory: the message gains a batch that would fit, when one does. */
+static segcl_status explain_device_memory(run_state *r, segcl_status st)
 {
-    segcl_context *ctx = r->ctx;
+    if (st != SEGCL_ERROR_OUT_OF_DEVICE_MEMORY || !r->model)
+        return st;
+    char message[768];
+    snprintf(message, sizeof message, "%s", segcl_context_error(r->ctx));
+    uint64_t limit = r->ctx->memory_limit;
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
-    uint64_t avail = ctx->memory_limit > ctx->memory_in_use + params
-                         ? ctx->memory_limit - ctx->memory_in_use - params
-                         : 0;
-    int b = wanted;
-    while (b > 1) {
-        uint64_t need = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size);
-        /* convolution columns of one image: the largest layer's K x P, twice for backward */
-        need += (uint64_t)r->meta.size * r->meta.size * 16 * 9 * 3 * sizeof(float) * 2;
-        bool fits_total = need <= avail / 10 * 8;
-        bool fits_one = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size) /
-                            8 <= ctx->dev->info.max_alloc_bytes;
-        if (fits_total && fits_one)
-            break;
-        b = b / 2 > 1 ? b / 2 : 1;
-    }
-    return b;
+    uint64_t one = segcl_model_activation_bytes(r->model, 1, r->meta.size, r->meta.size);
+    uint64_t room = limit > params ? (limit - params) / 10 * 7 : 0;
+    long fits = one ? (long)(room / one) : 0;
+    if (fits >= 1 && fits < r->batch)
+        return segcl_fail(r->ctx, st, "%s; batch %d does not fit: try --batch %ld", message,
+                          r->batch, fits);
+    return segcl_fail(r->ctx, st, "%s; even batch 1 does not fit: try a smaller --size or --width",
+                      message);
 }
 
 segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
@@ -443,231 +753,37 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     if (!ctx || !o || !summary)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_train: NULL argument");
     if (!ctx->open)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "the context has no device: call segcl_context_open first");
     memset(summary, 0, sizeof *summary);
     run_state r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
     r.o = o;
-    segcl_status st = SEGCL_OK;
-    const char *dir = o->resume_dir ? o->resume_dir : o->out_dir;
-    if (!dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no run folder given (--out)");
-    snprintf(r.out_dir, sizeof r.out_dir, "%s", dir);
-    long start_epoch = 0, start_batch = 0;
-    char ckpt[1100];
-    path_in(ckpt, sizeof ckpt, r.out_dir, "checkpoint.safetensors");
-    if (o->resume_dir) {
-        /* everything comes from the checkpoint: the run continues as it was */
-        if ((st = segcl_checkpoint_read_meta(ctx, ckpt, &r.meta)))
-            return st;
-        if (!r.meta.from_segcl)
-            return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s was not written by segcl train", ckpt);
-        start_epoch = r.meta.epoch;
-        start_batch = r.meta.batch_in_epoch;
-    } else if ((st = parse_options(&r))) {
-        return st;
-    }
-    if ((st = make_dir(ctx, r.out_dir)))
-        return st;
-    if ((st = segcl_dataset_open(ctx, r.meta.data_dir, (segcl_dataset_format)r.meta.format, &r.ds)))
-        return st;
-    if (r.ds->count < 2) {
-        cleanup(&r);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds %zu image/mask pair; training needs 2",
-                          r.meta.data_dir, r.ds->count);
-    }
-    if (r.ds->skipped)
-        notice(&r, "%zu images in %s have no mask and are left out", r.ds->skipped,
-               r.meta.data_dir);
-    if ((st = split(ctx, r.ds, r.meta.val_fraction, r.meta.seed, &r.train_idx, &r.ntrain,
-                    &r.val_idx, &r.nval)) ||
-        (st = segcl_model_create(ctx, &r.meta.model, &r.model))) {
+    r.lock_fd = -1;
+    segcl_status st;
+    if ((st = setup_settings(&r)) || (st = setup_data(&r)) ||
+        (!r.resuming && (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
+        (st = setup_model(&r))) {
+        st = explain_device_memory(&r, st);
         cleanup(&r);
         return st;
     }
-    segcl_loss_default_params(&r.loss_params, (segcl_loss_kind)r.meta.classes_loss);
-    r.loss_params.ignore_index = 255;
-    if (o->resume_dir) {
-        st = segcl_checkpoint_load(ctx, ckpt, r.model, true, NULL);
-    } else if (o->init_path) {
-        segcl_checkpoint_meta im;
-        st = segcl_checkpoint_load(ctx, o->init_path, r.model, false, &im);
-        if (!st)
-            notice(&r, "starting from the weights in %s", o->init_path);
-    } else {
-        st = segcl_model_init(r.model, r.meta.seed);
-    }
-    if (st) {
-        cleanup(&r);
-        return st;
-    }
-    int batch = fit_batch(&r, r.meta.batch);
-    if (batch < r.meta.batch) {
-        notice(&r, "batch %d does not fit in %s's memory; using %d", r.meta.batch,
-               ctx->dev->info.name, batch);
-        r.meta.batch = batch;
-    }
-    summary->batch = batch;
-    segcl_loader_config lc = {.size = r.meta.size, .batch = batch, .augment = r.meta.augment,
-                              .shuffle = r.meta.shuffle, .seed = r.meta.seed,
-                              .classes = r.meta.model.classes};
-    memcpy(lc.mean, r.meta.mean, sizeof lc.mean);
-    memcpy(lc.std, r.meta.std, sizeof lc.std);
-    segcl_loader_config vc = lc;
-    vc.augment = false;
-    vc.shuffle = false;
-    const int64_t S = r.meta.size, C = r.meta.model.classes;
-    int64_t xs[4] = {batch, 3, S, S}, ts[4] = {batch, 1, S, S}, ls[4] = {batch, C, S, S};
-    int64_t two[1] = {2};
-    size_t plane = (size_t)S * S;
-    r.host_x = segcl_malloc((size_t)batch * 3 * plane * sizeof(float));
-    r.host_t = segcl_malloc((size_t)batch * plane * sizeof(float));
-    r.host_logits = segcl_malloc((size_t)batch * C * plane * sizeof(float));
-    if (!r.host_x || !r.host_t || !r.host_logits)
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
-                        batch);
-    if (!st)
-        st = segcl_loader_create(ctx, r.ds, r.train_idx, r.ntrain, &lc, &r.train_loader);
-    if (!st && r.nval)
-        st = segcl_loader_create(ctx, r.ds, r.val_idx, r.nval, &vc, &r.val_loader);
-    if (!st)
-        st = segcl_tensor_create(ctx, "images", 4, xs, &r.x);
-    if (!st)
-        st = segcl_tensor_create(ctx, "masks", 4, ts, &r.t);
-    if (!st)
-        st = segcl_tensor_create(ctx, "logit gradients", 4, ls, &r.dlogits);
-    if (!st)
-        st = segcl_tensor_create(ctx, "loss", 1, two, &r.loss);
-    if (st) {
-        cleanup(&r);
-        return st;
-    }
-
-    segcl_optimizer *opt = &r.meta.optimizer;
-    const long per_epoch = (long)segcl_loader_batches(r.train_loader);
-    if (start_batch >= per_epoch) {
-        cleanup(&r);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s: metadata batch_in_epoch %ld is beyond the %ld batches of an epoch "
-                          "(corrupt or edited?)",
-                          ckpt, start_batch, per_epoch);
-    }
-    long total = per_epoch * r.meta.epochs;
-    if (r.meta.max_steps > 0 && r.meta.max_steps < total)
-        total = r.meta.max_steps;
-    const double t_start = now();
-    long steps_this_run = 0;
-    double images_this_run = 0;
-    val_result v = {NAN, NAN, NAN, NAN};
+    summary->batch = r.batch;
+    r.t_start = now();
+    val_result v = {NAN, NAN, NAN, NAN, false};
     bool stop = false;
-    for (long epoch = start_epoch; epoch < r.meta.epochs && !stop && !st; epoch++) {
-        double loss_sum = 0;
-        long loss_n = 0;
-        const double t_epoch = now();
-        for (long b = epoch == start_epoch ? start_batch : 0; b < per_epoch && !st; b++) {
-            if (opt->step >= total) {
-                stop = true;
-                break;
-            }
-            if (o->cancel && atomic_load(o->cancel)) {
-                /* an interrupted epoch: remember how far it got */
-                r.meta.epoch = epoch;
-                r.meta.batch_in_epoch = b;
-                st = save(&r, "checkpoint.safetensors");
-                summary->interrupted = 1;
-                stop = true;
-                break;
-            }
-            size_t n;
-            segcl_tensor *logits;
-            if ((st = segcl_loader_get(r.train_loader, epoch, (size_t)b, r.host_x, r.host_t, &n,
-                                       NULL)))
-                break;
-            /* a short last batch: repeat its first images so the batch size stays fixed (BN
-             * statistics then see a few images twice, as a dataloader with drop_last=False
-             * and padding would) */
-            size_t per = 3 * plane;
-            for (size_t s = n; s < (size_t)batch; s++) {
-                memcpy(r.host_x + s * per, r.host_x + (s - n) * per, per * sizeof(float));
-                memcpy(r.host_t + s * plane, r.host_t + (s - n) * plane, plane * sizeof(float));
-            }
-            opt->lr = schedule_lr(r.meta.lr_schedule, r.meta.base_lr, opt->step, total,
-                                  (int)epoch, r.meta.epochs);
-            float l = 0;
-            if ((st = segcl_tensor_write(r.x, r.host_x, r.x->numel)) ||
-                (st = segcl_tensor_write(r.t, r.host_t, r.t->numel)) ||
-                (st = segcl_model_zero_grad(r.model)) ||
-                (st = segcl_model_forward(r.model, r.x, true, &logits)) ||
-                (st = segcl_loss(ctx, &r.loss_params, logits, r.t, r.dlogits, r.loss)) ||
-                (st = segcl_model_backward(r.model, r.dlogits)) ||
-                (st = segcl_model_step(r.model, opt)) || (st = read_loss(&r, &l)))
-                break;
-            if (!isfinite(l)) {
-                st = segcl_fail(ctx, SEGCL_ERROR_STATE,
-                                "training diverged at step %ld (loss %g); lower --lr", opt->step, l);
-                break;
-            }
-            loss_sum += l;
-            loss_n++;
-            steps_this_run++;
-            images_this_run += (double)n;
-            r.meta.step = opt->step;
-            if (o->progress) {
-                double el = now() - t_start;
-                double ips = images_this_run / (el > 0 ? el : 1e-9);
-                long left = total - opt->step;
-                segcl_train_progress p = {.event = 0, .epoch = (int)epoch,
-                                          .epochs = r.meta.epochs, .step = opt->step,
-                                          .steps_per_epoch = per_epoch, .total_steps = total,
-                                          .loss = l, .images_per_s = ips,
-                                          .eta_s = steps_this_run ? el / steps_this_run * left : 0};
-                o->progress(&p, o->user);
-            }
-        }
-        if (st || (summary->interrupted))
-            break;
-        bool epoch_complete = loss_n > 0 || !stop;
-        if (!epoch_complete)
-            break;
-        if ((st = validate(&r, epoch, &v)))
-            break;
-        r.meta.epoch = epoch + 1;
-        r.meta.batch_in_epoch = 0;
-        if (stop && opt->step >= total && epoch + 1 < r.meta.epochs) {
-            /* stopped by --steps inside an epoch: resuming continues from here */
-            r.meta.epoch = epoch;
-            r.meta.batch_in_epoch = opt->step - per_epoch * epoch;
-        }
-        double el = now() - t_epoch;
-        double train_loss = loss_n ? loss_sum / loss_n : NAN;
-        bool best = isfinite(v.dice) && v.dice > r.meta.best_dice;
-        if (best)
-            r.meta.best_dice = v.dice;
-        if ((st = append_metrics(&r, epoch, opt->step, train_loss, &v,
-                                 loss_n ? (double)loss_n * batch / el : 0, now() - t_start)) ||
-            (st = save(&r, "checkpoint.safetensors")) || (best && (st = save(&r, "best.safetensors"))) ||
-            (st = write_curve(&r)))
-            break;
-        summary->epochs_done = (int)(epoch + 1);
-        if (o->progress) {
-            segcl_train_progress p = {.event = 1, .epoch = (int)epoch, .epochs = r.meta.epochs,
-                                      .step = opt->step, .steps_per_epoch = per_epoch,
-                                      .total_steps = total, .loss = train_loss,
-                                      .images_per_s = images_this_run / (now() - t_start),
-                                      .val_loss = v.loss, .val_dice = v.dice, .val_iou = v.iou,
-                                      .val_pixel_accuracy = v.acc, .best = best};
-            o->progress(&p, o->user);
-        }
-    }
-    summary->steps = opt->step;
+    for (long epoch = r.start_epoch; epoch < r.meta.epochs && !stop && !st; epoch++)
+        st = run_epoch(&r, epoch, &v, &stop, summary);
+    st = explain_device_memory(&r, st);
+    summary->steps = r.meta.optimizer.step;
     summary->best_val_dice = r.meta.best_dice;
     summary->final_val_dice = v.dice;
     summary->final_val_iou = v.iou;
     summary->final_val_pixel_accuracy = v.acc;
     summary->final_val_loss = v.loss;
-    summary->seconds = now() - t_start;
-    summary->images_per_s = images_this_run / (summary->seconds > 0 ? summary->seconds : 1);
+    summary->seconds = now() - r.t_start;
+    summary->images_per_s = r.images_this_run / (summary->seconds > 0 ? summary->seconds : 1);
     cleanup(&r);
     return st;
 }

@@ -1,0 +1,212 @@
+/*
+ * Checking a dataset before the first step: every image/mask pair is decoded once (on all
+ * cores), its mask read by the shared rules (src/data/sample.c), and both resized to the
+ * network's size and kept for the loaders. Every problem is reported together, in file order:
+ * unreadable files, masks of another shape, masks with unknown classes; and what was fixed on
+ * the way (masks resized, 0/1 masks) is summed up in one note each. Problems are errors unless
+ * the caller skips problem pairs.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/data.h"
+
+typedef struct pair_result {
+    segcl_status status;
+    char *message; /* the problem, or a warning of a pair that loaded */
+    segcl_mask_info info;
+} pair_result;
+
+typedef struct check_job {
+    segcl_dataset *ds;
+    const segcl_context *parent;
+    int size, classes;
+    pair_result *results;
+    atomic_size_t next;
+} check_job;
+
+/* Keeps the first warning of the pair being decoded (per worker context). */
+static void keep_warning(const char *message, void *user)
+{
+    char **slot = user;
+    if (!*slot)
+        *slot = segcl_strdup(message);
+}
+
+static void check_pairs(check_job *job, segcl_context *ctx)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->ds->count)
+            return;
+        pair_result *r = &job->results[i];
+        char *warning = NULL;
+        segcl_context_set_warning_handler(ctx, keep_warning, &warning);
+        r->status = segcl_sample_load(ctx, &job->ds->items[i], job->size, job->classes,
+                                      &job->ds->cache[i].image, &job->ds->cache[i].mask,
+                                      &r->info);
+        segcl_context_set_warning_handler(ctx, NULL, NULL);
+        if (r->status) {
+            segcl_free(warning);
+            r->message = segcl_strdup(segcl_context_error(ctx));
+        } else {
+            r->message = warning;
+        }
+        if (!r->message && r->status)
+            r->status = SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    }
+}
+
+static void *worker(void *arg)
+{
+    check_job *job = arg;
+    segcl_context *ctx = NULL;
+    if (segcl_context_create(&ctx) == SEGCL_OK) {
+        segcl_copy_decoding(ctx, job->parent);
+        check_pairs(job, ctx);
+    }
+    segcl_context_destroy(ctx);
+    return NULL;
+}
+
+/* Drops entry i (its files were bad) from the dataset, keeping order. */
+static void drop_entry(segcl_dataset *ds, size_t i)
+{
+    segcl_free(ds->items[i].stem);
+    segcl_free(ds->items[i].image_path);
+    segcl_free(ds->items[i].mask_path);
+    segcl_image_free(&ds->cache[i].image);
+    segcl_image_free(&ds->cache[i].mask);
+    memmove(ds->items + i, ds->items + i + 1, (ds->count - i - 1) * sizeof *ds->items);
+    memmove(ds->cache + i, ds->cache + i + 1, (ds->count - i - 1) * sizeof *ds->cache);
+    ds->count--;
+}
+
+static void say(segcl_say_fn fn, void *user, const char *fmt, ...) SEGCL_PRINTF(3, 4);
+static void say(segcl_say_fn fn, void *user, const char *fmt, ...)
+{
+    if (!fn)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(user, line);
+}
+
+segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size, int classes,
+                                 bool skip_bad, segcl_say_fn fn, void *user,
+                                 segcl_check_result *result)
+{
+    memset(result, 0, sizeof *result);
+    segcl_dataset_release_cache(ds);
+    const size_t n = ds->count;
+    check_job job = {ds, ctx, size, classes, NULL, 0};
+    segcl_status st = SEGCL_OK;
+    ds->cache = segcl_calloc(n ? n : 1, sizeof *ds->cache);
+    job.results = segcl_calloc(n ? n : 1, sizeof *job.results);
+    if (!ds->cache || !job.results) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
+                        ds->root);
+        goto done;
+    }
+    ds->cache_size = size;
+    ds->cache_classes = classes;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores < 1 ? 1 : cores > 16 ? 16 : (size_t)cores;
+    if (threads > n)
+        threads = n ? n : 1;
+    pthread_t tid[16];
+    size_t started = 0;
+    for (size_t t = 1; t < threads; t++) /* the calling thread is one of them */
+        if (pthread_create(&tid[started], NULL, worker, &job) == 0)
+            started++;
+    /* workers that cannot start a context claim nothing: this thread takes what is left */
+    segcl_context *own = NULL;
+    if ((st = segcl_context_create(&own)) == SEGCL_OK) {
+        segcl_copy_decoding(own, ctx);
+        check_pairs(&job, own);
+    }
+    segcl_context_destroy(own);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (st) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
+                        ds->root);
+        goto done;
+    }
+    for (size_t i = 0; i < n && !st; i++)
+        if (job.results[i].status == SEGCL_ERROR_OUT_OF_HOST_MEMORY)
+            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s",
+                            job.results[i].message ? job.results[i].message
+                                                   : "out of host memory");
+    if (st)
+        goto done;
+    /* everything in file order: warnings, problems, then the notes */
+    size_t bad = 0, only_0_255 = 0, with_foreground = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pair_result *r = &job.results[i];
+        if (r->status) {
+            bad++;
+            say(fn, user, "%s: %s", skip_bad ? "skipped" : "problem", r->message);
+            continue;
+        }
+        if (r->message)
+            say(fn, user, "warning: %s", r->message);
+        result->resized += r->info.resized;
+        result->zero_one += r->info.zero_one;
+        result->empty += r->info.empty;
+        only_0_255 += r->info.only_0_255;
+        with_foreground += !r->info.empty;
+    }
+    if (bad && !skip_bad) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%zu of the %zu image/mask pairs in %s cannot be used (listed above): fix "
+                        "or remove them, or give --skip-bad to train without them",
+                        bad, n, ds->root);
+        goto done;
+    }
+    if (classes >= 2 && only_0_255 && !with_foreground) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "the masks in %s hold only 0 and 255, and 255 means 'ignore' for class "
+                        "indices: these are binary masks; train them with --classes 1",
+                        ds->root);
+        goto done;
+    }
+    for (size_t i = n; i-- > 0;)
+        if (job.results[i].status)
+            drop_entry(ds, i);
+    result->skipped_bad = bad;
+    if (result->resized)
+        say(fn, user,
+            "note: %zu of %zu masks are stored at another size than their images (same aspect "
+            "ratio): resized to their images with nearest neighbour",
+            result->resized, n - bad);
+    if (result->zero_one)
+        say(fn, user, "note: %zu masks hold 0/1 rather than 0/255: 1 is read as foreground",
+            result->zero_one);
+    if (ds->count == 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no usable image/mask pair", ds->root);
+done:
+    for (size_t i = 0; job.results && i < n; i++)
+        segcl_free(job.results[i].message);
+    segcl_free(job.results);
+    if (st)
+        segcl_dataset_release_cache(ds);
+    return st;
+}
+
+void segcl_dataset_release_cache(segcl_dataset *ds)
+{
+    for (size_t i = 0; ds->cache && i < ds->count; i++) {
+        segcl_image_free(&ds->cache[i].image);
+        segcl_image_free(&ds->cache[i].mask);
+    }
+    segcl_free(ds->cache);
+    ds->cache = NULL;
+    ds->cache_size = ds->cache_classes = 0;
+}

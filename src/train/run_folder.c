@@ -1,0 +1,454 @@
+/*
+ * The run folder: what makes it safe (a new run never lands on an old one, a lock keeps two
+ * trainings from writing one folder, a resumed run first removes what a killed one left
+ * half-written), args.json (every setting, the data and the split, written when a run starts),
+ * metrics.csv (rows by column name, so older files are read too), and opening a run's own
+ * dataset split again for evaluation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/data.h"
+#include "segcl_version.h"
+#include "train/run_folder.h"
+#include "train/settings.h"
+
+static void join(char *buf, size_t len, const char *dir, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir)
+{
+    static const char *const marks[] = {"checkpoint.safetensors", "args.json", "metrics.csv"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        join(path, sizeof path, dir, marks[i]);
+        if (exists(path))
+            return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                              "%s already holds a training run (%s): continue it with --resume "
+                              "%s, or give another --out",
+                              dir, marks[i], dir);
+    }
+    return SEGCL_OK;
+}
+
+segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool resume, int *lock_fd)
+{
+    *lock_fd = -1;
+    char path[4200];
+    segcl_status st = resume ? SEGCL_OK : segcl_run_folder_check_new(ctx, dir);
+    if (!st)
+        st = segcl_make_dirs(ctx, dir);
+    if (st)
+        return st;
+    join(path, sizeof path, dir, ".lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char holder[32] = "";
+        ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
+        holder[got > 0 ? got : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "another segcl train (pid %s) is writing %s; wait for it to end",
+                          holder[0] ? holder : "?", dir);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        close(fd);
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    }
+    *lock_fd = fd;
+    return SEGCL_OK;
+}
+
+void segcl_run_folder_release(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* the lock goes with the descriptor, also when the process dies */
+}
+
+void segcl_run_folder_tidy(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        /* a checkpoint's temporary file that a killed run left: ".<name>.tmp-<pid>" */
+        if (e->d_name[0] == '.' && strstr(e->d_name, ".safetensors.tmp-")) {
+            char path[4200];
+            join(path, sizeof path, dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* ---- metrics.csv ---- */
+
+static const char *const metric_columns[] = {"epoch",   "step",    "lr",
+                                             "train_loss", "val_loss", "val_dice",
+                                             "val_iou", "pixel_accuracy", "images_per_s",
+                                             "seconds", NULL};
+
+/* Splits line at commas into at most max fields (in place). */
+static int split_fields(char *line, char **fields, int max)
+{
+    int n = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    char *p = line;
+    while (n < max) {
+        fields[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+segcl_status segcl_metrics_read(segcl_context *ctx, const char *path, segcl_metrics_row **rows,
+                                size_t *count)
+{
+    *rows = NULL;
+    *count = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? SEGCL_OK
+                               : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path,
+                                            strerror(errno));
+    char line[1024], *fields[16];
+    int column[16], ncol = 0;
+    segcl_metrics_row *list = NULL;
+    size_t n = 0, cap = 0;
+    segcl_status st = SEGCL_OK;
+    if (fgets(line, sizeof line, f)) {
+        ncol = split_fields(line, fields, 16);
+        for (int c = 0; c < ncol; c++)
+            column[c] = segcl_name_index(metric_columns, fields[c]);
+    }
+    while (!st && fgets(line, sizeof line, f)) {
+        int nf = split_fields(line, fields, 16);
+        segcl_metrics_row row;
+        double *slot[] = {&row.epoch, &row.step, &row.lr, &row.train_loss, &row.val_loss,
+                          &row.val_dice, &row.val_iou, &row.pixel_accuracy, &row.images_per_s,
+                          &row.seconds};
+        for (size_t k = 0; k < sizeof slot / sizeof slot[0]; k++)
+            *slot[k] = NAN;
+        for (int c = 0; c < nf && c < ncol; c++)
+            if (column[c] >= 0) {
+                char *end;
+                double v = strtod(fields[c], &end);
+                if (end != fields[c])
+                    *slot[column[c]] = v;
+            }
+        if (!isfinite(row.epoch))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            segcl_metrics_row *grown = segcl_realloc(list, ncap * sizeof *grown);
+            if (!grown) {
+                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
+                                path);
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        list[n++] = row;
+    }
+    fclose(f);
+    if (st) {
+        segcl_free(list);
+        return st;
+    }
+    *rows = list;
+    *count = n;
+    return SEGCL_OK;
+}
+
+static void put_number(FILE *f, double v, const char *fmt)
+{
+    if (isfinite(v))
+        fprintf(f, fmt, v);
+    else if (isnan(v))
+        fputs("nan", f);
+}
+
+static void write_row(FILE *f, const segcl_metrics_row *r)
+{
+    fprintf(f, "%.0f,%.0f,", r->epoch, r->step);
+    put_number(f, r->lr, "%.6g");
+    const double rest[] = {r->train_loss, r->val_loss, r->val_dice, r->val_iou,
+                           r->pixel_accuracy};
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
+        fputc(',', f);
+        put_number(f, rest[i], "%.6f");
+    }
+    fputc(',', f);
+    put_number(f, r->images_per_s, "%.3f");
+    fputc(',', f);
+    put_number(f, r->seconds, "%.1f");
+    fputc('\n', f);
+}
+
+static void write_header(FILE *f)
+{
+    for (int c = 0; metric_columns[c]; c++)
+        fprintf(f, "%s%s", c ? "," : "", metric_columns[c]);
+    fputc('\n', f);
+}
+
+segcl_status segcl_metrics_append(segcl_context *ctx, const char *path,
+                                  const segcl_metrics_row *row)
+{
+    bool fresh = !exists(path);
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (fresh)
+        write_header(f);
+    write_row(f, row);
+    if (fclose(f) != 0)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    return SEGCL_OK;
+}
+
+segcl_status segcl_metrics_truncate(segcl_context *ctx, const char *path, long epochs)
+{
+    segcl_metrics_row *rows;
+    size_t n;
+    segcl_status st = segcl_metrics_read(ctx, path, &rows, &n);
+    if (st || !rows)
+        return st;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        segcl_free(rows);
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    write_header(f);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].epoch <= (double)epochs)
+            write_row(f, &rows[i]);
+    segcl_free(rows);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rewrite %s: %s", path, strerror(errno));
+    }
+    return SEGCL_OK;
+}
+
+/* ---- args.json ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+segcl_status segcl_args_write(segcl_context *ctx, const char *path,
+                              const segcl_checkpoint_meta *m, const segcl_dataset *ds,
+                              const size_t *train, size_t ntrain, const size_t *val, size_t nval,
+                              const char *device)
+{
+    json_t *root = json_object(), *data = json_object(), *settings = json_object(),
+           *split = json_object(), *training = json_array(), *validation = json_array();
+    bool ok = root && data && settings && split && training && validation;
+    char text[64];
+#define SET(obj, key, value) ok = ok && json_object_set_new(obj, key, value) == 0
+    SET(root, "segcl_version", json_string(SEGCL_VERSION));
+    SET(root, "device", json_string(device));
+    SET(data, "format", json_string(segcl_dataset_format_name(ds->format)));
+    if (ds->format == SEGCL_DATASET_PAIR) {
+        SET(data, "images", json_string(ds->root));
+        SET(data, "masks", json_string(ds->masks_root ? ds->masks_root : ""));
+    } else {
+        SET(data, "path", json_string(ds->root));
+    }
+    SET(data, "pairs", json_integer((json_int_t)ds->count));
+    SET(settings, "arch", json_string(segcl_arch_names[m->model.arch]));
+    SET(settings, "classes", json_integer(m->model.classes));
+    SET(settings, "width", json_integer(m->model.width));
+    SET(settings, "depth", json_integer(m->model.depth));
+    SET(settings, "size", json_integer(m->size));
+    SET(settings, "epochs", json_integer(m->epochs));
+    SET(settings, "batch", json_integer(m->batch));
+    SET(settings, "max_steps", json_integer(m->max_steps));
+    SET(settings, "optimizer", json_string(segcl_optimizer_names[m->optimizer.kind]));
+    SET(settings, "lr", json_real(m->base_lr));
+    SET(settings, "weight_decay", json_real(m->optimizer.weight_decay));
+    SET(settings, "momentum", json_real(m->optimizer.momentum));
+    SET(settings, "nesterov", json_boolean(m->optimizer.nesterov));
+    SET(settings, "loss", json_string(segcl_loss_names[m->classes_loss]));
+    SET(settings, "lr_schedule", json_string(segcl_schedule_names[m->lr_schedule]));
+    segcl_augment_format(m->augment, text, sizeof text);
+    SET(settings, "augment", json_string(text));
+    SET(settings, "shuffle", json_boolean(m->shuffle));
+    SET(settings, "skip_bad", json_boolean(m->skip_bad));
+    SET(settings, "seed", json_integer((json_int_t)m->seed));
+    SET(settings, "val_fraction", json_real(m->val_fraction));
+    json_t *mean = json_array(), *std = json_array();
+    ok = ok && mean && std;
+    for (int c = 0; c < 3 && ok; c++)
+        ok = json_array_append_new(mean, json_real(m->mean[c])) == 0 &&
+             json_array_append_new(std, json_real(m->std[c])) == 0;
+    SET(settings, "mean", mean);
+    SET(settings, "std", std);
+    for (size_t i = 0; i < ntrain && ok; i++)
+        ok = json_array_append_new(training, json_string(base_name(ds->items[train[i]].image_path))) == 0;
+    for (size_t i = 0; i < nval && ok; i++)
+        ok = json_array_append_new(validation,
+                                   json_string(base_name(ds->items[val[i]].image_path))) == 0;
+    SET(split, "training", training);
+    SET(split, "validation", validation);
+    SET(root, "data", data);
+    SET(root, "settings", settings);
+    SET(root, "split", split);
+#undef SET
+    segcl_status st = ok ? segcl_json_write_file(ctx, path, root)
+                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                      "out of host memory writing %s", path);
+    json_decref(root);
+    return st;
+}
+
+/* Reads path (a small text file) whole. */
+static segcl_status read_text(segcl_context *ctx, const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    segcl_status st = SEGCL_OK;
+    for (;;) {
+        if (n + 4096 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            if (cap > (64u << 20)) {
+                st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s is too large", path);
+                break;
+            }
+            char *grown = segcl_realloc(buf, cap);
+            if (!grown) {
+                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+                break;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    if (st) {
+        segcl_free(buf);
+        return st;
+    }
+    *text = buf;
+    *len = n;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, const char *split,
+                                    segcl_dataset **out)
+{
+    if (!ctx || !run_dir || !out)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_dataset_open_run: NULL argument");
+    *out = NULL;
+    const char *key = !split || !strcmp(split, "all") ? NULL
+                      : !strcmp(split, "val") || !strcmp(split, "validation") ? "validation"
+                      : !strcmp(split, "train") || !strcmp(split, "training") ? "training"
+                                                                               : "";
+    if (key && !*key)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "unknown split '%s' (train, val, all)", split);
+    char path[4200], *text = NULL;
+    size_t len = 0;
+    segcl_jvalue *root = NULL;
+    segcl_dataset *ds = NULL;
+    join(path, sizeof path, run_dir, "args.json");
+    segcl_status st = read_text(ctx, path, &text, &len);
+    if (!st)
+        st = segcl_json_parse(ctx, path, text, len, &root);
+    if (st)
+        goto done;
+    const segcl_jvalue *data = segcl_json_get(root, "data");
+    const char *format = segcl_json_string(segcl_json_get(data, "format"));
+    const char *dir = segcl_json_string(segcl_json_get(data, "path"));
+    const char *images = segcl_json_string(segcl_json_get(data, "images"));
+    const char *masks = segcl_json_string(segcl_json_get(data, "masks"));
+    segcl_dataset_format fmt;
+    if (!format || segcl_dataset_format_parse(format, &fmt) ||
+        (fmt == SEGCL_DATASET_PAIR ? !images || !masks : !dir)) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no readable \"data\" section", path);
+        goto done;
+    }
+    st = fmt == SEGCL_DATASET_PAIR ? segcl_dataset_open_pair(ctx, images, masks, &ds)
+                                   : segcl_dataset_open(ctx, dir, fmt, &ds);
+    if (st || !key)
+        goto done;
+    const segcl_jvalue *names = segcl_json_get(segcl_json_get(root, "split"), key);
+    if (segcl_json_type(names) != SEGCL_JSON_ARRAY) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no \"split\".\"%s\" list", path, key);
+        goto done;
+    }
+    /* keep the entries the run put in that split, in the dataset's order */
+    size_t kept = 0, wanted = segcl_json_size(names);
+    for (size_t i = 0; i < ds->count; i++) {
+        bool in = false;
+        for (size_t k = 0; k < wanted && !in; k++) {
+            const char *name = segcl_json_string(segcl_json_at(names, k));
+            in = name && !strcmp(name, base_name(ds->items[i].image_path));
+        }
+        if (in) {
+            segcl_sample_entry e = ds->items[kept];
+            ds->items[kept++] = ds->items[i];
+            ds->items[i] = e;
+        }
+    }
+    for (size_t i = kept; i < ds->count; i++) {
+        segcl_free(ds->items[i].stem);
+        segcl_free(ds->items[i].image_path);
+        segcl_free(ds->items[i].mask_path);
+    }
+    ds->count = kept;
+    if (kept != wanted)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s: %zu of the run's %zu %s images are no longer in %s", path,
+                        wanted - kept, wanted, key, ds->root);
+    else if (kept == 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: the run's %s split is empty", path, key);
+done:
+    if (st) {
+        segcl_dataset_destroy(ds);
+        ds = NULL;
+    }
+    segcl_json_free(root);
+    segcl_free(text);
+    *out = ds;
+    return st;
+}

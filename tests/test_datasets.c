@@ -1,0 +1,335 @@
+/*
+ * Real-world datasets and run folders: masks stored smaller than their photos (resized, with a
+ * note), 0/1 masks (read as foreground, with a note), a mask of another shape (an error naming
+ * it, or skipped with --skip-bad), every problem listed together, any two folders matched by
+ * stem, augmentation defaults per layout, a validation split without foreground (Dice undefined,
+ * said so), run folders that refuse a second run and a second writer, args.json and evaluation
+ * of exactly a run's validation images, and predicting a folder with a bad file, colliding
+ * stems and the output folder inside the input. Fixtures: tests/data/fixtures/sizes*.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "data/data.h"
+#include "test_util.h"
+
+static segcl_context *ctx;
+static char fixtures[512], tmp[256], synth[300];
+
+static char lines[32][600];
+static int line_count;
+
+static void collect(void *user, const char *line)
+{
+    (void)user;
+    if (line_count < 32)
+        snprintf(lines[line_count], sizeof lines[0], "%s", line);
+    line_count++;
+}
+
+static void collect_progress(const segcl_train_progress *p, void *user)
+{
+    if (p->event == 2)
+        collect(user, p->notice);
+}
+
+static void collect_warning(const char *message, void *user)
+{
+    collect(user, message);
+}
+
+/* The index of the first collected line holding all of a and b, or -1. */
+static int find_line(const char *a, const char *b)
+{
+    for (int i = 0; i < line_count && i < 32; i++)
+        if (strstr(lines[i], a) && (!b || strstr(lines[i], b)))
+            return i;
+    return -1;
+}
+
+static void sizes_folders(const char *which, char *images, char *masks, size_t len)
+{
+    snprintf(images, len, "%s/%s/photos", fixtures, which);
+    snprintf(masks, len, "%s/%s/truth", fixtures, which);
+}
+
+/* The mask tools/make_fixtures.py draws (big_mask_bits). */
+static int fixture_mask(int w, int h, int seed, int x, int y)
+{
+    double cx = w * (0.4 + 0.05 * seed), cy = h * 0.5;
+    return (x - cx) * (x - cx) / (w * w / 9.0) + (y - cy) * (y - cy) / (h * h / 9.0) < 1;
+}
+
+static void test_mask_rules(void **state)
+{
+    (void)state;
+    char images[600], masks[600], path[700];
+    sizes_folders("sizes", images, masks, sizeof images);
+    /* a half-size mask becomes its photo's size by nearest neighbour */
+    segcl_image m;
+    segcl_mask_info info;
+    snprintf(path, sizeof path, "%s/p1.png", masks);
+    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
+    assert_int_equal(m.width, 20);
+    assert_ok(ctx, segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info));
+    assert_true(info.resized && !info.zero_one);
+    assert_int_equal(info.stored_width, 20);
+    assert_int_equal(m.width, 40);
+    assert_int_equal(m.height, 30);
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++)
+            assert_int_equal(m.pixels[y * 40 + x], 255 * fixture_mask(20, 15, 1, x / 2, y / 2));
+    segcl_image_free(&m);
+    /* 0/1 is background/foreground */
+    snprintf(path, sizeof path, "%s/p3.png", masks);
+    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
+    assert_ok(ctx, segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info));
+    assert_true(info.zero_one && !info.resized && !info.empty);
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++)
+            assert_int_equal(m.pixels[y * 40 + x], 255 * fixture_mask(40, 30, 3, x, y));
+    segcl_image_free(&m);
+    /* another aspect ratio is an error naming the mask */
+    sizes_folders("sizes_bad", images, masks, sizeof images);
+    snprintf(path, sizeof path, "%s/p2.png", masks);
+    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
+    assert_int_equal(segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info), SEGCL_ERROR_FORMAT);
+    assert_non_null(strstr(segcl_context_error(ctx), "p2.png"));
+    assert_non_null(strstr(segcl_context_error(ctx), "aspect"));
+    segcl_image_free(&m);
+}
+
+static void test_dataset_check(void **state)
+{
+    (void)state;
+    char images[600], masks[600];
+    sizes_folders("sizes", images, masks, sizeof images);
+    segcl_dataset *ds;
+    segcl_check_result res;
+    assert_ok(ctx, segcl_dataset_open_pair(ctx, images, masks, &ds));
+    assert_int_equal(segcl_dataset_get_format(ds), SEGCL_DATASET_PAIR);
+    assert_int_equal(segcl_dataset_size(ds), 4);
+    line_count = 0;
+    assert_ok(ctx, segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res));
+    assert_int_equal(res.resized, 2);
+    assert_int_equal(res.zero_one, 1);
+    assert_true(find_line("note: 2 of 4 masks", "resized") >= 0);
+    assert_true(find_line("note: 1 masks hold 0/1", NULL) >= 0);
+    /* the checked samples are kept for the loaders, and the 0/1 mask has foreground */
+    assert_non_null(ds->cache);
+    size_t fg = 0;
+    for (int i = 0; i < 16 * 16; i++)
+        fg += ds->cache[3].mask.pixels[i] > 127;
+    assert_true(fg > 10);
+    segcl_dataset_destroy(ds);
+
+    /* a mask of another shape: an error, with the problem listed (naming the file) first */
+    sizes_folders("sizes_bad", images, masks, sizeof images);
+    assert_ok(ctx, segcl_dataset_open_pair(ctx, images, masks, &ds));
+    line_count = 0;
+    assert_int_equal(segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res),
+                     SEGCL_ERROR_FORMAT);
+    assert_true(find_line("problem: ", "p2.png") >= 0);
+    assert_non_null(strstr(segcl_context_error(ctx), "--skip-bad"));
+    assert_non_null(strstr(segcl_context_error(ctx), "1 of the 4"));
+    /* --skip-bad leaves it out */
+    line_count = 0;
+    assert_ok(ctx, segcl_dataset_check(ctx, ds, 16, 1, true, collect, NULL, &res));
+    assert_true(find_line("skipped: ", "p2.png") >= 0);
+    assert_int_equal(res.skipped_bad, 1);
+    assert_int_equal(segcl_dataset_size(ds), 3);
+    assert_string_equal(ds->items[2].stem, "p3");
+    segcl_dataset_destroy(ds);
+
+    /* every unusable pair is listed, not only the first: a corrupt photo joins in */
+    char bad[400], bad_images[420], bad_masks[420], cmd[4000];
+    snprintf(bad, sizeof bad, "%s/two_bad", tmp);
+    snprintf(bad_images, sizeof bad_images, "%s/photos", bad);
+    snprintf(bad_masks, sizeof bad_masks, "%s/truth", bad);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp -r '%s' '%s' '%s/' && head -c 300 '%s/p0.jpg' > '%s/p0.jpg'",
+             bad, images, masks, bad, images, bad_images);
+    assert_int_equal(system(cmd), 0);
+    assert_ok(ctx, segcl_dataset_open_pair(ctx, bad_images, bad_masks, &ds));
+    line_count = 0;
+    assert_int_equal(segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res),
+                     SEGCL_ERROR_FORMAT);
+    assert_true(find_line("problem: ", "p0.jpg") >= 0);
+    assert_true(find_line("problem: ", "p2.png") >= 0);
+    assert_true(find_line("problem: ", "p0.jpg") < find_line("problem: ", "p2.png"));
+    assert_non_null(strstr(segcl_context_error(ctx), "2 of the 4"));
+    segcl_dataset_destroy(ds);
+}
+
+static void base_options(segcl_train_options *o, const char *out)
+{
+    segcl_train_default_options(o);
+    o->data_dir = synth;
+    o->out_dir = out;
+    o->width = 4;
+    o->depth = 2;
+    o->size = 16;
+    o->batch = 4;
+    o->epochs = 1;
+    o->val_fraction = 0.25f;
+    o->overlays = 0;
+    o->progress = collect_progress;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    s[fread(s, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void test_run_folder(void **state)
+{
+    (void)state;
+    char out[400], path[700];
+    snprintf(out, sizeof out, "%s/run1", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    line_count = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    /* what was found is said up front */
+    assert_true(find_line("note: 12 images with masks: training 9, validating 3", NULL) >= 0);
+    /* args.json: settings, data, split; and the split evaluates as the run validated */
+    snprintf(path, sizeof path, "%s/args.json", out);
+    char *args = read_file(path);
+    assert_non_null(args);
+    assert_non_null(strstr(args, "\"validation\""));
+    assert_non_null(strstr(args, "\"augment\": \"hflip,color,scale\"")); /* not PH2 */
+    assert_non_null(strstr(args, synth));
+    free(args);
+    segcl_dataset *val;
+    assert_ok(ctx, segcl_dataset_open_run(ctx, out, "val", &val));
+    assert_int_equal(segcl_dataset_size(val), 3);
+    segcl_dataset *train;
+    assert_ok(ctx, segcl_dataset_open_run(ctx, out, "train", &train));
+    assert_int_equal(segcl_dataset_size(train), 9);
+    for (size_t i = 0; i < val->count; i++)
+        for (size_t j = 0; j < train->count; j++)
+            assert_string_not_equal(val->items[i].stem, train->items[j].stem);
+    segcl_dataset_destroy(train);
+    segcl_dataset_destroy(val);
+    /* a second run into the same folder is refused, pointing at --resume */
+    base_options(&o, out);
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_STATE);
+    assert_non_null(strstr(segcl_context_error(ctx), "--resume"));
+    /* while another process holds the lock, nobody else writes the folder */
+    snprintf(path, sizeof path, "%s/.lock", out);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    pid_t child = fork();
+    if (child == 0) {
+        flock(fd, LOCK_EX);
+        sleep(30);
+        _exit(0);
+    }
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    segcl_train_options r;
+    segcl_train_default_options(&r);
+    r.resume_dir = out;
+    assert_int_equal(segcl_train(ctx, &r, &s), SEGCL_ERROR_STATE);
+    assert_non_null(strstr(segcl_context_error(ctx), "another segcl train"));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(fd);
+    /* the lock dies with its holder */
+    r.epochs = 0;
+    assert_ok(ctx, segcl_train(ctx, &r, &s));
+}
+
+static void test_person_layout_and_empty_validation(void **state)
+{
+    (void)state;
+    char images[600], masks[600], out[400];
+    sizes_folders("sizes", images, masks, sizeof images);
+    snprintf(out, sizeof out, "%s/pairs", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    o.data_dir = NULL;
+    o.images_dir = images;
+    o.masks_dir = masks;
+    o.augment = "hflip,rot90";
+    line_count = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_true(find_line("augmentation hflip,rot90", NULL) >= 0);
+    assert_true(find_line("resized", NULL) >= 0);
+    assert_true(isfinite(s.final_val_dice));
+    /* a bad augmentation name is refused with the choices */
+    snprintf(out, sizeof out, "%s/pairs-bad", tmp);
+    base_options(&o, out);
+    o.augment = "hflip,twirl";
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "twirl"));
+    assert_non_null(strstr(segcl_context_error(ctx), "scale"));
+
+    /* masks without foreground: Dice is undefined, and said so; best follows the loss */
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/empty", fixtures);
+    snprintf(out, sizeof out, "%s/empty-run", tmp);
+    base_options(&o, out);
+    o.data_dir = empty;
+    o.epochs = 2;
+    line_count = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_true(isnan(s.final_val_dice) && isnan(s.final_val_iou));
+    assert_true(s.final_val_pixel_accuracy >= 0 && s.final_val_pixel_accuracy <= 1);
+    assert_true(find_line("hold no foreground", "undefined") >= 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    assert_int_equal(access(path, R_OK), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
+    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
+    snprintf(tmp, sizeof tmp, "/tmp/segcl-datasets-XXXXXX");
+    if (!mkdtemp(tmp))
+        return -1;
+    snprintf(synth, sizeof synth, "%s/synth", tmp);
+    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
+        segcl_synth(ctx, synth, 12, 16, 11))
+        return -1;
+    segcl_context_set_warning_handler(ctx, collect_warning, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    segcl_context_destroy(ctx);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mask_rules),
+        cmocka_unit_test(test_dataset_check),
+        cmocka_unit_test(test_run_folder),
+        cmocka_unit_test(test_person_layout_and_empty_validation),
+    };
+    return cmocka_run_group_tests_name("datasets", tests, setup, teardown);
+}
