@@ -3,7 +3,9 @@
  * the valid indices, unknown commands and options, and a machine with no OpenCL platform.
  * SEGCL_EXE names the binary under test.
  */
+#include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,7 +211,7 @@ static void test_interrupt_and_resume(void **state)
     run_result out, err;
     char args[2048], path[1024];
     snprintf(args, sizeof args,
-             "train --data %s/syn --out %s/long --size 32 --width 4 --depth 2 --epochs 400 "
+             "train --data %s/syn --out %s/long --size 32 --width 4 --depth 2 --epochs 1000000 "
              "--batch 4",
              tmp, tmp);
     /* Ctrl-C after 4 seconds: a checkpoint, exit status 130, a hint to resume */
@@ -377,6 +379,129 @@ static void test_json_and_run_eval(void **state)
     assert_non_null(strstr(err.out, "already holds a training run"));
 }
 
+/* The tensor bytes of a safetensors file (after its header). */
+static unsigned char *tensor_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char le[8];
+    assert_int_equal(fread(le, 1, 8, f), 8);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h |= (uint64_t)le[i] << (8 * i);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, (long)(8 + h), SEEK_SET);
+    *len = (size_t)size - 8 - h;
+    unsigned char *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+/* Every *.safetensors in dir loads and predicts (the hidden temporaries are not checkpoints). */
+static void assert_checkpoints_load(const char *dir, const char *image)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls '%s'/*.safetensors", dir);
+    FILE *p = popen(cmd, "r");
+    char path[1024];
+    int n = 0;
+    while (fgets(path, sizeof path, p)) {
+        path[strcspn(path, "\n")] = '\0';
+        char args[3000];
+        run_result out, err;
+        snprintf(args, sizeof args, "predict --model '%s' --out '%s/check' '%s'", path, tmp, image);
+        run(NULL, args, &out, &err);
+        if (out.status != 0)
+            fail_msg("%s does not load after kill -9: %s", path, err.out);
+        n++;
+    }
+    pclose(p);
+    assert_true(n >= 1);
+}
+
+/* Starts `segcl args` with env set, and SIGKILLs it `delay_ms` after `wait_for` appears (or,
+ * with wait_for NULL, lets it run until it dies). Returns the wait status. */
+static int run_and_kill(const char *env, const char *args, const char *wait_for, long delay_ms)
+{
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "exec %s '%s' %s >/dev/null 2>&1", env, getenv("SEGCL_EXE"), args);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    int status = 0;
+    if (wait_for) {
+        for (int i = 0; i < 6000 && access(wait_for, F_OK) != 0; i++) {
+            if (waitpid(pid, &status, WNOHANG) == pid)
+                fail_msg("segcl ended before %s appeared (status %d)", wait_for, status);
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+        }
+        nanosleep(&(struct timespec){delay_ms / 1000, (delay_ms % 1000) * 1000000}, NULL);
+        kill(pid, SIGKILL);
+    }
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+/* kill -9 during a step and during a checkpoint write: every checkpoint left loads, and
+ * --resume ends with the weights of a run that was never interrupted. */
+static void test_kill_9(void **state)
+{
+    (void)state;
+    char ref[600], args[2400], image[700], ckpt[800];
+    const char *common = "--size 32 --width 4 --depth 2 --epochs 12 --batch 4 --overlays 0";
+    snprintf(image, sizeof image, "%s/syn/images/synth0002.png", tmp);
+    snprintf(ref, sizeof ref, "%s/k_ref", tmp);
+    snprintf(args, sizeof args, "train --data %s/syn --out %s %s", tmp, ref, common);
+    run_result out, err;
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("reference run failed: %s", err.out);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", ref);
+    size_t ref_len;
+    unsigned char *ref_bytes = tensor_bytes(ckpt, &ref_len);
+    for (int k = 0; k < 3; k++) {
+        char dir[700];
+        snprintf(dir, sizeof dir, "%s/k%d", tmp, k);
+        snprintf(args, sizeof args, "train --data %s/syn --out %s %s", tmp, dir, common);
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+        int status;
+        if (k < 2) {
+            /* during a step: some time after the first checkpoint exists */
+            status = run_and_kill("", args, ckpt, k == 0 ? 20 : 150);
+        } else {
+            /* halfway through writing the third checkpoint file (epoch 2's) */
+            status = run_and_kill("env SEGCL_TEST_KILL_IN_SAVE=3", args, NULL, 0);
+            char cmd[900];
+            snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q 'safetensors.tmp-'", dir);
+            assert_int_equal(system(cmd), 0); /* the half-written temporary is there */
+        }
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+            fail_msg("kill %d: segcl was not killed (status 0x%x)", k, status);
+        assert_checkpoints_load(dir, image);
+        snprintf(args, sizeof args, "train --resume %s", dir);
+        run(NULL, args, &out, &err);
+        if (out.status != 0)
+            fail_msg("resume after kill -9 (%d) failed: %s", k, err.out);
+        size_t len;
+        unsigned char *bytes = tensor_bytes(ckpt, &len);
+        assert_int_equal(len, ref_len);
+        assert_memory_equal(bytes, ref_bytes, len);
+        free(bytes);
+        char cmd[900];
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q 'safetensors.tmp-'", dir);
+        assert_int_not_equal(system(cmd), 0); /* resume removed it */
+        /* metrics.csv has one row per epoch, no repeats */
+        snprintf(cmd, sizeof cmd, "test $(grep -c '^[0-9]' '%s/metrics.csv') -eq 12", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(ref_bytes);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -406,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_predict_folder),
         cmocka_unit_test(test_json_and_run_eval),
+        cmocka_unit_test(test_kill_9),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -460,6 +460,65 @@ static void test_sweep_predictor(void **state)
     segcl_predictor_destroy(p);
 }
 
+static char notes[4][512];
+static int note_count;
+
+static void keep_notes(const segcl_train_progress *p, void *user)
+{
+    (void)user;
+    if (p->event == 2 && note_count < 4)
+        snprintf(notes[note_count++], sizeof notes[0], "%s", p->notice);
+}
+
+/* A batch that cannot fit in device memory (as POCL_MEMORY_LIMIT makes it on PoCL; here the
+ * context's own limit, on any device) is lowered with a note, and where nothing fits the
+ * error names the tensor and what to change. Never a crash. */
+static void test_device_out_of_memory(void **state)
+{
+    (void)state;
+    char out[512];
+    segcl_context *small;
+    segcl_settings s;
+    segcl_default_settings(&s);
+    s.memory_limit = 48ull << 20;
+    assert_int_equal(segcl_context_create(&small), SEGCL_OK);
+    assert_ok(small, segcl_context_open(small, &s));
+    segcl_train_options o;
+    segcl_train_summary sum;
+    segcl_train_default_options(&o);
+    o.data_dir = synth_dir;
+    o.size = 32;
+    o.batch = 512;
+    o.epochs = 1;
+    o.max_steps = 1;
+    o.overlays = 0;
+    o.progress = keep_notes;
+    snprintf(out, sizeof out, "%s/oom-lowered", tmp_dir);
+    o.out_dir = out;
+    note_count = 0;
+    assert_ok(small, segcl_train(small, &o, &sum));
+    assert_true(sum.batch < 512 && sum.batch >= 1);
+    bool said = false;
+    for (int i = 0; i < note_count; i++)
+        said = said || strstr(notes[i], "batch 512 does not fit");
+    assert_true(said);
+    segcl_context_destroy(small);
+    /* nothing fits: one line naming the tensor and what to change */
+    s.memory_limit = 3ull << 20;
+    assert_int_equal(segcl_context_create(&small), SEGCL_OK);
+    assert_ok(small, segcl_context_open(small, &s));
+    snprintf(out, sizeof out, "%s/oom-none", tmp_dir);
+    o.out_dir = out;
+    o.width = 64;
+    o.size = 64;
+    assert_int_equal(segcl_train(small, &o, &sum), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
+    const char *msg = segcl_context_error(small);
+    if (!strstr(msg, "tensor '") || !strstr(msg, "--size"))
+        fail_msg("unhelpful message: %s", msg);
+    assert_null(strchr(msg, '\n'));
+    segcl_context_destroy(small);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -498,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_sweep_loader),
         cmocka_unit_test(test_sweep_checkpoint_save_and_load),
         cmocka_unit_test(test_sweep_predictor),
+        cmocka_unit_test(test_device_out_of_memory),
     };
     return cmocka_run_group_tests_name("robust", tests, setup, teardown);
 }

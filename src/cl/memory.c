@@ -20,13 +20,12 @@ segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t by
         segcl_format_bytes(ctx->dev->info.max_alloc_bytes, max, sizeof max);
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
                           "out of device memory: %s needs %s in one buffer, more than %s allows "
-                          "(%s); lower the batch size or image size",
+                          "(%s)",
                           what, size, ctx->dev->info.name, max);
     }
     if (bytes > ctx->memory_limit || ctx->memory_in_use > ctx->memory_limit - bytes)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
-                          "out of device memory: %s needs %s but %s of %s is in use on %s; lower "
-                          "the batch size or image size",
+                          "out of device memory: %s needs %s but %s of %s is in use on %s",
                           what, size, used, limit, ctx->dev->info.name);
     cl_int err;
     cl_mem buffer = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);

@@ -109,6 +109,12 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
     *out = p;
     return SEGCL_OK;
 error:
+    if (st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY) {
+        char message[768];
+        snprintf(message, sizeof message, "%s", segcl_context_error(ctx));
+        segcl_fail(ctx, st, "%s; try a smaller --batch (%d now) or --size", message,
+                   p->opt.batch);
+    }
     segcl_predictor_destroy(p);
     return st;
 }

@@ -731,10 +731,15 @@ static void cleanup(run_state *r)
 /* Out of device memory: the message gains a batch that would fit, when one does. */
 static segcl_status explain_device_memory(run_state *r, segcl_status st)
 {
-    if (st != SEGCL_ERROR_OUT_OF_DEVICE_MEMORY || !r->model)
+    if (st != SEGCL_ERROR_OUT_OF_DEVICE_MEMORY)
         return st;
     char message[768];
     snprintf(message, sizeof message, "%s", segcl_context_error(r->ctx));
+    if (!r->model)
+        return segcl_fail(r->ctx, st,
+                          "%s; the model's weights alone do not fit: try a smaller --width or "
+                          "--depth (or --size)",
+                          message);
     uint64_t limit = r->ctx->memory_limit;
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
     uint64_t one = segcl_model_activation_bytes(r->model, 1, r->meta.size, r->meta.size);
@@ -770,6 +775,8 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
         return st;
     }
     summary->batch = r.batch;
+    if (r.resuming && r.start_epoch >= r.meta.epochs)
+        notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir, r.meta.epochs);
     r.t_start = now();
     val_result v = {NAN, NAN, NAN, NAN, false};
     bool stop = false;
