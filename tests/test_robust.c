@@ -400,6 +400,26 @@ static void test_sweep_loader(void **state)
           (segcl_loader_destroy(l), segcl_dataset_destroy(ds), l = NULL, ds = NULL));
 }
 
+/* The up-front check decodes on several threads at once, all allocating. */
+static segcl_status check_pairs(const char *images, const char *masks, segcl_dataset **ds)
+{
+    segcl_check_result res;
+    segcl_status st = segcl_dataset_open_pair(ctx, images, masks, ds);
+    if (!st)
+        st = segcl_dataset_check(ctx, *ds, 16, 1, true, NULL, NULL, &res);
+    return st;
+}
+
+static void test_sweep_dataset_check(void **state)
+{
+    (void)state;
+    char images[600], masks[600];
+    fixture(images, sizeof images, "sizes_bad/photos");
+    fixture(masks, sizeof masks, "sizes_bad/truth");
+    segcl_dataset *ds = NULL;
+    SWEEP(20000, check_pairs(images, masks, &ds), (segcl_dataset_destroy(ds), ds = NULL));
+}
+
 static void test_sweep_checkpoint_save_and_load(void **state)
 {
     (void)state;
@@ -555,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_loader_index_checked),
         cmocka_unit_test(test_sweep_dataset_open),
         cmocka_unit_test(test_sweep_loader),
+        cmocka_unit_test(test_sweep_dataset_check),
         cmocka_unit_test(test_sweep_checkpoint_save_and_load),
         cmocka_unit_test(test_sweep_predictor),
         cmocka_unit_test(test_device_out_of_memory),

@@ -5,6 +5,8 @@
  * errors for bad options.
  */
 #include <math.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,6 +157,35 @@ static void test_resume_is_exact(void **state)
     free(db);
 }
 
+/* Ctrl-C comes from another thread (the CLI's signal thread): the flag is shared across
+ * threads, which ThreadSanitizer (tools/test.sh's thread stage) checks. */
+static void *cancel_later(void *arg)
+{
+    (void)arg;
+    nanosleep(&(struct timespec){0, 200000000}, NULL);
+    atomic_store(&cancel_flag, 1);
+    return NULL;
+}
+
+static void test_cancel_from_another_thread(void **state)
+{
+    (void)state;
+    char out[400];
+    snprintf(out, sizeof out, "%s/cancelled", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    o.epochs = 100000;
+    atomic_store(&cancel_flag, 0);
+    o.cancel = &cancel_flag;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    pthread_join(t, NULL);
+    assert_int_equal(s.interrupted, 1);
+    assert_true(s.steps > 0);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -243,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_train_outputs),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_cancel_from_another_thread),
         cmocka_unit_test(test_huge_validation_batch),
     };
     return cmocka_run_group_tests_name("train", tests, setup, teardown);

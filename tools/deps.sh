@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs what segcl needs on Debian 12 (or Ubuntu) with apt-get, and does nothing when
-# everything is already there. Used by tools/run.sh and tools/test.sh.
+# everything is already there. Used by tools/run.sh and, with the argument "test", by
+# tools/test.sh, which also needs clang and its sanitizer runtimes for the fuzz targets.
 set -eu
 
 packages="gcc libc6-dev meson ninja-build pkg-config ocl-icd-opencl-dev opencl-headers
 libclblast-dev libturbojpeg0-dev libpng-dev libjansson-dev libcmocka-dev pocl-opencl-icd"
+if [ "${1:-}" = "test" ]; then
+    packages="$packages clang-14 libclang-rt-14-dev"
+fi
 
 missing=""
 for p in $packages; do

@@ -11,6 +11,7 @@ sizes_bad/ (masks stored smaller than their photos, 0/1 masks, a mask of another
 (masks without foreground).
 Needs Debian's python3-pil for JPEG and PNG.
 """
+import json
 import os
 import struct
 import zlib
@@ -220,6 +221,58 @@ def empty():
         Image.new("L", (24, 24)).save(os.path.join(d, "masks", f"e{i}.png"))
 
 
+def segcl_checkpoint(path):
+    """A small checkpoint with segcl's metadata, as `segcl train` writes it (a seed for the
+    checkpoint fuzzer; the tensors are placeholders)."""
+    md = {"format": "segcl", "segcl_version": "0.2.0", "arch": "unet", "classes": "1",
+          "width": "4", "depth": "2", "in_channels": "3", "size": "32", "mean": "0,0,0",
+          "std": "1,1,1", "epoch": "1", "step": "3", "seed": "42", "best_dice": "0.5",
+          "best_loss": "0.7", "loss": "bce", "optimizer": "adam", "lr": "0.001",
+          "weight_decay": "1e-06", "momentum": "0", "nesterov": "0", "optimizer_step": "3",
+          "data": "/data", "masks": "", "data_format": "folder", "epochs": "2", "batch": "4",
+          "batch_in_epoch": "0", "lr_schedule": "none", "base_lr": "0.001",
+          "val_fraction": "0.1", "augment": "hflip,color,scale", "shuffle": "1",
+          "skip_bad": "0", "max_steps": "0", "seconds": "1.5"}
+    header = {"__metadata__": md}
+    data = b""
+    for name, shape in (("enc_conv0.weight", [4, 3, 3, 3]), ("enc_conv0.bias", [4]),
+                        ("bn0.num_batches_tracked", [])):
+        n = 1
+        for d in shape:
+            n *= d
+        dtype, size = ("I64", 8) if not shape else ("F32", 4)
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + n * size]}
+        data += bytes(n * size)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def fuzz_corpus():
+    """Seed corpora for tests/fuzz: the fixtures' images, masks (with the two bytes that choose
+    the class count and the photo's shape) and checkpoints."""
+    base = os.path.join(ROOT, "..", "..", "fuzz", "corpus")
+    for kind in ("image", "mask", "checkpoint"):
+        os.makedirs(os.path.join(base, kind), exist_ok=True)
+    images = []
+    for d, _, files in sorted(os.walk(ROOT)):
+        for name in sorted(files):
+            path = os.path.join(d, name)
+            if name.lower().endswith((".bmp", ".png", ".jpg", ".jpeg")) and os.path.getsize(path) < 4096:
+                images.append(path)
+    for i, path in enumerate(images):
+        raw = open(path, "rb").read()
+        rel = os.path.relpath(path, ROOT).replace(os.sep, "_")
+        open(os.path.join(base, "image", rel), "wb").write(raw)
+        if "mask" in path or "truth" in path or "lesion" in path or path.endswith(("exif8.png", "gray16.png")):
+            open(os.path.join(base, "mask", rel), "wb").write(bytes((i % 5, i % 4)) + raw)
+    segcl_checkpoint(os.path.join(base, "checkpoint", "segcl.safetensors"))
+    torch_file = os.path.join(ROOT, "..", "pytorch_unet_w4_d2.safetensors")
+    open(os.path.join(base, "checkpoint", "pytorch.safetensors"), "wb").write(open(torch_file, "rb").read())
+
+
 def main():
     # PH2: three cases, three mask encodings; a fourth case without a lesion mask is skipped
     cases = os.path.join(ROOT, "ph2", "PH2Dataset", "PH2 Dataset images")
@@ -278,6 +331,7 @@ def main():
     realworld()
     sizes()
     empty()
+    fuzz_corpus()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 # Installs what is missing, builds with warnings as errors, and runs every test suite:
 #   1. the normal build (host-only, OpenCL on the default device, CLI end to end);
 #   2. the same suites built with AddressSanitizer and UBSan (leaks and undefined behaviour
-#      are failures).
+#      are failures);
+#   3. the suites where threads share state (loader, up-front dataset check, cancel flag,
+#      allocation-failure sweeps) built with ThreadSanitizer;
+#   4. the libFuzzer targets (image decoders, checkpoint reader, mask reader), built with
+#      clang, each run for a fixed number of inputs from its seed corpus.
 # Usage: tools/test.sh [--quick] [MESON TEST ARGS...]   (--quick: stage 1 only)
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,7 +15,7 @@ if [ "${1:-}" = "--quick" ]; then
     quick=1
     shift
 fi
-tools/deps.sh
+tools/deps.sh test
 status=0
 
 stage() {
@@ -38,5 +42,25 @@ if [ $quick -eq 0 ]; then
         -Db_sanitize=address,undefined -Db_lundef=false
     meson test -C build-sanitize --setup sanitize --print-errorlogs "$@" || status=1
     summary build-sanitize sanitize -sanitize
+
+    stage "ThreadSanitizer"
+    if [ -f build-tsan/build.ninja ]; then
+        meson configure build-tsan -Dwerror=true >/dev/null
+    else
+        meson setup build-tsan --buildtype=debug -Dwerror=true -Dtests=true \
+            -Db_sanitize=thread -Db_lundef=false >/dev/null
+    fi
+    ninja -C build-tsan tests/test_robust tests/test_train tests/test_datasets >/dev/null
+    TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --print-errorlogs \
+        "hostile inputs and error paths" "training end to end" "datasets and run folders" \
+        || status=1
+    summary build-tsan threads
+
+    stage "fuzz targets"
+    CC=clang-14 tools/build.sh build-fuzz -Dfuzz=true -Dtests=false -Dwerror=true \
+        -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fsanitize=fuzzer-no-link
+    meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
+    grep -E "^#[0-9]+ +DONE" build-fuzz/meson-logs/testlog.txt >&2 || true
 fi
 exit $status
