@@ -92,8 +92,28 @@ SEGCL_INTERNAL const char *segcl_json_string(const segcl_jvalue *v);
 SEGCL_INTERNAL bool segcl_json_integer(const segcl_jvalue *v, int64_t *out);
 SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
 
-/* mkdir -p (src/core/fs.c) */
+/* ---- files (src/core/fs.c) ------------------------------------------------------------------ */
+
+/* mkdir -p */
 SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir);
+/* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
+SEGCL_INTERNAL segcl_status segcl_read_file(segcl_context *ctx, const char *path,
+                                            size_t max_bytes, char **data, size_t *length);
+/* write() until done, retrying interrupted calls; `path` names the file in errors. */
+SEGCL_INTERNAL segcl_status segcl_write_all(segcl_context *ctx, int fd, const void *data,
+                                            size_t n, const char *path);
+
+/* A file written atomically: segcl_file_begin opens a hidden temporary beside path; write to
+ * fd; segcl_file_end(st) then fsyncs and renames it over path when st is SEGCL_OK (and makes
+ * the rename durable), or removes it otherwise. Returns the first error. */
+typedef struct segcl_file {
+    int fd;
+    const char *path;
+    char *temporary;
+} segcl_file;
+SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_context *ctx, const char *path,
+                                             segcl_file *out);
+SEGCL_INTERNAL segcl_status segcl_file_end(segcl_context *ctx, segcl_file *f, segcl_status st);
 
 /* Formats a byte count as "6.0 MiB". */
 SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);

@@ -379,25 +379,6 @@ static void test_json_and_run_eval(void **state)
     assert_non_null(strstr(err.out, "already holds a training run"));
 }
 
-/* The tensor bytes of a safetensors file (after its header). */
-static unsigned char *tensor_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char le[8];
-    assert_int_equal(fread(le, 1, 8, f), 8);
-    uint64_t h = 0;
-    for (int i = 0; i < 8; i++)
-        h |= (uint64_t)le[i] << (8 * i);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, (long)(8 + h), SEEK_SET);
-    *len = (size_t)size - 8 - h;
-    unsigned char *b = malloc(*len);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
 
 /* Every *.safetensors in dir loads and predicts (the hidden temporaries are not checkpoints). */
 static void assert_checkpoints_load(const char *dir, const char *image)
@@ -463,7 +444,7 @@ static void test_kill_9(void **state)
         fail_msg("reference run failed: %s", err.out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", ref);
     size_t ref_len;
-    unsigned char *ref_bytes = tensor_bytes(ckpt, &ref_len);
+    unsigned char *ref_bytes = test_tensor_bytes(ckpt, &ref_len);
     for (int k = 0; k < 3; k++) {
         char dir[700];
         snprintf(dir, sizeof dir, "%s/k%d", tmp, k);
@@ -488,7 +469,7 @@ static void test_kill_9(void **state)
         if (out.status != 0)
             fail_msg("resume after kill -9 (%d) failed: %s", k, err.out);
         size_t len;
-        unsigned char *bytes = tensor_bytes(ckpt, &len);
+        unsigned char *bytes = test_tensor_bytes(ckpt, &len);
         assert_int_equal(len, ref_len);
         assert_memory_equal(bytes, ref_bytes, len);
         free(bytes);

@@ -27,19 +27,7 @@ static void fixture(char *buf, size_t len, const char *rel)
     snprintf(buf, len, "%s/%s", fixtures, rel);
 }
 
-/* The pattern tools/make_fixtures.py draws. */
-static void expected_photo(int seed, int x, int y, int rgb[3])
-{
-    rgb[0] = (x * 11 + seed * 40) % 256;
-    rgb[1] = (y * 17 + seed * 7) % 256;
-    rgb[2] = (x * y + seed) % 256;
-}
 
-static int expected_mask(int seed, int x, int y)
-{
-    double cx = 8 + seed, cy = 6;
-    return (x - cx) * (x - cx) / 30 + (y - cy) * (y - cy) / 12 < 1;
-}
 
 static void check_mask(const segcl_image *m, int seed)
 {
@@ -48,7 +36,7 @@ static void check_mask(const segcl_image *m, int seed)
     assert_int_equal(m->channels, 1);
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++)
-            if ((m->pixels[y * W + x] > 127) != expected_mask(seed, x, y))
+            if ((m->pixels[y * W + x] > 127) != fixture_mask(seed, x, y))
                 fail_msg("mask %d pixel (%d, %d) = %d", seed, x, y, m->pixels[y * W + x]);
 }
 
@@ -78,7 +66,7 @@ static void test_bmp_variants(void **state)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(1, x, y, rgb);
+            fixture_photo(1, x, y, rgb);
             for (int c = 0; c < 3; c++)
                 assert_int_equal(p.pixels[(y * W + x) * 3 + c], rgb[c]);
         }
@@ -95,7 +83,7 @@ static void test_png_and_jpeg(void **state)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(3, x, y, rgb);
+            fixture_photo(3, x, y, rgb);
             for (int c = 0; c < 3; c++)
                 assert_int_equal(img.pixels[(y * W + x) * 3 + c], rgb[c]);
         }
@@ -107,7 +95,7 @@ static void test_png_and_jpeg(void **state)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(0, x, y, rgb);
+            fixture_photo(0, x, y, rgb);
             for (int c = 0; c < 3; c++)
                 diff += abs(img.pixels[(y * W + x) * 3 + c] - rgb[c]);
         }

@@ -61,7 +61,7 @@ static void sizes_folders(const char *which, char *images, char *masks, size_t l
 }
 
 /* The mask tools/make_fixtures.py draws (big_mask_bits). */
-static int fixture_mask(int w, int h, int seed, int x, int y)
+static int big_mask(int w, int h, int seed, int x, int y)
 {
     double cx = w * (0.4 + 0.05 * seed), cy = h * 0.5;
     return (x - cx) * (x - cx) / (w * w / 9.0) + (y - cy) * (y - cy) / (h * h / 9.0) < 1;
@@ -85,7 +85,7 @@ static void test_mask_rules(void **state)
     assert_int_equal(m.height, 30);
     for (int y = 0; y < 30; y++)
         for (int x = 0; x < 40; x++)
-            assert_int_equal(m.pixels[y * 40 + x], 255 * fixture_mask(20, 15, 1, x / 2, y / 2));
+            assert_int_equal(m.pixels[y * 40 + x], 255 * big_mask(20, 15, 1, x / 2, y / 2));
     segcl_image_free(&m);
     /* 0/1 is background/foreground */
     snprintf(path, sizeof path, "%s/p3.png", masks);
@@ -94,7 +94,7 @@ static void test_mask_rules(void **state)
     assert_true(info.zero_one && !info.resized && !info.empty);
     for (int y = 0; y < 30; y++)
         for (int x = 0; x < 40; x++)
-            assert_int_equal(m.pixels[y * 40 + x], 255 * fixture_mask(40, 30, 3, x, y));
+            assert_int_equal(m.pixels[y * 40 + x], 255 * big_mask(40, 30, 3, x, y));
     segcl_image_free(&m);
     /* another aspect ratio is an error naming the mask */
     sizes_folders("sizes_bad", images, masks, sizeof images);
@@ -182,19 +182,6 @@ static void base_options(segcl_train_options *o, const char *out)
     o->progress = collect_progress;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = '\0';
-    fclose(f);
-    return s;
-}
 
 static void test_run_folder(void **state)
 {
@@ -210,7 +197,7 @@ static void test_run_folder(void **state)
     assert_true(find_line("note: 12 images with masks: training 9, validating 3", NULL) >= 0);
     /* args.json: settings, data, split; and the split evaluates as the run validated */
     snprintf(path, sizeof path, "%s/args.json", out);
-    char *args = read_file(path);
+    char *args = test_read_file(path);
     assert_non_null(args);
     assert_non_null(strstr(args, "\"validation\""));
     assert_non_null(strstr(args, "\"augment\": \"hflip,color,scale\"")); /* not PH2 */

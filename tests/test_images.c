@@ -33,19 +33,7 @@ static void path_of(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/realworld/%s", fixtures, name);
 }
 
-/* The pattern tools/make_fixtures.py draws (photo(seed)). */
-static void expected_photo(int seed, int x, int y, int rgb[3])
-{
-    rgb[0] = (x * 11 + seed * 40) % 256;
-    rgb[1] = (y * 17 + seed * 7) % 256;
-    rgb[2] = (x * y + seed) % 256;
-}
 
-static int expected_mask(int seed, int x, int y)
-{
-    double cx = 8 + seed, cy = 6;
-    return (x - cx) * (x - cx) / 30 + (y - cy) * (y - cy) / 12 < 1;
-}
 
 static segcl_image load(const char *name, int channels)
 {
@@ -66,7 +54,7 @@ static double photo_error_mirrored(const segcl_image *img, int seed, bool mirror
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(seed, mirrored ? W - 1 - x : x, y, rgb);
+            fixture_photo(seed, mirrored ? W - 1 - x : x, y, rgb);
             for (int c = 0; c < 3; c++)
                 diff += abs(img->pixels[(y * W + x) * 3 + c] - rgb[c]);
         }
@@ -85,9 +73,9 @@ static void assert_mask(const segcl_image *m, int seed)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int v = m->pixels[y * W + x];
-            if (v != 255 * expected_mask(seed, x, y))
+            if (v != 255 * fixture_mask(seed, x, y))
                 fail_msg("mask pixel (%d, %d) = %d, expected %d", x, y, v,
-                         255 * expected_mask(seed, x, y));
+                         255 * fixture_mask(seed, x, y));
         }
 }
 
@@ -120,7 +108,7 @@ static void test_png_16_bit_is_plain(void **state)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(5, x, y, rgb);
+            fixture_photo(5, x, y, rgb);
             assert_int_equal(img.pixels[y * W + x], segcl_gray_of(rgb[0], rgb[1], rgb[2]));
         }
     segcl_image_free(&img);
@@ -214,7 +202,7 @@ static void test_bmp_bitfields_and_offsets(void **state)
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
-            expected_photo(8, x, y, rgb);
+            fixture_photo(8, x, y, rgb);
             const uint8_t *p = img.pixels + (y * W + x) * 3;
             assert_true(abs(p[0] - rgb[0]) <= 8 && abs(p[1] - rgb[1]) <= 4 &&
                         abs(p[2] - rgb[2]) <= 8);

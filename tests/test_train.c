@@ -40,25 +40,6 @@ static void cancel_after(const segcl_train_progress *p, void *user)
         atomic_store(&cancel_flag, 1);
 }
 
-/* The tensor bytes of a safetensors file (after the header). */
-static unsigned char *tensor_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char le[8];
-    assert_int_equal(fread(le, 1, 8, f), 8);
-    uint64_t h = 0;
-    for (int i = 0; i < 8; i++)
-        h |= (uint64_t)le[i] << (8 * i);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, (long)(8 + h), SEEK_SET);
-    *len = (size_t)size - 8 - h;
-    unsigned char *b = malloc(*len);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
 
 static void test_train_outputs(void **state)
 {
@@ -150,7 +131,7 @@ static void test_resume_is_exact(void **state)
     snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", a);
     snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", b);
     size_t la, lb;
-    unsigned char *da = tensor_bytes(pa, &la), *db = tensor_bytes(pb, &lb);
+    unsigned char *da = test_tensor_bytes(pa, &la), *db = test_tensor_bytes(pb, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(da, db, la);
     free(da);

@@ -19,4 +19,13 @@
             fail_msg("%s returned %d: %s", #call, (int)st_, segcl_context_error(ctx));             \
     } while (0)
 
+/* The photo and mask patterns tools/make_fixtures.py draws (photo(seed), mask_bits(seed)). */
+void fixture_photo(int seed, int x, int y, int rgb[3]);
+int fixture_mask(int seed, int x, int y);
+
+/* The tensor bytes of a safetensors file (after its header); free() them. */
+unsigned char *test_tensor_bytes(const char *path, size_t *len);
+/* A whole file, NUL-terminated (free() it), or NULL when it cannot be opened. */
+char *test_read_file(const char *path);
+
 #endif

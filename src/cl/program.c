@@ -39,43 +39,6 @@ typedef struct cache_header {
     uint8_t digest[32];
 } cache_header;
 
-static segcl_status read_file(segcl_context *ctx, const char *path, char **data, size_t *length)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *grown = segcl_realloc(buf, ncap);
-            if (!grown) {
-                segcl_free(buf);
-                fclose(f);
-                return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                  "out of host memory reading %s", path);
-            }
-            buf = grown;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        segcl_free(buf);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s", path);
-    }
-    buf[len] = '\0';
-    *data = buf;
-    *length = len;
-    return SEGCL_OK;
-}
-
 segcl_status segcl_kernel_source(segcl_context *ctx, const char *family, char **source,
                                  size_t *length)
 {
@@ -85,7 +48,7 @@ segcl_status segcl_kernel_source(segcl_context *ctx, const char *family, char **
         if (!path)
             return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         snprintf(path, n, "%s/%s.cl", ctx->kernel_dir, family);
-        segcl_status st = read_file(ctx, path, source, length);
+        segcl_status st = segcl_read_file(ctx, path, 16u << 20, source, length);
         segcl_free(path);
         return st;
     }

@@ -3,12 +3,8 @@
  * jansson 2.14 ignores a failed append of an object key and returns a string with the key
  * missing. Dumping through our own callback lets every failed append be seen.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -55,49 +51,15 @@ segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flag
 
 segcl_status segcl_json_write_file(segcl_context *ctx, const char *path, const json_t *json)
 {
-    char *text = NULL, *tmp = NULL;
-    int fd = -1;
+    char *text = NULL;
+    segcl_file file = {-1, path, NULL};
     segcl_status st = segcl_json_text(ctx, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER, &text);
-    if (st)
-        goto done;
-    size_t len = strlen(path) + 32;
-    if (!(tmp = segcl_malloc(len))) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
-                        path);
-        goto done;
+    if (!st && !(st = segcl_file_begin(ctx, path, &file))) {
+        st = segcl_write_all(ctx, file.fd, text, strlen(text), file.temporary);
+        if (!st)
+            st = segcl_write_all(ctx, file.fd, "\n", 1, file.temporary);
+        st = segcl_file_end(ctx, &file, st);
     }
-    snprintf(tmp, len, "%s.tmp-%ld", path, (long)getpid());
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    size_t n = strlen(text);
-    const char *p = text;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
-            goto done;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    if (write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0 || rename(tmp, path) != 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-done:
-    if (fd >= 0)
-        close(fd);
-    if (st && tmp)
-        unlink(tmp);
-    segcl_free(tmp);
     segcl_free(text);
     return st;
 }

@@ -69,41 +69,6 @@ static segcl_status check_pixels(segcl_context *ctx, const char *path, const cha
     return SEGCL_OK;
 }
 
-static segcl_status read_whole(segcl_context *ctx, const char *path, uint8_t **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    segcl_status st = SEGCL_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
-        goto done;
-    }
-    if ((unsigned long)size > MAX_FILE_BYTES) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: file of %ld bytes is too large", path,
-                        size);
-        goto done;
-    }
-    if (!(buf = segcl_malloc((size_t)size + 1))) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
-                        path);
-        goto done;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: short read", path);
-        goto done;
-    }
-    *data = buf;
-    *len = (size_t)size;
-    buf = NULL;
-done:
-    segcl_free(buf);
-    fclose(f);
-    return st;
-}
-
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -612,11 +577,11 @@ segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels
                               segcl_image *out)
 {
     memset(out, 0, sizeof *out);
-    uint8_t *data = NULL;
+    char *data = NULL;
     size_t n = 0;
-    segcl_status st = read_whole(ctx, path, &data, &n);
+    segcl_status st = segcl_read_file(ctx, path, MAX_FILE_BYTES, &data, &n);
     if (!st)
-        st = segcl_image_decode(ctx, path, data, n, channels, out);
+        st = segcl_image_decode(ctx, path, (const uint8_t *)data, n, channels, out);
     segcl_free(data);
     return st;
 }

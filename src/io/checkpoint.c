@@ -147,22 +147,6 @@ static json_t *metadata(const segcl_checkpoint_meta *m)
     return md;
 }
 
-static segcl_status write_all(segcl_context *ctx, int fd, const void *data, size_t n,
-                              const char *path)
-{
-    const uint8_t *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-        p += w;
-        n -= (size_t)w;
-    }
-    return SEGCL_OK;
-}
-
 /* The header: metadata, then each parameter followed (for BN layers) by its buffers in
  * state_dict order, then the optimizer moments. */
 static segcl_status build_header(segcl_context *ctx, segcl_model *model,
@@ -220,11 +204,11 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
     uint8_t len_le[8];
     for (int i = 0; i < 8; i++)
         len_le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    segcl_status st = write_all(ctx, fd, len_le, 8, tmp);
+    segcl_status st = segcl_write_all(ctx, fd, len_le, 8, tmp);
     if (!st)
-        st = write_all(ctx, fd, json, hlen, tmp);
+        st = segcl_write_all(ctx, fd, json, hlen, tmp);
     if (!st && padded > hlen)
-        st = write_all(ctx, fd, "        ", padded - hlen, tmp);
+        st = segcl_write_all(ctx, fd, "        ", padded - hlen, tmp);
     float *host = NULL;
     size_t host_cap = 0;
     for (size_t i = 0; i < n && !st; i++) {
@@ -235,7 +219,7 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
             uint8_t le[8];
             for (int b = 0; b < 8; b++)
                 le[b] = (uint8_t)((uint64_t)p->scalar >> (8 * b));
-            st = write_all(ctx, fd, le, 8, tmp);
+            st = segcl_write_all(ctx, fd, le, 8, tmp);
             continue;
         }
         if (p->tensor->numel > host_cap) {
@@ -250,39 +234,10 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
         /* this library targets little-endian hosts, as safetensors' byte order */
         st = segcl_tensor_read((segcl_tensor *)p->tensor, host, p->tensor->numel);
         if (!st)
-            st = write_all(ctx, fd, host, p->bytes, tmp);
+            st = segcl_write_all(ctx, fd, host, p->bytes, tmp);
     }
     segcl_free(host);
     return st;
-}
-
-/* fsyncs the folder holding path, so a rename in it is durable. */
-static void sync_parent(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-}
-
-/* The temporary file beside path: a hidden name with the writer's pid, so a crash leaves
- * nothing that looks like a checkpoint. */
-static char *temporary_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    size_t len = strlen(path) + 40;
-    char *tmp = segcl_malloc(len);
-    if (tmp)
-        snprintf(tmp, len, "%.*s.%s.tmp-%ld", (int)dir_len, path, path + dir_len,
-                 (long)getpid());
-    return tmp;
 }
 
 segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_model *model,
@@ -290,51 +245,17 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
 {
     size_t max = 3 * segcl_model_param_count(model) + 3 * segcl_model_bn_count(model), n = 0;
     pending *list = segcl_calloc(max, sizeof *list);
-    char *json = NULL, *tmp = NULL;
-    int fd = -1;
+    char *json = NULL;
+    segcl_file file = {-1, path, NULL};
     segcl_status st = SEGCL_OK;
-    if (!list) {
+    if (!list)
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving %s",
                         path);
-        goto done;
-    }
-    if ((st = build_header(ctx, model, meta, list, &n, &json)))
-        goto done;
-    if (!(tmp = temporary_name(path))) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving %s",
-                        path);
-        goto done;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if ((st = write_body(ctx, fd, tmp, json, list, n)))
-        goto done;
-    if (fsync(fd) != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot sync %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot close %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", tmp, path,
-                        strerror(errno));
-        goto done;
-    }
-    sync_parent(path);
-done:
-    if (fd >= 0)
-        close(fd);
-    if (st && tmp)
-        unlink(tmp);
+    if (!st)
+        st = build_header(ctx, model, meta, list, &n, &json);
+    if (!st && !(st = segcl_file_begin(ctx, path, &file)))
+        st = segcl_file_end(ctx, &file, write_body(ctx, file.fd, file.temporary, json, list, n));
     segcl_free(json);
-    segcl_free(tmp);
     segcl_free(list);
     return st;
 }

@@ -335,44 +335,6 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path,
     return st;
 }
 
-/* Reads path (a small text file) whole. */
-static segcl_status read_text(segcl_context *ctx, const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    segcl_status st = SEGCL_OK;
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            if (cap > (64u << 20)) {
-                st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s is too large", path);
-                break;
-            }
-            char *grown = segcl_realloc(buf, cap);
-            if (!grown) {
-                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-                break;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    if (st) {
-        segcl_free(buf);
-        return st;
-    }
-    *text = buf;
-    *len = n;
-    return SEGCL_OK;
-}
-
 segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, const char *split,
                                     segcl_dataset **out)
 {
@@ -391,7 +353,7 @@ segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, con
     segcl_jvalue *root = NULL;
     segcl_dataset *ds = NULL;
     join(path, sizeof path, run_dir, "args.json");
-    segcl_status st = read_text(ctx, path, &text, &len);
+    segcl_status st = segcl_read_file(ctx, path, 64u << 20, &text, &len);
     if (!st)
         st = segcl_json_parse(ctx, path, text, len, &root);
     if (st)
