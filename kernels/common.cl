@@ -11,9 +11,12 @@
 #define FOR_RUN(i, n)                                                                              \
     for (uint i = (uint)get_global_id(0) * RUN, i##_end = min(i + RUN, (uint)(n)); i < i##_end; i++)
 
-/* Work-group size of the fixed-order reductions (kernels/reduce.cl, loss.cl); the host launches
- * them with 64 as well. */
+/* Work-group size of the fixed-order reductions (kernels/reduce.cl, loss.cl, metrics.cl): a
+ * power of two <= 64 that the device allows, which the host passes with -DGROUP_SUM_WG and
+ * launches them with (segcl_reduction_group). */
+#ifndef GROUP_SUM_WG
 #define GROUP_SUM_WG 64
+#endif
 
 /* Sum of v over a GROUP_SUM_WG work-group, as a fixed-order tree in `scratch` (deterministic on
  * every device). Every work-item gets the total; scratch may be reused right after. */

@@ -6,9 +6,7 @@
  * atomics are needed either.
  */
 
-#ifndef MWG
-#define MWG 64
-#endif
+#define MWG GROUP_SUM_WG
 #ifndef MAX_CLASSES
 #define MAX_CLASSES 16
 #endif

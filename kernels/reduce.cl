@@ -1,76 +1,95 @@
 /*
- * Per-channel reductions over (N, H, W) of NCHW tensors, one work-group per channel, each
- * work-item summing a fixed stride and a fixed-order tree in local memory: deterministic on
- * every device, no atomics. Used by bias gradients and batch normalisation.
+ * Per-channel reductions over (N, H, W) of NCHW tensors, in two stages with no atomics and a
+ * fixed order on every device: group (g, c) sums the g-th span of RWG x CHUNK elements of
+ * channel c (each work-item a fixed stride, then a tree in local memory) into partials[c][g];
+ * then one group per row sums the partials in order. Every work-item loops at most CHUNK times
+ * in the first stage, whatever the tensor's size (no long-running work-items: display GPUs'
+ * watchdogs, and llvmpipe, which ends loops after 65,535 iterations). Used by bias gradients
+ * and batch normalisation.
  */
 
 #define RWG GROUP_SUM_WG
+#ifndef CHUNK
+#define CHUNK 64
+#endif
 
+/* The element of channel c at position e of its (n, plane) range, stepping by RWG. */
+#define CHANNEL_LOOP(body)                                                                         \
+    const uint g = get_group_id(0), c = get_group_id(1), lid = get_local_id(0);                    \
+    const uint count = n * plane;                                                                  \
+    uint e = g * CHUNK * RWG + lid;                                                                \
+    uint b = e / plane, p = e - b * plane;                                                         \
+    for (uint i = 0; i < CHUNK && e < count; i++) {                                                \
+        const size_t at = ((size_t)b * channels + c) * plane + p;                                  \
+        body;                                                                                      \
+        e += RWG;                                                                                  \
+        p += RWG;                                                                                  \
+        while (p >= plane) {                                                                       \
+            p -= plane;                                                                            \
+            b++;                                                                                   \
+        }                                                                                          \
+    }
+
+/* partials[c * groups + g] = sum of x over span g of channel c */
 __kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
-void channel_sum(__global const float *x, const uint n, const uint channels, const uint plane,
-                 __global float *out, const uint accumulate)
+void channel_partials_sum(__global const float *x, const uint n, const uint channels,
+                          const uint plane, const uint groups, __global float *partials)
 {
     __local float scratch[RWG];
-    const uint c = get_group_id(0);
-    const uint lid = get_local_id(0);
     float s = 0.0f;
-    for (uint b = 0; b < n; b++) {
-        __global const float *src = x + ((size_t)b * channels + c) * plane;
-        for (uint p = lid; p < plane; p += RWG)
-            s += src[p];
-    }
+    CHANNEL_LOOP(s += x[at])
     const float total = group_sum(scratch, s);
     if (lid == 0)
-        out[c] = accumulate ? out[c] + total : total;
+        partials[(size_t)c * groups + g] = total;
 }
 
-/* out[c] = sum_{n, p} (x[n, c, p] - mean[c])^2 */
+/* the same for (x - mean[c])^2 */
 __kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
-void channel_sum_sqdev(__global const float *x, __global const float *mean, const uint n,
-                       const uint channels, const uint plane, __global float *out)
+void channel_partials_sqdev(__global const float *x, __global const float *mean, const uint n,
+                            const uint channels, const uint plane, const uint groups,
+                            __global float *partials)
 {
     __local float scratch[RWG];
-    const uint c = get_group_id(0);
-    const uint lid = get_local_id(0);
-    const float m = mean[c];
+    const float m = mean[get_group_id(1)];
     float s = 0.0f;
-    for (uint b = 0; b < n; b++) {
-        __global const float *src = x + ((size_t)b * channels + c) * plane;
-        for (uint p = lid; p < plane; p += RWG) {
-            const float d = src[p] - m;
-            s += d * d;
-        }
-    }
+    CHANNEL_LOOP(const float d = x[at] - m; s += d * d)
     const float total = group_sum(scratch, s);
     if (lid == 0)
-        out[c] = total;
+        partials[(size_t)c * groups + g] = total;
 }
 
-/* sums[c] = sum dy; sums[channels + c] = sum dy * (x - mean[c]) * invstd[c] */
+/* rows c: dy; rows channels + c: dy * (x - mean[c]) * invstd[c] */
 __kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
-void channel_sum_dy_xhat(__global const float *dy, __global const float *x,
-                         __global const float *mean, __global const float *invstd, const uint n,
-                         const uint channels, const uint plane, __global float *sums)
+void channel_partials_dy_xhat(__global const float *dy, __global const float *x,
+                              __global const float *mean, __global const float *invstd,
+                              const uint n, const uint channels, const uint plane,
+                              const uint groups, __global float *partials)
 {
     __local float scratch[RWG];
-    const uint c = get_group_id(0);
-    const uint lid = get_local_id(0);
-    const float m = mean[c], is = invstd[c];
+    const float m = mean[get_group_id(1)], is = invstd[get_group_id(1)];
     float s1 = 0.0f, s2 = 0.0f;
-    for (uint b = 0; b < n; b++) {
-        const size_t base = ((size_t)b * channels + c) * plane;
-        for (uint p = lid; p < plane; p += RWG) {
-            const float g = dy[base + p];
-            s1 += g;
-            s2 += g * (x[base + p] - m) * is;
-        }
-    }
+    CHANNEL_LOOP(const float d = dy[at]; s1 += d; s2 += d * (x[at] - m) * is)
     const float t1 = group_sum(scratch, s1);
     const float t2 = group_sum(scratch, s2);
     if (lid == 0) {
-        sums[c] = t1;
-        sums[channels + c] = t2;
+        partials[(size_t)c * groups + g] = t1;
+        partials[((size_t)channels + c) * groups + g] = t2;
     }
+}
+
+/* out[out_offset + r] (+)= scale * sum of partials[r * groups ..], one group per row r */
+__kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
+void sum_rows(__global const float *partials, const uint groups, __global float *out,
+              const uint out_offset, const uint accumulate, const float scale)
+{
+    __local float scratch[RWG];
+    const uint r = get_group_id(0), lid = get_local_id(0);
+    float s = 0.0f;
+    for (uint i = lid; i < groups; i += RWG)
+        s += partials[(size_t)r * groups + i];
+    const float total = group_sum(scratch, s) * scale;
+    if (lid == 0)
+        out[out_offset + r] = accumulate ? out[out_offset + r] + total : total;
 }
 
 /* Sum of `count` partial values in a fixed order, by one work-group. */

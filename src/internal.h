@@ -177,10 +177,16 @@ typedef struct segcl_cache_stats {
  */
 SEGCL_INTERNAL segcl_status segcl_program_get(segcl_context *ctx, const char *family,
                                               const char *options, cl_program *out);
-/* Returns a kernel object, created once per (family, options, name) and owned by ctx. */
+/* Returns a kernel object, created once per (family, options, name) and owned by ctx. Its local
+ * memory is checked against the device's when it is created. */
 SEGCL_INTERNAL segcl_status segcl_kernel_get(segcl_context *ctx, const char *family,
                                              const char *options, const char *name,
                                              cl_kernel *out);
+/* The same, with the largest work-group it may run: min(CL_KERNEL_WORK_GROUP_SIZE,
+ * CL_DEVICE_MAX_WORK_GROUP_SIZE). */
+SEGCL_INTERNAL segcl_status segcl_kernel_find(segcl_context *ctx, const char *family,
+                                              const char *options, const char *name,
+                                              cl_kernel *out, size_t *max_work_group);
 SEGCL_INTERNAL void segcl_programs_release(segcl_context *ctx);
 /* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
 SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
@@ -207,9 +213,16 @@ typedef struct segcl_arg {
 SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
                                            const segcl_arg *args, size_t n);
 /* Queues a launch; global sizes are rounded up to multiples of local (kernels bounds-check).
- * local == NULL picks 64 work-items in dimension 0. Not waited for. */
+ * local == NULL picks the elementwise work-group (ctx->elem_local) in dimension 0, clamped to
+ * max_work_group; an explicit local larger than max_work_group is an error naming the limit.
+ * Not waited for. */
 SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
-                                         cl_uint dims, const size_t *global, const size_t *local);
+                                         size_t max_work_group, cl_uint dims,
+                                         const size_t *global, const size_t *local);
+/* The work-group of the fixed-order reductions on this device, and the build options that
+ * give it to kernels/common.cl (GROUP_SUM_WG): found once per context with a probe kernel. */
+SEGCL_INTERNAL segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg,
+                                                  const char **options);
 
 /* Looks up a kernel, sets its arguments and queues it, in one call. */
 SEGCL_INTERNAL segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
@@ -345,8 +358,13 @@ struct segcl_context {
     char *cache_dir;
     char *kernel_dir;   /* NULL: embedded sources */
     char *device_options; /* -D options every program of this device gets */
+    bool cpu_style;       /* CPU-style kernels (segcl_device_info.cpu_style, or overridden) */
     unsigned run_length;  /* elements per work-item of run-style kernels (RUN in common.cl) */
     size_t run_local;     /* their work-group size */
+    size_t elem_local;    /* that of kernels with a work-item per element: min(64, device) */
+    size_t reduce_wg;     /* work-group of the fixed-order reductions; 0 until probed */
+    char reduce_options[48]; /* "-DGROUP_SUM_WG=<reduce_wg>" */
+    bool clblast_used;    /* CLBlast ran on this context: its cache is cleared at destroy */
     segcl_program_entry *programs;
     segcl_kernel_entry *kernels;
     segcl_cache_stats cache_stats;
@@ -369,6 +387,8 @@ struct segcl_context {
     size_t ws_weights_bytes;
     cl_mem ws_small;      /* reduction partials and per-channel temporaries of one op call */
     size_t ws_small_bytes;
+    cl_mem ws_partials;   /* the first stage of the channel reductions */
+    size_t ws_partials_bytes;
     int profile;          /* -1 unknown, 0 off, 1 on */
     segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
     size_t profile_count;

@@ -78,7 +78,7 @@ static void test_help_and_version(void **state)
     assert_non_null(strstr(out.out, "segcl "));
     run(NULL, "devices --help", &out, &err);
     assert_int_equal(out.status, 0);
-    assert_non_null(strstr(out.out, "usage: segcl [--device N|P:D] devices"));
+    assert_non_null(strstr(out.out, "usage: segcl [--device N|P:D|NAME] devices"));
     run(NULL, "selftest --help", &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "selftest"));
@@ -136,10 +136,24 @@ static void test_bad_device(void **state)
     assert_int_equal(count_lines(err.out), 1);
     run("env -u SEGCL_DEVICE", "--device banana selftest", &out, &err);
     assert_int_equal(out.status, 1);
-    assert_non_null(strstr(err.out, "invalid device 'banana'"));
+    assert_non_null(strstr(err.out, "no OpenCL device 'banana'"));
+    assert_non_null(strstr(err.out, "valid devices: 0"));
     run("env SEGCL_DEVICE=42", "selftest", &out, &err);
     assert_int_equal(out.status, 1);
     assert_non_null(strstr(err.out, "SEGCL_DEVICE"));
+    /* a device by (part of) its own name or its platform's, any case: the one marked '*' */
+    run("env -u SEGCL_DEVICE", "devices", &out, &err);
+    const char *star = strstr(out.out, "* ");
+    assert_non_null(star);
+    char name[64];
+    assert_int_equal(sscanf(star, "* %*d %63s", name), 1);
+    for (char *c = name; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    char args[200];
+    snprintf(args, sizeof args, "--device '%s' devices", name);
+    run("env -u SEGCL_DEVICE", args, &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "* "));
 }
 
 static void test_no_platform(void **state)

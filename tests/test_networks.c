@@ -5,8 +5,12 @@
  * statistics, eval-mode logits, and the weights after two Adam steps and two plain SGD steps.
  *
  * Tolerances, relative to each tensor's largest magnitude: logits 1e-4; gradients 1e-3 (float32
- * sums over 10^4..10^5 terms in a different order than PyTorch's); optimizer results 1e-3 of
- * the weight (Adam) or of the weight change (SGD).
+ * sums over 10^4..10^5 terms in a different order than PyTorch's); SGD results 1e-3 of the
+ * weight change. Adam is judged against the same two steps in float64: Adam divides each
+ * gradient by its own magnitude, so weights whose gradient cancels to ~0 move by +-lr in any
+ * float32 run whatever the summation order (PyTorch's own float32 weights are up to 2e-3 off
+ * its float64 ones). segcl's mean and largest error against float64 must stay within
+ * ADAM_FACTOR times PyTorch float32's; measured ratios are printed (tools/PERF.md lists them).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +21,10 @@
 #include "golden.h"
 #include "model/model.h"
 #include "test_util.h"
+
+/* Measured (mean, max) ratios: PoCL CPU path ~1.0, 1.0; CLBlast path, rusticl and Oclgrind
+ * within 1.3 (see tools/PERF.md); 2 leaves room for other summation orders, not for a bug. */
+#define ADAM_FACTOR 2.0
 
 static segcl_context *ctx;
 static golden_file gold;
@@ -111,23 +119,33 @@ static void check_tensor(const char *what, segcl_tensor *t, const char *golden, 
  * ~0 by cancellation moves by +-lr depending on float rounding order: segcl and PyTorch can
  * disagree there by up to 2 lr per step. Every element must stay within that bound, and at
  * least 99% of the model's (sampled) weights must agree to 1e-3 relative. */
-static void check_adam(const char *what, segcl_tensor *t, const char *golden, double max_flip,
-                       size_t *total_beyond, size_t *total)
+/* Errors of Adam weights against PyTorch's float64 run: segcl's, and PyTorch float32's own. */
+typedef struct adam_errors {
+    double segcl_sum, torch_sum, segcl_max, torch_max;
+    size_t count;
+} adam_errors;
+
+static void check_adam(const char *what, segcl_tensor *t, const char *golden32,
+                       const char *golden64, double max_move, adam_errors *e)
 {
-    const golden_entry *e = entry(golden);
+    const golden_entry *g32 = entry(golden32), *g64 = entry(golden64);
+    assert_int_equal(g32->count, g64->count);
     float *got = malloc(t->numel * sizeof *got);
     assert_non_null(got);
     assert_ok(ctx, segcl_tensor_read(t, got, t->numel));
-    size_t beyond = 0;
-    for (size_t i = 0; i < e->count; i++) {
-        double ref = e->values[i], err = fabs(got[i * e->stride] - ref);
-        if (!(err <= max_flip + 1e-6))
-            fail_msg("%s[%zu]: segcl %.9g, PyTorch %.9g", what, i * e->stride,
-                     got[i * e->stride], ref);
-        beyond += err > 1e-3 * fabs(ref) + 1e-6;
+    for (size_t i = 0; i < g64->count; i++) {
+        double ref = g64->values[i], mine = got[i * g64->stride];
+        double es = fabs(mine - ref), et = fabs(g32->values[i] - ref);
+        /* Adam moves a weight by at most lr per step: nothing may be further off than that */
+        if (!(es <= max_move + 1e-6))
+            fail_msg("%s[%zu]: segcl %.9g, PyTorch float64 %.9g", what, i * g64->stride, mine,
+                     ref);
+        e->segcl_sum += es;
+        e->torch_sum += et;
+        e->segcl_max = fmax(e->segcl_max, es);
+        e->torch_max = fmax(e->torch_max, et);
+        e->count++;
     }
-    *total_beyond += beyond;
-    *total += e->count;
     free(got);
 }
 
@@ -230,19 +248,30 @@ static void run_network(segcl_arch arch, const char *prefix)
         train_step(m, x, t, dlogits, loss, &opt);
         train_step(m, x, t, dlogits, loss, &opt);
         assert_int_equal(opt.step, 2);
-        size_t beyond = 0, total = 0;
+        adam_errors ae = {0};
         for (size_t i = 0; i < segcl_model_param_count(m); i++) {
             segcl_param *p = segcl_model_param(m, i);
             snprintf(name, sizeof name, "%s.%s.%s", prefix, opts[o], p->name);
-            /* Adam: the weights; SGD: the change of the weights */
-            if (o == 0)
-                check_adam(p->name, p->value, name, 2 * 2 * opt.lr, &beyond, &total);
-            else
+            /* Adam: the weights against float64; SGD: the change of the weights */
+            if (o == 0) {
+                char name64[160];
+                snprintf(name64, sizeof name64, "%s.adam2_f64.%s", prefix, p->name);
+                check_adam(p->name, p->value, name, name64, 2 * 2 * opt.lr, &ae);
+            } else {
                 check_tensor(p->name, p->value, name, init[i], 1e-3);
+            }
         }
-        if (beyond * 100 > total)
-            fail_msg("%s: %zu of %zu weights differ from PyTorch by more than 1e-3 after two "
-                     "Adam steps", prefix, beyond, total);
+        if (o == 0) {
+            double mean_s = ae.segcl_sum / (double)ae.count, mean_t = ae.torch_sum / (double)ae.count;
+            print_message("%s Adam x2 vs float64 over %zu weights: mean error segcl %.3g, PyTorch "
+                          "float32 %.3g (ratio %.2f); max %.3g vs %.3g (ratio %.2f)\n",
+                          prefix, ae.count, mean_s, mean_t, mean_s / mean_t, ae.segcl_max,
+                          ae.torch_max, ae.segcl_max / ae.torch_max);
+            if (!(mean_s <= ADAM_FACTOR * mean_t && ae.segcl_max <= ADAM_FACTOR * ae.torch_max))
+                fail_msg("%s: two Adam steps are further from float64 than %.1fx PyTorch "
+                         "float32's own error (mean %.3g vs %.3g, max %.3g vs %.3g)",
+                         prefix, ADAM_FACTOR, mean_s, mean_t, ae.segcl_max, ae.torch_max);
+        }
     }
     for (size_t i = 0; i < segcl_model_param_count(m); i++)
         free(init[i]);

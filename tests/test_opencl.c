@@ -4,6 +4,7 @@
  * entries), build errors carrying the compiler log, tensors, memory limits, the arena planner,
  * GEMM against a double-precision reference, and allocation-failure paths.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -154,11 +155,23 @@ static void test_device_selection(void **state)
     assert_non_null(strstr(msg, first.name));
     assert_int_equal(segcl_device_resolve(ctx, "0:99", &index), SEGCL_ERROR_NO_DEVICE);
     assert_int_equal(segcl_device_resolve(ctx, "7:0", &index), SEGCL_ERROR_NO_DEVICE);
-    const char *bad[] = {"gpu", "-1", "1:", ":1", "0:0:0", "1x", " 0"};
+    const char *bad[] = {"1:", ":1", "0:0:0", "a:b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(segcl_device_resolve(ctx, bad[i], &index), SEGCL_ERROR_INVALID_ARGUMENT);
         assert_non_null(strstr(segcl_context_error(ctx), "PLATFORM:DEVICE"));
     }
+    /* anything else is a name: a device whose name or platform name holds it, any case */
+    const char *unknown[] = {"no-such-device-xyz", "-1", "1x", " 0"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        assert_int_equal(segcl_device_resolve(ctx, unknown[i], &index), SEGCL_ERROR_NO_DEVICE);
+        assert_non_null(strstr(segcl_context_error(ctx), "valid devices: 0"));
+    }
+    char part[16];
+    snprintf(part, sizeof part, "%.6s", first.platform_name);
+    for (char *c = part; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    assert_ok(ctx, segcl_device_resolve(ctx, part, &index));
+    assert_int_equal(ctx->devices[index].info.platform_index, first.platform_index);
 
     /* Opening an unknown device fails cleanly and leaves the context closed. */
     segcl_settings s;
@@ -268,7 +281,8 @@ static void test_kernel_dir_and_build_error(void **state)
     s.kernel_dir = dir;
     segcl_context *ctx = open_ctx(&s);
     cl_kernel k;
-    assert_ok(ctx, segcl_kernel_get(ctx, "marker", NULL, "fill_f32", &k));
+    size_t max_wg;
+    assert_ok(ctx, segcl_kernel_find(ctx, "marker", NULL, "fill_f32", &k, &max_wg));
     cl_mem buf;
     assert_ok(ctx, segcl_buffer_create(ctx, "marker", 16 * 4, &buf));
     cl_uint n = 16;
@@ -276,7 +290,7 @@ static void test_kernel_dir_and_build_error(void **state)
     segcl_arg args[] = {SEGCL_ARG(buf), SEGCL_ARG(n), SEGCL_ARG(v)};
     assert_ok(ctx, segcl_set_args(ctx, k, "fill_f32", args, 3));
     size_t global = 16;
-    assert_ok(ctx, segcl_launch(ctx, k, "fill_f32", 1, &global, NULL));
+    assert_ok(ctx, segcl_launch(ctx, k, "fill_f32", max_wg, 1, &global, NULL));
     float out[16];
     assert_int_equal(clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, sizeof out, out, 0, NULL,
                                          NULL), CL_SUCCESS);
@@ -433,10 +447,47 @@ static void test_cache_auto_mode(void **state)
     bool self_caching = strstr(in.platform_name, "Portable Computing Language") ||
                         strstr(in.vendor, "NVIDIA");
     assert_int_equal(ctx->cache_enabled, !self_caching);
-    assert_non_null(strstr(ctx->device_options, in.type == SEGCL_DEVICE_TYPE_CPU
-                                                    ? "-DSEGCL_DEVICE_CPU=1"
-                                                    : "-DSEGCL_DEVICE_"));
     segcl_context_destroy(ctx);
+}
+
+/* The kernel style follows the device's properties (and SEGCL_KERNEL_STYLE overrides it), and
+ * with it the build options, the GEMM and the elementwise geometry. */
+static void test_kernel_style(void **state)
+{
+    (void)state;
+    const char *saved = getenv("SEGCL_KERNEL_STYLE");
+    char keep[16] = "";
+    if (saved)
+        snprintf(keep, sizeof keep, "%s", saved);
+    unsetenv("SEGCL_KERNEL_STYLE");
+    segcl_context *ctx = open_ctx(NULL);
+    segcl_device_info in;
+    assert_ok(ctx, segcl_context_device_info(ctx, &in));
+    assert_int_equal(in.cpu_style, in.type == SEGCL_DEVICE_TYPE_CPU && in.native_float_width > 1);
+    assert_int_equal(ctx->cpu_style, in.cpu_style);
+    assert_non_null(strstr(ctx->device_options, in.cpu_style ? "-DSEGCL_CPU_STYLE=1"
+                                                             : "-DSEGCL_GPU_STYLE=1"));
+    segcl_context_destroy(ctx);
+    for (int style = 0; style < 2; style++) {
+        setenv("SEGCL_KERNEL_STYLE", style ? "cpu" : "gpu", 1);
+        ctx = open_ctx(NULL);
+        assert_int_equal(ctx->cpu_style, style);
+        assert_int_equal(segcl_gemm_get_backend(ctx), style ? SEGCL_GEMM_CPU : SEGCL_GEMM_CLBLAST);
+        assert_int_equal(ctx->run_local, style ? 1 : ctx->elem_local);
+        assert_true(ctx->elem_local >= 1 && ctx->elem_local <= 64 &&
+                    ctx->elem_local <= in.max_work_group_size);
+        /* reductions fit what the device allows for a kernel with a barrier */
+        size_t wg;
+        const char *options;
+        assert_ok(ctx, segcl_reduction_group(ctx, &wg, &options));
+        assert_true(wg >= 1 && wg <= 64 && (wg & (wg - 1)) == 0 && wg <= in.max_work_group_size);
+        assert_non_null(strstr(options, "-DGROUP_SUM_WG="));
+        segcl_context_destroy(ctx);
+    }
+    if (keep[0])
+        setenv("SEGCL_KERNEL_STYLE", keep, 1);
+    else
+        unsetenv("SEGCL_KERNEL_STYLE");
 }
 
 /* ---- memory ----------------------------------------------------------------------------------- */
@@ -763,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_kernel_dir_and_build_error),
         cmocka_unit_test(test_kernel_cache),
         cmocka_unit_test(test_cache_auto_mode),
+        cmocka_unit_test(test_kernel_style),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_arena_plan),
         cmocka_unit_test_prestate(test_gemm_random_shapes, &backend_cpu),

@@ -218,6 +218,19 @@ def network_goldens(w, arch):
             opt.step()
         for name, p in model.named_parameters():
             w.add(f"{arch}.{opt_name}2.{name}", p, sample=True)
+    # the same two Adam steps in float64: the reference both PyTorch's float32 result and
+    # segcl's are judged against (Adam divides each gradient by its own magnitude, so weights
+    # whose gradient cancels to ~0 move by +-lr in float32 whatever the summation order)
+    model.load_state_dict(init)
+    model = model.double()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
+    for _ in range(2):
+        opt.zero_grad()
+        F.binary_cross_entropy_with_logits(model(x.double()), t.double()).backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        w.add(f"{arch}.adam2_f64.{name}", p, sample=True)
 
 
 def save_safetensors(path, tensors, metadata=None):

@@ -111,7 +111,7 @@ int cli_open_context(const global_options *g, segcl_context **out)
 static void devices_help(FILE *out)
 {
     fprintf(out,
-            "usage: segcl [--device N|P:D] devices\n"
+            "usage: segcl [--device N|P:D|NAME] devices\n"
             "\n"
             "Lists every OpenCL device with the index that --device takes. The device segcl\n"
             "would use (--device, else $SEGCL_DEVICE, else the first GPU, else the first CPU) is\n"
@@ -160,6 +160,9 @@ static int cmd_devices(const global_options *g, int argc, char **argv)
                in.compute_units, in.max_clock_mhz, global, alloc, local);
         printf("      max work-group %zu  %s  fp16 %s  fp64 %s\n", in.max_work_group_size,
                in.opencl_c_version, in.fp16 ? "yes" : "no", in.fp64 ? "yes" : "no");
+        printf("      segcl kernels: %s (native float vector width %u)\n",
+               in.cpu_style ? "CPU-style, segcl's GEMM" : "GPU-style, CLBlast GEMM",
+               in.native_float_width);
     }
     segcl_context_destroy(ctx);
     return 0;
@@ -193,7 +196,8 @@ static void usage(FILE *out)
     fprintf(out,
             "\n"
             "Global options:\n"
-            "  --device N|P:D       OpenCL device by global index or platform:device\n"
+            "  --device N|P:D|NAME  OpenCL device by global index, platform:device, or (part\n"
+            "                       of) its name or its platform's, e.g. rusticl or nvidia\n"
             "                       (default: $SEGCL_DEVICE, else first GPU, else first CPU)\n"
             "  --kernel-cache DIR   cache compiled kernels in DIR (on for every driver)\n"
             "  --no-kernel-cache    never read or write the kernel cache\n"

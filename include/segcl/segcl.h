@@ -77,6 +77,13 @@ typedef struct segcl_device_info {
     size_t max_work_group_size;
     int fp16; /**< 1 when cl_khr_fp16 is supported */
     int fp64; /**< 1 when cl_khr_fp64 is supported */
+    uint32_t native_float_width; /**< CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    /** 1 when segcl runs CPU-style kernels here: a CPU device whose compiler vectorises within
+     *  a work-item (native float vector width above 1), such as PoCL. Work-groups are then
+     *  threads and kernels loop like CPU code; otherwise (GPUs, and CPU runtimes that
+     *  vectorise across work-items, such as Mesa's llvmpipe) one work-item per element.
+     *  $SEGCL_KERNEL_STYLE=cpu|gpu overrides it when a context opens. */
+    int cpu_style;
 } segcl_device_info;
 
 /** Name of a device type: "CPU", "GPU", "accelerator" or "other". */

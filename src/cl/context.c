@@ -2,6 +2,7 @@
  * The segcl context: device selection, one OpenCL context and in-order queue for a whole run,
  * per-device build options, and where the kernel cache lives.
  */
+#include <clblast_c.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -71,6 +72,25 @@ static bool driver_caches_itself(const segcl_device_info *info)
            strstr(info->platform_name, "pocl") || strstr(info->platform_version, "PoCL");
 }
 
+/*
+ * What is derived from which device property (tools/PERF.md has the same table):
+ *
+ *   kernel style          CL_DEVICE_TYPE and CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: CPU-style
+ *                         (a work-group is a thread, loops vectorised within a work-item) on
+ *                         CPU devices whose compiler vectorises within a work-item (width > 1:
+ *                         PoCL); GPU-style (a work-item per element) everywhere else, including
+ *                         CPU runtimes that vectorise across work-items (llvmpipe: width 1).
+ *   GEMM                  the style: segcl's packed CPU kernel, or CLBlast.
+ *   run length            the style: 512 elements per work-item (CPU), 1 (GPU).
+ *   elementwise local     min(64, CL_DEVICE_MAX_WORK_GROUP_SIZE), and for run-style kernels 1
+ *                         on CPU-style devices; clamped per kernel to CL_KERNEL_WORK_GROUP_SIZE
+ *                         at launch.
+ *   reduction work-group  a power of two <= 64, CL_DEVICE_MAX_WORK_GROUP_SIZE and a probe
+ *                         kernel's CL_KERNEL_WORK_GROUP_SIZE (src/cl/launch.c).
+ *   local memory          CL_DEVICE_LOCAL_MEM_SIZE against each kernel's CL_KERNEL_LOCAL_MEM_SIZE.
+ *   buffers               CL_DEVICE_MAX_MEM_ALLOC_SIZE and CL_DEVICE_GLOBAL_MEM_SIZE.
+ *   fp16, fp64            their extensions (-DSEGCL_HAS_FP16/FP64; no kernel needs them).
+ */
 static segcl_status build_device_options(segcl_context *ctx)
 {
     const segcl_device_info *info = &ctx->dev->info;
@@ -79,18 +99,22 @@ static segcl_status build_device_options(segcl_context *ctx)
     if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
-    const char *type = info->type == SEGCL_DEVICE_TYPE_GPU   ? "-DSEGCL_DEVICE_GPU=1"
-                       : info->type == SEGCL_DEVICE_TYPE_CPU ? "-DSEGCL_DEVICE_CPU=1"
-                                                             : "-DSEGCL_DEVICE_OTHER=1";
-    /* CPU runtimes run each work-group as a thread: elementwise kernels then loop over a run
-     * of RUN elements per work-item (vectorised by the compiler) instead of one each. */
-    ctx->run_length = info->type == SEGCL_DEVICE_TYPE_CPU ? 512 : 1;
+    ctx->cpu_style = info->cpu_style;
+    const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
+    if (style && !strcmp(style, "cpu"))
+        ctx->cpu_style = true;
+    else if (style && !strcmp(style, "gpu"))
+        ctx->cpu_style = false;
+    ctx->run_length = ctx->cpu_style ? 512 : 1;
     const char *run_env = getenv("SEGCL_RUN"); /* for tuning experiments */
     if (run_env && atoi(run_env) > 0)
         ctx->run_length = (unsigned)atoi(run_env);
-    ctx->run_local = info->type == SEGCL_DEVICE_TYPE_CPU ? 1 : 64;
+    size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
+    ctx->elem_local = device_wg < 64 ? device_wg : 64;
+    ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
     char buf[256];
-    snprintf(buf, sizeof buf, "%s%s -DRUN=%u%s%s", std, type, ctx->run_length,
+    snprintf(buf, sizeof buf, "%s%s -DRUN=%u%s%s", std,
+             ctx->cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1", ctx->run_length,
              info->fp16 ? " -DSEGCL_HAS_FP16=1" : "", info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
     ctx->device_options = segcl_strdup(buf);
     if (!ctx->device_options)
@@ -189,12 +213,18 @@ void segcl_context_destroy(segcl_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    /* CLBlast keeps programs of every context in a static cache; released at process exit,
+     * after the driver has torn itself down, they crash some runtimes (Oclgrind: "corrupted
+     * double-linked list"). Release them while the context is alive. */
+    if (ctx->clblast_used)
+        CLBlastClearCache();
     segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
     segcl_buffer_release(ctx, ctx->gemm_slabs, ctx->gemm_slabs_bytes);
     segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
     segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
+    segcl_buffer_release(ctx, ctx->ws_partials, ctx->ws_partials_bytes);
     segcl_buffer_release(ctx, ctx->ws_weights, ctx->ws_weights_bytes);
     segcl_free(ctx->gemm_cpu_options);
     segcl_programs_release(ctx);

@@ -143,7 +143,9 @@ static segcl_status describe_device(segcl_context *ctx, cl_platform_id p, cl_dev
     cl_ulong global_mem, local_mem, max_alloc;
     size_t max_wg;
     cl_device_fp_config double_config = 0;
+    cl_uint native_float = 1;
     DEVICE_VALUE(ctx, d, CL_DEVICE_TYPE, type);
+    DEVICE_VALUE(ctx, d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, native_float);
     DEVICE_VALUE(ctx, d, CL_DEVICE_MAX_COMPUTE_UNITS, units);
     DEVICE_VALUE(ctx, d, CL_DEVICE_MAX_CLOCK_FREQUENCY, clock);
     DEVICE_VALUE(ctx, d, CL_DEVICE_GLOBAL_MEM_SIZE, global_mem);
@@ -169,6 +171,8 @@ static segcl_status describe_device(segcl_context *ctx, cl_platform_id p, cl_dev
     info->local_mem_bytes = local_mem;
     info->max_alloc_bytes = max_alloc;
     info->max_work_group_size = max_wg;
+    info->native_float_width = native_float;
+    info->cpu_style = info->type == SEGCL_DEVICE_TYPE_CPU && native_float > 1;
     int fp64_ext = 0;
     if ((st = has_extension(ctx, d, "cl_khr_fp16", &info->fp16)) ||
         (st = has_extension(ctx, d, "cl_khr_fp64", &fp64_ext)))
@@ -294,6 +298,20 @@ static bool parse_index(const char *s, size_t len, long *out)
     return true;
 }
 
+/* True when needle occurs in haystack, ignoring case. */
+static bool contains_nocase(const char *haystack, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *h = haystack; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return n == 0;
+}
+
 static segcl_status no_such_device(segcl_context *ctx, const char *spec, const char *origin)
 {
     char list[1024] = "";
@@ -347,8 +365,8 @@ segcl_status segcl_device_resolve(segcl_context *ctx, const char *spec, size_t *
         if (!parse_index(spec, (size_t)(colon - spec), &a) ||
             !parse_index(colon + 1, strlen(colon + 1), &b))
             return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                              "invalid device '%s'%s: expected an index N or PLATFORM:DEVICE "
-                              "(e.g. 0 or 0:1); 'segcl devices' lists them",
+                              "invalid device '%s'%s: expected an index N, PLATFORM:DEVICE (e.g. "
+                              "0 or 0:1) or a name; 'segcl devices' lists them",
                               spec, origin);
         for (size_t i = 0; i < ctx->device_count; i++)
             if (ctx->devices[i].info.platform_index == a &&
@@ -358,11 +376,17 @@ segcl_status segcl_device_resolve(segcl_context *ctx, const char *spec, size_t *
             }
         return no_such_device(ctx, spec, origin);
     }
-    if (!parse_index(spec, strlen(spec), &a))
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "invalid device '%s'%s: expected an index N or PLATFORM:DEVICE "
-                          "(e.g. 0 or 0:1); 'segcl devices' lists them",
-                          spec, origin);
+    if (!parse_index(spec, strlen(spec), &a)) {
+        /* a name: the first device whose device or platform name holds it, any case */
+        for (size_t i = 0; i < ctx->device_count; i++) {
+            const segcl_device_info *in = &ctx->devices[i].info;
+            if (contains_nocase(in->name, spec) || contains_nocase(in->platform_name, spec)) {
+                *index = i;
+                return SEGCL_OK;
+            }
+        }
+        return no_such_device(ctx, spec, origin);
+    }
     if ((size_t)a >= ctx->device_count)
         return no_such_device(ctx, spec, origin);
     *index = (size_t)a;

@@ -130,14 +130,14 @@ segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
         else if (env && !strcmp(env, "cpu"))
             ctx->gemm_backend = SEGCL_GEMM_CPU;
         else
-            ctx->gemm_backend = ctx->dev->info.type == SEGCL_DEVICE_TYPE_CPU ? SEGCL_GEMM_CPU
-                                                                              : SEGCL_GEMM_CLBLAST;
+            ctx->gemm_backend = ctx->cpu_style ? SEGCL_GEMM_CPU : SEGCL_GEMM_CLBLAST;
     }
     return (segcl_gemm_backend)ctx->gemm_backend;
 }
 
 static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
 {
+    ctx->clblast_used = true;
     const CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     const CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t temp_bytes = 0;

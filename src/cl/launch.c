@@ -20,14 +20,26 @@ segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *na
     return SEGCL_OK;
 }
 
-segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name, cl_uint dims,
-                          const size_t *global, const size_t *local)
+segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
+                          size_t max_work_group, cl_uint dims, const size_t *global,
+                          const size_t *local)
 {
-    size_t rounded[3], default_local[3] = {64, 1, 1};
+    size_t rounded[3], default_local[3] = {ctx->elem_local, 1, 1};
     if (dims < 1 || dims > 3)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "kernel %s: %u dimensions", name, dims);
-    if (!local)
+    if (!local) {
+        if (default_local[0] > max_work_group)
+            default_local[0] = max_work_group;
         local = default_local;
+    }
+    size_t group = 1;
+    for (cl_uint d = 0; d < dims; d++)
+        group *= local[d];
+    if (group > max_work_group)
+        return segcl_fail(ctx, SEGCL_ERROR_OPENCL,
+                          "kernel %s needs work-groups of %zu work-items; %s allows %zu for it "
+                          "(CL_KERNEL_WORK_GROUP_SIZE, CL_DEVICE_MAX_WORK_GROUP_SIZE)",
+                          name, group, ctx->dev->info.name, max_work_group);
     for (cl_uint d = 0; d < dims; d++) {
         if (global[d] == 0)
             return SEGCL_OK; /* nothing to do */
@@ -91,18 +103,44 @@ segcl_status segcl_run(segcl_context *ctx, const char *family, const char *optio
                        const segcl_arg *args, size_t nargs)
 {
     cl_kernel k;
-    segcl_status st = segcl_kernel_get(ctx, family, options, name, &k);
+    size_t max_wg;
+    segcl_status st = segcl_kernel_find(ctx, family, options, name, &k, &max_wg);
     if (st || (st = segcl_set_args(ctx, k, name, args, nargs)))
         return st;
-    return segcl_launch(ctx, k, name, dims, global, local);
+    return segcl_launch(ctx, k, name, max_wg, dims, global, local);
+}
+
+segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg, const char **options)
+{
+    if (!ctx->reduce_wg) {
+        /* a kernel with a barrier and local memory tells what such kernels may use here */
+        cl_kernel probe;
+        size_t limit;
+        segcl_status st = segcl_kernel_find(ctx, "util", NULL, "group_probe", &probe, &limit);
+        if (st)
+            return st;
+        size_t w = 64;
+        while (w > limit)
+            w /= 2;
+        ctx->reduce_wg = w;
+        snprintf(ctx->reduce_options, sizeof ctx->reduce_options, "-DGROUP_SUM_WG=%zu", w);
+    }
+    *wg = ctx->reduce_wg;
+    *options = ctx->reduce_options;
+    return SEGCL_OK;
 }
 
 segcl_status segcl_run_elements(segcl_context *ctx, const char *family, const char *name,
                                 size_t n, size_t planes, const segcl_arg *args, size_t nargs)
 {
+    cl_kernel k;
+    size_t max_wg;
+    segcl_status st = segcl_kernel_find(ctx, family, NULL, name, &k, &max_wg);
+    if (st || (st = segcl_set_args(ctx, k, name, args, nargs)))
+        return st;
     size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, planes};
-    size_t local[2] = {ctx->run_local, 1};
-    return segcl_run(ctx, family, NULL, name, 2, global, local, args, nargs);
+    size_t local[2] = {ctx->run_local < max_wg ? ctx->run_local : max_wg, 1};
+    return segcl_launch(ctx, k, name, max_wg, 2, global, local);
 }
 
 segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value)

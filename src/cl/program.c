@@ -23,6 +23,7 @@ struct segcl_kernel_entry {
     cl_program program;
     char *name;
     cl_kernel kernel;
+    size_t max_work_group; /* min(CL_KERNEL_WORK_GROUP_SIZE, CL_DEVICE_MAX_WORK_GROUP_SIZE) */
     segcl_kernel_entry *next;
 };
 
@@ -348,8 +349,35 @@ segcl_status segcl_program_get(segcl_context *ctx, const char *family, const cha
     return SEGCL_OK;
 }
 
-segcl_status segcl_kernel_get(segcl_context *ctx, const char *family, const char *options,
-                              const char *name, cl_kernel *out)
+/* The kernel's limits: its work-group size and its local memory against the device's. */
+static segcl_status kernel_limits(segcl_context *ctx, segcl_kernel_entry *e, const char *family)
+{
+    size_t wg = 0;
+    cl_ulong local = 0;
+    cl_device_id d = ctx->dev->device;
+    cl_int err = clGetKernelWorkGroupInfo(e->kernel, d, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                          NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clGetKernelWorkGroupInfo", "CL_KERNEL_WORK_GROUP_SIZE of %s",
+                             e->name);
+    err = clGetKernelWorkGroupInfo(e->kernel, d, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local, &local,
+                                   NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clGetKernelWorkGroupInfo", "CL_KERNEL_LOCAL_MEM_SIZE of %s",
+                             e->name);
+    if (local > ctx->dev->info.local_mem_bytes)
+        return segcl_fail(ctx, SEGCL_ERROR_OPENCL,
+                          "kernel '%s' (kernels/%s.cl) needs %llu bytes of local memory; %s has "
+                          "%llu (CL_DEVICE_LOCAL_MEM_SIZE)",
+                          e->name, family, (unsigned long long)local, ctx->dev->info.name,
+                          (unsigned long long)ctx->dev->info.local_mem_bytes);
+    size_t device = ctx->dev->info.max_work_group_size;
+    e->max_work_group = wg && wg < device ? wg : device ? device : 1;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_kernel_find(segcl_context *ctx, const char *family, const char *options,
+                               const char *name, cl_kernel *out, size_t *max_work_group)
 {
     cl_program program;
     segcl_status st = segcl_program_get(ctx, family, options, &program);
@@ -358,6 +386,8 @@ segcl_status segcl_kernel_get(segcl_context *ctx, const char *family, const char
     for (segcl_kernel_entry *e = ctx->kernels; e; e = e->next)
         if (e->program == program && strcmp(e->name, name) == 0) {
             *out = e->kernel;
+            if (max_work_group)
+                *max_work_group = e->max_work_group;
             return SEGCL_OK;
         }
     segcl_kernel_entry *e = segcl_calloc(1, sizeof *e);
@@ -373,11 +403,25 @@ segcl_status segcl_kernel_get(segcl_context *ctx, const char *family, const char
         return segcl_fail_cl(ctx, err, "clCreateKernel", "kernel '%s' in kernels/%s.cl", name,
                              family);
     }
+    if ((st = kernel_limits(ctx, e, family))) {
+        clReleaseKernel(e->kernel);
+        segcl_free(e->name);
+        segcl_free(e);
+        return st;
+    }
     e->program = program;
     e->next = ctx->kernels;
     ctx->kernels = e;
     *out = e->kernel;
+    if (max_work_group)
+        *max_work_group = e->max_work_group;
     return SEGCL_OK;
+}
+
+segcl_status segcl_kernel_get(segcl_context *ctx, const char *family, const char *options,
+                              const char *name, cl_kernel *out)
+{
+    return segcl_kernel_find(ctx, family, options, name, out, NULL);
 }
 
 void segcl_programs_release(segcl_context *ctx)

@@ -44,18 +44,13 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
         if ((st = segcl_small_scratch(ctx, channels, &sqdev)))
             return st;
         const float count = (float)n * (float)plane;
-        cl_uint zero = 0, one = 1;
-        size_t global = (size_t)channels * 64, local = 64;
-        if ((st = segcl_run(ctx, "reduce", NULL, "channel_sum", 1, &global, &local,
-                            SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(n), SEGCL_ARG(channels),
-                                       SEGCL_ARG(plane), SEGCL_ARG(bn->save_mean->buffer),
-                                       SEGCL_ARG(zero)))) ||
-            (st = segcl_axpby(ctx, bn->save_mean->buffer, bn->save_mean->buffer, channels,
-                              1.0f / count, 0.0f)) ||
-            (st = segcl_run(ctx, "reduce", NULL, "channel_sum_sqdev", 1, &global, &local,
-                            SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(bn->save_mean->buffer),
-                                       SEGCL_ARG(n), SEGCL_ARG(channels), SEGCL_ARG(plane),
-                                       SEGCL_ARG(sqdev)))) ||
+        cl_uint one = 1;
+        if ((st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SUM, x->buffer, NULL, NULL, NULL, n,
+                                       channels, plane, bn->save_mean->buffer, 0, false,
+                                       1.0f / count)) ||
+            (st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SQDEV, x->buffer, NULL,
+                                       bn->save_mean->buffer, NULL, n, channels, plane, sqdev, 0,
+                                       false, 1.0f)) ||
             (st = segcl_run(ctx, "bnorm", NULL, "bn_stats", 1, &cglobal, NULL,
                             SEGCL_ARGS(SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(sqdev),
                                        SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(bn->beta->buffer),
@@ -102,12 +97,10 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
     cl_mem sums;
     if ((st = segcl_small_scratch(ctx, 2 * (size_t)channels, &sums)))
         return st;
-    size_t global = (size_t)channels * 64, local = 64, cglobal = channels;
-    if ((st = segcl_run(ctx, "reduce", NULL, "channel_sum_dy_xhat", 1, &global, &local,
-                        SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
-                                   SEGCL_ARG(bn->save_mean->buffer),
-                                   SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(n),
-                                   SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(sums)))))
+    size_t cglobal = channels;
+    if ((st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_DY_XHAT, x->buffer, dy->buffer,
+                                   bn->save_mean->buffer, bn->save_invstd->buffer, n, channels,
+                                   plane, sums, 0, false, 1.0f)))
         return st;
     if (dx) {
         cl_uint acc = accumulate;

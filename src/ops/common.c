@@ -52,3 +52,53 @@ segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *ou
     *out = (cl_uint)v;
     return SEGCL_OK;
 }
+
+/* Elements per work-item in the first stage of the channel reductions (CHUNK in reduce.cl). */
+#define CHANNEL_CHUNK 64
+
+segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_channel_kind kind, cl_mem x,
+                                  cl_mem dy, cl_mem mean, cl_mem invstd, cl_uint n,
+                                  cl_uint channels, cl_uint plane, cl_mem out, cl_uint out_offset,
+                                  bool accumulate, float scale)
+{
+    size_t wg;
+    const char *options;
+    segcl_status st = segcl_reduction_group(ctx, &wg, &options);
+    if (st)
+        return st;
+    const size_t count = (size_t)n * plane, span = wg * CHANNEL_CHUNK;
+    const cl_uint groups = (cl_uint)((count + span - 1) / span);
+    const cl_uint rows = kind == SEGCL_CHANNEL_DY_XHAT ? 2 * channels : channels;
+    if ((st = segcl_scratch_reserve(ctx, "reduction partials", &ctx->ws_partials,
+                                    &ctx->ws_partials_bytes,
+                                    (size_t)rows * groups * sizeof(float))))
+        return st;
+    cl_mem partials = ctx->ws_partials;
+    size_t global[2] = {(size_t)groups * wg, channels}, local[2] = {wg, 1};
+    switch (kind) {
+    case SEGCL_CHANNEL_SUM:
+        st = segcl_run(ctx, "reduce", options, "channel_partials_sum", 2, global, local,
+                       SEGCL_ARGS(SEGCL_ARG(x), SEGCL_ARG(n), SEGCL_ARG(channels),
+                                  SEGCL_ARG(plane), SEGCL_ARG(groups), SEGCL_ARG(partials)));
+        break;
+    case SEGCL_CHANNEL_SQDEV:
+        st = segcl_run(ctx, "reduce", options, "channel_partials_sqdev", 2, global, local,
+                       SEGCL_ARGS(SEGCL_ARG(x), SEGCL_ARG(mean), SEGCL_ARG(n),
+                                  SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(groups),
+                                  SEGCL_ARG(partials)));
+        break;
+    case SEGCL_CHANNEL_DY_XHAT:
+        st = segcl_run(ctx, "reduce", options, "channel_partials_dy_xhat", 2, global, local,
+                       SEGCL_ARGS(SEGCL_ARG(dy), SEGCL_ARG(x), SEGCL_ARG(mean),
+                                  SEGCL_ARG(invstd), SEGCL_ARG(n), SEGCL_ARG(channels),
+                                  SEGCL_ARG(plane), SEGCL_ARG(groups), SEGCL_ARG(partials)));
+        break;
+    }
+    if (st)
+        return st;
+    cl_uint acc = accumulate;
+    size_t rglobal = (size_t)rows * wg;
+    return segcl_run(ctx, "reduce", options, "sum_rows", 1, &rglobal, &wg,
+                     SEGCL_ARGS(SEGCL_ARG(partials), SEGCL_ARG(groups), SEGCL_ARG(out),
+                                SEGCL_ARG(out_offset), SEGCL_ARG(acc), SEGCL_ARG(scale)));
+}

@@ -118,11 +118,9 @@ static segcl_status im2col_panels_t(segcl_context *ctx, const conv_geometry *g, 
 static segcl_status bias_grad(segcl_context *ctx, const segcl_tensor *dy, segcl_tensor *db)
 {
     cl_uint n = (cl_uint)dy->shape[0], channels = (cl_uint)dy->shape[1];
-    cl_uint plane = (cl_uint)(dy->shape[2] * dy->shape[3]), acc = 1;
-    size_t global = (size_t)channels * 64, local = 64;
-    return segcl_run(ctx, "reduce", NULL, "channel_sum", 1, &global, &local,
-                     SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(n), SEGCL_ARG(channels),
-                                SEGCL_ARG(plane), SEGCL_ARG(db->buffer), SEGCL_ARG(acc)));
+    cl_uint plane = (cl_uint)(dy->shape[2] * dy->shape[3]);
+    return segcl_channel_reduce(ctx, SEGCL_CHANNEL_SUM, dy->buffer, NULL, NULL, NULL, n,
+                                channels, plane, db->buffer, 0, true, 1.0f);
 }
 
 static segcl_status check_sizes(segcl_context *ctx, const char *op, const segcl_tensor *a,

@@ -6,7 +6,6 @@
 #include "ops/ops.h"
 
 #define LOSS_GROUPS 64
-#define LOSS_WG 64
 
 void segcl_loss_default_params(segcl_loss_params *p, segcl_loss_kind kind)
 {
@@ -19,8 +18,13 @@ void segcl_loss_default_params(segcl_loss_params *p, segcl_loss_kind kind)
 static segcl_status sum_partials(segcl_context *ctx, cl_mem partials, cl_uint count, cl_mem out,
                                  cl_uint index, float scale)
 {
-    size_t global = LOSS_WG, local = LOSS_WG;
-    return segcl_run(ctx, "reduce", NULL, "sum_partials", 1, &global, &local,
+    size_t wg;
+    const char *options;
+    segcl_status st = segcl_reduction_group(ctx, &wg, &options);
+    if (st)
+        return st;
+    size_t global = wg, local = wg;
+    return segcl_run(ctx, "reduce", options, "sum_partials", 1, &global, &local,
                      SEGCL_ARGS(SEGCL_ARG(partials), SEGCL_ARG(count), SEGCL_ARG(out),
                                 SEGCL_ARG(index), SEGCL_ARG(scale)));
 }
@@ -31,9 +35,14 @@ static segcl_status bce(segcl_context *ctx, const segcl_tensor *x, const segcl_t
 {
     cl_uint n = (cl_uint)x->numel, acc = accumulate, groups = LOSS_GROUPS;
     float scale = 1.0f / (float)n;
-    size_t global = (size_t)LOSS_GROUPS * LOSS_WG, local = LOSS_WG;
+    size_t wg;
+    const char *options;
+    segcl_status st = segcl_reduction_group(ctx, &wg, &options);
+    if (st)
+        return st;
+    size_t global = (size_t)LOSS_GROUPS * wg, local = wg;
     cl_mem g = dx ? dx->buffer : NULL;
-    segcl_status st = segcl_run(ctx, "loss", NULL, "bce_logits", 1, &global, &local,
+    st = segcl_run(ctx, "loss", options, "bce_logits", 1, &global, &local,
                                 SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(t->buffer),
                                            SEGCL_ARG(n), SEGCL_ARG(scale), SEGCL_ARG(g),
                                            SEGCL_ARG(acc), SEGCL_ARG(scratch)));
@@ -51,30 +60,35 @@ static segcl_status cross_entropy(segcl_context *ctx, const segcl_loss_params *p
     cl_mem weights = p->class_weights ? p->class_weights->buffer : NULL;
     /* scratch: [0, G) partial losses, [G, 2G) partial weights, [2G, 2G + 2) {loss, weight} */
     cl_mem stats = scratch;
-    size_t global = (size_t)LOSS_GROUPS * LOSS_WG, local = LOSS_WG;
+    size_t wg;
+    const char *options;
+    segcl_status st = segcl_reduction_group(ctx, &wg, &options);
+    if (st)
+        return st;
+    size_t global = (size_t)LOSS_GROUPS * wg, local = wg;
     cl_uint off_w = LOSS_GROUPS, off_s = 2 * LOSS_GROUPS;
-    segcl_status st = segcl_run(
-        ctx, "loss", NULL, "softmax_ce_partials", 1, &global, &local,
+    st = segcl_run(
+        ctx, "loss", options, "softmax_ce_partials", 1, &global, &local,
         SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(t->buffer), SEGCL_ARG(weights),
                    SEGCL_ARG(use_w), SEGCL_ARG(ignore), SEGCL_ARG(n), SEGCL_ARG(classes),
                    SEGCL_ARG(plane), SEGCL_ARG(scratch), SEGCL_ARG(off_w)));
     if (st)
         return st;
-    size_t one = LOSS_WG;
-    if ((st = segcl_run(ctx, "loss", NULL, "softmax_ce_finish", 1, &one, &local,
+    size_t one = wg;
+    if ((st = segcl_run(ctx, "loss", options, "softmax_ce_finish", 1, &one, &local,
                         SEGCL_ARGS(SEGCL_ARG(scratch), SEGCL_ARG(off_w), SEGCL_ARG(groups),
                                    SEGCL_ARG(stats), SEGCL_ARG(off_s)))))
         return st;
     /* loss[0] = stats[0] */
     size_t g1 = 1;
-    if ((st = segcl_run(ctx, "loss", NULL, "copy_scalar", 1, &g1, NULL,
+    if ((st = segcl_run(ctx, "loss", options, "copy_scalar", 1, &g1, NULL,
                         SEGCL_ARGS(SEGCL_ARG(scratch), SEGCL_ARG(off_s), SEGCL_ARG(loss)))))
         return st;
     if (!dx)
         return SEGCL_OK;
     float grad_scale = 1.0f;
     size_t pixels = (size_t)n * plane;
-    return segcl_run(ctx, "loss", NULL, "softmax_ce_backward", 1, &pixels, NULL,
+    return segcl_run(ctx, "loss", options, "softmax_ce_backward", 1, &pixels, NULL,
                      SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(t->buffer), SEGCL_ARG(weights),
                                 SEGCL_ARG(use_w), SEGCL_ARG(ignore), SEGCL_ARG(n),
                                 SEGCL_ARG(classes), SEGCL_ARG(plane), SEGCL_ARG(scratch),
@@ -90,13 +104,18 @@ static segcl_status dice(segcl_context *ctx, const segcl_loss_params *p, const s
     cl_uint plane = (cl_uint)(x->shape[2] * x->shape[3]), count = n * classes;
     cl_uint acc = accumulate;
     float smooth = p->dice_smooth;
-    size_t global = (size_t)count * LOSS_WG, local = LOSS_WG;
-    segcl_status st = segcl_run(ctx, "loss", NULL, "dice_sums", 1, &global, &local,
+    size_t wg;
+    const char *options;
+    segcl_status st = segcl_reduction_group(ctx, &wg, &options);
+    if (st)
+        return st;
+    size_t global = (size_t)count * wg, local = wg;
+    st = segcl_run(ctx, "loss", options, "dice_sums", 1, &global, &local,
                                 SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(t->buffer),
                                            SEGCL_ARG(classes), SEGCL_ARG(plane),
                                            SEGCL_ARG(scratch)));
-    size_t one = LOSS_WG;
-    if (st || (st = segcl_run(ctx, "loss", NULL, "dice_finish", 1, &one, &local,
+    size_t one = wg;
+    if (st || (st = segcl_run(ctx, "loss", options, "dice_finish", 1, &one, &local,
                               SEGCL_ARGS(SEGCL_ARG(scratch), SEGCL_ARG(count), SEGCL_ARG(smooth),
                                          SEGCL_ARG(loss), SEGCL_ARG(loss_index)))))
         return st;
@@ -104,7 +123,7 @@ static segcl_status dice(segcl_context *ctx, const segcl_loss_params *p, const s
         return SEGCL_OK;
     float grad_scale = 1.0f;
     size_t pixels = (size_t)n * plane;
-    return segcl_run(ctx, "loss", NULL, "dice_backward", 1, &pixels, NULL,
+    return segcl_run(ctx, "loss", options, "dice_backward", 1, &pixels, NULL,
                      SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(t->buffer), SEGCL_ARG(scratch),
                                 SEGCL_ARG(n), SEGCL_ARG(classes), SEGCL_ARG(plane),
                                 SEGCL_ARG(smooth), SEGCL_ARG(grad_scale), SEGCL_ARG(dx->buffer),
@@ -164,8 +183,11 @@ segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
         if (st || (st = dice(ctx, p, logits, targets, dlogits, true, loss->buffer, 1, scratch)))
             return st;
         {
-            size_t g1 = 1;
-            return segcl_run(ctx, "loss", NULL, "add_scalar", 1, &g1, NULL,
+            size_t g1 = 1, wg;
+            const char *options;
+            if ((st = segcl_reduction_group(ctx, &wg, &options)))
+                return st;
+            return segcl_run(ctx, "loss", options, "add_scalar", 1, &g1, NULL,
                              SEGCL_ARGS(SEGCL_ARG(loss->buffer)));
         }
     }

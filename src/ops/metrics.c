@@ -6,7 +6,6 @@
 #include "ops/ops.h"
 
 #define METRIC_GROUPS 64
-#define METRIC_WG 64
 
 segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
                              const segcl_tensor *targets, int ignore_index, uint64_t *counts)
@@ -28,17 +27,20 @@ segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
     cl_uint n = (cl_uint)logits->shape[0], plane = (cl_uint)(logits->shape[2] * logits->shape[3]);
     cl_int ignore = ignore_index;
     cl_mem scratch;
-    if ((st = segcl_small_scratch(ctx, (size_t)(METRIC_GROUPS + 1) * cells, &scratch)))
+    size_t wg;
+    const char *options;
+    if ((st = segcl_reduction_group(ctx, &wg, &options)) ||
+        (st = segcl_small_scratch(ctx, (size_t)(METRIC_GROUPS + 1) * cells, &scratch)))
         return st;
-    size_t global = (size_t)METRIC_GROUPS * METRIC_WG, local = METRIC_WG;
+    size_t global = (size_t)METRIC_GROUPS * wg, local = wg;
     cl_uint out_offset = METRIC_GROUPS * cells;
-    if ((st = segcl_run(ctx, "metrics", NULL, "confusion_partials", 1, &global, &local,
+    if ((st = segcl_run(ctx, "metrics", options, "confusion_partials", 1, &global, &local,
                         SEGCL_ARGS(SEGCL_ARG(logits->buffer), SEGCL_ARG(targets->buffer),
                                    SEGCL_ARG(n), SEGCL_ARG(classes), SEGCL_ARG(plane),
                                    SEGCL_ARG(ignore), SEGCL_ARG(scratch)))))
         return st;
     size_t cglobal = cells;
-    if ((st = segcl_run(ctx, "metrics", NULL, "confusion_reduce", 1, &cglobal, NULL,
+    if ((st = segcl_run(ctx, "metrics", options, "confusion_reduce", 1, &cglobal, NULL,
                         SEGCL_ARGS(SEGCL_ARG(scratch), SEGCL_ARG(groups), SEGCL_ARG(cells),
                                    SEGCL_ARG(out_offset)))))
         return st;

@@ -189,6 +189,20 @@ SEGCL_INTERNAL segcl_status segcl_expect_shape(segcl_context *ctx, const char *o
                                                int ndim, const int64_t *shape);
 SEGCL_INTERNAL segcl_status segcl_small_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
 SEGCL_INTERNAL segcl_status segcl_column_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
+/* Per-channel sums over (N, H, W) of NCHW data (kernels/reduce.cl), in a fixed order:
+ * out[out_offset + c] = scale * sum of x (SUM), of (x - mean[c])^2 (SQDEV), or for DY_XHAT
+ * rows c: sum dy and channels + c: sum dy * (x - mean[c]) * invstd[c]; added to out's values
+ * with accumulate. */
+typedef enum segcl_channel_kind {
+    SEGCL_CHANNEL_SUM,
+    SEGCL_CHANNEL_SQDEV,
+    SEGCL_CHANNEL_DY_XHAT,
+} segcl_channel_kind;
+SEGCL_INTERNAL segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_channel_kind kind,
+                                                 cl_mem x, cl_mem dy, cl_mem mean,
+                                                 cl_mem invstd, cl_uint n, cl_uint channels,
+                                                 cl_uint plane, cl_mem out, cl_uint out_offset,
+                                                 bool accumulate, float scale);
 /* Elements of a tensor as a cl_uint, or an error for tensors too large for 32-bit indexing. */
 SEGCL_INTERNAL segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *out);
 
