@@ -122,6 +122,13 @@ static void test_devices_listing(void **state)
     run("env -u SEGCL_DEVICE", "--device 0:0 devices", &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "* 0"));
+    /* global options also after the command, as people type them */
+    run("env -u SEGCL_DEVICE", "devices --device 0:0", &out, &err);
+    assert_int_equal(out.status, 0);
+    assert_non_null(strstr(out.out, "* 0"));
+    run("env -u SEGCL_DEVICE", "selftest --device 99", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "no OpenCL device '99'"));
 }
 
 static void test_bad_device(void **state)

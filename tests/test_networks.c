@@ -1,5 +1,6 @@
 /*
- * The lesson's U-Net and SegNet (64x64, batch 2, one class) against PyTorch, from
+ * The lesson's U-Net and SegNet (64x64, batch 2, one class; with SEGCL_TEST_SMALL=1, for
+ * simulators, the same architecture four times narrower at 32x32, batch 2) against PyTorch, from
  * tests/data/networks.golden (tools/gen_reference.py): training-mode logits and loss, every
  * parameter's gradient (sampled: up to 2048 evenly strided elements per tensor), BN running
  * statistics, eval-mode logits, and the weights after two Adam steps and two plain SGD steps.
@@ -24,10 +25,18 @@
 
 /* Measured (mean, max) ratios: PoCL CPU path ~1.0, 1.0; CLBlast path, rusticl and Oclgrind
  * within 1.3 (see tools/PERF.md); 2 leaves room for other summation orders, not for a bug. */
-#define ADAM_FACTOR 2.0
+#define F64_FACTOR 2.0
+#define F64_FLOOR 2e-8
+#define F64_OUTLIERS 1e-3
 
 static segcl_context *ctx;
 static golden_file gold;
+
+static bool small_set(void)
+{
+    const char *small = getenv("SEGCL_TEST_SMALL");
+    return small && *small && strcmp(small, "0") != 0;
+}
 
 static const golden_entry *entry(const char *name)
 {
@@ -119,34 +128,79 @@ static void check_tensor(const char *what, segcl_tensor *t, const char *golden, 
  * ~0 by cancellation moves by +-lr depending on float rounding order: segcl and PyTorch can
  * disagree there by up to 2 lr per step. Every element must stay within that bound, and at
  * least 99% of the model's (sampled) weights must agree to 1e-3 relative. */
-/* Errors of Adam weights against PyTorch's float64 run: segcl's, and PyTorch float32's own. */
-typedef struct adam_errors {
-    double segcl_sum, torch_sum, segcl_max, torch_max;
-    size_t count;
-} adam_errors;
+/* Errors of the weights after two optimizer steps against PyTorch's float64 run: segcl's, and
+ * PyTorch float32's own, per sampled weight. */
+typedef struct f64_errors {
+    double *segcl, *torch;
+    size_t count, cap;
+} f64_errors;
 
-static void check_adam(const char *what, segcl_tensor *t, const char *golden32,
-                       const char *golden64, double max_move, adam_errors *e)
+static void collect_f64(const char *what, segcl_tensor *t, const char *golden32,
+                        const char *golden64, double max_move, f64_errors *e)
 {
     const golden_entry *g32 = entry(golden32), *g64 = entry(golden64);
     assert_int_equal(g32->count, g64->count);
     float *got = malloc(t->numel * sizeof *got);
     assert_non_null(got);
     assert_ok(ctx, segcl_tensor_read(t, got, t->numel));
+    if (e->count + g64->count > e->cap) {
+        e->cap = 2 * (e->count + g64->count);
+        e->segcl = realloc(e->segcl, e->cap * sizeof *e->segcl);
+        e->torch = realloc(e->torch, e->cap * sizeof *e->torch);
+        assert_true(e->segcl && e->torch);
+    }
     for (size_t i = 0; i < g64->count; i++) {
         double ref = g64->values[i], mine = got[i * g64->stride];
-        double es = fabs(mine - ref), et = fabs(g32->values[i] - ref);
+        double es = fabs(mine - ref);
         /* Adam moves a weight by at most lr per step: nothing may be further off than that */
-        if (!(es <= max_move + 1e-6))
+        if (max_move > 0 && !(es <= max_move + 1e-6))
             fail_msg("%s[%zu]: segcl %.9g, PyTorch float64 %.9g", what, i * g64->stride, mine,
                      ref);
-        e->segcl_sum += es;
-        e->torch_sum += et;
-        e->segcl_max = fmax(e->segcl_max, es);
-        e->torch_max = fmax(e->torch_max, et);
+        e->segcl[e->count] = es;
+        e->torch[e->count] = fabs(g32->values[i] - ref);
         e->count++;
     }
     free(got);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) of v (sorted in place). */
+static double quantile(double *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return v[(size_t)(q * (double)(n - 1))];
+}
+
+/* segcl's errors against float64 within F64_FACTOR of PyTorch float32's at the median and the
+ * 99th percentile (or within F64_FLOOR, a couple of float32 ulps of a weight); beyond those,
+ * weights whose gradient nearly cancels may land anywhere within the optimizer's step in any
+ * float32 run, so only their number is bounded: at most F64_OUTLIERS of the weights more than
+ * 10x further off than the float32 run's own 99.9th percentile. */
+static void judge_f64(const char *label, f64_errors *e)
+{
+    const size_t n = e->count;
+    size_t outliers = 0;
+    double torch_tail = quantile(e->torch, n, 0.999);
+    for (size_t i = 0; i < n; i++)
+        outliers += e->segcl[i] > 10 * torch_tail + 1e-7;
+    double s50 = quantile(e->segcl, n, 0.5), t50 = quantile(e->torch, n, 0.5);
+    double s99 = quantile(e->segcl, n, 0.99), t99 = quantile(e->torch, n, 0.99);
+    print_message("%s vs float64 over %zu weights: median error segcl %.3g, PyTorch float32 "
+                  "%.3g (ratio %.2f); 99th percentile %.3g vs %.3g (ratio %.2f); %zu beyond 10x "
+                  "its 99.9th\n",
+                  label, n, s50, t50, s50 / t50, s99, t99, s99 / t99, outliers);
+    if (!(s50 <= F64_FACTOR * t50 + F64_FLOOR && s99 <= F64_FACTOR * t99 + F64_FLOOR &&
+          (double)outliers <= F64_OUTLIERS * (double)n))
+        fail_msg("%s: further from float64 than PyTorch float32 (median %.3g vs %.3g, 99th "
+                 "percentile %.3g vs %.3g, %zu outliers)",
+                 label, s50, t50, s99, t99, outliers);
+    free(e->segcl);
+    free(e->torch);
 }
 
 static segcl_tensor *load(const char *name)
@@ -177,10 +231,12 @@ static float train_step(segcl_model *m, segcl_tensor *x, segcl_tensor *t, segcl_
 
 static void run_network(segcl_arch arch, const char *prefix)
 {
-    segcl_model_config cfg = {arch, 1, 16, 4, 3};
+    segcl_model_config cfg = {arch, 1, small_set() ? 4 : 16, 4, 3};
     segcl_model *m;
     assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
-    assert_int_equal(segcl_model_parameter_elements(m), arch == SEGCL_ARCH_UNET ? 974417 : 780865);
+    if (!small_set())
+        assert_int_equal(segcl_model_parameter_elements(m),
+                         arch == SEGCL_ARCH_UNET ? 974417 : 780865);
     assert_ok(ctx, segcl_model_init(m, 1)); /* running statistics 0 / 1 */
     float **init = fill_weights(m);
     char name[160];
@@ -227,9 +283,10 @@ static void run_network(segcl_arch arch, const char *prefix)
     snprintf(name, sizeof name, "%s.logits", prefix);
     check_tensor("logits", logits, name, NULL, 1e-4);
 
-    /* two Adam steps (lr 1e-3, weight decay 1e-6), then two SGD steps (lr 1e-2) */
+    /* two Adam steps (lr 1e-3, weight decay 1e-6), then two SGD steps (lr 1e-2); on the small
+     * set (simulators) Adam only: the SGD kernel runs in test_ops there */
     const char *opts[] = {"adam2", "sgd2"};
-    for (int o = 0; o < 2; o++) {
+    for (int o = 0; o < (small_set() ? 1 : 2); o++) {
         float **again = fill_weights(m);
         for (size_t i = 0; i < segcl_model_param_count(m); i++)
             free(again[i]);
@@ -248,30 +305,20 @@ static void run_network(segcl_arch arch, const char *prefix)
         train_step(m, x, t, dlogits, loss, &opt);
         train_step(m, x, t, dlogits, loss, &opt);
         assert_int_equal(opt.step, 2);
-        adam_errors ae = {0};
+        f64_errors fe = {0};
         for (size_t i = 0; i < segcl_model_param_count(m); i++) {
             segcl_param *p = segcl_model_param(m, i);
+            char name64[160];
             snprintf(name, sizeof name, "%s.%s.%s", prefix, opts[o], p->name);
-            /* Adam: the weights against float64; SGD: the change of the weights */
-            if (o == 0) {
-                char name64[160];
-                snprintf(name64, sizeof name64, "%s.adam2_f64.%s", prefix, p->name);
-                check_adam(p->name, p->value, name, name64, 2 * 2 * opt.lr, &ae);
-            } else {
+            snprintf(name64, sizeof name64, "%s.%s_f64.%s", prefix, opts[o], p->name);
+            collect_f64(p->name, p->value, name, name64, o == 0 ? 2 * 2 * opt.lr : 0, &fe);
+            /* SGD at the full size: the weight change within 1e-3 of its largest, as well */
+            if (o == 1 && !small_set())
                 check_tensor(p->name, p->value, name, init[i], 1e-3);
-            }
         }
-        if (o == 0) {
-            double mean_s = ae.segcl_sum / (double)ae.count, mean_t = ae.torch_sum / (double)ae.count;
-            print_message("%s Adam x2 vs float64 over %zu weights: mean error segcl %.3g, PyTorch "
-                          "float32 %.3g (ratio %.2f); max %.3g vs %.3g (ratio %.2f)\n",
-                          prefix, ae.count, mean_s, mean_t, mean_s / mean_t, ae.segcl_max,
-                          ae.torch_max, ae.segcl_max / ae.torch_max);
-            if (!(mean_s <= ADAM_FACTOR * mean_t && ae.segcl_max <= ADAM_FACTOR * ae.torch_max))
-                fail_msg("%s: two Adam steps are further from float64 than %.1fx PyTorch "
-                         "float32's own error (mean %.3g vs %.3g, max %.3g vs %.3g)",
-                         prefix, ADAM_FACTOR, mean_s, mean_t, ae.segcl_max, ae.torch_max);
-        }
+        char label[80];
+        snprintf(label, sizeof label, "%s, two %s steps,", prefix, o == 0 ? "Adam" : "SGD");
+        judge_f64(label, &fe);
     }
     for (size_t i = 0; i < segcl_model_param_count(m); i++)
         free(init[i]);
@@ -282,18 +329,34 @@ static void run_network(segcl_arch arch, const char *prefix)
 }
 
 /* Two identical training steps from the same start give bitwise-identical weights. */
+/* The goldens' prefix: 64x64, batch 2, width 16; with SEGCL_TEST_SMALL (simulators) 32x32,
+ * batch 2, width 4. */
+static void prefix_of(const char *arch, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", arch, small_set() ? "_small" : "");
+}
+
 static void test_network_determinism(void **state)
 {
     (void)state;
+    if (small_set()) {
+        /* a property of real devices; on a simulator it only costs time */
+        print_message("skipping: SEGCL_TEST_SMALL is set (a simulator)\n");
+        skip();
+    }
     float *first = NULL;
     size_t total = 0;
+    char prefix[32], xname[64], tname[64];
+    prefix_of("unet", prefix, sizeof prefix);
+    snprintf(xname, sizeof xname, "%s.input", prefix);
+    snprintf(tname, sizeof tname, "%s.target", prefix);
     for (int run = 0; run < 2; run++) {
-        segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, 8, 3, 3};
+        segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, small_set() ? 4 : 8, 3, 3};
         segcl_model *m;
         assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
         assert_ok(ctx, segcl_model_init(m, 77));
-        segcl_tensor *x = load("unet.input"), *t = load("unet.target"), *loss, *dl;
-        int64_t two[1] = {2}, ls[4] = {2, 1, 64, 64};
+        segcl_tensor *x = load(xname), *t = load(tname), *loss, *dl;
+        int64_t two[1] = {2}, ls[4] = {x->shape[0], 1, x->shape[2], x->shape[3]};
         assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
         assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, ls, &dl));
         segcl_optimizer opt;
@@ -325,13 +388,17 @@ static void test_network_determinism(void **state)
 static void test_unet_vs_torch(void **state)
 {
     (void)state;
-    run_network(SEGCL_ARCH_UNET, "unet");
+    char prefix[32];
+    prefix_of("unet", prefix, sizeof prefix);
+    run_network(SEGCL_ARCH_UNET, prefix);
 }
 
 static void test_segnet_vs_torch(void **state)
 {
     (void)state;
-    run_network(SEGCL_ARCH_SEGNET, "segnet");
+    char prefix[32];
+    prefix_of("segnet", prefix, sizeof prefix);
+    run_network(SEGCL_ARCH_SEGNET, prefix);
 }
 
 static int setup(void **state)

@@ -175,16 +175,22 @@ def fill_weights(model, seed=1234):
             flat.copy_(torch.tensor(vals, dtype=torch.float64).float())
 
 
-def network_goldens(w, arch):
+def network_goldens(w, arch, size=64, batch=2, name=None, width=16):
+    """The lesson network (width 16, depth 4) at size x size, batch images; entries named name
+    (default: arch)."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(7)
-    model = segnets_torch.build(arch)
+    model = segnets_torch.build(arch, width=width)
     fill_weights(model)
-    x = torch.rand(2, 3, 64, 64, generator=gen)
+    x = torch.rand(batch, 3, size, size, generator=gen)
     # a blob-shaped binary target: inside an ellipse that differs per image
-    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
-    t = torch.stack([((yy - 30) ** 2 / 300 + (xx - 34) ** 2 / 150 < 1).float(),
-                     ((yy - 20) ** 2 / 100 + (xx - 40) ** 2 / 400 < 1).float()]).unsqueeze(1)
+    k = size / 64.0
+    yy, xx = torch.meshgrid(torch.arange(float(size)) / k, torch.arange(float(size)) / k,
+                            indexing="ij")
+    blobs = [((yy - 30) ** 2 / 300 + (xx - 34) ** 2 / 150 < 1).float(),
+             ((yy - 20) ** 2 / 100 + (xx - 40) ** 2 / 400 < 1).float()]
+    t = torch.stack([blobs[i % 2] for i in range(batch)]).unsqueeze(1)
+    arch = name or arch
     w.add(f"{arch}.input", x)
     w.add(f"{arch}.target", t)
     init = {k: v.clone() for k, v in model.state_dict().items()}
@@ -218,19 +224,24 @@ def network_goldens(w, arch):
             opt.step()
         for name, p in model.named_parameters():
             w.add(f"{arch}.{opt_name}2.{name}", p, sample=True)
-    # the same two Adam steps in float64: the reference both PyTorch's float32 result and
-    # segcl's are judged against (Adam divides each gradient by its own magnitude, so weights
-    # whose gradient cancels to ~0 move by +-lr in float32 whatever the summation order)
-    model.load_state_dict(init)
-    model = model.double()
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
-    for _ in range(2):
-        opt.zero_grad()
-        F.binary_cross_entropy_with_logits(model(x.double()), t.double()).backward()
-        opt.step()
-    for name, p in model.named_parameters():
-        w.add(f"{arch}.adam2_f64.{name}", p, sample=True)
+    # the same two steps in float64: the reference both PyTorch's float32 result and segcl's
+    # are judged against (Adam divides each gradient by its own magnitude, so weights whose
+    # gradient cancels to ~0 move by +-lr in float32 whatever the summation order)
+    for opt_name in ("adam", "sgd"):
+        model.load_state_dict(init)
+        model64 = model.double()
+        model64.train()
+        if opt_name == "adam":
+            opt = torch.optim.Adam(model64.parameters(), lr=1e-3, weight_decay=1e-6)
+        else:
+            opt = torch.optim.SGD(model64.parameters(), lr=1e-2)
+        for _ in range(2):
+            opt.zero_grad()
+            F.binary_cross_entropy_with_logits(model64(x.double()), t.double()).backward()
+            opt.step()
+        for name, p in model64.named_parameters():
+            w.add(f"{arch}.{opt_name}2_f64.{name}", p, sample=True)
+        model = model64.float()
 
 
 def save_safetensors(path, tensors, metadata=None):
@@ -305,6 +316,10 @@ def main():
     w = Writer()
     for arch in ("unet", "segnet"):
         network_goldens(w, arch)
+    # the same architecture four times narrower at 32x32: small enough for a simulator
+    # (Oclgrind interprets every work-item)
+    for arch in ("unet", "segnet"):
+        network_goldens(w, arch, size=32, batch=2, name=arch + "_small", width=4)
     w.save(os.path.join(out_dir, "networks.golden"))
     pytorch_export(out_dir)
 

@@ -227,6 +227,37 @@ static size_t edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+/* Global options given after the command, as people type them (`segcl predict --device 1
+ * ...`): taken out of argv from `from` on, before the command parses the rest. */
+static int take_global_options(global_options *g, int *argc, char **argv, int from)
+{
+    int out = from;
+    for (int i = from; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--device") || !strcmp(a, "--kernel-cache")) {
+            if (i + 1 >= *argc) {
+                cli_error("option '%s' needs a value", a);
+                return 2;
+            }
+            if (!strcmp(a, "--device"))
+                g->device = argv[++i];
+            else
+                g->kernel_cache_dir = argv[++i];
+        } else if (!strncmp(a, "--device=", 9)) {
+            g->device = a + 9;
+        } else if (!strncmp(a, "--kernel-cache=", 15)) {
+            g->kernel_cache_dir = a + 15;
+        } else if (!strcmp(a, "--no-kernel-cache")) {
+            g->no_kernel_cache = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     global_options g = {0};
@@ -275,8 +306,10 @@ int main(int argc, char **argv)
     }
     const char *name = argv[i];
     for (size_t c = 0; c < COMMAND_COUNT; c++)
-        if (!strcmp(commands[c].name, name))
-            return commands[c].run(&g, argc - i, argv + i);
+        if (!strcmp(commands[c].name, name)) {
+            int rc = take_global_options(&g, &argc, argv, i + 1);
+            return rc ? rc : commands[c].run(&g, argc - i, argv + i);
+        }
 
     const char *best = NULL;
     size_t best_d = 3;

@@ -1,12 +1,16 @@
 #!/bin/sh
 # Installs what is missing, builds with warnings as errors, and runs every test suite:
-#   1. the normal build (host-only, OpenCL on the default device, CLI end to end);
+#   1. the normal build (host-only, OpenCL on the default device, CLI end to end, and the
+#      agreement of the lesson networks across PoCL's CPU and GPU paths, rusticl, Oclgrind);
 #   2. the same suites built with AddressSanitizer and UBSan (leaks and undefined behaviour
 #      are failures);
 #   3. the suites where threads share state (loader, up-front dataset check, cancel flag,
 #      allocation-failure sweeps) built with ThreadSanitizer;
 #   4. the libFuzzer targets (image decoders, checkpoint reader, mask reader), built with
-#      clang, each run for a fixed number of inputs from its seed corpus.
+#      clang, each run for a fixed number of inputs from its seed corpus;
+#   5. the OpenCL suites on Mesa's rusticl (another vendor's compiler);
+#   6. the simulator-sized suites under Oclgrind (a GPU-type device; any out-of-bounds access,
+#      data race or API error it reports fails the test).
 # Usage: tools/test.sh [--quick] [MESON TEST ARGS...]   (--quick: stage 1 only)
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,7 +44,8 @@ if [ $quick -eq 0 ]; then
     stage "AddressSanitizer + UBSan"
     tools/build.sh build-sanitize --buildtype=debug -Dwerror=true -Dtests=true \
         -Db_sanitize=address,undefined -Db_lundef=false
-    meson test -C build-sanitize --setup sanitize --print-errorlogs "$@" || status=1
+    meson test -C build-sanitize --setup sanitize --print-errorlogs --no-suite agreement "$@" \
+        || status=1
     summary build-sanitize sanitize -sanitize
 
     stage "ThreadSanitizer"
@@ -62,5 +67,13 @@ if [ $quick -eq 0 ]; then
         -Dc_args=-fsanitize=fuzzer-no-link
     meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
     grep -E "^#[0-9]+ +DONE" build-fuzz/meson-logs/testlog.txt >&2 || true
+
+    stage "Mesa rusticl"
+    meson test -C build-test --setup rusticl --suite opencl --print-errorlogs || status=1
+    summary build-test rusticl -rusticl
+
+    stage "Oclgrind"
+    meson test -C build-test --setup oclgrind --suite simulator --print-errorlogs || status=1
+    summary build-test oclgrind -oclgrind
 fi
 exit $status

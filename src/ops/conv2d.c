@@ -49,8 +49,8 @@ static segcl_status geometry(segcl_context *ctx, const char *op, const segcl_con
 static segcl_status im2col(segcl_context *ctx, const conv_geometry *g, cl_mem img,
                            cl_uint img_offset, cl_mem col)
 {
-    size_t global[2] = {(size_t)g->ho * g->wo, g->k}, local[2] = {64, 1};
-    return segcl_run(ctx, "conv2d", NULL, "im2col", 2, global, local,
+    size_t global[2] = {(size_t)g->ho * g->wo, g->k};
+    return segcl_run(ctx, "conv2d", NULL, "im2col", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
                                 SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
                                 SEGCL_ARG(g->kw), SEGCL_ARG(g->stride), SEGCL_ARG(g->pad),
@@ -60,9 +60,9 @@ static segcl_status im2col(segcl_context *ctx, const conv_geometry *g, cl_mem im
 static segcl_status col2im(segcl_context *ctx, const conv_geometry *g, cl_mem col, cl_mem img,
                            cl_uint img_offset, bool accumulate)
 {
-    size_t global[2] = {(size_t)g->h * g->w, g->cin}, local[2] = {64, 1};
+    size_t global[2] = {(size_t)g->h * g->w, g->cin};
     cl_uint acc = accumulate;
-    return segcl_run(ctx, "conv2d", NULL, "col2im", 2, global, local,
+    return segcl_run(ctx, "conv2d", NULL, "col2im", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(col), SEGCL_ARG(g->cin), SEGCL_ARG(g->h),
                                 SEGCL_ARG(g->w), SEGCL_ARG(g->kh), SEGCL_ARG(g->kw),
                                 SEGCL_ARG(g->stride), SEGCL_ARG(g->pad), SEGCL_ARG(g->ho),

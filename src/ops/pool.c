@@ -41,8 +41,8 @@ segcl_status segcl_maxpool_forward(segcl_context *ctx, const segcl_pool_params *
         (st = segcl_expect_shape(ctx, op, "indices", indices, 4, want)))
         return st;
     cl_uint k = (cl_uint)p->kernel, s = (cl_uint)p->stride, pad = (cl_uint)p->pad;
-    size_t global[2] = {(size_t)ho * wo, planes}, local[2] = {64, 1};
-    return segcl_run(ctx, "pool", NULL, "maxpool_forward", 2, global, local,
+    size_t global[2] = {(size_t)ho * wo, planes};
+    return segcl_run(ctx, "pool", NULL, "maxpool_forward", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(planes), SEGCL_ARG(h),
                                 SEGCL_ARG(w), SEGCL_ARG(k), SEGCL_ARG(s), SEGCL_ARG(pad),
                                 SEGCL_ARG(ho), SEGCL_ARG(wo), SEGCL_ARG(y->buffer),
@@ -64,8 +64,8 @@ segcl_status segcl_maxpool_backward(segcl_context *ctx, const segcl_pool_params 
         return st;
     cl_uint k = (cl_uint)p->kernel, s = (cl_uint)p->stride, pad = (cl_uint)p->pad;
     cl_uint acc = accumulate;
-    size_t global[2] = {(size_t)h * w, planes}, local[2] = {64, 1};
-    return segcl_run(ctx, "pool", NULL, "maxpool_backward", 2, global, local,
+    size_t global[2] = {(size_t)h * w, planes};
+    return segcl_run(ctx, "pool", NULL, "maxpool_backward", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(indices->buffer),
                                 SEGCL_ARG(planes), SEGCL_ARG(h), SEGCL_ARG(w), SEGCL_ARG(k),
                                 SEGCL_ARG(s), SEGCL_ARG(pad), SEGCL_ARG(ho), SEGCL_ARG(wo),
@@ -87,8 +87,8 @@ segcl_status segcl_maxunpool_forward(segcl_context *ctx, const segcl_pool_params
         (st = segcl_expect_shape(ctx, op, "indices", indices, 4, want)))
         return st;
     cl_uint k = (cl_uint)p->kernel, s = (cl_uint)p->stride, pad = (cl_uint)p->pad;
-    size_t global[2] = {(size_t)oh * ow, planes}, local[2] = {64, 1};
-    return segcl_run(ctx, "pool", NULL, "maxunpool_forward", 2, global, local,
+    size_t global[2] = {(size_t)oh * ow, planes};
+    return segcl_run(ctx, "pool", NULL, "maxunpool_forward", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(indices->buffer),
                                 SEGCL_ARG(planes), SEGCL_ARG(h), SEGCL_ARG(w), SEGCL_ARG(k),
                                 SEGCL_ARG(s), SEGCL_ARG(pad), SEGCL_ARG(oh), SEGCL_ARG(ow),
@@ -112,8 +112,8 @@ segcl_status segcl_maxunpool_backward(segcl_context *ctx, const segcl_tensor *do
     cl_uint planes = (cl_uint)(dx->shape[0] * dx->shape[1]), h = (cl_uint)dx->shape[2],
             w = (cl_uint)dx->shape[3], oh = (cl_uint)dout->shape[2], ow = (cl_uint)dout->shape[3];
     cl_uint acc = accumulate;
-    size_t global[2] = {(size_t)h * w, planes}, local[2] = {64, 1};
-    return segcl_run(ctx, "pool", NULL, "maxunpool_backward", 2, global, local,
+    size_t global[2] = {(size_t)h * w, planes};
+    return segcl_run(ctx, "pool", NULL, "maxunpool_backward", 2, global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(dout->buffer), SEGCL_ARG(indices->buffer),
                                 SEGCL_ARG(planes), SEGCL_ARG(h), SEGCL_ARG(w), SEGCL_ARG(oh),
                                 SEGCL_ARG(ow), SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
