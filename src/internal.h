@@ -268,6 +268,10 @@ SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const seg
                                                    cl_mem packed_b);
 #define SEGCL_GEMM_PANEL 16
 
+/* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
+ * (48x128x1152, a training run's check before its first step) or, thorough, four up to
+ * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
+SEGCL_INTERNAL segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst);
 /* Overrides the backend choice (tests and benchmarks compare them); also read from $SEGCL_GEMM
  * ("clblast" or "cpu") on first use. */
 SEGCL_INTERNAL void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend);

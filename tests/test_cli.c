@@ -14,6 +14,8 @@
 
 #include "test_util.h"
 
+static char tmp[256];
+
 typedef struct run_result {
     int status;
     char out[16384];
@@ -184,9 +186,22 @@ static void test_selftest_runs(void **state)
         fail_msg("selftest failed: %s", err.out);
     assert_non_null(strstr(out.out, "selftest passed"));
     assert_non_null(strstr(out.out, "GFLOP/s"));
+    assert_non_null(strstr(out.out, "large shapes"));
+    /* a device whose long products come out wrong (here: the last term dropped from products
+     * of 1000 terms or more, as llvmpipe cuts loops short) is refused by selftest and train */
+    run("env -u SEGCL_DEVICE SEGCL_TEST_GEMM_FAULT=1000", "selftest", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "computes matrix products wrongly"));
+    assert_int_equal(count_lines(err.out), 1);
+    char args[600];
+    snprintf(args, sizeof args, "train --data %s/syn --out %s/refused --size 32 --width 4",
+             tmp, tmp);
+    run("env -u SEGCL_DEVICE SEGCL_TEST_GEMM_FAULT=1000", args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "computes matrix products wrongly"));
+    snprintf(args, sizeof args, "%s/refused", tmp);
+    assert_int_not_equal(access(args, F_OK), 0); /* nothing was started */
 }
-
-static char tmp[256];
 
 static void test_train_predict_eval(void **state)
 {

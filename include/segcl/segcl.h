@@ -401,13 +401,16 @@ typedef struct segcl_selftest_report {
     double program_build_seconds; /**< first build of the elementwise kernels */
     double elementwise_max_error; /**< fill + axpby round trip vs host */
     double gemm_max_rel_error;    /**< worst normalised GEMM error vs a double reference */
+    double gemm_large_error;      /**< worst normalised error of large GEMMs (K up to 4096),
+                                       checked by random projections */
     double gemm_gflops;           /**< 256x256x256 GEMM throughput after warm-up */
 } segcl_selftest_report;
 
 /**
  * Builds the elementwise kernels, runs them, and runs GEMMs (plain and transposed, sizes not
- * multiples of 8) against a double-precision host reference. Returns SEGCL_ERROR_STATE with a
- * message when a result is wrong. The context must be open.
+ * multiples of 8) against a double-precision host reference, and large GEMMs (up to
+ * 256x256x2304 and K = 4096) against random projections. Returns SEGCL_ERROR_STATE with a
+ * message when a result is wrong: such a device is not to be used. The context must be open.
  */
 SEGCL_API segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report);
 

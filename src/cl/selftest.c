@@ -83,6 +83,129 @@ done:
     return st;
 }
 
+/* A large GEMM checked without an O(MNK) reference: Freivalds' projections. For random sign
+ * vectors r, C r must equal A (B r); each row's difference is scaled by |A| (|B| 1), an upper
+ * bound of what float32 rounding can reach. Cheap on the host (O(MK + KN + MN)), and wrong
+ * results (a driver that cuts long loops short, a miscompiled tile) show in every projection. */
+static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n,
+                                     size_t k, double *worst)
+{
+    size_t na = m * k, nb = k * n, nc = m * n;
+    float *a = segcl_malloc(na * sizeof *a), *b = segcl_malloc(nb * sizeof *b);
+    float *c = segcl_malloc(nc * sizeof *c);
+    double *y = segcl_malloc(2 * k * sizeof *y), *bound = segcl_malloc(k * sizeof *bound);
+    cl_mem da = NULL, db = NULL, dc = NULL;
+    segcl_status st = SEGCL_OK;
+    if (!a || !b || !c || !y || !bound) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    segcl_rng rng;
+    segcl_rng_seed(&rng, 99, m * 131 + n * 17 + k);
+    for (size_t i = 0; i < na; i++)
+        a[i] = segcl_rng_uniform(&rng) * 2 - 1;
+    for (size_t i = 0; i < nb; i++)
+        b[i] = segcl_rng_uniform(&rng) * 2 - 1;
+    if ((st = segcl_buffer_create(ctx, "selftest A", na * 4, &da)) ||
+        (st = segcl_buffer_create(ctx, "selftest B", nb * 4, &db)) ||
+        (st = segcl_buffer_create(ctx, "selftest C", nc * 4, &dc)))
+        goto done;
+    cl_int err;
+    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_FALSE, 0, na * 4, a, 0, NULL, NULL)) ||
+        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_FALSE, 0, nb * 4, b, 0, NULL, NULL))) {
+        st = segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "selftest");
+        goto done;
+    }
+    segcl_gemm_args g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
+                         .beta = 0.0f, .a = da, .b = db, .c = dc,
+                         .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n};
+    if ((st = segcl_gemm(ctx, &g)))
+        goto done;
+    if ((err = clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, nc * 4, c, 0, NULL, NULL))) {
+        st = segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "selftest");
+        goto done;
+    }
+#define A(i, p) (ta ? a[(p) * m + (i)] : a[(i) * k + (p)])
+#define B(p, j) (tb ? b[(j) * k + (p)] : b[(p) * n + (j)])
+    /* y_v = B r_v for two sign vectors (their signs drawn again per column below) */
+    uint32_t seed_signs = segcl_rng_u32(&rng);
+    for (size_t p = 0; p < k; p++) {
+        double y0 = 0, y1 = 0, mag = 0;
+        segcl_rng signs;
+        segcl_rng_seed(&signs, seed_signs, 7);
+        for (size_t j = 0; j < n; j++) {
+            uint32_t s2 = segcl_rng_u32(&signs);
+            y0 += (s2 & 1 ? 1.0 : -1.0) * B(p, j);
+            y1 += (s2 & 2 ? 1.0 : -1.0) * B(p, j);
+            mag += fabs(B(p, j));
+        }
+        y[2 * p] = y0, y[2 * p + 1] = y1, bound[p] = mag;
+    }
+    for (size_t i = 0; i < m; i++) {
+        double z0 = 0, z1 = 0, mag = 0, w0 = 0, w1 = 0;
+        for (size_t p = 0; p < k; p++) {
+            z0 += A(i, p) * y[2 * p];
+            z1 += A(i, p) * y[2 * p + 1];
+            mag += fabs(A(i, p)) * bound[p];
+        }
+        segcl_rng signs;
+        segcl_rng_seed(&signs, seed_signs, 7);
+        for (size_t j = 0; j < n; j++) {
+            uint32_t s2 = segcl_rng_u32(&signs);
+            w0 += (s2 & 1 ? 1.0 : -1.0) * c[i * n + j];
+            w1 += (s2 & 2 ? 1.0 : -1.0) * c[i * n + j];
+        }
+        double e = fmax(fabs(w0 - z0), fabs(w1 - z1)) / (mag > 1e-30 ? mag : 1e-30);
+        if (!(e <= *worst))
+            *worst = isnan(e) ? INFINITY : e;
+    }
+#undef A
+#undef B
+done:
+    segcl_buffer_release(ctx, da, na * 4);
+    segcl_buffer_release(ctx, db, nb * 4);
+    segcl_buffer_release(ctx, dc, nc * 4);
+    segcl_free(a);
+    segcl_free(b);
+    segcl_free(c);
+    segcl_free(y);
+    segcl_free(bound);
+    return st;
+}
+
+segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst)
+{
+    /* 48 x 128 rows and columns make 64 of the CPU kernel's tiles, one work-group's worth,
+     * each over K: long loops, as the networks' convolutions have them */
+    static const struct { bool ta, tb; size_t m, n, k; } quick[] = {{false, false, 48, 128, 1152}},
+                                                        full[] = {
+                                                            {false, false, 48, 128, 1152},
+                                                            {false, false, 256, 256, 2304},
+                                                            {false, true, 64, 576, 4096},
+                                                            {true, false, 384, 128, 1024},
+                                                        };
+    size_t count = thorough ? sizeof full / sizeof full[0] : 1;
+    *worst = 0;
+    segcl_status st = SEGCL_OK;
+    for (size_t i = 0; i < count && !st; i++) {
+        const bool ta = thorough ? full[i].ta : quick[i].ta, tb = thorough ? full[i].tb : quick[i].tb;
+        const size_t m = thorough ? full[i].m : quick[i].m, n = thorough ? full[i].n : quick[i].n,
+                     k = thorough ? full[i].k : quick[i].k;
+        double e = 0;
+        if ((st = check_gemm_large(ctx, ta, tb, m, n, k, &e)))
+            break;
+        if (e > *worst || isnan(e))
+            *worst = isnan(e) ? INFINITY : e;
+        if (*worst > 1e-5)
+            st = segcl_fail(ctx, SEGCL_ERROR_STATE,
+                            "%s computes matrix products wrongly (%zux%zux%zu: normalised error "
+                            "%.3g > 1e-5); refusing to use it: try another --device, or "
+                            "SEGCL_KERNEL_STYLE=%s",
+                            ctx->dev->info.name, m, n, k, *worst, ctx->cpu_style ? "gpu" : "cpu");
+    }
+    return st;
+}
+
 static segcl_status time_gemm(segcl_context *ctx, size_t s, double *gflops)
 {
     cl_mem da = NULL, db = NULL, dc = NULL;
@@ -165,5 +288,7 @@ segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report)
         return segcl_fail(ctx, SEGCL_ERROR_STATE,
                           "self-test: GEMM on %s is wrong (normalised error %g > 1e-5)",
                           ctx->dev->info.name, report->gemm_max_rel_error);
+    if ((st = segcl_check_gemm(ctx, true, &report->gemm_large_error)))
+        return st;
     return time_gemm(ctx, 256, &report->gemm_gflops);
 }

@@ -767,7 +767,10 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     r.o = o;
     r.lock_fd = -1;
     segcl_status st;
-    if ((st = setup_settings(&r)) || (st = setup_data(&r)) ||
+    double gemm_error;
+    /* a device that multiplies wrongly is refused before anything is trained on it */
+    if ((st = segcl_check_gemm(ctx, false, &gemm_error)) || (st = setup_settings(&r)) ||
+        (st = setup_data(&r)) ||
         (!r.resuming && (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
         (st = setup_model(&r))) {
         st = explain_device_memory(&r, st);
