@@ -12,11 +12,18 @@ kit=gpu-kit
 rm -rf "$kit"
 mkdir -p "$kit/debs" "$kit/bin"
 # runtime libraries only: the GPU's own OpenCL driver comes with its machine
-(cd "$kit/debs" && apt-get download -q libclblast1 libturbojpeg0 libpng16-16 libjansson4 \
+# (downloaded in a folder apt's own user may write, then moved)
+tmp=$(mktemp -d)
+chmod 777 "$tmp"
+(cd "$tmp" && apt-get download -q libclblast1 libturbojpeg0 libpng16-16 libjansson4 \
     libcmocka0 ocl-icd-libopencl1 >/dev/null)
+mv "$tmp"/*.deb "$kit/debs/"
+rm -rf "$tmp"
 cp build-gpu/tools/segcl "$kit/bin/"
-cp -P build-gpu/src/libsegcl.so* "$kit/bin/"
+for f in build-gpu/src/libsegcl.so*; do
+    [ -d "$f" ] || cp -P "$f" "$kit/bin/"
+done
 for t in build-gpu/tests/test_*; do
-    [ -f "$t" ] && [ -x "$t" ] && cp "$t" "$kit/bin/"
+    if [ -f "$t" ] && [ -x "$t" ]; then cp "$t" "$kit/bin/"; fi
 done
 echo "gpu-kit ready: $(du -sh "$kit" | cut -f1); carry it and run tools/gpu-check.sh there"
