@@ -129,7 +129,7 @@ say "## Test programs on the device (logs in $logs)"
 say ""
 say "| test | result | time | cmocka tests passed |"
 say "|---|---|---|---|"
-say "$results" | sed '1d' >> "$report"
+printf '%s\n' "$results" | sed '1d' >> "$report"
 grep -h "vs float64\|vs PoCL" "$logs"/*.log 2>/dev/null | sed 's/^/    /' >> "$report"
 
 # speed: segcl, and the same models in PyTorch on the same GPU when it is there
@@ -138,8 +138,9 @@ say "## Speed, 256x256 (images/s)"
 say ""
 say "| model | batch | segcl training | segcl inference | PyTorch training | PyTorch inference |"
 say "|---|---|---|---|---|---|"
-json_number() { # text, key: the number after "key": in a JSON text (no parser needed)
-    printf '%s' "$1" | tr -d '\n' | sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p"
+json_number() { # text, key: the number after "key": in a JSON text, two decimals
+    v=$(printf '%s' "$1" | tr -d '\n' | sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p")
+    [ -n "$v" ] && awk -v v="$v" 'BEGIN { printf "%.2f", v }'
 }
 torch_cuda=0
 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1 && torch_cuda=1
