@@ -46,6 +46,15 @@ static segcl_status fail_clblast(segcl_context *ctx, CLBlastStatusCode code, con
                                                              : SEGCL_ERROR_BLAS;
     if (code > -1000)
         ctx->last_cl_error = (cl_int)code;
+    if (code == CLBlastInvalidLocalThreadsTotal || code == CLBlastInvalidLocalThreadsDim ||
+        code == CLBlastInvalidLocalMemUsage)
+        return segcl_fail(ctx, st,
+                          "%s failed: %s (%d) for M=%zu N=%zu K=%zu: CLBlast's kernels do not fit "
+                          "%s (work-groups up to %zu, %llu bytes of local memory); "
+                          "SEGCL_GEMM=cpu uses segcl's own GEMM",
+                          call, clblast_status_name(code), (int)code, g->m, g->n, g->k,
+                          ctx->dev->info.name, ctx->dev->info.max_work_group_size,
+                          (unsigned long long)ctx->dev->info.local_mem_bytes);
     return segcl_fail(ctx, st, "%s failed: %s (%d) for M=%zu N=%zu K=%zu%s%s", call,
                       clblast_status_name(code), (int)code, g->m, g->n, g->k,
                       g->trans_a ? " A^T" : "", g->trans_b ? " B^T" : "");
@@ -130,7 +139,11 @@ segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
         else if (env && !strcmp(env, "cpu"))
             ctx->gemm_backend = SEGCL_GEMM_CPU;
         else
-            ctx->gemm_backend = ctx->cpu_style ? SEGCL_GEMM_CPU : SEGCL_GEMM_CLBLAST;
+            /* CLBlast's default kernels use work-groups of up to 256 work-items; on a device
+             * that allows fewer, segcl's own GEMM (one work-item per group) runs anywhere */
+            ctx->gemm_backend = ctx->cpu_style || ctx->dev->info.max_work_group_size < 256
+                                    ? SEGCL_GEMM_CPU
+                                    : SEGCL_GEMM_CLBLAST;
     }
     return (segcl_gemm_backend)ctx->gemm_backend;
 }

@@ -44,8 +44,8 @@ static segcl_status check_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, s
         (st = segcl_buffer_create(ctx, "selftest C", nc * 4, &dc)))
         goto done;
     cl_int err;
-    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_FALSE, 0, na * 4, a, 0, NULL, NULL)) ||
-        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_FALSE, 0, nb * 4, b, 0, NULL, NULL))) {
+    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_TRUE, 0, na * 4, a, 0, NULL, NULL)) ||
+        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL))) {
         st = segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "selftest");
         goto done;
     }
@@ -111,8 +111,8 @@ static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_
         (st = segcl_buffer_create(ctx, "selftest C", nc * 4, &dc)))
         goto done;
     cl_int err;
-    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_FALSE, 0, na * 4, a, 0, NULL, NULL)) ||
-        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_FALSE, 0, nb * 4, b, 0, NULL, NULL))) {
+    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_TRUE, 0, na * 4, a, 0, NULL, NULL)) ||
+        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL))) {
         st = segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "selftest");
         goto done;
     }
