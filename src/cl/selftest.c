@@ -21,45 +21,70 @@ typedef struct host_buffers {
     float *a, *b, *c;
 } host_buffers;
 
-static segcl_status check_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
-                               double *worst)
+static void host_buffers_free(host_buffers *h)
+{
+    segcl_free(h->a);
+    segcl_free(h->b);
+    segcl_free(h->c);
+    *h = (host_buffers){0};
+}
+
+/* Random A and B in [-1, 1) from `rng`, C = op(A) op(B) on the device, read back into `h`
+ * (which the caller frees, also on failure). */
+static segcl_status run_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
+                             segcl_rng *rng, host_buffers *h)
 {
     size_t na = m * k, nb = k * n, nc = m * n;
-    float *a = segcl_malloc(na * sizeof *a), *b = segcl_malloc(nb * sizeof *b);
-    float *c = segcl_malloc(nc * sizeof *c);
     cl_mem da = NULL, db = NULL, dc = NULL;
     segcl_status st = SEGCL_OK;
-    if (!a || !b || !c) {
+    h->a = segcl_malloc(na * sizeof *h->a);
+    h->b = segcl_malloc(nb * sizeof *h->b);
+    h->c = segcl_malloc(nc * sizeof *h->c);
+    if (!h->a || !h->b || !h->c) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    segcl_rng rng;
-    segcl_rng_seed(&rng, 1234, m * 31 + n * 7 + k);
     for (size_t i = 0; i < na; i++)
-        a[i] = segcl_rng_uniform(&rng) * 2 - 1;
+        h->a[i] = segcl_rng_uniform(rng) * 2 - 1;
     for (size_t i = 0; i < nb; i++)
-        b[i] = segcl_rng_uniform(&rng) * 2 - 1;
+        h->b[i] = segcl_rng_uniform(rng) * 2 - 1;
     if ((st = segcl_buffer_create(ctx, "selftest A", na * 4, &da)) ||
         (st = segcl_buffer_create(ctx, "selftest B", nb * 4, &db)) ||
         (st = segcl_buffer_create(ctx, "selftest C", nc * 4, &dc)))
         goto done;
     cl_int err;
-    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_TRUE, 0, na * 4, a, 0, NULL, NULL)) ||
-        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL))) {
+    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_TRUE, 0, na * 4, h->a, 0, NULL, NULL)) ||
+        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_TRUE, 0, nb * 4, h->b, 0, NULL, NULL))) {
         st = segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "selftest");
         goto done;
     }
-    if ((st = segcl_fill(ctx, dc, nc, 0.0f)))
+    /* C starts as NaN: beta = 0 must not read it */
+    if ((st = segcl_fill(ctx, dc, nc, NAN)))
         goto done;
     segcl_gemm_args g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
                          .beta = 0.0f, .a = da, .b = db, .c = dc,
                          .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n};
     if ((st = segcl_gemm(ctx, &g)))
         goto done;
-    if ((err = clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, nc * 4, c, 0, NULL, NULL))) {
+    if ((err = clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, nc * 4, h->c, 0, NULL, NULL)))
         st = segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "selftest");
+done:
+    segcl_buffer_release(ctx, da, na * 4);
+    segcl_buffer_release(ctx, db, nb * 4);
+    segcl_buffer_release(ctx, dc, nc * 4);
+    return st;
+}
+
+static segcl_status check_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
+                               double *worst)
+{
+    host_buffers h = {0};
+    segcl_rng rng;
+    segcl_rng_seed(&rng, 1234, m * 31 + n * 7 + k);
+    segcl_status st = run_gemm(ctx, ta, tb, m, n, k, &rng, &h);
+    if (st)
         goto done;
-    }
+    const float *a = h.a, *b = h.b, *c = h.c;
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
             double sum = 0, mag = 0;
@@ -74,12 +99,7 @@ static segcl_status check_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, s
                 *worst = isnan(e) ? INFINITY : e;
         }
 done:
-    segcl_buffer_release(ctx, da, na * 4);
-    segcl_buffer_release(ctx, db, nb * 4);
-    segcl_buffer_release(ctx, dc, nc * 4);
-    segcl_free(a);
-    segcl_free(b);
-    segcl_free(c);
+    host_buffers_free(&h);
     return st;
 }
 
@@ -90,41 +110,18 @@ done:
 static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n,
                                      size_t k, double *worst)
 {
-    size_t na = m * k, nb = k * n, nc = m * n;
-    float *a = segcl_malloc(na * sizeof *a), *b = segcl_malloc(nb * sizeof *b);
-    float *c = segcl_malloc(nc * sizeof *c);
+    host_buffers h = {0};
     double *y = segcl_malloc(2 * k * sizeof *y), *bound = segcl_malloc(k * sizeof *bound);
-    cl_mem da = NULL, db = NULL, dc = NULL;
     segcl_status st = SEGCL_OK;
-    if (!a || !b || !c || !y || !bound) {
+    if (!y || !bound) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
     segcl_rng rng;
     segcl_rng_seed(&rng, 99, m * 131 + n * 17 + k);
-    for (size_t i = 0; i < na; i++)
-        a[i] = segcl_rng_uniform(&rng) * 2 - 1;
-    for (size_t i = 0; i < nb; i++)
-        b[i] = segcl_rng_uniform(&rng) * 2 - 1;
-    if ((st = segcl_buffer_create(ctx, "selftest A", na * 4, &da)) ||
-        (st = segcl_buffer_create(ctx, "selftest B", nb * 4, &db)) ||
-        (st = segcl_buffer_create(ctx, "selftest C", nc * 4, &dc)))
+    if ((st = run_gemm(ctx, ta, tb, m, n, k, &rng, &h)))
         goto done;
-    cl_int err;
-    if ((err = clEnqueueWriteBuffer(ctx->queue, da, CL_TRUE, 0, na * 4, a, 0, NULL, NULL)) ||
-        (err = clEnqueueWriteBuffer(ctx->queue, db, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL))) {
-        st = segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "selftest");
-        goto done;
-    }
-    segcl_gemm_args g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
-                         .beta = 0.0f, .a = da, .b = db, .c = dc,
-                         .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n};
-    if ((st = segcl_gemm(ctx, &g)))
-        goto done;
-    if ((err = clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, nc * 4, c, 0, NULL, NULL))) {
-        st = segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "selftest");
-        goto done;
-    }
+    const float *a = h.a, *b = h.b, *c = h.c;
 #define A(i, p) (ta ? a[(p) * m + (i)] : a[(i) * k + (p)])
 #define B(p, j) (tb ? b[(j) * k + (p)] : b[(p) * n + (j)])
     /* y_v = B r_v for two sign vectors (their signs drawn again per column below) */
@@ -162,12 +159,7 @@ static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_
 #undef A
 #undef B
 done:
-    segcl_buffer_release(ctx, da, na * 4);
-    segcl_buffer_release(ctx, db, nb * 4);
-    segcl_buffer_release(ctx, dc, nc * 4);
-    segcl_free(a);
-    segcl_free(b);
-    segcl_free(c);
+    host_buffers_free(&h);
     segcl_free(y);
     segcl_free(bound);
     return st;
