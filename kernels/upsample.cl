@@ -16,29 +16,58 @@ inline void source_index(const uint o, const uint in, const float scale, const u
     *l1 = src - (float)lo;
 }
 
-/* Dimension 1 runs over output rows (plane * oh + oy), dimension 0 over runs of columns: the
- * row's source rows and weight are computed once per run. */
-__kernel void upsample_bilinear_forward(__global const float *x, const uint planes, const uint h,
-                                        const uint w, const uint oh, const uint ow,
-                                        const float scale_h, const float scale_w,
-                                        const uint align, __global float *y)
+/* The forward pass is separable, in PyTorch's order: each input row is interpolated along x
+ * once (upsample_rows_x, into `s`: planes * h rows of ow), then every output row blends two of
+ * those rows (upsample_rows_y), a contiguous loop that vectorises. The x taps (first source
+ * column and its weight) come from a table computed once per call (upsample_table_x). */
+__kernel void upsample_table_x(const uint w, const uint ow, const float scale_w,
+                               const uint align, __global int *table)
+{
+    __global int *first = table;
+    __global float *l1 = (__global float *)(table + ow);
+    FOR_RUN(ox, ow) {
+        int x0, x1;
+        float lx;
+        source_index(ox, w, scale_w, align, &x0, &x1, &lx);
+        first[ox] = x0;
+        l1[ox] = lx;
+    }
+}
+
+/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
+ * dimension 0 over runs of output columns. */
+__kernel void upsample_rows_x(__global const float *x, const uint plane0, const uint h,
+                              const uint w, const uint ow, __global const int *table,
+                              __global float *s)
+{
+    __global const int *first = table;
+    __global const float *l1 = (__global const float *)(table + ow);
+    const uint row = get_global_id(1);
+    __global const float *src = x + ((size_t)plane0 * h + row) * w;
+    __global float *dst = s + (size_t)row * ow;
+    FOR_RUN(ox, ow) {
+        const int x0 = first[ox];
+        const int x1 = x0 + (x0 < (int)w - 1 ? 1 : 0);
+        const float lx = l1[ox];
+        dst[ox] = (1.0f - lx) * src[x0] + lx * src[x1];
+    }
+}
+
+/* Dimension 1 runs over the chunk's output rows (plane * oh + oy): two rows of `s`, blended. */
+__kernel void upsample_rows_y(__global const float *s, const uint plane0, const uint h,
+                              const uint oh, const uint ow, const float scale_h,
+                              const uint align, __global float *y)
 {
     const uint row = get_global_id(1);
     const uint plane = row / oh, oy = row % oh;
     int y0, y1;
     float ly;
     source_index(oy, h, scale_h, align, &y0, &y1, &ly);
-    __global const float *top = x + ((size_t)plane * h + y0) * w;
-    __global const float *bottom = x + ((size_t)plane * h + y1) * w;
-    __global float *dst = y + (size_t)row * ow;
-    FOR_RUN(ox, ow) {
-        int x0, x1;
-        float lx;
-        source_index(ox, w, scale_w, align, &x0, &x1, &lx);
-        const float t = (1.0f - lx) * top[x0] + lx * top[x1];
-        const float b = (1.0f - lx) * bottom[x0] + lx * bottom[x1];
-        dst[ox] = (1.0f - ly) * t + ly * b;
-    }
+    __global const float *top = s + ((size_t)plane * h + y0) * ow;
+    __global const float *bottom = s + ((size_t)plane * h + y1) * ow;
+    __global float *dst = y + ((size_t)plane0 * oh + row) * ow;
+    FOR_RUN(ox, ow)
+        dst[ox] = (1.0f - ly) * top[ox] + ly * bottom[ox];
 }
 
 /* Weight with which output o reads input i along one axis (0 when it does not). */
@@ -72,44 +101,74 @@ inline void output_range(const int i, const uint out, const float scale, const u
     *hi = min((int)out - 1, (int)ceil(((float)i + 1.0f + shift) / scale - shift) + 1);
 }
 
-#define MAX_TAPS 16
-
-/* Dimension 1 runs over input rows (plane * h + iy), dimension 0 over runs of columns. */
-__kernel void upsample_bilinear_backward(__global const float *dy, const uint planes,
-                                         const uint h, const uint w, const uint oh,
-                                         const uint ow, const float scale_h,
-                                         const float scale_w, const uint align,
-                                         __global float *dx, const uint accumulate)
+/* The backward pass is the transpose of the same two steps: upsample_back_y sums, for every
+ * input row, the output rows that read it (weights in order), giving planes * h rows of ow;
+ * upsample_back_x then sums those along x. Both read a table of each input index's taps,
+ * [count | taps | weights] (upsample_table_back: the outputs that read it with non-zero weight,
+ * in order, at most `stride` of them; the host sizes stride from the scale, so none is ever
+ * dropped). */
+__kernel void upsample_table_back(const uint in, const uint out, const float scale,
+                                  const uint align, const uint stride, __global int *table)
 {
+    __global int *count = table, *taps = table + in;
+    __global float *weights = (__global float *)(table + in + (size_t)in * stride);
+    FOR_RUN(i, in) {
+        int o0, o1, n = 0;
+        output_range(i, out, scale, align, &o0, &o1);
+        for (int o = o0; o <= o1; o++) {
+            const float wgt = axis_weight(o, i, in, scale, align);
+            if (wgt != 0.0f && n < (int)stride) {
+                taps[i * stride + n] = o;
+                weights[i * stride + n] = wgt;
+                n++;
+            }
+        }
+        count[i] = n;
+    }
+}
+
+/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
+ * dimension 0 over runs of output columns;
+ * the rows' taps come from upsample_table_back (in = h, out = oh). */
+__kernel void upsample_back_y(__global const float *dy, const uint plane0, const uint h,
+                              const uint oh,
+                              const uint ow, const uint stride, __global const int *table,
+                              __global float *s)
+{
+    __global const int *count = table, *taps = table + h;
+    __global const float *weights = (__global const float *)(table + h + (size_t)h * stride);
     const uint row = get_global_id(1);
     const uint plane = row / h, iy = row % h;
-    int oy0, oy1;
-    output_range(iy, oh, scale_h, align, &oy0, &oy1);
-    /* the output rows that read this input row, with their weights */
-    float wy[MAX_TAPS];
-    int rows[MAX_TAPS], nrows = 0;
-    for (int oy = oy0; oy <= oy1; oy++) {
-        const float wgt = axis_weight(oy, iy, h, scale_h, align);
-        if (wgt != 0.0f && nrows < MAX_TAPS) {
-            wy[nrows] = wgt;
-            rows[nrows++] = oy;
-        }
+    const int n = count[iy];
+    __global const int *rows = taps + iy * stride;
+    __global const float *wy = weights + iy * stride;
+    __global const float *g = dy + (size_t)(plane0 + plane) * oh * ow;
+    __global float *dst = s + (size_t)row * ow;
+    FOR_RUN(ox, ow) {
+        float col = 0.0f;
+        for (int r = 0; r < n; r++)
+            col += wy[r] * g[(size_t)rows[r] * ow + ox];
+        dst[ox] = col;
     }
-    __global const float *g = dy + (size_t)plane * oh * ow;
-    __global float *dst = dx + (size_t)row * w;
+}
+
+/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
+ * dimension 0 over runs of input columns. */
+__kernel void upsample_back_x(__global const float *s, const uint plane0, const uint h,
+                              const uint w, const uint ow,
+                              const uint stride, __global const int *table,
+                              __global float *dx, const uint accumulate)
+{
+    __global const int *count = table, *taps = table + w;
+    __global const float *weights = (__global const float *)(table + w + (size_t)w * stride);
+    const uint row = get_global_id(1);
+    __global const float *src = s + (size_t)row * ow;
+    __global float *dst = dx + ((size_t)plane0 * h + row) * w;
     FOR_RUN(ix, w) {
-        int ox0, ox1;
-        output_range(ix, ow, scale_w, align, &ox0, &ox1);
         float sum = 0.0f;
-        for (int ox = ox0; ox <= ox1; ox++) {
-            const float wx = axis_weight(ox, ix, w, scale_w, align);
-            if (wx == 0.0f)
-                continue;
-            float col = 0.0f;
-            for (int r = 0; r < nrows; r++)
-                col += wy[r] * g[rows[r] * ow + ox];
-            sum += wx * col;
-        }
+        const int n = count[ix];
+        for (int t = 0; t < n; t++)
+            sum += weights[ix * stride + t] * src[taps[ix * stride + t]];
         dst[ix] = accumulate ? dst[ix] + sum : sum;
     }
 }

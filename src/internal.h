@@ -385,6 +385,10 @@ struct segcl_context {
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
     cl_mem gemm_slabs;    /* split-K partial products */
     size_t gemm_slabs_bytes;
+    cl_mem resample_rows; /* bilinear resize: rows interpolated along one axis */
+    size_t resample_rows_bytes;
+    cl_mem resample_xtab, resample_ytab; /* bilinear resize: tap tables per axis */
+    size_t resample_xtab_bytes, resample_ytab_bytes;
     cl_mem ws_columns;    /* im2col columns of one image */
     size_t ws_columns_bytes;
     cl_mem ws_weights;    /* transformed weights of one op call */

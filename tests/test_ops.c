@@ -577,6 +577,12 @@ static void test_upsample(void **state)
     run_up_case(1, 2, 7, 5, 16, 9, true);    /* general sizes */
     run_up_case(1, 2, 7, 5, 16, 9, false);
     run_up_case(2, 1, 5, 6, 3, 4, false);    /* downscaling */
+    /* each input read by ~40 outputs per axis: a fixed tap limit (16) once dropped some */
+    run_up_case(1, 1, 3, 2, 60, 40, true);
+    run_up_case(1, 1, 3, 2, 60, 40, false);
+    run_up_case(1, 2, 40, 30, 3, 2, false);  /* shrinking by over 8x, once refused */
+    /* more planes than the bounded scratch of rows holds (256 of 32x128): three passes */
+    run_up_case(2, 130, 32, 64, 64, 128, true);
 }
 
 /* ---- concat ----------------------------------------------------------------------------------- */

@@ -180,7 +180,12 @@ int main(int argc, char **argv)
         printf("training step:\n");
         segcl_profile_print(ctx, stdout);
     }
+    segcl_profile_reset(ctx);
     TIME(infer_s, seconds * 2, die_on(segcl_model_forward(m, x, false, &logits), "forward"));
+    if (ctx->profile > 0) {
+        printf("inference:\n");
+        segcl_profile_print(ctx, stdout);
+    }
     segcl_model_destroy(m);
     segcl_tensor_destroy(x), segcl_tensor_destroy(t), segcl_tensor_destroy(dl),
         segcl_tensor_destroy(loss);

@@ -222,6 +222,9 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
     segcl_buffer_release(ctx, ctx->gemm_slabs, ctx->gemm_slabs_bytes);
+    segcl_buffer_release(ctx, ctx->resample_rows, ctx->resample_rows_bytes);
+    segcl_buffer_release(ctx, ctx->resample_xtab, ctx->resample_xtab_bytes);
+    segcl_buffer_release(ctx, ctx->resample_ytab, ctx->resample_ytab_bytes);
     segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
     segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
     segcl_buffer_release(ctx, ctx->ws_partials, ctx->ws_partials_bytes);

@@ -130,6 +130,9 @@ segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg, const char **
     return SEGCL_OK;
 }
 
+/* Elements a CPU-style work-group of whole rows should cover at least. */
+#define ROWS_GROUP_ELEMENTS 4096
+
 segcl_status segcl_run_elements(segcl_context *ctx, const char *family, const char *name,
                                 size_t n, size_t planes, const segcl_arg *args, size_t nargs)
 {
@@ -140,6 +143,19 @@ segcl_status segcl_run_elements(segcl_context *ctx, const char *family, const ch
         return st;
     size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, planes};
     size_t local[2] = {ctx->run_local < max_wg ? ctx->run_local : max_wg, 1};
+    /* CPU-style, short rows: a work-group per row would be mostly launch overhead (a U-Net
+     * upsample at 32x32 was 65,536 groups of 32 elements). Group whole rows instead, a
+     * divisor of the row count so no work-item falls outside: the kernels need no guard. */
+    if (ctx->cpu_style && planes > 1 && n < ROWS_GROUP_ELEMENTS && local[0] == 1) {
+        size_t want = ROWS_GROUP_ELEMENTS / (n ? n : 1);
+        if (want > max_wg)
+            want = max_wg;
+        if (want > planes)
+            want = planes;
+        while (want > 1 && planes % want)
+            want--;
+        local[1] = want;
+    }
     return segcl_launch(ctx, k, name, max_wg, 2, global, local);
 }
 
