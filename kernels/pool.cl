@@ -4,68 +4,115 @@
  * with padding) produce -inf and index -1, as they never occur for the networks here.
  */
 
+/* PyTorch's rule: start at the window's first valid pixel with -inf, take strictly greater
+ * values or NaN, so the first maximum wins and NaN propagates. */
+#define MAX_TAKE(v, i)                                                                             \
+    do {                                                                                           \
+        const float v_ = (v);                                                                      \
+        if (best_i < 0)                                                                            \
+            best_i = (i);                                                                          \
+        if (v_ > best || isnan(v_)) {                                                              \
+            best = v_;                                                                             \
+            best_i = (i);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* Dimension 1 runs over output rows (plane * ho + oy), dimension 0 over runs of columns. */
 __kernel void maxpool_forward(__global const float *x, const uint planes, const uint h,
                               const uint w, const uint k, const uint stride, const uint pad,
                               const uint ho, const uint wo, __global float *y,
                               __global int *indices)
 {
-    const uint pix = get_global_id(0);
-    const uint plane = get_global_id(1);
-    if (pix >= ho * wo || plane >= planes)
-        return;
-    const int oy = pix / wo, ox = pix % wo;
+    const uint row = get_global_id(1);
+    const uint plane = row / ho;
+    const int oy = row % ho;
     __global const float *src = x + (size_t)plane * h * w;
-    /* PyTorch's rule: start at the window's first valid pixel with -inf, take strictly
-     * greater values or NaN, so the first maximum wins and NaN propagates. */
-    float best = -INFINITY;
-    int best_i = -1;
-    for (uint ky = 0; ky < k; ky++) {
-        const int iy = oy * (int)stride - (int)pad + (int)ky;
-        if (iy < 0 || iy >= (int)h)
-            continue;
-        for (uint kx = 0; kx < k; kx++) {
-            const int ix = ox * (int)stride - (int)pad + (int)kx;
-            if (ix < 0 || ix >= (int)w)
+    __global float *dst = y + (size_t)row * wo;
+    __global int *dst_i = indices + (size_t)row * wo;
+    if (k == 2 && stride == 2 && pad == 0) {
+        /* the networks' 2x2 pooling: two whole input rows, no bounds to test */
+        __global const float *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
+        const int base = 2 * oy * (int)w;
+        FOR_RUN(ox, wo) {
+            float best = -INFINITY;
+            int best_i = -1;
+            MAX_TAKE(r0[2 * ox], base + 2 * (int)ox);
+            MAX_TAKE(r0[2 * ox + 1], base + 2 * (int)ox + 1);
+            MAX_TAKE(r1[2 * ox], base + (int)w + 2 * (int)ox);
+            MAX_TAKE(r1[2 * ox + 1], base + (int)w + 2 * (int)ox + 1);
+            dst[ox] = best;
+            dst_i[ox] = best_i;
+        }
+        return;
+    }
+    FOR_RUN(ox, wo) {
+        float best = -INFINITY;
+        int best_i = -1;
+        for (uint ky = 0; ky < k; ky++) {
+            const int iy = oy * (int)stride - (int)pad + (int)ky;
+            if (iy < 0 || iy >= (int)h)
                 continue;
-            const float v = src[iy * w + ix];
-            if (best_i < 0)
-                best_i = iy * (int)w + ix;
-            if (v > best || isnan(v)) {
-                best = v;
-                best_i = iy * (int)w + ix;
+            for (uint kx = 0; kx < k; kx++) {
+                const int ix = (int)ox * (int)stride - (int)pad + (int)kx;
+                if (ix < 0 || ix >= (int)w)
+                    continue;
+                MAX_TAKE(src[iy * w + ix], iy * (int)w + ix);
             }
         }
+        dst[ox] = best;
+        dst_i[ox] = best_i;
     }
-    y[(size_t)plane * ho * wo + pix] = best;
-    indices[(size_t)plane * ho * wo + pix] = best_i;
 }
 
-/* dx[i] (+)= sum of dy over the windows covering i whose argmax is i */
+/* dx[i] (+)= sum of dy over the windows covering i whose argmax is i. Dimension 1 runs over
+ * input rows (plane * h + iy), dimension 0 over runs of columns. */
 __kernel void maxpool_backward(__global const float *dy, __global const int *indices,
                                const uint planes, const uint h, const uint w, const uint k,
                                const uint stride, const uint pad, const uint ho, const uint wo,
                                __global float *dx, const uint accumulate)
 {
-    const uint pix = get_global_id(0);
-    const uint plane = get_global_id(1);
-    if (pix >= h * w || plane >= planes)
+    const uint row = get_global_id(1);
+    const uint plane = row / h;
+    const int iy = row % h;
+    const size_t base = (size_t)plane * ho * wo;
+    __global float *dst = dx + (size_t)row * w;
+    if (k == 2 && stride == 2 && pad == 0) {
+        /* windows do not overlap: dimension 0 runs over column pairs (the host launches
+         * (w + 1) / 2 of them), each the one window that covers both pixels, if any */
+        const int oy = iy / 2;
+        const bool row_in = oy < (int)ho;
+        __global const float *g = dy + base + (size_t)oy * wo;
+        __global const int *idx = indices + base + (size_t)oy * wo;
+        const int pix0 = iy * (int)w;
+        FOR_RUN(ox, (w + 1) / 2) {
+            const bool in = row_in && ox < wo;
+            const int e = in ? idx[ox] : -1;
+            const float gv = in ? g[ox] : 0.0f;
+            const int ix = 2 * (int)ox;
+            const float v0 = e == pix0 + ix ? gv : 0.0f;
+            const float v1 = e == pix0 + ix + 1 ? gv : 0.0f;
+            dst[ix] = accumulate ? dst[ix] + v0 : v0;
+            if (ix + 1 < (int)w)
+                dst[ix + 1] = accumulate ? dst[ix + 1] + v1 : v1;
+        }
         return;
-    const int iy = pix / w, ix = pix % w;
+    }
     /* windows oy with oy*stride - pad <= iy <= oy*stride - pad + k - 1 */
     const int oy0 = max(0, (iy + (int)pad - (int)k + (int)stride) / (int)stride);
     const int oy1 = min((int)ho - 1, (iy + (int)pad) / (int)stride);
-    const int ox0 = max(0, (ix + (int)pad - (int)k + (int)stride) / (int)stride);
-    const int ox1 = min((int)wo - 1, (ix + (int)pad) / (int)stride);
-    const size_t base = (size_t)plane * ho * wo;
-    float g = 0.0f;
-    for (int oy = oy0; oy <= oy1; oy++)
-        for (int ox = ox0; ox <= ox1; ox++) {
-            const size_t o = base + oy * wo + ox;
-            if (indices[o] == (int)pix)
-                g += dy[o];
-        }
-    __global float *dst = dx + (size_t)plane * h * w + pix;
-    *dst = accumulate ? *dst + g : g;
+    FOR_RUN(ix, w) {
+        const int pix = iy * (int)w + (int)ix;
+        const int ox0 = max(0, ((int)ix + (int)pad - (int)k + (int)stride) / (int)stride);
+        const int ox1 = min((int)wo - 1, ((int)ix + (int)pad) / (int)stride);
+        float g = 0.0f;
+        for (int oy = oy0; oy <= oy1; oy++)
+            for (int ox = ox0; ox <= ox1; ox++) {
+                const size_t o = base + oy * wo + ox;
+                if (indices[o] == pix)
+                    g += dy[o];
+            }
+        dst[ix] = accumulate ? dst[ix] + g : g;
+    }
 }
 
 /* Unpool: out (planes x oh x ow) is x scattered to its indices, zero elsewhere. Written as a

@@ -41,8 +41,7 @@ segcl_status segcl_maxpool_forward(segcl_context *ctx, const segcl_pool_params *
         (st = segcl_expect_shape(ctx, op, "indices", indices, 4, want)))
         return st;
     cl_uint k = (cl_uint)p->kernel, s = (cl_uint)p->stride, pad = (cl_uint)p->pad;
-    size_t global[2] = {(size_t)ho * wo, planes};
-    return segcl_run(ctx, "pool", NULL, "maxpool_forward", 2, global, NULL,
+    return segcl_run_elements(ctx, "pool", "maxpool_forward", wo, (size_t)planes * ho,
                      SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(planes), SEGCL_ARG(h),
                                 SEGCL_ARG(w), SEGCL_ARG(k), SEGCL_ARG(s), SEGCL_ARG(pad),
                                 SEGCL_ARG(ho), SEGCL_ARG(wo), SEGCL_ARG(y->buffer),
@@ -64,8 +63,9 @@ segcl_status segcl_maxpool_backward(segcl_context *ctx, const segcl_pool_params 
         return st;
     cl_uint k = (cl_uint)p->kernel, s = (cl_uint)p->stride, pad = (cl_uint)p->pad;
     cl_uint acc = accumulate;
-    size_t global[2] = {(size_t)h * w, planes};
-    return segcl_run(ctx, "pool", NULL, "maxpool_backward", 2, global, NULL,
+    /* the 2x2 kernel path runs over column pairs */
+    size_t cols = k == 2 && s == 2 && pad == 0 ? (w + 1) / 2 : w;
+    return segcl_run_elements(ctx, "pool", "maxpool_backward", cols, (size_t)planes * h,
                      SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(indices->buffer),
                                 SEGCL_ARG(planes), SEGCL_ARG(h), SEGCL_ARG(w), SEGCL_ARG(k),
                                 SEGCL_ARG(s), SEGCL_ARG(pad), SEGCL_ARG(ho), SEGCL_ARG(wo),
