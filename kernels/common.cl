@@ -7,6 +7,22 @@
 #define RUN 1
 #endif
 
+/* Register vectors of the CPU GEMM micro-kernel and the panels that feed it: GEMM_VEC floats
+ * (the device's native float vector width, 8 or 16), two per panel row of GEMM_NR floats. */
+#ifndef GEMM_VEC
+#define GEMM_VEC 8
+#endif
+#define GEMM_NR (2 * GEMM_VEC)
+#if GEMM_VEC == 16
+typedef float16 gemm_vec;
+#define GEMM_VLOAD vload16
+#define GEMM_VSTORE vstore16
+#else
+typedef float8 gemm_vec;
+#define GEMM_VLOAD vload8
+#define GEMM_VSTORE vstore8
+#endif
+
 /* Loops `i` over this work-item's run of [0, n) in dimension 0. */
 #define FOR_RUN(i, n)                                                                              \
     for (uint i = (uint)get_global_id(0) * RUN, i##_end = min(i + RUN, (uint)(n)); i < i##_end; i++)

@@ -72,10 +72,11 @@ __kernel void bias_add(__global float *y, __global const float *b, const uint ch
 
 /* ---- CPU devices: columns written straight into the GEMM's packed panel layouts ---- */
 
-#define PANEL 16 /* = NR of kernels/gemm_cpu.cl */
+#define PANEL GEMM_NR /* = NR of kernels/gemm_cpu.cl */
 
-/* Columns as the B operand of y = W * col: Bp[(tile * K + row) * 16 + j] = col[row][tile*16 + j].
- * One work-item per (16-pixel tile, block of ROWS_PER_ITEM rows). */
+/* Columns as the B operand of y = W * col:
+ * Bp[(tile * K + row) * PANEL + j] = col[row][tile * PANEL + j].
+ * One work-item per (PANEL-pixel tile, block of ROWS_PER_ITEM rows). */
 #define ROWS_PER_ITEM 64
 __kernel void im2col_panels(__global const float *x, const uint x_offset, const uint channels,
                             const uint h, const uint w, const uint kh, const uint kw,
@@ -91,7 +92,7 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
     x += x_offset;
     const uint j0 = tile * PANEL;
     const uint oy0 = j0 / wo, ox0 = j0 % wo;
-    /* all 16 pixels in one output row (true whenever wo is a multiple of 16) */
+    /* all PANEL pixels in one output row (true whenever wo is a multiple of PANEL) */
     const int one_row = ox0 + PANEL <= wo && j0 + PANEL <= pixels;
     for (uint row = r0; row < r1; row++) {
         const uint kx = row % kw, ky = (row / kw) % kh, c = row / (kw * kh);
@@ -107,9 +108,9 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
             __global const float *src = plane + (size_t)iy * w;
             const int ix0 = (int)(ox0 * stride + kx) - (int)pad;
             if (stride == 1 && ix0 >= 0 && ix0 + PANEL <= (int)w) {
-                /* interior: a straight 64-byte copy */
-                vstore8(vload8(0, src + ix0), 0, dst);
-                vstore8(vload8(0, src + ix0 + 8), 0, dst + 8);
+                /* interior: a straight copy of two vectors */
+                GEMM_VSTORE(GEMM_VLOAD(0, src + ix0), 0, dst);
+                GEMM_VSTORE(GEMM_VLOAD(0, src + ix0 + GEMM_VEC), 0, dst + GEMM_VEC);
                 continue;
             }
             for (uint j = 0; j < PANEL; j++) {
@@ -133,7 +134,7 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
 }
 
 /* Transposed columns as the B operand of dW = dy * col^T:
- * Bp[(tile * P + pix) * 16 + r] = col[tile * 16 + r][pix]. One work-item per (16-row tile,
+ * Bp[(tile * P + pix) * PANEL + r] = col[tile * PANEL + r][pix]. One work-item per (PANEL-row tile,
  * run of PIXELS_PER_ITEM pixels). */
 #define PIXELS_PER_ITEM 256
 __kernel void im2col_panels_t(__global const float *x, const uint x_offset, const uint channels,

@@ -1,20 +1,22 @@
 /*
  * GEMM for CPU devices (PoCL and other CPU runtimes), written like a CPU BLAS micro-kernel:
  * one work-item per work-group, so each work-group is a plain thread; a register tile of
- * MR x 16 floats in float8 accumulators (two per row); A and B packed into panels so the inner loop reads
- * both contiguously. Blocked GotoBLAS-style: a KC x 16 slice of B stays in L1 while the MC rows
- * of A it meets stay in L2.
+ * MR x NR floats, NR = 2 vectors of GEMM_VEC floats per row (GEMM_VEC and MR come from the
+ * device's native float vector width: 8 and 6 for 256-bit registers, 12 x 2 x 16 in zmm
+ * registers for 512-bit ones); A and B packed into panels so the inner loop reads both
+ * contiguously. Blocked GotoBLAS-style: a KC x NR slice of B stays in L1 while the MC rows of A
+ * it meets stay in L2.
  *
  * Packed layouts (zero-padded to whole tiles):
  *   Ap[(tile_m * K + p) * MR + r]   tile_m = row / MR
- *   Bp[(tile_n * K + p) * 16 + c]   tile_n = col / 16
+ *   Bp[(tile_n * K + p) * NR + c]   tile_n = col / NR
  * C is row-major with leading dimension ldc and element offset c_offset.
  */
 
 #ifndef MR
 #define MR 6
 #endif
-#define NR 16
+#define NR GEMM_NR
 #ifndef MC_TILES /* row tiles per work-group */
 #define MC_TILES 8
 #endif
@@ -77,11 +79,10 @@ void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, c
                 dst[p * NR + c] = c < cols ? src[p] : 0.0f;
         }
     } else if (cols == NR) {
-        for (uint p = p0; p < p1; p++)
-            {
+        for (uint p = p0; p < p1; p++) {
             __global const float *src = b + (size_t)p * ldb + j0;
-            vstore8(vload8(0, src), 0, dst + p * NR);
-            vstore8(vload8(1, src), 1, dst + p * NR);
+            GEMM_VSTORE(GEMM_VLOAD(0, src), 0, dst + p * NR);
+            GEMM_VSTORE(GEMM_VLOAD(1, src), 1, dst + p * NR);
         }
     } else {
         for (uint p = p0; p < p1; p++) {
@@ -92,26 +93,26 @@ void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, c
     }
 }
 
-/* Stores one MR x 16 tile held as two float8 halves per row:
+/* Stores one MR x NR tile held as two vector halves per row:
  * C = alpha * acc (+ beta * C on the first K block, + C on later ones). */
 inline void store_tile(__global float *c, const uint ldc, const uint row0, const uint col0,
-                       const uint m, const uint n, const float8 *lo, const float8 *hi,
+                       const uint m, const uint n, const gemm_vec *lo, const gemm_vec *hi,
                        const float alpha, const float beta, const int first)
 {
     if (row0 + MR <= m && col0 + NR <= n) {
 #pragma unroll
         for (int r = 0; r < MR; r++) {
             __global float *dst = c + (size_t)(row0 + r) * ldc + col0;
-            float8 v0 = alpha * lo[r], v1 = alpha * hi[r];
+            gemm_vec v0 = alpha * lo[r], v1 = alpha * hi[r];
             if (!first) {
-                v0 += vload8(0, dst);
-                v1 += vload8(1, dst);
+                v0 += GEMM_VLOAD(0, dst);
+                v1 += GEMM_VLOAD(1, dst);
             } else if (beta != 0.0f) {
-                v0 += beta * vload8(0, dst);
-                v1 += beta * vload8(1, dst);
+                v0 += beta * GEMM_VLOAD(0, dst);
+                v1 += beta * GEMM_VLOAD(1, dst);
             }
-            vstore8(v0, 0, dst);
-            vstore8(v1, 1, dst);
+            GEMM_VSTORE(v0, 0, dst);
+            GEMM_VSTORE(v1, 1, dst);
         }
         return;
     }
@@ -120,8 +121,8 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
             break;
         __global float *dst = c + (size_t)(row0 + r) * ldc + col0;
         float vals[NR];
-        vstore8(lo[r], 0, vals);
-        vstore8(hi[r], 1, vals);
+        GEMM_VSTORE(lo[r], 0, vals);
+        GEMM_VSTORE(hi[r], 1, vals);
         for (uint j = 0; j < NR && col0 + j < n; j++) {
             float v = alpha * vals[j];
             if (!first)
@@ -133,8 +134,28 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
     }
 }
 
-/* float8 halves rather than float16: on AVX2 targets a float16 is two registers anyway, and
- * passing it between functions trips an ABI warning in the device compiler. */
+/* The micro-kernel: lo/hi (MR vectors each) = apanel (kc x MR) times bpanel (kc x NR), both
+ * packed. A macro, as bpanel is global in gemm_packed and local in conv_implicit. */
+#define MICRO_TILE(apanel, bpanel, kc, lo, hi)                                                     \
+    do {                                                                                           \
+        _Pragma("unroll") for (int r = 0; r < MR; r++) {                                           \
+            lo[r] = (gemm_vec)(0.0f);                                                              \
+            hi[r] = (gemm_vec)(0.0f);                                                              \
+        }                                                                                          \
+        for (uint p = 0; p < (kc); p++) {                                                          \
+            const gemm_vec b0 = GEMM_VLOAD(0, (bpanel) + p * NR);                                  \
+            const gemm_vec b1 = GEMM_VLOAD(1, (bpanel) + p * NR);                                  \
+            _Pragma("unroll") for (int r = 0; r < MR; r++) {                                       \
+                const gemm_vec av = (gemm_vec)((apanel)[p * MR + r]);                              \
+                lo[r] = fma(av, b0, lo[r]);                                                        \
+                hi[r] = fma(av, b1, hi[r]);                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* Vector halves rather than one float16 / float32 per row: on 256-bit targets a float16 is two
+ * registers anyway, and passing wide vectors between functions trips ABI warnings in the
+ * device compiler. */
 /* Dimension 2 splits K into chunks of k_chunk (for outputs too small to keep every core busy):
  * split s sums k in [s * k_chunk, (s + 1) * k_chunk) into its own M x N slab of c, at
  * c_offset + s * split_stride; gemm_sum_splits then adds the slabs in order. */
@@ -161,22 +182,8 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
             __global const float *bpanel = bp + ((size_t)tn * k + k0) * NR;
             for (uint tm = tm0; tm < tm1; tm++) {
                 __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
-                float8 lo[MR], hi[MR];
-#pragma unroll
-                for (int r = 0; r < MR; r++) {
-                    lo[r] = (float8)(0.0f);
-                    hi[r] = (float8)(0.0f);
-                }
-                for (uint p = 0; p < kc; p++) {
-                    const float8 b0 = vload8(0, bpanel + p * NR);
-                    const float8 b1 = vload8(1, bpanel + p * NR);
-#pragma unroll
-                    for (int r = 0; r < MR; r++) {
-                        const float8 av = (float8)(apanel[p * MR + r]);
-                        lo[r] = fma(av, b0, lo[r]);
-                        hi[r] = fma(av, b1, hi[r]);
-                    }
-                }
+                gemm_vec lo[MR], hi[MR];
+                MICRO_TILE(apanel, bpanel, kc, lo, hi);
                 store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first);
             }
         }
@@ -195,5 +202,100 @@ __kernel void gemm_sum_splits(__global const float *slabs, const uint splits, co
         for (uint p = 0; p < splits; p++)
             s += slabs[((size_t)p * m + row) * n + j];
         dst[j] = beta != 0.0f ? alpha * s + beta * dst[j] : alpha * s;
+    }
+}
+
+/* ---- implicit-GEMM convolution: y_i = W * col(x_i) with no column matrix in memory ----
+ * Each work-group builds the KC x NR slice of col(x_i) it is about to multiply in local memory
+ * (an L1-sized buffer on CPU devices), straight from the image, and runs the micro-kernel of
+ * gemm_packed on it for all of its row tiles. Column layout as im2col's: row
+ * (c * KH + ky) * KW + kx, column oy * WO + ox. */
+typedef struct conv_shape {
+    uint channels, h, w, kh, kw, stride, pad, ho, wo;
+} conv_shape;
+
+inline void build_slice(__local float *bs, __global const float *x, const conv_shape s,
+                        const uint k0, const uint kc, const uint j0)
+{
+    const uint pixels = s.ho * s.wo;
+    const uint oy0 = j0 / s.wo, ox0 = j0 % s.wo;
+    /* all NR pixels in one output row (whenever wo is a multiple of NR) */
+    const int one_row = ox0 + NR <= s.wo && j0 + NR <= pixels;
+    uint kx = k0 % s.kw, ky = (k0 / s.kw) % s.kh, c = k0 / (s.kw * s.kh);
+    for (uint p = 0; p < kc; p++) {
+        __local float *dst = bs + p * NR;
+        __global const float *plane = x + (size_t)c * s.h * s.w;
+        if (one_row) {
+            const int iy = (int)(oy0 * s.stride + ky) - (int)s.pad;
+            const int ix0 = (int)(ox0 * s.stride + kx) - (int)s.pad;
+            if (iy < 0 || iy >= (int)s.h) {
+                GEMM_VSTORE((gemm_vec)(0.0f), 0, dst);
+                GEMM_VSTORE((gemm_vec)(0.0f), 1, dst);
+            } else if (s.stride == 1 && ix0 >= 0 && ix0 + NR <= (int)s.w) {
+                __global const float *src = plane + (size_t)iy * s.w + ix0;
+                GEMM_VSTORE(GEMM_VLOAD(0, src), 0, dst);
+                GEMM_VSTORE(GEMM_VLOAD(0, src + GEMM_VEC), 1, dst);
+            } else {
+                __global const float *src = plane + (size_t)iy * s.w;
+                for (uint j = 0; j < NR; j++) {
+                    const int ix = ix0 + (int)(j * s.stride);
+                    dst[j] = ix >= 0 && ix < (int)s.w ? src[ix] : 0.0f;
+                }
+            }
+        } else {
+            for (uint j = 0; j < NR; j++) {
+                const uint pix = j0 + j;
+                float v = 0.0f;
+                if (pix < pixels) {
+                    const int iy = (int)((pix / s.wo) * s.stride + ky) - (int)s.pad;
+                    const int ix = (int)((pix % s.wo) * s.stride + kx) - (int)s.pad;
+                    if (iy >= 0 && iy < (int)s.h && ix >= 0 && ix < (int)s.w)
+                        v = plane[(size_t)iy * s.w + ix];
+                }
+                dst[j] = v;
+            }
+        }
+        if (++kx == s.kw) {
+            kx = 0;
+            if (++ky == s.kh) {
+                ky = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* Dimension 2 runs over images: x at img * x_plane, y at img * y_plane (m x ho*wo, row-major).
+ * ap: the weights (m x channels*kh*kw) packed by gemm_pack_a. y = W col(x) + beta y. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void conv_implicit(__global const float *ap, __global const float *x, const uint x_plane,
+                   const uint channels, const uint h, const uint w, const uint kh, const uint kw,
+                   const uint stride, const uint pad, const uint ho, const uint wo,
+                   __global float *y, const uint y_plane, const uint m, const float beta)
+{
+    __local float bs[KC * NR];
+    const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
+    const uint k = channels * kh * kw, n = ho * wo;
+    const uint tiles_m = (m + MR - 1) / MR;
+    const uint tiles_n = (n + NR - 1) / NR;
+    const uint tm0 = get_group_id(1) * MC_TILES;
+    const uint tn0 = get_group_id(0) * NC_TILES;
+    const uint tm1 = min(tm0 + MC_TILES, tiles_m);
+    const uint tn1 = min(tn0 + NC_TILES, tiles_n);
+    x += (size_t)get_group_id(2) * x_plane;
+    y += (size_t)get_group_id(2) * y_plane;
+
+    for (uint k0 = 0; k0 < k; k0 += KC) {
+        const uint kc = min((uint)KC, k - k0);
+        const int first = k0 == 0;
+        for (uint tn = tn0; tn < tn1; tn++) {
+            build_slice(bs, x, s, k0, kc, tn * NR);
+            for (uint tm = tm0; tm < tm1; tm++) {
+                __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
+                gemm_vec lo[MR], hi[MR];
+                MICRO_TILE(apanel, bs, kc, lo, hi);
+                store_tile(y, n, tm * MR, tn * NR, m, n, lo, hi, 1.0f, beta, first);
+            }
+        }
     }
 }

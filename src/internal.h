@@ -263,10 +263,21 @@ typedef enum segcl_gemm_backend {
 } segcl_gemm_backend;
 
 /* CPU backend only: C = alpha op(A) B + beta C with B already in kernels/gemm_cpu.cl's packed
- * layout, Bp[(j / 16 * K + p) * 16 + j % 16] (zero-padded to whole 16-column tiles). */
+ * layout, Bp[(j / NR * K + p) * NR + j % NR] (zero-padded to whole NR-column tiles; NR is
+ * ctx->gemm_nr). */
 SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *args,
                                                    cl_mem packed_b);
-#define SEGCL_GEMM_PANEL 16
+
+/* CPU backend only: convolution as an implicit GEMM (kernels/gemm_cpu.cl, conv_implicit), for
+ * `images` images at once: y_i (m x ho*wo) = W (m x cin*kh*kw) col(x_i) + beta y_i, with the
+ * columns built slice by slice in local memory, never as a whole matrix. */
+typedef struct segcl_conv_implicit_args {
+    cl_mem w, x, y;
+    cl_uint images, m, cin, h, w_in, kh, kw, stride, pad, ho, wo;
+    float beta;
+} segcl_conv_implicit_args;
+SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx,
+                                                const segcl_conv_implicit_args *args);
 
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
@@ -381,6 +392,7 @@ struct segcl_context {
     size_t gemm_temp_bytes;
     int gemm_backend;     /* segcl_gemm_backend; resolved on first use */
     char *gemm_cpu_options;
+    unsigned gemm_vec, gemm_mr, gemm_nr; /* CPU GEMM register tile: MR x NR, NR = 2 x vec */
     cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
     cl_mem gemm_slabs;    /* split-K partial products */

@@ -82,6 +82,9 @@ static bool driver_caches_itself(const segcl_device_info *info)
  *                         CPU runtimes that vectorise across work-items (llvmpipe: width 1).
  *   GEMM                  the style: segcl's packed CPU kernel, or CLBlast.
  *   run length            the style: 512 elements per work-item (CPU), 1 (GPU).
+ *   CPU GEMM tile         CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: >= 16 (512-bit registers):
+ *                         12 x 32 in float16 accumulators; else 6 x 16 in float8 ones. The
+ *                         im2col panels are NR wide to match.
  *   elementwise local     min(64, CL_DEVICE_MAX_WORK_GROUP_SIZE), and for run-style kernels 1
  *                         on CPU-style devices; clamped per kernel to CL_KERNEL_WORK_GROUP_SIZE
  *                         at launch.
@@ -112,9 +115,22 @@ static segcl_status build_device_options(segcl_context *ctx)
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
     ctx->elem_local = device_wg < 64 ? device_wg : 64;
     ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
+    /* CPU GEMM register tile from the native float vector width: 512-bit registers (16
+     * floats; 32 of them with AVX-512) hold 12 x 32 accumulators, 256-bit ones (16 registers
+     * with AVX2) 6 x 16 */
+    ctx->gemm_vec = info->native_float_width >= 16 ? 16 : 8;
+    const char *vec_env = getenv("SEGCL_GEMM_VEC"); /* tests and benchmarks compare both */
+    if (vec_env && (!strcmp(vec_env, "8") || !strcmp(vec_env, "16")))
+        ctx->gemm_vec = (unsigned)atoi(vec_env);
+    ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
+    const char *mr_env = getenv("SEGCL_GEMM_MR"); /* for tuning experiments */
+    if (mr_env && atoi(mr_env) > 0 && atoi(mr_env) <= 32)
+        ctx->gemm_mr = (unsigned)atoi(mr_env);
+    ctx->gemm_nr = 2 * ctx->gemm_vec;
     char buf[256];
-    snprintf(buf, sizeof buf, "%s%s -DRUN=%u%s%s", std,
+    snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s", std,
              ctx->cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1", ctx->run_length,
+             ctx->gemm_vec,
              info->fp16 ? " -DSEGCL_HAS_FP16=1" : "", info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
     ctx->device_options = segcl_strdup(buf);
     if (!ctx->device_options)

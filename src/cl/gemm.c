@@ -172,9 +172,8 @@ static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
     return SEGCL_OK;
 }
 
-/* Register tile of kernels/gemm_cpu.cl: MR rows (a build option) by 16 columns. */
-#define CPU_MR 6
-#define CPU_NR 16
+/* Register tile of kernels/gemm_cpu.cl: ctx->gemm_mr rows by ctx->gemm_nr columns, from the
+ * device's vector width (src/cl/context.c). */
 #define CPU_PACK_K 256
 
 /* Cache blocking: row and column tiles per work-group and the K block. Defaults measured on a
@@ -190,8 +189,8 @@ static const char *cpu_options(segcl_context *ctx)
         if (env && sscanf(env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc)
             cpu_mc_tiles = mc, cpu_nc_tiles = nc, cpu_kc = kc;
         char buf[128];
-        snprintf(buf, sizeof buf, "-DMR=%d -DMC_TILES=%u -DNC_TILES=%u -DKC=%u -DPACK_K=%d",
-                 CPU_MR, cpu_mc_tiles, cpu_nc_tiles, cpu_kc, CPU_PACK_K);
+        snprintf(buf, sizeof buf, "-DMR=%u -DMC_TILES=%u -DNC_TILES=%u -DKC=%u -DPACK_K=%d",
+                 ctx->gemm_mr, cpu_mc_tiles, cpu_nc_tiles, cpu_kc, CPU_PACK_K);
         ctx->gemm_cpu_options = segcl_strdup(buf);
     }
     return ctx->gemm_cpu_options;
@@ -207,9 +206,10 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    const cl_uint mr = ctx->gemm_mr, nr = ctx->gemm_nr;
     cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, k = (cl_uint)g->k;
-    cl_uint tiles_m = (m + CPU_MR - 1) / CPU_MR, tiles_n = (n + CPU_NR - 1) / CPU_NR;
-    size_t a_bytes = (size_t)tiles_m * CPU_MR * k * sizeof(float);
+    cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + nr - 1) / nr;
+    size_t a_bytes = (size_t)tiles_m * mr * k * sizeof(float);
     segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
                                             &ctx->gemm_pack_a_bytes, a_bytes);
     if (st)
@@ -223,7 +223,7 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
                                    SEGCL_ARG(ctx->gemm_pack_a)))))
         return st;
     if (!bp) {
-        size_t b_bytes = (size_t)tiles_n * CPU_NR * k * sizeof(float);
+        size_t b_bytes = (size_t)tiles_n * nr * k * sizeof(float);
         if ((st = segcl_scratch_reserve(ctx, "GEMM packed B", &ctx->gemm_pack_b,
                                         &ctx->gemm_pack_b_bytes, b_bytes)))
             return st;
@@ -285,6 +285,57 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
                                 SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)));
 }
 
+/* Packs A (m x k, row-major, lda = k) into ctx->gemm_pack_a. */
+static segcl_status pack_a(segcl_context *ctx, const char *options, cl_mem a, cl_uint m,
+                           cl_uint k)
+{
+    const cl_uint mr = ctx->gemm_mr, tiles_m = (m + mr - 1) / mr, zero = 0;
+    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
+                                            &ctx->gemm_pack_a_bytes,
+                                            (size_t)tiles_m * mr * k * sizeof(float));
+    if (st)
+        return st;
+    size_t global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
+    return segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(zero), SEGCL_ARG(k), SEGCL_ARG(zero),
+                                SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)));
+}
+
+segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_args *a)
+{
+    const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
+    const size_t x_plane = (size_t)a->cin * a->h * a->w_in, y_plane = (size_t)a->m * pixels;
+    if (!ctx->open || segcl_gemm_get_backend(ctx) != SEGCL_GEMM_CPU)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_conv_implicit: needs the CPU GEMM");
+    if (!a->images || !a->m || !k || !pixels || k > UINT32_MAX / 2 || pixels > UINT32_MAX / 2 ||
+        x_plane > UINT32_MAX || y_plane > UINT32_MAX)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_conv_implicit: invalid sizes (K=%zu, %zu pixels)", k, pixels);
+    segcl_status st;
+    if ((st = check_buffer(ctx, a->w, "weights", (size_t)a->m * k)) ||
+        (st = check_buffer(ctx, a->x, "image", x_plane * a->images)) ||
+        (st = check_buffer(ctx, a->y, "output", y_plane * a->images)))
+        return st;
+    const char *options = cpu_options(ctx);
+    if (!options)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if ((st = pack_a(ctx, options, a->w, a->m, (cl_uint)k)))
+        return st;
+    const size_t tiles_m = (a->m + ctx->gemm_mr - 1) / ctx->gemm_mr;
+    const size_t tiles_n = (pixels + ctx->gemm_nr - 1) / ctx->gemm_nr;
+    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
+                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, a->images};
+    size_t local[3] = {1, 1, 1};
+    cl_uint xp = (cl_uint)x_plane, yp = (cl_uint)y_plane;
+    return segcl_run(ctx, "gemm_cpu", options, "conv_implicit", 3, groups, local,
+                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x), SEGCL_ARG(xp),
+                                SEGCL_ARG(a->cin), SEGCL_ARG(a->h), SEGCL_ARG(a->w_in),
+                                SEGCL_ARG(a->kh), SEGCL_ARG(a->kw), SEGCL_ARG(a->stride),
+                                SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
+                                SEGCL_ARG(a->y), SEGCL_ARG(yp), SEGCL_ARG(a->m),
+                                SEGCL_ARG(a->beta)));
+}
+
 segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
 {
     if (!ctx->open)
@@ -295,7 +346,7 @@ segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_gemm_prepacked_b: invalid arguments M=%zu N=%zu K=%zu", g->m,
                           g->n, g->k);
-    size_t panels = (g->n + CPU_NR - 1) / CPU_NR * CPU_NR * g->k;
+    size_t panels = (g->n + ctx->gemm_nr - 1) / ctx->gemm_nr * ctx->gemm_nr * g->k;
     segcl_status st;
     if ((st = check_buffer(ctx, g->a, "A", extent(g->a_offset, a_rows, a_cols, g->lda))) ||
         (st = check_buffer(ctx, bp, "packed B", panels)) ||

@@ -4,6 +4,7 @@
  * per-channel sums for bias gradients. 1x1 stride-1 convolutions skip im2col entirely.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ops/ops.h"
 
@@ -85,16 +86,16 @@ static bool cpu_path(segcl_context *ctx)
     return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU;
 }
 
-static size_t panels_of(size_t n)
+static size_t panels_of(const segcl_context *ctx, size_t n)
 {
-    return (n + SEGCL_GEMM_PANEL - 1) / SEGCL_GEMM_PANEL;
+    return (n + ctx->gemm_nr - 1) / ctx->gemm_nr;
 }
 
 /* Columns of image `img` at img_offset as packed B panels (B = col, K x P) */
 static segcl_status im2col_panels(segcl_context *ctx, const conv_geometry *g, cl_mem img,
                                   cl_uint img_offset, cl_mem bp)
 {
-    size_t global[2] = {panels_of((size_t)g->ho * g->wo), (g->k + 63) / 64}, local[2] = {1, 1};
+    size_t global[2] = {panels_of(ctx, (size_t)g->ho * g->wo), (g->k + 63) / 64}, local[2] = {1, 1};
     return segcl_run(ctx, "conv2d", NULL, "im2col_panels", 2, global, local,
                      SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
                                 SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
@@ -106,7 +107,7 @@ static segcl_status im2col_panels(segcl_context *ctx, const conv_geometry *g, cl
 static segcl_status im2col_panels_t(segcl_context *ctx, const conv_geometry *g, cl_mem img,
                                     cl_uint img_offset, cl_mem bp)
 {
-    size_t global[2] = {((size_t)g->ho * g->wo + 255) / 256, panels_of(g->k)}, local[2] = {1, 1};
+    size_t global[2] = {((size_t)g->ho * g->wo + 255) / 256, panels_of(ctx, g->k)}, local[2] = {1, 1};
     return segcl_run(ctx, "conv2d", NULL, "im2col_panels_t", 2, global, local,
                      SEGCL_ARGS(SEGCL_ARG(img), SEGCL_ARG(img_offset), SEGCL_ARG(g->cin),
                                 SEGCL_ARG(g->h), SEGCL_ARG(g->w), SEGCL_ARG(g->kh),
@@ -164,11 +165,19 @@ static segcl_status columns_product(segcl_context *ctx, const conv_geometry *g, 
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
     const bool panels = !g->direct && cpu_path(ctx);
+    if (panels && !getenv("SEGCL_NO_IMPLICIT")) {
+        /* every image in one launch, the columns never leave the work-groups' local memory */
+        segcl_conv_implicit_args ia = {.w = w, .x = img, .y = out, .images = g->n, .m = g->cout,
+                                       .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
+                                       .kw = g->kw, .stride = g->stride, .pad = g->pad,
+                                       .ho = g->ho, .wo = g->wo, .beta = beta};
+        return segcl_conv_implicit(ctx, &ia);
+    }
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
     if (!g->direct)
         st = segcl_column_scratch(
-            ctx, panels ? panels_of(pixels) * SEGCL_GEMM_PANEL * g->k : (size_t)g->k * pixels,
+            ctx, panels ? panels_of(ctx, pixels) * ctx->gemm_nr * g->k : (size_t)g->k * pixels,
             &col);
     for (cl_uint i = 0; i < g->n && !st; i++) {
         segcl_gemm_args ga = {.m = g->cout, .n = pixels, .k = g->k, .alpha = 1.0f, .beta = beta,
@@ -200,7 +209,7 @@ static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, 
     segcl_status st = SEGCL_OK;
     if (!g->direct)
         st = segcl_column_scratch(
-            ctx, panels ? panels_of(g->k) * SEGCL_GEMM_PANEL * pixels : (size_t)g->k * pixels,
+            ctx, panels ? panels_of(ctx, g->k) * ctx->gemm_nr * pixels : (size_t)g->k * pixels,
             &col);
     for (cl_uint i = 0; i < g->n && !st; i++) {
         segcl_gemm_args ga = {.trans_b = !panels, .m = g->cout, .n = g->k, .k = pixels,
