@@ -299,3 +299,127 @@ void conv_implicit(__global const float *ap, __global const float *x, const uint
         }
     }
 }
+
+/* ---- implicit GEMM for the weight gradient: dW += sum_i dy_i col(x_i)^T ----
+ * The product's K runs over every image's pixels (p = img * ho*wo + pixel), its N over the
+ * column rows. A is dy, packed by gemm_pack_a_images; each KC x NR slice of col^T is built in
+ * local memory from the images. */
+inline void build_slice_t(__local float *bs, __global const float *x, const conv_shape s,
+                          const uint x_plane, const uint p0, const uint kc, const uint j0)
+{
+    const uint pixels = s.ho * s.wo, k = s.channels * s.kh * s.kw;
+    /* column by column: within one output row, a column reads consecutive input pixels */
+    for (uint r = 0; r < NR; r++) {
+        __local float *dst = bs + r;
+        const uint row = j0 + r;
+        if (row >= k) {
+            for (uint p = 0; p < kc; p++)
+                dst[p * NR] = 0.0f;
+            continue;
+        }
+        const int kx = (int)(row % s.kw), ky = (int)((row / s.kw) % s.kh);
+        const uint c = row / (s.kw * s.kh);
+        uint img = p0 / pixels, pix = p0 % pixels;
+        uint oy = pix / s.wo, ox = pix % s.wo;
+        uint p = 0;
+        while (p < kc) {
+            const uint len = min(s.wo - ox, kc - p);
+            const int iy = (int)(oy * s.stride) + ky - (int)s.pad;
+            __local float *d = dst + p * NR;
+            if (iy < 0 || iy >= (int)s.h) {
+                for (uint t = 0; t < len; t++)
+                    d[t * NR] = 0.0f;
+            } else {
+                __global const float *src =
+                    x + (size_t)img * x_plane + ((size_t)c * s.h + (uint)iy) * s.w;
+                const int ix0 = (int)(ox * s.stride) + kx - (int)s.pad;
+                if (s.stride == 1) {
+                    /* t in [lo, hi) reads inside the row */
+                    const int lo = clamp(-ix0, 0, (int)len);
+                    const int hi = clamp((int)s.w - ix0, lo, (int)len);
+                    for (int t = 0; t < lo; t++)
+                        d[t * NR] = 0.0f;
+                    for (int t = lo; t < hi; t++)
+                        d[t * NR] = src[ix0 + t];
+                    for (int t = hi; t < (int)len; t++)
+                        d[t * NR] = 0.0f;
+                } else {
+                    for (uint t = 0; t < len; t++) {
+                        const int ix = ix0 + (int)(t * s.stride);
+                        d[t * NR] = ix >= 0 && ix < (int)s.w ? src[ix] : 0.0f;
+                    }
+                }
+            }
+            p += len;
+            ox += len;
+            if (ox == s.wo) {
+                ox = 0;
+                if (++oy == s.ho) {
+                    oy = 0;
+                    img++;
+                }
+            }
+        }
+    }
+}
+
+/* A[i][p] = dy[p / pixels][i][p % pixels] (m x images * pixels) into gemm_pack_a's layout. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_pack_a_images(__global const float *a, const uint pixels, const uint image_stride,
+                        const uint m, const uint k, __global float *ap)
+{
+    const uint tile = get_group_id(1);
+    const uint p0 = get_group_id(0) * PACK_K;
+    const uint p1 = min(p0 + PACK_K, k);
+    const uint i0 = tile * MR;
+    const uint rows = min((uint)MR, m - i0);
+    __global float *dst = ap + (size_t)tile * k * MR;
+    for (uint r = 0; r < MR; r++) {
+        uint img = p0 / pixels, pix = p0 % pixels;
+        __global const float *src = a + (size_t)img * image_stride + (size_t)(i0 + r) * pixels;
+        for (uint p = p0; p < p1; p++) {
+            dst[p * MR + r] = r < rows ? src[pix] : 0.0f;
+            if (++pix == pixels) {
+                pix = 0;
+                src += image_stride;
+            }
+        }
+    }
+}
+
+/* c (m x n, ldc) = alpha A col^T (+ beta c); dimension 2 splits K as in gemm_packed. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void conv_implicit_wgrad(__global const float *ap, __global const float *x, const uint x_plane,
+                         const uint channels, const uint h, const uint w, const uint kh,
+                         const uint kw, const uint stride, const uint pad, const uint ho,
+                         const uint wo, const uint images, __global float *c,
+                         const uint c_offset, const uint ldc, const uint m, const float alpha,
+                         const float beta, const uint k_chunk, const uint split_stride)
+{
+    __local float bs[KC * NR];
+    const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
+    const uint n = channels * kh * kw, k = images * ho * wo;
+    const uint tiles_m = (m + MR - 1) / MR;
+    const uint tiles_n = (n + NR - 1) / NR;
+    const uint tm0 = get_group_id(1) * MC_TILES;
+    const uint tn0 = get_group_id(0) * NC_TILES;
+    const uint tm1 = min(tm0 + MC_TILES, tiles_m);
+    const uint tn1 = min(tn0 + NC_TILES, tiles_n);
+    const uint split = get_group_id(2);
+    const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
+    c += c_offset + (size_t)split * split_stride;
+
+    for (uint k0 = k_begin; k0 < k_end; k0 += KC) {
+        const uint kc = min((uint)KC, k_end - k0);
+        const int first = k0 == k_begin;
+        for (uint tn = tn0; tn < tn1; tn++) {
+            build_slice_t(bs, x, s, x_plane, k0, kc, tn * NR);
+            for (uint tm = tm0; tm < tm1; tm++) {
+                __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
+                gemm_vec lo[MR], hi[MR];
+                MICRO_TILE(apanel, bs, kc, lo, hi);
+                store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first);
+            }
+        }
+    }
+}

@@ -278,6 +278,10 @@ typedef struct segcl_conv_implicit_args {
 } segcl_conv_implicit_args;
 SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx,
                                                 const segcl_conv_implicit_args *args);
+/* The weight gradient the same way: w (m x cin*kh*kw) = sum_i y_i col(x_i)^T + beta w, with y
+ * the output gradient (m x ho*wo per image) and the sum over images inside the product. */
+SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx,
+                                                      const segcl_conv_implicit_args *args);
 
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to

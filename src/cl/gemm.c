@@ -196,6 +196,42 @@ static const char *cpu_options(segcl_context *ctx)
     return ctx->gemm_cpu_options;
 }
 
+/* Too few output blocks to occupy every core, but a long K (weight gradients of thin layers:
+ * M x N small, K = pixels): the number of K splits, each `*chunk` long (whole KC blocks, so
+ * every split runs the same blocking), whose partial products are added afterwards in order. */
+static cl_uint split_k(const segcl_context *ctx, size_t blocks, cl_uint k, cl_uint *chunk)
+{
+    size_t want = 4 * (size_t)ctx->dev->info.compute_units;
+    cl_uint splits = 1;
+    if (blocks < want && k >= 2 * 1024) {
+        splits = (cl_uint)((want + blocks - 1) / blocks);
+        if (splits > k / 1024)
+            splits = k / 1024;
+        if (splits > 32)
+            splits = 32;
+    }
+    if (splits <= 1) {
+        *chunk = k;
+        return 1;
+    }
+    *chunk = (k + splits - 1) / splits;
+    *chunk = (*chunk + cpu_kc - 1) / cpu_kc * cpu_kc;
+    return (k + *chunk - 1) / *chunk;
+}
+
+/* c = alpha * (sum of the split slabs in ctx->gemm_slabs) + beta * c */
+static segcl_status sum_splits(segcl_context *ctx, const char *options, cl_uint splits, cl_uint m,
+                               cl_uint n, cl_mem c, cl_uint c_off, cl_uint ldc, float alpha,
+                               float beta)
+{
+    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, m};
+    size_t rlocal[2] = {ctx->run_local, 1};
+    return segcl_run(ctx, "gemm_cpu", options, "gemm_sum_splits", 2, global, rlocal,
+                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(splits), SEGCL_ARG(m),
+                                SEGCL_ARG(n), SEGCL_ARG(c), SEGCL_ARG(c_off), SEGCL_ARG(ldc),
+                                SEGCL_ARG(alpha), SEGCL_ARG(beta)));
+}
+
 /* CPU path: pack A, pack B unless the caller already did (bp != NULL), multiply. */
 static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
 {
@@ -240,30 +276,15 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
     size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
                         (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
     size_t local3[3] = {1, 1, 1};
-    /* Too few output blocks to occupy every core, but a long K (weight gradients of thin
-     * layers: M x N small, K = pixels): split K and add the partial products afterwards. */
-    size_t blocks = groups[0] * groups[1];
-    size_t want = 4 * (size_t)ctx->dev->info.compute_units;
-    cl_uint splits = 1;
-    if (blocks < want && k >= 2 * 1024) {
-        splits = (cl_uint)((want + blocks - 1) / blocks);
-        if (splits > k / 1024)
-            splits = k / 1024;
-        if (splits > 32)
-            splits = 32;
-    }
+    cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], k, &chunk);
     if (splits <= 1) {
-        cl_uint chunk = k, stride = 0;
+        cl_uint stride = 0;
         return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
                          SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp), SEGCL_ARG(g->c),
                                     SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n),
                                     SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta),
                                     SEGCL_ARG(chunk), SEGCL_ARG(stride)));
     }
-    /* chunks are whole KC blocks so every split runs the same blocking */
-    cl_uint chunk = (k + splits - 1) / splits;
-    chunk = (chunk + cpu_kc - 1) / cpu_kc * cpu_kc;
-    splits = (k + chunk - 1) / chunk;
     groups[2] = splits;
     cl_uint stride = m * n, zero_off = 0, slab_ld = n;
     float one = 1.0f, zero = 0.0f;
@@ -277,12 +298,7 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
                                    SEGCL_ARG(one), SEGCL_ARG(zero), SEGCL_ARG(chunk),
                                    SEGCL_ARG(stride)))))
         return st;
-    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, m};
-    size_t rlocal[2] = {ctx->run_local, 1};
-    return segcl_run(ctx, "gemm_cpu", options, "gemm_sum_splits", 2, global, rlocal,
-                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(splits), SEGCL_ARG(m),
-                                SEGCL_ARG(n), SEGCL_ARG(g->c), SEGCL_ARG(c_off), SEGCL_ARG(ldc),
-                                SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta)));
+    return sum_splits(ctx, options, splits, m, n, g->c, c_off, ldc, g->alpha, g->beta);
 }
 
 /* Packs A (m x k, row-major, lda = k) into ctx->gemm_pack_a. */
@@ -334,6 +350,66 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_a
                                 SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
                                 SEGCL_ARG(a->y), SEGCL_ARG(yp), SEGCL_ARG(a->m),
                                 SEGCL_ARG(a->beta)));
+}
+
+segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_implicit_args *a)
+{
+    const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
+    const size_t x_plane = (size_t)a->cin * a->h * a->w_in, dy_plane = (size_t)a->m * pixels;
+    const size_t kg = pixels * a->images;
+    if (!ctx->open || segcl_gemm_get_backend(ctx) != SEGCL_GEMM_CPU)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_conv_implicit_wgrad: needs the CPU GEMM");
+    if (!a->images || !a->m || !k || !pixels || k > UINT32_MAX / 2 || kg > UINT32_MAX / 2 ||
+        x_plane > UINT32_MAX || dy_plane > UINT32_MAX || (size_t)a->m * k > UINT32_MAX)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_conv_implicit_wgrad: invalid sizes (K=%zu, %zu pixels)", k, kg);
+    segcl_status st;
+    /* here y is dy (the A operand) and w the weight gradient (C) */
+    if ((st = check_buffer(ctx, a->y, "output gradient", dy_plane * a->images)) ||
+        (st = check_buffer(ctx, a->x, "image", x_plane * a->images)) ||
+        (st = check_buffer(ctx, a->w, "weight gradient", (size_t)a->m * k)))
+        return st;
+    const char *options = cpu_options(ctx);
+    if (!options)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    const cl_uint mr = ctx->gemm_mr, m = a->m, n = (cl_uint)k, kk = (cl_uint)kg;
+    const cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + ctx->gemm_nr - 1) / ctx->gemm_nr;
+    if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
+                                    &ctx->gemm_pack_a_bytes,
+                                    (size_t)tiles_m * mr * kg * sizeof(float))))
+        return st;
+    cl_uint pix = (cl_uint)pixels, dyp = (cl_uint)dy_plane, xp = (cl_uint)x_plane;
+    size_t pack_global[2] = {(kg + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[3] = {1, 1, 1};
+    if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a_images", 2, pack_global, local,
+                        SEGCL_ARGS(SEGCL_ARG(a->y), SEGCL_ARG(pix), SEGCL_ARG(dyp), SEGCL_ARG(m),
+                                   SEGCL_ARG(kk), SEGCL_ARG(ctx->gemm_pack_a)))))
+        return st;
+    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
+                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
+    cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
+    cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
+    float alpha = 1.0f, beta = a->beta, kernel_beta = splits > 1 ? 0.0f : beta;
+    cl_mem c = a->w;
+    if (splits > 1) {
+        groups[2] = splits;
+        if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
+                                        &ctx->gemm_slabs_bytes,
+                                        (size_t)splits * stride * sizeof(float))))
+            return st;
+        c = ctx->gemm_slabs;
+    }
+    if ((st = segcl_run(ctx, "gemm_cpu", options, "conv_implicit_wgrad", 3, groups, local,
+                        SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x), SEGCL_ARG(xp),
+                                   SEGCL_ARG(a->cin), SEGCL_ARG(a->h), SEGCL_ARG(a->w_in),
+                                   SEGCL_ARG(a->kh), SEGCL_ARG(a->kw), SEGCL_ARG(a->stride),
+                                   SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
+                                   SEGCL_ARG(a->images), SEGCL_ARG(c), SEGCL_ARG(zero_off),
+                                   SEGCL_ARG(n), SEGCL_ARG(m), SEGCL_ARG(alpha),
+                                   SEGCL_ARG(kernel_beta), SEGCL_ARG(chunk),
+                                   SEGCL_ARG(stride)))))
+        return st;
+    return splits > 1 ? sum_splits(ctx, options, splits, m, n, a->w, zero_off, n, alpha, beta)
+                      : SEGCL_OK;
 }
 
 segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)

@@ -205,6 +205,14 @@ static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, 
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
     const bool panels = !g->direct && cpu_path(ctx);
+    if (panels && !getenv("SEGCL_NO_IMPLICIT")) {
+        /* every image in one product (K = images x pixels), columns built in local memory */
+        segcl_conv_implicit_args ia = {.w = dw, .x = img, .y = a, .images = g->n, .m = g->cout,
+                                       .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
+                                       .kw = g->kw, .stride = g->stride, .pad = g->pad,
+                                       .ho = g->ho, .wo = g->wo, .beta = 1.0f};
+        return segcl_conv_implicit_wgrad(ctx, &ia);
+    }
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
     if (!g->direct)
