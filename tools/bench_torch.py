@@ -8,6 +8,7 @@ setting here):  LD_PRELOAD=libtcmalloc_minimal.so.4 /usr/bin/python3 tools/bench
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -83,6 +84,7 @@ def main():
         out["infer_batch_s"] = timed(lambda: model(x), args.seconds * 2)
     out["train_images_per_s"] = args.batch / out["train_step_s"]
     out["infer_images_per_s"] = args.batch / out["infer_batch_s"]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(out))
 
 

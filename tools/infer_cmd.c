@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 
@@ -306,12 +307,15 @@ static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int
     segcl_device_info info;
     if (segcl_context_device_info(ctx, &info))
         return cli_fail(ctx, SEGCL_ERROR_STATE);
-    json_t *root = json_pack("{s:s, s:i, s:i, s:f, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i}}", "arch",
-                             arch, "batch", batch, "size", size, "train_images_per_s", train,
-                             "infer_images_per_s", infer, "device", "index", info.index, "name",
-                             info.name, "type", segcl_device_type_string(info.type), "platform",
-                             info.platform_name, "driver", info.driver_version, "compute_units",
-                             (int)info.compute_units);
+    struct rusage ru;
+    double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
+    json_t *root = json_pack(
+        "{s:s, s:i, s:i, s:f, s:f, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i, s:i}}", "arch", arch,
+        "batch", batch, "size", size, "train_images_per_s", train, "infer_images_per_s", infer,
+        "peak_rss_mb", peak_mb, "device", "index", info.index, "name", info.name, "type",
+        segcl_device_type_string(info.type), "platform", info.platform_name, "driver",
+        info.driver_version, "compute_units", (int)info.compute_units, "native_float_width",
+        (int)info.native_float_width);
     int rc = root && json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
     json_decref(root);
     if (rc)
