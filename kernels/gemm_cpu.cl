@@ -365,9 +365,10 @@ inline void build_slice_t(__local float *bs, __global const float *x, const conv
 
 /* A[i][p] = dy[p / pixels][i][p % pixels] (m x images * pixels) into gemm_pack_a's layout. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_pack_a_images(__global const float *a, const uint pixels, const uint image_stride,
-                        const uint m, const uint k, __global float *ap)
+void gemm_pack_a_images(__global const float *a, const uint img0, const uint pixels,
+                        const uint image_stride, const uint m, const uint k, __global float *ap)
 {
+    a += (size_t)img0 * image_stride;
     const uint tile = get_group_id(1);
     const uint p0 = get_group_id(0) * PACK_K;
     const uint p1 = min(p0 + PACK_K, k);
@@ -387,9 +388,11 @@ void gemm_pack_a_images(__global const float *a, const uint pixels, const uint i
     }
 }
 
-/* c (m x n, ldc) = alpha A col^T (+ beta c); dimension 2 splits K as in gemm_packed. */
+/* c (m x n, ldc) = alpha A col^T (+ beta c) over `images` images from img0 on; dimension 2
+ * splits K as in gemm_packed. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void conv_implicit_wgrad(__global const float *ap, __global const float *x, const uint x_plane,
+void conv_implicit_wgrad(__global const float *ap, __global const float *x, const uint img0,
+                         const uint x_plane,
                          const uint channels, const uint h, const uint w, const uint kh,
                          const uint kw, const uint stride, const uint pad, const uint ho,
                          const uint wo, const uint images, __global float *c,
@@ -408,6 +411,7 @@ void conv_implicit_wgrad(__global const float *ap, __global const float *x, cons
     const uint split = get_group_id(2);
     const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
     c += c_offset + (size_t)split * split_stride;
+    x += (size_t)img0 * x_plane;
 
     for (uint k0 = k_begin; k0 < k_end; k0 += KC) {
         const uint kc = min((uint)KC, k_end - k0);

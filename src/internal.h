@@ -319,6 +319,9 @@ SEGCL_INTERNAL segcl_status segcl_arena_create(segcl_context *ctx, const char *n
 SEGCL_INTERNAL segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
                                                 const int64_t *shape, int first_step,
                                                 int last_step, size_t *slot);
+/* Places the declared tensors (offsets and the buffer's size) without allocating anything;
+ * commit plans first if needed. */
+SEGCL_INTERNAL segcl_status segcl_arena_plan(segcl_arena *arena);
 SEGCL_INTERNAL segcl_status segcl_arena_commit(segcl_arena *arena);
 /* The tensor of a slot once committed (owned by the arena), else NULL. */
 SEGCL_INTERNAL segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot);

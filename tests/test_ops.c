@@ -274,6 +274,10 @@ static void test_conv2d(void **state)
         conv_fd = false;
         run_conv_case(4, 30, 9, 70, 100, 3, 3, 1, 1, false);
         run_conv_case(2, 6, 33, 40, 13, 3, 3, 2, 1, false); /* stride 2 through the same */
+        /* the weight gradient packs the output gradient a few images at a time */
+        setenv("SEGCL_TEST_WGRAD_IMAGES", "3", 1);
+        run_conv_case(4, 30, 9, 70, 100, 3, 3, 1, 1, false);
+        unsetenv("SEGCL_TEST_WGRAD_IMAGES");
         conv_fd = true;
     }
 }

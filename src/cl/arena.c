@@ -24,7 +24,7 @@ struct segcl_arena {
     char *name;
     arena_slot *slots;
     size_t count, cap;
-    bool committed;
+    bool planned, committed;
     cl_mem buffer;
     size_t planned_bytes;
 };
@@ -48,8 +48,8 @@ segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
                                  size_t *slot)
 {
     segcl_context *ctx = arena->ctx;
-    if (arena->committed)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "arena '%s' is committed; cannot declare '%s'",
+    if (arena->planned)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "arena '%s' is planned; cannot declare '%s'",
                           arena->name, name);
     if (last_step < first_step)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
@@ -90,11 +90,16 @@ static int by_size_desc(const void *pa, const void *pb)
     const arena_slot *a = *(const arena_slot *const *)pa, *b = *(const arena_slot *const *)pb;
     if (a->bytes != b->bytes)
         return a->bytes < b->bytes ? 1 : -1;
-    return a->first - b->first; /* ties broken by position: the plan is deterministic */
+    /* ties broken by first step, then declaration order: the plan is deterministic */
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
 }
 
-segcl_status segcl_arena_commit(segcl_arena *arena)
+segcl_status segcl_arena_plan(segcl_arena *arena)
 {
+    if (arena->planned)
+        return SEGCL_OK;
     segcl_context *ctx = arena->ctx;
     if (arena->committed)
         return segcl_fail(ctx, SEGCL_ERROR_STATE, "arena '%s' already committed", arena->name);
@@ -146,13 +151,24 @@ segcl_status segcl_arena_commit(segcl_arena *arena)
     }
     segcl_free(order);
     segcl_free(placed);
+    arena->planned_bytes = total ? total : align;
+    arena->planned = true;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_arena_commit(segcl_arena *arena)
+{
+    segcl_context *ctx = arena->ctx;
+    if (arena->committed)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "arena '%s' already committed", arena->name);
+    segcl_status st = segcl_arena_plan(arena);
+    if (st)
+        return st;
 
     char what[160];
     snprintf(what, sizeof what, "arena '%s' (%zu tensors)", arena->name, arena->count);
-    segcl_status st = segcl_buffer_create(ctx, what, total ? total : align, &arena->buffer);
-    if (st)
+    if ((st = segcl_buffer_create(ctx, what, arena->planned_bytes, &arena->buffer)))
         return st;
-    arena->planned_bytes = total ? total : align;
     for (size_t i = 0; i < arena->count; i++) {
         arena_slot *s = &arena->slots[i];
         st = segcl_tensor_wrap(ctx, s->name, s->ndim, s->shape, arena->buffer, s->offset,
@@ -180,7 +196,7 @@ segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot)
 
 size_t segcl_arena_planned_bytes(const segcl_arena *arena)
 {
-    return arena->committed ? arena->planned_bytes : 0;
+    return arena->planned ? arena->planned_bytes : 0;
 }
 
 size_t segcl_arena_naive_bytes(const segcl_arena *arena)

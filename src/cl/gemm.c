@@ -176,6 +176,9 @@ static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
  * device's vector width (src/cl/context.c). */
 #define CPU_PACK_K 256
 
+/* Most bytes of output gradient the weight gradient packs at once (src/cl/gemm.c). */
+#define WGRAD_PACK_BYTES ((size_t)8 << 20)
+
 /* Cache blocking: row and column tiles per work-group and the K block. Defaults measured on a
  * 2-core Zen 4 with PoCL (notes in tools/PERF.md); SEGCL_GEMM_CPU_BLOCKING="MC,NC,KC" overrides
  * them for tuning on other CPUs. */
@@ -372,44 +375,63 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    const cl_uint mr = ctx->gemm_mr, m = a->m, n = (cl_uint)k, kk = (cl_uint)kg;
+    const cl_uint mr = ctx->gemm_mr, m = a->m, n = (cl_uint)k;
     const cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + ctx->gemm_nr - 1) / ctx->gemm_nr;
+    /* dy packed for a few images at a time: the packed copy stays within WGRAD_PACK_BYTES
+     * (at least one image), so a large batch costs no more scratch than a small one */
+    const size_t image_pack = (size_t)tiles_m * mr * pixels * sizeof(float);
+    size_t chunk_images = WGRAD_PACK_BYTES / image_pack;
+    if (chunk_images < 1)
+        chunk_images = 1;
+    const char *hook = getenv("SEGCL_TEST_WGRAD_IMAGES"); /* tests: force small chunks */
+    if (hook && atoi(hook) > 0)
+        chunk_images = (size_t)atoi(hook);
+    if (chunk_images > a->images)
+        chunk_images = a->images;
     if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                    &ctx->gemm_pack_a_bytes,
-                                    (size_t)tiles_m * mr * kg * sizeof(float))))
+                                    &ctx->gemm_pack_a_bytes, chunk_images * image_pack)))
         return st;
     cl_uint pix = (cl_uint)pixels, dyp = (cl_uint)dy_plane, xp = (cl_uint)x_plane;
-    size_t pack_global[2] = {(kg + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[3] = {1, 1, 1};
-    if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a_images", 2, pack_global, local,
-                        SEGCL_ARGS(SEGCL_ARG(a->y), SEGCL_ARG(pix), SEGCL_ARG(dyp), SEGCL_ARG(m),
-                                   SEGCL_ARG(kk), SEGCL_ARG(ctx->gemm_pack_a)))))
-        return st;
-    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
-                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
-    cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
-    cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
-    float alpha = 1.0f, beta = a->beta, kernel_beta = splits > 1 ? 0.0f : beta;
-    cl_mem c = a->w;
-    if (splits > 1) {
-        groups[2] = splits;
-        if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
-                                        &ctx->gemm_slabs_bytes,
-                                        (size_t)splits * stride * sizeof(float))))
-            return st;
-        c = ctx->gemm_slabs;
+    size_t local[3] = {1, 1, 1};
+    for (cl_uint img0 = 0; img0 < a->images && !st; img0 += (cl_uint)chunk_images) {
+        cl_uint images = a->images - img0 < chunk_images ? a->images - img0 : (cl_uint)chunk_images;
+        cl_uint kk = images * pix;
+        size_t pack_global[2] = {(kk + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m};
+        if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a_images", 2, pack_global, local,
+                            SEGCL_ARGS(SEGCL_ARG(a->y), SEGCL_ARG(img0), SEGCL_ARG(pix),
+                                       SEGCL_ARG(dyp), SEGCL_ARG(m), SEGCL_ARG(kk),
+                                       SEGCL_ARG(ctx->gemm_pack_a)))))
+            break;
+        size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
+                            (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
+        cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
+        cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
+        /* the first chunk applies the caller's beta, later ones add to it */
+        float alpha = 1.0f, beta = img0 == 0 ? a->beta : 1.0f;
+        float kernel_beta = splits > 1 ? 0.0f : beta;
+        cl_mem c = a->w;
+        if (splits > 1) {
+            groups[2] = splits;
+            if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
+                                            &ctx->gemm_slabs_bytes,
+                                            (size_t)splits * stride * sizeof(float))))
+                break;
+            c = ctx->gemm_slabs;
+        }
+        if ((st = segcl_run(ctx, "gemm_cpu", options, "conv_implicit_wgrad", 3, groups, local,
+                            SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x),
+                                       SEGCL_ARG(img0), SEGCL_ARG(xp), SEGCL_ARG(a->cin),
+                                       SEGCL_ARG(a->h), SEGCL_ARG(a->w_in), SEGCL_ARG(a->kh),
+                                       SEGCL_ARG(a->kw), SEGCL_ARG(a->stride), SEGCL_ARG(a->pad),
+                                       SEGCL_ARG(a->ho), SEGCL_ARG(a->wo), SEGCL_ARG(images),
+                                       SEGCL_ARG(c), SEGCL_ARG(zero_off), SEGCL_ARG(n),
+                                       SEGCL_ARG(m), SEGCL_ARG(alpha), SEGCL_ARG(kernel_beta),
+                                       SEGCL_ARG(chunk), SEGCL_ARG(stride)))))
+            break;
+        if (splits > 1)
+            st = sum_splits(ctx, options, splits, m, n, a->w, zero_off, n, alpha, beta);
     }
-    if ((st = segcl_run(ctx, "gemm_cpu", options, "conv_implicit_wgrad", 3, groups, local,
-                        SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x), SEGCL_ARG(xp),
-                                   SEGCL_ARG(a->cin), SEGCL_ARG(a->h), SEGCL_ARG(a->w_in),
-                                   SEGCL_ARG(a->kh), SEGCL_ARG(a->kw), SEGCL_ARG(a->stride),
-                                   SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
-                                   SEGCL_ARG(a->images), SEGCL_ARG(c), SEGCL_ARG(zero_off),
-                                   SEGCL_ARG(n), SEGCL_ARG(m), SEGCL_ARG(alpha),
-                                   SEGCL_ARG(kernel_beta), SEGCL_ARG(chunk),
-                                   SEGCL_ARG(stride)))))
-        return st;
-    return splits > 1 ? sum_splits(ctx, options, splits, m, n, a->w, zero_off, n, alpha, beta)
-                      : SEGCL_OK;
+    return st;
 }
 
 segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)

@@ -12,7 +12,8 @@
 
 typedef struct activations {
     int64_t n, h, w;
-    bool ready;
+    bool ready, training;  /* training: gradients too */
+    segcl_arena *arena;    /* owns the tensors below, unless NULL (one buffer each) */
     /* encoder, per stage */
     segcl_tensor *enc_conv[SEGCL_MAX_DEPTH], *enc_bn[SEGCL_MAX_DEPTH];
     segcl_tensor *pool[SEGCL_MAX_DEPTH], *pool_idx[SEGCL_MAX_DEPTH];
@@ -177,15 +178,21 @@ static void free_activations(activations *a)
     segcl_tensor **groups[] = {a->enc_conv, a->enc_bn, a->pool, a->pool_idx, a->up, a->cat,
                                a->dec_conv, a->dec_bn, a->d_enc_conv, a->d_enc_bn, a->d_pool,
                                a->d_up, a->d_cat, a->d_dec_conv, a->d_dec_bn};
+    /* tensors of an arena belong to it */
+    if (!a->arena) {
+        for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+            for (int i = 0; i < SEGCL_MAX_DEPTH; i++)
+                segcl_tensor_destroy(groups[g][i]);
+        segcl_tensor_destroy(a->bott);
+        segcl_tensor_destroy(a->d_bott);
+        segcl_tensor_destroy(a->logits);
+    }
+    segcl_arena_destroy(a->arena);
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
-        for (int i = 0; i < SEGCL_MAX_DEPTH; i++) {
-            segcl_tensor_destroy(groups[g][i]);
+        for (int i = 0; i < SEGCL_MAX_DEPTH; i++)
             groups[g][i] = NULL;
-        }
-    segcl_tensor_destroy(a->bott);
-    segcl_tensor_destroy(a->d_bott);
-    segcl_tensor_destroy(a->logits);
     a->bott = a->d_bott = a->logits = NULL;
+    a->arena = NULL;
     a->ready = false;
 }
 
@@ -211,87 +218,244 @@ void segcl_model_destroy(segcl_model *m)
     segcl_free(m);
 }
 
-/* Allocates activations and their gradients for batch shape (n, h, w). */
-static segcl_status ensure_activations(segcl_model *m, int64_t n, int64_t h, int64_t w)
-{
-    activations *a = &m->act;
-    if (a->ready && a->n == n && a->h == h && a->w == w)
-        return SEGCL_OK;
-    free_activations(a);
-    const int d = m->cfg.depth;
-    segcl_status st = SEGCL_OK;
+/*
+ * The model's tensors for one batch shape, described once: each activation and gradient with
+ * its shape and the steps of the forward (and, when training, backward) pass that use it, in
+ * the order segcl_model_forward and segcl_model_backward run them. The arena places tensors
+ * whose steps never meet in the same bytes; the memory estimate plans the same description.
+ */
+#define PLAN_MAX (16 * SEGCL_MAX_DEPTH + 4)
+
+typedef struct plan_entry {
+    segcl_tensor **dst;
     char name[48];
-#define T(dst, label, i, c, hh, ww)                                                                \
-    do {                                                                                           \
-        if (!st) {                                                                                 \
-            snprintf(name, sizeof name, label, i);                                                 \
-            st = new_tensor(m, name, 4, n, c, hh, ww, &(dst));                                     \
-        }                                                                                          \
-    } while (0)
+    int64_t shape[4];
+    int first, last;
+} plan_entry;
+
+typedef struct plan {
+    plan_entry e[PLAN_MAX];
+    size_t n;
+    int step;
+} plan;
+
+static void plan_add(plan *pl, segcl_tensor **dst, const char *label, int i, int64_t n,
+                     int64_t c, int64_t h, int64_t w)
+{
+    plan_entry *e = &pl->e[pl->n++];
+    e->dst = dst;
+    snprintf(e->name, sizeof e->name, label, i);
+    e->shape[0] = n, e->shape[1] = c, e->shape[2] = h, e->shape[3] = w;
+    e->first = INT32_MAX, e->last = -1;
+}
+
+/* The current step reads or writes *dst. */
+static void use(plan *pl, segcl_tensor **dst)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->e[i].dst == dst) {
+            if (pl->step < pl->e[i].first)
+                pl->e[i].first = pl->step;
+            if (pl->step > pl->e[i].last)
+                pl->e[i].last = pl->step;
+            return;
+        }
+}
+
+static void describe(const segcl_model *m, activations *a, int64_t n, int64_t h, int64_t w,
+                     bool training, plan *pl)
+{
+    const int d = m->cfg.depth;
+    const bool unet = m->cfg.arch == SEGCL_ARCH_UNET;
+    memset(pl, 0, sizeof *pl);
     for (int i = 0; i < d; i++) {
         int64_t hi = h >> i, wi = w >> i, ch = m->enc[i].cout;
-        T(a->enc_conv[i], "enc_conv%d output", i, ch, hi, wi);
-        T(a->enc_bn[i], "bn%d output", i, ch, hi, wi);
-        T(a->pool[i], "pool%d output", i, ch, hi / 2, wi / 2);
-        T(a->pool_idx[i], "pool%d indices", i, ch, hi / 2, wi / 2);
-        T(a->d_enc_conv[i], "grad of enc_conv%d output", i, ch, hi, wi);
-        T(a->d_enc_bn[i], "grad of bn%d output", i, ch, hi, wi);
-        T(a->d_pool[i], "grad of pool%d output", i, ch, hi / 2, wi / 2);
+        plan_add(pl, &a->enc_conv[i], "enc_conv%d output", i, n, ch, hi, wi);
+        plan_add(pl, &a->enc_bn[i], "bn%d output", i, n, ch, hi, wi);
+        plan_add(pl, &a->pool[i], "pool%d output", i, n, ch, hi / 2, wi / 2);
+        plan_add(pl, &a->pool_idx[i], "pool%d indices", i, n, ch, hi / 2, wi / 2);
+        if (training) {
+            plan_add(pl, &a->d_enc_conv[i], "grad of enc_conv%d output", i, n, ch, hi, wi);
+            plan_add(pl, &a->d_enc_bn[i], "grad of bn%d output", i, n, ch, hi, wi);
+            plan_add(pl, &a->d_pool[i], "grad of pool%d output", i, n, ch, hi / 2, wi / 2);
+        }
     }
-    T(a->bott, "bottleneck output%.0d", 0, m->bottleneck.cout, h >> d, w >> d);
-    T(a->d_bott, "grad of bottleneck output%.0d", 0, m->bottleneck.cout, h >> d, w >> d);
+    plan_add(pl, &a->bott, "bottleneck output%.0d", 0, n, m->bottleneck.cout, h >> d, w >> d);
+    if (training)
+        plan_add(pl, &a->d_bott, "grad of bottleneck output%.0d", 0, n, m->bottleneck.cout,
+                 h >> d, w >> d);
     int64_t prev = m->bottleneck.cout;
     for (int j = 0; j < d; j++) {
         /* stage j runs at the resolution of encoder stage d - 1 - j */
         int64_t hj = h >> (d - 1 - j), wj = w >> (d - 1 - j);
-        T(a->up[j], "dec%d upsampled", j, prev, hj, wj);
-        T(a->d_up[j], "grad of dec%d upsampled", j, prev, hj, wj);
-        if (m->cfg.arch == SEGCL_ARCH_UNET) {
-            T(a->cat[j], "dec%d concat", j, m->dec[j].cin, hj, wj);
-            T(a->d_cat[j], "grad of dec%d concat", j, m->dec[j].cin, hj, wj);
+        plan_add(pl, &a->up[j], "dec%d upsampled", j, n, prev, hj, wj);
+        if (training)
+            plan_add(pl, &a->d_up[j], "grad of dec%d upsampled", j, n, prev, hj, wj);
+        if (unet) {
+            plan_add(pl, &a->cat[j], "dec%d concat", j, n, m->dec[j].cin, hj, wj);
+            if (training)
+                plan_add(pl, &a->d_cat[j], "grad of dec%d concat", j, n, m->dec[j].cin, hj, wj);
         }
         if (j < d - 1) {
-            T(a->dec_conv[j], "dec_conv%d output", j, m->dec[j].cout, hj, wj);
-            T(a->dec_bn[j], "dec_bn%d output", j, m->dec[j].cout, hj, wj);
-            T(a->d_dec_conv[j], "grad of dec_conv%d output", j, m->dec[j].cout, hj, wj);
-            T(a->d_dec_bn[j], "grad of dec_bn%d output", j, m->dec[j].cout, hj, wj);
+            plan_add(pl, &a->dec_conv[j], "dec_conv%d output", j, n, m->dec[j].cout, hj, wj);
+            plan_add(pl, &a->dec_bn[j], "dec_bn%d output", j, n, m->dec[j].cout, hj, wj);
+            if (training) {
+                plan_add(pl, &a->d_dec_conv[j], "grad of dec_conv%d output", j, n,
+                         m->dec[j].cout, hj, wj);
+                plan_add(pl, &a->d_dec_bn[j], "grad of dec_bn%d output", j, n, m->dec[j].cout,
+                         hj, wj);
+            }
         }
         prev = m->dec[j].cout;
     }
-    T(a->logits, "logits%.0d", 0, m->cfg.classes, h, w);
-#undef T
+    plan_add(pl, &a->logits, "logits%.0d", 0, n, m->cfg.classes, h, w);
+
+    /* forward, as segcl_model_forward runs it (one step per op; conv -> ReLU -> BN is one) */
+    for (int i = 0; i < d; i++) {
+        pl->step++;
+        if (i > 0)
+            use(pl, &a->pool[i - 1]);
+        use(pl, &a->enc_conv[i]), use(pl, &a->enc_bn[i]);
+        pl->step++;
+        use(pl, &a->enc_bn[i]), use(pl, &a->pool[i]), use(pl, &a->pool_idx[i]);
+    }
+    pl->step++;
+    use(pl, &a->pool[d - 1]), use(pl, &a->bott);
+    segcl_tensor **in = &a->bott;
+    for (int j = 0; j < d; j++) {
+        pl->step++;
+        use(pl, in), use(pl, &a->up[j]);
+        segcl_tensor **conv_in = &a->up[j];
+        if (unet) {
+            pl->step++;
+            use(pl, &a->up[j]), use(pl, &a->enc_bn[d - 1 - j]), use(pl, &a->cat[j]);
+            conv_in = &a->cat[j];
+        }
+        pl->step++;
+        use(pl, conv_in);
+        if (j < d - 1) {
+            use(pl, &a->dec_conv[j]), use(pl, &a->dec_bn[j]);
+            in = &a->dec_bn[j];
+        } else {
+            use(pl, &a->logits);
+        }
+    }
+    if (training) {
+        /* backward, as segcl_model_backward runs it */
+        for (int j = d - 1; j >= 0; j--) {
+            segcl_tensor **conv_in = unet ? &a->cat[j] : &a->up[j];
+            segcl_tensor **d_conv_in = unet ? &a->d_cat[j] : &a->d_up[j];
+            pl->step++;
+            use(pl, conv_in), use(pl, d_conv_in);
+            if (j < d - 1)
+                use(pl, &a->dec_conv[j]), use(pl, &a->d_dec_bn[j]), use(pl, &a->d_dec_conv[j]);
+            if (unet) {
+                pl->step++;
+                use(pl, &a->d_cat[j]), use(pl, &a->d_up[j]), use(pl, &a->d_enc_bn[d - 1 - j]);
+            }
+            pl->step++;
+            use(pl, &a->d_up[j]), use(pl, j == 0 ? &a->d_bott : &a->d_dec_bn[j - 1]);
+        }
+        pl->step++;
+        use(pl, &a->pool[d - 1]), use(pl, &a->d_bott), use(pl, &a->d_pool[d - 1]);
+        for (int i = d - 1; i >= 0; i--) {
+            pl->step++;
+            use(pl, &a->d_pool[i]), use(pl, &a->pool_idx[i]), use(pl, &a->d_enc_bn[i]);
+            pl->step++;
+            use(pl, &a->enc_conv[i]), use(pl, &a->d_enc_bn[i]), use(pl, &a->d_enc_conv[i]);
+            if (i > 0)
+                use(pl, &a->pool[i - 1]), use(pl, &a->d_pool[i - 1]);
+        }
+    }
+    /* the logits stay valid until the next forward (losses, metrics, pictures read them) */
+    pl->step++;
+    use(pl, &a->logits);
+}
+
+/* Declares a plan's tensors in a new arena. */
+static segcl_status plan_arena(segcl_context *ctx, const plan *pl, segcl_arena **out,
+                               size_t *slots)
+{
+    segcl_arena *arena = NULL;
+    segcl_status st = segcl_arena_create(ctx, "activations and gradients", &arena);
+    for (size_t i = 0; i < pl->n && !st; i++) {
+        const plan_entry *e = &pl->e[i];
+        st = segcl_arena_declare(arena, e->name, 4, e->shape, e->first, e->last, &slots[i]);
+    }
     if (st) {
-        free_activations(a);
+        segcl_arena_destroy(arena);
         return st;
     }
+    *out = arena;
+    return SEGCL_OK;
+}
+
+/* Activations for batch shape (n, h, w), with gradients when training; a training plan also
+ * serves inference (validation between epochs), so it is not replaced by a smaller one. */
+static segcl_status ensure_activations(segcl_model *m, int64_t n, int64_t h, int64_t w,
+                                       bool training)
+{
+    activations *a = &m->act;
+    if (a->ready && a->n == n && a->h == h && a->w == w && (a->training || !training))
+        return SEGCL_OK;
+    free_activations(a);
+    plan *pl = segcl_malloc(sizeof *pl);
+    size_t *slots = segcl_malloc(PLAN_MAX * sizeof *slots);
+    segcl_arena *arena = NULL;
+    segcl_status st = SEGCL_OK;
+    if (!pl || !slots) {
+        st = segcl_fail(m->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    describe(m, a, n, h, w, training, pl);
+    if ((st = plan_arena(m->ctx, pl, &arena, slots)) || (st = segcl_arena_plan(arena)))
+        goto done;
+    if (segcl_arena_planned_bytes(arena) > m->ctx->dev->info.max_alloc_bytes) {
+        /* one buffer would exceed the device's largest allocation: one buffer per tensor */
+        segcl_arena_destroy(arena);
+        arena = NULL;
+        for (size_t i = 0; i < pl->n && !st; i++)
+            st = segcl_tensor_create(m->ctx, pl->e[i].name, 4, pl->e[i].shape, pl->e[i].dst);
+        if (st)
+            free_activations(a);
+        goto done;
+    }
+    if ((st = segcl_arena_commit(arena)))
+        goto done;
+    for (size_t i = 0; i < pl->n; i++)
+        *pl->e[i].dst = segcl_arena_tensor(arena, slots[i]);
+    a->arena = arena;
+    arena = NULL;
+done:
+    segcl_arena_destroy(arena);
+    segcl_free(pl);
+    segcl_free(slots);
+    if (st)
+        return st;
     a->n = n;
     a->h = h;
     a->w = w;
+    a->training = training;
     a->ready = true;
     return SEGCL_OK;
 }
 
 size_t segcl_model_activation_bytes(const segcl_model *m, int64_t n, int64_t h, int64_t w)
 {
-    const int d = m->cfg.depth;
-    size_t floats = 0;
-    for (int i = 0; i < d; i++) {
-        size_t px = (size_t)(h >> i) * (size_t)(w >> i), ch = (size_t)m->enc[i].cout;
-        floats += 2 * (2 * ch * px + 2 * ch * px / 4) + ch * px / 4; /* conv, bn, pool (+grads), indices */
+    activations scratch;
+    memset(&scratch, 0, sizeof scratch);
+    plan *pl = segcl_malloc(sizeof *pl);
+    size_t *slots = segcl_malloc(PLAN_MAX * sizeof *slots), bytes = SIZE_MAX;
+    segcl_arena *arena = NULL;
+    if (pl && slots) {
+        describe(m, &scratch, n, h, w, true, pl);
+        if (!plan_arena(m->ctx, pl, &arena, slots) && !segcl_arena_plan(arena))
+            bytes = segcl_arena_planned_bytes(arena);
     }
-    floats += 2 * (size_t)m->bottleneck.cout * (size_t)(h >> d) * (size_t)(w >> d);
-    size_t prev = (size_t)m->bottleneck.cout;
-    for (int j = 0; j < d; j++) {
-        size_t px = (size_t)(h >> (d - 1 - j)) * (size_t)(w >> (d - 1 - j));
-        floats += 2 * prev * px;
-        if (m->cfg.arch == SEGCL_ARCH_UNET)
-            floats += 2 * (size_t)m->dec[j].cin * px;
-        if (j < d - 1)
-            floats += 4 * (size_t)m->dec[j].cout * px;
-        prev = (size_t)m->dec[j].cout;
-    }
-    floats += (size_t)m->cfg.classes * (size_t)h * (size_t)w;
-    return floats * (size_t)n * sizeof(float);
+    segcl_arena_destroy(arena);
+    segcl_free(pl);
+    segcl_free(slots);
+    return bytes;
 }
 
 segcl_status segcl_model_init(segcl_model *m, uint64_t seed)
@@ -394,7 +558,7 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
         return segcl_fail(m->ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "model: image size %lldx%lld must be a multiple of %lld for depth %d",
                           (long long)x->shape[2], (long long)x->shape[3], (long long)mult, d);
-    segcl_status st = ensure_activations(m, x->shape[0], x->shape[2], x->shape[3]);
+    segcl_status st = ensure_activations(m, x->shape[0], x->shape[2], x->shape[3], training);
     if (st)
         return st;
     activations *a = &m->act;
