@@ -449,13 +449,40 @@ size_t segcl_model_activation_bytes(const segcl_model *m, int64_t n, int64_t h, 
     segcl_arena *arena = NULL;
     if (pl && slots) {
         describe(m, &scratch, n, h, w, true, pl);
-        if (!plan_arena(m->ctx, pl, &arena, slots) && !segcl_arena_plan(arena))
+        if (!plan_arena(m->ctx, pl, &arena, slots) && !segcl_arena_plan(arena)) {
             bytes = segcl_arena_planned_bytes(arena);
+            /* what ensure_activations falls back to beyond the largest allocation */
+            if (bytes > m->ctx->dev->info.max_alloc_bytes)
+                bytes = segcl_arena_naive_bytes(arena);
+        }
     }
     segcl_arena_destroy(arena);
     segcl_free(pl);
     segcl_free(slots);
     return bytes;
+}
+
+size_t segcl_model_workspace_bytes(const segcl_model *m, int64_t h, int64_t w)
+{
+    if (segcl_gemm_get_backend(m->ctx) == SEGCL_GEMM_CPU)
+        return (size_t)32 << 20; /* packed operands, split-K slabs, resize rows: bounded */
+    /* im2col columns of one image for the largest convolution, grown by half, and as much
+     * again for CLBlast's temporary buffer */
+    size_t most = 0;
+    const int d = m->cfg.depth;
+    for (int i = 0; i <= d; i++) {
+        const segcl_conv_layer *l = i < d ? &m->enc[i] : &m->bottleneck;
+        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> i) *
+                      (size_t)(w >> i);
+        most = cols > most ? cols : most;
+    }
+    for (int j = 0; j < d; j++) {
+        const segcl_conv_layer *l = &m->dec[j];
+        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w *
+                      (size_t)(h >> (d - 1 - j)) * (size_t)(w >> (d - 1 - j));
+        most = cols > most ? cols : most;
+    }
+    return most * sizeof(float) * 3;
 }
 
 segcl_status segcl_model_init(segcl_model *m, uint64_t seed)

@@ -71,9 +71,12 @@ SEGCL_INTERNAL segcl_bn_layer *segcl_model_bn(segcl_model *model, size_t i);
 SEGCL_INTERNAL const segcl_model_config *segcl_model_get_config(const segcl_model *model);
 SEGCL_INTERNAL size_t segcl_model_parameter_elements(const segcl_model *model);
 
-/* Device bytes the activations and their gradients take for one batch of n images of h x w. */
+/* Device bytes the activations and their gradients take for one training batch of n images of
+ * h x w: the arena's plan, from the same description the model allocates with. */
 SEGCL_INTERNAL size_t segcl_model_activation_bytes(const segcl_model *model, int64_t n, int64_t h,
                                                    int64_t w);
+/* Device bytes of the ops' workspaces (GEMM scratch, im2col columns) at that image size. */
+SEGCL_INTERNAL size_t segcl_model_workspace_bytes(const segcl_model *model, int64_t h, int64_t w);
 
 /* Runs the network on x (N, in_channels, H, W), H and W multiples of 2^depth. Returns the
  * logits (N, classes, H, W), owned by the model and valid until the next forward. */

@@ -305,15 +305,11 @@ static int fit_batch(run_state *r, int wanted)
     uint64_t avail = ctx->memory_limit > ctx->memory_in_use + params
                          ? ctx->memory_limit - ctx->memory_in_use - params
                          : 0;
+    const uint64_t workspace = segcl_model_workspace_bytes(r->model, r->meta.size, r->meta.size);
     int b = wanted;
     while (b > 1) {
         uint64_t need = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size);
-        /* convolution columns of one image: the largest layer's K x P, twice for backward */
-        need += (uint64_t)r->meta.size * r->meta.size * 16 * 9 * 3 * sizeof(float) * 2;
-        bool fits_total = need <= avail / 10 * 8;
-        bool fits_one = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size) /
-                            8 <= ctx->dev->info.max_alloc_bytes;
-        if (fits_total && fits_one)
+        if (need != SIZE_MAX && need + workspace <= avail / 10 * 8)
             break;
         b = b / 2 > 1 ? b / 2 : 1;
     }
