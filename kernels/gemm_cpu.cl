@@ -93,11 +93,46 @@ void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, c
     }
 }
 
+/* What a convolution's last K block applies to each output (row = output channel) before it
+ * stores it, in the order the separate ops would: + bias, ReLU (fmax with 0, as relu_forward),
+ * then scale * v + shift (inference BatchNorm, as bn_apply). */
+#define EP_BIAS 1
+#define EP_RELU 2
+#define EP_AFFINE 4
+
+typedef struct epilogue {
+    __global const float *bias, *scale, *shift;
+    uint flags; /* EP_*, 0 for none */
+} epilogue;
+
+inline float ep_apply(float v, const epilogue ep, const uint row)
+{
+    if (ep.flags & EP_BIAS)
+        v += ep.bias[row];
+    if (ep.flags & EP_RELU)
+        v = fmax(v, 0.0f);
+    if (ep.flags & EP_AFFINE)
+        v = ep.scale[row] * v + ep.shift[row];
+    return v;
+}
+
+inline gemm_vec ep_apply_vec(gemm_vec v, const epilogue ep, const uint row)
+{
+    if (ep.flags & EP_BIAS)
+        v += (gemm_vec)(ep.bias[row]);
+    if (ep.flags & EP_RELU)
+        v = fmax(v, (gemm_vec)(0.0f));
+    if (ep.flags & EP_AFFINE)
+        v = (gemm_vec)(ep.scale[row]) * v + (gemm_vec)(ep.shift[row]);
+    return v;
+}
+
 /* Stores one MR x NR tile held as two vector halves per row:
- * C = alpha * acc (+ beta * C on the first K block, + C on later ones). */
+ * C = alpha * acc (+ beta * C on the first K block, + C on later ones), then the epilogue on
+ * the last K block (ep.flags 0: none). */
 inline void store_tile(__global float *c, const uint ldc, const uint row0, const uint col0,
                        const uint m, const uint n, const gemm_vec *lo, const gemm_vec *hi,
-                       const float alpha, const float beta, const int first)
+                       const float alpha, const float beta, const int first, const epilogue ep)
 {
     if (row0 + MR <= m && col0 + NR <= n) {
 #pragma unroll
@@ -110,6 +145,10 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
             } else if (beta != 0.0f) {
                 v0 += beta * GEMM_VLOAD(0, dst);
                 v1 += beta * GEMM_VLOAD(1, dst);
+            }
+            if (ep.flags) {
+                v0 = ep_apply_vec(v0, ep, row0 + r);
+                v1 = ep_apply_vec(v1, ep, row0 + r);
             }
             GEMM_VSTORE(v0, 0, dst);
             GEMM_VSTORE(v1, 1, dst);
@@ -129,6 +168,8 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
                 v += dst[j];
             else if (beta != 0.0f)
                 v += beta * dst[j];
+            if (ep.flags)
+                v = ep_apply(v, ep, row0 + r);
             dst[j] = v;
         }
     }
@@ -173,6 +214,7 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
     const uint tn1 = min(tn0 + NC_TILES, tiles_n);
     const uint split = get_group_id(2);
     const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
+    const epilogue none = {0, 0, 0, 0};
     c += c_offset + (size_t)split * split_stride;
 
     for (uint k0 = k_begin; k0 < k_end; k0 += KC) {
@@ -184,7 +226,7 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
                 __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
                 gemm_vec lo[MR], hi[MR];
                 MICRO_TILE(apanel, bpanel, kc, lo, hi);
-                store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first);
+                store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first, none);
             }
         }
     }
@@ -266,14 +308,18 @@ inline void build_slice(__local float *bs, __global const float *x, const conv_s
 }
 
 /* Dimension 2 runs over images: x at img * x_plane, y at img * y_plane (m x ho*wo, row-major).
- * ap: the weights (m x channels*kh*kw) packed by gemm_pack_a. y = W col(x) + beta y. */
+ * ap: the weights (m x channels*kh*kw) packed by gemm_pack_a. y = W col(x) + beta y, then the
+ * epilogue (ep_flags: EP_*; unused pointers may be NULL). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void conv_implicit(__global const float *ap, __global const float *x, const uint x_plane,
                    const uint channels, const uint h, const uint w, const uint kh, const uint kw,
                    const uint stride, const uint pad, const uint ho, const uint wo,
-                   __global float *y, const uint y_plane, const uint m, const float beta)
+                   __global float *y, const uint y_plane, const uint m, const float beta,
+                   __global const float *bias, __global const float *scale,
+                   __global const float *shift, const uint ep_flags)
 {
     __local float bs[KC * NR];
+    const epilogue ep = {bias, scale, shift, ep_flags}, none = {0, 0, 0, 0};
     const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
     const uint k = channels * kh * kw, n = ho * wo;
     const uint tiles_m = (m + MR - 1) / MR;
@@ -294,7 +340,8 @@ void conv_implicit(__global const float *ap, __global const float *x, const uint
                 __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
                 gemm_vec lo[MR], hi[MR];
                 MICRO_TILE(apanel, bs, kc, lo, hi);
-                store_tile(y, n, tm * MR, tn * NR, m, n, lo, hi, 1.0f, beta, first);
+                store_tile(y, n, tm * MR, tn * NR, m, n, lo, hi, 1.0f, beta, first,
+                           k0 + kc == k ? ep : none);
             }
         }
     }
@@ -400,6 +447,7 @@ void conv_implicit_wgrad(__global const float *ap, __global const float *x, cons
                          const float beta, const uint k_chunk, const uint split_stride)
 {
     __local float bs[KC * NR];
+    const epilogue none = {0, 0, 0, 0};
     const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
     const uint n = channels * kh * kw, k = images * ho * wo;
     const uint tiles_m = (m + MR - 1) / MR;
@@ -422,7 +470,7 @@ void conv_implicit_wgrad(__global const float *ap, __global const float *x, cons
                 __global const float *apanel = ap + ((size_t)tm * k + k0) * MR;
                 gemm_vec lo[MR], hi[MR];
                 MICRO_TILE(apanel, bs, kc, lo, hi);
-                store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first);
+                store_tile(c, ldc, tm * MR, tn * NR, m, n, lo, hi, alpha, beta, first, none);
             }
         }
     }

@@ -275,6 +275,10 @@ typedef struct segcl_conv_implicit_args {
     cl_mem w, x, y;
     cl_uint images, m, cin, h, w_in, kh, kw, stride, pad, ho, wo;
     float beta;
+    /* forward only, applied to each output before it is stored: + bias[row] (when not NULL),
+     * ReLU (relu), scale[row] * v + shift[row] (when not NULL) */
+    cl_mem bias, scale, shift;
+    bool relu;
 } segcl_conv_implicit_args;
 SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx,
                                                 const segcl_conv_implicit_args *args);

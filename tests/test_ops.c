@@ -282,6 +282,60 @@ static void test_conv2d(void **state)
     }
 }
 
+/* conv -> bias -> ReLU -> per-channel scale and shift (inference BatchNorm) in one pass where
+ * the device path fuses them, against the double reference of the separate ops; where it does
+ * not fuse, the call must say so and leave the output alone. */
+static void run_fused_case(int n, int cin, int h, int w, int cout)
+{
+    ref_conv c;
+    ref_conv_init(&c, n, cin, h, w, cout, 3, 3, 1, 1);
+    size_t nx = (size_t)n * cin * h * w, ny = (size_t)n * cout * c.ho * c.wo;
+    size_t nw = (size_t)cout * cin * 9, plane = (size_t)c.ho * c.wo;
+    double *x = rand_array(nx, -1, 1), *wt = rand_array(nw, -0.5, 0.5);
+    double *b = rand_array((size_t)cout, -0.5, 0.5), *sc = rand_array((size_t)cout, -2, 2);
+    double *sh = rand_array((size_t)cout, -1, 1), *ref = zeros(ny);
+    round_to_float(x, nx), round_to_float(wt, nw), round_to_float(b, (size_t)cout);
+    round_to_float(sc, (size_t)cout), round_to_float(sh, (size_t)cout);
+    segcl_tensor *tx = tensor4("x", n, cin, h, w, x), *tw = tensor4("w", cout, cin, 3, 3, wt);
+    segcl_tensor *tb = tensor1("b", cout, b), *ts = tensor1("scale", cout, sc);
+    segcl_tensor *tsh = tensor1("shift", cout, sh), *ty = tensor4("y", n, cout, c.ho, c.wo, NULL);
+    assert_ok(ctx, segcl_fill(ctx, ty->buffer, ty->numel, 12345.0f));
+    segcl_conv_params p = {3, 3, 1, 1};
+    bool fused = true;
+    assert_ok(ctx, segcl_conv2d_forward_fused(ctx, &p, tx, tw, tb, ts, tsh, ty, &fused));
+    ref_conv2d_forward(&c, x, wt, b, ref);
+    for (size_t i = 0; i < ny; i++) {
+        size_t ch = i / plane % (size_t)cout;
+        ref[i] = sc[ch] * (ref[i] > 0 ? ref[i] : 0) + sh[ch];
+    }
+    if (fused) {
+        compare_tensor("fused conv", ty, ref, 1e-5, 1e-4);
+        /* without scale and shift: bias and ReLU only */
+        assert_ok(ctx, segcl_conv2d_forward_fused(ctx, &p, tx, tw, tb, NULL, NULL, ty, &fused));
+        assert_true(fused);
+        ref_conv2d_forward(&c, x, wt, b, ref);
+        for (size_t i = 0; i < ny; i++)
+            ref[i] = ref[i] > 0 ? ref[i] : 0;
+        compare_tensor("fused conv, ReLU only", ty, ref, 1e-5, 1e-4);
+    } else {
+        float *got = read(ty);
+        for (size_t i = 0; i < ny; i++)
+            assert_true(got[i] == 12345.0f);
+        free(got);
+    }
+    segcl_tensor *all[] = {tx, tw, tb, ts, tsh, ty};
+    for (size_t i = 0; i < 6; i++)
+        segcl_tensor_destroy(all[i]);
+    free(x), free(wt), free(b), free(sc), free(sh), free(ref);
+}
+
+static void test_conv_fused(void **state)
+{
+    (void)state;
+    run_fused_case(2, 3, 37, 29, 5);    /* odd sizes, partial tiles */
+    run_fused_case(2, 30, 9, 70, 100);  /* two K blocks: the epilogue on the last one only */
+}
+
 static void test_conv_transpose2d(void **state)
 {
     (void)state;
@@ -1067,6 +1121,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv_fused),
         cmocka_unit_test(test_conv_transpose2d),
         cmocka_unit_test(test_conv_shape_errors),
         cmocka_unit_test(test_batchnorm),

@@ -346,13 +346,16 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_a
                         (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, a->images};
     size_t local[3] = {1, 1, 1};
     cl_uint xp = (cl_uint)x_plane, yp = (cl_uint)y_plane;
+    /* kernels/gemm_cpu.cl's EP_BIAS, EP_RELU, EP_AFFINE */
+    cl_uint flags = (a->bias ? 1u : 0u) | (a->relu ? 2u : 0u) | (a->scale && a->shift ? 4u : 0u);
     return segcl_run(ctx, "gemm_cpu", options, "conv_implicit", 3, groups, local,
                      SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x), SEGCL_ARG(xp),
                                 SEGCL_ARG(a->cin), SEGCL_ARG(a->h), SEGCL_ARG(a->w_in),
                                 SEGCL_ARG(a->kh), SEGCL_ARG(a->kw), SEGCL_ARG(a->stride),
                                 SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
                                 SEGCL_ARG(a->y), SEGCL_ARG(yp), SEGCL_ARG(a->m),
-                                SEGCL_ARG(a->beta)));
+                                SEGCL_ARG(a->beta), SEGCL_ARG(a->bias), SEGCL_ARG(a->scale),
+                                SEGCL_ARG(a->shift), SEGCL_ARG(flags)));
 }
 
 segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_implicit_args *a)

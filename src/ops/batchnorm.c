@@ -30,6 +30,26 @@ static segcl_status check(segcl_context *ctx, const char *op, const segcl_batchn
     return SEGCL_OK;
 }
 
+/* Inference: the running statistics as a per-channel scale and shift (bn->scale, bn->shift). */
+static segcl_status eval_fold(segcl_context *ctx, segcl_batchnorm *bn, cl_uint channels)
+{
+    size_t cglobal = channels;
+    return segcl_run(ctx, "bnorm", NULL, "bn_eval_fold", 1, &cglobal, NULL,
+                     SEGCL_ARGS(SEGCL_ARG(bn->running_mean->buffer),
+                                SEGCL_ARG(bn->running_var->buffer), SEGCL_ARG(bn->gamma->buffer),
+                                SEGCL_ARG(bn->beta->buffer), SEGCL_ARG(channels),
+                                SEGCL_ARG(bn->eps), SEGCL_ARG(bn->save_mean->buffer),
+                                SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(bn->scale->buffer),
+                                SEGCL_ARG(bn->shift->buffer)));
+}
+
+segcl_status segcl_batchnorm_eval_fold(segcl_context *ctx, segcl_batchnorm *bn)
+{
+    if (!bn || !bn->scale || !bn->running_mean)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "batchnorm: not set up");
+    return eval_fold(ctx, bn, (cl_uint)bn->scale->numel);
+}
+
 segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                      const segcl_tensor *x, segcl_tensor *y, bool training)
 {
@@ -62,16 +82,7 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                        SEGCL_ARG(bn->scale->buffer),
                                        SEGCL_ARG(bn->shift->buffer)))))
             return st;
-    } else if ((st = segcl_run(ctx, "bnorm", NULL, "bn_eval_fold", 1, &cglobal, NULL,
-                               SEGCL_ARGS(SEGCL_ARG(bn->running_mean->buffer),
-                                          SEGCL_ARG(bn->running_var->buffer),
-                                          SEGCL_ARG(bn->gamma->buffer),
-                                          SEGCL_ARG(bn->beta->buffer), SEGCL_ARG(channels),
-                                          SEGCL_ARG(bn->eps),
-                                          SEGCL_ARG(bn->save_mean->buffer),
-                                          SEGCL_ARG(bn->save_invstd->buffer),
-                                          SEGCL_ARG(bn->scale->buffer),
-                                          SEGCL_ARG(bn->shift->buffer))))) {
+    } else if ((st = eval_fold(ctx, bn, channels))) {
         return st;
     }
     return segcl_run_elements(ctx, "bnorm", "bn_apply", plane, (size_t)n * channels,

@@ -295,6 +295,34 @@ segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
 
+segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_params *p,
+                                        const segcl_tensor *x, const segcl_tensor *w,
+                                        const segcl_tensor *b, const segcl_tensor *scale,
+                                        const segcl_tensor *shift, segcl_tensor *y, bool *fused)
+{
+    conv_geometry g = {0};
+    *fused = false;
+    segcl_status st = setup(ctx, "conv2d", p, x, y, w, b, NULL, NULL, NULL, false, &g);
+    if (st)
+        return st;
+    int64_t cshape[1] = {g.cout};
+    if ((scale && (st = segcl_expect_shape(ctx, "conv2d", "epilogue scale", scale, 1, cshape))) ||
+        (shift && (st = segcl_expect_shape(ctx, "conv2d", "epilogue shift", shift, 1, cshape))))
+        return st;
+    if (g.direct || !cpu_path(ctx) || getenv("SEGCL_NO_IMPLICIT") || getenv("SEGCL_NO_FUSION"))
+        return SEGCL_OK;
+    segcl_conv_implicit_args ia = {.w = w->buffer, .x = x->buffer, .y = y->buffer, .images = g.n,
+                                   .m = g.cout, .cin = g.cin, .h = g.h, .w_in = g.w, .kh = g.kh,
+                                   .kw = g.kw, .stride = g.stride, .pad = g.pad, .ho = g.ho,
+                                   .wo = g.wo, .beta = 0.0f, .bias = b ? b->buffer : NULL,
+                                   .scale = scale ? scale->buffer : NULL,
+                                   .shift = shift ? shift->buffer : NULL, .relu = true};
+    if ((st = segcl_conv_implicit(ctx, &ia)))
+        return st;
+    *fused = true;
+    return SEGCL_OK;
+}
+
 segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
                                    const segcl_tensor *x, const segcl_tensor *w,
                                    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,

@@ -18,6 +18,18 @@ typedef struct segcl_conv_params {
 } segcl_conv_params;
 
 /* y (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + b (Cout, or NULL) */
+/* y = ReLU(conv(x, w) + b), then scale[c] * y + shift[c] when scale and shift are given (an
+ * inference BatchNorm), all in the GEMM's epilogue where the device path has one (the CPU
+ * implicit GEMM). Where it has not, returns SEGCL_OK with *fused false having done nothing: the
+ * caller runs the separate ops, which compute the same values in the same order. */
+SEGCL_INTERNAL segcl_status segcl_conv2d_forward_fused(segcl_context *ctx,
+                                                       const segcl_conv_params *p,
+                                                       const segcl_tensor *x,
+                                                       const segcl_tensor *w,
+                                                       const segcl_tensor *b,
+                                                       const segcl_tensor *scale,
+                                                       const segcl_tensor *shift,
+                                                       segcl_tensor *y, bool *fused);
 SEGCL_INTERNAL segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
                                                  const segcl_tensor *x, const segcl_tensor *w,
                                                  const segcl_tensor *b, segcl_tensor *y);
@@ -49,6 +61,9 @@ typedef struct segcl_batchnorm {
     float momentum;                             /* PyTorch: 0.1 */
 } segcl_batchnorm;
 
+/* Inference: folds the running statistics into bn->scale and bn->shift (y = scale x + shift),
+ * for an epilogue that applies them (segcl_conv2d_forward_fused). */
+SEGCL_INTERNAL segcl_status segcl_batchnorm_eval_fold(segcl_context *ctx, segcl_batchnorm *bn);
 SEGCL_INTERNAL segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                                     const segcl_tensor *x, segcl_tensor *y,
                                                     bool training);
