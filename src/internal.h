@@ -360,6 +360,39 @@ SEGCL_INTERNAL void segcl_profile_reset(segcl_context *ctx);
 
 /* ---- the context ---------------------------------------------------------------------------- */
 
+/* ---- tuning (src/cl/tuning.c) ------------------------------------------------------------- */
+
+/* What `segcl tune` chooses per device, and what every later run on that device then uses.
+ * Zero fields keep the defaults derived from the device's properties (src/cl/context.c). */
+typedef struct segcl_tuning {
+    int gemm_backend;        /* segcl_gemm_backend; 0: by the kernel style */
+    unsigned gemm_vec;       /* CPU GEMM: floats per register vector (8 or 16) */
+    unsigned gemm_mr;        /*   rows of the register tile */
+    unsigned mc_tiles, nc_tiles, kc; /* cache blocking: row tiles, column tiles, K block */
+    unsigned run_length;     /* elements per work-item of run-style kernels */
+    unsigned elem_local;     /* work-group size of GPU-style elementwise kernels */
+    int clblast_set;         /* 0: CLBlast's own database; n > 0: segcl's Xgemm set n */
+} segcl_tuning;
+
+/* Where the tuning of a device lives: next to the kernel cache (cache_dir/../tuning), one file
+ * per device name, driver version, segcl version and kernel style. Free with segcl_free. */
+SEGCL_INTERNAL char *segcl_tuning_path(const char *cache_dir, const segcl_device_info *info,
+                                       bool cpu_style);
+/* The kernel style a context on this device uses: the device's, or $SEGCL_KERNEL_STYLE's. */
+SEGCL_INTERNAL bool segcl_kernel_style_cpu(const segcl_device_info *info);
+/* Reads a tuning file. *found is false (and SEGCL_OK) when there is none; a file that is
+ * damaged, out of range or for another device is an error (FORMAT) naming it. */
+SEGCL_INTERNAL segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,
+                                              const segcl_device_info *info, segcl_tuning *t,
+                                              bool *found);
+/* Writes it atomically, with `report` (a JSON object of measurements, may be NULL). */
+SEGCL_INTERNAL segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
+                                              const segcl_device_info *info,
+                                              const segcl_tuning *t, json_t *report);
+/* CLBlast Xgemm parameter sets segcl tune tries on GPU-style devices (1..count). */
+SEGCL_INTERNAL int segcl_clblast_set_count(void);
+SEGCL_INTERNAL segcl_status segcl_clblast_apply_set(segcl_context *ctx, int set);
+
 struct segcl_context {
     char *error;       /* last error message, heap-allocated; "" when none */
     size_t error_cap;
@@ -404,6 +437,12 @@ struct segcl_context {
     int gemm_backend;     /* segcl_gemm_backend; resolved on first use */
     char *gemm_cpu_options;
     unsigned gemm_vec, gemm_mr, gemm_nr; /* CPU GEMM register tile: MR x NR, NR = 2 x vec */
+    unsigned gemm_mc_tiles, gemm_nc_tiles, gemm_kc; /* CPU GEMM cache blocking */
+    /* `segcl tune`'s parameters for this device (src/cl/tuning.c): in use when tuned */
+    segcl_tuning tuning;
+    bool tuned;
+    char *tuning_path;
+    const segcl_tuning *tuning_override; /* segcl_tune's candidate, set before opening */
     cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */
     size_t gemm_pack_a_bytes, gemm_pack_b_bytes;
     cl_mem gemm_slabs;    /* split-K partial products */

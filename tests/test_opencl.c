@@ -490,6 +490,103 @@ static void test_kernel_style(void **state)
         unsetenv("SEGCL_KERNEL_STYLE");
 }
 
+/* ---- tuning ----------------------------------------------------------------------------------- */
+
+static int tuning_warnings;
+static char tuning_warning[512];
+
+static void count_warning(const char *message, void *user)
+{
+    (void)user;
+    tuning_warnings++;
+    snprintf(tuning_warning, sizeof tuning_warning, "%s", message);
+}
+
+static segcl_context *open_warned(const segcl_settings *s)
+{
+    segcl_context *ctx = NULL;
+    assert_int_equal(segcl_context_create(&ctx), SEGCL_OK);
+    segcl_context_set_warning_handler(ctx, count_warning, NULL);
+    assert_ok(ctx, segcl_context_open(ctx, s));
+    return ctx;
+}
+
+/* segcl tune stores the fastest correct variant; later contexts on the device use it; damaged
+ * or foreign files are a warning and the defaults; SEGCL_TUNING=off ignores them. */
+static void test_tuning(void **state)
+{
+    (void)state;
+    unsetenv("SEGCL_TUNING");
+    char cache[512], file[1024], listed[1024];
+    snprintf(cache, sizeof cache, "%s/tuning-cache/kernels", tmp_root);
+    segcl_settings s;
+    segcl_default_settings(&s);
+    s.kernel_cache_dir = cache;
+    segcl_context *ctx = open_warned(&s);
+    segcl_device_info in;
+    assert_ok(ctx, segcl_context_device_info(ctx, &in));
+    assert_false(ctx->tuned);
+    assert_int_equal(segcl_device_tuned(&in, cache, listed, sizeof listed), 0);
+    const unsigned default_mr = ctx->gemm_mr, default_run = ctx->run_length;
+    segcl_tune_options o;
+    segcl_tune_default_options(&o);
+    o.size = 32, o.batch = 2, o.seconds = 0.01;
+    assert_ok(ctx, segcl_tune(ctx, &o, file, sizeof file));
+    segcl_context_destroy(ctx);
+    assert_int_equal(segcl_device_tuned(&in, cache, listed, sizeof listed), 1);
+    assert_string_equal(listed, file);
+    assert_non_null(strstr(file, "/tuning-cache/tuning/"));
+    segcl_tuning stored;
+    bool found = false;
+    ctx = open_warned(&s);
+    assert_ok(ctx, segcl_tuning_load(ctx, file, &in, &stored, &found));
+    assert_true(found);
+    /* the new context runs what was stored */
+    assert_true(ctx->tuned);
+    assert_int_equal(tuning_warnings, 0);
+    if (stored.gemm_mr)
+        assert_int_equal(ctx->gemm_mr, stored.gemm_mr);
+    if (stored.run_length && ctx->cpu_style)
+        assert_int_equal(ctx->run_length, stored.run_length);
+    if (stored.gemm_backend)
+        assert_int_equal(segcl_gemm_get_backend(ctx), stored.gemm_backend);
+    segcl_context_destroy(ctx);
+    /* damaged, foreign, out of range: one warning each, then the defaults */
+    const char *bad[] = {
+        "{\"format\": 1, \"params\": ",
+        "{\"format\": 1, \"device\": \"another\", \"driver\": \"1\", "
+        "\"segcl_version\": \"0\", \"params\": {}}",
+        NULL, /* the stored file with gemm_mr out of range */
+    };
+    char *text = NULL;
+    size_t len = 0;
+    assert_ok(ctx, segcl_read_file(NULL, file, 1 << 20, &text, &len));
+    char *mr = strstr(text, "\"gemm_mr\": ");
+    assert_non_null(mr);
+    char broken[8192];
+    snprintf(broken, sizeof broken, "%.*s\"gemm_mr\": 99%s", (int)(mr - text), text,
+             strchr(mr, ','));
+    for (int i = 0; i < 3; i++) {
+        write_text(file, bad[i] ? bad[i] : broken);
+        tuning_warnings = 0;
+        ctx = open_warned(&s);
+        assert_false(ctx->tuned);
+        assert_int_equal(tuning_warnings, 1);
+        assert_non_null(strstr(tuning_warning, file));
+        assert_int_equal(ctx->gemm_mr, default_mr);
+        assert_int_equal(ctx->run_length, default_run);
+        segcl_context_destroy(ctx);
+    }
+    /* SEGCL_TUNING=off: the file is not read at all */
+    write_text(file, text);
+    setenv("SEGCL_TUNING", "off", 1);
+    tuning_warnings = 0;
+    ctx = open_warned(&s);
+    assert_false(ctx->tuned);
+    segcl_context_destroy(ctx);
+    segcl_free(text);
+}
+
 /* ---- memory ----------------------------------------------------------------------------------- */
 
 static void test_out_of_device_memory(void **state)
@@ -807,6 +904,8 @@ static segcl_gemm_backend backend_cpu = SEGCL_GEMM_CPU, backend_clblast = SEGCL_
 int main(void)
 {
     unsetenv("SEGCL_KERNEL_DIR");
+    /* the defaults, whatever 'segcl tune' stored for this machine's devices */
+    setenv("SEGCL_TUNING", "off", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_enumeration),
         cmocka_unit_test(test_device_selection),
@@ -815,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_kernel_cache),
         cmocka_unit_test(test_cache_auto_mode),
         cmocka_unit_test(test_kernel_style),
+        cmocka_unit_test(test_tuning),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_arena_plan),
         cmocka_unit_test_prestate(test_gemm_random_shapes, &backend_cpu),

@@ -96,6 +96,8 @@ int cli_open_context(const global_options *g, segcl_context **out)
     }
     segcl_settings s;
     settings_from(g, &s);
+    /* a damaged tuning file is a warning at open */
+    segcl_context_set_warning_handler(ctx, print_warning, NULL);
     st = segcl_context_open(ctx, &s);
     if (st) {
         cli_fail(ctx, st);
@@ -163,9 +165,81 @@ static int cmd_devices(const global_options *g, int argc, char **argv)
         printf("      segcl kernels: %s (native float vector width %u)\n",
                in.cpu_style ? "CPU-style, segcl's GEMM" : "GPU-style, CLBlast GEMM",
                in.native_float_width);
+        char tuned[1024];
+        if (segcl_device_tuned(&in, g->kernel_cache_dir, tuned, sizeof tuned))
+            printf("      tuned: %s\n", tuned);
+        else
+            printf("      not tuned: defaults from the device's properties "
+                   "('segcl --device %d tune' measures better ones)\n",
+                   in.index);
     }
     segcl_context_destroy(ctx);
     return 0;
+}
+
+/* ---- segcl tune --------------------------------------------------------------------------------- */
+
+static void tune_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N|P:D|NAME] tune [--arch unet|segnet] [--size S] [--batch B]\n"
+            "                                         [--seconds T]\n"
+            "\n"
+            "Times the kernel variants segcl can run on the device (the CPU GEMM's register tile\n"
+            "and cache blocking, segcl's GEMM against CLBlast, run lengths; on GPU-style devices\n"
+            "CLBlast parameter sets and elementwise work-group sizes) on a model's training step\n"
+            "and inference, each checked for correct results first, and stores the fastest next\n"
+            "to the kernel cache for this device, driver and segcl version. Every later run on\n"
+            "the device uses it; 'segcl devices' shows whether a device is tuned. A new driver or\n"
+            "segcl version starts untuned. SEGCL_TUNING=off ignores stored tunings.\n"
+            "\n"
+            "  --arch A      unet (default) or segnet\n"
+            "  --size S      image side, a multiple of 16 (default 128)\n"
+            "  --batch B     images per step (default 8)\n"
+            "  --seconds T   timing per variant and phase (default 1)\n");
+}
+
+static void tune_progress(const char *line, void *user)
+{
+    (void)user;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static int cmd_tune(const global_options *g, int argc, char **argv)
+{
+    segcl_tune_options o;
+    segcl_tune_default_options(&o);
+    float seconds = (float)o.seconds;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            tune_help(stdout);
+            return 0;
+        }
+        if (cli_opt_str(argc, argv, &i, "--arch", &o.arch, &rc) ||
+            cli_opt_int(argc, argv, &i, "--size", &o.size, &rc) ||
+            cli_opt_int(argc, argv, &i, "--batch", &o.batch, &rc) ||
+            cli_opt_float(argc, argv, &i, "--seconds", &seconds, &rc)) {
+            if (rc)
+                return rc;
+        } else {
+            cli_error("tune: unknown option '%s' (see 'segcl tune --help')", argv[i]);
+            return 2;
+        }
+    }
+    o.seconds = seconds;
+    o.progress = tune_progress;
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx))
+        return 1;
+    char path[1024];
+    segcl_status st = segcl_tune(ctx, &o, path, sizeof path);
+    int rc = st ? cli_fail(ctx, st) : 0;
+    if (!st)
+        printf("stored in %s\n", path);
+    segcl_context_destroy(ctx);
+    return rc;
 }
 
 /* ---- command table ---------------------------------------------------------------------------- */
@@ -178,6 +252,8 @@ static const command commands[] = {
     {"predict", "write masks and overlays for images", cli_cmd_predict, cli_predict_help},
     {"synth", "write a synthetic dermoscopy-like dataset", cli_cmd_synth, cli_synth_help},
     {"bench", "training and inference images/s", cli_cmd_bench, cli_bench_help},
+    {"tune", "measure and store the fastest kernel variants for a device", cmd_tune,
+     tune_help},
     {"selftest", "build the kernels and check a computation on the device", cli_cmd_selftest,
      cli_selftest_help},
 };
@@ -205,7 +281,7 @@ static void usage(FILE *out)
             "  -V, --version        print the version\n"
             "\n"
             "Environment: SEGCL_DEVICE, SEGCL_KERNEL_DIR (load kernels/*.cl from a folder),\n"
-            "SEGCL_KERNEL_CACHE_DIR.\n");
+            "SEGCL_KERNEL_CACHE_DIR, SEGCL_TUNING=off (ignore 'segcl tune' results).\n");
 }
 
 static size_t edit_distance(const char *a, const char *b)

@@ -396,6 +396,41 @@ SEGCL_API segcl_status segcl_bench(segcl_context *ctx, const char *arch, int bat
                                    double seconds, double *train_images_per_s,
                                    double *infer_images_per_s);
 
+/* ---- tuning ------------------------------------------------------------------------------- */
+
+/** What segcl_tune() times: a model's training step and inference on random data. */
+typedef struct segcl_tune_options {
+    const char *arch;       /**< "unet" (default) or "segnet" */
+    int size;               /**< image side, a multiple of 16 (default 128) */
+    int batch;              /**< images per step (default 8) */
+    double seconds;         /**< timing per candidate and phase (default 1) */
+    /** One line per candidate and the result; NULL: silent. */
+    void (*progress)(const char *line, void *user);
+    void *user;
+} segcl_tune_options;
+
+/** Fills *options with the defaults above. */
+SEGCL_API void segcl_tune_default_options(segcl_tune_options *options);
+
+/**
+ * Times the kernel variants segcl can run on ctx's device (register tile and cache blocking of
+ * the CPU GEMM, run lengths, segcl's GEMM against CLBlast; on GPU-style devices CLBlast
+ * parameter sets and elementwise work-group sizes) on the model's real shapes, each variant in
+ * a context of its own (same device, cache and memory limit) and first checked for correct
+ * results, and stores the fastest next to the kernel cache. Every context opened on that
+ * device later uses it. The stored file's path goes to path (cap bytes, may be NULL).
+ */
+SEGCL_API segcl_status segcl_tune(segcl_context *ctx, const segcl_tune_options *options,
+                                  char *path, size_t cap);
+
+/**
+ * Whether the device described by info (segcl_device_get_info) has been tuned for this version of
+ * segcl and its driver: 1 and the file's path in path (cap bytes, may be NULL), or 0.
+ * cache_dir as in segcl_settings (NULL: the default).
+ */
+SEGCL_API int segcl_device_tuned(const segcl_device_info *info, const char *cache_dir, char *path,
+                                 size_t cap);
+
 /** What segcl_selftest() measured. */
 typedef struct segcl_selftest_report {
     double program_build_seconds; /**< first build of the elementwise kernels */

@@ -64,6 +64,36 @@ static char *default_cache_dir(void)
     return dir;
 }
 
+bool segcl_kernel_style_cpu(const segcl_device_info *info)
+{
+    const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
+    if (style && !strcmp(style, "cpu"))
+        return true;
+    if (style && !strcmp(style, "gpu"))
+        return false;
+    return info->cpu_style;
+}
+
+int segcl_device_tuned(const segcl_device_info *info, const char *cache_dir, char *path,
+                       size_t cap)
+{
+    char *dir = cache_dir ? segcl_strdup(cache_dir) : default_cache_dir();
+    char *file = dir && info ? segcl_tuning_path(dir, info, segcl_kernel_style_cpu(info)) : NULL;
+    int tuned = 0;
+    if (file) {
+        FILE *f = fopen(file, "rb");
+        if (f) {
+            fclose(f);
+            tuned = 1;
+            if (path && cap)
+                snprintf(path, cap, "%s", file);
+        }
+    }
+    segcl_free(file);
+    segcl_free(dir);
+    return tuned;
+}
+
 /* Drivers that keep their own binary cache: a second cache would only cost disk and time. */
 static bool driver_caches_itself(const segcl_device_info *info)
 {
@@ -85,6 +115,9 @@ static bool driver_caches_itself(const segcl_device_info *info)
  *   CPU GEMM tile         CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: >= 16 (512-bit registers):
  *                         12 x 32 in float16 accumulators; else 6 x 16 in float8 ones. The
  *                         im2col panels are NR wide to match.
+ *
+ * `segcl tune` replaces any of these with what it measured on the device (src/cl/tuning.c);
+ * SEGCL_RUN, SEGCL_GEMM_VEC, SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
  *   elementwise local     min(64, CL_DEVICE_MAX_WORK_GROUP_SIZE), and for run-style kernels 1
  *                         on CPU-style devices; clamped per kernel to CL_KERNEL_WORK_GROUP_SIZE
  *                         at launch.
@@ -102,31 +135,71 @@ static segcl_status build_device_options(segcl_context *ctx)
     if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
-    ctx->cpu_style = info->cpu_style;
-    const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
-    if (style && !strcmp(style, "cpu"))
-        ctx->cpu_style = true;
-    else if (style && !strcmp(style, "gpu"))
-        ctx->cpu_style = false;
-    ctx->run_length = ctx->cpu_style ? 512 : 1;
-    const char *run_env = getenv("SEGCL_RUN"); /* for tuning experiments */
-    if (run_env && atoi(run_env) > 0)
-        ctx->run_length = (unsigned)atoi(run_env);
+    ctx->cpu_style = segcl_kernel_style_cpu(info);
+    /* 1. defaults from the device's properties */
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
+    ctx->run_length = ctx->cpu_style ? 512 : 1;
     ctx->elem_local = device_wg < 64 ? device_wg : 64;
-    ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
     /* CPU GEMM register tile from the native float vector width: 512-bit registers (16
      * floats; 32 of them with AVX-512) hold 12 x 32 accumulators, 256-bit ones (16 registers
-     * with AVX2) 6 x 16 */
+     * with AVX2) 6 x 16; cache blocking measured on Zen 4 (tools/PERF.md) */
     ctx->gemm_vec = info->native_float_width >= 16 ? 16 : 8;
-    const char *vec_env = getenv("SEGCL_GEMM_VEC"); /* tests and benchmarks compare both */
-    if (vec_env && (!strcmp(vec_env, "8") || !strcmp(vec_env, "16")))
-        ctx->gemm_vec = (unsigned)atoi(vec_env);
     ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
-    const char *mr_env = getenv("SEGCL_GEMM_MR"); /* for tuning experiments */
+    ctx->gemm_mc_tiles = 8, ctx->gemm_nc_tiles = 8, ctx->gemm_kc = 256;
+    /* 2. what `segcl tune` measured on this device (or the candidate it is measuring) */
+    const segcl_tuning *t = ctx->tuning_override;
+    const char *tuning_env = getenv("SEGCL_TUNING");
+    if (!t && !(tuning_env && !strcmp(tuning_env, "off"))) {
+        bool found = false;
+        ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->cpu_style);
+        if (!ctx->tuning_path)
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (segcl_tuning_load(ctx, ctx->tuning_path, info, &ctx->tuning, &found)) {
+            segcl_warn(ctx, "%s; using the defaults", segcl_context_error(ctx));
+            segcl_clear_error(ctx);
+        }
+        if (found)
+            t = &ctx->tuning;
+    }
+    if (t) {
+        ctx->tuning = *t;
+        ctx->tuned = true;
+        if (t->run_length && ctx->cpu_style)
+            ctx->run_length = t->run_length;
+        if (t->elem_local && t->elem_local <= device_wg)
+            ctx->elem_local = t->elem_local;
+        if (t->gemm_vec)
+            ctx->gemm_vec = t->gemm_vec;
+        if (t->gemm_mr)
+            ctx->gemm_mr = t->gemm_mr;
+        if (t->mc_tiles && t->nc_tiles && t->kc)
+            ctx->gemm_mc_tiles = t->mc_tiles, ctx->gemm_nc_tiles = t->nc_tiles,
+            ctx->gemm_kc = t->kc;
+    }
+    /* 3. environment overrides, for experiments and for the tests that compare variants */
+    const char *run_env = getenv("SEGCL_RUN");
+    if (run_env && atoi(run_env) > 0)
+        ctx->run_length = (unsigned)atoi(run_env);
+    const char *vec_env = getenv("SEGCL_GEMM_VEC");
+    if (vec_env && (!strcmp(vec_env, "8") || !strcmp(vec_env, "16"))) {
+        ctx->gemm_vec = (unsigned)atoi(vec_env);
+        ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
+    }
+    const char *mr_env = getenv("SEGCL_GEMM_MR");
     if (mr_env && atoi(mr_env) > 0 && atoi(mr_env) <= 32)
         ctx->gemm_mr = (unsigned)atoi(mr_env);
+    const char *block_env = getenv("SEGCL_GEMM_CPU_BLOCKING");
+    unsigned mc, nc, kc;
+    if (block_env && sscanf(block_env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc &&
+        mc <= 256 && nc <= 256 && kc <= 4096)
+        ctx->gemm_mc_tiles = mc, ctx->gemm_nc_tiles = nc, ctx->gemm_kc = kc;
+    ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
     ctx->gemm_nr = 2 * ctx->gemm_vec;
+    if (ctx->tuned && ctx->tuning.clblast_set > 0 &&
+        segcl_clblast_apply_set(ctx, ctx->tuning.clblast_set)) {
+        segcl_warn(ctx, "%s; CLBlast keeps its own parameters", segcl_context_error(ctx));
+        segcl_clear_error(ctx);
+    }
     char buf[256];
     snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s", std,
              ctx->cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1", ctx->run_length,
@@ -238,6 +311,7 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
     segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
     segcl_buffer_release(ctx, ctx->gemm_slabs, ctx->gemm_slabs_bytes);
+    segcl_free(ctx->tuning_path);
     segcl_buffer_release(ctx, ctx->resample_rows, ctx->resample_rows_bytes);
     segcl_buffer_release(ctx, ctx->resample_xtab, ctx->resample_xtab_bytes);
     segcl_buffer_release(ctx, ctx->resample_ytab, ctx->resample_ytab_bytes);

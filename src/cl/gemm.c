@@ -138,6 +138,8 @@ segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
             ctx->gemm_backend = SEGCL_GEMM_CLBLAST;
         else if (env && !strcmp(env, "cpu"))
             ctx->gemm_backend = SEGCL_GEMM_CPU;
+        else if (ctx->tuned && ctx->tuning.gemm_backend)
+            ctx->gemm_backend = ctx->tuning.gemm_backend;
         else
             /* CLBlast's default kernels use work-groups of up to 256 work-items; on a device
              * that allows fewer, segcl's own GEMM (one work-item per group) runs anywhere */
@@ -179,21 +181,13 @@ static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
 /* Most bytes of output gradient the weight gradient packs at once (src/cl/gemm.c). */
 #define WGRAD_PACK_BYTES ((size_t)8 << 20)
 
-/* Cache blocking: row and column tiles per work-group and the K block. Defaults measured on a
- * 2-core Zen 4 with PoCL (notes in tools/PERF.md); SEGCL_GEMM_CPU_BLOCKING="MC,NC,KC" overrides
- * them for tuning on other CPUs. */
-static unsigned cpu_mc_tiles = 8, cpu_nc_tiles = 8, cpu_kc = 256;
-
 static const char *cpu_options(segcl_context *ctx)
 {
     if (!ctx->gemm_cpu_options) {
-        const char *env = getenv("SEGCL_GEMM_CPU_BLOCKING");
-        unsigned mc, nc, kc;
-        if (env && sscanf(env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc)
-            cpu_mc_tiles = mc, cpu_nc_tiles = nc, cpu_kc = kc;
         char buf[128];
         snprintf(buf, sizeof buf, "-DMR=%u -DMC_TILES=%u -DNC_TILES=%u -DKC=%u -DPACK_K=%d",
-                 ctx->gemm_mr, cpu_mc_tiles, cpu_nc_tiles, cpu_kc, CPU_PACK_K);
+                 ctx->gemm_mr, ctx->gemm_mc_tiles, ctx->gemm_nc_tiles, ctx->gemm_kc,
+                 CPU_PACK_K);
         ctx->gemm_cpu_options = segcl_strdup(buf);
     }
     return ctx->gemm_cpu_options;
@@ -218,7 +212,7 @@ static cl_uint split_k(const segcl_context *ctx, size_t blocks, cl_uint k, cl_ui
         return 1;
     }
     *chunk = (k + splits - 1) / splits;
-    *chunk = (*chunk + cpu_kc - 1) / cpu_kc * cpu_kc;
+    *chunk = (*chunk + ctx->gemm_kc - 1) / ctx->gemm_kc * ctx->gemm_kc;
     return (k + *chunk - 1) / *chunk;
 }
 
@@ -276,8 +270,8 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
         bp = ctx->gemm_pack_b;
     }
     cl_uint c_off = (cl_uint)g->c_offset, ldc = (cl_uint)g->ldc;
-    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
-                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
+    size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
+                        (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, 1};
     size_t local3[3] = {1, 1, 1};
     cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], k, &chunk);
     if (splits <= 1) {
@@ -342,8 +336,8 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_a
         return st;
     const size_t tiles_m = (a->m + ctx->gemm_mr - 1) / ctx->gemm_mr;
     const size_t tiles_n = (pixels + ctx->gemm_nr - 1) / ctx->gemm_nr;
-    size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
-                        (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, a->images};
+    size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
+                        (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, a->images};
     size_t local[3] = {1, 1, 1};
     cl_uint xp = (cl_uint)x_plane, yp = (cl_uint)y_plane;
     /* kernels/gemm_cpu.cl's EP_BIAS, EP_RELU, EP_AFFINE */
@@ -405,8 +399,8 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
                                        SEGCL_ARG(dyp), SEGCL_ARG(m), SEGCL_ARG(kk),
                                        SEGCL_ARG(ctx->gemm_pack_a)))))
             break;
-        size_t groups[3] = {(tiles_n + cpu_nc_tiles - 1) / cpu_nc_tiles,
-                            (tiles_m + cpu_mc_tiles - 1) / cpu_mc_tiles, 1};
+        size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
+                            (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, 1};
         cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
         cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
         /* the first chunk applies the caller's beta, later ones add to it */

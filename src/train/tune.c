@@ -1,0 +1,243 @@
+/*
+ * `segcl tune`: times the kernel variants segcl can run on one device on a model's training
+ * step and inference, each variant in a fresh context (its kernels compiled with its options)
+ * and first checked for correct GEMM results, and stores the fastest (src/cl/tuning.c).
+ * Coordinate descent over the parameters in the order they matter: GEMM backend and register
+ * tile, cache blocking, then run length or elementwise work-group size.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+void segcl_tune_default_options(segcl_tune_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->arch = "unet";
+    o->size = 128;
+    o->batch = 8;
+    o->seconds = 1.0;
+}
+
+typedef struct tuner {
+    const segcl_settings *settings;
+    const segcl_tune_options *o;
+    segcl_context *ctx;   /* errors go here */
+    json_t *report;       /* every candidate's figures */
+    double best_score;
+    segcl_tuning best;
+} tuner;
+
+static void say(const tuner *t, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+static void say(const tuner *t, const char *fmt, ...)
+{
+    if (!t->o->progress)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    t->o->progress(line, t->o->user);
+}
+
+static void describe(const segcl_tuning *c, bool cpu_style, char *out, size_t cap)
+{
+    if (cpu_style)
+        snprintf(out, cap, "%s GEMM, tile %ux%u, blocking %u,%u,%u, run %u",
+                 c->gemm_backend == SEGCL_GEMM_CLBLAST ? "CLBlast" : "segcl", c->gemm_mr,
+                 2 * c->gemm_vec, c->mc_tiles, c->nc_tiles, c->kc, c->run_length);
+    else if (c->clblast_set > 0)
+        snprintf(out, cap, "CLBlast Xgemm set %d, elementwise work-groups of %u", c->clblast_set,
+                 c->elem_local);
+    else
+        snprintf(out, cap, "CLBlast's own parameters, elementwise work-groups of %u",
+                 c->elem_local);
+}
+
+/* Seconds per image of training plus inference with candidate c, or INFINITY when it cannot
+ * run or computes wrong products (said on the progress line; not an error). */
+static double measure(tuner *t, const segcl_tuning *c, bool cpu_style)
+{
+    char what[160];
+    describe(c, cpu_style, what, sizeof what);
+    segcl_context *ctx = NULL;
+    double score = INFINITY, train = 0, infer = 0, gemm_error = 0;
+    const char *verdict = "";
+    if (segcl_context_create(&ctx)) {
+        verdict = "out of host memory";
+        goto done;
+    }
+    ctx->tuning_override = c;
+    segcl_status st = segcl_context_open(ctx, t->settings);
+    if (!st)
+        st = segcl_check_gemm(ctx, false, &gemm_error);
+    if (!st)
+        st = segcl_bench(ctx, t->o->arch, t->o->batch, t->o->size, t->o->seconds, &train, &infer);
+    if (st) {
+        verdict = segcl_context_error(ctx);
+    } else {
+        score = 1.0 / train + 1.0 / infer;
+    }
+    json_t *entry = json_pack("{s:s, s:f, s:f, s:s}", "variant", what, "train_images_per_s",
+                              train, "infer_images_per_s", infer, "error", verdict);
+    if (entry)
+        json_array_append_new(t->report, entry);
+    if (isinf(score))
+        say(t, "  %-58s skipped: %s", what, verdict);
+    else
+        say(t, "  %-58s training %7.2f, inference %7.2f images/s", what, train, infer);
+done:
+    segcl_context_destroy(ctx);
+    return score;
+}
+
+/* Measures candidate c and keeps it when it beats the best so far. */
+static void consider(tuner *t, const segcl_tuning *c, bool cpu_style)
+{
+    double s = measure(t, c, cpu_style);
+    if (s < t->best_score) {
+        t->best_score = s;
+        t->best = *c;
+    }
+}
+
+segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *options, char *path,
+                        size_t cap)
+{
+    if (!user_ctx)
+        return SEGCL_ERROR_INVALID_ARGUMENT;
+    if (!user_ctx->open)
+        return segcl_fail(user_ctx, SEGCL_ERROR_STATE,
+                          "the context has no device: call segcl_context_open first");
+    segcl_tune_options defaults;
+    segcl_tune_default_options(&defaults);
+    const segcl_tune_options *o = options ? options : &defaults;
+    if (!o->arch || (strcmp(o->arch, "unet") && strcmp(o->arch, "segnet")) || o->batch < 1 ||
+        o->size < 16 || o->size % 16 || !(o->seconds > 0))
+        return segcl_fail(user_ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "tune: --arch unet|segnet, --batch >= 1, --size a multiple of 16, "
+                          "--seconds > 0");
+    /* every candidate opens the same device with the same cache and limits */
+    char device[32];
+    snprintf(device, sizeof device, "%zu", user_ctx->device_index);
+    segcl_settings settings;
+    segcl_default_settings(&settings);
+    settings.device = device;
+    settings.kernel_cache = user_ctx->cache_enabled ? SEGCL_KERNEL_CACHE_ON : SEGCL_KERNEL_CACHE_OFF;
+    settings.kernel_cache_dir = user_ctx->cache_dir;
+    settings.kernel_dir = user_ctx->kernel_dir;
+    settings.memory_limit = user_ctx->memory_limit;
+    segcl_context *ctx = NULL;
+    segcl_status st = segcl_context_create(&ctx);
+    if (st)
+        return segcl_fail(user_ctx, st, "out of host memory");
+    tuner t = {.settings = &settings, .o = o, .ctx = ctx, .best_score = INFINITY};
+    /* the device as it runs untuned: its properties decide the starting point */
+    segcl_tuning off = {0};
+    ctx->tuning_override = &off;
+    if ((st = segcl_context_open(ctx, &settings)))
+        goto done;
+    if (!(t.report = json_array())) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    const segcl_device_info *info = &ctx->dev->info;
+    const bool cpu_style = ctx->cpu_style;
+    say(&t, "tuning %s (%s, driver %s) on %s %dx%d, batch %d", info->name, info->platform_name,
+        info->driver_version, o->arch, o->size, o->size, o->batch);
+    segcl_tuning base = {.gemm_backend = segcl_gemm_get_backend(ctx),
+                         .gemm_vec = ctx->gemm_vec,
+                         .gemm_mr = ctx->gemm_mr,
+                         .mc_tiles = ctx->gemm_mc_tiles,
+                         .nc_tiles = ctx->gemm_nc_tiles,
+                         .kc = ctx->gemm_kc,
+                         .run_length = ctx->run_length,
+                         .elem_local = (unsigned)ctx->elem_local};
+    consider(&t, &base, cpu_style);
+    if (cpu_style) {
+        /* 1. GEMM: segcl's register tiles for the vector widths the device has, and CLBlast */
+        static const unsigned tiles[][2] = {{16, 12}, {16, 8}, {16, 14}, {8, 6}, {8, 4}};
+        for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+            if (tiles[i][0] > info->native_float_width && tiles[i][0] > 8)
+                continue;
+            segcl_tuning c = base;
+            c.gemm_backend = SEGCL_GEMM_CPU;
+            c.gemm_vec = tiles[i][0], c.gemm_mr = tiles[i][1];
+            if (c.gemm_vec != base.gemm_vec || c.gemm_mr != base.gemm_mr)
+                consider(&t, &c, cpu_style);
+        }
+        if (info->max_work_group_size >= 256) {
+            segcl_tuning c = base;
+            c.gemm_backend = SEGCL_GEMM_CLBLAST;
+            consider(&t, &c, cpu_style);
+        }
+        /* 2. cache blocking of segcl's GEMM: row tiles, column tiles, K block */
+        if (t.best.gemm_backend == SEGCL_GEMM_CPU) {
+            static const unsigned blocks[][3] = {
+                {4, 8, 128}, {8, 4, 128}, {4, 16, 128}, {16, 4, 256}, {8, 8, 128}};
+            segcl_tuning from = t.best;
+            for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+                segcl_tuning c = from;
+                c.mc_tiles = blocks[i][0], c.nc_tiles = blocks[i][1], c.kc = blocks[i][2];
+                consider(&t, &c, cpu_style);
+            }
+        }
+        /* 3. elements per work-item of run-style kernels */
+        static const unsigned runs[] = {256, 1024, 2048};
+        segcl_tuning from = t.best;
+        for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+            segcl_tuning c = from;
+            c.run_length = runs[i];
+            consider(&t, &c, cpu_style);
+        }
+    } else {
+        /* 1. CLBlast's Xgemm parameter sets against its own database */
+        for (int set = 1; set <= segcl_clblast_set_count(); set++) {
+            segcl_tuning c = base;
+            c.clblast_set = set;
+            consider(&t, &c, cpu_style);
+        }
+        /* 2. work-group size of the elementwise kernels */
+        static const unsigned locals[] = {32, 128, 256};
+        segcl_tuning from = t.best;
+        for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++) {
+            if (locals[i] > info->max_work_group_size)
+                continue;
+            segcl_tuning c = from;
+            c.elem_local = locals[i];
+            consider(&t, &c, cpu_style);
+        }
+    }
+    if (isinf(t.best_score)) {
+        st = segcl_fail(ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",
+                        info->name);
+        goto done;
+    }
+    char *file = segcl_tuning_path(ctx->cache_dir, info, cpu_style);
+    if (!file) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+    }
+    st = segcl_tuning_save(ctx, file, info, &t.best, t.report);
+    if (!st) {
+        char what[160];
+        describe(&t.best, cpu_style, what, sizeof what);
+        say(&t, "fastest: %s (%.1f ms per image, training and inference)", what,
+            1e3 * t.best_score);
+        if (path && cap)
+            snprintf(path, cap, "%s", file);
+    }
+    segcl_free(file);
+done:
+    json_decref(t.report);
+    if (st) /* the message, formatted before its context goes */
+        segcl_fail(user_ctx, st, "%s", segcl_context_error(ctx));
+    segcl_context_destroy(ctx);
+    return st;
+}
