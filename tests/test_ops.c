@@ -267,16 +267,16 @@ static void test_conv2d(void **state)
     run_conv_case(2, 5, 8, 10, 9, 2, 3, 2, 0, false);   /* rectangular kernel */
     run_conv_case(1, 20, 6, 6, 17, 3, 3, 1, 1, false);  /* K = 180 > one GEMM tile */
     /* The CPU kernels' blocking (a simulator would take minutes over it): K = 270 in two K
-     * blocks; 70-pixel rows, so tiles both inside rows and across them; 100 output channels,
-     * more than one work-group's rows; the weight gradient's K (4 x 630 pixels) split, with
+     * blocks; 70-pixel rows, so tiles both inside rows and across them; 150 output channels,
+     * more than one work-group's rows (128 by default); the weight gradient's K (4 x 630 pixels) split, with
      * K blocks that straddle images. */
     if (ctx->cpu_style) {
         conv_fd = false;
-        run_conv_case(4, 30, 9, 70, 100, 3, 3, 1, 1, false);
+        run_conv_case(4, 30, 9, 70, 150, 3, 3, 1, 1, false);
         run_conv_case(2, 6, 33, 40, 13, 3, 3, 2, 1, false); /* stride 2 through the same */
         /* the weight gradient packs the output gradient a few images at a time */
         setenv("SEGCL_TEST_WGRAD_IMAGES", "3", 1);
-        run_conv_case(4, 30, 9, 70, 100, 3, 3, 1, 1, false);
+        run_conv_case(4, 30, 9, 70, 150, 3, 3, 1, 1, false);
         unsetenv("SEGCL_TEST_WGRAD_IMAGES");
         conv_fd = true;
     }
@@ -333,7 +333,8 @@ static void test_conv_fused(void **state)
 {
     (void)state;
     run_fused_case(2, 3, 37, 29, 5);    /* odd sizes, partial tiles */
-    run_fused_case(2, 30, 9, 70, 100);  /* two K blocks: the epilogue on the last one only */
+    run_fused_case(2, 30, 9, 70, 150);  /* two K blocks: the epilogue on the last one only;
+                                           two row groups */
 }
 
 static void test_conv_transpose2d(void **state)

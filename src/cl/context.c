@@ -114,10 +114,9 @@ static bool driver_caches_itself(const segcl_device_info *info)
  *   run length            the style: 512 elements per work-item (CPU), 1 (GPU).
  *   CPU GEMM tile         CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: >= 16 (512-bit registers):
  *                         12 x 32 in float16 accumulators; else 6 x 16 in float8 ones. The
- *                         im2col panels are NR wide to match.
- *
- * `segcl tune` replaces any of these with what it measured on the device (src/cl/tuning.c);
- * SEGCL_RUN, SEGCL_GEMM_VEC, SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
+ *                         im2col panels are NR wide to match. Cache blocking: row tiles for
+ *                         128 rows, 4 column tiles, K blocks of 256 (the column slice,
+ *                         256 x NR floats, in local memory: CL_DEVICE_LOCAL_MEM_SIZE).
  *   elementwise local     min(64, CL_DEVICE_MAX_WORK_GROUP_SIZE), and for run-style kernels 1
  *                         on CPU-style devices; clamped per kernel to CL_KERNEL_WORK_GROUP_SIZE
  *                         at launch.
@@ -126,6 +125,10 @@ static bool driver_caches_itself(const segcl_device_info *info)
  *   local memory          CL_DEVICE_LOCAL_MEM_SIZE against each kernel's CL_KERNEL_LOCAL_MEM_SIZE.
  *   buffers               CL_DEVICE_MAX_MEM_ALLOC_SIZE and CL_DEVICE_GLOBAL_MEM_SIZE.
  *   fp16, fp64            their extensions (-DSEGCL_HAS_FP16/FP64; no kernel needs them).
+ *
+ * `segcl tune` replaces the GEMM choice, tile, blocking, run length and elementwise local size
+ * with what it measured on the device (src/cl/tuning.c); SEGCL_RUN, SEGCL_GEMM_VEC,
+ * SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
  */
 static segcl_status build_device_options(segcl_context *ctx)
 {
@@ -145,7 +148,10 @@ static segcl_status build_device_options(segcl_context *ctx)
      * with AVX2) 6 x 16; cache blocking measured on Zen 4 (tools/PERF.md) */
     ctx->gemm_vec = info->native_float_width >= 16 ? 16 : 8;
     ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
-    ctx->gemm_mc_tiles = 8, ctx->gemm_nc_tiles = 8, ctx->gemm_kc = 256;
+    /* row tiles covering 128 rows (output channels): an implicit-GEMM work-group then builds
+     * each column slice once for up to 128 channels; 4 column tiles, K blocks of 256 */
+    ctx->gemm_mc_tiles = (128 + ctx->gemm_mr - 1) / ctx->gemm_mr;
+    ctx->gemm_nc_tiles = 4, ctx->gemm_kc = 256;
     /* 2. what `segcl tune` measured on this device (or the candidate it is measuring) */
     const segcl_tuning *t = ctx->tuning_override;
     const char *tuning_env = getenv("SEGCL_TUNING");
@@ -188,6 +194,8 @@ static segcl_status build_device_options(segcl_context *ctx)
     const char *mr_env = getenv("SEGCL_GEMM_MR");
     if (mr_env && atoi(mr_env) > 0 && atoi(mr_env) <= 32)
         ctx->gemm_mr = (unsigned)atoi(mr_env);
+    if (!(t && t->mc_tiles && t->nc_tiles && t->kc)) /* 128 rows for whichever tile */
+        ctx->gemm_mc_tiles = (128 + ctx->gemm_mr - 1) / ctx->gemm_mr;
     const char *block_env = getenv("SEGCL_GEMM_CPU_BLOCKING");
     unsigned mc, nc, kc;
     if (block_env && sscanf(block_env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc &&
