@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/data.h"
 #include "test_util.h"
@@ -35,13 +36,18 @@ static void path_of(char *buf, size_t len, const char *name)
 
 
 
+static segcl_image load_path(const char *path, int channels)
+{
+    segcl_image img;
+    assert_ok(ctx, segcl_image_load(ctx, path, channels, &img));
+    return img;
+}
+
 static segcl_image load(const char *name, int channels)
 {
     char path[700];
     path_of(path, sizeof path, name);
-    segcl_image img;
-    assert_ok(ctx, segcl_image_load(ctx, path, channels, &img));
-    return img;
+    return load_path(path, channels);
 }
 
 /* Mean absolute difference from photo(seed), or from its mirror image; exact files give 0. */
@@ -233,6 +239,54 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Multi-class masks as palette PNGs: the pixel values stay the class indices (a viewer shows
+ * the colours), and segcl reads them back as indices; a palette of grays only is an image
+ * stored compactly and reads as its gray levels. */
+static void test_palette_masks(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/segcl-palette-%d.png", (int)getpid());
+    segcl_image m;
+    assert_int_equal(segcl_image_alloc(ctx, W, H, 1, &m), SEGCL_OK);
+    for (int i = 0; i < W * H; i++)
+        m.pixels[i] = (uint8_t)((i * 7 + i / W) % 5);
+    const uint8_t colours[5 * 3] = {0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128};
+    assert_int_equal(segcl_image_save_png_palette(ctx, path, &m, colours, 5), SEGCL_OK);
+    /* a palette image on disk: IHDR colour type 3, and a PLTE chunk of 5 entries */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t head[64];
+    assert_true(fread(head, 1, sizeof head, f) == sizeof head);
+    fclose(f);
+    assert_int_equal(head[25], 3);
+    const uint8_t *plte = NULL;
+    for (size_t i = 33; i + 4 <= sizeof head && !plte; i++)
+        if (!memcmp(head + i, "PLTE", 4))
+            plte = head + i;
+    assert_non_null(plte);
+    assert_int_equal(plte[-1], 15); /* chunk length: 5 RGB entries */
+    segcl_image back = load_path(path, 1);
+    assert_memory_equal(back.pixels, m.pixels, (size_t)W * H);
+    segcl_image_free(&back);
+    /* read as a photo, the colours */
+    back = load_path(path, 3);
+    for (int i = 0; i < W * H; i++)
+        assert_memory_equal(back.pixels + 3 * i, colours + 3 * m.pixels[i], 3);
+    segcl_image_free(&back);
+    /* grays only: the levels, as before */
+    const uint8_t grays[2 * 3] = {0, 0, 0, 255, 255, 255};
+    for (int i = 0; i < W * H; i++)
+        m.pixels[i] = (uint8_t)(i % 3 == 0);
+    assert_int_equal(segcl_image_save_png_palette(ctx, path, &m, grays, 2), SEGCL_OK);
+    back = load_path(path, 1);
+    for (int i = 0; i < W * H; i++)
+        assert_int_equal(back.pixels[i], m.pixels[i] ? 255 : 0);
+    segcl_image_free(&back);
+    segcl_image_free(&m);
+    remove(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_truncated_jpeg_warns),
         cmocka_unit_test(test_pixel_limit),
         cmocka_unit_test(test_bmp_bitfields_and_offsets),
+        cmocka_unit_test(test_palette_masks),
     };
     return cmocka_run_group_tests_name("images", tests, setup, teardown);
 }

@@ -20,6 +20,9 @@ void cli_predict_help(FILE *out)
             "  --classes N --width N --depth N   likewise (defaults 1, 16, 4)\n"
             "  --size S              network input size (default: the training size)\n"
             "  --threshold P         foreground probability threshold (0.5)\n"
+            "  --palette FILE        colours of multi-class masks, one per class in order\n"
+            "                        (#RRGGBB or R G B per line; default: class 0 black, then\n"
+            "                        the PASCAL VOC colours); pixel values stay the classes\n"
             "  --batch N             images per pass (8)\n"
             "  --save-logits         also write the raw logits\n"
             "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
@@ -74,7 +77,8 @@ static int model_option(int argc, char **argv, int *i, segcl_predictor_options *
            cli_opt_int(argc, argv, i, "--depth", &po->depth, rc) ||
            cli_opt_int(argc, argv, i, "--size", &po->size, rc) ||
            cli_opt_int(argc, argv, i, "--batch", &po->batch, rc) ||
-           cli_opt_float(argc, argv, i, "--threshold", &po->threshold, rc);
+           cli_opt_float(argc, argv, i, "--threshold", &po->threshold, rc) ||
+           cli_opt_str(argc, argv, i, "--palette", &po->palette, rc);
 }
 
 static void on_predicted(const char *input, const char *mask, const char *overlay, void *user)

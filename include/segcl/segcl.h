@@ -335,6 +335,11 @@ typedef struct segcl_predictor_options {
     int size;             /**< network input size; 0: the training size (256) */
     float threshold;      /**< foreground when sigmoid(logit) > threshold (0.5) */
     int batch;            /**< images per forward pass (8) */
+    /** Colours of multi-class masks: a text file with one colour per class, in class order,
+     *  "#RRGGBB" or "R G B" per line ('#' starts a comment otherwise); NULL: the default
+     *  palette (class 0 black, then the PASCAL VOC colours: 1 dark red, 2 dark green, 3 olive,
+     *  4 dark blue, ...). */
+    const char *palette;
 } segcl_predictor_options;
 
 SEGCL_API void segcl_predictor_default_options(segcl_predictor_options *options);
@@ -352,8 +357,8 @@ typedef void (*segcl_predict_fn)(const char *input, const char *mask_path,
 
 /**
  * Segments `count` inputs (image files, or folders whose images are all taken, sorted) and
- * writes into out_dir: <stem>_mask.png at the input's size (0/255 for one class, class index
- * otherwise), <stem>_overlay.jpg, and with save_logits <stem>_logits.npy (float32,
+ * writes into out_dir: <stem>_mask.png at the input's size (0/255 for one class; otherwise a
+ * palette PNG whose pixel values are the class indices, coloured by options->palette), <stem>_overlay.jpg, and with save_logits <stem>_logits.npy (float32,
  * classes x size x size, the network output before any resize). Inputs sharing a stem (a.jpg,
  * a.png) are written as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
  * cannot be read is skipped with a warning (segcl_context_set_warning_handler); the others are

@@ -28,6 +28,10 @@ SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_context *ctx, const char *n
 SEGCL_INTERNAL uint8_t segcl_gray_of(int r, int g, int b);
 SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_context *ctx, const char *path,
                                                  const segcl_image *img);
+/* A one-channel image of indices as a palette PNG (palette: entries x RGB bytes). */
+SEGCL_INTERNAL segcl_status segcl_image_save_png_palette(segcl_context *ctx, const char *path,
+                                                         const segcl_image *img,
+                                                         const uint8_t *palette, int entries);
 SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path,
                                                   const segcl_image *img, int quality);
 /* Antialiased (triangle filter widened when shrinking) or nearest-neighbour resize. */

@@ -2,7 +2,8 @@
  * Image files, read as every viewer reads them: JPEG through libjpeg-turbo (CMYK and YCCK
  * converted to RGB as Adobe's inverted CMYK, decoder warnings reported or, when strict,
  * refused), PNG through libpng (8 and 16 bits scaled plainly with no gamma, palettes expanded,
- * alpha dropped so colours stay as stored), BMP through our own strict parser (1-, 4-, 8-,
+ * except a coloured palette read as a mask: its indices are the classes; alpha dropped so
+ * colours stay as stored), BMP through our own strict parser (1-, 4-, 8-,
  * 16-, 24- and 32-bit, BI_BITFIELDS masks honoured). The EXIF orientation of JPEG and PNG
  * files is applied, as OpenCV's imread and PIL's exif_transpose do. Every length is checked
  * against the data before it is used, and the pixel count against a limit before any pixel
@@ -437,15 +438,29 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
     if ((job.status = check_pixels(ctx, path, "PNG", w, h)))
         png_longjmp(job.png, 1);
     int color = png_get_color_type(job.png, job.info);
-    /* everything to 8 bits per channel, plainly: palettes and low-bit gray expanded,
-     * 16 bits scaled by 255/65535 (no gamma, whatever gAMA or sRGB chunks say), alpha and
-     * transparency dropped so that colours stay as stored */
-    png_set_expand(job.png);
-    png_set_scale_16(job.png);
-    png_set_strip_alpha(job.png);
-    bool gray = !(color & PNG_COLOR_MASK_COLOR);
-    if (gray && channels == 3)
-        png_set_gray_to_rgb(job.png);
+    /* A one-channel read (a mask) of a palette PNG with colours is read as its indices: the
+     * VOC convention, and how segcl writes multi-class masks (index = class, the palette only
+     * for viewers). A palette of grays only is a gray image stored compactly: its levels. */
+    bool indices = false;
+    png_colorp plte = NULL;
+    int entries = 0;
+    if (color == PNG_COLOR_TYPE_PALETTE && channels == 1 &&
+        png_get_PLTE(job.png, job.info, &plte, &entries) && plte)
+        for (int i = 0; i < entries; i++)
+            indices = indices || plte[i].red != plte[i].green || plte[i].green != plte[i].blue;
+    if (indices) {
+        png_set_packing(job.png); /* 1, 2 and 4-bit indices to a byte each */
+    } else {
+        /* everything to 8 bits per channel, plainly: palettes and low-bit gray expanded,
+         * 16 bits scaled by 255/65535 (no gamma, whatever gAMA or sRGB chunks say), alpha and
+         * transparency dropped so that colours stay as stored */
+        png_set_expand(job.png);
+        png_set_scale_16(job.png);
+        png_set_strip_alpha(job.png);
+        bool gray = !(color & PNG_COLOR_MASK_COLOR);
+        if (gray && channels == 3)
+            png_set_gray_to_rgb(job.png);
+    }
     png_set_interlace_handling(job.png);
     png_read_update_info(job.png, job.info);
     int got = png_get_channels(job.png, job.info);
@@ -595,6 +610,25 @@ segcl_status segcl_image_save_png(segcl_context *ctx, const char *path, const se
     p.height = (png_uint_32)img->height;
     p.format = img->channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, NULL))
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
+    return SEGCL_OK;
+}
+
+segcl_status segcl_image_save_png_palette(segcl_context *ctx, const char *path,
+                                          const segcl_image *img, const uint8_t *palette,
+                                          int entries)
+{
+    if (img->channels != 1 || entries < 1 || entries > 256)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "%s: a palette PNG has one channel and 1..256 colours", path);
+    png_image p;
+    memset(&p, 0, sizeof p);
+    p.version = PNG_IMAGE_VERSION;
+    p.width = (png_uint_32)img->width;
+    p.height = (png_uint_32)img->height;
+    p.format = PNG_FORMAT_RGB_COLORMAP;
+    p.colormap_entries = (png_uint_32)entries;
+    if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, palette))
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
     return SEGCL_OK;
 }

@@ -23,6 +23,8 @@ struct segcl_predictor {
     segcl_predictor_options opt;
     segcl_tensor *x;
     float *host_x, *host_logits;
+    uint8_t palette[256 * 3]; /* colours of multi-class masks, by class */
+    int palette_entries;
 };
 
 void segcl_predictor_default_options(segcl_predictor_options *o)
@@ -30,6 +32,78 @@ void segcl_predictor_default_options(segcl_predictor_options *o)
     memset(o, 0, sizeof *o);
     o->threshold = 0.5f;
     o->batch = 8;
+}
+
+/* The default palette: class 0 black, then PASCAL VOC's (bits of the class index spread over
+ * the high bits of red, green and blue). */
+static void default_palette(uint8_t *pal)
+{
+    for (int i = 0; i < 256; i++) {
+        int r = 0, g = 0, b = 0, c = i;
+        for (int j = 0; j < 8; j++, c >>= 3) {
+            r |= ((c >> 0) & 1) << (7 - j);
+            g |= ((c >> 1) & 1) << (7 - j);
+            b |= ((c >> 2) & 1) << (7 - j);
+        }
+        pal[3 * i] = (uint8_t)r, pal[3 * i + 1] = (uint8_t)g, pal[3 * i + 2] = (uint8_t)b;
+    }
+}
+
+/* A palette file: one colour per line, "#RRGGBB" or "R G B"; blank lines and lines starting
+ * with '#' and a space or nothing else are skipped. At least `classes` colours, not all gray
+ * (a gray palette would read back as gray levels, not classes). */
+static segcl_status load_palette(segcl_context *ctx, const char *path, int classes, uint8_t *pal,
+                                 int *entries)
+{
+    char *text = NULL;
+    size_t len = 0;
+    segcl_status st = segcl_read_file(ctx, path, 1 << 20, &text, &len);
+    if (st)
+        return st;
+    int n = 0, line_no = 0;
+    bool colour = false;
+    for (char *line = text, *next; line && *line && !st; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line_no++;
+        while (*line == ' ' || *line == '\t' || *line == '\r')
+            line++;
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == ' ' || line[l - 1] == '\t' || line[l - 1] == '\r'))
+            line[--l] = '\0';
+        if (!l || (line[0] == '#' && (l == 1 || line[1] == ' ' || line[1] == '#')))
+            continue;
+        unsigned r, g, b;
+        int used = 0;
+        bool ok = line[0] == '#' ? l == 7 && sscanf(line + 1, "%2x%2x%2x%n", &r, &g, &b, &used) == 3 &&
+                                       used == 6
+                                 : sscanf(line, "%u %u %u %n", &r, &g, &b, &used) == 3 &&
+                                       (size_t)used == l && r < 256 && g < 256 && b < 256;
+        if (!ok)
+            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                            "%s:%d: '%s' is not a colour (#RRGGBB or R G B, 0..255)", path,
+                            line_no, line);
+        else if (n == 256)
+            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: more than 256 colours", path);
+        else {
+            pal[3 * n] = (uint8_t)r, pal[3 * n + 1] = (uint8_t)g, pal[3 * n + 2] = (uint8_t)b;
+            colour = colour || r != g || g != b;
+            n++;
+        }
+    }
+    if (!st && n < classes)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: %d colours for a model of %d classes", path,
+                        n, classes);
+    else if (!st && !colour)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s: every colour is a gray; masks would read back as gray levels, not "
+                        "class indices",
+                        path);
+    segcl_free(text);
+    if (!st)
+        *entries = n;
+    return st;
 }
 
 void segcl_predictor_destroy(segcl_predictor *p)
@@ -105,6 +179,11 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
         goto error;
     }
     if ((st = segcl_tensor_create(ctx, "images", 4, xs, &p->x)))
+        goto error;
+    default_palette(p->palette);
+    p->palette_entries = cfg->classes > 1 ? cfg->classes : 2;
+    if (p->opt.palette && cfg->classes > 1 &&
+        (st = load_palette(ctx, p->opt.palette, cfg->classes, p->palette, &p->palette_entries)))
         goto error;
     *out = p;
     return SEGCL_OK;
@@ -379,11 +458,14 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         st = segcl_image_save_jpeg(ctx, overlay_path, &overlay, 90);
         segcl_image_free(&overlay);
     }
-    if (!st && C == 1)
+    if (!st && C == 1) {
         for (size_t i = 0; i < (size_t)photo->width * photo->height; i++)
             mask.pixels[i] = mask.pixels[i] ? 255 : 0;
-    if (!st)
         st = segcl_image_save_png(ctx, mask_path, &mask);
+    } else if (!st) {
+        /* class indices as pixel values, coloured for viewers */
+        st = segcl_image_save_png_palette(ctx, mask_path, &mask, p->palette, p->palette_entries);
+    }
     segcl_image_free(&mask);
     if (!st && save_logits) {
         char npy[1400];
