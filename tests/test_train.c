@@ -41,6 +41,23 @@ static void cancel_after(const segcl_train_progress *p, void *user)
 }
 
 
+/* A whole file's bytes (free() them). */
+static unsigned char *file_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    assert_true(n > 0);
+    unsigned char *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
 static void test_train_outputs(void **state)
 {
     (void)state;
@@ -98,6 +115,24 @@ static void test_train_outputs(void **state)
         assert_int_equal(access(path, R_OK), 0);
     }
     segcl_predictor_destroy(p);
+
+    /* the run folder itself: its best checkpoint, the same masks */
+    snprintf(pred, sizeof pred, "%s/pred-from-run", tmp);
+    assert_ok(ctx, segcl_predictor_open(ctx, out, NULL, &p));
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, pred, false, NULL, NULL));
+    segcl_predictor_destroy(p);
+    char a[1100], b[1100];
+    snprintf(a, sizeof a, "%s/pred/synth0003_mask.png", tmp);
+    snprintf(b, sizeof b, "%s/synth0003_mask.png", pred);
+    size_t la, lb;
+    unsigned char *da = file_bytes(a, &la), *db = file_bytes(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da), free(db);
+    /* a folder that is no run */
+    assert_int_equal(segcl_predictor_open(ctx, data, NULL, &p), SEGCL_ERROR_IO);
+    assert_null(p);
+    assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
 }
 
 static void test_resume_is_exact(void **state)

@@ -117,11 +117,9 @@ void segcl_predictor_destroy(segcl_predictor *p)
     segcl_free(p);
 }
 
-segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
-                                  const segcl_predictor_options *options, segcl_predictor **out)
+static segcl_status open_file(segcl_context *ctx, const char *path,
+                              const segcl_predictor_options *options, segcl_predictor **out)
 {
-    if (!ctx || !path || !out)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_predictor_open: NULL argument");
     *out = NULL;
     segcl_predictor *p = segcl_calloc(1, sizeof *p);
     segcl_status st = SEGCL_OK;
@@ -195,6 +193,33 @@ error:
                    p->opt.batch);
     }
     segcl_predictor_destroy(p);
+    return st;
+}
+
+segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
+                                  const segcl_predictor_options *options, segcl_predictor **out)
+{
+    if (!ctx || !path || !out)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_predictor_open: NULL argument");
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return open_file(ctx, path, options, out);
+    /* a run folder: its best checkpoint */
+    size_t len = strlen(path) + sizeof "/best.safetensors";
+    char *best = segcl_malloc(len);
+    if (!best)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    snprintf(best, len, "%s/best.safetensors", path);
+    segcl_status st;
+    if (stat(best, &sb) != 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_IO,
+                        "%s is a folder without best.safetensors: not a segcl run folder (give "
+                        "a checkpoint file, or a run folder that finished an epoch)",
+                        path);
+    else
+        st = open_file(ctx, best, options, out);
+    segcl_free(best);
     return st;
 }
 
