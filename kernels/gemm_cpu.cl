@@ -175,6 +175,22 @@ inline void store_tile(__global float *c, const uint ldc, const uint row0, const
     }
 }
 
+/* The row tiles [tm0, tm1) and column tiles [tn0, tn1) of an m x n output that this
+ * work-group computes (dimension 1: MC_TILES row tiles each, dimension 0: NC_TILES columns). */
+typedef struct tile_block {
+    uint tm0, tm1, tn0, tn1;
+} tile_block;
+
+inline tile_block block_of(const uint m, const uint n)
+{
+    tile_block b;
+    b.tm0 = get_group_id(1) * MC_TILES;
+    b.tn0 = get_group_id(0) * NC_TILES;
+    b.tm1 = min(b.tm0 + MC_TILES, (m + MR - 1) / MR);
+    b.tn1 = min(b.tn0 + NC_TILES, (n + NR - 1) / NR);
+    return b;
+}
+
 /* The micro-kernel: lo/hi (MR vectors each) = apanel (kc x MR) times bpanel (kc x NR), both
  * packed. A macro, as bpanel is global in gemm_packed and local in conv_implicit. */
 #define MICRO_TILE(apanel, bpanel, kc, lo, hi)                                                     \
@@ -206,12 +222,8 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
                  const float alpha, const float beta, const uint k_chunk,
                  const uint split_stride)
 {
-    const uint tiles_m = (m + MR - 1) / MR;
-    const uint tiles_n = (n + NR - 1) / NR;
-    const uint tm0 = get_group_id(1) * MC_TILES;
-    const uint tn0 = get_group_id(0) * NC_TILES;
-    const uint tm1 = min(tm0 + MC_TILES, tiles_m);
-    const uint tn1 = min(tn0 + NC_TILES, tiles_n);
+    const tile_block b = block_of(m, n);
+    const uint tm0 = b.tm0, tm1 = b.tm1, tn0 = b.tn0, tn1 = b.tn1;
     const uint split = get_group_id(2);
     const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
     const epilogue none = {0, 0, 0, 0};
@@ -322,12 +334,8 @@ void conv_implicit(__global const float *ap, __global const float *x, const uint
     const epilogue ep = {bias, scale, shift, ep_flags}, none = {0, 0, 0, 0};
     const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
     const uint k = channels * kh * kw, n = ho * wo;
-    const uint tiles_m = (m + MR - 1) / MR;
-    const uint tiles_n = (n + NR - 1) / NR;
-    const uint tm0 = get_group_id(1) * MC_TILES;
-    const uint tn0 = get_group_id(0) * NC_TILES;
-    const uint tm1 = min(tm0 + MC_TILES, tiles_m);
-    const uint tn1 = min(tn0 + NC_TILES, tiles_n);
+    const tile_block b = block_of(m, n);
+    const uint tm0 = b.tm0, tm1 = b.tm1, tn0 = b.tn0, tn1 = b.tn1;
     x += (size_t)get_group_id(2) * x_plane;
     y += (size_t)get_group_id(2) * y_plane;
 
@@ -450,12 +458,8 @@ void conv_implicit_wgrad(__global const float *ap, __global const float *x, cons
     const epilogue none = {0, 0, 0, 0};
     const conv_shape s = {channels, h, w, kh, kw, stride, pad, ho, wo};
     const uint n = channels * kh * kw, k = images * ho * wo;
-    const uint tiles_m = (m + MR - 1) / MR;
-    const uint tiles_n = (n + NR - 1) / NR;
-    const uint tm0 = get_group_id(1) * MC_TILES;
-    const uint tn0 = get_group_id(0) * NC_TILES;
-    const uint tm1 = min(tm0 + MC_TILES, tiles_m);
-    const uint tn1 = min(tn0 + NC_TILES, tiles_n);
+    const tile_block b = block_of(m, n);
+    const uint tm0 = b.tm0, tm1 = b.tm1, tn0 = b.tn0, tn1 = b.tn1;
     const uint split = get_group_id(2);
     const uint k_begin = split * k_chunk, k_end = min(k_begin + k_chunk, k);
     c += c_offset + (size_t)split * split_stride;

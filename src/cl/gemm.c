@@ -229,6 +229,23 @@ static segcl_status sum_splits(segcl_context *ctx, const char *options, cl_uint 
                                 SEGCL_ARG(alpha), SEGCL_ARG(beta)));
 }
 
+/* Packs op(A) (m x k; A at a_off with leading dimension lda, transposed when trans) into
+ * ctx->gemm_pack_a. */
+static segcl_status pack_a(segcl_context *ctx, const char *options, cl_mem a, cl_uint a_off,
+                           cl_uint lda, cl_uint trans, cl_uint m, cl_uint k)
+{
+    const cl_uint mr = ctx->gemm_mr, tiles_m = (m + mr - 1) / mr;
+    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
+                                            &ctx->gemm_pack_a_bytes,
+                                            (size_t)tiles_m * mr * k * sizeof(float));
+    if (st)
+        return st;
+    size_t global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
+    return segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, global, local,
+                     SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(a_off), SEGCL_ARG(lda), SEGCL_ARG(trans),
+                                SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)));
+}
+
 /* CPU path: pack A, pack B unless the caller already did (bp != NULL), multiply. */
 static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
 {
@@ -242,18 +259,10 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
     const cl_uint mr = ctx->gemm_mr, nr = ctx->gemm_nr;
     cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, k = (cl_uint)g->k;
     cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + nr - 1) / nr;
-    size_t a_bytes = (size_t)tiles_m * mr * k * sizeof(float);
-    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                            &ctx->gemm_pack_a_bytes, a_bytes);
-    if (st)
-        return st;
     size_t local[2] = {1, 1};
-    cl_uint a_off = (cl_uint)g->a_offset, lda = (cl_uint)g->lda, ta = g->trans_a;
-    size_t a_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m};
-    if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, a_global, local,
-                        SEGCL_ARGS(SEGCL_ARG(g->a), SEGCL_ARG(a_off), SEGCL_ARG(lda),
-                                   SEGCL_ARG(ta), SEGCL_ARG(m), SEGCL_ARG(k),
-                                   SEGCL_ARG(ctx->gemm_pack_a)))))
+    segcl_status st = pack_a(ctx, options, g->a, (cl_uint)g->a_offset, (cl_uint)g->lda,
+                             g->trans_a, m, k);
+    if (st)
         return st;
     if (!bp) {
         size_t b_bytes = (size_t)tiles_n * nr * k * sizeof(float);
@@ -298,22 +307,6 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
     return sum_splits(ctx, options, splits, m, n, g->c, c_off, ldc, g->alpha, g->beta);
 }
 
-/* Packs A (m x k, row-major, lda = k) into ctx->gemm_pack_a. */
-static segcl_status pack_a(segcl_context *ctx, const char *options, cl_mem a, cl_uint m,
-                           cl_uint k)
-{
-    const cl_uint mr = ctx->gemm_mr, tiles_m = (m + mr - 1) / mr, zero = 0;
-    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                            &ctx->gemm_pack_a_bytes,
-                                            (size_t)tiles_m * mr * k * sizeof(float));
-    if (st)
-        return st;
-    size_t global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
-    return segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, global, local,
-                     SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(zero), SEGCL_ARG(k), SEGCL_ARG(zero),
-                                SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)));
-}
-
 segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_args *a)
 {
     const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
@@ -332,7 +325,7 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_a
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if ((st = pack_a(ctx, options, a->w, a->m, (cl_uint)k)))
+    if ((st = pack_a(ctx, options, a->w, 0, (cl_uint)k, 0, a->m, (cl_uint)k)))
         return st;
     const size_t tiles_m = (a->m + ctx->gemm_mr - 1) / ctx->gemm_mr;
     const size_t tiles_n = (pixels + ctx->gemm_nr - 1) / ctx->gemm_nr;
