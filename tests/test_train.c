@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <png.h>
+#include <turbojpeg.h>
+
 #include "test_util.h"
 
 static segcl_context *ctx;
@@ -56,6 +60,135 @@ static unsigned char *file_bytes(const char *path, size_t *len)
     fclose(f);
     *len = (size_t)n;
     return b;
+}
+
+/* A PNG read as `format` (libpng's simplified API); free() the pixels. */
+static uint8_t *read_png(const char *path, uint32_t format, int *w, int *h)
+{
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path))
+        fail_msg("cannot read %s: %s", path, im.message);
+    im.format = format;
+    uint8_t *px = malloc(PNG_IMAGE_SIZE(im));
+    assert_non_null(px);
+    assert_true(png_image_finish_read(&im, NULL, px, 0, NULL) != 0);
+    *w = (int)im.width, *h = (int)im.height;
+    return px;
+}
+
+/* A JPEG decoded to RGB with libjpeg-turbo; free() the pixels. */
+static uint8_t *read_jpeg(const char *path, int *w, int *h)
+{
+    size_t len;
+    unsigned char *bytes = file_bytes(path, &len);
+    assert_non_null(bytes);
+    tjhandle tj = tjInitDecompress();
+    assert_non_null(tj);
+    int sub, space;
+    assert_int_equal(tjDecompressHeader3(tj, bytes, (unsigned long)len, w, h, &sub, &space), 0);
+    uint8_t *px = malloc((size_t)*w * *h * 3);
+    assert_non_null(px);
+    assert_int_equal(tjDecompress2(tj, bytes, (unsigned long)len, px, *w, 0, *h, TJPF_RGB,
+                                   TJFLAG_ACCURATEDCT), 0);
+    tjDestroy(tj);
+    free(bytes);
+    return px;
+}
+
+/* The lab's outputs from a trained model: the cut-out's alpha follows the mask (above one
+ * half exactly where the mask is foreground), the composite over a solid colour has that
+ * colour where alpha is 0 (within JPEG's error away from edges) and the photo where it is
+ * 255, and the instances' JSON agrees with the picture and the mask. */
+static void check_lab_outputs(const char *model, const char *image, const char *dir)
+{
+    char out[600], path[900];
+    snprintf(out, sizeof out, "%s/lab", dir);
+    segcl_predictor_options po;
+    segcl_predictor_default_options(&po);
+    po.cutout = true;
+    po.background = "#00ff00";
+    po.instances = true;
+    po.overlay = SEGCL_OVERLAY_CONTOUR;
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, model, &po, &p));
+    const char *inputs[] = {image};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out, false, NULL, NULL));
+    segcl_predictor_destroy(p);
+    int w, h, w2, h2, w3, h3, w4, h4;
+    snprintf(path, sizeof path, "%s/synth0003_mask.png", out);
+    uint8_t *mask = read_png(path, PNG_FORMAT_GRAY, &w, &h);
+    snprintf(path, sizeof path, "%s/synth0003_cutout.png", out);
+    uint8_t *cut = read_png(path, PNG_FORMAT_RGBA, &w2, &h2);
+    snprintf(path, sizeof path, "%s/synth0003_instances.png", out);
+    uint8_t *inst = read_png(path, PNG_FORMAT_RGB, &w3, &h3);
+    snprintf(path, sizeof path, "%s/synth0003_overlay.jpg", out);
+    assert_int_equal(access(path, R_OK), 0);
+    uint8_t *photo = read_png(image, PNG_FORMAT_RGB, &w4, &h4);
+    assert_true(w == w2 && h == h2 && w == w3 && h == h3 && w == w4 && h == h4);
+    size_t fg = 0, zero = 0, opaque = 0;
+    for (int i = 0; i < w * h; i++) {
+        const int a = cut[4 * i + 3];
+        assert_true(mask[i] == 0 || mask[i] == 255);
+        assert_int_equal(mask[i] == 255, a > 127); /* threshold 0.5, no feather */
+        assert_memory_equal(cut + 4 * i, photo + 3 * i, 3); /* colours untouched */
+        const bool coloured = inst[3 * i] || inst[3 * i + 1] || inst[3 * i + 2];
+        assert_int_equal(coloured, mask[i] == 255);
+        fg += mask[i] == 255;
+        zero += a == 0;
+        opaque += a == 255;
+    }
+    assert_true(fg > 0 && fg < (size_t)w * h);
+    assert_true(zero + opaque < (size_t)w * h); /* a soft alpha, not a hard mask */
+    /* the composite (JPEG): green where alpha is 0 and all neighbours too */
+    snprintf(path, sizeof path, "%s/synth0003_composite.jpg", out);
+    assert_int_equal(access(path, R_OK), 0);
+    uint8_t *comp = read_jpeg(path, &w2, &h2);
+    assert_true(w2 == w && h2 == h);
+    size_t checked = 0;
+    for (int y = 2; y < h - 2; y++)
+        for (int x = 2; x < w - 2; x++) {
+            int lo = 255, hi = 0; /* where alpha is flat, JPEG keeps the blend's colour */
+            for (int dy = -2; dy <= 2; dy++)
+                for (int dx = -2; dx <= 2; dx++) {
+                    const int a = cut[4 * ((y + dy) * w + x + dx) + 3];
+                    lo = a < lo ? a : lo, hi = a > hi ? a : hi;
+                }
+            if (hi - lo > 8)
+                continue;
+            const int a = cut[4 * (y * w + x) + 3];
+            const uint8_t *c = comp + 3 * (y * w + x), *ph = photo + 3 * (y * w + x);
+            const int green[3] = {0, 255, 0};
+            for (int k = 0; k < 3; k++)
+                assert_true(abs(c[k] - (a * ph[k] + (255 - a) * green[k]) / 255) <= 24);
+            checked++;
+        }
+    assert_true(checked > 0);
+    free(comp);
+    /* the instances' JSON: areas add up to the mask's foreground; boxes inside the picture */
+    snprintf(path, sizeof path, "%s/synth0003_instances.json", out);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    assert_non_null(root);
+    json_t *list = json_object_get(root, "instances");
+    const size_t n = json_array_size(list);
+    assert_int_equal((size_t)json_integer_value(json_object_get(root, "count")), n);
+    assert_true(n >= 1);
+    json_int_t area = 0;
+    for (size_t k = 0; k < n; k++) {
+        json_t *e = json_array_get(list, k), *box = json_object_get(e, "bbox");
+        assert_int_equal(json_integer_value(json_object_get(e, "class")), 1);
+        area += json_integer_value(json_object_get(e, "area"));
+        const json_int_t x = json_integer_value(json_object_get(box, "x")),
+                         bw = json_integer_value(json_object_get(box, "width"));
+        assert_true(x >= 0 && bw >= 1 && x + bw <= w);
+        json_t *c = json_object_get(e, "centroid");
+        assert_true(json_real_value(json_array_get(c, 0)) >= (double)x);
+    }
+    assert_int_equal(area, (json_int_t)fg);
+    json_decref(root);
+    free(mask), free(cut), free(inst), free(photo);
 }
 
 static void test_train_outputs(void **state)
@@ -115,6 +248,8 @@ static void test_train_outputs(void **state)
         assert_int_equal(access(path, R_OK), 0);
     }
     segcl_predictor_destroy(p);
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    check_lab_outputs(path, img, tmp);
 
     /* the run folder itself: its best checkpoint, the same masks */
     snprintf(pred, sizeof pred, "%s/pred-from-run", tmp);

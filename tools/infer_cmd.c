@@ -13,7 +13,7 @@ void cli_predict_help(FILE *out)
             "\n"
             "Segments image files (or every image in the given folders) and writes, per input,\n"
             "<stem>_mask.png at the input's size (0/255, or class indices), <stem>_overlay.jpg\n"
-            "and with --save-logits <stem>_logits.npy (float32, classes x S x S, raw output).\n"
+            "and what the options below ask for.\n"
             "\n"
             "  --model CKPT          a segcl checkpoint, a training run's folder (its\n"
             "                        best.safetensors) or a PyTorch state_dict in safetensors\n"
@@ -25,7 +25,20 @@ void cli_predict_help(FILE *out)
             "                        (#RRGGBB or R G B per line; default: class 0 black, then\n"
             "                        the PASCAL VOC colours); pixel values stay the classes\n"
             "  --batch N             images per pass (8)\n"
-            "  --save-logits         also write the raw logits\n"
+            "  --overlay fill|contour|none   <stem>_overlay.jpg: regions tinted with their\n"
+            "                        boundaries (fill, the default), boundaries only\n"
+            "                        (2 px; 3 px above 512 px), or no overlay\n"
+            "  --cutout              <stem>_cutout.png: RGBA, alpha = the model's foreground\n"
+            "                        probability (a soft edge), colours untouched\n"
+            "  --feather PX          smooth the cut-out's and composite's edge further (a blur\n"
+            "                        of about PX pixels)\n"
+            "  --background B        <stem>_composite.jpg: the foreground over B, which is\n"
+            "                        #RRGGBB, blur or blur:RADIUS (the photo's own background\n"
+            "                        blurred), or an image file (scaled to cover the photo)\n"
+            "  --instances           <stem>_instances.png and .json: each connected region of\n"
+            "                        each class (8-connectivity) with area, box and centroid\n"
+            "  --min-area PX         with --instances, drop regions under PX pixels (0)\n"
+            "  --save-logits         <stem>_logits.npy (float32, classes x S x S, raw output)\n"
             "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
             "  --max-pixels N        refuse larger images (67108864)\n"
             "\n"
@@ -82,10 +95,40 @@ static int model_option(int argc, char **argv, int *i, segcl_predictor_options *
            cli_opt_str(argc, argv, i, "--palette", &po->palette, rc);
 }
 
-static void on_predicted(const char *input, const char *mask, const char *overlay, void *user)
+static void on_predicted(const segcl_prediction *w, void *user)
 {
     (void)user;
-    printf("%s -> %s, %s\n", input, mask, overlay);
+    const char *outputs[] = {w->mask,    w->overlay,       w->cutout,
+                             w->composite, w->instances_png, w->instances_json};
+    printf("%s ->", w->input);
+    bool first = true;
+    for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++)
+        if (outputs[k]) {
+            printf("%s %s", first ? "" : ",", outputs[k]);
+            first = false;
+        }
+    if (w->instances >= 0)
+        printf(" (%ld instance%s)", w->instances, w->instances == 1 ? "" : "s");
+    putchar('\n');
+}
+
+/* --overlay fill|contour|none; returns 1 if argv[*i] was it. */
+static int overlay_option(int argc, char **argv, int *i, segcl_overlay_style *style, int *rc)
+{
+    const char *name = NULL;
+    if (!cli_opt_str(argc, argv, i, "--overlay", &name, rc))
+        return 0;
+    if (*rc)
+        return 1;
+    static const char *const names[] = {"fill", "contour", "none"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, names[k])) {
+            *style = (segcl_overlay_style)k;
+            return 1;
+        }
+    cli_error("predict: --overlay takes fill, contour or none, not '%s'", name);
+    *rc = 2;
+    return 1;
 }
 
 int cli_cmd_predict(const global_options *g, int argc, char **argv)
@@ -108,10 +151,18 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         }
         if (!strcmp(argv[i], "--save-logits")) {
             save_logits = true;
+        } else if (!strcmp(argv[i], "--cutout")) {
+            po.cutout = true;
+        } else if (!strcmp(argv[i], "--instances")) {
+            po.instances = true;
         } else if (!strcmp(argv[i], "--strict")) {
             reading.strict = true;
         } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
                    cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
+                   overlay_option(argc, argv, &i, &po.overlay, &rc) ||
+                   cli_opt_float(argc, argv, &i, "--feather", &po.feather, &rc) ||
+                   cli_opt_str(argc, argv, &i, "--background", &po.background, &rc) ||
+                   cli_opt_int(argc, argv, &i, "--min-area", &po.min_area, &rc) ||
                    cli_opt_str(argc, argv, &i, "--out", &out, &rc)) {
             if (rc) {
                 free(inputs);
@@ -143,7 +194,7 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         st = segcl_predict_files(p, inputs, n, out, save_logits, on_predicted, NULL);
     int rc = st ? cli_fail(ctx, st) : 0;
     if (!st || st == SEGCL_ERROR_FORMAT)
-        printf("masks and overlays are in %s\n", out);
+        printf("the outputs are in %s\n", out);
     segcl_predictor_destroy(p);
     segcl_context_destroy(ctx);
     free(inputs);

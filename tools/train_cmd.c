@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 
 void cli_train_help(FILE *out)
 {
@@ -84,16 +85,6 @@ typedef struct progress_state {
     double last_print;
 } progress_state;
 
-static void fmt_time(double s, char *buf, size_t len)
-{
-    if (!(s >= 0) || s > 1e7)
-        snprintf(buf, len, "--:--");
-    else if (s >= 3600)
-        snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
-    else
-        snprintf(buf, len, "%d:%02d", (int)s / 60, (int)s % 60);
-}
-
 static void on_progress(const segcl_train_progress *p, void *user)
 {
     progress_state *ps = user;
@@ -118,21 +109,15 @@ static void on_progress(const segcl_train_progress *p, void *user)
     if (!ps->tty && t - ps->last_print < 10.0 && p->step % 50 != 0)
         return;
     ps->last_print = t;
-    char eta[32];
-    fmt_time(p->eta_s, eta, sizeof eta);
-    long in_epoch = p->step - (long)p->epoch * p->steps_per_epoch;
     if (ps->tty) {
-        int width = 24, filled = p->steps_per_epoch ? (int)(width * in_epoch / p->steps_per_epoch) : 0;
-        char bar[32];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < filled ? '#' : '.';
-        bar[width] = '\0';
-        printf("\r\033[Kepoch %d/%d [%s] step %ld/%ld  loss %.4f  %.1f img/s  ETA %s",
-               p->epoch + 1, p->epochs, bar, p->step, p->total_steps, p->loss, p->images_per_s,
-               eta);
+        char line[512];
+        cli_progress_line(line, sizeof line, cli_terminal_columns(STDOUT_FILENO), p);
+        printf("\r\033[K%s", line);
     } else {
-        printf("epoch %d/%d step %ld/%ld loss %.4f %.1f img/s ETA %s\n", p->epoch + 1, p->epochs,
-               p->step, p->total_steps, p->loss, p->images_per_s, eta);
+        char eta[32];
+        cli_format_time(p->eta_s, eta, sizeof eta);
+        printf("epoch %d/%d step %ld/%ld loss %.4f %.1f img/s ETA %s\n", p->epoch + 1,
+               p->epochs, p->step, p->total_steps, p->loss, p->images_per_s, eta);
     }
     fflush(stdout);
 }

@@ -326,7 +326,15 @@ SEGCL_API segcl_status segcl_train(segcl_context *ctx, const segcl_train_options
 
 /* ---- inference ------------------------------------------------------------------------------ */
 
-/** How to open a trained model for segcl_predict_files() and segcl_evaluate(). */
+/** How segcl_predict_files() shows a prediction over the photo in <stem>_overlay.jpg. */
+typedef enum segcl_overlay_style {
+    SEGCL_OVERLAY_FILL,    /**< regions tinted, their boundaries drawn (the default) */
+    SEGCL_OVERLAY_CONTOUR, /**< boundaries only, 2 px wide (3 px above 512 px) */
+    SEGCL_OVERLAY_NONE,    /**< no overlay file */
+} segcl_overlay_style;
+
+/** How to open a trained model for segcl_predict_files() and segcl_evaluate(), and what
+ *  segcl_predict_files() writes besides the mask. */
 typedef struct segcl_predictor_options {
     /** Needed only for files without segcl metadata (e.g. a PyTorch state_dict): */
     const char *arch;     /**< "unet" or "segnet" (NULL: from the file) */
@@ -340,6 +348,24 @@ typedef struct segcl_predictor_options {
      *  palette (class 0 black, then the PASCAL VOC colours: 1 dark red, 2 dark green, 3 olive,
      *  4 dark blue, ...). */
     const char *palette;
+    segcl_overlay_style overlay;
+    /** Write <stem>_cutout.png: RGBA at the input's size, colours untouched, alpha the model's
+     *  foreground probability (1 - P(class 0) for several classes), so the edge is soft. */
+    bool cutout;
+    /** Smooths the alpha of cut-outs and composites further: a Gaussian-like blur whose radius
+     *  is about this many pixels of the input (0: none). */
+    float feather;
+    /** Write <stem>_composite.jpg, the foreground over another background, blended with the
+     *  same alpha: "#RRGGBB", "blur" or "blur:RADIUS" (the photo's own background blurred;
+     *  the default radius is 1/32 of its longer side), or an image file scaled to cover the
+     *  photo. NULL: none. */
+    const char *background;
+    /** Write <stem>_instances.png (one colour per instance, black background) and
+     *  <stem>_instances.json: the connected components (8-connectivity) of each class, with
+     *  class, area, bounding box, centroid and colour; components under min_area pixels (of
+     *  the input) are dropped. */
+    bool instances;
+    int min_area;
 } segcl_predictor_options;
 
 SEGCL_API void segcl_predictor_default_options(segcl_predictor_options *options);
@@ -351,15 +377,23 @@ SEGCL_API segcl_status segcl_predictor_open(segcl_context *ctx, const char *mode
                                             segcl_predictor **out);
 SEGCL_API void segcl_predictor_destroy(segcl_predictor *predictor);
 
+/** What segcl_predict_files() wrote for one input; paths are NULL for outputs not asked for. */
+typedef struct segcl_prediction {
+    const char *input;
+    const char *mask, *overlay, *cutout, *composite, *instances_png, *instances_json;
+    long instances; /**< instances found (-1 without options->instances) */
+} segcl_prediction;
+
 /** Called once per input written by segcl_predict_files(). */
-typedef void (*segcl_predict_fn)(const char *input, const char *mask_path,
-                                 const char *overlay_path, void *user);
+typedef void (*segcl_predict_fn)(const segcl_prediction *written, void *user);
 
 /**
  * Segments `count` inputs (image files, or folders whose images are all taken, sorted) and
  * writes into out_dir: <stem>_mask.png at the input's size (0/255 for one class; otherwise a
- * palette PNG whose pixel values are the class indices, coloured by options->palette), <stem>_overlay.jpg, and with save_logits <stem>_logits.npy (float32,
- * classes x size x size, the network output before any resize). Inputs sharing a stem (a.jpg,
+ * palette PNG whose pixel values are the class indices, coloured by options->palette),
+ * <stem>_overlay.jpg (unless options->overlay is NONE), the cut-out, composite and instances
+ * the options ask for, and with save_logits <stem>_logits.npy (float32, classes x size x
+ * size, the network output before any resize). Inputs sharing a stem (a.jpg,
  * a.png) are written as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
  * cannot be read is skipped with a warning (segcl_context_set_warning_handler); the others are
  * still written, and the call then returns SEGCL_ERROR_FORMAT with a summary. A folder that is

@@ -608,7 +608,9 @@ segcl_status segcl_image_save_png(segcl_context *ctx, const char *path, const se
     p.version = PNG_IMAGE_VERSION;
     p.width = (png_uint_32)img->width;
     p.height = (png_uint_32)img->height;
-    p.format = img->channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    p.format = img->channels == 1   ? PNG_FORMAT_GRAY
+               : img->channels == 4 ? PNG_FORMAT_RGBA
+                                    : PNG_FORMAT_RGB;
     if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, NULL))
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
     return SEGCL_OK;

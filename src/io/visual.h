@@ -1,19 +1,99 @@
-/* Pictures for people: prediction overlays and the training curve. */
+/* Pictures for people: overlays, cut-outs and composites, instances, the training curve. */
 #ifndef SEGCL_VISUAL_H
 #define SEGCL_VISUAL_H
 
 #include "data/data.h"
 
-/* out (RGB, photo's size) = photo tinted where labels != 0, with the region outlines drawn.
- * labels: one byte per pixel of the photo, 0 background, c > 0 class c. */
-SEGCL_INTERNAL segcl_status segcl_overlay(segcl_context *ctx, const segcl_image *photo,
-                                          const uint8_t *labels, segcl_image *out);
+/* Colour of foreground class c >= 1 in overlays (a small fixed set, repeated). */
+SEGCL_INTERNAL const uint8_t *segcl_overlay_colour(int c);
 
+/* Width in pixels of a region's drawn boundary on an image this size: 2 up to 512 pixels on
+ * the longer side, 3 above, so it stays visible once a viewer shrinks the picture. */
+SEGCL_INTERNAL int segcl_contour_width(int width, int height);
+
+/* out (RGB, photo's size) = the photo with the regions of labels (one byte per pixel, 0
+ * background, c > 0 class c) shown: fill tints them and draws their boundaries, contour draws
+ * the boundaries only (segcl_contour_width pixels wide, inside the region). */
+SEGCL_INTERNAL segcl_status segcl_overlay(segcl_context *ctx, const segcl_image *photo,
+                                          const uint8_t *labels, segcl_overlay_style style,
+                                          segcl_image *out);
+
+/* A training overlay: the ground truth (left) and the prediction (right) over the photo, side
+ * by side, each captioned (the prediction with its Dice when finite). */
+SEGCL_INTERNAL segcl_status segcl_training_overlay(segcl_context *ctx, const segcl_image *photo,
+                                                   const uint8_t *truth,
+                                                   const uint8_t *predicted, double dice,
+                                                   segcl_image *out);
+
+/* Gaussian-like blur (three box passes) of an 8-bit plane in place; radius is about two
+ * standard deviations. radius <= 0 leaves it as it is. */
+SEGCL_INTERNAL segcl_status segcl_blur_plane(segcl_context *ctx, uint8_t *plane, int width,
+                                             int height, float radius);
+
+/* out (RGBA) = photo's colours with alpha as the fourth channel. */
+SEGCL_INTERNAL segcl_status segcl_cutout(segcl_context *ctx, const segcl_image *photo,
+                                         const uint8_t *alpha, segcl_image *out);
+
+/* The background of a composite. */
+typedef enum segcl_background_kind {
+    SEGCL_BACKGROUND_NONE,
+    SEGCL_BACKGROUND_COLOUR, /* rgb */
+    SEGCL_BACKGROUND_BLUR,   /* the photo's own background blurred by radius (0: from size) */
+    SEGCL_BACKGROUND_IMAGE,  /* image, scaled to cover the photo and centred */
+} segcl_background_kind;
+
+typedef struct segcl_background {
+    segcl_background_kind kind;
+    uint8_t rgb[3];
+    float radius;
+    segcl_image image;
+} segcl_background;
+
+/* Parses "#RRGGBB", "blur", "blur:RADIUS" or an image file's path (loaded here). */
+SEGCL_INTERNAL segcl_status segcl_background_parse(segcl_context *ctx, const char *spec,
+                                                   segcl_background *out);
+SEGCL_INTERNAL void segcl_background_free(segcl_background *bg);
+
+/* out (RGB) = alpha * photo + (1 - alpha) * background, alpha in 0..255 (0 gives exactly the
+ * background's colour). The blurred background is a normalised blur of the photo weighted by
+ * 1 - alpha, so the person's colours do not smear into it. */
+SEGCL_INTERNAL segcl_status segcl_composite(segcl_context *ctx, const segcl_image *photo,
+                                            const uint8_t *alpha, const segcl_background *bg,
+                                            segcl_image *out);
+
+/* One connected region of a class. */
+typedef struct segcl_instance {
+    int label;               /* the class */
+    uint64_t area;           /* pixels */
+    int x0, y0, x1, y1;      /* bounding box, inclusive */
+    double cx, cy;           /* centroid (pixel centres at integer coordinates) */
+    uint8_t rgb[3];          /* its colour in the instances picture */
+} segcl_instance;
+
+/* Connected components (8-connectivity) of every class c > 0 of labels; components smaller
+ * than min_area pixels are dropped. ids (width x height, may be NULL) gets 0 for background
+ * and dropped pixels, k + 1 for pixels of instance k. Instances are ordered by their first
+ * pixel in raster order. *instances: free with segcl_free. */
+SEGCL_INTERNAL segcl_status segcl_find_instances(segcl_context *ctx, const uint8_t *labels,
+                                                 int width, int height, uint64_t min_area,
+                                                 uint32_t *ids, segcl_instance **instances,
+                                                 size_t *count);
+
+/* out (RGB): black background, each instance in its own colour. */
+SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_context *ctx, const uint32_t *ids,
+                                                  int width, int height,
+                                                  const segcl_instance *instances,
+                                                  segcl_image *out);
+
+/* One row of the training curve; NAN where there is no value. */
 typedef struct segcl_curve_point {
-    double train_loss, val_loss, val_dice;
+    long epoch; /* 1-based */
+    double train_loss, val_loss, val_dice, val_iou;
 } segcl_curve_point;
 
-/* An SVG with loss (train, validation) and validation Dice per epoch. */
+/* An SVG with two panels over the epochs: the losses (train, validation), and validation
+ * Dice and IoU; axes with ticks and a grid, the best epoch (highest Dice, else lowest
+ * validation loss) marked, legends beside the panels. */
 SEGCL_INTERNAL segcl_status segcl_write_curve_svg(segcl_context *ctx, const char *path,
                                                   const segcl_curve_point *points, int count);
 

@@ -4,6 +4,7 @@
  * logits; and evaluate a dataset with per-image Dice, IoU and pixel accuracy.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct segcl_predictor {
     float *host_x, *host_logits;
     uint8_t palette[256 * 3]; /* colours of multi-class masks, by class */
     int palette_entries;
+    segcl_background background; /* of composites */
 };
 
 void segcl_predictor_default_options(segcl_predictor_options *o)
@@ -111,6 +113,7 @@ void segcl_predictor_destroy(segcl_predictor *p)
     if (!p)
         return;
     segcl_model_destroy(p->model);
+    segcl_background_free(&p->background);
     segcl_tensor_destroy(p->x);
     segcl_free(p->host_x);
     segcl_free(p->host_logits);
@@ -140,6 +143,22 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
                         (double)p->opt.threshold);
         goto error;
     }
+    if (!(p->opt.feather >= 0 && p->opt.feather <= 1000)) {
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "feather %g must be a number of pixels in [0, 1000] (--feather)",
+                        (double)p->opt.feather);
+        goto error;
+    }
+    if (p->opt.min_area < 0 || p->opt.overlay < SEGCL_OVERLAY_FILL ||
+        p->opt.overlay > SEGCL_OVERLAY_NONE) {
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        p->opt.min_area < 0 ? "the minimum instance area must be >= 0 (--min-area)"
+                                            : "unknown overlay style %d",
+                        (int)p->opt.overlay);
+        goto error;
+    }
+    if (p->opt.background && (st = segcl_background_parse(ctx, p->opt.background, &p->background)))
+        goto error;
     if ((st = segcl_checkpoint_read_meta(ctx, path, &p->meta)))
         goto error;
     segcl_model_config *cfg = &p->meta.model;
@@ -264,12 +283,16 @@ static segcl_status run_batch(segcl_predictor *p, size_t n)
 }
 
 /* Labels at width x height from image s's logits, resized bilinearly (half-pixel centres):
- * foreground where sigmoid > threshold for one class, argmax otherwise. */
-static void labels_at(const segcl_predictor *p, size_t s, int width, int height, uint8_t *labels)
+ * foreground where sigmoid > threshold for one class, argmax otherwise. With alpha (may be
+ * NULL), the foreground probability there in 0..255: sigmoid for one class, 1 - softmax of
+ * class 0 otherwise. */
+static void maps_at(const segcl_predictor *p, size_t s, int width, int height, uint8_t *labels,
+                    uint8_t *alpha)
 {
     const int S = p->meta.size, C = p->meta.model.classes;
     const size_t plane = (size_t)S * S;
     const float logit_threshold = logf(p->opt.threshold / (1.0f - p->opt.threshold));
+    float v[SEGCL_MAX_CLASSES];
     for (int y = 0; y < height; y++) {
         float sy = ((float)y + 0.5f) * S / height - 0.5f;
         sy = sy < 0 ? 0 : sy;
@@ -281,19 +304,29 @@ static void labels_at(const segcl_predictor *p, size_t s, int width, int height,
             int x0 = (int)sx < S - 1 ? (int)sx : S - 1, x1 = x0 < S - 1 ? x0 + 1 : x0;
             float lx = sx - x0;
             int best = 0;
-            float best_v = -INFINITY;
             for (int c = 0; c < C; c++) {
                 const float *L = p->host_logits + (s * C + c) * plane;
-                float v = (1 - ly) * ((1 - lx) * L[y0 * S + x0] + lx * L[y0 * S + x1]) +
-                          ly * ((1 - lx) * L[y1 * S + x0] + lx * L[y1 * S + x1]);
-                if (C == 1) {
-                    best = v > logit_threshold;
-                } else if (v > best_v) {
-                    best_v = v;
+                v[c] = (1 - ly) * ((1 - lx) * L[y0 * S + x0] + lx * L[y0 * S + x1]) +
+                       ly * ((1 - lx) * L[y1 * S + x0] + lx * L[y1 * S + x1]);
+                if (C == 1)
+                    best = v[0] > logit_threshold;
+                else if (v[c] > v[best])
                     best = c;
-                }
             }
-            labels[(size_t)y * width + x] = (uint8_t)best;
+            const size_t i = (size_t)y * width + x;
+            labels[i] = (uint8_t)best;
+            if (!alpha)
+                continue;
+            double prob;
+            if (C == 1) {
+                prob = 1.0 / (1.0 + exp(-(double)v[0]));
+            } else {
+                double sum = 0;
+                for (int c = 0; c < C; c++)
+                    sum += exp((double)v[c] - v[best]);
+                prob = 1.0 - exp((double)v[0] - v[best]) / sum;
+            }
+            alpha[i] = (uint8_t)lround(prob * 255.0);
         }
     }
 }
@@ -464,39 +497,156 @@ static segcl_status output_stems(segcl_context *ctx, char **files, size_t n, cha
     return SEGCL_OK;
 }
 
-/* Writes the mask, overlay and (optionally) logits of image s of the batch. */
+/* Paths of one input's outputs (empty when not written). */
+typedef struct output_paths {
+    char mask[1400], overlay[1400], cutout[1400], composite[1400], instances_png[1400],
+        instances_json[1400], logits[1400];
+} output_paths;
+
+/* <stem>_instances.json: the photo's size, the settings, and each instance. */
+static segcl_status write_instances_json(segcl_context *ctx, const char *path, const char *input,
+                                         int width, int height, uint64_t min_area,
+                                         const segcl_instance *in, size_t count)
+{
+    json_t *root = json_object(), *list = json_array();
+    bool ok = root && list &&
+              json_object_set_new(root, "input", json_string(input)) == 0 &&
+              json_object_set_new(root, "width", json_integer(width)) == 0 &&
+              json_object_set_new(root, "height", json_integer(height)) == 0 &&
+              json_object_set_new(root, "connectivity", json_integer(8)) == 0 &&
+              json_object_set_new(root, "min_area", json_integer((json_int_t)min_area)) == 0 &&
+              json_object_set_new(root, "count", json_integer((json_int_t)count)) == 0;
+    for (size_t k = 0; k < count && ok; k++) {
+        char colour[8];
+        snprintf(colour, sizeof colour, "#%02x%02x%02x", in[k].rgb[0], in[k].rgb[1], in[k].rgb[2]);
+        json_t *e = json_object(), *box = json_object(), *centre = json_array();
+        ok = e && box && centre &&
+             json_object_set_new(e, "id", json_integer((json_int_t)k + 1)) == 0 &&
+             json_object_set_new(e, "class", json_integer(in[k].label)) == 0 &&
+             json_object_set_new(e, "area", json_integer((json_int_t)in[k].area)) == 0 &&
+             json_object_set_new(box, "x", json_integer(in[k].x0)) == 0 &&
+             json_object_set_new(box, "y", json_integer(in[k].y0)) == 0 &&
+             json_object_set_new(box, "width", json_integer(in[k].x1 - in[k].x0 + 1)) == 0 &&
+             json_object_set_new(box, "height", json_integer(in[k].y1 - in[k].y0 + 1)) == 0 &&
+             json_object_set(e, "bbox", box) == 0 &&
+             json_array_append_new(centre, json_real(round(in[k].cx * 100) / 100)) == 0 &&
+             json_array_append_new(centre, json_real(round(in[k].cy * 100) / 100)) == 0 &&
+             json_object_set(e, "centroid", centre) == 0 &&
+             json_object_set_new(e, "colour", json_string(colour)) == 0 &&
+             json_array_append(list, e) == 0;
+        json_decref(e);
+        json_decref(box);
+        json_decref(centre);
+    }
+    ok = ok && json_object_set(root, "instances", list) == 0;
+    segcl_status st = ok ? segcl_json_write_file(ctx, path, root)
+                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                      "out of host memory writing %s", path);
+    json_decref(list);
+    json_decref(root);
+    return st;
+}
+
+/* The instances of labels: picture and JSON; *count found. */
+static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo,
+                                    const uint8_t *labels, const char *input,
+                                    const output_paths *out, long *count)
+{
+    segcl_context *ctx = p->ctx;
+    const int w = photo->width, h = photo->height;
+    uint32_t *ids = segcl_malloc((size_t)w * h * sizeof *ids);
+    if (!ids)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_instance *in = NULL;
+    size_t n = 0;
+    segcl_image picture = {0};
+    segcl_status st = segcl_find_instances(ctx, labels, w, h, (uint64_t)p->opt.min_area, ids,
+                                           &in, &n);
+    if (!st && !(st = segcl_instances_image(ctx, ids, w, h, in, &picture)))
+        st = segcl_image_save_png(ctx, out->instances_png, &picture);
+    if (!st)
+        st = write_instances_json(ctx, out->instances_json, input, w, h,
+                                  (uint64_t)p->opt.min_area, in, n);
+    if (!st)
+        *count = (long)n;
+    segcl_image_free(&picture);
+    segcl_free(in);
+    segcl_free(ids);
+    return st;
+}
+
+/* Writes the outputs of image s of the batch; result gets their paths. */
 static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_image *photo,
-                                  const char *out_dir, const char *stem, bool save_logits,
-                                  char *mask_path, char *overlay_path, size_t path_len)
+                                  const char *input, const char *out_dir, const char *stem,
+                                  bool save_logits, output_paths *out, segcl_prediction *result)
 {
     segcl_context *ctx = p->ctx;
     const size_t C = (size_t)p->meta.model.classes;
-    const int S = p->meta.size;
-    snprintf(mask_path, path_len, "%s/%s_mask.png", out_dir, stem);
-    snprintf(overlay_path, path_len, "%s/%s_overlay.jpg", out_dir, stem);
-    segcl_image mask, overlay;
-    segcl_status st = segcl_image_alloc(ctx, photo->width, photo->height, 1, &mask);
+    const int S = p->meta.size, w = photo->width, h = photo->height;
+    const bool want_alpha = p->opt.cutout || p->background.kind != SEGCL_BACKGROUND_NONE;
+    memset(out, 0, sizeof *out);
+    *result = (segcl_prediction){.input = input, .mask = out->mask, .instances = -1};
+    snprintf(out->mask, sizeof out->mask, "%s/%s_mask.png", out_dir, stem);
+    segcl_image mask = {0}, picture = {0};
+    uint8_t *alpha = NULL;
+    segcl_status st = segcl_image_alloc(ctx, w, h, 1, &mask);
+    if (!st && want_alpha && !(alpha = segcl_malloc((size_t)w * h)))
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (st)
-        return st;
-    labels_at(p, s, photo->width, photo->height, mask.pixels);
-    if (!(st = segcl_overlay(ctx, photo, mask.pixels, &overlay))) {
-        st = segcl_image_save_jpeg(ctx, overlay_path, &overlay, 90);
-        segcl_image_free(&overlay);
+        goto done;
+    maps_at(p, s, w, h, mask.pixels, alpha);
+    if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
+        snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
+        if ((st = segcl_overlay(ctx, photo, mask.pixels, p->opt.overlay, &picture)) ||
+            (st = segcl_image_save_jpeg(ctx, out->overlay, &picture, 90)))
+            goto done;
+        segcl_image_free(&picture);
+        result->overlay = out->overlay;
     }
-    if (!st && C == 1) {
-        for (size_t i = 0; i < (size_t)photo->width * photo->height; i++)
+    if (p->opt.instances) {
+        snprintf(out->instances_png, sizeof out->instances_png, "%s/%s_instances.png", out_dir,
+                 stem);
+        snprintf(out->instances_json, sizeof out->instances_json, "%s/%s_instances.json",
+                 out_dir, stem);
+        if ((st = write_instances(p, photo, mask.pixels, input, out, &result->instances)))
+            goto done;
+        result->instances_png = out->instances_png;
+        result->instances_json = out->instances_json;
+    }
+    if (alpha && (st = segcl_blur_plane(ctx, alpha, w, h, p->opt.feather)))
+        goto done;
+    if (p->opt.cutout) {
+        snprintf(out->cutout, sizeof out->cutout, "%s/%s_cutout.png", out_dir, stem);
+        if ((st = segcl_cutout(ctx, photo, alpha, &picture)) ||
+            (st = segcl_image_save_png(ctx, out->cutout, &picture)))
+            goto done;
+        segcl_image_free(&picture);
+        result->cutout = out->cutout;
+    }
+    if (p->background.kind != SEGCL_BACKGROUND_NONE) {
+        snprintf(out->composite, sizeof out->composite, "%s/%s_composite.jpg", out_dir, stem);
+        if ((st = segcl_composite(ctx, photo, alpha, &p->background, &picture)) ||
+            (st = segcl_image_save_jpeg(ctx, out->composite, &picture, 92)))
+            goto done;
+        segcl_image_free(&picture);
+        result->composite = out->composite;
+    }
+    if (C == 1) {
+        for (size_t i = 0; i < (size_t)w * h; i++)
             mask.pixels[i] = mask.pixels[i] ? 255 : 0;
-        st = segcl_image_save_png(ctx, mask_path, &mask);
-    } else if (!st) {
+        st = segcl_image_save_png(ctx, out->mask, &mask);
+    } else {
         /* class indices as pixel values, coloured for viewers */
-        st = segcl_image_save_png_palette(ctx, mask_path, &mask, p->palette, p->palette_entries);
+        st = segcl_image_save_png_palette(ctx, out->mask, &mask, p->palette, p->palette_entries);
     }
-    segcl_image_free(&mask);
     if (!st && save_logits) {
-        char npy[1400];
-        snprintf(npy, sizeof npy, "%s/%s_logits.npy", out_dir, stem);
-        st = write_npy(ctx, npy, p->host_logits + s * C * S * S, (int)C, S);
+        snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
+        st = write_npy(ctx, out->logits, p->host_logits + s * C * S * S, (int)C, S);
     }
+done:
+    segcl_image_free(&picture);
+    segcl_image_free(&mask);
+    segcl_free(alpha);
     return st;
 }
 
@@ -512,6 +662,7 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
     size_t n = 0, failed = 0, written = 0;
     segcl_image *photos = NULL;
     size_t *slot_file = NULL;
+    output_paths *paths = NULL;
     segcl_status st = expand_inputs(ctx, inputs, count, out_dir, &files, &n);
     if (st)
         return st;
@@ -520,7 +671,8 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
         goto done;
     photos = segcl_calloc(B, sizeof *photos);
     slot_file = segcl_calloc(B, sizeof *slot_file);
-    if (!photos || !slot_file) {
+    paths = segcl_malloc(sizeof *paths);
+    if (!photos || !slot_file || !paths) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
@@ -545,13 +697,13 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
         if (!st && take)
             st = run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
-            char mask_path[1400], overlay_path[1400];
-            st = write_outputs(p, s, &photos[s], out_dir, stems[slot_file[s]], save_logits,
-                               mask_path, overlay_path, sizeof mask_path);
+            segcl_prediction result;
+            st = write_outputs(p, s, &photos[s], files[slot_file[s]], out_dir,
+                               stems[slot_file[s]], save_logits, paths, &result);
             if (!st) {
                 written++;
                 if (done)
-                    done(files[slot_file[s]], mask_path, overlay_path, user);
+                    done(&result, user);
             }
         }
         for (size_t s = 0; s < take; s++)
@@ -562,6 +714,7 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
                         "%zu of %zu inputs could not be read (warnings above); %zu segmented",
                         failed, n, written);
 done:
+    segcl_free(paths);
     segcl_free(photos);
     segcl_free(slot_file);
     segcl_free_names(stems, stems ? n : 0);
@@ -604,7 +757,7 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
             st = run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
             uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-            labels_at(p, s, S, S, labels);
+            maps_at(p, s, S, S, labels, NULL);
             for (size_t i = 0; i < plane; i++) {
                 int t = targets[s * plane + i];
                 if (t < K)

@@ -419,18 +419,22 @@ static void labels_of(const float *logits, int classes, size_t s, int size, uint
     }
 }
 
+/* Ground truth beside prediction, over the first validation images. */
 static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t already)
 {
-    const int S = r->meta.size, classes = r->meta.model.classes;
+    const int S = r->meta.size, classes = r->meta.model.classes, k = classes == 1 ? 2 : classes;
     size_t plane = (size_t)S * S;
     char dir[1100];
     path_in(dir, sizeof dir, r->out_dir, "overlays");
     segcl_status st = segcl_make_dirs(r->ctx, dir);
     if (st)
         return st;
-    uint8_t *labels = segcl_malloc(plane);
-    if (!labels)
+    uint8_t *labels = segcl_malloc(plane), *truth = segcl_malloc(plane);
+    if (!labels || !truth) {
+        segcl_free(labels);
+        segcl_free(truth);
         return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
     for (size_t s = 0; s < n && already + s < (size_t)r->o->overlays && !st; s++) {
         segcl_image photo, out;
         if ((st = segcl_image_alloc(r->ctx, S, S, 3, &photo)))
@@ -442,7 +446,18 @@ static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t al
                 photo.pixels[p * 3 + c] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
             }
         labels_of(r->host_logits, classes, s, S, labels);
-        if (!(st = segcl_overlay(r->ctx, &photo, labels, &out))) {
+        uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
+        for (size_t p = 0; p < plane; p++) {
+            const float t = r->host_t[s * plane + p];
+            const int target = classes == 1 ? t > 0.5f : (int)t;
+            truth[p] = (uint8_t)(target < k ? target : 0); /* ignored pixels: background */
+            if (target < k)
+                counts[target * k + labels[p]]++;
+        }
+        segcl_scores sc;
+        segcl_scores_from_confusion(counts, k, &sc);
+        if (!(st = segcl_training_overlay(r->ctx, &photo, truth, labels,
+                                          sc.defined_classes ? sc.dice : NAN, &out))) {
             char path[1400];
             snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
                      r->ds->items[r->samples[s]].stem);
@@ -452,6 +467,7 @@ static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t al
         segcl_image_free(&photo);
     }
     segcl_free(labels);
+    segcl_free(truth);
     return st;
 }
 
@@ -558,7 +574,8 @@ static segcl_status write_curve(run_state *r)
         return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     for (size_t i = 0; i < n; i++)
-        pts[i] = (segcl_curve_point){rows[i].train_loss, rows[i].val_loss, rows[i].val_dice};
+        pts[i] = (segcl_curve_point){(long)rows[i].epoch, rows[i].train_loss, rows[i].val_loss,
+                                      rows[i].val_dice, rows[i].val_iou};
     st = segcl_write_curve_svg(r->ctx, svg, pts, (int)n);
     segcl_free(pts);
     segcl_free(rows);

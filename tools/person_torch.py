@@ -1,0 +1,125 @@
+"""The PyTorch side of the person-photo comparison (issue 10's quality target).
+
+Trains the lesson U-Net in PyTorch on exactly the images a segcl run trained on (read from the
+run's args.json), with the same size, epochs, batch, optimiser, learning rate and loss, keeps
+the epoch with the best validation Dice (as segcl's best.safetensors), and prints the mean
+per-image IoU and Dice on held-out images (a folder pair), measured at the network's input
+size as `segcl eval` does.
+
+Development tool only (Debian's python3-torch and python3-pil), run with /usr/bin/python3:
+  /usr/bin/python3 tools/person_torch.py --run RUN_DIR --test-images DIR --test-masks DIR
+      [--augment hflip|none] [--threads 2] [--seed 0]
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segnets_torch import build  # noqa: E402
+
+
+def load_pair(image_path, mask_path, size):
+    img = Image.open(image_path).convert("RGB").resize((size, size), Image.BILINEAR)
+    mask = Image.open(mask_path).convert("L").resize((size, size), Image.BILINEAR)
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    y = torch.from_numpy((np.asarray(mask) > 127).astype(np.float32))[None]
+    return x, y
+
+
+def mask_for(masks_dir, image_name):
+    stem = os.path.splitext(image_name)[0]
+    for name in sorted(os.listdir(masks_dir)):
+        if os.path.splitext(name)[0] == stem:
+            return os.path.join(masks_dir, name)
+    raise SystemExit(f"no mask for {image_name} in {masks_dir}")
+
+
+def load_set(images_dir, masks_dir, names, size):
+    xs, ys = zip(*(load_pair(os.path.join(images_dir, n), mask_for(masks_dir, n), size)
+                   for n in names))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def scores(model, x, y, batch=16):
+    """Mean per-image foreground IoU and Dice over images whose masks hold foreground."""
+    model.eval()
+    ious, dices = [], []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            pred = model(x[i:i + batch]) > 0
+            t = y[i:i + batch] > 0.5
+            for p, q in zip(pred, t):
+                tp = (p & q).sum().item()
+                fp = (p & ~q).sum().item()
+                fn = (~p & q).sum().item()
+                if tp + fn == 0:
+                    continue
+                ious.append(tp / (tp + fp + fn))
+                dices.append(2 * tp / (2 * tp + fp + fn))
+    model.train()
+    return float(np.mean(ious)), float(np.mean(dices))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True, help="a segcl run folder (its args.json)")
+    ap.add_argument("--test-images", required=True)
+    ap.add_argument("--test-masks", required=True)
+    ap.add_argument("--augment", default="hflip", choices=["hflip", "none"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    args = json.load(open(os.path.join(a.run, "args.json")))
+    s, data = args["settings"], args["data"]
+    base = os.path.dirname(os.path.abspath(os.path.join(a.run, "args.json")))
+    images = data["images"] if os.path.isabs(data["images"]) else os.path.join(base, "..", data["images"])
+    masks = data["masks"] if os.path.isabs(data["masks"]) else os.path.join(base, "..", data["masks"])
+    size, batch, epochs = s["size"], s["batch"], s["epochs"]
+    xtr, ytr = load_set(images, masks, args["split"]["training"], size)
+    xva, yva = load_set(images, masks, args["split"]["validation"], size)
+    test_names = sorted(n for n in os.listdir(a.test_images)
+                        if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+    xte, yte = load_set(a.test_images, a.test_masks, test_names, size)
+    model = build(s["arch"], 1, s["width"], s["depth"])
+    opt = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    best, best_state = -1.0, None
+    t0 = time.time()
+    for epoch in range(epochs):
+        order = torch.randperm(len(xtr))
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            x, y = xtr[idx].clone(), ytr[idx].clone()
+            if a.augment == "hflip":
+                flip = torch.rand(len(idx)) < 0.5
+                x[flip] = x[flip].flip(-1)
+                y[flip] = y[flip].flip(-1)
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        _, dice = scores(model, xva, yva)
+        if dice > best:
+            best = dice
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        print(f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f} val Dice {dice:.4f}",
+              file=sys.stderr)
+    model.load_state_dict(best_state)
+    iou, dice = scores(model, xte, yte)
+    print(json.dumps({"test_images": len(test_names), "iou": round(iou, 4), "dice": round(dice, 4),
+                      "best_val_dice": round(best, 4), "augment": a.augment,
+                      "seconds": round(time.time() - t0, 1)}))
+
+
+if __name__ == "__main__":
+    main()
