@@ -62,7 +62,8 @@ typedef struct json_t json_t;
  * an error, unlike json_dumps. */
 SEGCL_INTERNAL segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags,
                                             char **out);
-/* Writes json, indented, to path through a temporary file and a rename. */
+/* Writes json, indented, reals to 9 significant digits (a float round-trips), to path through
+ * a temporary file and a rename. */
 SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_context *ctx, const char *path,
                                                   const json_t *json);
 

@@ -62,6 +62,16 @@ static unsigned char *file_bytes(const char *path, size_t *len)
     return b;
 }
 
+/* Whether the bytes hold the text. */
+static bool holds(const unsigned char *bytes, size_t len, const char *text)
+{
+    const size_t k = strlen(text);
+    for (size_t i = 0; i + k <= len; i++)
+        if (!memcmp(bytes + i, text, k))
+            return true;
+    return false;
+}
+
 /* A PNG read as `format` (libpng's simplified API); free() the pixels. */
 static uint8_t *read_png(const char *path, uint32_t format, int *w, int *h)
 {
@@ -267,6 +277,33 @@ static void test_train_outputs(void **state)
     /* a folder that is no run */
     assert_int_equal(segcl_predictor_open(ctx, data, NULL, &p), SEGCL_ERROR_IO);
     assert_null(p);
+    assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
+
+    /* segcl export: weights only (no optimizer moments: about a third of the checkpoint), and
+     * the same masks from it */
+    char exported[700];
+    snprintf(exported, sizeof exported, "%s/exported.safetensors", tmp);
+    assert_ok(ctx, segcl_export_weights(ctx, out, exported));
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    size_t full_len, weights_len;
+    unsigned char *full = file_bytes(path, &full_len), *weights = file_bytes(exported, &weights_len);
+    assert_true(weights_len * 10 < full_len * 4 && weights_len * 10 > full_len * 3);
+    assert_false(holds(weights, weights_len, "optimizer."));
+    assert_true(holds(full, full_len, "optimizer.m."));
+    free(full), free(weights);
+    snprintf(pred, sizeof pred, "%s/pred-from-export", tmp);
+    assert_ok(ctx, segcl_predictor_open(ctx, exported, NULL, &p));
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, pred, false, NULL, NULL));
+    segcl_predictor_destroy(p);
+    snprintf(b, sizeof b, "%s/synth0003_mask.png", pred);
+    da = file_bytes(a, &la), db = file_bytes(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da), free(db);
+    /* never over the model itself, never from what is not a model */
+    assert_int_equal(segcl_export_weights(ctx, path, path), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "is the model itself"));
+    assert_int_not_equal(segcl_export_weights(ctx, data, exported), SEGCL_OK);
     assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
 }
 

@@ -37,6 +37,8 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv);
 void cli_predict_help(FILE *out);
 int cli_cmd_eval(const global_options *g, int argc, char **argv);
 void cli_eval_help(FILE *out);
+int cli_cmd_export(const global_options *g, int argc, char **argv);
+void cli_export_help(FILE *out);
 int cli_cmd_synth(const global_options *g, int argc, char **argv);
 void cli_synth_help(FILE *out);
 int cli_cmd_bench(const global_options *g, int argc, char **argv);

@@ -61,6 +61,56 @@ void cli_eval_help(FILE *out)
             "pixel_accuracy, images and undefined. Model options as for predict.\n");
 }
 
+void cli_export_help(FILE *out)
+{
+    fprintf(out,
+            "usage: segcl [--device N] export RUN_DIR|CKPT --out MODEL.safetensors\n"
+            "\n"
+            "Writes the model's weights and BatchNorm statistics with the settings predict\n"
+            "needs (architecture, classes, size, normalisation), without the optimizer's\n"
+            "state: about a third of a training checkpoint. Given a run folder, its\n"
+            "best.safetensors. PyTorch loads the file as a state_dict (safetensors).\n");
+}
+
+int cli_cmd_export(const global_options *g, int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_export_help(stdout);
+            return 0;
+        }
+        if (cli_opt_str(argc, argv, &i, "--out", &out, &rc) ||
+            cli_opt_str(argc, argv, &i, "--model", &model, &rc)) {
+            if (rc)
+                return rc;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("export: unknown option '%s' (see 'segcl export --help')", argv[i]);
+            return 2;
+        } else if (!model) {
+            model = argv[i];
+        } else {
+            cli_error("export: one model at a time ('%s' is extra)", argv[i]);
+            return 2;
+        }
+    }
+    if (!model || !out) {
+        cli_error("export: needs a run folder or checkpoint and --out FILE (see 'segcl export "
+                  "--help')");
+        return 2;
+    }
+    segcl_context *ctx;
+    if (cli_open_context(g, &ctx))
+        return 1;
+    segcl_status st = segcl_export_weights(ctx, model, out);
+    int rc = st ? cli_fail(ctx, st) : 0;
+    if (!st)
+        printf("wrote %s\n", out);
+    segcl_context_destroy(ctx);
+    return rc;
+}
+
 void cli_synth_help(FILE *out)
 {
     fprintf(out,

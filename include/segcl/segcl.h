@@ -324,6 +324,15 @@ typedef struct segcl_train_summary {
 SEGCL_API segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *options,
                                    segcl_train_summary *summary);
 
+/**
+ * Writes the weights and BatchNorm buffers of `model` (a checkpoint, or a run folder: its
+ * best.safetensors) to out_path, with the settings a predictor needs (architecture, classes,
+ * width, depth, size, normalisation) and without the optimizer's moments: about a third of a
+ * training checkpoint. The file is written atomically; out_path must not be the model itself.
+ */
+SEGCL_API segcl_status segcl_export_weights(segcl_context *ctx, const char *model,
+                                            const char *out_path);
+
 /* ---- inference ------------------------------------------------------------------------------ */
 
 /** How segcl_predict_files() shows a prediction over the photo in <stem>_overlay.jpg. */

@@ -53,7 +53,8 @@ segcl_status segcl_json_write_file(segcl_context *ctx, const char *path, const j
 {
     char *text = NULL;
     segcl_file file = {-1, path, NULL};
-    segcl_status st = segcl_json_text(ctx, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER, &text);
+    segcl_status st = segcl_json_text(
+        ctx, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9), &text);
     if (!st && !(st = segcl_file_begin(ctx, path, &file))) {
         st = segcl_write_all(ctx, file.fd, text, strlen(text), file.temporary);
         if (!st)

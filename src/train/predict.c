@@ -15,6 +15,7 @@
 #include "io/checkpoint.h"
 #include "io/visual.h"
 #include "model/model.h"
+#include "train/run_folder.h"
 #include "train/settings.h"
 
 struct segcl_predictor {
@@ -221,24 +222,12 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
     if (!ctx || !path || !out)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_predictor_open: NULL argument");
     *out = NULL;
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return open_file(ctx, path, options, out);
-    /* a run folder: its best checkpoint */
-    size_t len = strlen(path) + sizeof "/best.safetensors";
-    char *best = segcl_malloc(len);
-    if (!best)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    snprintf(best, len, "%s/best.safetensors", path);
-    segcl_status st;
-    if (stat(best, &sb) != 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_IO,
-                        "%s is a folder without best.safetensors: not a segcl run folder (give "
-                        "a checkpoint file, or a run folder that finished an epoch)",
-                        path);
-    else
-        st = open_file(ctx, best, options, out);
-    segcl_free(best);
+    char *file;
+    segcl_status st = segcl_model_file(ctx, path, &file);
+    if (st)
+        return st;
+    st = open_file(ctx, file, options, out);
+    segcl_free(file);
     return st;
 }
 

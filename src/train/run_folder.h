@@ -37,4 +37,8 @@ SEGCL_INTERNAL segcl_status segcl_args_write(segcl_context *ctx, const char *pat
                                              size_t ntrain, const size_t *val, size_t nval,
                                              const char *device);
 
+/* The checkpoint a model argument names: the file itself, or a run folder's best.safetensors
+ * (an IO error when the folder has none). *out: free with segcl_free. */
+SEGCL_INTERNAL segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out);
+
 #endif

@@ -1,0 +1,78 @@
+/*
+ * Exporting a trained model: its weights and BatchNorm buffers with the settings a predictor
+ * needs (architecture, classes, size, normalisation), without the optimizer's moments.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/checkpoint.h"
+#include "model/model.h"
+#include "train/run_folder.h"
+#include "train/settings.h"
+
+segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
+{
+    *out = NULL;
+    struct stat sb;
+    const bool folder = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    const size_t len = strlen(path) + sizeof "/best.safetensors";
+    char *file = segcl_malloc(len);
+    if (!file)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    snprintf(file, len, folder ? "%s/best.safetensors" : "%s", path);
+    if (folder && stat(file, &sb) != 0) {
+        segcl_free(file);
+        return segcl_fail(ctx, SEGCL_ERROR_IO,
+                          "%s is a folder without best.safetensors: not a segcl run folder (give "
+                          "a checkpoint file, or a run folder that finished an epoch)",
+                          path);
+    }
+    *out = file;
+    return SEGCL_OK;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path,
+                                  const char *out_path)
+{
+    if (!ctx || !model_path || !out_path)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_export_weights: NULL argument");
+    char *src = NULL;
+    segcl_model *model = NULL;
+    segcl_checkpoint_meta meta;
+    segcl_status st = segcl_model_file(ctx, model_path, &src);
+    if (st)
+        return st;
+    if (same_file(src, out_path)) {
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "%s is the model itself: export to another file (it would lose its "
+                        "optimizer state)",
+                        out_path);
+        goto done;
+    }
+    if ((st = segcl_checkpoint_read_meta(ctx, src, &meta)))
+        goto done;
+    if (!meta.from_segcl) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s has no segcl metadata: it holds weights only already", src);
+        goto done;
+    }
+    if ((st = segcl_settings_check(ctx, &meta, SEGCL_SETTINGS_MODEL, NULL)) ||
+        (st = segcl_model_create(ctx, &meta.model, &model)) ||
+        (st = segcl_checkpoint_load(ctx, src, model, false, NULL)))
+        goto done;
+    meta.has_optimizer_state = false;
+    st = segcl_checkpoint_save(ctx, out_path, model, &meta);
+done:
+    segcl_model_destroy(model);
+    segcl_free(src);
+    return st;
+}
