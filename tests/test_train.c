@@ -40,8 +40,11 @@ static long cancel_at;
 static void cancel_after(const segcl_train_progress *p, void *user)
 {
     (void)user;
-    if (p->event == 0 && p->step >= cancel_at)
+    if (p->event == 0 && p->step >= cancel_at && !atomic_load(&cancel_flag)) {
+        /* time spent before the stop, which the run's clock must keep across --resume */
+        nanosleep(&(struct timespec){0, 400000000}, NULL);
         atomic_store(&cancel_flag, 1);
+    }
 }
 
 
@@ -343,6 +346,29 @@ static void test_resume_is_exact(void **state)
     assert_memory_equal(da, db, la);
     free(da);
     free(db);
+
+    /* metrics.csv: one row per epoch with the learning rate, and a clock that continues across
+     * the resume (the 0.4 s spent before the stop are in the rows written after it) */
+    snprintf(pb, sizeof pb, "%s/metrics.csv", b);
+    FILE *f = fopen(pb, "r");
+    assert_non_null(f);
+    char line[512];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, ",lr,"));
+    assert_non_null(strstr(line, ",seconds"));
+    double seconds[3], lr;
+    int rows = 0;
+    while (rows < 3 && fgets(line, sizeof line, f)) {
+        const char *last = strrchr(line, ',');
+        seconds[rows] = atof(last + 1);
+        const char *c = strchr(strchr(line, ',') + 1, ',') + 1; /* epoch,step,lr */
+        lr = atof(c);
+        assert_true(fabs(lr - o.lr) < 1e-9);
+        rows++;
+    }
+    fclose(f);
+    assert_int_equal(rows, 3);
+    assert_true(seconds[1] >= seconds[0] + 0.4 && seconds[2] >= seconds[1]);
 }
 
 /* Ctrl-C comes from another thread (the CLI's signal thread): the flag is shared across
