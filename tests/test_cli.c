@@ -235,6 +235,44 @@ static void test_train_predict_eval(void **state)
     assert_non_null(strstr(out.out, "\"dice\": "));
     assert_non_null(strstr(out.out, "\"pixel_accuracy\""));
     assert_non_null(strstr(out.out, "\"name\": \"synth0011\""));
+    /* the lab's outputs from the command line, and their one-line errors */
+    snprintf(args, sizeof args,
+             "predict --model %s/run --out %s/lab --cutout --feather 2 --background blur:5 "
+             "--instances --min-area 3 --overlay contour %s/syn/images/synth0004.png",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("predict failed: %s", err.out);
+    assert_non_null(strstr(out.out, "synth0004_cutout.png"));
+    assert_non_null(strstr(out.out, "synth0004_composite.jpg"));
+    assert_non_null(strstr(out.out, "synth0004_instances.json"));
+    assert_non_null(strstr(out.out, " instance"));
+    const char *bad[][2] = {{"--overlay dots", "fill, contour or none"},
+                            {"--background '#12345'", "#RRGGBB"},
+                            {"--background /nonexistent/bg.jpg", "/nonexistent/bg.jpg"},
+                            {"--feather -1", "feather"},
+                            {"--min-area -5", "--min-area"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(args, sizeof args, "predict --model %s/run --out %s/lab %s %s/syn/images", tmp,
+                 tmp, bad[k][0], tmp);
+        run(NULL, args, &out, &err);
+        assert_true(out.status == 1 || out.status == 2);
+        if (!strstr(err.out, bad[k][1]))
+            fail_msg("%s: %s", bad[k][0], err.out);
+        assert_int_equal(count_lines(err.out), 1);
+    }
+    /* export: weights only, usable as a model */
+    snprintf(args, sizeof args, "export %s/run --out %s/weights.safetensors", tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    snprintf(args, sizeof args,
+             "predict --model %s/weights.safetensors --out %s/from-weights %s/syn/images/synth0004.png",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    run(NULL, "export", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "--out"));
     run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "\"train_images_per_s\""));
