@@ -65,16 +65,21 @@ void cli_export_help(FILE *out)
 {
     fprintf(out,
             "usage: segcl [--device N] export RUN_DIR|CKPT --out MODEL.safetensors\n"
+            "       segcl [--device N] export RUN_DIR|CKPT --onnx MODEL.onnx\n"
             "\n"
-            "Writes the model's weights and BatchNorm statistics with the settings predict\n"
-            "needs (architecture, classes, size, normalisation), without the optimizer's\n"
-            "state: about a third of a training checkpoint. Given a run folder, its\n"
-            "best.safetensors. PyTorch loads the file as a state_dict (safetensors).\n");
+            "Given a run folder, its best.safetensors. --out writes the model's weights and\n"
+            "BatchNorm statistics with the settings predict needs (architecture, classes,\n"
+            "size, normalisation), without the optimizer's state: about a third of a training\n"
+            "checkpoint; PyTorch loads it as a state_dict. --onnx writes an ONNX graph (opset\n"
+            "13) for ONNX Runtime, OpenCV's DNN module or a browser: input \"image\", float\n"
+            "N x 3 x H x W normalised as in training ((rgb / 255 - mean) / std; H and W\n"
+            "multiples of 2^depth, any batch), output \"logits\" N x classes x H x W; the\n"
+            "class count, mean, std and training size are in its metadata.\n");
 }
 
 int cli_cmd_export(const global_options *g, int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL;
+    const char *model = NULL, *out = NULL, *onnx = NULL;
     for (int i = 1; i < argc; i++) {
         int rc = 0;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -82,6 +87,7 @@ int cli_cmd_export(const global_options *g, int argc, char **argv)
             return 0;
         }
         if (cli_opt_str(argc, argv, &i, "--out", &out, &rc) ||
+            cli_opt_str(argc, argv, &i, "--onnx", &onnx, &rc) ||
             cli_opt_str(argc, argv, &i, "--model", &model, &rc)) {
             if (rc)
                 return rc;
@@ -95,18 +101,20 @@ int cli_cmd_export(const global_options *g, int argc, char **argv)
             return 2;
         }
     }
-    if (!model || !out) {
-        cli_error("export: needs a run folder or checkpoint and --out FILE (see 'segcl export "
-                  "--help')");
+    if (!model || (!out && !onnx)) {
+        cli_error("export: needs a run folder or checkpoint, and --out FILE or --onnx FILE (see "
+                  "'segcl export --help')");
         return 2;
     }
     segcl_context *ctx;
     if (cli_open_context(g, &ctx))
         return 1;
-    segcl_status st = segcl_export_weights(ctx, model, out);
-    int rc = st ? cli_fail(ctx, st) : 0;
-    if (!st)
+    segcl_status st = SEGCL_OK;
+    if (out && !(st = segcl_export_weights(ctx, model, out)))
         printf("wrote %s\n", out);
+    if (!st && onnx && !(st = segcl_export_onnx(ctx, model, onnx)))
+        printf("wrote %s\n", onnx);
+    int rc = st ? cli_fail(ctx, st) : 0;
     segcl_context_destroy(ctx);
     return rc;
 }

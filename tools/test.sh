@@ -37,6 +37,16 @@ summary() {
 
 stage "build and test"
 tools/build.sh build-test --buildtype=debugoptimized -Dwerror=true -Dtests=true
+# ONNX Runtime for Node.js (its CPU runtime ships inside the package; the install script only
+# fetches GPU extras, hence --ignore-scripts), the client tests/test_onnx.c checks exports
+# with; the test is skipped, saying so, where npm or its registry is out of reach.
+ort=build-test/onnx-node
+if [ ! -f "$ort/node_modules/onnxruntime-node/package.json" ] && command -v npm >/dev/null 2>&1; then
+    mkdir -p "$ort"
+    (cd "$ort" && npm install --ignore-scripts --no-audit --no-fund --silent \
+        onnxruntime-node@1.30.0 >/dev/null) ||
+        echo "segcl: could not install onnxruntime-node; the ONNX Runtime test is skipped" >&2
+fi
 meson test -C build-test --print-errorlogs "$@" || status=1
 summary build-test default
 

@@ -333,6 +333,16 @@ SEGCL_API segcl_status segcl_train(segcl_context *ctx, const segcl_train_options
 SEGCL_API segcl_status segcl_export_weights(segcl_context *ctx, const char *model,
                                             const char *out_path);
 
+/**
+ * Writes `model` (as for segcl_export_weights) as an ONNX graph (opset 13: Conv, Relu,
+ * BatchNormalization, MaxPool, Resize with align_corners, Concat) to out_path, atomically.
+ * Input "image": float N x 3 x H x W, normalised as in training ((rgb / 255 - mean) / std),
+ * batch, height and width dynamic (H and W multiples of 2^depth); output "logits": N x classes
+ * x H x W. Metadata: arch, classes, mean, std, training_size, size_multiple.
+ */
+SEGCL_API segcl_status segcl_export_onnx(segcl_context *ctx, const char *model,
+                                         const char *out_path);
+
 /* ---- inference ------------------------------------------------------------------------------ */
 
 /** How segcl_predict_files() shows a prediction over the photo in <stem>_overlay.jpg. */

@@ -1,12 +1,14 @@
 /*
  * Exporting a trained model: its weights and BatchNorm buffers with the settings a predictor
- * needs (architecture, classes, size, normalisation), without the optimizer's moments.
+ * needs (architecture, classes, size, normalisation), without the optimizer's moments; or as
+ * an ONNX graph.
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "io/checkpoint.h"
+#include "io/onnx_export.h"
 #include "model/model.h"
 #include "train/run_folder.h"
 #include "train/settings.h"
@@ -39,40 +41,61 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* Opens the model a run folder or checkpoint names, with its settings; not into out_path. */
+static segcl_status open_model(segcl_context *ctx, const char *model_path, const char *out_path,
+                               segcl_checkpoint_meta *meta, segcl_model **model)
+{
+    char *src = NULL;
+    *model = NULL;
+    segcl_status st = segcl_model_file(ctx, model_path, &src);
+    if (st)
+        return st;
+    if (same_file(src, out_path))
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "%s is the model itself: export to another file", out_path);
+    else if (!(st = segcl_checkpoint_read_meta(ctx, src, meta)) && !meta->from_segcl)
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s has no segcl metadata (architecture, size, normalisation): export "
+                        "a model segcl trained, or start a run from it with --init",
+                        src);
+    if (!st && !(st = segcl_settings_check(ctx, meta, SEGCL_SETTINGS_MODEL, NULL)) &&
+        !(st = segcl_model_create(ctx, &meta->model, model)))
+        st = segcl_checkpoint_load(ctx, src, *model, false, NULL);
+    if (st) {
+        segcl_model_destroy(*model);
+        *model = NULL;
+    }
+    segcl_free(src);
+    return st;
+}
+
 segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path,
                                   const char *out_path)
 {
     if (!ctx || !model_path || !out_path)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_export_weights: NULL argument");
-    char *src = NULL;
-    segcl_model *model = NULL;
     segcl_checkpoint_meta meta;
-    segcl_status st = segcl_model_file(ctx, model_path, &src);
+    segcl_model *model;
+    segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);
     if (st)
         return st;
-    if (same_file(src, out_path)) {
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "%s is the model itself: export to another file (it would lose its "
-                        "optimizer state)",
-                        out_path);
-        goto done;
-    }
-    if ((st = segcl_checkpoint_read_meta(ctx, src, &meta)))
-        goto done;
-    if (!meta.from_segcl) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s has no segcl metadata: it holds weights only already", src);
-        goto done;
-    }
-    if ((st = segcl_settings_check(ctx, &meta, SEGCL_SETTINGS_MODEL, NULL)) ||
-        (st = segcl_model_create(ctx, &meta.model, &model)) ||
-        (st = segcl_checkpoint_load(ctx, src, model, false, NULL)))
-        goto done;
     meta.has_optimizer_state = false;
     st = segcl_checkpoint_save(ctx, out_path, model, &meta);
-done:
     segcl_model_destroy(model);
-    segcl_free(src);
+    return st;
+}
+
+segcl_status segcl_export_onnx(segcl_context *ctx, const char *model_path, const char *out_path)
+{
+    if (!ctx || !model_path || !out_path)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_export_onnx: NULL argument");
+    segcl_checkpoint_meta meta;
+    segcl_model *model;
+    segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);
+    if (st)
+        return st;
+    st = segcl_onnx_write(ctx, model, &meta, out_path);
+    segcl_model_destroy(model);
     return st;
 }
