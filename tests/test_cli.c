@@ -273,6 +273,19 @@ static void test_train_predict_eval(void **state)
     run(NULL, "export", &out, &err);
     assert_int_equal(out.status, 2);
     assert_non_null(strstr(err.out, "--out"));
+    /* tools/cutout_frames, the in-memory API's example: a cut-out per frame */
+    const char *frames = getenv("SEGCL_CUTOUT_FRAMES");
+    assert_non_null(frames);
+    char cmd[2400], line[512] = "";
+    snprintf(cmd, sizeof cmd, "'%s' %s/run %s/syn/images %s/frames 2>&1; ls %s/frames | wc -l",
+             frames, tmp, tmp, tmp, tmp);
+    FILE *pipe = popen(cmd, "r");
+    assert_non_null(pipe);
+    assert_non_null(fgets(line, sizeof line, pipe));
+    assert_non_null(strstr(line, "12 frames cut out"));
+    assert_non_null(fgets(line, sizeof line, pipe));
+    assert_int_equal(atoi(line), 12);
+    assert_int_equal(pclose(pipe), 0);
     run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "\"train_images_per_s\""));

@@ -8,7 +8,7 @@ size as `segcl eval` does.
 
 Development tool only (Debian's python3-torch and python3-pil), run with /usr/bin/python3:
   /usr/bin/python3 tools/person_torch.py --run RUN_DIR --test-images DIR --test-masks DIR
-      [--augment hflip|none] [--threads 2] [--seed 0]
+      [--augment hflip|none] [--loss bce|bce+dice] [--threads 2] [--seed 0]
 """
 import argparse
 import json
@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--test-images", required=True)
     ap.add_argument("--test-masks", required=True)
     ap.add_argument("--augment", default="hflip", choices=["hflip", "none"])
+    ap.add_argument("--loss", default="bce", choices=["bce", "bce+dice"],
+                    help="bce+dice: BCE plus 1 - soft Dice per image (smooth 1), as segcl")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -104,7 +106,13 @@ def main():
                 flip = torch.rand(len(idx)) < 0.5
                 x[flip] = x[flip].flip(-1)
                 y[flip] = y[flip].flip(-1)
-            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            logits = model(x)
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+            if a.loss == "bce+dice":
+                p = torch.sigmoid(logits).flatten(1)
+                t = y.flatten(1)
+                dice = (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
+                loss = loss + (1 - dice).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -117,7 +125,7 @@ def main():
     model.load_state_dict(best_state)
     iou, dice = scores(model, xte, yte)
     print(json.dumps({"test_images": len(test_names), "iou": round(iou, 4), "dice": round(dice, 4),
-                      "best_val_dice": round(best, 4), "augment": a.augment,
+                      "best_val_dice": round(best, 4), "augment": a.augment, "loss": a.loss, "seed": a.seed,
                       "seconds": round(time.time() - t0, 1)}))
 
 

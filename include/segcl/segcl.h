@@ -396,6 +396,39 @@ SEGCL_API segcl_status segcl_predictor_open(segcl_context *ctx, const char *mode
                                             segcl_predictor **out);
 SEGCL_API void segcl_predictor_destroy(segcl_predictor *predictor);
 
+/** An image in memory: 8-bit RGB or RGBA (alpha ignored), rows top to bottom, channels
+ *  interleaved; stride: bytes from one row to the next (0: width * channels). */
+typedef struct segcl_pixels {
+    const uint8_t *data;
+    int width, height, channels;
+    size_t stride;
+} segcl_pixels;
+
+/** Where segcl_predict_pixels() writes one image's maps, at that image's size (the caller
+ *  allocates them; any may be NULL). */
+typedef struct segcl_prediction_maps {
+    uint8_t *labels;   /**< width x height: the class of each pixel (0/1 for one class, using
+                            the predictor's threshold) */
+    float *foreground; /**< width x height: P(foreground): the sigmoid for one class,
+                            1 - P(class 0) for several (a cut-out's alpha) */
+    float *classes;    /**< classes x height x width: softmax probabilities (several classes
+                            only; ignored for one) */
+} segcl_prediction_maps;
+
+/**
+ * Segments `count` images held in memory, of any sizes (each resized to the network's input,
+ * normalised as in training, run in batches of the predictor's batch size) and writes each
+ * one's maps at its own size, the logits resized bilinearly before the sigmoid or softmax.
+ * No files are involved: the call for a video loop, a GUI or a language binding.
+ * segcl_predict_files() is built on it.
+ */
+SEGCL_API segcl_status segcl_predict_pixels(segcl_predictor *predictor,
+                                            const segcl_pixels *images, size_t count,
+                                            const segcl_prediction_maps *maps);
+
+/** The model's class count (1: binary). */
+SEGCL_API int segcl_predictor_classes(const segcl_predictor *predictor);
+
 /** What segcl_predict_files() wrote for one input; paths are NULL for outputs not asked for. */
 typedef struct segcl_prediction {
     const char *input;

@@ -271,15 +271,15 @@ static segcl_status run_batch(segcl_predictor *p, size_t n)
     return st;
 }
 
-/* Labels at width x height from image s's logits, resized bilinearly (half-pixel centres):
- * foreground where sigmoid > threshold for one class, argmax otherwise. With alpha (may be
- * NULL), the foreground probability there in 0..255: sigmoid for one class, 1 - softmax of
- * class 0 otherwise. */
+/* Maps at width x height from image s's logits, resized bilinearly (half-pixel centres); each
+ * output may be NULL. labels: foreground where sigmoid > threshold for one class, the argmax
+ * otherwise. foreground: P(foreground), the sigmoid for one class, 1 - softmax of class 0
+ * otherwise. classes (several classes): the softmax, classes x height x width. */
 static void maps_at(const segcl_predictor *p, size_t s, int width, int height, uint8_t *labels,
-                    uint8_t *alpha)
+                    float *foreground, float *classes)
 {
     const int S = p->meta.size, C = p->meta.model.classes;
-    const size_t plane = (size_t)S * S;
+    const size_t plane = (size_t)S * S, out_plane = (size_t)width * height;
     const float logit_threshold = logf(p->opt.threshold / (1.0f - p->opt.threshold));
     float v[SEGCL_MAX_CLASSES];
     for (int y = 0; y < height; y++) {
@@ -303,21 +303,84 @@ static void maps_at(const segcl_predictor *p, size_t s, int width, int height, u
                     best = c;
             }
             const size_t i = (size_t)y * width + x;
-            labels[i] = (uint8_t)best;
-            if (!alpha)
-                continue;
-            double prob;
+            if (labels)
+                labels[i] = (uint8_t)best;
             if (C == 1) {
-                prob = 1.0 / (1.0 + exp(-(double)v[0]));
-            } else {
-                double sum = 0;
-                for (int c = 0; c < C; c++)
-                    sum += exp((double)v[c] - v[best]);
-                prob = 1.0 - exp((double)v[0] - v[best]) / sum;
+                if (foreground)
+                    foreground[i] = (float)(1.0 / (1.0 + exp(-(double)v[0])));
+                continue;
             }
-            alpha[i] = (uint8_t)lround(prob * 255.0);
+            if (!foreground && !classes)
+                continue;
+            double sum = 0;
+            for (int c = 0; c < C; c++)
+                sum += exp((double)v[c] - v[best]);
+            if (foreground)
+                foreground[i] = (float)(1.0 - exp((double)v[0] - v[best]) / sum);
+            for (int c = 0; classes && c < C; c++)
+                classes[c * out_plane + i] = (float)(exp((double)v[c] - v[best]) / sum);
         }
     }
+}
+
+/* An 8-bit RGB or RGBA buffer as an RGB image (alpha dropped). */
+static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_image *out)
+{
+    if (!px->data || px->width < 1 || px->height < 1 || (px->channels != 3 && px->channels != 4))
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "an image of %d x %d pixels with %d channels: give 8-bit RGB or RGBA "
+                          "with a size of at least 1 x 1",
+                          px->width, px->height, px->channels);
+    const size_t row = (size_t)px->width * px->channels;
+    const size_t stride = px->stride ? px->stride : row;
+    if (stride < row)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "a row stride of %zu bytes is shorter than a row (%zu)", stride, row);
+    if ((uint64_t)px->width * (uint64_t)px->height > segcl_max_pixels(ctx))
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "an image of %d x %d pixels is over the limit of %llu pixels",
+                          px->width, px->height, (unsigned long long)segcl_max_pixels(ctx));
+    segcl_status st = segcl_image_alloc(ctx, px->width, px->height, 3, out);
+    for (int y = 0; y < px->height && !st; y++) {
+        const uint8_t *src = px->data + (size_t)y * stride;
+        uint8_t *dst = out->pixels + (size_t)y * px->width * 3;
+        for (int x = 0; x < px->width; x++)
+            memcpy(dst + 3 * x, src + (size_t)x * px->channels, 3);
+    }
+    return st;
+}
+
+segcl_status segcl_predict_pixels(segcl_predictor *p, const segcl_pixels *images, size_t count,
+                                  const segcl_prediction_maps *maps)
+{
+    if (!p || (!images && count) || (!maps && count))
+        return segcl_fail(p ? p->ctx : NULL, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "segcl_predict_pixels: NULL argument");
+    const size_t B = (size_t)p->opt.batch;
+    segcl_status st = SEGCL_OK;
+    for (size_t first = 0; first < count && !st; first += B) {
+        const size_t take = count - first < B ? count - first : B;
+        for (size_t s = 0; s < take && !st; s++) {
+            segcl_image rgb;
+            if ((st = rgb_of(p->ctx, &images[first + s], &rgb)))
+                break;
+            st = put_image(p, &rgb, s);
+            segcl_image_free(&rgb);
+        }
+        if (!st)
+            st = run_batch(p, take);
+        for (size_t s = 0; s < take && !st; s++) {
+            const segcl_prediction_maps *m = &maps[first + s];
+            maps_at(p, s, images[first + s].width, images[first + s].height, m->labels,
+                    m->foreground, p->meta.model.classes > 1 ? m->classes : NULL);
+        }
+    }
+    return st;
+}
+
+int segcl_predictor_classes(const segcl_predictor *p)
+{
+    return p ? p->meta.model.classes : 0;
 }
 
 static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c,
@@ -566,8 +629,9 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
 
 /* Writes the outputs of image s of the batch; result gets their paths. */
 static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_image *photo,
-                                  const char *input, const char *out_dir, const char *stem,
-                                  bool save_logits, output_paths *out, segcl_prediction *result)
+                                  const segcl_prediction_maps *maps, const char *input,
+                                  const char *out_dir, const char *stem, bool save_logits,
+                                  output_paths *out, segcl_prediction *result)
 {
     segcl_context *ctx = p->ctx;
     const size_t C = (size_t)p->meta.model.classes;
@@ -583,7 +647,9 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (st)
         goto done;
-    maps_at(p, s, w, h, mask.pixels, alpha);
+    memcpy(mask.pixels, maps->labels, (size_t)w * h);
+    for (size_t i = 0; alpha && i < (size_t)w * h; i++)
+        alpha[i] = (uint8_t)lroundf(maps->foreground[i] * 255.0f);
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
         snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
         if ((st = segcl_overlay(ctx, photo, mask.pixels, p->opt.overlay, &picture)) ||
@@ -652,6 +718,8 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
     segcl_image *photos = NULL;
     size_t *slot_file = NULL;
     output_paths *paths = NULL;
+    segcl_pixels *pixels = NULL;
+    segcl_prediction_maps *maps = NULL;
     segcl_status st = expand_inputs(ctx, inputs, count, out_dir, &files, &n);
     if (st)
         return st;
@@ -661,10 +729,13 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
     photos = segcl_calloc(B, sizeof *photos);
     slot_file = segcl_calloc(B, sizeof *slot_file);
     paths = segcl_malloc(sizeof *paths);
-    if (!photos || !slot_file || !paths) {
+    pixels = segcl_calloc(B, sizeof *pixels);
+    maps = segcl_calloc(B, sizeof *maps);
+    if (!photos || !slot_file || !paths || !pixels || !maps) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
+    const bool want_alpha = p->opt.cutout || p->background.kind != SEGCL_BACKGROUND_NONE;
     size_t next = 0;
     while (next < n && !st) {
         /* fill a batch with images that decode; one that does not is a warning, not the end */
@@ -676,18 +747,24 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
                 failed++;
             } else if (rs) {
                 st = rs;
-            } else if ((st = put_image(p, &photos[take], take)) == SEGCL_OK) {
-                slot_file[take++] = next;
             } else {
-                segcl_image_free(&photos[take]);
+                const segcl_image *ph = &photos[take];
+                const size_t np = (size_t)ph->width * ph->height;
+                pixels[take] = (segcl_pixels){ph->pixels, ph->width, ph->height, 3, 0};
+                maps[take].labels = segcl_malloc(np);
+                maps[take].foreground = want_alpha ? segcl_malloc(np * sizeof(float)) : NULL;
+                slot_file[take++] = next;
+                if (!maps[take - 1].labels || (want_alpha && !maps[take - 1].foreground))
+                    st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             }
             next++;
         }
+        /* the library's in-memory call, as every other program uses it */
         if (!st && take)
-            st = run_batch(p, take);
+            st = segcl_predict_pixels(p, pixels, take, maps);
         for (size_t s = 0; s < take && !st; s++) {
             segcl_prediction result;
-            st = write_outputs(p, s, &photos[s], files[slot_file[s]], out_dir,
+            st = write_outputs(p, s, &photos[s], &maps[s], files[slot_file[s]], out_dir,
                                stems[slot_file[s]], save_logits, paths, &result);
             if (!st) {
                 written++;
@@ -695,14 +772,20 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
                     done(&result, user);
             }
         }
-        for (size_t s = 0; s < take; s++)
+        for (size_t s = 0; s < take; s++) {
             segcl_image_free(&photos[s]);
+            segcl_free(maps[s].labels);
+            segcl_free(maps[s].foreground);
+            maps[s] = (segcl_prediction_maps){0};
+        }
     }
     if (!st && failed)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                         "%zu of %zu inputs could not be read (warnings above); %zu segmented",
                         failed, n, written);
 done:
+    segcl_free(pixels);
+    segcl_free(maps);
     segcl_free(paths);
     segcl_free(photos);
     segcl_free(slot_file);
@@ -746,7 +829,7 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
             st = run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
             uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-            maps_at(p, s, S, S, labels, NULL);
+            maps_at(p, s, S, S, labels, NULL, NULL);
             for (size_t i = 0; i < plane; i++) {
                 int t = targets[s * plane + i];
                 if (t < K)

@@ -1,0 +1,230 @@
+/*
+ * Prediction from memory (segcl_predict_pixels) and its agreement with the file path built on
+ * it: RGB and RGBA buffers with padded rows give the same maps; labels, foreground
+ * probability and class probabilities agree with each other; a multi-class model's masks are
+ * palette PNGs in the colours of --palette whose pixel values are the labels; bad buffers and
+ * palettes are clear errors.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/data.h"
+#include "io/checkpoint.h"
+#include "model/model.h"
+#include "test_util.h"
+
+static segcl_context *ctx;
+static char tmp[256];
+
+/* A model of `classes` classes with BatchNorm statistics from training passes, saved as a
+ * segcl checkpoint for 32 x 32 inputs. */
+static void make_checkpoint(int classes, const char *path)
+{
+    segcl_model_config cfg = {SEGCL_ARCH_UNET, classes, 4, 2, 3};
+    segcl_model *m;
+    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+    assert_ok(ctx, segcl_model_init(m, 17 + (uint64_t)classes));
+    int64_t shape[4] = {2, 3, 32, 32};
+    segcl_tensor *x, *logits;
+    assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, shape, &x));
+    float *v = malloc(x->numel * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < x->numel; i++)
+        v[i] = (float)sin((double)i * 0.37) * 2.0f;
+    assert_ok(ctx, segcl_tensor_write(x, v, x->numel));
+    assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
+    free(v);
+    segcl_tensor_destroy(x);
+    segcl_checkpoint_meta meta;
+    segcl_checkpoint_meta_defaults(&meta);
+    meta.from_segcl = true;
+    meta.model = cfg;
+    meta.size = 32;
+    meta.classes_loss = classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
+    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    segcl_model_destroy(m);
+}
+
+/* A photo-like test image of w x h, RGB. */
+static uint8_t *photo(int w, int h)
+{
+    uint8_t *px = malloc((size_t)w * h * 3);
+    assert_non_null(px);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++)
+                px[3 * (y * w + x) + c] =
+                    (uint8_t)(127 + 120 * sin(x * 0.11 * (c + 1) + y * 0.07 - c));
+    return px;
+}
+
+static void test_pixels_binary(void **state)
+{
+    (void)state;
+    char ckpt[400];
+    snprintf(ckpt, sizeof ckpt, "%s/binary.safetensors", tmp);
+    make_checkpoint(1, ckpt);
+    segcl_predictor *p;
+    segcl_predictor_options o;
+    segcl_predictor_default_options(&o);
+    o.batch = 2;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, &o, &p));
+    assert_int_equal(segcl_predictor_classes(p), 1);
+    const int w = 45, h = 29;
+    uint8_t *rgb = photo(w, h);
+    /* the same image as RGBA with padded rows */
+    const size_t stride = (size_t)w * 4 + 12;
+    uint8_t *rgba = calloc(stride * h, 1);
+    assert_non_null(rgba);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            memcpy(rgba + y * stride + 4 * x, rgb + 3 * (y * w + x), 3);
+            rgba[y * stride + 4 * x + 3] = (uint8_t)(x * 5);
+        }
+    /* three images: a batch of 2 and one more */
+    segcl_pixels in[3] = {{rgb, w, h, 3, 0}, {rgba, w, h, 4, stride}, {rgb, w, h, 3, 0}};
+    uint8_t labels[3][45 * 29];
+    float fg[3][45 * 29];
+    segcl_prediction_maps maps[3];
+    for (int k = 0; k < 3; k++)
+        maps[k] = (segcl_prediction_maps){labels[k], fg[k], NULL};
+    assert_ok(ctx, segcl_predict_pixels(p, in, 3, maps));
+    size_t ones = 0;
+    for (int i = 0; i < w * h; i++) {
+        assert_true(fg[0][i] >= 0 && fg[0][i] <= 1);
+        assert_int_equal(labels[0][i], fg[0][i] > 0.5f);
+        assert_int_equal(labels[1][i], labels[0][i]);
+        assert_int_equal(labels[2][i], labels[0][i]);
+        assert_true(fabsf(fg[1][i] - fg[0][i]) < 1e-6f);
+        ones += labels[0][i];
+    }
+    /* the files path gives the same mask */
+    char img_path[400], out_dir[400], mask_path[500];
+    snprintf(img_path, sizeof img_path, "%s/photo.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/pred", tmp);
+    segcl_image im = {w, h, 3, rgb};
+    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
+    const char *inputs[] = {img_path};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
+    snprintf(mask_path, sizeof mask_path, "%s/photo_mask.png", out_dir);
+    segcl_image mask;
+    assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &mask));
+    for (int i = 0; i < w * h; i++)
+        assert_int_equal(mask.pixels[i], labels[0][i] ? 255 : 0);
+    segcl_image_free(&mask);
+    (void)ones;
+    /* bad buffers: one clear error each */
+    segcl_pixels bad[] = {{rgb, w, h, 2, 0}, {rgb, 0, h, 3, 0}, {NULL, w, h, 3, 0},
+                          {rgb, w, h, 3, (size_t)w * 3 - 1}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_equal(segcl_predict_pixels(p, &bad[k], 1, maps), SEGCL_ERROR_INVALID_ARGUMENT);
+        assert_true(strlen(segcl_context_error(ctx)) > 10);
+    }
+    segcl_predictor_destroy(p);
+    free(rgb);
+    free(rgba);
+}
+
+static void test_pixels_classes_and_palette(void **state)
+{
+    (void)state;
+    char ckpt[400], pal[400];
+    snprintf(ckpt, sizeof ckpt, "%s/three.safetensors", tmp);
+    snprintf(pal, sizeof pal, "%s/palette.txt", tmp);
+    make_checkpoint(3, ckpt);
+    FILE *f = fopen(pal, "w");
+    assert_non_null(f);
+    fputs("# background, person, bag\n#000000\n255 0 0\n\n#00c0ff\n", f);
+    fclose(f);
+    segcl_predictor_options o;
+    segcl_predictor_default_options(&o);
+    o.palette = pal;
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, &o, &p));
+    assert_int_equal(segcl_predictor_classes(p), 3);
+    const int w = 40, h = 33;
+    uint8_t *rgb = photo(w, h);
+    uint8_t labels[40 * 33];
+    float fg[40 * 33], probs[3 * 40 * 33];
+    segcl_prediction_maps maps = {labels, fg, probs};
+    segcl_pixels in = {rgb, w, h, 3, 0};
+    assert_ok(ctx, segcl_predict_pixels(p, &in, 1, &maps));
+    int seen[3] = {0};
+    for (int i = 0; i < w * h; i++) {
+        float sum = 0, best = -1;
+        int arg = 0;
+        for (int c = 0; c < 3; c++) {
+            const float q = probs[c * w * h + i];
+            sum += q;
+            if (q > best)
+                best = q, arg = c;
+        }
+        assert_true(fabsf(sum - 1) < 1e-5f);
+        assert_int_equal(labels[i], arg);
+        assert_true(fabsf(fg[i] - (1 - probs[i])) < 1e-5f);
+        seen[labels[i]]++;
+    }
+    /* the mask file: a palette PNG in the palette's colours, its values the labels */
+    char img_path[400], out_dir[400], mask_path[500];
+    snprintf(img_path, sizeof img_path, "%s/three.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/pred3", tmp);
+    segcl_image im = {w, h, 3, rgb};
+    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
+    const char *inputs[] = {img_path};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
+    snprintf(mask_path, sizeof mask_path, "%s/three_mask.png", out_dir);
+    segcl_image idx, colours;
+    assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &idx));
+    assert_ok(ctx, segcl_image_load(ctx, mask_path, 3, &colours));
+    const uint8_t want[3][3] = {{0, 0, 0}, {255, 0, 0}, {0, 0xc0, 0xff}};
+    for (int i = 0; i < w * h; i++) {
+        assert_int_equal(idx.pixels[i], labels[i]);
+        assert_memory_equal(colours.pixels + 3 * i, want[labels[i]], 3);
+    }
+    segcl_image_free(&idx);
+    segcl_image_free(&colours);
+    segcl_predictor_destroy(p);
+    /* palettes that cannot serve: too few colours, grays only, not colours */
+    const char *bad[][2] = {{"#000000\n#ff0000\n", "2 colours for a model of 3 classes"},
+                            {"0 0 0\n128 128 128\n255 255 255\n", "gray"},
+                            {"#000000\nred\n#00ff00\n", "'red' is not a colour"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        f = fopen(pal, "w");
+        assert_non_null(f);
+        fputs(bad[k][0], f);
+        fclose(f);
+        assert_int_equal(segcl_predictor_open(ctx, ckpt, &o, &p), SEGCL_ERROR_FORMAT);
+        if (!strstr(segcl_context_error(ctx), bad[k][1]))
+            fail_msg("palette %zu: %s", k, segcl_context_error(ctx));
+    }
+    free(rgb);
+    (void)seen;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmp, sizeof tmp, "%s/segcl-predict-XXXXXX", base);
+    return !mkdtemp(tmp) || segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    segcl_context_destroy(ctx);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pixels_binary),
+        cmocka_unit_test(test_pixels_classes_and_palette),
+    };
+    return cmocka_run_group_tests_name("prediction from memory", tests, setup, teardown);
+}
