@@ -2,7 +2,7 @@
  * ONNX export checked by clients no one here wrote: ONNX Runtime (onnxruntime-node, run by
  * tests/onnx_run.js) computes the exported graphs' logits on the same inputs as segcl, within
  * 1e-4 of the largest logit, for U-Net and SegNet (PyTorch weights from tests/data, a model
- * segcl trained, and the lesson networks with BatchNorm statistics from training passes), at
+ * segcl trained on PH2 when ../shared is beside the project, and the lesson networks with BatchNorm statistics from training passes), at
  * two input sizes and batches 1 and 4, with 1 and 3 classes; onnx.checker (Debian's
  * python3-onnx) accepts every graph. Both are skipped, with a message, when absent:
  * SEGCL_ONNX_NODE_MODULES names a node_modules folder holding onnxruntime-node
@@ -209,22 +209,32 @@ static void test_onnx_runtime_agrees(void **state)
         segcl_model_destroy(models[m]);
 }
 
-/* A model segcl trained (the synthetic set, a few steps) exports from its run folder. */
+/* A model segcl trained exports from its run folder: on PH2 (../shared, a few steps) where it
+ * is beside the project, else on the synthetic set. */
 static void test_trained_run_exports(void **state)
 {
     (void)state;
     if (!node_modules)
         skip();
-    char data[400], run[400];
-    snprintf(data, sizeof data, "%s/synth", tmp);
+    char data[400], run[400], ph2[600];
     snprintf(run, sizeof run, "%s/run", tmp);
-    assert_ok(ctx, segcl_synth(ctx, data, 12, 48, 7));
+    const char *shared = getenv("SEGCL_TEST_SHARED_DIR");
+    snprintf(ph2, sizeof ph2, "%s/datasets/PH2Dataset", shared ? shared : "../shared");
     segcl_train_options o;
     segcl_train_default_options(&o);
-    o.data_dir = data;
+    if (access(ph2, R_OK) == 0) {
+        o.data_dir = ph2;
+        o.max_steps = 6;
+    } else {
+        print_message("note: ../shared/datasets/PH2Dataset is absent: the trained model comes "
+                      "from the synthetic set\n");
+        snprintf(data, sizeof data, "%s/synth", tmp);
+        assert_ok(ctx, segcl_synth(ctx, data, 12, 48, 7));
+        o.data_dir = data;
+        o.epochs = 2;
+    }
     o.out_dir = run;
     o.size = 32;
-    o.epochs = 2;
     o.batch = 4;
     o.overlays = 0;
     segcl_train_summary s;
