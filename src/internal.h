@@ -116,6 +116,12 @@ SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_context *ctx, const char *pat
                                              segcl_file *out);
 SEGCL_INTERNAL segcl_status segcl_file_end(segcl_context *ctx, segcl_file *f, segcl_status st);
 
+/* Blocking copies of `floats` floats between a raw buffer and the host. */
+SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats,
+                                           float *host);
+SEGCL_INTERNAL segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats,
+                                            const float *host);
+
 /* Formats a byte count as "6.0 MiB". */
 SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);
 
@@ -442,6 +448,8 @@ struct segcl_context {
     /* `segcl tune`'s parameters for this device (src/cl/tuning.c): in use when tuned */
     segcl_tuning tuning;
     bool tuned;
+    /* during a data-parallel segcl_train with synchronised BatchNorm: its collective */
+    const segcl_collective *sync_bn;
     char *tuning_path;
     const segcl_tuning *tuning_override; /* segcl_tune's candidate, set before opening */
     cl_mem gemm_pack_a, gemm_pack_b; /* packed panels for the CPU kernel, grown on demand */

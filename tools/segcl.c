@@ -11,6 +11,7 @@
 
 #include "segcl/segcl.h"
 #include "cli.h"
+#include "cli_mpi.h"
 
 typedef int (*command_fn)(const global_options *g, int argc, char **argv);
 
@@ -96,6 +97,33 @@ int cli_open_context(const global_options *g, segcl_context **out)
     }
     segcl_settings s;
     settings_from(g, &s);
+    /* --device auto-local: the GPU of this node that matches the launcher's local rank (one
+     * GPU per rank under mpirun), else the default device */
+    const char *spec = s.device ? s.device : getenv("SEGCL_DEVICE");
+    char chosen[32];
+    if (spec && !strcmp(spec, "auto-local")) {
+        size_t count = 0, gpus = 0, pick = 0;
+        const int local = cli_local_rank();
+        segcl_device_count(ctx, &count);
+        for (size_t pass = 0; pass < 2; pass++)
+            for (size_t i = 0, k = 0; i < count; i++) {
+                segcl_device_info info;
+                if (segcl_device_get_info(ctx, i, &info) || info.type != SEGCL_DEVICE_TYPE_GPU)
+                    continue;
+                if (pass == 0)
+                    gpus++;
+                else if (k++ == (size_t)local % gpus)
+                    pick = i;
+            }
+        if (gpus) {
+            snprintf(chosen, sizeof chosen, "%zu", pick);
+            s.device = chosen;
+        } else {
+            s.device = NULL;
+            if (getenv("SEGCL_DEVICE") && !strcmp(getenv("SEGCL_DEVICE"), "auto-local"))
+                unsetenv("SEGCL_DEVICE");
+        }
+    }
     /* a damaged tuning file is a warning at open */
     segcl_context_set_warning_handler(ctx, print_warning, NULL);
     st = segcl_context_open(ctx, &s);
@@ -351,6 +379,11 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
             printf("segcl %s\n", segcl_version());
+#ifdef SEGCL_HAVE_MPI
+            printf("data-parallel training over MPI: yes\n");
+#else
+            printf("data-parallel training over MPI: no (built without Open MPI)\n");
+#endif
             return 0;
         }
         if (!strcmp(a, "--no-kernel-cache")) {

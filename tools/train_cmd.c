@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 #include "progress.h"
 
 void cli_train_help(FILE *out)
@@ -48,14 +49,23 @@ void cli_train_help(FILE *out)
             "  --momentum X (0)  --nesterov\n"
             "  --loss bce|ce|dice|bce+dice   (bce for 1 class, ce otherwise)\n"
             "  --lr-schedule none|cosine|step (none)\n"
-            "  --overlays N          validation overlays per epoch (4)\n");
+            "  --overlays N          validation overlays per epoch (4)\n"
+            "Several processes (data-parallel, built with MPI):\n"
+            "  mpirun -n R segcl --device auto-local train ... [--sync-bn]\n"
+            "                        each rank takes 1/R of every global batch (--batch, a\n"
+            "                        multiple of R) on its own device (auto-local: the node's\n"
+            "                        GPU for the local rank); gradients are summed in rank\n"
+            "                        order; rank 0 writes the run. BatchNorm statistics are\n"
+            "                        per rank (PyTorch DDP's default), or with --sync-bn over\n"
+            "                        the global batch: then R ranks end where one process does\n");
 }
 
 static segcl_atomic_int cancel_flag;
 
 /* Ctrl-C is taken by a thread of its own in sigwait(): SIGINT stays blocked in every other
- * thread (the OpenCL runtime's, the loader's), so no library's own signal handler can swallow
- * or re-raise it. The first one asks for a checkpoint and a clean stop; another one at least
+ * thread (the OpenCL runtime's, the loader's, MPI's), so no library's own signal handler can
+ * swallow or re-raise it. SIGTERM is the same request: mpirun sends it to every rank on
+ * Ctrl-C, as batch schedulers do before they end a job. The first one asks for a checkpoint and a clean stop; another one at least
  * a second later stops at once. Signals within that second are one request (tools such as
  * timeout send SIGINT to the process and again to its group). SIGUSR1 ends the thread. */
 static void *interrupt_thread(void *arg)
@@ -64,7 +74,7 @@ static void *interrupt_thread(void *arg)
     struct timespec first = {0, 0};
     for (;;) {
         int sig = 0;
-        if (sigwait(set, &sig) != 0 || sig != SIGINT)
+        if (sigwait(set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
             return NULL;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -83,11 +93,15 @@ static void *interrupt_thread(void *arg)
 typedef struct progress_state {
     bool tty;
     double last_print;
+    long stop_after; /* $SEGCL_TEST_STOP_AFTER: stop as Ctrl-C does after this step */
 } progress_state;
 
 static void on_progress(const segcl_train_progress *p, void *user)
 {
     progress_state *ps = user;
+    /* tests stop a run at an exact step as Ctrl-C would (rank 0 asks; every rank stops) */
+    if (p->event == 0 && ps->stop_after > 0 && p->step >= ps->stop_after)
+        atomic_store(&cancel_flag, 1);
     if (p->event == 2) {
         if (ps->tty)
             fprintf(stdout, "\r\033[K");
@@ -127,6 +141,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
     segcl_train_options o;
     segcl_train_default_options(&o);
     cli_reading reading = {0};
+    bool sync_bn = false;
     const char *other = NULL; /* an option besides --resume: not allowed with it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -147,6 +162,8 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             o.shuffle = false;
         else if (!strcmp(a, "--nesterov"))
             o.nesterov = true;
+        else if (!strcmp(a, "--sync-bn"))
+            sync_bn = true;
         else if (cli_opt_str(argc, argv, &i, "--data", &o.data_dir, &rc) ||
                  cli_opt_str(argc, argv, &i, "--images", &o.images_dir, &rc) ||
                  cli_opt_str(argc, argv, &i, "--masks", &o.masks_dir, &rc) ||
@@ -182,7 +199,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             return 2;
         }
     }
-    if (o.resume_dir && other) {
+    if (o.resume_dir && other && strcmp(other, "--sync-bn") != 0) {
         cli_error("train: --resume continues a run with its own settings; '%s' cannot be "
                   "combined with it",
                   other);
@@ -193,14 +210,24 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
                   "required (or --resume RUN_DIR)");
         return 2;
     }
-    /* catch Ctrl-C from here on: the run then stops at its first step with a checkpoint */
+    /* catch Ctrl-C (and SIGTERM) from here on: the run then stops at its first step with a
+     * checkpoint. Blocked before MPI starts, so its threads never take them either. */
     sigset_t set, old_mask;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
+    const bool masked = pthread_sigmask(SIG_BLOCK, &set, &old_mask) == 0;
+    /* under mpirun: one rank of a data-parallel run */
+    cli_mpi mpi;
+    if (cli_mpi_start(&mpi, sync_bn)) {
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        return 1;
+    }
+    if (mpi.active)
+        o.collective = &mpi.collective;
     pthread_t waiter;
-    bool waiting = pthread_sigmask(SIG_BLOCK, &set, &old_mask) == 0 &&
-                   pthread_create(&waiter, NULL, interrupt_thread, &set) == 0;
+    bool waiting = masked && pthread_create(&waiter, NULL, interrupt_thread, &set) == 0;
     segcl_context *ctx;
     if (cli_open_context(g, &ctx)) {
         if (waiting) {
@@ -208,13 +235,24 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             pthread_join(waiter, NULL);
         }
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        /* the other ranks wait for this one in their first collective call */
+        cli_mpi_finish(&mpi, mpi.active, 1);
         return 1;
     }
     cli_apply_reading(ctx, &reading);
     segcl_device_info info;
-    if (!segcl_context_device_info(ctx, &info))
-        printf("device %d: %s (%s)\n", info.index, info.name, segcl_device_type_string(info.type));
-    progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0, .last_print = 0};
+    if (!segcl_context_device_info(ctx, &info)) {
+        if (mpi.active)
+            fprintf(stderr, "segcl: rank %d of %d: device %d: %s (%s)\n", mpi.rank, mpi.size,
+                    info.index, info.name, segcl_device_type_string(info.type));
+        else
+            printf("device %d: %s (%s)\n", info.index, info.name,
+                   segcl_device_type_string(info.type));
+    }
+    const char *stop_after = getenv("SEGCL_TEST_STOP_AFTER");
+    progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0 && mpi.rank == 0,
+                         .last_print = 0,
+                         .stop_after = stop_after ? atol(stop_after) : 0};
     o.progress = on_progress;
     o.user = &ps;
     o.cancel = &cancel_flag;
@@ -229,9 +267,19 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         printf("\r\033[K");
     if (st) {
         fflush(stdout);
-        cli_fail(ctx, st);
+        /* under MPI: the failing rank says why, rank 0 says that every rank stopped */
+        if (!mpi.active)
+            cli_fail(ctx, st);
+        else if (s.failed_rank == mpi.rank || mpi.rank == 0 || s.collective_broken)
+            cli_error("rank %d: %s", mpi.rank, segcl_context_error(ctx));
         segcl_context_destroy(ctx);
+        cli_mpi_finish(&mpi, s.collective_broken, 1);
         return 1;
+    }
+    if (mpi.rank != 0) {
+        segcl_context_destroy(ctx);
+        cli_mpi_finish(&mpi, false, 0);
+        return s.interrupted ? 130 : 0;
     }
     const char *dir = o.resume_dir ? o.resume_dir : o.out_dir;
     if (s.interrupted)
@@ -244,6 +292,10 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
                "model: %s/best.safetensors (latest: %s/checkpoint.safetensors)\n",
                s.epochs_done, s.steps, s.seconds, s.images_per_s, s.batch, s.best_val_dice,
                s.final_val_dice, s.final_val_iou, s.final_val_pixel_accuracy, dir, dir);
+    if (mpi.active)
+        printf("data-parallel over %d ranks (global batch %d, %s BatchNorm)\n", mpi.size,
+               s.batch, sync_bn ? "synchronised" : "per-rank");
     segcl_context_destroy(ctx);
+    cli_mpi_finish(&mpi, false, 0);
     return s.interrupted ? 130 : 0;
 }

@@ -264,6 +264,27 @@ typedef struct segcl_train_progress {
 
 typedef void (*segcl_progress_fn)(const segcl_train_progress *progress, void *user);
 
+/**
+ * Data-parallel training over several processes ("ranks"), each with its own device: the
+ * library stays free of any transport, and the caller (the CLI, over MPI) supplies these.
+ * Every rank calls segcl_train() with the same options; each takes 1/size of every global
+ * batch, gradients are summed over the ranks in rank order before the optimizer step (so
+ * the result does not depend on which rank answers first), and rank 0 alone writes the run
+ * folder. Both calls must be collective: every rank makes them in the same order.
+ */
+typedef struct segcl_collective {
+    int rank, size;
+    /** Sums `count` floats over the ranks into every rank's `data`, adding the ranks'
+     *  contributions in rank order 0, 1, ..., size - 1. Returns 0 on success. */
+    int (*sum)(float *data, size_t count, void *user);
+    /** Every rank's `value`, in rank order, into values[0 .. size). Returns 0 on success. */
+    int (*gather)(int value, int *values, void *user);
+    /** Synchronised BatchNorm: statistics over the whole global batch (sums over the ranks),
+     *  so size ranks compute what one process does; false: per rank (PyTorch DDP's default). */
+    bool sync_bn;
+    void *user;
+} segcl_collective;
+
 /** segcl_train() options; segcl_train_default_options() gives the lesson's settings. */
 typedef struct segcl_train_options {
     const char *data_dir;       /**< dataset folder (not needed with resume_dir or a pair) */
@@ -303,8 +324,11 @@ typedef struct segcl_train_options {
     /** When it becomes non-zero (set from any thread or a signal-waiting thread): checkpoint
      *  and return. */
     segcl_atomic_int *cancel;
-    segcl_progress_fn progress; /**< may be NULL */
+    segcl_progress_fn progress; /**< may be NULL; called on rank 0 only */
     void *user;
+    /** Data-parallel training (NULL: one process). The batch is the global batch and must be
+     *  a multiple of collective->size. */
+    const segcl_collective *collective;
 } segcl_train_options;
 
 SEGCL_API void segcl_train_default_options(segcl_train_options *options);
@@ -317,7 +341,12 @@ typedef struct segcl_train_summary {
     double final_val_dice, final_val_iou, final_val_pixel_accuracy, final_val_loss;
     double seconds, images_per_s;
     int interrupted;            /**< stopped by `cancel` (a checkpoint was written) */
-    int batch;                  /**< the batch size used */
+    int batch;                  /**< the batch size used (the global batch over every rank) */
+    /** Data-parallel runs: the rank whose error stopped the run (-1: none), and whether the
+     *  ranks may be left inside different collective calls (an error inside a synchronised
+     *  BatchNorm pass), so that the caller must abort them all (MPI_Abort). */
+    int failed_rank;
+    bool collective_broken;
 } segcl_train_summary;
 
 /** Trains a model as described by options; see segcl_train_options. */

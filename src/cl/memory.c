@@ -220,3 +220,21 @@ const char *segcl_tensor_name(const segcl_tensor *tensor)
 {
     return tensor ? tensor->name : "";
 }
+
+segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats, float *host)
+{
+    cl_int err = clEnqueueReadBuffer(ctx->queue, buffer, CL_TRUE, 0, floats * sizeof(float), host,
+                                     0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "%zu floats", floats);
+    return SEGCL_OK;
+}
+
+segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats, const float *host)
+{
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, buffer, CL_TRUE, 0, floats * sizeof(float),
+                                      host, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "%zu floats", floats);
+    return SEGCL_OK;
+}

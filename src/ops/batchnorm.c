@@ -50,6 +50,34 @@ segcl_status segcl_batchnorm_eval_fold(segcl_context *ctx, segcl_batchnorm *bn)
     return eval_fold(ctx, bn, (cl_uint)bn->scale->numel);
 }
 
+/* With synchronised BatchNorm (a data-parallel run), the sum over the ranks of `floats`
+ * floats of a small device buffer, in place; nothing otherwise. */
+static segcl_status sum_over_ranks(segcl_context *ctx, cl_mem buffer, size_t floats)
+{
+    const segcl_collective *c = ctx->sync_bn;
+    if (!c || c->size < 2)
+        return SEGCL_OK;
+    float *host = segcl_malloc(floats * sizeof *host);
+    if (!host)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_status st = segcl_mem_read(ctx, buffer, floats, host);
+    if (!st && c->sum(host, floats, c->user) != 0)
+        st = segcl_fail(ctx, SEGCL_ERROR_STATE,
+                        "synchronised BatchNorm: summing %zu statistics over the ranks failed",
+                        floats);
+    if (!st)
+        st = segcl_mem_write(ctx, buffer, floats, host);
+    segcl_free(host);
+    return st;
+}
+
+/* Images the statistics cover: this rank's, times the ranks when they are synchronised. */
+static float global_count(const segcl_context *ctx, cl_uint n, cl_uint plane)
+{
+    const int ranks = ctx->sync_bn && ctx->sync_bn->size > 1 ? ctx->sync_bn->size : 1;
+    return (float)n * (float)plane * (float)ranks;
+}
+
 segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                      const segcl_tensor *x, segcl_tensor *y, bool training)
 {
@@ -63,14 +91,18 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
         cl_mem sqdev;
         if ((st = segcl_small_scratch(ctx, channels, &sqdev)))
             return st;
-        const float count = (float)n * (float)plane;
+        /* synchronised: the mean's parts and then the squared deviations about the global
+         * mean are summed over the ranks */
+        const float count = global_count(ctx, n, plane);
         cl_uint one = 1;
         if ((st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SUM, x->buffer, NULL, NULL, NULL, n,
                                        channels, plane, bn->save_mean->buffer, 0, false,
                                        1.0f / count)) ||
+            (st = sum_over_ranks(ctx, bn->save_mean->buffer, channels)) ||
             (st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SQDEV, x->buffer, NULL,
                                        bn->save_mean->buffer, NULL, n, channels, plane, sqdev, 0,
                                        false, 1.0f)) ||
+            (st = sum_over_ranks(ctx, sqdev, channels)) ||
             (st = segcl_run(ctx, "bnorm", NULL, "bn_stats", 1, &cglobal, NULL,
                             SEGCL_ARGS(SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(sqdev),
                                        SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(bn->beta->buffer),
@@ -113,11 +145,21 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
                                    bn->save_mean->buffer, bn->save_invstd->buffer, n, channels,
                                    plane, sums, 0, false, 1.0f)))
         return st;
+    /* gamma and beta: this rank's sums (the optimizer sums every gradient over the ranks) */
+    cl_mem dg = dgamma ? dgamma->buffer : NULL, db = dbeta ? dbeta->buffer : NULL;
+    if ((dgamma || dbeta) &&
+        (st = segcl_run(ctx, "bnorm", NULL, "bn_param_grads", 1, &cglobal, NULL,
+                        SEGCL_ARGS(SEGCL_ARG(sums), SEGCL_ARG(channels), SEGCL_ARG(dg),
+                                   SEGCL_ARG(db)))))
+        return st;
     if (dx) {
         cl_uint acc = accumulate;
         size_t planes = (size_t)n * channels;
         if (training) {
-            const float count = (float)n * (float)plane;
+            /* the input gradient: the sums over the whole (synchronised) batch */
+            const float count = global_count(ctx, n, plane);
+            if ((st = sum_over_ranks(ctx, sums, 2 * (size_t)channels)))
+                return st;
             st = segcl_run_elements(
                 ctx, "bnorm", "bn_backward_input", plane, planes,
                 SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
@@ -132,13 +174,6 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
                            SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(dx->buffer),
                            SEGCL_ARG(acc)));
         }
-        if (st)
-            return st;
     }
-    if (!dgamma && !dbeta)
-        return SEGCL_OK;
-    cl_mem dg = dgamma ? dgamma->buffer : NULL, db = dbeta ? dbeta->buffer : NULL;
-    return segcl_run(ctx, "bnorm", NULL, "bn_param_grads", 1, &cglobal, NULL,
-                     SEGCL_ARGS(SEGCL_ARG(sums), SEGCL_ARG(channels), SEGCL_ARG(dg),
-                                SEGCL_ARG(db)));
+    return st;
 }

@@ -79,13 +79,58 @@ typedef struct run_state {
     double images_this_run;
     bool told_undefined;
     bool interrupted; /* stopped by the cancel flag, with a checkpoint written */
+    /* data-parallel: the collective (NULL alone), this rank, the global batch of which this
+     * rank runs `batch` images, and the flat host copy of every gradient (and the loss) */
+    const segcl_collective *coll;
+    int rank, ranks, failed_rank;
+    int global_batch;
+    float *grads;
+    size_t grad_count;
+    bool broken; /* an error inside a synchronised pass: ranks may wait in different calls */
 } run_state;
+
+/* Rank 0 writes the run folder and talks to the user; every rank when alone. */
+static bool lead(const run_state *r)
+{
+    return r->rank == 0;
+}
+
+/* Every rank's status at the same point of the run: the first rank that failed (its own
+ * error stays with it; the others get one that names it), or SEGCL_OK everywhere. */
+static segcl_status agree(run_state *r, segcl_status st)
+{
+    if (!r->coll || r->ranks < 2)
+        return st;
+    int codes[1024];
+    int *all = r->ranks <= 1024 ? codes : segcl_malloc((size_t)r->ranks * sizeof *all);
+    if (!all)
+        return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (r->coll->gather(st ? 1 : 0, all, r->coll->user) != 0) {
+        st = st ? st
+                : segcl_fail(r->ctx, SEGCL_ERROR_STATE,
+                             "rank %d: exchanging the ranks' status failed", r->rank);
+        r->broken = true;
+    } else {
+        for (int k = 0; k < r->ranks; k++)
+            if (all[k]) {
+                r->failed_rank = k;
+                if (!st)
+                    st = segcl_fail(r->ctx, SEGCL_ERROR_STATE,
+                                    "rank %d failed (its message says why); every rank stopped",
+                                    k);
+                break;
+            }
+    }
+    if (all != codes)
+        segcl_free(all);
+    return st;
+}
 
 /* A line for the user (progress event 2): `line` as it is. */
 static void say_line(void *user, const char *line)
 {
     run_state *r = user;
-    if (!r->o->progress)
+    if (!r->o->progress || !lead(r))
         return;
     segcl_train_progress p = {.event = 2, .notice = line};
     r->o->progress(&p, r->o->user);
@@ -231,12 +276,14 @@ static segcl_status setup_settings(run_state *r)
         /* the settings and the data are checked before the folder is created and locked */
         if ((st = settings_from_options(r)))
             return st;
-        return segcl_run_folder_check_new(ctx, r->out_dir);
+        return lead(r) ? segcl_run_folder_check_new(ctx, r->out_dir) : SEGCL_OK;
     }
-    if ((st = segcl_run_folder_claim(ctx, r->out_dir, true, &r->lock_fd)))
-        return st;
-    /* what a killed run left half-written goes before anything is read */
-    segcl_run_folder_tidy(r->out_dir);
+    if (lead(r)) {
+        if ((st = segcl_run_folder_claim(ctx, r->out_dir, true, &r->lock_fd)))
+            return st;
+        /* what a killed run left half-written goes before anything is read */
+        segcl_run_folder_tidy(r->out_dir);
+    }
     FILE *probe = fopen(r->ckpt, "rb");
     if (!probe)
         return segcl_fail(ctx, SEGCL_ERROR_IO,
@@ -254,7 +301,7 @@ static segcl_status setup_settings(run_state *r)
     char metrics[1100];
     path_in(metrics, sizeof metrics, r->out_dir, "metrics.csv");
     /* rows of epochs after the checkpoint (a kill between the row and the save) go */
-    return segcl_metrics_truncate(ctx, metrics, r->meta.epoch);
+    return lead(r) ? segcl_metrics_truncate(ctx, metrics, r->meta.epoch) : SEGCL_OK;
 }
 
 /* The dataset, checked up front; problems listed together; the split. */
@@ -337,30 +384,50 @@ static segcl_status setup_model(run_state *r)
     }
     if (st)
         return st;
-    int batch = fit_batch(r, m->batch);
-    if (batch < m->batch) {
+    if (m->batch % r->ranks != 0)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "batch %d cannot be shared by %d ranks: give a multiple of %d "
+                          "(--batch is the global batch)",
+                          m->batch, r->ranks, r->ranks);
+    const int wanted = m->batch / r->ranks;
+    int batch = fit_batch(r, wanted);
+    if (batch < wanted && r->ranks > 1)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
+                          "rank %d: %d images (batch %d over %d ranks) do not fit in %s's "
+                          "memory; %d would: give --batch %d",
+                          r->rank, wanted, m->batch, r->ranks, ctx->dev->info.name, batch,
+                          batch * r->ranks);
+    if (batch < wanted) { /* alone: the run goes on with a smaller batch */
         notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
                ctx->dev->info.name, batch);
         m->batch = batch;
     }
-    r->batch = batch;
-    segcl_loader_config lc = {.size = m->size, .batch = batch, .augment = m->augment,
+    r->batch = batch;                 /* this rank's images per step */
+    r->global_batch = batch * r->ranks; /* every rank's: what the loader makes */
+    segcl_loader_config lc = {.size = m->size, .batch = r->global_batch, .augment = m->augment,
                               .shuffle = m->shuffle, .seed = m->seed,
                               .classes = m->model.classes};
     memcpy(lc.mean, m->mean, sizeof lc.mean);
     memcpy(lc.std, m->std, sizeof lc.std);
     segcl_loader_config vc = lc;
+    vc.batch = batch; /* validation runs on rank 0 alone */
     vc.augment = 0;
     vc.shuffle = false;
     const int64_t S = m->size, C = m->model.classes;
     int64_t xs[4] = {batch, 3, S, S}, ts[4] = {batch, 1, S, S}, ls[4] = {batch, C, S, S};
     int64_t two[1] = {2};
     size_t plane = (size_t)S * S;
-    r->host_x = segcl_malloc((size_t)batch * 3 * plane * sizeof(float));
-    r->host_t = segcl_malloc((size_t)batch * plane * sizeof(float));
+    const size_t gb = (size_t)r->global_batch;
+    r->host_x = segcl_malloc(gb * 3 * plane * sizeof(float));
+    r->host_t = segcl_malloc(gb * plane * sizeof(float));
     r->host_logits = segcl_malloc((size_t)batch * C * plane * sizeof(float));
-    r->samples = segcl_malloc((size_t)batch * sizeof *r->samples);
-    if (!r->host_x || !r->host_t || !r->host_logits || !r->samples)
+    r->samples = segcl_malloc(gb * sizeof *r->samples);
+    if (r->ranks > 1) {
+        r->grad_count = segcl_model_parameter_elements(r->model) + 1; /* and the loss */
+        r->grads = segcl_malloc(r->grad_count * sizeof *r->grads);
+    }
+    if (!r->host_x || !r->host_t || !r->host_logits || !r->samples ||
+        (r->ranks > 1 && !r->grads))
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
                           batch);
     if ((st = segcl_loader_create(ctx, r->ds, r->train_idx, r->ntrain, &lc, &r->train_loader)) ||
@@ -380,7 +447,7 @@ static segcl_status setup_model(run_state *r)
                           "%s: metadata batch_in_epoch %ld is beyond the %ld batches of an epoch "
                           "(corrupt or edited?)",
                           r->ckpt, r->start_batch, r->per_epoch);
-    if (!r->resuming) {
+    if (!r->resuming && lead(r)) {
         char args[1100];
         path_in(args, sizeof args, r->out_dir, "args.json");
         st = segcl_args_write(ctx, args, m, r->ds, r->train_idx, r->ntrain, r->val_idx, r->nval,
@@ -584,7 +651,7 @@ static segcl_status write_curve(run_state *r)
 
 static void report_step(run_state *r, long epoch, float loss)
 {
-    if (!r->o->progress)
+    if (!r->o->progress || !lead(r))
         return;
     double el = now() - r->t_start;
     long left = r->total - r->meta.optimizer.step;
@@ -596,47 +663,116 @@ static void report_step(run_state *r, long epoch, float loss)
     r->o->progress(&p, r->o->user);
 }
 
-/* One optimizer step on batch b; *stop when the run is done or cancelled (checkpointed). */
+/* Data-parallel: every parameter's gradient (and the loss in v[0]) summed over the ranks in
+ * rank order and divided by their number, so each rank holds the gradient of the global
+ * batch's mean loss; the same on every rank. */
+static segcl_status sum_gradients(run_state *r, float *loss)
+{
+    segcl_context *ctx = r->ctx;
+    size_t at = 0;
+    segcl_status st = SEGCL_OK;
+    const size_t nparams = segcl_model_param_count(r->model);
+    for (size_t i = 0; i < nparams && !st; i++) {
+        segcl_param *p = segcl_model_param(r->model, i);
+        st = segcl_tensor_read(p->grad, r->grads + at, p->grad->numel);
+        at += p->grad->numel;
+    }
+    if (st)
+        return st;
+    r->grads[at] = *loss;
+    if (r->coll->sum(r->grads, at + 1, r->coll->user) != 0) {
+        r->broken = true;
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "rank %d: summing the gradients failed",
+                          r->rank);
+    }
+    const float inv = 1.0f / (float)r->ranks;
+    for (size_t k = 0; k <= at; k++)
+        r->grads[k] *= inv;
+    *loss = r->grads[at];
+    at = 0;
+    for (size_t i = 0; i < nparams && !st; i++) {
+        segcl_param *p = segcl_model_param(r->model, i);
+        st = segcl_tensor_write(p->grad, r->grads + at, p->grad->numel);
+        at += p->grad->numel;
+    }
+    return st;
+}
+
+/* This rank's part of global batch b: forward, loss and backward (gradients, loss in v). */
+static segcl_status compute(run_state *r, long epoch, long b, float v[2], size_t *n)
+{
+    segcl_context *ctx = r->ctx;
+    const size_t plane = (size_t)r->meta.size * r->meta.size, per = 3 * plane;
+    segcl_tensor *logits;
+    segcl_status st = segcl_loader_get(r->train_loader, epoch, (size_t)b, r->host_x, r->host_t,
+                                       n, NULL);
+    if (st)
+        return st;
+    /* a short last batch: repeat its first images so the batch size stays fixed (BN statistics
+     * then see a few images twice, as a dataloader with drop_last=False and padding would) */
+    for (size_t s = *n; s < (size_t)r->global_batch; s++) {
+        memcpy(r->host_x + s * per, r->host_x + (s - *n) * per, per * sizeof(float));
+        memcpy(r->host_t + s * plane, r->host_t + (s - *n) * plane, plane * sizeof(float));
+    }
+    /* this rank's images: the global batch's slots [rank * batch, (rank + 1) * batch) */
+    const size_t first = (size_t)r->rank * (size_t)r->batch;
+    if ((st = segcl_tensor_write(r->x, r->host_x + first * per, r->x->numel)) ||
+        (st = segcl_tensor_write(r->t, r->host_t + first * plane, r->t->numel)) ||
+        (st = segcl_model_zero_grad(r->model)))
+        return st;
+    if ((st = segcl_model_forward(r->model, r->x, true, &logits)) ||
+        (st = segcl_loss(ctx, &r->loss_params, logits, r->t, r->dlogits, r->loss)) ||
+        (st = segcl_model_backward(r->model, r->dlogits)) || (st = segcl_tensor_read(r->loss, v, 2)))
+        r->broken = ctx->sync_bn != NULL; /* peers may wait in a BatchNorm sum */
+    return st;
+}
+
+/* One optimizer step on batch b; *stop when the run is done or cancelled (checkpointed).
+ * Data-parallel ranks agree first: all stop when one was cancelled or failed. */
 static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, long *loss_n,
                          bool *stop)
 {
     segcl_context *ctx = r->ctx;
     segcl_optimizer *opt = &r->meta.optimizer;
-    const size_t plane = (size_t)r->meta.size * r->meta.size, per = 3 * plane;
     if (opt->step >= r->total) {
         *stop = true;
         return SEGCL_OK;
     }
-    if (r->o->cancel && atomic_load(r->o->cancel)) {
+    bool cancelled = r->o->cancel && atomic_load(r->o->cancel);
+    if (r->ranks > 1) {
+        /* Ctrl-C reaches the ranks at different moments: they stop at the same step */
+        int flags[1024];
+        int *all = r->ranks <= 1024 ? flags : segcl_malloc((size_t)r->ranks * sizeof *all);
+        if (!all)
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (r->coll->gather(cancelled, all, r->coll->user) != 0) {
+            r->broken = true;
+            if (all != flags)
+                segcl_free(all);
+            return segcl_fail(ctx, SEGCL_ERROR_STATE, "rank %d: exchanging Ctrl-C failed",
+                              r->rank);
+        }
+        for (int k = 0; k < r->ranks; k++)
+            cancelled = cancelled || all[k];
+        if (all != flags)
+            segcl_free(all);
+    }
+    if (cancelled) {
         /* an interrupted epoch: remember how far it got */
         r->meta.epoch = epoch;
         r->meta.batch_in_epoch = b;
         *stop = true;
         r->interrupted = true;
-        return save(r, "checkpoint.safetensors");
-    }
-    size_t n;
-    segcl_tensor *logits;
-    segcl_status st = segcl_loader_get(r->train_loader, epoch, (size_t)b, r->host_x, r->host_t,
-                                       &n, NULL);
-    if (st)
-        return st;
-    /* a short last batch: repeat its first images so the batch size stays fixed (BN statistics
-     * then see a few images twice, as a dataloader with drop_last=False and padding would) */
-    for (size_t s = n; s < (size_t)r->batch; s++) {
-        memcpy(r->host_x + s * per, r->host_x + (s - n) * per, per * sizeof(float));
-        memcpy(r->host_t + s * plane, r->host_t + (s - n) * plane, plane * sizeof(float));
+        return lead(r) ? save(r, "checkpoint.safetensors") : SEGCL_OK;
     }
     opt->lr = schedule_lr(r->meta.lr_schedule, r->meta.base_lr, opt->step, r->total, (int)epoch,
                           r->meta.epochs);
     float v[2] = {0, 0};
-    if ((st = segcl_tensor_write(r->x, r->host_x, r->x->numel)) ||
-        (st = segcl_tensor_write(r->t, r->host_t, r->t->numel)) ||
-        (st = segcl_model_zero_grad(r->model)) ||
-        (st = segcl_model_forward(r->model, r->x, true, &logits)) ||
-        (st = segcl_loss(ctx, &r->loss_params, logits, r->t, r->dlogits, r->loss)) ||
-        (st = segcl_model_backward(r->model, r->dlogits)) || (st = segcl_model_step(r->model, opt)) ||
-        (st = segcl_tensor_read(r->loss, v, 2)))
+    size_t n = 0;
+    segcl_status st = compute(r, epoch, b, v, &n);
+    if (r->ranks > 1 && !r->broken && !(st = agree(r, st)))
+        st = sum_gradients(r, &v[0]);
+    if (st || (st = segcl_model_step(r->model, opt)))
         return st;
     if (!isfinite(v[0]))
         return segcl_fail(ctx, SEGCL_ERROR_STATE,
@@ -650,6 +786,10 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     report_step(r, epoch, v[0]);
     return SEGCL_OK;
 }
+
+static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+                                 segcl_train_summary *summary, double loss_sum, long loss_n,
+                                 double t_epoch);
 
 /* The steps of one epoch, then (when it completed) validation, metrics, checkpoints, curve. */
 static segcl_status run_epoch(run_state *r, long epoch, val_result *v, bool *stop,
@@ -670,6 +810,20 @@ static segcl_status run_epoch(run_state *r, long epoch, val_result *v, bool *sto
     }
     if (*stop && loss_n == 0)
         return SEGCL_OK;
+    if (!lead(r)) {
+        /* validation, metrics and checkpoints are rank 0's: wait for its word */
+        summary->epochs_done = (int)(epoch + 1);
+        return agree(r, SEGCL_OK);
+    }
+    return agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
+}
+
+/* Rank 0's end of an epoch: validation, metrics, checkpoints, the curve, the report. */
+static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+                                 segcl_train_summary *summary, double loss_sum, long loss_n,
+                                 double t_epoch)
+{
+    segcl_status st;
     if ((st = validate(r, epoch, v)))
         return st;
     segcl_checkpoint_meta *m = &r->meta;
@@ -710,7 +864,7 @@ static segcl_status run_epoch(run_state *r, long epoch, val_result *v, bool *sto
         (st = write_curve(r)))
         return st;
     summary->epochs_done = (int)(epoch + 1);
-    if (r->o->progress) {
+    if (r->o->progress && lead(r)) {
         segcl_train_progress p = {.event = 1, .epoch = (int)epoch, .epochs = m->epochs,
                                   .step = opt->step, .steps_per_epoch = r->per_epoch,
                                   .total_steps = r->total, .loss = train_loss,
@@ -735,6 +889,7 @@ static void cleanup(run_state *r)
     segcl_free(r->host_x);
     segcl_free(r->host_t);
     segcl_free(r->host_logits);
+    segcl_free(r->grads);
     segcl_free(r->samples);
     segcl_free(r->train_idx);
     segcl_free(r->val_idx);
@@ -779,18 +934,39 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     r.ctx = ctx;
     r.o = o;
     r.lock_fd = -1;
+    r.ranks = 1;
+    r.failed_rank = -1;
+    summary->failed_rank = -1;
+    if (o->collective) {
+        const segcl_collective *c = o->collective;
+        if (c->size < 1 || c->rank < 0 || c->rank >= c->size || !c->sum || !c->gather)
+            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                              "collective: rank %d of %d, or a missing sum or gather", c->rank,
+                              c->size);
+        r.coll = c;
+        r.rank = c->rank;
+        r.ranks = c->size;
+        if (c->sync_bn && c->size > 1)
+            ctx->sync_bn = c;
+    }
     segcl_status st;
     double gemm_error;
-    /* a device that multiplies wrongly is refused before anything is trained on it */
+    /* a device that multiplies wrongly is refused before anything is trained on it; every
+     * rank sets up, then they agree that all did */
     if ((st = segcl_check_gemm(ctx, false, &gemm_error)) || (st = setup_settings(&r)) ||
         (st = setup_data(&r)) ||
-        (!r.resuming && (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
-        (st = setup_model(&r))) {
+        (!r.resuming && lead(&r) &&
+         (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
+        (st = setup_model(&r)))
         st = explain_device_memory(&r, st);
+    if ((st = agree(&r, st))) {
+        summary->failed_rank = r.failed_rank;
+        summary->collective_broken = r.broken;
+        ctx->sync_bn = NULL;
         cleanup(&r);
         return st;
     }
-    summary->batch = r.batch;
+    summary->batch = r.global_batch;
     if (r.resuming && r.start_epoch >= r.meta.epochs)
         notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir, r.meta.epochs);
     r.t_start = now();
@@ -807,6 +983,9 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     summary->final_val_loss = v.loss;
     summary->seconds = now() - r.t_start;
     summary->images_per_s = r.images_this_run / (summary->seconds > 0 ? summary->seconds : 1);
+    summary->failed_rank = st ? (r.failed_rank >= 0 ? r.failed_rank : r.rank) : -1;
+    summary->collective_broken = r.broken;
+    ctx->sync_bn = NULL;
     cleanup(&r);
     return st;
 }
