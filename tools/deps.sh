@@ -3,14 +3,16 @@
 # everything is already there. Used by tools/run.sh and, with the argument "test", by
 # tools/test.sh, which also needs clang and its sanitizer runtimes for the fuzz targets, and
 # two more OpenCL implementations: Mesa's rusticl and the Oclgrind simulator, and ONNX's own
-# checker for exported graphs (python3-onnx).
+# checker for exported graphs (python3-onnx) and Open MPI for the data-parallel test (a build
+# without it trains in one process; MPI is optional).
 set -eu
 
 packages="gcc libc6-dev meson ninja-build pkg-config ocl-icd-opencl-dev opencl-headers
 libclblast-dev libturbojpeg0-dev libpng-dev libjansson-dev libcmocka-dev pocl-opencl-icd
 libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "test" ]; then
-    packages="$packages clang-14 libclang-rt-14-dev mesa-opencl-icd oclgrind python3-onnx"
+    packages="$packages clang-14 libclang-rt-14-dev mesa-opencl-icd oclgrind python3-onnx
+    libopenmpi-dev openmpi-bin"
 fi
 
 missing=""

@@ -54,6 +54,10 @@ if [ $quick -eq 0 ]; then
     stage "AddressSanitizer + UBSan"
     tools/build.sh build-sanitize --buildtype=debug -Dwerror=true -Dtests=true \
         -Db_sanitize=address,undefined -Db_lundef=false
+    # the ONNX exporter under the sanitizers too, checked by the same ONNX Runtime
+    if [ -d "$ort/node_modules" ] && [ ! -e build-sanitize/onnx-node ]; then
+        ln -s ../build-test/onnx-node build-sanitize/onnx-node
+    fi
     meson test -C build-sanitize --setup sanitize --print-errorlogs --no-suite agreement "$@" \
         || status=1
     summary build-sanitize sanitize -sanitize
