@@ -60,6 +60,31 @@ static void test_content_at_80_columns(void **state)
     assert_non_null(strstr(line, "4:51"));
 }
 
+/* The epoch's line: everything when it fits, the same numbers in fewer words when not. */
+static void test_epoch_line(void **state)
+{
+    (void)state;
+    segcl_train_progress p = sample();
+    p.event = 1;
+    p.val_loss = 0.25, p.val_dice = 0.91234, p.val_iou = 0.8391, p.val_pixel_accuracy = 0.97;
+    p.best = 1;
+    char line[512];
+    size_t n = cli_epoch_line(line, sizeof line, 10000, &p);
+    assert_non_null(strstr(line, "train loss 0.4314"));
+    assert_non_null(strstr(line, "(best)"));
+    n = cli_epoch_line(line, sizeof line, 80, &p);
+    assert_true(n <= 79);
+    assert_non_null(strstr(line, "epoch 3/20"));
+    assert_non_null(strstr(line, "Dice 0.9123"));
+    assert_non_null(strstr(line, "IoU 0.8391"));
+    assert_non_null(strstr(line, "best"));
+    for (int cols = 1; cols <= 200; cols++) {
+        n = cli_epoch_line(line, sizeof line, cols, &p);
+        assert_true(n <= (size_t)(cols > 1 ? cols - 1 : 0));
+        assert_int_equal(n, strlen(line));
+    }
+}
+
 static void test_times(void **state)
 {
     (void)state;
@@ -77,6 +102,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits_every_width),
         cmocka_unit_test(test_content_at_80_columns),
+        cmocka_unit_test(test_epoch_line),
         cmocka_unit_test(test_times),
     };
     return cmocka_run_group_tests_name("progress line", tests, NULL, NULL);

@@ -92,3 +92,32 @@ size_t cli_progress_line(char *out, size_t cap, int columns, const segcl_train_p
     }
     return n;
 }
+
+size_t cli_epoch_line(char *out, size_t cap, int columns, const segcl_train_progress *p)
+{
+    if (!cap)
+        return 0;
+    const size_t room = columns > 1 ? (size_t)columns - 1 : 0;
+    const char *best = p->best ? "  (best)" : "";
+    int n = snprintf(out, cap,
+                     "epoch %d/%d  step %ld  train loss %.4f  val loss %.4f  Dice %.4f  IoU %.4f  "
+                     "pixel acc %.4f  %.1f img/s%s",
+                     p->epoch + 1, p->epochs, p->step, p->loss, p->val_loss, p->val_dice,
+                     p->val_iou, p->val_pixel_accuracy, p->images_per_s, best);
+    if (n >= 0 && (size_t)n <= room)
+        return (size_t)n;
+    /* narrower: the same numbers, fewer words */
+    n = snprintf(out, cap, "epoch %d/%d loss %.4f val %.4f Dice %.4f IoU %.4f acc %.4f%s",
+                 p->epoch + 1, p->epochs, p->loss, p->val_loss, p->val_dice, p->val_iou,
+                 p->val_pixel_accuracy, p->best ? " (best)" : "");
+    if (n >= 0 && (size_t)n <= room)
+        return (size_t)n;
+    n = snprintf(out, cap, "epoch %d/%d loss %.3f val %.3f Dice %.3f%s", p->epoch + 1, p->epochs,
+                 p->loss, p->val_loss, p->val_dice, p->best ? " best" : "");
+    size_t len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    if (len > room) {
+        len = room < cap ? room : cap - 1;
+        out[len] = '\0';
+    }
+    return len;
+}

@@ -16,6 +16,10 @@ void cli_format_time(double seconds, char *buf, size_t len);
  * the least needed fields go first. Returns its length. */
 size_t cli_progress_line(char *out, size_t cap, int columns, const segcl_train_progress *p);
 
+/* The line of an epoch's end (event 1): every figure when the terminal is wide enough, the
+ * same figures in fewer words when not, never more than columns - 1 characters. */
+size_t cli_epoch_line(char *out, size_t cap, int columns, const segcl_train_progress *p);
+
 /* The terminal's width: the tty's, else $COLUMNS, else 80. */
 int cli_terminal_columns(int fd);
 

@@ -110,12 +110,10 @@ static void on_progress(const segcl_train_progress *p, void *user)
         return;
     }
     if (p->event == 1) {
-        if (ps->tty)
-            fprintf(stdout, "\r\033[K");
-        printf("epoch %d/%d  step %ld  train loss %.4f  val loss %.4f  Dice %.4f  IoU %.4f  "
-               "pixel acc %.4f  %.1f img/s%s\n",
-               p->epoch + 1, p->epochs, p->step, p->loss, p->val_loss, p->val_dice, p->val_iou,
-               p->val_pixel_accuracy, p->images_per_s, p->best ? "  (best)" : "");
+        char line[512];
+        cli_epoch_line(line, sizeof line, ps->tty ? cli_terminal_columns(STDOUT_FILENO) : 10000,
+                       p);
+        printf("%s%s\n", ps->tty ? "\r\033[K" : "", line);
         fflush(stdout);
         return;
     }
@@ -287,8 +285,8 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
                "continue with 'segcl train --resume %s'\n",
                s.steps, dir, dir);
     else
-        printf("done: %d epochs, %ld steps in %.0f s (%.1f images/s, batch %d); best validation "
-               "Dice %.4f; final Dice %.4f IoU %.4f pixel accuracy %.4f\n"
+        printf("done: %d epochs, %ld steps in %.0f s (%.1f images/s, batch %d)\n"
+               "best validation Dice %.4f; final Dice %.4f IoU %.4f pixel accuracy %.4f\n"
                "model: %s/best.safetensors (latest: %s/checkpoint.safetensors)\n",
                s.epochs_done, s.steps, s.seconds, s.images_per_s, s.batch, s.best_val_dice,
                s.final_val_dice, s.final_val_iou, s.final_val_pixel_accuracy, dir, dir);
