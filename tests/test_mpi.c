@@ -211,9 +211,7 @@ static int setup(void **state)
 {
     (void)state;
     exe = getenv("SEGCL_EXE");
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmp, sizeof tmp, "%s/segcl-mpi-XXXXXX", base);
-    if (!exe || !mkdtemp(tmp))
+    if (!exe || test_temp_dir(tmp, sizeof tmp, "mpi"))
         return -1;
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "'%s' --version | grep -q 'over MPI: yes'", exe);
@@ -236,9 +234,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return sh(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(tmp);
 }
 
 int main(void)

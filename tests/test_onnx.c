@@ -286,9 +286,8 @@ static void test_export_errors(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmp, sizeof tmp, "%s/segcl-onnx-XXXXXX", base);
-    if (!mkdtemp(tmp) || segcl_context_create(&ctx) || segcl_context_open(ctx, NULL))
+    if (test_temp_dir(tmp, sizeof tmp, "onnx") || segcl_context_create(&ctx) ||
+        segcl_context_open(ctx, NULL))
         return -1;
     node_modules = getenv("SEGCL_ONNX_NODE_MODULES");
     char probe[700];
@@ -308,9 +307,7 @@ static int teardown(void **state)
 {
     (void)state;
     segcl_context_destroy(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return run_command(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(tmp);
 }
 
 int main(void)

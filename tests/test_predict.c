@@ -206,18 +206,17 @@ static void test_pixels_classes_and_palette(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmp, sizeof tmp, "%s/segcl-predict-XXXXXX", base);
-    return !mkdtemp(tmp) || segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ? -1 : 0;
+    return test_temp_dir(tmp, sizeof tmp, "predict") || segcl_context_create(&ctx) ||
+                   segcl_context_open(ctx, NULL)
+               ? -1
+               : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
     segcl_context_destroy(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(tmp);
 }
 
 int main(void)

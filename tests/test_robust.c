@@ -478,6 +478,24 @@ static void test_sweep_predictor(void **state)
     SWEEP(20000, segcl_evaluate(p, ds, &r), segcl_eval_result_free(&r));
     segcl_dataset_destroy(ds);
     segcl_predictor_destroy(p);
+    /* the lab's outputs: cut-out, composite over the photo's blurred background, instances */
+    segcl_predictor_options po;
+    segcl_predictor_default_options(&po);
+    po.cutout = true;
+    po.background = "blur:3";
+    po.instances = true;
+    po.overlay = SEGCL_OVERLAY_CONTOUR;
+    assert_ok(ctx, segcl_predictor_open(ctx, path, &po, &p));
+    SWEEP(20000, segcl_predict_files(p, inputs, 1, out, false, NULL, NULL), (void)0);
+    segcl_predictor_destroy(p);
+    /* exports: weights only, and ONNX; a failed export leaves no file */
+    char weights[600], onnx[600];
+    snprintf(weights, sizeof weights, "%s/sweep_weights.safetensors", tmp_dir);
+    snprintf(onnx, sizeof onnx, "%s/sweep.onnx", tmp_dir);
+    SWEEP(20000, segcl_export_weights(ctx, path, weights),
+          assert_true(st_ == SEGCL_OK || access(weights, F_OK) != 0));
+    SWEEP(20000, segcl_export_onnx(ctx, path, onnx),
+          assert_true(st_ == SEGCL_OK || access(onnx, F_OK) != 0));
 }
 
 static char notes[4][512];

@@ -1,4 +1,5 @@
 /* Helpers shared by the cmocka suites (declared in test_util.h). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "test_util.h"
@@ -48,4 +49,18 @@ char *test_read_file(const char *path)
     s[fread(s, 1, (size_t)n, f)] = '\0';
     fclose(f);
     return s;
+}
+
+int test_temp_dir(char *buf, size_t len, const char *name)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(buf, len, "%s/segcl-%s-XXXXXX", base && *base ? base : "/tmp", name);
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+int test_remove_tree(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
 }

@@ -28,4 +28,9 @@ unsigned char *test_tensor_bytes(const char *path, size_t *len);
 /* A whole file, NUL-terminated (free() it), or NULL when it cannot be opened. */
 char *test_read_file(const char *path);
 
+/* A new folder $TMPDIR/segcl-<name>-XXXXXX (or under /tmp) in buf; 0 on success. */
+int test_temp_dir(char *buf, size_t len, const char *name);
+/* Removes a folder and everything in it; 0 on success. */
+int test_remove_tree(const char *dir);
+
 #endif

@@ -8,7 +8,7 @@ size as `segcl eval` does.
 
 Development tool only (Debian's python3-torch and python3-pil), run with /usr/bin/python3:
   /usr/bin/python3 tools/person_torch.py --run RUN_DIR --test-images DIR --test-masks DIR
-      [--augment hflip|none] [--loss bce|bce+dice] [--threads 2] [--seed 0]
+      [--augment hflip|none] [--loss bce|bce+dice] [--threads 2] [--seed 0] [--save M]
 """
 import argparse
 import json
@@ -28,7 +28,8 @@ from segnets_torch import build  # noqa: E402
 
 def load_pair(image_path, mask_path, size):
     img = Image.open(image_path).convert("RGB").resize((size, size), Image.BILINEAR)
-    mask = Image.open(mask_path).convert("L").resize((size, size), Image.BILINEAR)
+    # as segcl reads them: photos resized with antialiasing, masks with nearest neighbour
+    mask = Image.open(mask_path).convert("L").resize((size, size), Image.NEAREST)
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
     y = torch.from_numpy((np.asarray(mask) > 127).astype(np.float32))[None]
     return x, y
@@ -68,6 +69,26 @@ def scores(model, x, y, batch=16):
     return float(np.mean(ious)), float(np.mean(dices))
 
 
+def save_safetensors(state, path):
+    """A state_dict as safetensors (F32, I64), without the safetensors package."""
+    header, blobs, offset = {}, [], 0
+    for name, t in state.items():
+        t = t.detach().contiguous().cpu()
+        dtype = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True, help="a segcl run folder (its args.json)")
@@ -78,6 +99,8 @@ def main():
                     help="bce+dice: BCE plus 1 - soft Dice per image (smooth 1), as segcl")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", help="write the best model here as safetensors (segcl's names), "
+                                   "so `segcl eval --arch unet` scores it as it scores segcl's")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -123,6 +146,8 @@ def main():
         print(f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f} val Dice {dice:.4f}",
               file=sys.stderr)
     model.load_state_dict(best_state)
+    if a.save:
+        save_safetensors(best_state, a.save)
     iou, dice = scores(model, xte, yte)
     print(json.dumps({"test_images": len(test_names), "iou": round(iou, 4), "dice": round(dice, 4),
                       "best_val_dice": round(best, 4), "augment": a.augment, "loss": a.loss, "seed": a.seed,

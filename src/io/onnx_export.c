@@ -96,16 +96,26 @@ typedef struct builder {
     int counter;
 } builder;
 
-static Onnx__AttributeProto *attr_ints(builder *b, const char *name, const int64_t *v, size_t n)
+/* An attribute of the given type; the caller fills its value. */
+static Onnx__AttributeProto *attr_new(builder *b, const char *name,
+                                      Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *a = pool_alloc(&b->pool, sizeof *a);
-    int64_t *ints = pool_alloc(&b->pool, n * sizeof *ints);
-    if (!a || !ints)
+    if (!a)
         return NULL;
     onnx__attribute_proto__init(a);
     a->name = pool_str(&b->pool, "%s", name);
     a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->type = type;
+    return a;
+}
+
+static Onnx__AttributeProto *attr_ints(builder *b, const char *name, const int64_t *v, size_t n)
+{
+    Onnx__AttributeProto *a = attr_new(b, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = pool_alloc(&b->pool, n * sizeof *ints);
+    if (!a || !ints)
+        return NULL;
     memcpy(ints, v, n * sizeof *ints);
     a->ints = ints;
     a->n_ints = n;
@@ -114,42 +124,26 @@ static Onnx__AttributeProto *attr_ints(builder *b, const char *name, const int64
 
 static Onnx__AttributeProto *attr_int(builder *b, const char *name, int64_t v)
 {
-    Onnx__AttributeProto *a = pool_alloc(&b->pool, sizeof *a);
-    if (!a)
-        return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = pool_str(&b->pool, "%s", name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = v;
+    Onnx__AttributeProto *a = attr_new(b, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a)
+        a->has_i = 1, a->i = v;
     return a;
 }
 
 static Onnx__AttributeProto *attr_float(builder *b, const char *name, float v)
 {
-    Onnx__AttributeProto *a = pool_alloc(&b->pool, sizeof *a);
-    if (!a)
-        return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = pool_str(&b->pool, "%s", name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1;
-    a->f = v;
+    Onnx__AttributeProto *a = attr_new(b, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (a)
+        a->has_f = 1, a->f = v;
     return a;
 }
 
 static Onnx__AttributeProto *attr_string(builder *b, const char *name, const char *v)
 {
-    Onnx__AttributeProto *a = pool_alloc(&b->pool, sizeof *a);
+    Onnx__AttributeProto *a = attr_new(b, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
     char *s = pool_str(&b->pool, "%s", v);
     if (!a || !s)
         return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = pool_str(&b->pool, "%s", name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
     a->has_s = 1;
     a->s.data = (uint8_t *)s;
     a->s.len = strlen(s);
@@ -170,9 +164,9 @@ static const char *node(builder *b, const char *op, const char *out, const char 
     n->op_type = pool_str(&b->pool, "%s", op);
     n->name = pool_str(&b->pool, "%s_%d", op, b->counter++);
     for (size_t i = 0; i < nin; i++) {
-        inputs[i] = pool_str(&b->pool, "%s", in[i] ? in[i] : "");
-        if (!in[i] && i + 1 == nin)
-            b->pool.failed = true; /* a missing input upstream */
+        if (!in[i]) /* an input that failed upstream (its error is in b->st or the pool) */
+            return NULL;
+        inputs[i] = pool_str(&b->pool, "%s", in[i]);
     }
     outputs[0] = pool_str(&b->pool, "%s", out);
     for (size_t i = 0; i < nattrs; i++) {
