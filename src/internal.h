@@ -425,6 +425,7 @@ struct segcl_context {
     char *kernel_dir;   /* NULL: embedded sources */
     char *device_options; /* -D options every program of this device gets */
     bool cpu_style;       /* CPU-style kernels (segcl_device_info.cpu_style, or overridden) */
+    bool no_implicit, no_fusion; /* $SEGCL_NO_IMPLICIT, $SEGCL_NO_FUSION, read at open */
     unsigned run_length;  /* elements per work-item of run-style kernels (RUN in common.cl) */
     size_t run_local;     /* their work-group size */
     size_t elem_local;    /* that of kernels with a work-item per element: min(64, device) */

@@ -139,6 +139,9 @@ static segcl_status build_device_options(segcl_context *ctx)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
     ctx->cpu_style = segcl_kernel_style_cpu(info);
+    /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
+    ctx->no_implicit = getenv("SEGCL_NO_IMPLICIT") != NULL;
+    ctx->no_fusion = ctx->no_implicit || getenv("SEGCL_NO_FUSION") != NULL;
     /* 1. defaults from the device's properties */
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
     ctx->run_length = ctx->cpu_style ? 512 : 1;

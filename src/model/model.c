@@ -566,7 +566,9 @@ static segcl_status conv_relu_bn(segcl_model *m, segcl_conv_layer *conv, segcl_b
     bool fused = false;
     /* Where the device path fuses: bias and ReLU in the convolution's epilogue, and at
      * inference the BatchNorm's scale and shift too (straight into bn_out). */
-    if (!training && (st = segcl_batchnorm_eval_fold(m->ctx, &bn->op)))
+    /* (where it does not fuse, segcl_batchnorm_forward folds the statistics itself) */
+    if (!training && segcl_conv2d_fuses(m->ctx, &conv->p) &&
+        (st = segcl_batchnorm_eval_fold(m->ctx, &bn->op)))
         return st;
     if ((st = segcl_conv2d_forward_fused(m->ctx, &conv->p, in, conv->weight->value,
                                          conv->bias->value, training ? NULL : bn->op.scale,

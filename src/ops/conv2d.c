@@ -165,7 +165,7 @@ static segcl_status columns_product(segcl_context *ctx, const conv_geometry *g, 
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
     const bool panels = !g->direct && cpu_path(ctx);
-    if (panels && !getenv("SEGCL_NO_IMPLICIT")) {
+    if (panels && !ctx->no_implicit) {
         /* every image in one launch, the columns never leave the work-groups' local memory */
         segcl_conv_implicit_args ia = {.w = w, .x = img, .y = out, .images = g->n, .m = g->cout,
                                        .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
@@ -205,7 +205,7 @@ static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, 
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
     const bool panels = !g->direct && cpu_path(ctx);
-    if (panels && !getenv("SEGCL_NO_IMPLICIT")) {
+    if (panels && !ctx->no_implicit) {
         /* every image in one product (K = images x pixels), columns built in local memory */
         segcl_conv_implicit_args ia = {.w = dw, .x = img, .y = a, .images = g->n, .m = g->cout,
                                        .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
@@ -295,6 +295,14 @@ segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
 
+bool segcl_conv2d_fuses(segcl_context *ctx, const segcl_conv_params *p)
+{
+    /* the same test as segcl_conv2d_forward_fused's, before any geometry: 1x1 convolutions
+     * (direct) never fuse */
+    return cpu_path(ctx) && !ctx->no_fusion &&
+           !(p->kernel_h == 1 && p->kernel_w == 1 && p->stride == 1 && p->pad == 0);
+}
+
 segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_params *p,
                                         const segcl_tensor *x, const segcl_tensor *w,
                                         const segcl_tensor *b, const segcl_tensor *scale,
@@ -309,7 +317,7 @@ segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_par
     if ((scale && (st = segcl_expect_shape(ctx, "conv2d", "epilogue scale", scale, 1, cshape))) ||
         (shift && (st = segcl_expect_shape(ctx, "conv2d", "epilogue shift", shift, 1, cshape))))
         return st;
-    if (g.direct || !cpu_path(ctx) || getenv("SEGCL_NO_IMPLICIT") || getenv("SEGCL_NO_FUSION"))
+    if (g.direct || !cpu_path(ctx) || ctx->no_fusion)
         return SEGCL_OK;
     segcl_conv_implicit_args ia = {.w = w->buffer, .x = x->buffer, .y = y->buffer, .images = g.n,
                                    .m = g.cout, .cin = g.cin, .h = g.h, .w_in = g.w, .kh = g.kh,

@@ -18,6 +18,9 @@ typedef struct segcl_conv_params {
 } segcl_conv_params;
 
 /* y (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + b (Cout, or NULL) */
+/* Whether segcl_conv2d_forward_fused fuses on this device (its epilogue exists there). */
+SEGCL_INTERNAL bool segcl_conv2d_fuses(segcl_context *ctx, const segcl_conv_params *p);
+
 /* y = ReLU(conv(x, w) + b), then scale[c] * y + shift[c] when scale and shift are given (an
  * inference BatchNorm), all in the GEMM's epilogue where the device path has one (the CPU
  * implicit GEMM). Where it has not, returns SEGCL_OK with *fused false having done nothing: the
