@@ -258,7 +258,9 @@ typedef struct segcl_train_progress {
     double loss;        /**< last step's training loss (event 0), epoch mean (event 1) */
     double images_per_s;
     double eta_s;
-    double val_loss, val_dice, val_iou, val_pixel_accuracy; /**< event 1 */
+    double val_loss, val_dice, val_iou, val_pixel_accuracy; /**< event 1; Dice and IoU are
+                                                                 means over the validation
+                                                                 images with foreground */
     int best;           /**< event 1: this epoch is the best so far (best.safetensors written) */
 } segcl_train_progress;
 

@@ -555,6 +555,11 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
     const int k = classes == 1 ? 2 : classes;
     const size_t plane = (size_t)S * S, per = 3 * plane;
     uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
+    /* Dice and IoU per image, averaged over the images that hold foreground (as segcl eval
+     * scores a model); pixel accuracy over every pixel */
+    uint64_t image_counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES];
+    double dice_sum = 0, iou_sum = 0;
+    size_t scored = 0;
     double loss_sum = 0;
     size_t images = 0, written = 0;
     segcl_status st = SEGCL_OK;
@@ -572,7 +577,8 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
             (st = segcl_model_forward(r->model, r->x, false, &logits)) ||
             (st = segcl_tensor_read(logits, r->host_logits, logits->numel)))
             break;
-        for (size_t s = 0; s < n; s++)
+        for (size_t s = 0; s < n; s++) {
+            memset(image_counts, 0, sizeof image_counts);
             for (size_t p = 0; p < plane; p++) {
                 int target = (int)r->host_t[s * plane + p];
                 if (classes >= 2 && target == 255)
@@ -597,8 +603,18 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
                 }
                 loss_sum += l / (double)plane;
                 if (target >= 0 && target < k)
-                    counts[target * k + pred]++;
+                    image_counts[target * k + pred]++;
             }
+            segcl_scores one;
+            segcl_scores_from_confusion(image_counts, k, &one);
+            if (one.defined_classes) {
+                dice_sum += one.dice;
+                iou_sum += one.iou;
+                scored++;
+            }
+            for (int c = 0; c < k * k; c++)
+                counts[c] += image_counts[c];
+        }
         if (written < (size_t)r->o->overlays)
             st = write_overlays(r, epoch, n, written);
         written += n;
@@ -609,10 +625,10 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
     segcl_scores sc;
     segcl_scores_from_confusion(counts, k, &sc);
     v->loss = images ? loss_sum / (double)images : NAN;
-    v->dice = sc.dice;
-    v->iou = sc.iou;
+    v->dice = scored ? dice_sum / (double)scored : NAN;
+    v->iou = scored ? iou_sum / (double)scored : NAN;
     v->acc = sc.pixel_accuracy;
-    v->foreground = sc.defined_classes > 0;
+    v->foreground = scored > 0;
     return SEGCL_OK;
 }
 
