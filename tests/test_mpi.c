@@ -131,7 +131,8 @@ static void test_two_ranks_match_one_process(void **state)
     if (!available)
         skip();
     assert_int_equal(train(1, "one", NULL, NULL), 0);
-    assert_int_equal(train(2, "two", "--sync-bn", NULL), 0);
+    /* --device auto-local: the node's GPU for the local rank, else (here) the default device */
+    assert_int_equal(train(2, "two", "--sync-bn", "SEGCL_DEVICE=auto-local"), 0);
     double max_rel, l2_rel;
     difference("one", "two", &max_rel, &l2_rel);
     print_message("20 steps, 2 ranks with --sync-bn against 1 process: max %.3g, L2 %.3g "
