@@ -95,6 +95,11 @@ def main():
     ap.add_argument("--test-images", required=True)
     ap.add_argument("--test-masks", required=True)
     ap.add_argument("--augment", default="hflip", choices=["hflip", "none"])
+    ap.add_argument("--epochs", type=int, help="override the run's epochs")
+    ap.add_argument("--no-shuffle", action="store_true", help="batches in the split's order")
+    ap.add_argument("--pad-last", action="store_true",
+                    help="fill a short last batch with its first images, as segcl does")
+    ap.add_argument("--init-out", help="save the initial weights (for segcl train --init)")
     ap.add_argument("--loss", default="bce", choices=["bce", "bce+dice"],
                     help="bce+dice: BCE plus 1 - soft Dice per image (smooth 1), as segcl")
     ap.add_argument("--threads", type=int, default=2)
@@ -110,7 +115,7 @@ def main():
     base = os.path.dirname(os.path.abspath(os.path.join(a.run, "args.json")))
     images = data["images"] if os.path.isabs(data["images"]) else os.path.join(base, "..", data["images"])
     masks = data["masks"] if os.path.isabs(data["masks"]) else os.path.join(base, "..", data["masks"])
-    size, batch, epochs = s["size"], s["batch"], s["epochs"]
+    size, batch, epochs = s["size"], s["batch"], a.epochs or s["epochs"]
     xtr, ytr = load_set(images, masks, args["split"]["training"], size)
     xva, yva = load_set(images, masks, args["split"]["validation"], size)
     test_names = sorted(n for n in os.listdir(a.test_images)
@@ -118,12 +123,17 @@ def main():
     xte, yte = load_set(a.test_images, a.test_masks, test_names, size)
     model = build(s["arch"], 1, s["width"], s["depth"])
     opt = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    if a.init_out:
+        save_safetensors(model.state_dict(), a.init_out)
     best, best_state = -1.0, None
     t0 = time.time()
     for epoch in range(epochs):
-        order = torch.randperm(len(xtr))
+        order = torch.arange(len(xtr)) if a.no_shuffle else torch.randperm(len(xtr))
+        losses = []
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
+            if a.pad_last and len(idx) < batch:
+                idx = torch.cat([idx, idx[:batch - len(idx)]])
             x, y = xtr[idx].clone(), ytr[idx].clone()
             if a.augment == "hflip":
                 flip = torch.rand(len(idx)) < 0.5
@@ -139,11 +149,12 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            losses.append(loss.item())
         _, dice = scores(model, xva, yva)
         if dice > best:
             best = dice
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        print(f"epoch {epoch + 1}/{epochs} loss {loss.item():.4f} val Dice {dice:.4f}",
+        print(f"epoch {epoch + 1}/{epochs} train loss {np.mean(losses):.4f} val Dice {dice:.4f}",
               file=sys.stderr)
     model.load_state_dict(best_state)
     if a.save:
