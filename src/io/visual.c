@@ -16,6 +16,12 @@ const uint8_t *segcl_overlay_colour(int c)
     return overlay_palette[(c - 1 + 8) % 8];
 }
 
+/* Channel c of pixel i of a photo (a gray photo gives its one channel for each). */
+static inline uint8_t channel(const segcl_image *photo, size_t i, int c)
+{
+    return photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+}
+
 int segcl_contour_width(int width, int height)
 {
     return (width > height ? width : height) > 512 ? 3 : 2;
@@ -82,7 +88,7 @@ segcl_status segcl_overlay(segcl_context *ctx, const segcl_image *photo, const u
     for (size_t i = 0; i < (size_t)w * h; i++) {
         uint8_t rgb[3];
         for (int c = 0; c < 3; c++)
-            rgb[c] = photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+            rgb[c] = channel(photo, i, c);
         const int label = labels[i];
         if (label) {
             const uint8_t *col = segcl_overlay_colour(label);
@@ -276,7 +282,7 @@ segcl_status segcl_cutout(segcl_context *ctx, const segcl_image *photo, const ui
     for (size_t i = 0; i < (size_t)photo->width * photo->height; i++) {
         for (int c = 0; c < 3; c++)
             out->pixels[i * 4 + c] =
-                photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+                channel(photo, i, c);
         out->pixels[i * 4 + 3] = alpha[i];
     }
     return SEGCL_OK;
@@ -367,13 +373,13 @@ static segcl_status blurred_background(segcl_context *ctx, const segcl_image *ph
         radius = (float)(w > h ? w : h) / 32.0f;
         radius = radius < 4 ? 4 : radius;
     }
-    float *f = segcl_malloc(8 * n * sizeof *f); /* weighted RGB, weight, plain RGB */
+    float *f = segcl_malloc(7 * n * sizeof *f); /* weighted RGB, weight, plain RGB */
     segcl_status st = f ? SEGCL_OK
                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) {
         const float wgt = 1.0f - alpha[i] / 255.0f;
         for (int c = 0; c < 3; c++) {
-            const float v = photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+            const float v = channel(photo, i, c);
             f[c * n + i] = wgt * v;
             f[(4 + c) * n + i] = v;
         }
@@ -408,7 +414,7 @@ segcl_status segcl_composite(segcl_context *ctx, const segcl_image *photo, const
     for (size_t i = 0; i < (size_t)w * h && !st; i++) {
         const int a = alpha[i];
         for (int c = 0; c < 3; c++) {
-            const int fg = photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+            const int fg = channel(photo, i, c);
             const int b = bg->kind == SEGCL_BACKGROUND_COLOUR ? bg->rgb[c] : back.pixels[i * 3 + c];
             out->pixels[i * 3 + c] = (uint8_t)((a * fg + (255 - a) * b + 127) / 255);
         }

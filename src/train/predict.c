@@ -323,9 +323,12 @@ static void maps_at(const segcl_predictor *p, size_t s, int width, int height, u
     }
 }
 
-/* An 8-bit RGB or RGBA buffer as an RGB image (alpha dropped). */
-static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_image *out)
+/* An 8-bit RGB or RGBA buffer as an RGB image (alpha dropped): a view of the caller's pixels
+ * when they are packed RGB already (*owned false), else a copy (*owned true). */
+static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_image *out,
+                           bool *owned)
 {
+    *owned = false;
     if (!px->data || px->width < 1 || px->height < 1 || (px->channels != 3 && px->channels != 4))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "an image of %d x %d pixels with %d channels: give 8-bit RGB or RGBA "
@@ -340,7 +343,12 @@ static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_ima
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "an image of %d x %d pixels is over the limit of %llu pixels",
                           px->width, px->height, (unsigned long long)segcl_max_pixels(ctx));
+    if (px->channels == 3 && stride == row) {
+        *out = (segcl_image){px->width, px->height, 3, (uint8_t *)px->data};
+        return SEGCL_OK;
+    }
     segcl_status st = segcl_image_alloc(ctx, px->width, px->height, 3, out);
+    *owned = st == SEGCL_OK;
     for (int y = 0; y < px->height && !st; y++) {
         const uint8_t *src = px->data + (size_t)y * stride;
         uint8_t *dst = out->pixels + (size_t)y * px->width * 3;
@@ -362,10 +370,12 @@ segcl_status segcl_predict_pixels(segcl_predictor *p, const segcl_pixels *images
         const size_t take = count - first < B ? count - first : B;
         for (size_t s = 0; s < take && !st; s++) {
             segcl_image rgb;
-            if ((st = rgb_of(p->ctx, &images[first + s], &rgb)))
+            bool owned;
+            if ((st = rgb_of(p->ctx, &images[first + s], &rgb, &owned)))
                 break;
             st = put_image(p, &rgb, s);
-            segcl_image_free(&rgb);
+            if (owned)
+                segcl_image_free(&rgb);
         }
         if (!st)
             st = run_batch(p, take);
@@ -627,7 +637,8 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     return st;
 }
 
-/* Writes the outputs of image s of the batch; result gets their paths. */
+/* Writes the outputs of image s of the batch; result gets their paths. The labels of `maps`
+ * are used up (a one-class mask file holds 0/255). */
 static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_image *photo,
                                   const segcl_prediction_maps *maps, const char *input,
                                   const char *out_dir, const char *stem, bool save_logits,
@@ -640,14 +651,14 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     memset(out, 0, sizeof *out);
     *result = (segcl_prediction){.input = input, .mask = out->mask, .instances = -1};
     snprintf(out->mask, sizeof out->mask, "%s/%s_mask.png", out_dir, stem);
-    segcl_image mask = {0}, picture = {0};
+    /* the labels themselves: turned into 0/255 in place last, for a one-class mask file */
+    segcl_image mask = {w, h, 1, maps->labels}, picture = {0};
     uint8_t *alpha = NULL;
-    segcl_status st = segcl_image_alloc(ctx, w, h, 1, &mask);
-    if (!st && want_alpha && !(alpha = segcl_malloc((size_t)w * h)))
+    segcl_status st = SEGCL_OK;
+    if (want_alpha && !(alpha = segcl_malloc((size_t)w * h))) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (st)
         goto done;
-    memcpy(mask.pixels, maps->labels, (size_t)w * h);
+    }
     for (size_t i = 0; alpha && i < (size_t)w * h; i++)
         alpha[i] = (uint8_t)lroundf(maps->foreground[i] * 255.0f);
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
@@ -700,7 +711,6 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     }
 done:
     segcl_image_free(&picture);
-    segcl_image_free(&mask);
     segcl_free(alpha);
     return st;
 }
