@@ -60,6 +60,21 @@ static uint8_t *photo(int w, int h)
     return px;
 }
 
+/* The same image through the files path: saved as tmp/<name>.png, segmented into tmp/<name>/,
+ * and its mask's path. */
+static void predict_file(segcl_predictor *p, uint8_t *rgb, int w, int h, const char *name,
+                         char *mask_path, size_t len)
+{
+    char img_path[400], out_dir[400];
+    snprintf(img_path, sizeof img_path, "%s/%s.png", tmp, name);
+    snprintf(out_dir, sizeof out_dir, "%s/%s", tmp, name);
+    segcl_image im = {w, h, 3, rgb};
+    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
+    const char *inputs[] = {img_path};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
+    snprintf(mask_path, len, "%s/%s_mask.png", out_dir, name);
+}
+
 static void test_pixels_binary(void **state)
 {
     (void)state;
@@ -91,30 +106,21 @@ static void test_pixels_binary(void **state)
     for (int k = 0; k < 3; k++)
         maps[k] = (segcl_prediction_maps){labels[k], fg[k], NULL};
     assert_ok(ctx, segcl_predict_pixels(p, in, 3, maps));
-    size_t ones = 0;
     for (int i = 0; i < w * h; i++) {
         assert_true(fg[0][i] >= 0 && fg[0][i] <= 1);
         assert_int_equal(labels[0][i], fg[0][i] > 0.5f);
         assert_int_equal(labels[1][i], labels[0][i]);
         assert_int_equal(labels[2][i], labels[0][i]);
         assert_true(fabsf(fg[1][i] - fg[0][i]) < 1e-6f);
-        ones += labels[0][i];
     }
     /* the files path gives the same mask */
-    char img_path[400], out_dir[400], mask_path[500];
-    snprintf(img_path, sizeof img_path, "%s/photo.png", tmp);
-    snprintf(out_dir, sizeof out_dir, "%s/pred", tmp);
-    segcl_image im = {w, h, 3, rgb};
-    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
-    const char *inputs[] = {img_path};
-    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
-    snprintf(mask_path, sizeof mask_path, "%s/photo_mask.png", out_dir);
+    char mask_path[900];
+    predict_file(p, rgb, w, h, "photo", mask_path, sizeof mask_path);
     segcl_image mask;
     assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &mask));
     for (int i = 0; i < w * h; i++)
         assert_int_equal(mask.pixels[i], labels[0][i] ? 255 : 0);
     segcl_image_free(&mask);
-    (void)ones;
     /* bad buffers: one clear error each */
     segcl_pixels bad[] = {{rgb, w, h, 2, 0}, {rgb, 0, h, 3, 0}, {NULL, w, h, 3, 0},
                           {rgb, w, h, 3, (size_t)w * 3 - 1}};
@@ -151,7 +157,6 @@ static void test_pixels_classes_and_palette(void **state)
     segcl_prediction_maps maps = {labels, fg, probs};
     segcl_pixels in = {rgb, w, h, 3, 0};
     assert_ok(ctx, segcl_predict_pixels(p, &in, 1, &maps));
-    int seen[3] = {0};
     for (int i = 0; i < w * h; i++) {
         float sum = 0, best = -1;
         int arg = 0;
@@ -164,17 +169,10 @@ static void test_pixels_classes_and_palette(void **state)
         assert_true(fabsf(sum - 1) < 1e-5f);
         assert_int_equal(labels[i], arg);
         assert_true(fabsf(fg[i] - (1 - probs[i])) < 1e-5f);
-        seen[labels[i]]++;
     }
     /* the mask file: a palette PNG in the palette's colours, its values the labels */
-    char img_path[400], out_dir[400], mask_path[500];
-    snprintf(img_path, sizeof img_path, "%s/three.png", tmp);
-    snprintf(out_dir, sizeof out_dir, "%s/pred3", tmp);
-    segcl_image im = {w, h, 3, rgb};
-    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
-    const char *inputs[] = {img_path};
-    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
-    snprintf(mask_path, sizeof mask_path, "%s/three_mask.png", out_dir);
+    char mask_path[900];
+    predict_file(p, rgb, w, h, "three", mask_path, sizeof mask_path);
     segcl_image idx, colours;
     assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &idx));
     assert_ok(ctx, segcl_image_load(ctx, mask_path, 3, &colours));
@@ -200,7 +198,6 @@ static void test_pixels_classes_and_palette(void **state)
             fail_msg("palette %zu: %s", k, segcl_context_error(ctx));
     }
     free(rgb);
-    (void)seen;
 }
 
 static int setup(void **state)

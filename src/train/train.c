@@ -85,7 +85,6 @@ typedef struct run_state {
     int rank, ranks, failed_rank;
     int global_batch;
     float *grads;
-    size_t grad_count;
     bool broken; /* an error inside a synchronised pass: ranks may wait in different calls */
 } run_state;
 
@@ -95,35 +94,45 @@ static bool lead(const run_state *r)
     return r->rank == 0;
 }
 
+/* Gathers every rank's `flag` (a collective call); *first is the first rank whose flag is set,
+ * -1 when none is. */
+static segcl_status first_rank_with(run_state *r, int flag, int *first)
+{
+    *first = -1;
+    int flags[1024];
+    int *all = r->ranks <= 1024 ? flags : segcl_malloc((size_t)r->ranks * sizeof *all);
+    if (!all)
+        return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_status st = SEGCL_OK;
+    if (r->coll->gather(flag, all, r->coll->user) != 0) {
+        r->broken = true;
+        st = segcl_fail(r->ctx, SEGCL_ERROR_STATE, "rank %d: exchanging the ranks' state failed",
+                        r->rank);
+    }
+    for (int k = 0; k < r->ranks && !st && *first < 0; k++)
+        if (all[k])
+            *first = k;
+    if (all != flags)
+        segcl_free(all);
+    return st;
+}
+
 /* Every rank's status at the same point of the run: the first rank that failed (its own
  * error stays with it; the others get one that names it), or SEGCL_OK everywhere. */
 static segcl_status agree(run_state *r, segcl_status st)
 {
     if (!r->coll || r->ranks < 2)
         return st;
-    int codes[1024];
-    int *all = r->ranks <= 1024 ? codes : segcl_malloc((size_t)r->ranks * sizeof *all);
-    if (!all)
-        return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (r->coll->gather(st ? 1 : 0, all, r->coll->user) != 0) {
-        st = st ? st
-                : segcl_fail(r->ctx, SEGCL_ERROR_STATE,
-                             "rank %d: exchanging the ranks' status failed", r->rank);
-        r->broken = true;
-    } else {
-        for (int k = 0; k < r->ranks; k++)
-            if (all[k]) {
-                r->failed_rank = k;
-                if (!st)
-                    st = segcl_fail(r->ctx, SEGCL_ERROR_STATE,
-                                    "rank %d failed (its message says why); every rank stopped",
-                                    k);
-                break;
-            }
-    }
-    if (all != codes)
-        segcl_free(all);
-    return st;
+    int failed;
+    segcl_status gathered = first_rank_with(r, st != SEGCL_OK, &failed);
+    if (failed >= 0)
+        r->failed_rank = failed;
+    if (st || gathered)
+        return st ? st : gathered;
+    if (failed >= 0)
+        return segcl_fail(r->ctx, SEGCL_ERROR_STATE,
+                          "rank %d failed (its message says why); every rank stopped", failed);
+    return SEGCL_OK;
 }
 
 /* A line for the user (progress event 2): `line` as it is. */
@@ -422,10 +431,9 @@ static segcl_status setup_model(run_state *r)
     r->host_t = segcl_malloc(gb * plane * sizeof(float));
     r->host_logits = segcl_malloc((size_t)batch * C * plane * sizeof(float));
     r->samples = segcl_malloc(gb * sizeof *r->samples);
-    if (r->ranks > 1) {
-        r->grad_count = segcl_model_parameter_elements(r->model) + 1; /* and the loss */
-        r->grads = segcl_malloc(r->grad_count * sizeof *r->grads);
-    }
+    if (r->ranks > 1) /* every gradient, and the loss */
+        r->grads = segcl_malloc((segcl_model_parameter_elements(r->model) + 1) *
+                                sizeof *r->grads);
     if (!r->host_x || !r->host_t || !r->host_logits || !r->samples ||
         (r->ranks > 1 && !r->grads))
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
@@ -486,8 +494,9 @@ static void labels_of(const float *logits, int classes, size_t s, int size, uint
     }
 }
 
-/* Ground truth beside prediction, over the first validation images. */
-static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t already)
+/* Ground truth beside prediction for validation image s of the batch (its Dice, as validation
+ * scored it, in the caption). */
+static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dice)
 {
     const int S = r->meta.size, classes = r->meta.model.classes, k = classes == 1 ? 2 : classes;
     size_t plane = (size_t)S * S;
@@ -497,42 +506,33 @@ static segcl_status write_overlays(run_state *r, long epoch, size_t n, size_t al
     if (st)
         return st;
     uint8_t *labels = segcl_malloc(plane), *truth = segcl_malloc(plane);
+    segcl_image photo = {0}, out = {0};
     if (!labels || !truth) {
-        segcl_free(labels);
-        segcl_free(truth);
-        return segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
     }
-    for (size_t s = 0; s < n && already + s < (size_t)r->o->overlays && !st; s++) {
-        segcl_image photo, out;
-        if ((st = segcl_image_alloc(r->ctx, S, S, 3, &photo)))
-            break;
-        for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < 3; c++) {
-                float v = r->host_x[(s * 3 + c) * plane + p] * r->meta.std[c] + r->meta.mean[c];
-                int b = (int)lrintf(v * 255.0f);
-                photo.pixels[p * 3 + c] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
-            }
-        labels_of(r->host_logits, classes, s, S, labels);
-        uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-        for (size_t p = 0; p < plane; p++) {
-            const float t = r->host_t[s * plane + p];
-            const int target = classes == 1 ? t > 0.5f : (int)t;
-            truth[p] = (uint8_t)(target < k ? target : 0); /* ignored pixels: background */
-            if (target < k)
-                counts[target * k + labels[p]]++;
+    if ((st = segcl_image_alloc(r->ctx, S, S, 3, &photo)))
+        goto done;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < 3; c++) {
+            float v = r->host_x[(s * 3 + c) * plane + p] * r->meta.std[c] + r->meta.mean[c];
+            int b = (int)lrintf(v * 255.0f);
+            photo.pixels[p * 3 + c] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
         }
-        segcl_scores sc;
-        segcl_scores_from_confusion(counts, k, &sc);
-        if (!(st = segcl_training_overlay(r->ctx, &photo, truth, labels,
-                                          sc.defined_classes ? sc.dice : NAN, &out))) {
-            char path[1400];
-            snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
-                     r->ds->items[r->samples[s]].stem);
-            st = segcl_image_save_jpeg(r->ctx, path, &out, 90);
-            segcl_image_free(&out);
-        }
-        segcl_image_free(&photo);
+    labels_of(r->host_logits, classes, s, S, labels);
+    for (size_t p = 0; p < plane; p++) {
+        const int target = (int)r->host_t[s * plane + p];
+        truth[p] = (uint8_t)(target < k ? target : 0); /* ignored pixels: background */
     }
+    if (!(st = segcl_training_overlay(r->ctx, &photo, truth, labels, dice, &out))) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
+                 r->ds->items[r->samples[s]].stem);
+        st = segcl_image_save_jpeg(r->ctx, path, &out, 90);
+    }
+done:
+    segcl_image_free(&out);
+    segcl_image_free(&photo);
     segcl_free(labels);
     segcl_free(truth);
     return st;
@@ -614,9 +614,9 @@ static segcl_status validate(run_state *r, long epoch, val_result *v)
             }
             for (int c = 0; c < k * k; c++)
                 counts[c] += image_counts[c];
+            if (!st && written + s < (size_t)r->o->overlays)
+                st = write_overlay(r, epoch, s, one.defined_classes ? one.dice : NAN);
         }
-        if (written < (size_t)r->o->overlays)
-            st = write_overlays(r, epoch, n, written);
         written += n;
         images += n;
     }
@@ -757,21 +757,11 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     bool cancelled = r->o->cancel && atomic_load(r->o->cancel);
     if (r->ranks > 1) {
         /* Ctrl-C reaches the ranks at different moments: they stop at the same step */
-        int flags[1024];
-        int *all = r->ranks <= 1024 ? flags : segcl_malloc((size_t)r->ranks * sizeof *all);
-        if (!all)
-            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        if (r->coll->gather(cancelled, all, r->coll->user) != 0) {
-            r->broken = true;
-            if (all != flags)
-                segcl_free(all);
-            return segcl_fail(ctx, SEGCL_ERROR_STATE, "rank %d: exchanging Ctrl-C failed",
-                              r->rank);
-        }
-        for (int k = 0; k < r->ranks; k++)
-            cancelled = cancelled || all[k];
-        if (all != flags)
-            segcl_free(all);
+        int first;
+        segcl_status st = first_rank_with(r, cancelled, &first);
+        if (st)
+            return st;
+        cancelled = first >= 0;
     }
     if (cancelled) {
         /* an interrupted epoch: remember how far it got */
@@ -880,7 +870,7 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
         (st = write_curve(r)))
         return st;
     summary->epochs_done = (int)(epoch + 1);
-    if (r->o->progress && lead(r)) {
+    if (r->o->progress) {
         segcl_train_progress p = {.event = 1, .epoch = (int)epoch, .epochs = m->epochs,
                                   .step = opt->step, .steps_per_epoch = r->per_epoch,
                                   .total_steps = r->total, .loss = train_loss,
