@@ -18,7 +18,7 @@
 #include "data/data.h"
 #include "io/checkpoint.h"
 #include "segcl_version.h"
-#include "train/settings.h"
+#include "settings/settings.h"
 
 #define MAX_HEADER (64u << 20)
 

@@ -19,7 +19,7 @@
 #include "io/visual.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "train/settings.h"
+#include "settings/settings.h"
 
 void segcl_train_default_options(segcl_train_options *o)
 {

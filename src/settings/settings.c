@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "data/data.h"
-#include "train/settings.h"
+#include "settings/settings.h"
 
 const char *const segcl_arch_names[] = {"unet", "segnet", NULL};
 const char *const segcl_optimizer_names[] = {"adam", "adamw", "sgd", NULL};

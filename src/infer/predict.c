@@ -16,7 +16,7 @@
 #include "io/visual.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "train/settings.h"
+#include "settings/settings.h"
 
 struct segcl_predictor {
     segcl_context *ctx;

@@ -11,7 +11,7 @@
 #include "io/onnx_export.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "train/settings.h"
+#include "settings/settings.h"
 
 segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
 {

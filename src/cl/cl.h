@@ -1,0 +1,281 @@
+/*
+ * The OpenCL layer as the layers above see it: devices, programs and their cache, launches,
+ * GEMM and the implicit convolution, device memory, the arena, profiling and tuning. The
+ * context's layout is private to src/cl (src/cl/context_impl.h).
+ */
+#ifndef SEGCL_CL_H
+#define SEGCL_CL_H
+
+#include <CL/cl.h>
+
+#include "core/core.h"
+
+/* Records "<what> failed: <CL_ERROR_NAME> (<code>)" plus optional detail; maps the code. */
+SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,
+                                          const char *fmt, ...) SEGCL_PRINTF(4, 5);
+SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
+
+/* Blocking copies of `floats` floats between a raw buffer and the host. */
+SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats,
+                                           float *host);
+SEGCL_INTERNAL segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats,
+                                            const float *host);
+
+/* ---- devices (src/cl/device.c) -------------------------------------------------------------- */
+
+typedef struct segcl_device_entry {
+    cl_platform_id platform;
+    cl_device_id device;
+    segcl_device_info info;
+} segcl_device_entry;
+
+/* Enumerates platforms and devices into ctx once. */
+SEGCL_INTERNAL segcl_status segcl_devices_enumerate(segcl_context *ctx);
+
+/* ---- programs (src/cl/program.c) ------------------------------------------------------------ */
+
+typedef struct segcl_program_entry segcl_program_entry;
+typedef struct segcl_kernel_entry segcl_kernel_entry;
+
+typedef struct segcl_cache_stats {
+    unsigned long hits;     /* binaries loaded from the disk cache */
+    unsigned long misses;   /* programs built from source (cache enabled, no entry) */
+    unsigned long rejected; /* entries found but corrupt or stale, rebuilt from source */
+    unsigned long stored;   /* entries written */
+    unsigned long builds;   /* programs built from source, cache or not */
+} segcl_cache_stats;
+
+/*
+ * Returns the program for kernels/<family>.cl built with the device's standard options plus
+ * `options` (may be NULL). Built once per (family, options) and kept for the context's life.
+ */
+SEGCL_INTERNAL segcl_status segcl_program_get(segcl_context *ctx, const char *family,
+                                              const char *options, cl_program *out);
+/* Returns a kernel object, created once per (family, options, name) and owned by ctx. Its local
+ * memory is checked against the device's when it is created. */
+SEGCL_INTERNAL segcl_status segcl_kernel_get(segcl_context *ctx, const char *family,
+                                             const char *options, const char *name,
+                                             cl_kernel *out);
+/* The same, with the largest work-group it may run: min(CL_KERNEL_WORK_GROUP_SIZE,
+ * CL_DEVICE_MAX_WORK_GROUP_SIZE). */
+SEGCL_INTERNAL segcl_status segcl_kernel_find(segcl_context *ctx, const char *family,
+                                              const char *options, const char *name,
+                                              cl_kernel *out, size_t *max_work_group);
+SEGCL_INTERNAL void segcl_programs_release(segcl_context *ctx);
+/* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
+SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
+                                                char **source, size_t *length);
+
+/* Embedded kernel sources (generated at build time by tools/embed_kernels.c). */
+typedef struct segcl_embedded_kernel {
+    const char *family;
+    const unsigned char *data;
+    size_t size;
+} segcl_embedded_kernel;
+extern const segcl_embedded_kernel segcl_embedded_kernels[];
+extern const size_t segcl_embedded_kernel_count;
+
+/* ---- launching kernels (src/cl/launch.c) ---------------------------------------------------- */
+
+typedef struct segcl_arg {
+    size_t size;
+    const void *value;
+} segcl_arg;
+#define SEGCL_ARG(x) ((segcl_arg){sizeof(x), &(x)})
+
+/* Sets kernel arguments 0..n-1; `name` is used in error messages. */
+SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
+                                           const segcl_arg *args, size_t n);
+/* Queues a launch; global sizes are rounded up to multiples of local (kernels bounds-check).
+ * local == NULL picks the elementwise work-group (ctx->elem_local) in dimension 0, clamped to
+ * max_work_group; an explicit local larger than max_work_group is an error naming the limit.
+ * Not waited for. */
+SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
+                                         size_t max_work_group, cl_uint dims,
+                                         const size_t *global, const size_t *local);
+/* The work-group of the fixed-order reductions on this device, and the build options that
+ * give it to kernels/common.cl (GROUP_SUM_WG): found once per context with a probe kernel. */
+SEGCL_INTERNAL segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg,
+                                                  const char **options);
+
+/* Looks up a kernel, sets its arguments and queues it, in one call. */
+SEGCL_INTERNAL segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
+                                      const char *name, cl_uint dims, const size_t *global,
+                                      const size_t *local, const segcl_arg *args, size_t nargs);
+#define SEGCL_ARGS(...) ((const segcl_arg[]){__VA_ARGS__}), (sizeof((const segcl_arg[]){__VA_ARGS__}) / sizeof(segcl_arg))
+
+/* Launches a run-style kernel (kernels/common.cl: FOR_RUN) over n elements in dimension 0 and
+ * `planes` in dimension 1. */
+SEGCL_INTERNAL segcl_status segcl_run_elements(segcl_context *ctx, const char *family,
+                                               const char *name, size_t n, size_t planes,
+                                               const segcl_arg *args, size_t nargs);
+
+/* Elementwise helpers on raw buffers (kernels/util.cl). */
+SEGCL_INTERNAL segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, float value);
+SEGCL_INTERNAL segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n,
+                                        float alpha, float beta);
+
+/* ---- GEMM (src/cl/gemm.c) ------------------------------------------------------------------- */
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T. Offsets and leading
+ * dimensions in elements. Queued, not waited for. */
+typedef struct segcl_gemm_args {
+    bool trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    size_t a_offset, b_offset, c_offset;
+    size_t lda, ldb, ldc;
+} segcl_gemm_args;
+
+SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *args);
+
+typedef enum segcl_gemm_backend {
+    SEGCL_GEMM_AUTO = 0,    /* CPU devices: segcl's packed kernel; others: CLBlast */
+    SEGCL_GEMM_CLBLAST = 1,
+    SEGCL_GEMM_CPU = 2,     /* kernels/gemm_cpu.cl */
+} segcl_gemm_backend;
+
+/* CPU backend only: C = alpha op(A) B + beta C with B already in kernels/gemm_cpu.cl's packed
+ * layout, Bp[(j / NR * K + p) * NR + j % NR] (zero-padded to whole NR-column tiles; NR is
+ * ctx->gemm_nr). */
+SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *args,
+                                                   cl_mem packed_b);
+
+/* CPU backend only: convolution as an implicit GEMM (kernels/gemm_cpu.cl, conv_implicit), for
+ * `images` images at once: y_i (m x ho*wo) = W (m x cin*kh*kw) col(x_i) + beta y_i, with the
+ * columns built slice by slice in local memory, never as a whole matrix. */
+typedef struct segcl_conv_implicit_args {
+    cl_mem w, x, y;
+    cl_uint images, m, cin, h, w_in, kh, kw, stride, pad, ho, wo;
+    float beta;
+    /* forward only, applied to each output before it is stored: + bias[row] (when not NULL),
+     * ReLU (relu), scale[row] * v + shift[row] (when not NULL) */
+    cl_mem bias, scale, shift;
+    bool relu;
+} segcl_conv_implicit_args;
+SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx,
+                                                const segcl_conv_implicit_args *args);
+/* The weight gradient the same way: w (m x cin*kh*kw) = sum_i y_i col(x_i)^T + beta w, with y
+ * the output gradient (m x ho*wo per image) and the sum over images inside the product. */
+SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx,
+                                                      const segcl_conv_implicit_args *args);
+
+/* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
+ * (48x128x1152, a training run's check before its first step) or, thorough, four up to
+ * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
+SEGCL_INTERNAL segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst);
+/* Overrides the backend choice (tests and benchmarks compare them); also read from $SEGCL_GEMM
+ * ("clblast" or "cpu") on first use. */
+SEGCL_INTERNAL void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend);
+SEGCL_INTERNAL segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx);
+/* Grows a context-owned scratch buffer to at least `bytes`, finishing queued work before the
+ * old one is released. */
+SEGCL_INTERNAL segcl_status segcl_scratch_reserve(segcl_context *ctx, const char *what, cl_mem *buf,
+                                                  size_t *have, size_t bytes);
+
+/* ---- device memory (src/cl/memory.c) -------------------------------------------------------- */
+
+/* Creates a device buffer, charging it against the context's memory limit. `what` names it in
+ * errors. The returned buffer must be released with segcl_buffer_release(). */
+SEGCL_INTERNAL segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t bytes,
+                                                cl_mem *out);
+SEGCL_INTERNAL void segcl_buffer_release(segcl_context *ctx, cl_mem buffer, size_t bytes);
+
+/* ---- arena (src/cl/arena.c) ----------------------------------------------------------------- */
+
+/*
+ * Plans device memory for tensors whose lifetimes are known in advance (a network's activations):
+ * each tensor is declared with the first and last step that uses it, and tensors whose lifetimes
+ * do not overlap share memory. Commit places them greedily, largest first, at the lowest offset
+ * free over their lifetime, then allocates one buffer and hands out sub-buffers.
+ */
+typedef struct segcl_arena segcl_arena;
+
+SEGCL_INTERNAL segcl_status segcl_arena_create(segcl_context *ctx, const char *name,
+                                               segcl_arena **out);
+SEGCL_INTERNAL segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
+                                                const int64_t *shape, int first_step,
+                                                int last_step, size_t *slot);
+/* Places the declared tensors (offsets and the buffer's size) without allocating anything;
+ * commit plans first if needed. */
+SEGCL_INTERNAL segcl_status segcl_arena_plan(segcl_arena *arena);
+SEGCL_INTERNAL segcl_status segcl_arena_commit(segcl_arena *arena);
+/* The tensor of a slot once committed (owned by the arena), else NULL. */
+SEGCL_INTERNAL segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot);
+/* Bytes of the single buffer the plan needs (valid after commit) and the sum of all tensors. */
+SEGCL_INTERNAL size_t segcl_arena_planned_bytes(const segcl_arena *arena);
+SEGCL_INTERNAL size_t segcl_arena_naive_bytes(const segcl_arena *arena);
+SEGCL_INTERNAL size_t segcl_arena_offset(const segcl_arena *arena, size_t slot);
+SEGCL_INTERNAL void segcl_arena_destroy(segcl_arena *arena);
+
+/* Wraps part of a buffer as a tensor that does not own device memory. */
+SEGCL_INTERNAL segcl_status segcl_tensor_wrap(segcl_context *ctx, const char *name, int ndim,
+                                              const int64_t *shape, cl_mem parent,
+                                              size_t offset_bytes, segcl_tensor **out);
+/* Validates a shape and returns its element count. */
+SEGCL_INTERNAL segcl_status segcl_shape_check(segcl_context *ctx, const char *name, int ndim,
+                                              const int64_t *shape, size_t *numel);
+SEGCL_INTERNAL void segcl_shape_format(int ndim, const int64_t *shape, char *buf, size_t len);
+
+/* ---- profiling (src/cl/launch.c) -------------------------------------------------------------- */
+
+/* With $SEGCL_PROFILE set, every launch waits for its kernel and its time is added up per
+ * kernel name (development only: it serialises the queue). */
+typedef struct segcl_profile_entry {
+    char name[48];
+    unsigned long calls;
+    double seconds;
+} segcl_profile_entry;
+
+#define SEGCL_PROFILE_MAX 64
+SEGCL_INTERNAL void segcl_profile_print(segcl_context *ctx, void *file);
+SEGCL_INTERNAL void segcl_profile_reset(segcl_context *ctx);
+
+/* ---- the context ---------------------------------------------------------------------------- */
+
+/* ---- tuning (src/cl/tuning.c) ------------------------------------------------------------- */
+
+/* What `segcl tune` chooses per device, and what every later run on that device then uses.
+ * Zero fields keep the defaults derived from the device's properties (src/cl/context.c). */
+typedef struct segcl_tuning {
+    int gemm_backend;        /* segcl_gemm_backend; 0: by the kernel style */
+    unsigned gemm_vec;       /* CPU GEMM: floats per register vector (8 or 16) */
+    unsigned gemm_mr;        /*   rows of the register tile */
+    unsigned mc_tiles, nc_tiles, kc; /* cache blocking: row tiles, column tiles, K block */
+    unsigned run_length;     /* elements per work-item of run-style kernels */
+    unsigned elem_local;     /* work-group size of GPU-style elementwise kernels */
+    int clblast_set;         /* 0: CLBlast's own database; n > 0: segcl's Xgemm set n */
+} segcl_tuning;
+
+/* Where the tuning of a device lives: next to the kernel cache (cache_dir/../tuning), one file
+ * per device name, driver version, segcl version and kernel style. Free with segcl_free. */
+SEGCL_INTERNAL char *segcl_tuning_path(const char *cache_dir, const segcl_device_info *info,
+                                       bool cpu_style);
+/* The kernel style a context on this device uses: the device's, or $SEGCL_KERNEL_STYLE's. */
+SEGCL_INTERNAL bool segcl_kernel_style_cpu(const segcl_device_info *info);
+/* Reads a tuning file. *found is false (and SEGCL_OK) when there is none; a file that is
+ * damaged, out of range or for another device is an error (FORMAT) naming it. */
+SEGCL_INTERNAL segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,
+                                              const segcl_device_info *info, segcl_tuning *t,
+                                              bool *found);
+/* Writes it atomically, with `report` (a JSON object of measurements, may be NULL). */
+SEGCL_INTERNAL segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
+                                              const segcl_device_info *info,
+                                              const segcl_tuning *t, json_t *report);
+/* CLBlast Xgemm parameter sets segcl tune tries on GPU-style devices (1..count). */
+SEGCL_INTERNAL int segcl_clblast_set_count(void);
+SEGCL_INTERNAL segcl_status segcl_clblast_apply_set(segcl_context *ctx, int set);
+
+struct segcl_tensor {
+    segcl_context *ctx;
+    cl_mem buffer;
+    size_t bytes;
+    int ndim;
+    int64_t shape[SEGCL_MAX_DIMS];
+    size_t numel;
+    char *name;
+    bool owns_memory; /* false for arena sub-buffers */
+};
+
+#endif /* SEGCL_CL_H */

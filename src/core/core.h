@@ -1,0 +1,147 @@
+/*
+ * The bottom layer of the library: allocation (with fault injection), error messages,
+ * JSON, files (atomic writes), SHA-256 and the seeded random generator. Nothing here knows
+ * of OpenCL or devices.
+ */
+#ifndef SEGCL_CORE_H
+#define SEGCL_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segcl/segcl.h"
+
+#define SEGCL_INTERNAL __attribute__((visibility("hidden")))
+
+#if defined(__GNUC__)
+#define SEGCL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SEGCL_PRINTF(f, a)
+#endif
+
+/* ---- allocation (src/core/alloc.c) ---------------------------------------------------------- */
+
+/* Every heap allocation in the library goes through these, so tests can make the n-th one fail. */
+SEGCL_INTERNAL void *segcl_malloc(size_t size);
+SEGCL_INTERNAL void *segcl_calloc(size_t count, size_t size);
+SEGCL_INTERNAL void *segcl_realloc(void *ptr, size_t size);
+SEGCL_INTERNAL char *segcl_strdup(const char *s);
+SEGCL_INTERNAL void segcl_free(void *ptr);
+/* How many allocations have failed in the calling thread so far. Libraries that report
+ * running out of memory as something else (jansson's parser) are told apart by it. */
+SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
+/* Test hook: the allocation after `n` more successful ones fails; n < 0 disables. */
+SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
+
+/* ---- errors (src/core/error.c) -------------------------------------------------------------- */
+
+/* Records a formatted message on ctx and returns status, so callers can `return segcl_fail(...)`. */
+SEGCL_INTERNAL segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt,
+                                       ...) SEGCL_PRINTF(3, 4);
+SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
+/* Passes a one-line warning to the context's handler (segcl_context_set_warning_handler); with
+ * none it is dropped. */
+SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+/* Copies the reading settings (strictness, pixel limit; not the handler) from one context to
+ * another, e.g. to the loader thread's. */
+SEGCL_INTERNAL void segcl_copy_decoding(segcl_context *to, const segcl_context *from);
+SEGCL_INTERNAL bool segcl_strict_decoding(const segcl_context *ctx);
+SEGCL_INTERNAL uint64_t segcl_max_pixels(const segcl_context *ctx);
+
+/* ---- JSON (src/core/json.c) ---------------------------------------------------------------- */
+
+typedef struct json_t json_t;
+/* The text of json (jansson dump flags) in *out (free with segcl_free); every failed append is
+ * an error, unlike json_dumps. */
+SEGCL_INTERNAL segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags,
+                                            char **out);
+/* Writes json, indented, reals to 9 significant digits (a float round-trips), to path through
+ * a temporary file and a rename. */
+SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_context *ctx, const char *path,
+                                                  const json_t *json);
+
+/* Reading JSON from outside (src/core/json_read.c): strict, allocation-failure safe, fuzzed. */
+typedef enum segcl_jtype {
+    SEGCL_JSON_NULL,
+    SEGCL_JSON_BOOL,
+    SEGCL_JSON_NUMBER,
+    SEGCL_JSON_STRING,
+    SEGCL_JSON_ARRAY,
+    SEGCL_JSON_OBJECT,
+} segcl_jtype;
+typedef struct segcl_jvalue segcl_jvalue;
+/* Parses text[0..len) (`name` labels messages: FORMAT with the byte offset, or out of memory). */
+SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_context *ctx, const char *name,
+                                             const char *text, size_t len, segcl_jvalue **out);
+SEGCL_INTERNAL void segcl_json_free(segcl_jvalue *v);
+SEGCL_INTERNAL segcl_jtype segcl_json_type(const segcl_jvalue *v);
+/* Members of an object or elements of an array (0 for anything else). */
+SEGCL_INTERNAL size_t segcl_json_size(const segcl_jvalue *v);
+SEGCL_INTERNAL const segcl_jvalue *segcl_json_at(const segcl_jvalue *v, size_t i);
+SEGCL_INTERNAL const char *segcl_json_key_at(const segcl_jvalue *v, size_t i);
+SEGCL_INTERNAL const segcl_jvalue *segcl_json_get(const segcl_jvalue *object, const char *key);
+/* The string, or NULL when v is not one. */
+SEGCL_INTERNAL const char *segcl_json_string(const segcl_jvalue *v);
+/* True for a number written as an integer that fits int64. */
+SEGCL_INTERNAL bool segcl_json_integer(const segcl_jvalue *v, int64_t *out);
+SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
+
+/* ---- files (src/core/fs.c) ------------------------------------------------------------------ */
+
+/* mkdir -p */
+SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir);
+/* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
+SEGCL_INTERNAL segcl_status segcl_read_file(segcl_context *ctx, const char *path,
+                                            size_t max_bytes, char **data, size_t *length);
+/* write() until done, retrying interrupted calls; `path` names the file in errors. */
+SEGCL_INTERNAL segcl_status segcl_write_all(segcl_context *ctx, int fd, const void *data,
+                                            size_t n, const char *path);
+
+/* A file written atomically: segcl_file_begin opens a hidden temporary beside path; write to
+ * fd; segcl_file_end(st) then fsyncs and renames it over path when st is SEGCL_OK (and makes
+ * the rename durable), or removes it otherwise. Returns the first error. */
+typedef struct segcl_file {
+    int fd;
+    const char *path;
+    char *temporary;
+} segcl_file;
+SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_context *ctx, const char *path,
+                                             segcl_file *out);
+SEGCL_INTERNAL segcl_status segcl_file_end(segcl_context *ctx, segcl_file *f, segcl_status st);
+
+
+/* Formats a byte count as "6.0 MiB". */
+SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* ---- SHA-256 (src/core/sha256.c) ------------------------------------------------------------ */
+
+typedef struct segcl_sha256 {
+    uint32_t state[8];
+    uint64_t length;
+    uint8_t block[64];
+    size_t fill;
+} segcl_sha256;
+
+SEGCL_INTERNAL void segcl_sha256_init(segcl_sha256 *h);
+SEGCL_INTERNAL void segcl_sha256_update(segcl_sha256 *h, const void *data, size_t len);
+SEGCL_INTERNAL void segcl_sha256_final(segcl_sha256 *h, uint8_t digest[32]);
+SEGCL_INTERNAL void segcl_sha256_hex(const uint8_t digest[32], char hex[65]);
+
+/* ---- random numbers (src/core/rng.c) ------------------------------------------------------- */
+
+/* PCG32 (O'Neill): small, fast, and the same sequence on every platform for a given seed. */
+typedef struct segcl_rng {
+    uint64_t state;
+    uint64_t inc;
+} segcl_rng;
+
+SEGCL_INTERNAL void segcl_rng_seed(segcl_rng *rng, uint64_t seed, uint64_t stream);
+SEGCL_INTERNAL uint32_t segcl_rng_u32(segcl_rng *rng);
+/* Uniform in [0, 1) with 24 random bits, so every value is exactly representable as float. */
+SEGCL_INTERNAL float segcl_rng_uniform(segcl_rng *rng);
+/* Uniform integer in [0, bound) without modulo bias. */
+SEGCL_INTERNAL uint32_t segcl_rng_below(segcl_rng *rng, uint32_t bound);
+
+#endif /* SEGCL_CORE_H */
