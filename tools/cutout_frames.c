@@ -97,6 +97,116 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The JPEG and PNG files of dir in name order; -1 (with a message) when it cannot be read. */
+static int list_frames(const char *dir, char ***out, size_t *count)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cutout_frames: cannot open %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (!has_suffix(e->d_name, ".jpg") && !has_suffix(e->d_name, ".jpeg") &&
+            !has_suffix(e->d_name, ".png"))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **g = realloc(names, cap * sizeof *g);
+            if (!g) {
+                rc = -1;
+                break;
+            }
+            names = g;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            rc = -1;
+        else
+            n++;
+    }
+    closedir(d);
+    if (rc) {
+        fprintf(stderr, "cutout_frames: out of memory\n");
+        free_names(names, n);
+        return rc;
+    }
+    qsort(names, n, sizeof *names, by_name);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+/* RGBA with the foreground probability as alpha, written as a PNG. */
+static int write_cutout(const char *path, const uint8_t *rgb, const float *alpha, int w, int h)
+{
+    uint8_t *rgba = malloc((size_t)w * h * 4);
+    if (!rgba) {
+        fprintf(stderr, "cutout_frames: out of memory\n");
+        return -1;
+    }
+    for (size_t k = 0; k < (size_t)w * h; k++) {
+        memcpy(rgba + 4 * k, rgb + 3 * k, 3);
+        rgba[4 * k + 3] = (uint8_t)(alpha[k] * 255.0f + 0.5f);
+    }
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    im.width = (png_uint_32)w, im.height = (png_uint_32)h;
+    im.format = PNG_FORMAT_RGBA;
+    int rc = 0;
+    if (!png_image_write_to_file(&im, path, 0, rgba, 0, NULL)) {
+        fprintf(stderr, "cutout_frames: cannot write %s: %s\n", path, im.message);
+        rc = 1;
+    }
+    free(rgba);
+    return rc;
+}
+
+/* One frame: decoded here, segmented from memory, written as OUT_DIR/<stem>.png. Returns 0
+ * when written, 1 when this frame failed (the loop goes on), -1 when out of memory (it stops);
+ * a segcl failure is left in *st. */
+static int cut_out_frame(segcl_predictor *p, const char *in_dir, const char *name,
+                         const char *out_dir, segcl_status *st)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", in_dir, name);
+    int w, h;
+    uint8_t *rgb = decode(path, &w, &h);
+    if (!rgb)
+        return 1;
+    float *alpha = malloc((size_t)w * h * sizeof *alpha);
+    int rc = 0;
+    if (!alpha) {
+        fprintf(stderr, "cutout_frames: out of memory\n");
+        rc = -1;
+        goto done;
+    }
+    const segcl_pixels frame = {rgb, w, h, 3, 0};
+    const segcl_prediction_maps maps = {NULL, alpha, NULL};
+    if ((*st = segcl_predict_pixels(p, &frame, 1, &maps)) != SEGCL_OK)
+        goto done;
+    char stem[3000];
+    snprintf(stem, sizeof stem, "%s", name);
+    char *dot = strrchr(stem, '.');
+    if (dot)
+        *dot = '\0';
+    snprintf(path, sizeof path, "%s/%s.png", out_dir, stem);
+    rc = write_cutout(path, rgb, alpha, w, h);
+done:
+    free(rgb);
+    free(alpha);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *device = NULL;
@@ -110,31 +220,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *model = argv[a], *in_dir = argv[a + 1], *out_dir = argv[a + 2];
-    DIR *d = opendir(in_dir);
-    if (!d) {
-        fprintf(stderr, "cutout_frames: cannot open %s: %s\n", in_dir, strerror(errno));
-        return 1;
-    }
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!has_suffix(e->d_name, ".jpg") && !has_suffix(e->d_name, ".jpeg") &&
-            !has_suffix(e->d_name, ".png"))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **g = realloc(names, cap * sizeof *g);
-            if (!g)
-                return 1;
-            names = g;
-        }
-        if (!(names[n++] = strdup(e->d_name)))
-            return 1;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    size_t n = 0;
+    if (list_frames(in_dir, &names, &n) != 0)
+        return 1;
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cutout_frames: cannot create %s: %s\n", out_dir, strerror(errno));
+        free_names(names, n);
         return 1;
     }
     segcl_context *ctx = NULL;
@@ -153,48 +245,13 @@ int main(int argc, char **argv)
     int rc = 0, written = 0;
     const double t0 = now();
     for (size_t i = 0; i < n && !st; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", in_dir, names[i]);
-        int w, h;
-        uint8_t *rgb = decode(path, &w, &h);
-        if (!rgb) {
+        const int frame_rc = cut_out_frame(p, in_dir, names[i], out_dir, &st);
+        if (frame_rc == 0 && !st)
+            written++;
+        else if (frame_rc != 0)
             rc = 1;
-            continue;
-        }
-        float *alpha = malloc((size_t)w * h * sizeof *alpha);
-        uint8_t *rgba = malloc((size_t)w * h * 4);
-        if (!alpha || !rgba) {
-            fprintf(stderr, "cutout_frames: out of memory\n");
-            free(rgb), free(alpha), free(rgba);
-            rc = 1;
+        if (frame_rc < 0)
             break;
-        }
-        const segcl_pixels frame = {rgb, w, h, 3, 0};
-        const segcl_prediction_maps maps = {NULL, alpha, NULL};
-        if (!(st = segcl_predict_pixels(p, &frame, 1, &maps))) {
-            for (size_t k = 0; k < (size_t)w * h; k++) {
-                memcpy(rgba + 4 * k, rgb + 3 * k, 3);
-                rgba[4 * k + 3] = (uint8_t)(alpha[k] * 255.0f + 0.5f);
-            }
-            char stem[3000];
-            snprintf(stem, sizeof stem, "%s", names[i]);
-            char *dot = strrchr(stem, '.');
-            if (dot)
-                *dot = '\0';
-            snprintf(path, sizeof path, "%s/%s.png", out_dir, stem);
-            png_image im;
-            memset(&im, 0, sizeof im);
-            im.version = PNG_IMAGE_VERSION;
-            im.width = (png_uint_32)w, im.height = (png_uint_32)h;
-            im.format = PNG_FORMAT_RGBA;
-            if (!png_image_write_to_file(&im, path, 0, rgba, 0, NULL)) {
-                fprintf(stderr, "cutout_frames: cannot write %s: %s\n", path, im.message);
-                rc = 1;
-            } else {
-                written++;
-            }
-        }
-        free(rgb), free(alpha), free(rgba);
     }
     if (st) {
         fprintf(stderr, "cutout_frames: %s\n", segcl_context_error(ctx));
@@ -206,8 +263,6 @@ int main(int argc, char **argv)
     }
     segcl_predictor_destroy(p);
     segcl_context_destroy(ctx);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    free_names(names, n);
     return rc;
 }
