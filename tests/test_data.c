@@ -52,7 +52,7 @@ static void test_bmp_variants(void **state)
         snprintf(rel, sizeof rel, "ph2/PH2Dataset/PH2 Dataset images/%s", masks[i]);
         fixture(path, sizeof path, rel);
         segcl_image m;
-        assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
+        assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 1, &m));
         check_mask(&m, i);
         segcl_image_free(&m);
     }
@@ -60,7 +60,7 @@ static void test_bmp_variants(void **state)
     fixture(path, sizeof path,
             "ph2/PH2Dataset/PH2 Dataset images/IMD002/IMD002_Dermoscopic_Image/IMD002.bmp");
     segcl_image p;
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &p));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &p));
     assert_int_equal(p.width, W);
     assert_int_equal(p.height, H);
     for (int y = 0; y < H; y++)
@@ -79,7 +79,7 @@ static void test_png_and_jpeg(void **state)
     char path[1024];
     segcl_image img;
     fixture(path, sizeof path, "folder/images/d.png");
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &img));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &img));
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int rgb[3];
@@ -90,7 +90,7 @@ static void test_png_and_jpeg(void **state)
     segcl_image_free(&img);
     /* JPEG is lossy: the mean absolute difference stays small */
     fixture(path, sizeof path, "folder/images/a.jpg");
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &img));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &img));
     double diff = 0;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -103,7 +103,7 @@ static void test_png_and_jpeg(void **state)
     segcl_image_free(&img);
     /* a JPEG mask read as grey keeps the shape */
     fixture(path, sizeof path, "folder/masks/d.jpeg");
-    assert_ok(ctx, segcl_image_load(ctx, path, 1, &img));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 1, &img));
     check_mask(&img, 3);
     segcl_image_free(&img);
     /* write and read back a PNG exactly */
@@ -111,9 +111,9 @@ static void test_png_and_jpeg(void **state)
     snprintf(out, sizeof out, "%s/roundtrip.png", tmp_dir);
     fixture(path, sizeof path, "folder/images/d.png");
     segcl_image a, b;
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &a));
-    assert_ok(ctx, segcl_image_save_png(ctx, out, &a));
-    assert_ok(ctx, segcl_image_load(ctx, out, 3, &b));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &a));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), out, &a));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), out, 3, &b));
     assert_memory_equal(a.pixels, b.pixels, (size_t)W * H * 3);
     segcl_image_free(&a);
     segcl_image_free(&b);
@@ -129,7 +129,7 @@ static void test_corrupt_images(void **state)
         snprintf(rel, sizeof rel, "corrupt/%s", bad[i]);
         fixture(path, sizeof path, rel);
         segcl_image img;
-        segcl_status st = segcl_image_load(ctx, path, 3, &img);
+        segcl_status st = segcl_image_load(segcl_context_diag(ctx), path, 3, &img);
         if (st != SEGCL_ERROR_FORMAT && st != SEGCL_ERROR_IO)
             fail_msg("%s: status %d (%s)", bad[i], st, segcl_context_error(ctx));
         assert_null(img.pixels);
@@ -144,7 +144,7 @@ static void test_corrupt_images(void **state)
         snprintf(rel, sizeof rel, "corrupt/%s", good[i]);
         fixture(path, sizeof path, rel);
         segcl_image img;
-        assert_ok(ctx, segcl_image_load(ctx, path, 3, &img));
+        assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &img));
         segcl_image_free(&img);
     }
 }
@@ -206,9 +206,9 @@ static void test_resize(void **state)
 {
     (void)state;
     segcl_image src, dst;
-    assert_ok(ctx, segcl_image_alloc(ctx, 40, 30, 3, &src));
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 40, 30, 3, &src));
     memset(src.pixels, 77, 40 * 30 * 3);
-    assert_ok(ctx, segcl_image_resize(ctx, &src, 16, 16, false, &dst));
+    assert_ok(ctx, segcl_image_resize(segcl_context_diag(ctx), &src, 16, 16, false, &dst));
     for (int i = 0; i < 16 * 16 * 3; i++)
         assert_int_equal(dst.pixels[i], 77);
     segcl_image_free(&dst);
@@ -216,16 +216,16 @@ static void test_resize(void **state)
     for (int y = 0; y < 30; y++)
         for (int x = 0; x < 40; x++)
             memset(src.pixels + (y * 40 + x) * 3, (x + y) % 2 ? 255 : 0, 3);
-    assert_ok(ctx, segcl_image_resize(ctx, &src, 10, 8, false, &dst));
+    assert_ok(ctx, segcl_image_resize(segcl_context_diag(ctx), &src, 10, 8, false, &dst));
     for (int i = 0; i < 10 * 8 * 3; i++)
         assert_true(dst.pixels[i] > 100 && dst.pixels[i] < 155);
     segcl_image_free(&dst);
     /* nearest keeps labels: no value appears that was not there */
     segcl_image m;
-    assert_ok(ctx, segcl_image_alloc(ctx, 40, 30, 1, &m));
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 40, 30, 1, &m));
     for (int i = 0; i < 40 * 30; i++)
         m.pixels[i] = (uint8_t)((i % 40) < 20 ? 3 : 9);
-    assert_ok(ctx, segcl_image_resize(ctx, &m, 13, 7, true, &dst));
+    assert_ok(ctx, segcl_image_resize(segcl_context_diag(ctx), &m, 13, 7, true, &dst));
     for (int i = 0; i < 13 * 7; i++)
         assert_true(dst.pixels[i] == 3 || dst.pixels[i] == 9);
     segcl_image_free(&dst);
@@ -244,8 +244,8 @@ static void test_loader(void **state)
     segcl_loader_config cfg = {.size = 16, .batch = 2, .augment = SEGCL_AUGMENT_DERMOSCOPY, .shuffle = true,
                                .seed = 5, .classes = 1, .std = {1, 1, 1}};
     segcl_loader *a, *b;
-    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &a));
-    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &b));
+    assert_ok(ctx, segcl_loader_create(segcl_context_diag(ctx), ds, idx, 3, &cfg, &a));
+    assert_ok(ctx, segcl_loader_create(segcl_context_diag(ctx), ds, idx, 3, &cfg, &b));
     assert_int_equal(segcl_loader_batches(a), 2);
     float xa[2 * 3 * 256], ta[2 * 256], xb[2 * 3 * 256], tb[2 * 256];
     size_t na, nb, sa[2], sb[2];
@@ -279,12 +279,12 @@ static void test_loader(void **state)
     cfg.shuffle = false;
     cfg.mean[0] = cfg.mean[1] = cfg.mean[2] = 0.5f;
     cfg.std[0] = cfg.std[1] = cfg.std[2] = 0.25f;
-    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &a));
+    assert_ok(ctx, segcl_loader_create(segcl_context_diag(ctx), ds, idx, 3, &cfg, &a));
     assert_ok(ctx, segcl_loader_get(a, 0, 0, xa, ta, &na, sa));
     assert_int_equal(sa[0], 0);
     segcl_image img, small;
-    assert_ok(ctx, segcl_image_load(ctx, ds->items[0].image_path, 3, &img));
-    assert_ok(ctx, segcl_image_resize(ctx, &img, 16, 16, false, &small));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), ds->items[0].image_path, 3, &img));
+    assert_ok(ctx, segcl_image_resize(segcl_context_diag(ctx), &img, 16, 16, false, &small));
     for (int p = 0; p < 256; p++)
         for (int c = 0; c < 3; c++)
             assert_float_equal(xa[c * 256 + p], (small.pixels[p * 3 + c] / 255.0f - 0.5f) / 0.25f,
@@ -295,7 +295,7 @@ static void test_loader(void **state)
     /* class-index masks: 0/255 masks pass (255 is "ignore"); d.jpeg's JPEG noise holds values
      * beyond the class count, an error that names the file */
     cfg.classes = 2;
-    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &a));
+    assert_ok(ctx, segcl_loader_create(segcl_context_diag(ctx), ds, idx, 3, &cfg, &a));
     assert_ok(ctx, segcl_loader_get(a, 0, 0, xa, ta, &na, sa));
     assert_int_equal(segcl_loader_get(a, 0, 1, xa, ta, &na, sa), SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "d.jpeg"));
@@ -498,8 +498,8 @@ static void test_real_ph2_if_present(void **state)
     assert_true(segcl_dataset_size(ds) >= 100);
     for (size_t i = 0; i < ds->count; i++) {
         segcl_image img, mask;
-        assert_ok(ctx, segcl_image_load(ctx, ds->items[i].image_path, 3, &img));
-        assert_ok(ctx, segcl_image_load(ctx, ds->items[i].mask_path, 1, &mask));
+        assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), ds->items[i].image_path, 3, &img));
+        assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), ds->items[i].mask_path, 1, &mask));
         assert_int_equal(img.width, mask.width);
         assert_int_equal(img.height, mask.height);
         size_t fg = 0, n = (size_t)mask.width * mask.height;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cl/cl.h"
 #include "data/data.h"
 #include "test_util.h"
 
@@ -76,9 +77,9 @@ static void test_mask_rules(void **state)
     segcl_image m;
     segcl_mask_info info;
     snprintf(path, sizeof path, "%s/p1.png", masks);
-    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 1, &m));
     assert_int_equal(m.width, 20);
-    assert_ok(ctx, segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info));
+    assert_ok(ctx, segcl_mask_prepare(segcl_context_diag(ctx), path, &m, 1, 40, 30, &info));
     assert_true(info.resized && !info.zero_one);
     assert_int_equal(info.stored_width, 20);
     assert_int_equal(m.width, 40);
@@ -89,8 +90,8 @@ static void test_mask_rules(void **state)
     segcl_image_free(&m);
     /* 0/1 is background/foreground */
     snprintf(path, sizeof path, "%s/p3.png", masks);
-    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
-    assert_ok(ctx, segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 1, &m));
+    assert_ok(ctx, segcl_mask_prepare(segcl_context_diag(ctx), path, &m, 1, 40, 30, &info));
     assert_true(info.zero_one && !info.resized && !info.empty);
     for (int y = 0; y < 30; y++)
         for (int x = 0; x < 40; x++)
@@ -99,8 +100,9 @@ static void test_mask_rules(void **state)
     /* another aspect ratio is an error naming the mask */
     sizes_folders("sizes_bad", images, masks, sizeof images);
     snprintf(path, sizeof path, "%s/p2.png", masks);
-    assert_ok(ctx, segcl_image_load(ctx, path, 1, &m));
-    assert_int_equal(segcl_mask_prepare(ctx, path, &m, 1, 40, 30, &info), SEGCL_ERROR_FORMAT);
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 1, &m));
+    assert_int_equal(segcl_mask_prepare(segcl_context_diag(ctx), path, &m, 1, 40, 30, &info),
+                     SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "p2.png"));
     assert_non_null(strstr(segcl_context_error(ctx), "aspect"));
     segcl_image_free(&m);
@@ -117,7 +119,8 @@ static void test_dataset_check(void **state)
     assert_int_equal(segcl_dataset_get_format(ds), SEGCL_DATASET_PAIR);
     assert_int_equal(segcl_dataset_size(ds), 4);
     line_count = 0;
-    assert_ok(ctx, segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res));
+    assert_ok(ctx,
+              segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, false, collect, NULL, &res));
     assert_int_equal(res.resized, 2);
     assert_int_equal(res.zero_one, 1);
     assert_true(find_line("note: 2 of 4 masks", "resized") >= 0);
@@ -134,14 +137,16 @@ static void test_dataset_check(void **state)
     sizes_folders("sizes_bad", images, masks, sizeof images);
     assert_ok(ctx, segcl_dataset_open_pair(ctx, images, masks, &ds));
     line_count = 0;
-    assert_int_equal(segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res),
-                     SEGCL_ERROR_FORMAT);
+    assert_int_equal(
+        segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, false, collect, NULL, &res),
+        SEGCL_ERROR_FORMAT);
     assert_true(find_line("problem: ", "p2.png") >= 0);
     assert_non_null(strstr(segcl_context_error(ctx), "--skip-bad"));
     assert_non_null(strstr(segcl_context_error(ctx), "1 of the 4"));
     /* --skip-bad leaves it out */
     line_count = 0;
-    assert_ok(ctx, segcl_dataset_check(ctx, ds, 16, 1, true, collect, NULL, &res));
+    assert_ok(ctx,
+              segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, true, collect, NULL, &res));
     assert_true(find_line("skipped: ", "p2.png") >= 0);
     assert_int_equal(res.skipped_bad, 1);
     assert_int_equal(segcl_dataset_size(ds), 3);
@@ -158,8 +163,9 @@ static void test_dataset_check(void **state)
     assert_int_equal(system(cmd), 0);
     assert_ok(ctx, segcl_dataset_open_pair(ctx, bad_images, bad_masks, &ds));
     line_count = 0;
-    assert_int_equal(segcl_dataset_check(ctx, ds, 16, 1, false, collect, NULL, &res),
-                     SEGCL_ERROR_FORMAT);
+    assert_int_equal(
+        segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, false, collect, NULL, &res),
+        SEGCL_ERROR_FORMAT);
     assert_true(find_line("problem: ", "p0.jpg") >= 0);
     assert_true(find_line("problem: ", "p2.png") >= 0);
     assert_true(find_line("problem: ", "p0.jpg") < find_line("problem: ", "p2.png"));

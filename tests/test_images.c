@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cl/cl.h"
 #include "data/data.h"
 #include "test_util.h"
 
@@ -39,7 +40,7 @@ static void path_of(char *buf, size_t len, const char *name)
 static segcl_image load_path(const char *path, int channels)
 {
     segcl_image img;
-    assert_ok(ctx, segcl_image_load(ctx, path, channels, &img));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, channels, &img));
     return img;
 }
 
@@ -165,7 +166,7 @@ static void test_truncated_jpeg_warns(void **state)
     path_of(path, sizeof path, "half.jpg");
     segcl_context_set_strict(ctx, true);
     segcl_image img;
-    assert_int_equal(segcl_image_load(ctx, path, 3, &img), SEGCL_ERROR_FORMAT);
+    assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
     segcl_context_set_strict(ctx, false);
     assert_non_null(strstr(segcl_context_error(ctx), "half.jpg"));
     assert_non_null(strstr(segcl_context_error(ctx), "strict"));
@@ -180,7 +181,8 @@ static void test_pixel_limit(void **state)
         char path[700];
         path_of(path, sizeof path, huge[i]);
         segcl_image img;
-        assert_int_equal(segcl_image_load(ctx, path, 3, &img), SEGCL_ERROR_FORMAT);
+        assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img),
+                         SEGCL_ERROR_FORMAT);
         assert_non_null(strstr(segcl_context_error(ctx), "exceeds the limit"));
         assert_non_null(strstr(segcl_context_error(ctx), huge[i]));
         assert_null(img.pixels);
@@ -190,10 +192,10 @@ static void test_pixel_limit(void **state)
     char path[700];
     path_of(path, sizeof path, "rgba.png");
     segcl_image img;
-    assert_int_equal(segcl_image_load(ctx, path, 3, &img), SEGCL_ERROR_FORMAT);
+    assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "21x14"));
     segcl_context_set_max_pixels(ctx, 0);
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &img));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &img));
     segcl_image_free(&img);
 }
 
@@ -216,7 +218,7 @@ static void test_bmp_bitfields_and_offsets(void **state)
     segcl_image_free(&img);
     char path[700];
     path_of(path, sizeof path, "bad_offset.bmp");
-    assert_int_equal(segcl_image_load(ctx, path, 3, &img), SEGCL_ERROR_FORMAT);
+    assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "offset"));
     assert_non_null(strstr(segcl_context_error(ctx), "bad_offset.bmp"));
 }
@@ -248,11 +250,12 @@ static void test_palette_masks(void **state)
     char path[256];
     snprintf(path, sizeof path, "/tmp/segcl-palette-%d.png", (int)getpid());
     segcl_image m;
-    assert_int_equal(segcl_image_alloc(ctx, W, H, 1, &m), SEGCL_OK);
+    assert_int_equal(segcl_image_alloc(segcl_context_diag(ctx), W, H, 1, &m), SEGCL_OK);
     for (int i = 0; i < W * H; i++)
         m.pixels[i] = (uint8_t)((i * 7 + i / W) % 5);
     const uint8_t colours[5 * 3] = {0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128};
-    assert_int_equal(segcl_image_save_png_palette(ctx, path, &m, colours, 5), SEGCL_OK);
+    assert_int_equal(segcl_image_save_png_palette(segcl_context_diag(ctx), path, &m, colours, 5),
+                     SEGCL_OK);
     /* a palette image on disk: IHDR colour type 3, and a PLTE chunk of 5 entries */
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -278,7 +281,8 @@ static void test_palette_masks(void **state)
     const uint8_t grays[2 * 3] = {0, 0, 0, 255, 255, 255};
     for (int i = 0; i < W * H; i++)
         m.pixels[i] = (uint8_t)(i % 3 == 0);
-    assert_int_equal(segcl_image_save_png_palette(ctx, path, &m, grays, 2), SEGCL_OK);
+    assert_int_equal(segcl_image_save_png_palette(segcl_context_diag(ctx), path, &m, grays, 2),
+                     SEGCL_OK);
     back = load_path(path, 1);
     for (int i = 0; i < W * H; i++)
         assert_int_equal(back.pixels[i], m.pixels[i] ? 255 : 0);

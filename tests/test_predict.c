@@ -69,7 +69,7 @@ static void predict_file(segcl_predictor *p, uint8_t *rgb, int w, int h, const c
     snprintf(img_path, sizeof img_path, "%s/%s.png", tmp, name);
     snprintf(out_dir, sizeof out_dir, "%s/%s", tmp, name);
     segcl_image im = {w, h, 3, rgb};
-    assert_ok(ctx, segcl_image_save_png(ctx, img_path, &im));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), img_path, &im));
     const char *inputs[] = {img_path};
     assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, false, NULL, NULL));
     snprintf(mask_path, len, "%s/%s_mask.png", out_dir, name);
@@ -117,7 +117,7 @@ static void test_pixels_binary(void **state)
     char mask_path[900];
     predict_file(p, rgb, w, h, "photo", mask_path, sizeof mask_path);
     segcl_image mask;
-    assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &mask));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), mask_path, 1, &mask));
     for (int i = 0; i < w * h; i++)
         assert_int_equal(mask.pixels[i], labels[0][i] ? 255 : 0);
     segcl_image_free(&mask);
@@ -174,8 +174,8 @@ static void test_pixels_classes_and_palette(void **state)
     char mask_path[900];
     predict_file(p, rgb, w, h, "three", mask_path, sizeof mask_path);
     segcl_image idx, colours;
-    assert_ok(ctx, segcl_image_load(ctx, mask_path, 1, &idx));
-    assert_ok(ctx, segcl_image_load(ctx, mask_path, 3, &colours));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), mask_path, 1, &idx));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), mask_path, 3, &colours));
     const uint8_t want[3][3] = {{0, 0, 0}, {255, 0, 0}, {0, 0xc0, 0xff}};
     for (int i = 0; i < w * h; i++) {
         assert_int_equal(idx.pixels[i], labels[i]);

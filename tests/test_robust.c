@@ -320,7 +320,7 @@ static void test_loader_index_checked(void **state)
     size_t idx[3] = {0, 1, 2};
     segcl_loader_config cfg = {.size = 16, .batch = 2, .classes = 1, .std = {1, 1, 1}};
     segcl_loader *l;
-    assert_ok(ctx, segcl_loader_create(ctx, ds, idx, 3, &cfg, &l));
+    assert_ok(ctx, segcl_loader_create(segcl_context_diag(ctx), ds, idx, 3, &cfg, &l));
     float x[2 * 3 * 256], t[2 * 256];
     size_t n;
     assert_int_equal(segcl_loader_get(l, 0, 2, x, t, &n, NULL), SEGCL_ERROR_INVALID_ARGUMENT);
@@ -383,7 +383,7 @@ static segcl_status load_two_batches(const char *dir, segcl_loader **l, segcl_da
     float x[2 * 3 * 256], t[2 * 256];
     size_t n;
     if (!st)
-        st = segcl_loader_create(ctx, *ds, idx, 3, &cfg, l);
+        st = segcl_loader_create(segcl_context_diag(ctx), *ds, idx, 3, &cfg, l);
     for (size_t b = 0; b < 2 && !st; b++)
         st = segcl_loader_get(*l, 0, b, x, t, &n, NULL);
     return st;
@@ -406,7 +406,7 @@ static segcl_status check_pairs(const char *images, const char *masks, segcl_dat
     segcl_check_result res;
     segcl_status st = segcl_dataset_open_pair(ctx, images, masks, ds);
     if (!st)
-        st = segcl_dataset_check(ctx, *ds, 16, 1, true, NULL, NULL, &res);
+        st = segcl_dataset_check(segcl_context_diag(ctx), *ds, 16, 1, true, NULL, NULL, &res);
     return st;
 }
 

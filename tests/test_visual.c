@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cl/cl.h"
 #include "io/visual.h"
 #include "test_util.h"
 
@@ -24,7 +25,7 @@ static void temp_path(char *buf, size_t len, const char *name)
 static segcl_image photo_of(int w, int h)
 {
     segcl_image img;
-    assert_int_equal(segcl_image_alloc(ctx, w, h, 3, &img), SEGCL_OK);
+    assert_int_equal(segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, &img), SEGCL_OK);
     for (int i = 0; i < w * h; i++)
         for (int c = 0; c < 3; c++)
             img.pixels[3 * i + c] = (uint8_t)((i * 37 + c * 91) % 251);
@@ -47,9 +48,9 @@ static void test_cutout_keeps_colours_and_alpha(void **state)
     /* written as RGBA and read back as a photo: the colours, untouched by the alpha */
     char path[256];
     temp_path(path, sizeof path, "cutout.png");
-    assert_ok(ctx, segcl_image_save_png(ctx, path, &out));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), path, &out));
     segcl_image back;
-    assert_ok(ctx, segcl_image_load(ctx, path, 3, &back));
+    assert_ok(ctx, segcl_image_load(segcl_context_diag(ctx), path, 3, &back));
     assert_memory_equal(back.pixels, photo.pixels, (size_t)13 * 7 * 3);
     segcl_image_free(&back);
     remove(path);
@@ -97,13 +98,13 @@ static void test_background_image_covers(void **state)
     (void)state;
     const uint8_t stripes[4][3] = {{200, 0, 0}, {0, 200, 0}, {0, 0, 200}, {200, 200, 0}};
     segcl_image back;
-    assert_ok(ctx, segcl_image_alloc(ctx, 40, 10, 3, &back));
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 40, 10, 3, &back));
     for (int y = 0; y < 10; y++)
         for (int x = 0; x < 40; x++)
             memcpy(back.pixels + 3 * (y * 40 + x), stripes[x / 10], 3);
     char path[256];
     temp_path(path, sizeof path, "background.png");
-    assert_ok(ctx, segcl_image_save_png(ctx, path, &back));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), path, &back));
     segcl_image_free(&back);
     segcl_background bg;
     assert_ok(ctx, segcl_background_parse(ctx, path, &bg));
@@ -128,7 +129,7 @@ static void test_blurred_background_keeps_person_out(void **state)
     (void)state;
     const int w = 64, h = 48;
     segcl_image photo, out;
-    assert_ok(ctx, segcl_image_alloc(ctx, w, h, 3, &photo));
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, &photo));
     uint8_t *alpha = malloc((size_t)w * h);
     assert_non_null(alpha);
     for (int y = 0; y < h; y++)

@@ -10,6 +10,20 @@
 
 #include "core/core.h"
 
+/* ---- errors of a context (src/cl/cl_error.c) ----------------------------------------------- */
+
+/* Every context carries an error sink (src/core): its last message, warning handler and the
+ * reading policy. Host work below cl (core, data) takes the sink itself. */
+SEGCL_INTERNAL segcl_diag *segcl_context_diag(segcl_context *ctx);
+/* Records a formatted message on ctx and returns status: `return segcl_fail(ctx, ...)`. */
+SEGCL_INTERNAL segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt,
+                                       ...) SEGCL_PRINTF(3, 4);
+/* Empties the message and forgets the last OpenCL error. */
+SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
+/* Passes a one-line warning to the context's handler (segcl_context_set_warning_handler); with
+ * none it is dropped. */
+SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+
 /* Records "<what> failed: <CL_ERROR_NAME> (<code>)" plus optional detail; maps the code. */
 SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,
                                           const char *fmt, ...) SEGCL_PRINTF(4, 5);

@@ -1,7 +1,67 @@
-/* OpenCL status codes: their names, and the segcl status each maps to in an error. */
+/* The context's errors and warnings (its sink, src/core), the public calls that set how it reads
+ * images, and OpenCL status codes: their names and the segcl status each maps to in an error. */
 #include <stdio.h>
 
 #include "internal.h"
+
+segcl_diag *segcl_context_diag(segcl_context *ctx)
+{
+    return ctx ? &ctx->diag : NULL;
+}
+
+segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt, ...)
+{
+    if (!ctx)
+        return status;
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vfail(&ctx->diag, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void segcl_clear_error(segcl_context *ctx)
+{
+    if (!ctx)
+        return;
+    segcl_diag_clear(&ctx->diag);
+    ctx->last_cl_error = CL_SUCCESS;
+}
+
+void segcl_warn(segcl_context *ctx, const char *fmt, ...)
+{
+    if (!ctx)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vwarn(&ctx->diag, fmt, ap);
+    va_end(ap);
+}
+
+const char *segcl_context_error(const segcl_context *ctx)
+{
+    if (!ctx)
+        return "out of host memory creating the segcl context";
+    return segcl_diag_message(&ctx->diag);
+}
+
+void segcl_context_set_warning_handler(segcl_context *ctx, segcl_warning_fn fn, void *user)
+{
+    if (ctx)
+        segcl_diag_set_warning_handler(&ctx->diag, fn, user);
+}
+
+void segcl_context_set_strict(segcl_context *ctx, bool strict)
+{
+    if (ctx)
+        ctx->diag.strict = strict;
+}
+
+void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels)
+{
+    if (ctx)
+        ctx->diag.max_pixels = max_pixels;
+}
 
 static segcl_status status_of_cl(cl_int err)
 {

@@ -36,9 +36,7 @@ segcl_status segcl_context_create(segcl_context **out)
     if (!ctx)
         return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
     ctx->profile = -1;
-    ctx->error_cap = 256;
-    ctx->error = segcl_calloc(1, ctx->error_cap);
-    if (!ctx->error) {
+    if (segcl_diag_init(&ctx->diag)) {
         segcl_free(ctx);
         return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
     }
@@ -340,6 +338,6 @@ void segcl_context_destroy(segcl_context *ctx)
     segcl_free(ctx->cache_dir);
     segcl_free(ctx->kernel_dir);
     segcl_free(ctx->device_options);
-    segcl_free(ctx->error);
+    segcl_diag_release(&ctx->diag);
     segcl_free(ctx);
 }

@@ -5,13 +5,8 @@
 #include "cl/cl.h"
 
 struct segcl_context {
-    char *error;       /* last error message, heap-allocated; "" when none */
-    size_t error_cap;
+    segcl_diag diag;   /* last error message, warning handler, reading policy */
     cl_int last_cl_error;
-    segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
-    void *warn_user;
-    bool strict;            /* decoder warnings are errors */
-    uint64_t max_pixels;    /* images larger than this are refused; 0: the default */
 
     bool enumerated;
     segcl_device_entry *devices;

@@ -49,7 +49,7 @@ segcl_status segcl_kernel_source(segcl_context *ctx, const char *family, char **
         if (!path)
             return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         snprintf(path, n, "%s/%s.cl", ctx->kernel_dir, family);
-        segcl_status st = segcl_read_file(ctx, path, 16u << 20, source, length);
+        segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 16u << 20, source, length);
         segcl_free(path);
         return st;
     }

@@ -79,8 +79,8 @@ segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,
     if (!probe)
         return SEGCL_OK; /* not tuned */
     fclose(probe);
-    segcl_status st = segcl_read_file(ctx, path, 1 << 20, &text, &len);
-    if (st || (st = segcl_json_parse(ctx, path, text, len, &root)))
+    segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 1 << 20, &text, &len);
+    if (st || (st = segcl_json_parse(segcl_context_diag(ctx), path, text, len, &root)))
         goto done;
     const segcl_jvalue *params = segcl_json_get(root, "params");
     const char *device = segcl_json_string(segcl_json_get(root, "device"));
@@ -165,9 +165,9 @@ segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    if (slash && (st = segcl_make_dirs(ctx, dir)))
+    if (slash && (st = segcl_make_dirs(segcl_context_diag(ctx), dir)))
         goto done;
-    st = segcl_json_write_file(ctx, path, root);
+    st = segcl_json_write_file(segcl_context_diag(ctx), path, root);
 done:
     json_decref(params);
     json_decref(root);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 /* Shared by every thread that allocates (the loader's included), hence atomic. */
 static _Atomic long fail_countdown = -1;

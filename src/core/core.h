@@ -37,29 +37,56 @@ SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
 
 /* ---- errors (src/core/error.c) -------------------------------------------------------------- */
 
-/* Records a formatted message on ctx and returns status, so callers can `return segcl_fail(...)`. */
-SEGCL_INTERNAL segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt,
-                                       ...) SEGCL_PRINTF(3, 4);
-SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
-/* Passes a one-line warning to the context's handler (segcl_context_set_warning_handler); with
- * none it is dropped. */
-SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_PRINTF(2, 3);
-/* Copies the reading settings (strictness, pixel limit; not the handler) from one context to
+/* Where host work reports: the last error message, where warnings go, and the reading policy
+ * decoders follow. Every OpenCL context embeds one (segcl_context_diag); a thread that decodes
+ * on its own (the loader's, the dataset checker's) keeps its own and hands its message on. */
+typedef struct segcl_diag {
+    char *message;          /* last error message, heap-allocated; "" when none */
+    size_t message_cap;
+    segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
+    void *warn_user;
+    bool strict;            /* decoder warnings are errors */
+    uint64_t max_pixels;    /* images larger than this are refused; 0: the default */
+} segcl_diag;
+
+/* Allocates the message buffer up front, so a short message survives running out of memory
+ * later; fails only when memory is exhausted. segcl_diag_release frees it (accepts NULL). */
+SEGCL_INTERNAL segcl_status segcl_diag_init(segcl_diag *diag);
+SEGCL_INTERNAL void segcl_diag_release(segcl_diag *diag);
+/* Records a formatted message and returns status, so callers can `return segcl_diag_fail(...)`.
+ * When growing the buffer fails the message is truncated rather than lost. A NULL diag gets no
+ * message. */
+SEGCL_INTERNAL segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status status,
+                                            const char *fmt, ...) SEGCL_PRINTF(3, 4);
+SEGCL_INTERNAL segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status,
+                                             const char *fmt, va_list ap) SEGCL_PRINTF(3, 0);
+/* The last message ("" when none). */
+SEGCL_INTERNAL const char *segcl_diag_message(const segcl_diag *diag);
+SEGCL_INTERNAL void segcl_diag_clear(segcl_diag *diag);
+/* Passes a one-line warning to the handler; with none it is dropped. Strictness is the
+ * decoders' business: they fail instead of warning. */
+SEGCL_INTERNAL void segcl_diag_warn(segcl_diag *diag, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+SEGCL_INTERNAL void segcl_diag_vwarn(segcl_diag *diag, const char *fmt, va_list ap)
+    SEGCL_PRINTF(2, 0);
+SEGCL_INTERNAL void segcl_diag_set_warning_handler(segcl_diag *diag, segcl_warning_fn fn,
+                                                   void *user);
+/* Copies the reading settings (strictness, pixel limit; not the handler) from one sink to
  * another, e.g. to the loader thread's. */
-SEGCL_INTERNAL void segcl_copy_decoding(segcl_context *to, const segcl_context *from);
-SEGCL_INTERNAL bool segcl_strict_decoding(const segcl_context *ctx);
-SEGCL_INTERNAL uint64_t segcl_max_pixels(const segcl_context *ctx);
+SEGCL_INTERNAL void segcl_diag_copy_decoding(segcl_diag *to, const segcl_diag *from);
+SEGCL_INTERNAL bool segcl_diag_strict(const segcl_diag *diag);
+/* The pixel limit in force: SEGCL_DEFAULT_MAX_PIXELS unless set. */
+SEGCL_INTERNAL uint64_t segcl_diag_max_pixels(const segcl_diag *diag);
 
 /* ---- JSON (src/core/json.c) ---------------------------------------------------------------- */
 
 typedef struct json_t json_t;
 /* The text of json (jansson dump flags) in *out (free with segcl_free); every failed append is
  * an error, unlike json_dumps. */
-SEGCL_INTERNAL segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags,
+SEGCL_INTERNAL segcl_status segcl_json_text(segcl_diag *diag, const json_t *json, size_t flags,
                                             char **out);
 /* Writes json, indented, reals to 9 significant digits (a float round-trips), to path through
  * a temporary file and a rename. */
-SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_diag *diag, const char *path,
                                                   const json_t *json);
 
 /* Reading JSON from outside (src/core/json_read.c): strict, allocation-failure safe, fuzzed. */
@@ -73,7 +100,7 @@ typedef enum segcl_jtype {
 } segcl_jtype;
 typedef struct segcl_jvalue segcl_jvalue;
 /* Parses text[0..len) (`name` labels messages: FORMAT with the byte offset, or out of memory). */
-SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_context *ctx, const char *name,
+SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_diag *diag, const char *name,
                                              const char *text, size_t len, segcl_jvalue **out);
 SEGCL_INTERNAL void segcl_json_free(segcl_jvalue *v);
 SEGCL_INTERNAL segcl_jtype segcl_json_type(const segcl_jvalue *v);
@@ -91,12 +118,12 @@ SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
 /* ---- files (src/core/fs.c) ------------------------------------------------------------------ */
 
 /* mkdir -p */
-SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir);
+SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir);
 /* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
-SEGCL_INTERNAL segcl_status segcl_read_file(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path,
                                             size_t max_bytes, char **data, size_t *length);
 /* write() until done, retrying interrupted calls; `path` names the file in errors. */
-SEGCL_INTERNAL segcl_status segcl_write_all(segcl_context *ctx, int fd, const void *data,
+SEGCL_INTERNAL segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data,
                                             size_t n, const char *path);
 
 /* A file written atomically: segcl_file_begin opens a hidden temporary beside path; write to
@@ -107,9 +134,9 @@ typedef struct segcl_file {
     const char *path;
     char *temporary;
 } segcl_file;
-SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_diag *diag, const char *path,
                                              segcl_file *out);
-SEGCL_INTERNAL segcl_status segcl_file_end(segcl_context *ctx, segcl_file *f, segcl_status st);
+SEGCL_INTERNAL segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st);
 
 
 /* Formats a byte count as "6.0 MiB". */

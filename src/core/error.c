@@ -1,11 +1,11 @@
 /*
- * Status strings and the per-context error message. Messages are formatted into a buffer owned
- * by the context; when growing it fails the message is truncated rather than lost.
+ * Status strings and the error sink (segcl_diag). Messages are formatted into a buffer owned
+ * by the sink; when growing it fails the message is truncated rather than lost.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "segcl_version.h"
 
 const char *segcl_version(void)
@@ -32,23 +32,42 @@ const char *segcl_status_string(segcl_status status)
     return "unknown status";
 }
 
-const char *segcl_context_error(const segcl_context *ctx)
+segcl_status segcl_diag_init(segcl_diag *diag)
 {
-    if (!ctx)
-        return "out of host memory creating the segcl context";
-    return ctx->error ? ctx->error : "";
+    memset(diag, 0, sizeof *diag);
+    diag->message_cap = 256;
+    diag->message = segcl_calloc(1, diag->message_cap);
+    if (!diag->message) {
+        diag->message_cap = 0;
+        return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    return SEGCL_OK;
 }
 
-void segcl_clear_error(segcl_context *ctx)
+void segcl_diag_release(segcl_diag *diag)
 {
-    if (ctx && ctx->error)
-        ctx->error[0] = '\0';
-    if (ctx)
-        ctx->last_cl_error = CL_SUCCESS;
+    if (!diag)
+        return;
+    segcl_free(diag->message);
+    diag->message = NULL;
+    diag->message_cap = 0;
 }
 
-static void set_message(segcl_context *ctx, const char *fmt, va_list ap)
+const char *segcl_diag_message(const segcl_diag *diag)
 {
+    return diag && diag->message ? diag->message : "";
+}
+
+void segcl_diag_clear(segcl_diag *diag)
+{
+    if (diag && diag->message)
+        diag->message[0] = '\0';
+}
+
+segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status, const char *fmt, va_list ap)
+{
+    if (!diag)
+        return status;
     va_list copy;
     va_copy(copy, ap);
     int needed = vsnprintf(NULL, 0, fmt, copy);
@@ -56,24 +75,23 @@ static void set_message(segcl_context *ctx, const char *fmt, va_list ap)
     if (needed < 0)
         needed = 0;
     size_t want = (size_t)needed + 1;
-    if (want > ctx->error_cap) {
-        char *grown = segcl_realloc(ctx->error, want);
+    if (want > diag->message_cap) {
+        char *grown = segcl_realloc(diag->message, want);
         if (grown) {
-            ctx->error = grown;
-            ctx->error_cap = want;
+            diag->message = grown;
+            diag->message_cap = want;
         }
     }
-    if (ctx->error && ctx->error_cap > 0)
-        vsnprintf(ctx->error, ctx->error_cap, fmt, ap);
+    if (diag->message && diag->message_cap > 0)
+        vsnprintf(diag->message, diag->message_cap, fmt, ap);
+    return status;
 }
 
-segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt, ...)
+segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status status, const char *fmt, ...)
 {
-    if (!ctx)
-        return status;
     va_list ap;
     va_start(ap, fmt);
-    set_message(ctx, fmt, ap);
+    segcl_diag_vfail(diag, status, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -93,27 +111,15 @@ void segcl_format_bytes(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.1f %s", value, units[unit]);
 }
 
-void segcl_context_set_warning_handler(segcl_context *ctx, segcl_warning_fn fn, void *user)
+void segcl_diag_set_warning_handler(segcl_diag *diag, segcl_warning_fn fn, void *user)
 {
-    if (!ctx)
+    if (!diag)
         return;
-    ctx->warn = fn;
-    ctx->warn_user = user;
+    diag->warn = fn;
+    diag->warn_user = user;
 }
 
-void segcl_context_set_strict(segcl_context *ctx, bool strict)
-{
-    if (ctx)
-        ctx->strict = strict;
-}
-
-void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels)
-{
-    if (ctx)
-        ctx->max_pixels = max_pixels;
-}
-
-void segcl_copy_decoding(segcl_context *to, const segcl_context *from)
+void segcl_diag_copy_decoding(segcl_diag *to, const segcl_diag *from)
 {
     if (!to || !from)
         return;
@@ -121,27 +127,32 @@ void segcl_copy_decoding(segcl_context *to, const segcl_context *from)
     to->max_pixels = from->max_pixels;
 }
 
-bool segcl_strict_decoding(const segcl_context *ctx)
+bool segcl_diag_strict(const segcl_diag *diag)
 {
-    return ctx && ctx->strict;
+    return diag && diag->strict;
 }
 
-uint64_t segcl_max_pixels(const segcl_context *ctx)
+uint64_t segcl_diag_max_pixels(const segcl_diag *diag)
 {
-    return ctx && ctx->max_pixels ? ctx->max_pixels : SEGCL_DEFAULT_MAX_PIXELS;
+    return diag && diag->max_pixels ? diag->max_pixels : SEGCL_DEFAULT_MAX_PIXELS;
 }
 
-void segcl_warn(segcl_context *ctx, const char *fmt, ...)
+void segcl_diag_vwarn(segcl_diag *diag, const char *fmt, va_list ap)
 {
-    if (!ctx || !ctx->warn)
+    if (!diag || !diag->warn)
         return;
     char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     for (char *p = buf; *p; p++) /* one line, whatever a decoder's message held */
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    ctx->warn(buf, ctx->warn_user);
+    diag->warn(buf, diag->warn_user);
+}
+
+void segcl_diag_warn(segcl_diag *diag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vwarn(diag, fmt, ap);
+    va_end(ap);
 }

@@ -10,37 +10,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core.h"
 
-segcl_status segcl_make_dirs(segcl_context *ctx, const char *dir)
+segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir)
 {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "path too long: %s", dir);
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "path too long: %s", dir);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create folder %s: %s", buf,
-                              strerror(errno));
+            return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create folder %s: %s", buf,
+                                   strerror(errno));
         *p = '/';
     }
     if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create folder %s: %s", buf,
-                          strerror(errno));
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create folder %s: %s", buf,
+                               strerror(errno));
     struct stat sb;
     if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "%s exists and is not a folder", buf);
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "%s exists and is not a folder", buf);
     return SEGCL_OK;
 }
 
-segcl_status segcl_read_file(segcl_context *ctx, const char *path, size_t max_bytes, char **data,
+segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes, char **data,
                              size_t *length)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t cap = 0, len = 0;
     segcl_status st = SEGCL_OK;
@@ -49,8 +49,8 @@ segcl_status segcl_read_file(segcl_context *ctx, const char *path, size_t max_by
             size_t ncap = cap ? cap * 2 : 65536;
             char *grown = segcl_realloc(buf, ncap);
             if (!grown) {
-                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                "out of host memory reading %s", path);
+                st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                     "out of host memory reading %s", path);
                 break;
             }
             buf = grown;
@@ -59,15 +59,15 @@ segcl_status segcl_read_file(segcl_context *ctx, const char *path, size_t max_by
         size_t got = fread(buf + len, 1, cap - len - 1, f);
         len += got;
         if (len > max_bytes) {
-            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s is larger than %zu bytes", path,
-                            max_bytes);
+            st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s is larger than %zu bytes", path,
+                                 max_bytes);
             break;
         }
         if (got == 0)
             break;
     }
     if (!st && ferror(f))
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
     fclose(f);
     if (st) {
         segcl_free(buf);
@@ -79,8 +79,7 @@ segcl_status segcl_read_file(segcl_context *ctx, const char *path, size_t max_by
     return SEGCL_OK;
 }
 
-segcl_status segcl_write_all(segcl_context *ctx, int fd, const void *data, size_t n,
-                             const char *path)
+segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data, size_t n, const char *path)
 {
     const uint8_t *p = data;
     while (n > 0) {
@@ -88,14 +87,15 @@ segcl_status segcl_write_all(segcl_context *ctx, int fd, const void *data, size_
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+            return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path,
+                                   strerror(errno));
         p += w;
         n -= (size_t)w;
     }
     return SEGCL_OK;
 }
 
-segcl_status segcl_file_begin(segcl_context *ctx, const char *path, segcl_file *out)
+segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *out)
 {
     out->fd = -1;
     out->path = path;
@@ -103,15 +103,15 @@ segcl_status segcl_file_begin(segcl_context *ctx, const char *path, segcl_file *
     size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
     size_t len = strlen(path) + 40;
     if (!(out->temporary = segcl_malloc(len)))
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
-                          path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory writing %s", path);
     /* hidden, with the writer's pid: what a crash leaves never looks like the file itself */
     snprintf(out->temporary, len, "%.*s.%s.tmp-%ld", (int)dir_len, path, path + dir_len,
              (long)getpid());
     out->fd = open(out->temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out->fd < 0) {
-        segcl_status st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s",
-                                     out->temporary, strerror(errno));
+        segcl_status st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create %s: %s",
+                                          out->temporary, strerror(errno));
         segcl_free(out->temporary);
         out->temporary = NULL;
         return st;
@@ -134,19 +134,20 @@ static void sync_parent(const char *path)
     }
 }
 
-segcl_status segcl_file_end(segcl_context *ctx, segcl_file *f, segcl_status st)
+segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st)
 {
     if (!f->temporary)
         return st;
     if (!st && fsync(f->fd) != 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot sync %s: %s", f->temporary, strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot sync %s: %s", f->temporary,
+                             strerror(errno));
     if (close(f->fd) != 0 && !st)
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot close %s: %s", f->temporary,
-                        strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot close %s: %s", f->temporary,
+                             strerror(errno));
     f->fd = -1;
     if (!st && rename(f->temporary, f->path) != 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", f->temporary, f->path,
-                        strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", f->temporary,
+                             f->path, strerror(errno));
     if (st)
         unlink(f->temporary);
     else

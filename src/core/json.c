@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 typedef struct text_buffer {
     char *data;
@@ -37,29 +37,30 @@ static int append(const char *buffer, size_t size, void *data)
     return 0;
 }
 
-segcl_status segcl_json_text(segcl_context *ctx, const json_t *json, size_t flags, char **out)
+segcl_status segcl_json_text(segcl_diag *diag, const json_t *json, size_t flags, char **out)
 {
     text_buffer b = {0};
     *out = NULL;
     if (!json || json_dump_callback(json, append, &b, flags) != 0 || b.failed || !b.data) {
         segcl_free(b.data);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing JSON");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory writing JSON");
     }
     *out = b.data;
     return SEGCL_OK;
 }
 
-segcl_status segcl_json_write_file(segcl_context *ctx, const char *path, const json_t *json)
+segcl_status segcl_json_write_file(segcl_diag *diag, const char *path, const json_t *json)
 {
     char *text = NULL;
     segcl_file file = {-1, path, NULL};
     segcl_status st = segcl_json_text(
-        ctx, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9), &text);
-    if (!st && !(st = segcl_file_begin(ctx, path, &file))) {
-        st = segcl_write_all(ctx, file.fd, text, strlen(text), file.temporary);
+        diag, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9), &text);
+    if (!st && !(st = segcl_file_begin(diag, path, &file))) {
+        st = segcl_write_all(diag, file.fd, text, strlen(text), file.temporary);
         if (!st)
-            st = segcl_write_all(ctx, file.fd, "\n", 1, file.temporary);
-        st = segcl_file_end(ctx, &file, st);
+            st = segcl_write_all(diag, file.fd, "\n", 1, file.temporary);
+        st = segcl_file_end(diag, &file, st);
     }
     segcl_free(text);
     return st;

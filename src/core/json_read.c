@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 #define MAX_DEPTH 64
 
@@ -28,7 +28,7 @@ struct segcl_jvalue {
 };
 
 typedef struct parser {
-    segcl_context *ctx;
+    segcl_diag *diag;
     const char *name;
     const char *p, *start, *end;
     segcl_status st;
@@ -37,16 +37,16 @@ typedef struct parser {
 static void *fail_memory(parser *ps)
 {
     if (!ps->st)
-        ps->st = segcl_fail(ps->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                            "out of host memory reading %s", ps->name);
+        ps->st = segcl_diag_fail(ps->diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                 "out of host memory reading %s", ps->name);
     return NULL;
 }
 
 static void *fail_syntax(parser *ps, const char *what)
 {
     if (!ps->st)
-        ps->st = segcl_fail(ps->ctx, SEGCL_ERROR_FORMAT, "%s: invalid JSON: %s at byte %zu",
-                            ps->name, what, (size_t)(ps->p - ps->start));
+        ps->st = segcl_diag_fail(ps->diag, SEGCL_ERROR_FORMAT, "%s: invalid JSON: %s at byte %zu",
+                                 ps->name, what, (size_t)(ps->p - ps->start));
     return NULL;
 }
 
@@ -377,24 +377,24 @@ static segcl_status check_duplicates(parser *ps, const segcl_jvalue *v)
         return SEGCL_OK;
     char **sorted = segcl_malloc(v->count * sizeof *sorted);
     if (!sorted)
-        return segcl_fail(ps->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
-                          ps->name);
+        return segcl_diag_fail(ps->diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory reading %s", ps->name);
     memcpy(sorted, v->keys, v->count * sizeof *sorted);
     qsort(sorted, v->count, sizeof *sorted, cmp_keys);
     segcl_status st = SEGCL_OK;
     for (size_t i = 1; i < v->count && !st; i++)
         if (!strcmp(sorted[i - 1], sorted[i]))
-            st = segcl_fail(ps->ctx, SEGCL_ERROR_FORMAT, "%s: invalid JSON: duplicate key '%s'",
-                            ps->name, sorted[i]);
+            st = segcl_diag_fail(ps->diag, SEGCL_ERROR_FORMAT,
+                                 "%s: invalid JSON: duplicate key '%s'", ps->name, sorted[i]);
     segcl_free(sorted);
     return st;
 }
 
-segcl_status segcl_json_parse(segcl_context *ctx, const char *name, const char *text, size_t len,
+segcl_status segcl_json_parse(segcl_diag *diag, const char *name, const char *text, size_t len,
                               segcl_jvalue **out)
 {
     *out = NULL;
-    parser ps = {ctx, name, text, text, text + len, SEGCL_OK};
+    parser ps = {diag, name, text, text, text + len, SEGCL_OK};
     segcl_jvalue *v = parse_value(&ps, 0);
     if (!v)
         return ps.st;

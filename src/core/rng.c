@@ -2,7 +2,7 @@
  * Seeded pseudo-random numbers (PCG32, XSH RR variant). Every random draw in segcl comes from
  * one of these, so the same seed gives the same weights, batches and augmentations.
  */
-#include "internal.h"
+#include "core/core.h"
 
 void segcl_rng_seed(segcl_rng *rng, uint64_t seed, uint64_t stream)
 {

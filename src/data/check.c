@@ -22,13 +22,13 @@ typedef struct pair_result {
 
 typedef struct check_job {
     segcl_dataset *ds;
-    const segcl_context *parent;
+    const segcl_diag *parent; /* the caller's: its reading policy */
     int size, classes;
     pair_result *results;
     atomic_size_t next;
 } check_job;
 
-/* Keeps the first warning of the pair being decoded (per worker context). */
+/* Keeps the first warning of the pair being decoded (per worker sink). */
 static void keep_warning(const char *message, void *user)
 {
     char **slot = user;
@@ -36,7 +36,7 @@ static void keep_warning(const char *message, void *user)
         *slot = segcl_strdup(message);
 }
 
-static void check_pairs(check_job *job, segcl_context *ctx)
+static void check_pairs(check_job *job, segcl_diag *diag)
 {
     for (;;) {
         size_t i = atomic_fetch_add(&job->next, 1);
@@ -44,14 +44,13 @@ static void check_pairs(check_job *job, segcl_context *ctx)
             return;
         pair_result *r = &job->results[i];
         char *warning = NULL;
-        segcl_context_set_warning_handler(ctx, keep_warning, &warning);
-        r->status = segcl_sample_load(ctx, &job->ds->items[i], job->size, job->classes,
-                                      &job->ds->cache[i].image, &job->ds->cache[i].mask,
-                                      &r->info);
-        segcl_context_set_warning_handler(ctx, NULL, NULL);
+        segcl_diag_set_warning_handler(diag, keep_warning, &warning);
+        r->status = segcl_sample_load(diag, &job->ds->items[i], job->size, job->classes,
+                                      &job->ds->cache[i].image, &job->ds->cache[i].mask, &r->info);
+        segcl_diag_set_warning_handler(diag, NULL, NULL);
         if (r->status) {
             segcl_free(warning);
-            r->message = segcl_strdup(segcl_context_error(ctx));
+            r->message = segcl_strdup(segcl_diag_message(diag));
         } else {
             r->message = warning;
         }
@@ -63,12 +62,12 @@ static void check_pairs(check_job *job, segcl_context *ctx)
 static void *worker(void *arg)
 {
     check_job *job = arg;
-    segcl_context *ctx = NULL;
-    if (segcl_context_create(&ctx) == SEGCL_OK) {
-        segcl_copy_decoding(ctx, job->parent);
-        check_pairs(job, ctx);
+    segcl_diag own;
+    if (segcl_diag_init(&own) == SEGCL_OK) {
+        segcl_diag_copy_decoding(&own, job->parent);
+        check_pairs(job, &own);
     }
-    segcl_context_destroy(ctx);
+    segcl_diag_release(&own);
     return NULL;
 }
 
@@ -98,20 +97,20 @@ static void say(segcl_say_fn fn, void *user, const char *fmt, ...)
     fn(user, line);
 }
 
-segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size, int classes,
+segcl_status segcl_dataset_check(segcl_diag *diag, segcl_dataset *ds, int size, int classes,
                                  bool skip_bad, segcl_say_fn fn, void *user,
                                  segcl_check_result *result)
 {
     memset(result, 0, sizeof *result);
     segcl_dataset_release_cache(ds);
     const size_t n = ds->count;
-    check_job job = {ds, ctx, size, classes, NULL, 0};
+    check_job job = {ds, diag, size, classes, NULL, 0};
     segcl_status st = SEGCL_OK;
     ds->cache = segcl_calloc(n ? n : 1, sizeof *ds->cache);
     job.results = segcl_calloc(n ? n : 1, sizeof *job.results);
     if (!ds->cache || !job.results) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
-                        ds->root);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
+                             ds->root);
         goto done;
     }
     ds->cache_size = size;
@@ -125,25 +124,25 @@ segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size
     for (size_t t = 1; t < threads; t++) /* the calling thread is one of them */
         if (pthread_create(&tid[started], NULL, worker, &job) == 0)
             started++;
-    /* workers that cannot start a context claim nothing: this thread takes what is left */
-    segcl_context *own = NULL;
-    if ((st = segcl_context_create(&own)) == SEGCL_OK) {
-        segcl_copy_decoding(own, ctx);
-        check_pairs(&job, own);
+    /* workers that cannot start a sink claim nothing: this thread takes what is left */
+    segcl_diag own;
+    if ((st = segcl_diag_init(&own)) == SEGCL_OK) {
+        segcl_diag_copy_decoding(&own, diag);
+        check_pairs(&job, &own);
     }
-    segcl_context_destroy(own);
+    segcl_diag_release(&own);
     for (size_t t = 0; t < started; t++)
         pthread_join(tid[t], NULL);
     if (st) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
-                        ds->root);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
+                             ds->root);
         goto done;
     }
     for (size_t i = 0; i < n && !st; i++)
         if (job.results[i].status == SEGCL_ERROR_OUT_OF_HOST_MEMORY)
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s",
-                            job.results[i].message ? job.results[i].message
-                                                   : "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s",
+                                 job.results[i].message ? job.results[i].message
+                                                        : "out of host memory");
     if (st)
         goto done;
     /* everything in file order: warnings, problems, then the notes */
@@ -164,17 +163,19 @@ segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size
         with_foreground += !r->info.empty;
     }
     if (bad && !skip_bad) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%zu of the %zu image/mask pairs in %s cannot be used (listed above): fix "
-                        "or remove them, or give --skip-bad to train without them",
-                        bad, n, ds->root);
+        st = segcl_diag_fail(
+            diag, SEGCL_ERROR_FORMAT,
+            "%zu of the %zu image/mask pairs in %s cannot be used (listed above): fix "
+            "or remove them, or give --skip-bad to train without them",
+            bad, n, ds->root);
         goto done;
     }
     if (classes >= 2 && only_0_255 && !with_foreground) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "the masks in %s hold only 0 and 255, and 255 means 'ignore' for class "
-                        "indices: these are binary masks; train them with --classes 1",
-                        ds->root);
+        st =
+            segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                            "the masks in %s hold only 0 and 255, and 255 means 'ignore' for class "
+                            "indices: these are binary masks; train them with --classes 1",
+                            ds->root);
         goto done;
     }
     for (size_t i = n; i-- > 0;)
@@ -190,7 +191,8 @@ segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size
         say(fn, user, "note: %zu masks hold 0/1 rather than 0/255: 1 is read as foreground",
             result->zero_one);
     if (ds->count == 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no usable image/mask pair", ds->root);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s holds no usable image/mask pair",
+                             ds->root);
 done:
     for (size_t i = 0; job.results && i < n; i++)
         segcl_free(job.results[i].message);

@@ -5,7 +5,7 @@
 #ifndef SEGCL_DATA_H
 #define SEGCL_DATA_H
 
-#include "internal.h"
+#include "core/core.h"
 
 /* 8-bit pixels, row-major, interleaved channels (1: gray, 3: RGB, 4: RGBA). */
 typedef struct segcl_image {
@@ -13,34 +13,42 @@ typedef struct segcl_image {
     uint8_t *pixels;
 } segcl_image;
 
-SEGCL_INTERNAL segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height,
-                                              int channels, segcl_image *out);
+SEGCL_INTERNAL segcl_status segcl_image_alloc(segcl_diag *diag, int width, int height, int channels,
+                                              segcl_image *out);
 /* Decodes a JPEG, PNG or BMP file (by content, not name) into `channels` 1 or 3, turned as
  * its EXIF orientation says. Damage a decoder can live with is a warning (an error when the
- * context is strict); images beyond the context's pixel limit are refused. */
-SEGCL_INTERNAL segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels,
+ * sink is strict); images beyond the sink's pixel limit are refused. */
+SEGCL_INTERNAL segcl_status segcl_image_load(segcl_diag *diag, const char *path, int channels,
                                              segcl_image *out);
 /* The same from memory; `name` labels messages. */
-SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_context *ctx, const char *name,
+SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_diag *diag, const char *name,
                                                const uint8_t *data, size_t n, int channels,
                                                segcl_image *out);
 /* Luma (ITU-R 601) of an RGB triple, as every decoder here makes gray from colour. */
 SEGCL_INTERNAL uint8_t segcl_gray_of(int r, int g, int b);
-SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_diag *diag, const char *path,
                                                  const segcl_image *img);
 /* A one-channel image of indices as a palette PNG (palette: entries x RGB bytes). */
-SEGCL_INTERNAL segcl_status segcl_image_save_png_palette(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
                                                          const segcl_image *img,
                                                          const uint8_t *palette, int entries);
-SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path,
+SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path,
                                                   const segcl_image *img, int quality);
 /* Antialiased (triangle filter widened when shrinking) or nearest-neighbour resize. */
-SEGCL_INTERNAL segcl_status segcl_image_resize(segcl_context *ctx, const segcl_image *src,
-                                               int width, int height, bool nearest,
-                                               segcl_image *dst);
+SEGCL_INTERNAL segcl_status segcl_image_resize(segcl_diag *diag, const segcl_image *src, int width,
+                                               int height, bool nearest, segcl_image *dst);
 SEGCL_INTERNAL void segcl_image_free(segcl_image *img);
 
 /* ---- datasets (src/data/dataset.c) ---- */
+
+/* segcl_dataset_open, segcl_dataset_open_pair and segcl_synth (segcl.h) on a sink rather than a
+ * context: the public calls (src/api/data.c) pass their context's sink down. */
+SEGCL_INTERNAL segcl_status segcl_dataset_scan(segcl_diag *diag, const char *dir,
+                                               segcl_dataset_format format, segcl_dataset **out);
+SEGCL_INTERNAL segcl_status segcl_dataset_scan_pair(segcl_diag *diag, const char *images_dir,
+                                                    const char *masks_dir, segcl_dataset **out);
+SEGCL_INTERNAL segcl_status segcl_synth_write(segcl_diag *diag, const char *out_dir, int count,
+                                              int size, uint64_t seed);
 
 typedef struct segcl_sample_entry {
     char *stem;       /* case name: IMD002, or the file stem */
@@ -80,11 +88,11 @@ typedef struct segcl_mask_info {
  * shares: another size with the same aspect ratio (within 1%) is resized with nearest
  * neighbour, another aspect ratio is an error naming the file; for one class, 0/1 masks become
  * 0/255; for several, values must be classes or 255. */
-SEGCL_INTERNAL segcl_status segcl_mask_prepare(segcl_context *ctx, const char *name,
+SEGCL_INTERNAL segcl_status segcl_mask_prepare(segcl_diag *diag, const char *name,
                                                segcl_image *mask, int classes, int width,
                                                int height, segcl_mask_info *info);
 /* Loads entry e: the photo (RGB) and its mask (prepared), both resized to size x size. */
-SEGCL_INTERNAL segcl_status segcl_sample_load(segcl_context *ctx, const segcl_sample_entry *e,
+SEGCL_INTERNAL segcl_status segcl_sample_load(segcl_diag *diag, const segcl_sample_entry *e,
                                               int size, int classes, segcl_image *image,
                                               segcl_image *mask, segcl_mask_info *info);
 
@@ -100,14 +108,14 @@ typedef struct segcl_check_result {
 /* Decodes every pair of ds on all cores into ds->cache at size x size. Each problem (and each
  * decoder warning) is passed to fn as one line in file order, then the notes; problems are an
  * error unless skip_bad, which drops those pairs from ds. */
-SEGCL_INTERNAL segcl_status segcl_dataset_check(segcl_context *ctx, segcl_dataset *ds, int size,
+SEGCL_INTERNAL segcl_status segcl_dataset_check(segcl_diag *diag, segcl_dataset *ds, int size,
                                                 int classes, bool skip_bad, segcl_say_fn fn,
                                                 void *user, segcl_check_result *result);
 SEGCL_INTERNAL void segcl_dataset_release_cache(segcl_dataset *ds);
 
 /* Sorted names of the entries of dir (no dot files); dirs_only picks folders, else files.
- * Free with segcl_free_names. A NULL ctx gets no message. */
-SEGCL_INTERNAL segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only,
+ * Free with segcl_free_names. A NULL diag gets no message. */
+SEGCL_INTERNAL segcl_status segcl_list_dir(segcl_diag *diag, const char *dir, bool dirs_only,
                                            char ***names, size_t *count);
 SEGCL_INTERNAL void segcl_free_names(char **names, size_t count);
 /* True for .jpg, .jpeg, .png and .bmp names (any case). */
@@ -141,10 +149,9 @@ typedef struct segcl_loader segcl_loader;
 
 /* Iterates the dataset entries `indices` (copied) in batches. Decoded, resized samples are
  * kept in memory after their first use. */
-SEGCL_INTERNAL segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
+SEGCL_INTERNAL segcl_status segcl_loader_create(segcl_diag *diag, const segcl_dataset *ds,
                                                 const size_t *indices, size_t count,
-                                                const segcl_loader_config *cfg,
-                                                segcl_loader **out);
+                                                const segcl_loader_config *cfg, segcl_loader **out);
 SEGCL_INTERNAL void segcl_loader_destroy(segcl_loader *loader);
 SEGCL_INTERNAL size_t segcl_loader_batches(const segcl_loader *loader);
 /* Fills images (batch, 3, size, size) and masks (batch, 1, size, size) with batch `b` of epoch

@@ -62,12 +62,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only, char ***names,
-                             size_t *count)
+segcl_status segcl_list_dir(segcl_diag *diag, const char *dir, bool dirs_only, char ***names,
+                            size_t *count)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open folder %s: %s", dir, strerror(errno));
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open folder %s: %s", dir,
+                               strerror(errno));
     char **list = NULL;
     size_t n = 0, cap = 0;
     segcl_status st = SEGCL_OK;
@@ -77,7 +78,7 @@ segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only,
             continue;
         char *path = join(dir, e->d_name);
         if (!path) {
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             break;
         }
         bool keep = dirs_only ? is_dir(path) : is_file(path);
@@ -88,14 +89,14 @@ segcl_status segcl_list_dir(segcl_context *ctx, const char *dir, bool dirs_only,
             size_t ncap = cap ? cap * 2 : 64;
             char **grown = segcl_realloc(list, ncap * sizeof *grown);
             if (!grown) {
-                st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+                st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
                 break;
             }
             list = grown;
             cap = ncap;
         }
         if (!(list[n] = segcl_strdup(e->d_name))) {
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             break;
         }
         n++;
@@ -121,7 +122,7 @@ void segcl_free_names(char **names, size_t n)
     segcl_free(names);
 }
 
-static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap, const char *stem,
+static segcl_status add_item(segcl_diag *diag, segcl_dataset *ds, size_t *cap, const char *stem,
                              char *image, char *mask)
 {
     if (ds->count == *cap) {
@@ -130,7 +131,7 @@ static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap,
         if (!grown) {
             segcl_free(image);
             segcl_free(mask);
-            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         }
         ds->items = grown;
         *cap = ncap;
@@ -142,21 +143,21 @@ static segcl_status add_item(segcl_context *ctx, segcl_dataset *ds, size_t *cap,
     if (!e->stem) {
         segcl_free(image);
         segcl_free(mask);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     ds->count++;
     return SEGCL_OK;
 }
 
 /* Remembers an image left out for lack of a mask, so the user can be told which. */
-static segcl_status add_unmatched(segcl_context *ctx, segcl_dataset *ds, const char *name)
+static segcl_status add_unmatched(segcl_diag *diag, segcl_dataset *ds, const char *name)
 {
     char **grown = segcl_realloc(ds->unmatched, (ds->skipped + 1) * sizeof *grown);
     char *copy = grown ? segcl_strdup(name) : NULL;
     if (grown)
         ds->unmatched = grown;
     if (!copy)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     ds->unmatched[ds->skipped++] = copy;
     return SEGCL_OK;
 }
@@ -165,12 +166,12 @@ static segcl_status add_unmatched(segcl_context *ctx, segcl_dataset *ds, const c
 
 /* The folder holding IMDxxx/ case folders: dir itself or dir/"PH2 Dataset images"; *cases
  * is NULL when dir is neither. Fails only when memory runs out. */
-static segcl_status ph2_cases_dir(segcl_context *ctx, const char *dir, char **cases)
+static segcl_status ph2_cases_dir(segcl_diag *diag, const char *dir, char **cases)
 {
     *cases = NULL;
     char *inner = join(dir, PH2_IMAGES);
     if (!inner)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (is_dir(inner)) {
         *cases = inner;
         return SEGCL_OK;
@@ -181,24 +182,24 @@ static segcl_status ph2_cases_dir(segcl_context *ctx, const char *dir, char **ca
     if (strcmp(base, PH2_IMAGES) != 0)
         return SEGCL_OK;
     if (!(*cases = segcl_strdup(dir)))
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     return SEGCL_OK;
 }
 
-static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset *ds)
+static segcl_status open_ph2(segcl_diag *diag, const char *dir, segcl_dataset *ds)
 {
     char *cases = NULL, **names = NULL;
     size_t n = 0, cap = 0;
-    segcl_status st = ph2_cases_dir(ctx, dir, &cases);
+    segcl_status st = ph2_cases_dir(diag, dir, &cases);
     if (st)
         goto done;
     if (!cases) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s is not a PH2 folder: expected '%s/IMDxxx/' inside it", dir,
-                        PH2_IMAGES);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                             "%s is not a PH2 folder: expected '%s/IMDxxx/' inside it", dir,
+                             PH2_IMAGES);
         goto done;
     }
-    if ((st = segcl_list_dir(ctx, cases, true, &names, &n)))
+    if ((st = segcl_list_dir(diag, cases, true, &names, &n)))
         goto done;
     for (size_t i = 0; i < n && !st; i++) {
         const char *c = names[i];
@@ -211,20 +212,20 @@ static segcl_status open_ph2(segcl_context *ctx, const char *dir, segcl_dataset 
         if (!img || !mask) {
             segcl_free(img);
             segcl_free(mask);
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             break;
         }
         if (!is_file(img) || !is_file(mask)) {
             segcl_free(img);
             segcl_free(mask);
-            st = add_unmatched(ctx, ds, c);
+            st = add_unmatched(diag, ds, c);
             continue;
         }
-        st = add_item(ctx, ds, &cap, c, img, mask);
+        st = add_item(diag, ds, &cap, c, img, mask);
     }
     if (!st && ds->count == 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s holds no PH2 case with photo and lesion mask",
-                        cases);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                             "%s holds no PH2 case with photo and lesion mask", cases);
 done:
     segcl_free_names(names, n);
     segcl_free(cases);
@@ -240,28 +241,28 @@ bool segcl_image_file_name(const char *name)
 
 /* The folder with images/ and masks/: dir itself, or one subfolder (the MADS zip nests it);
  * *root is NULL when there is none. Fails only when memory runs out or dir is unreadable. */
-static segcl_status pair_root(segcl_context *ctx, const char *dir, char **root)
+static segcl_status pair_root(segcl_diag *diag, const char *dir, char **root)
 {
     *root = NULL;
     char *a = join(dir, "images"), *b = join(dir, "masks"), **names = NULL;
     size_t n = 0;
     segcl_status st = SEGCL_OK;
     if (!a || !b) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
     if (is_dir(a) && is_dir(b)) {
         if (!(*root = segcl_strdup(dir)))
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    if ((st = segcl_list_dir(ctx, dir, true, &names, &n)))
+    if ((st = segcl_list_dir(diag, dir, true, &names, &n)))
         goto done;
     for (size_t i = 0; i < n && !*root && !st; i++) {
         char *sub = join(dir, names[i]);
         char *si = sub ? join(sub, "images") : NULL, *sm = sub ? join(sub, "masks") : NULL;
         if (!si || !sm)
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         else if (is_dir(si) && is_dir(sm))
             *root = sub, sub = NULL;
         segcl_free(sub);
@@ -316,16 +317,16 @@ static const char *find_stem(char **sorted, size_t n, const char *name, size_t s
 
 /* Pairs every image in idir with the mask in mdir of the same file name (same_names) or stem;
  * images without one are counted as skipped. */
-static segcl_status match_folders(segcl_context *ctx, const char *idir, const char *mdir,
+static segcl_status match_folders(segcl_diag *diag, const char *idir, const char *mdir,
                                   bool same_names, segcl_dataset *ds)
 {
     char **inames = NULL, **mnames = NULL, **masks = NULL;
     size_t ni = 0, nm = 0, nmasks = 0, cap = 0;
-    segcl_status st = segcl_list_dir(ctx, idir, false, &inames, &ni);
+    segcl_status st = segcl_list_dir(diag, idir, false, &inames, &ni);
     if (!st)
-        st = segcl_list_dir(ctx, mdir, false, &mnames, &nm);
+        st = segcl_list_dir(diag, mdir, false, &mnames, &nm);
     if (!st && !(masks = segcl_malloc((nm ? nm : 1) * sizeof *masks)))
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (size_t j = 0; j < nm && !st; j++)
         if (same_names || segcl_image_file_name(mnames[j]))
             masks[nmasks++] = mnames[j];
@@ -344,7 +345,7 @@ static segcl_status match_folders(segcl_context *ctx, const char *idir, const ch
             match = find_stem(masks, nmasks, inames[i], sl);
         }
         if (!match) {
-            st = add_unmatched(ctx, ds, inames[i]);
+            st = add_unmatched(diag, ds, inames[i]);
             continue;
         }
         char stem[512];
@@ -353,40 +354,41 @@ static segcl_status match_folders(segcl_context *ctx, const char *idir, const ch
         if (!image || !mask) {
             segcl_free(image);
             segcl_free(mask);
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             break;
         }
-        st = add_item(ctx, ds, &cap, stem, image, mask);
+        st = add_item(diag, ds, &cap, stem, image, mask);
     }
     if (!st && ds->count == 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no image has a mask of the same %s in %s",
-                        idir, same_names ? "file name" : "name", mdir);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                             "%s: no image has a mask of the same %s in %s", idir,
+                             same_names ? "file name" : "name", mdir);
     segcl_free(masks);
     segcl_free_names(inames, ni);
     segcl_free_names(mnames, nm);
     return st;
 }
 
-static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_names,
+static segcl_status open_pairs(segcl_diag *diag, const char *dir, bool same_names,
                                segcl_dataset *ds)
 {
     char *root = NULL, *idir = NULL, *mdir = NULL;
-    segcl_status st = pair_root(ctx, dir, &root);
+    segcl_status st = pair_root(diag, dir, &root);
     if (st)
         goto done;
     if (!root) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s has no images/ and masks/ folders (nor one subfolder with them); "
-                        "for other folder names give --images DIR --masks DIR",
-                        dir);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                             "%s has no images/ and masks/ folders (nor one subfolder with them); "
+                             "for other folder names give --images DIR --masks DIR",
+                             dir);
         goto done;
     }
     idir = join(root, "images");
     mdir = join(root, "masks");
     if (!idir || !mdir)
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     else
-        st = match_folders(ctx, idir, mdir, same_names, ds);
+        st = match_folders(diag, idir, mdir, same_names, ds);
 done:
     segcl_free(idir);
     segcl_free(mdir);
@@ -394,24 +396,25 @@ done:
     return st;
 }
 
-segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_dataset_format format,
+segcl_status segcl_dataset_scan(segcl_diag *diag, const char *dir, segcl_dataset_format format,
                                 segcl_dataset **out)
 {
-    if (!ctx || !dir || !out)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_dataset_open: NULL argument");
+    if (!diag || !dir || !out)
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "segcl_dataset_open: NULL argument");
     *out = NULL;
     if (!is_dir(dir))
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "data folder %s does not exist", dir);
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "data folder %s does not exist", dir);
     segcl_dataset *ds = segcl_calloc(1, sizeof *ds);
     if (!ds || !(ds->root = segcl_strdup(dir))) {
         segcl_free(ds);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     bool auto_detect = format == SEGCL_DATASET_AUTO;
     segcl_status st = SEGCL_OK;
     if (auto_detect) {
         char *cases;
-        if ((st = ph2_cases_dir(ctx, dir, &cases))) {
+        if ((st = ph2_cases_dir(diag, dir, &cases))) {
             segcl_dataset_destroy(ds);
             return st;
         }
@@ -420,10 +423,14 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
     }
     ds->format = format;
     switch (format) {
-    case SEGCL_DATASET_PH2: st = open_ph2(ctx, dir, ds); break;
-    case SEGCL_DATASET_MADS: st = open_pairs(ctx, dir, true, ds); break;
+    case SEGCL_DATASET_PH2:
+        st = open_ph2(diag, dir, ds);
+        break;
+    case SEGCL_DATASET_MADS:
+        st = open_pairs(diag, dir, true, ds);
+        break;
     case SEGCL_DATASET_FOLDER:
-        st = open_pairs(ctx, dir, false, ds);
+        st = open_pairs(diag, dir, false, ds);
         if (!st && auto_detect) {
             /* every mask named exactly like its image: the MADS layout */
             bool same = true;
@@ -437,11 +444,14 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
         }
         break;
     case SEGCL_DATASET_PAIR:
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "a pair of folders is opened with segcl_dataset_open_pair (--images DIR "
-                        "--masks DIR)");
+        st = segcl_diag_fail(
+            diag, SEGCL_ERROR_INVALID_ARGUMENT,
+            "a pair of folders is opened with segcl_dataset_open_pair (--images DIR "
+            "--masks DIR)");
         break;
-    default: st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d", format);
+    default:
+        st = segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d",
+                             format);
     }
     if (st) {
         segcl_dataset_destroy(ds);
@@ -451,26 +461,26 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
     return SEGCL_OK;
 }
 
-segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
+segcl_status segcl_dataset_scan_pair(segcl_diag *diag, const char *images_dir,
                                      const char *masks_dir, segcl_dataset **out)
 {
-    if (!ctx || !images_dir || !masks_dir || !out)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "segcl_dataset_open_pair: NULL argument");
+    if (!diag || !images_dir || !masks_dir || !out)
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "segcl_dataset_open_pair: NULL argument");
     *out = NULL;
     const char *dirs[2] = {images_dir, masks_dir};
     for (int i = 0; i < 2; i++)
         if (!is_dir(dirs[i]))
-            return segcl_fail(ctx, SEGCL_ERROR_IO, "%s folder %s does not exist",
-                              i ? "mask" : "image", dirs[i]);
+            return segcl_diag_fail(diag, SEGCL_ERROR_IO, "%s folder %s does not exist",
+                                   i ? "mask" : "image", dirs[i]);
     segcl_dataset *ds = segcl_calloc(1, sizeof *ds);
     segcl_status st = SEGCL_OK;
     if (!ds || !(ds->root = segcl_strdup(images_dir)) ||
         !(ds->masks_root = segcl_strdup(masks_dir)))
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st) {
         ds->format = SEGCL_DATASET_PAIR;
-        st = match_folders(ctx, images_dir, masks_dir, false, ds);
+        st = match_folders(diag, images_dir, masks_dir, false, ds);
     }
     if (st) {
         segcl_dataset_destroy(ds);

@@ -34,39 +34,39 @@ void segcl_image_free(segcl_image *img)
     img->width = img->height = img->channels = 0;
 }
 
-segcl_status segcl_image_alloc(segcl_context *ctx, int width, int height, int channels,
+segcl_status segcl_image_alloc(segcl_diag *diag, int width, int height, int channels,
                                segcl_image *out)
 {
     out->pixels = NULL;
     out->width = out->height = out->channels = 0;
     if (width < 1 || height < 1 || channels < 1 || channels > 4 ||
         (uint64_t)width * (uint64_t)height > HARD_MAX_PIXELS)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "image size %dx%d not supported",
-                          width, height);
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "image size %dx%d not supported",
+                               width, height);
     out->pixels = segcl_malloc((size_t)width * height * channels);
     if (!out->pixels)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                          "out of host memory for a %dx%d image", width, height);
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory for a %dx%d image", width, height);
     out->width = width;
     out->height = height;
     out->channels = channels;
     return SEGCL_OK;
 }
 
-/* The context's pixel limit (segcl_context_set_max_pixels), applied before decoding. */
-static segcl_status check_pixels(segcl_context *ctx, const char *path, const char *kind,
+/* The sink's pixel limit (a context's: segcl_context_set_max_pixels), applied before decoding. */
+static segcl_status check_pixels(segcl_diag *diag, const char *path, const char *kind,
                                  uint64_t width, uint64_t height)
 {
-    uint64_t limit = segcl_max_pixels(ctx);
+    uint64_t limit = segcl_diag_max_pixels(diag);
     if (width < 1 || height < 1)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: %s of invalid size %llux%llu", path, kind,
-                          (unsigned long long)width, (unsigned long long)height);
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: %s of invalid size %llux%llu", path,
+                               kind, (unsigned long long)width, (unsigned long long)height);
     if (width * height > limit)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels "
-                          "(--max-pixels)",
-                          path, kind, (unsigned long long)width, (unsigned long long)height,
-                          (unsigned long long)limit);
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                               "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels "
+                               "(--max-pixels)",
+                               path, kind, (unsigned long long)width, (unsigned long long)height,
+                               (unsigned long long)limit);
     return SEGCL_OK;
 }
 
@@ -164,14 +164,14 @@ static int jpeg_orientation(const uint8_t *d, size_t n)
 }
 
 /* Turns img (decoded as stored) the way its EXIF orientation says it is to be shown. */
-static segcl_status apply_orientation(segcl_context *ctx, segcl_image *img, int orientation)
+static segcl_status apply_orientation(segcl_diag *diag, segcl_image *img, int orientation)
 {
     if (orientation <= 1 || orientation > 8)
         return SEGCL_OK;
     const int W = img->width, H = img->height, ch = img->channels;
     const bool swap = orientation >= 5;
     segcl_image out;
-    segcl_status st = segcl_image_alloc(ctx, swap ? H : W, swap ? W : H, ch, &out);
+    segcl_status st = segcl_image_alloc(diag, swap ? H : W, swap ? W : H, ch, &out);
     if (st)
         return st;
     for (int y = 0; y < out.height; y++)
@@ -226,10 +226,10 @@ static int bit_field_value(const bit_field *f, uint32_t px)
     return (int)(((uint64_t)v * 255 + max / 2) / max);
 }
 
-static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
+static segcl_status decode_bmp(segcl_diag *diag, const char *path, const uint8_t *d, size_t n,
                                int channels, segcl_image *out)
 {
-#define BAD(...) segcl_fail(ctx, SEGCL_ERROR_FORMAT, __VA_ARGS__)
+#define BAD(...) segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, __VA_ARGS__)
     if (n < 26)
         return BAD("%s: truncated BMP header", path);
     uint32_t offset = le32(d + 10), dib = le32(d + 14);
@@ -257,7 +257,7 @@ static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8
     int64_t h = top_down ? -(int64_t)height : height;
     if (width <= 0 || h <= 0 || h > INT32_MAX)
         return BAD("%s: invalid BMP size %dx%d", path, width, height);
-    segcl_status st = check_pixels(ctx, path, "BMP", (uint64_t)width, (uint64_t)h);
+    segcl_status st = check_pixels(diag, path, "BMP", (uint64_t)width, (uint64_t)h);
     if (st)
         return st;
     if (planes != 1)
@@ -307,7 +307,7 @@ static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8
     if (offset > n || stride * (size_t)h > n - offset)
         return BAD("%s: truncated BMP pixel data (needs %zu bytes at %u, file has %zu)", path,
                    stride * (size_t)h, offset, n);
-    if ((st = segcl_image_alloc(ctx, width, (int)h, channels, out)))
+    if ((st = segcl_image_alloc(diag, width, (int)h, channels, out)))
         return st;
     for (int64_t row = 0; row < h; row++) {
         const uint8_t *src = d + offset + (size_t)row * stride;
@@ -350,7 +350,7 @@ static segcl_status decode_bmp(segcl_context *ctx, const char *path, const uint8
 typedef struct png_source {
     const uint8_t *data;
     size_t size, at;
-    segcl_context *ctx;
+    segcl_diag *diag;
     const char *path;
     char message[256]; /* libpng's error */
 } png_source;
@@ -400,10 +400,10 @@ typedef struct png_job {
     segcl_status status; /* set before a longjmp-free failure */
 } png_job;
 
-static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
+static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t *d, size_t n,
                                int channels, segcl_image *out)
 {
-    png_source src = {d, n, 8, ctx, path, ""};
+    png_source src = {d, n, 8, diag, path, ""};
     png_job job = {0};
     segcl_status st = SEGCL_OK;
     job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error,
@@ -412,8 +412,8 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
         job.info = png_create_info_struct(job.png);
     if (!job.png || !job.info) {
         png_destroy_read_struct(job.png ? &job.png : NULL, NULL, NULL);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
-                          path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory reading %s", path);
     }
     png_job *volatile jp = &job; /* what the error path needs, safe across longjmp */
     const unsigned long failures = segcl_alloc_failures();
@@ -424,9 +424,9 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
         if (jp->status)
             return jp->status;
         if (segcl_alloc_failures() != failures) /* libpng allocates through segcl_malloc */
-            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                              "out of host memory reading %s", path);
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt PNG: %s", path, src.message);
+            return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                   "out of host memory reading %s", path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: corrupt PNG: %s", path, src.message);
     }
     png_set_read_fn(job.png, &src, png_read_memory);
     png_set_sig_bytes(job.png, 8);
@@ -435,7 +435,7 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
     png_read_info(job.png, job.info);
     png_uint_32 w = png_get_image_width(job.png, job.info),
                 h = png_get_image_height(job.png, job.info);
-    if ((job.status = check_pixels(ctx, path, "PNG", w, h)))
+    if ((job.status = check_pixels(diag, path, "PNG", w, h)))
         png_longjmp(job.png, 1);
     int color = png_get_color_type(job.png, job.info);
     /* A one-channel read (a mask) of a palette PNG with colours is read as its indices: the
@@ -466,15 +466,16 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
     int got = png_get_channels(job.png, job.info);
     size_t rowbytes = png_get_rowbytes(job.png, job.info);
     if ((got != 1 && got != 3) || rowbytes != (size_t)w * got) {
-        job.status = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                                "%s: PNG layout not supported (%d channels)", path, got);
+        job.status = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                                     "%s: PNG layout not supported (%d channels)", path, got);
         png_longjmp(job.png, 1);
     }
     job.rgb = segcl_malloc(rowbytes * h);
     job.rows = segcl_malloc(h * sizeof *job.rows);
     if (!job.rgb || !job.rows) {
-        job.status = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                "out of host memory for a %ux%u image", (unsigned)w, (unsigned)h);
+        job.status =
+            segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                            "out of host memory for a %ux%u image", (unsigned)w, (unsigned)h);
         png_longjmp(job.png, 1);
     }
     for (png_uint_32 y = 0; y < h; y++)
@@ -486,7 +487,7 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
     png_bytep exif = NULL;
     if (png_get_eXIf_1(job.png, job.info, &exif_len, &exif) && exif)
         orientation = exif_orientation(exif, exif_len);
-    if (!(st = segcl_image_alloc(ctx, (int)w, (int)h, channels, out))) {
+    if (!(st = segcl_image_alloc(diag, (int)w, (int)h, channels, out))) {
         if (got == channels) {
             memcpy(out->pixels, job.rgb, rowbytes * h);
         } else { /* colour to gray, as for every other format */
@@ -498,42 +499,42 @@ static segcl_status decode_png(segcl_context *ctx, const char *path, const uint8
     segcl_free(job.rows);
     segcl_free(job.rgb);
     png_destroy_read_struct(&job.png, &job.info, NULL);
-    if (!st && (st = apply_orientation(ctx, out, orientation)))
+    if (!st && (st = apply_orientation(diag, out, orientation)))
         segcl_image_free(out);
     return st;
 }
 
 /* ---- JPEG ---- */
 
-static segcl_status decode_jpeg(segcl_context *ctx, const char *path, const uint8_t *d, size_t n,
+static segcl_status decode_jpeg(segcl_diag *diag, const char *path, const uint8_t *d, size_t n,
                                 int channels, segcl_image *out)
 {
     tjhandle tj = tjInitDecompress();
     uint8_t *cmyk = NULL;
     segcl_status st = SEGCL_OK;
     if (!tj)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s: cannot start the JPEG decoder",
-                          path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "%s: cannot start the JPEG decoder", path);
     int w, h, sub, space;
     if (tjDecompressHeader3(tj, d, (unsigned long)n, &w, &h, &sub, &space) != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a readable JPEG: %s", path,
-                        tjGetErrorStr2(tj));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: not a readable JPEG: %s", path,
+                             tjGetErrorStr2(tj));
         goto done;
     }
-    if ((st = check_pixels(ctx, path, "JPEG", (uint64_t)(w > 0 ? w : 0),
+    if ((st = check_pixels(diag, path, "JPEG", (uint64_t)(w > 0 ? w : 0),
                            (uint64_t)(h > 0 ? h : 0))))
         goto done;
     const bool ink = space == TJCS_CMYK || space == TJCS_YCCK;
     const int flags = TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS |
-                      (segcl_strict_decoding(ctx) ? TJFLAG_STOPONWARNING : 0);
-    if ((st = segcl_image_alloc(ctx, w, h, channels, out)))
+                      (segcl_diag_strict(diag) ? TJFLAG_STOPONWARNING : 0);
+    if ((st = segcl_image_alloc(diag, w, h, channels, out)))
         goto done;
     uint8_t *dst = out->pixels;
     int format = channels == 1 ? TJPF_GRAY : TJPF_RGB, pitch = w * channels;
     if (ink) {
         if (!(cmyk = segcl_malloc((size_t)w * h * 4))) {
-            st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                            "out of host memory for a %dx%d image", w, h);
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                                 "out of host memory for a %dx%d image", w, h);
             goto done;
         }
         dst = cmyk;
@@ -541,13 +542,13 @@ static segcl_status decode_jpeg(segcl_context *ctx, const char *path, const uint
         pitch = w * 4;
     }
     if (tjDecompress2(tj, d, (unsigned long)n, dst, w, pitch, h, format, flags) != 0) {
-        if (tjGetErrorCode(tj) == TJERR_FATAL || segcl_strict_decoding(ctx)) {
-            st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt JPEG: %s%s", path,
-                            tjGetErrorStr2(tj),
-                            tjGetErrorCode(tj) == TJERR_FATAL ? "" : " (strict decoding)");
+        if (tjGetErrorCode(tj) == TJERR_FATAL || segcl_diag_strict(diag)) {
+            st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: corrupt JPEG: %s%s", path,
+                                 tjGetErrorStr2(tj),
+                                 tjGetErrorCode(tj) == TJERR_FATAL ? "" : " (strict decoding)");
             goto done;
         }
-        segcl_warn(ctx, "%s: damaged JPEG, decoded anyway: %s", path, tjGetErrorStr2(tj));
+        segcl_diag_warn(diag, "%s: damaged JPEG, decoded anyway: %s", path, tjGetErrorStr2(tj));
     }
     if (ink) {
         /* Adobe's inverted CMYK as libjpeg reports it: 255 is no ink */
@@ -564,7 +565,7 @@ static segcl_status decode_jpeg(segcl_context *ctx, const char *path, const uint
             }
         }
     }
-    st = apply_orientation(ctx, out, jpeg_orientation(d, n));
+    st = apply_orientation(diag, out, jpeg_orientation(d, n));
 done:
     if (st)
         segcl_image_free(out);
@@ -573,35 +574,34 @@ done:
     return st;
 }
 
-segcl_status segcl_image_decode(segcl_context *ctx, const char *name, const uint8_t *data,
-                                size_t n, int channels, segcl_image *out)
+segcl_status segcl_image_decode(segcl_diag *diag, const char *name, const uint8_t *data, size_t n,
+                                int channels, segcl_image *out)
 {
     memset(out, 0, sizeof *out);
     if (channels != 1 && channels != 3)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "decode: 1 or 3 channels");
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "decode: 1 or 3 channels");
     if (n >= 2 && data[0] == 'B' && data[1] == 'M')
-        return decode_bmp(ctx, name, data, n, channels, out);
+        return decode_bmp(diag, name, data, n, channels, out);
     if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
-        return decode_png(ctx, name, data, n, channels, out);
+        return decode_png(diag, name, data, n, channels, out);
     if (n >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        return decode_jpeg(ctx, name, data, n, channels, out);
-    return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: not a JPEG, PNG or BMP file", name);
+        return decode_jpeg(diag, name, data, n, channels, out);
+    return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: not a JPEG, PNG or BMP file", name);
 }
 
-segcl_status segcl_image_load(segcl_context *ctx, const char *path, int channels,
-                              segcl_image *out)
+segcl_status segcl_image_load(segcl_diag *diag, const char *path, int channels, segcl_image *out)
 {
     memset(out, 0, sizeof *out);
     char *data = NULL;
     size_t n = 0;
-    segcl_status st = segcl_read_file(ctx, path, MAX_FILE_BYTES, &data, &n);
+    segcl_status st = segcl_read_file(diag, path, MAX_FILE_BYTES, &data, &n);
     if (!st)
-        st = segcl_image_decode(ctx, path, (const uint8_t *)data, n, channels, out);
+        st = segcl_image_decode(diag, path, (const uint8_t *)data, n, channels, out);
     segcl_free(data);
     return st;
 }
 
-segcl_status segcl_image_save_png(segcl_context *ctx, const char *path, const segcl_image *img)
+segcl_status segcl_image_save_png(segcl_diag *diag, const char *path, const segcl_image *img)
 {
     png_image p;
     memset(&p, 0, sizeof p);
@@ -612,17 +612,17 @@ segcl_status segcl_image_save_png(segcl_context *ctx, const char *path, const se
                : img->channels == 4 ? PNG_FORMAT_RGBA
                                     : PNG_FORMAT_RGB;
     if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, NULL))
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
     return SEGCL_OK;
 }
 
-segcl_status segcl_image_save_png_palette(segcl_context *ctx, const char *path,
+segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
                                           const segcl_image *img, const uint8_t *palette,
                                           int entries)
 {
     if (img->channels != 1 || entries < 1 || entries > 256)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "%s: a palette PNG has one channel and 1..256 colours", path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "%s: a palette PNG has one channel and 1..256 colours", path);
     png_image p;
     memset(&p, 0, sizeof p);
     p.version = PNG_IMAGE_VERSION;
@@ -631,16 +631,17 @@ segcl_status segcl_image_save_png_palette(segcl_context *ctx, const char *path,
     p.format = PNG_FORMAT_RGB_COLORMAP;
     p.colormap_entries = (png_uint_32)entries;
     if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, palette))
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
     return SEGCL_OK;
 }
 
-segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path, const segcl_image *img,
+segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const segcl_image *img,
                                    int quality)
 {
     tjhandle tj = tjInitCompress();
     if (!tj)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot start the JPEG encoder");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "cannot start the JPEG encoder");
     unsigned char *buf = NULL;
     unsigned long len = 0;
     int rc = tjCompress2(tj, img->pixels, img->width, 0, img->height,
@@ -648,13 +649,16 @@ segcl_status segcl_image_save_jpeg(segcl_context *ctx, const char *path, const s
                          img->channels == 1 ? TJSAMP_GRAY : TJSAMP_420, quality, 0);
     segcl_status st = SEGCL_OK;
     if (rc != 0) {
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot encode %s: %s", path, tjGetErrorStr2(tj));
+        st =
+            segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot encode %s: %s", path, tjGetErrorStr2(tj));
     } else {
         FILE *f = fopen(path, "wb");
         if (!f || fwrite(buf, 1, len, f) != len)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+            st =
+                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
         if (f && fclose(f) != 0 && !st)
-            st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+            st =
+                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
     }
     tjFree(buf);
     tjDestroy(tj);
@@ -678,7 +682,7 @@ static void axis_filter_free(axis_filter *f)
     f->weights = NULL;
 }
 
-static segcl_status axis_filter_make(segcl_context *ctx, int in, int out, axis_filter *f)
+static segcl_status axis_filter_make(segcl_diag *diag, int in, int out, axis_filter *f)
 {
     double scale = (double)in / out;
     double support = scale > 1.0 ? scale : 1.0;
@@ -688,7 +692,7 @@ static segcl_status axis_filter_make(segcl_context *ctx, int in, int out, axis_f
     f->weights = segcl_calloc((size_t)out * f->max_taps, sizeof(float));
     if (!f->first || !f->count || !f->weights) {
         axis_filter_free(f);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
     }
     for (int o = 0; o < out; o++) {
         double center = (o + 0.5) * scale;
@@ -721,10 +725,10 @@ static segcl_status axis_filter_make(segcl_context *ctx, int in, int out, axis_f
     return SEGCL_OK;
 }
 
-segcl_status segcl_image_resize(segcl_context *ctx, const segcl_image *src, int width, int height,
+segcl_status segcl_image_resize(segcl_diag *diag, const segcl_image *src, int width, int height,
                                 bool nearest, segcl_image *dst)
 {
-    segcl_status st = segcl_image_alloc(ctx, width, height, src->channels, dst);
+    segcl_status st = segcl_image_alloc(diag, width, height, src->channels, dst);
     if (st)
         return st;
     const int ch = src->channels;
@@ -741,8 +745,8 @@ segcl_status segcl_image_resize(segcl_context *ctx, const segcl_image *src, int 
     }
     axis_filter fx = {0}, fy = {0};
     float *tmp = NULL;
-    if ((st = axis_filter_make(ctx, src->width, width, &fx)) ||
-        (st = axis_filter_make(ctx, src->height, height, &fy))) {
+    if ((st = axis_filter_make(diag, src->width, width, &fx)) ||
+        (st = axis_filter_make(diag, src->height, height, &fy))) {
         axis_filter_free(&fx);
         segcl_image_free(dst);
         return st;
@@ -753,7 +757,7 @@ segcl_status segcl_image_resize(segcl_context *ctx, const segcl_image *src, int 
         axis_filter_free(&fx);
         axis_filter_free(&fy);
         segcl_image_free(dst);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
     }
     for (int y = 0; y < src->height; y++)
         for (int x = 0; x < width; x++)

@@ -18,7 +18,7 @@ typedef struct loader_sample {
 } loader_sample;
 
 struct segcl_loader {
-    segcl_context *ctx; /* the caller's, for error messages */
+    segcl_diag *diag; /* the caller's, for error messages */
     bool lock_ready;
     const segcl_dataset *ds;
     segcl_loader_config cfg;
@@ -38,7 +38,7 @@ struct segcl_loader {
     float *job_images, *job_masks;
     size_t *job_samples;
     segcl_status job_status;
-    segcl_context *errors; /* the worker's own context for error messages */
+    segcl_diag errors; /* the worker's own, for error messages */
 };
 
 static segcl_status load_sample(segcl_loader *l, size_t pos)
@@ -55,7 +55,7 @@ static segcl_status load_sample(segcl_loader *l, size_t pos)
         return SEGCL_OK;
     }
     segcl_mask_info info;
-    segcl_status st = segcl_sample_load(l->errors, &ds->items[item], l->cfg.size, l->cfg.classes,
+    segcl_status st = segcl_sample_load(&l->errors, &ds->items[item], l->cfg.size, l->cfg.classes,
                                         &c->own.image, &c->own.mask, &info);
     if (!st) {
         c->image = &c->own.image;
@@ -169,7 +169,7 @@ static segcl_status prepare(segcl_loader *l, long epoch, size_t b, float *images
 {
     size_t *order = segcl_malloc(l->count * sizeof *order);
     if (!order)
-        return segcl_fail(l->errors, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(&l->errors, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     epoch_order(l, epoch, order);
     size_t first = b * (size_t)l->cfg.batch;
     size_t take = l->count - first < (size_t)l->cfg.batch ? l->count - first : (size_t)l->cfg.batch;
@@ -212,20 +212,20 @@ static void *worker(void *arg)
     return NULL;
 }
 
-segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
-                                 const size_t *indices, size_t count,
-                                 const segcl_loader_config *cfg, segcl_loader **out)
+segcl_status segcl_loader_create(segcl_diag *diag, const segcl_dataset *ds, const size_t *indices,
+                                 size_t count, const segcl_loader_config *cfg, segcl_loader **out)
 {
     *out = NULL;
     if (!ds || !cfg || count == 0 || cfg->size < 8 || cfg->batch < 1 || cfg->classes < 1)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "loader: needs samples, size >= 8, batch >= 1");
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "loader: needs samples, size >= 8, batch >= 1");
     for (int c = 0; c < 3; c++)
         if (!(cfg->std[c] > 0.0f))
-            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "loader: std must be positive");
+            return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                                   "loader: std must be positive");
     segcl_loader *l = segcl_calloc(1, sizeof *l);
     if (!l)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     l->ds = ds;
     l->cfg = *cfg;
     l->count = count;
@@ -236,31 +236,33 @@ segcl_status segcl_loader_create(segcl_context *ctx, const segcl_dataset *ds,
     l->job_masks = segcl_malloc(per * sizeof(float));
     l->job_samples = segcl_malloc((size_t)cfg->batch * sizeof(size_t));
     if (!l->indices || !l->cache || !l->job_images || !l->job_masks || !l->job_samples ||
-        segcl_context_create(&l->errors)) {
+        segcl_diag_init(&l->errors)) {
         segcl_loader_destroy(l);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    segcl_copy_decoding(l->errors, ctx);
-    l->ctx = ctx;
+    segcl_diag_copy_decoding(&l->errors, diag);
+    l->diag = diag;
     memcpy(l->indices, indices, count * sizeof *indices);
     for (size_t i = 0; i < count; i++)
         if (indices[i] >= ds->count) {
             segcl_loader_destroy(l);
-            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "loader: index out of range");
+            return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                                   "loader: index out of range");
         }
     if (pthread_mutex_init(&l->lock, NULL)) {
         segcl_loader_destroy(l);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
     }
     if (pthread_cond_init(&l->cond, NULL)) {
         pthread_mutex_destroy(&l->lock);
         segcl_loader_destroy(l);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot create loader lock");
     }
     l->lock_ready = true;
     if (pthread_create(&l->thread, NULL, worker, l) != 0) {
         segcl_loader_destroy(l);
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "cannot start the loader thread");
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "cannot start the loader thread");
     }
     l->thread_started = true;
     *out = l;
@@ -291,7 +293,7 @@ void segcl_loader_destroy(segcl_loader *l)
     segcl_free(l->job_images);
     segcl_free(l->job_masks);
     segcl_free(l->job_samples);
-    segcl_context_destroy(l->errors);
+    segcl_diag_release(&l->errors);
     segcl_free(l);
 }
 
@@ -314,9 +316,9 @@ segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *imag
 {
     const size_t per = (size_t)l->cfg.batch * l->cfg.size * l->cfg.size;
     if (epoch < 0 || b >= segcl_loader_batches(l))
-        return segcl_fail(l->ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "loader: no batch %zu in epoch %ld (an epoch has %zu)", b, epoch,
-                          segcl_loader_batches(l));
+        return segcl_diag_fail(l->diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "loader: no batch %zu in epoch %ld (an epoch has %zu)", b, epoch,
+                               segcl_loader_batches(l));
     pthread_mutex_lock(&l->lock);
     bool have = (l->job_pending || l->job_done) && l->job_epoch == epoch && l->job_batch == b;
     if (!have) {
@@ -346,7 +348,7 @@ segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *imag
     else
         l->job_done = false;
     if (st)
-        segcl_fail(l->ctx, st, "%s", segcl_context_error(l->errors));
+        segcl_diag_fail(l->diag, st, "%s", segcl_diag_message(&l->errors));
     pthread_mutex_unlock(&l->lock);
     *n = got;
     return st;

@@ -13,22 +13,24 @@
 
 #define ASPECT_TOLERANCE 0.01
 
-segcl_status segcl_mask_prepare(segcl_context *ctx, const char *name, segcl_image *mask,
-                                int classes, int width, int height, segcl_mask_info *info)
+segcl_status segcl_mask_prepare(segcl_diag *diag, const char *name, segcl_image *mask, int classes,
+                                int width, int height, segcl_mask_info *info)
 {
     memset(info, 0, sizeof *info);
     info->stored_width = mask->width;
     info->stored_height = mask->height;
     if (mask->channels != 1 || classes < 1 || classes > 255)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: masks have one channel", name);
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "%s: masks have one channel",
+                               name);
     if (mask->width != width || mask->height != height) {
         double want = (double)width / height, have = (double)mask->width / mask->height;
         if (fabs(have - want) > ASPECT_TOLERANCE * want)
-            return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                              "%s: mask is %dx%d but its image is %dx%d (another aspect ratio)",
-                              name, mask->width, mask->height, width, height);
+            return segcl_diag_fail(
+                diag, SEGCL_ERROR_FORMAT,
+                "%s: mask is %dx%d but its image is %dx%d (another aspect ratio)", name,
+                mask->width, mask->height, width, height);
         segcl_image resized;
-        segcl_status st = segcl_image_resize(ctx, mask, width, height, true, &resized);
+        segcl_status st = segcl_image_resize(diag, mask, width, height, true, &resized);
         if (st)
             return st;
         segcl_image_free(mask);
@@ -53,10 +55,11 @@ segcl_status segcl_mask_prepare(segcl_context *ctx, const char *name, segcl_imag
         for (size_t i = 0; i < n; i++) {
             int v = mask->pixels[i];
             if (v >= classes && v != 255)
-                return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                                  "%s: mask holds class %d but the model has %d classes (255 is "
-                                  "ignored)",
-                                  name, v, classes);
+                return segcl_diag_fail(
+                    diag, SEGCL_ERROR_FORMAT,
+                    "%s: mask holds class %d but the model has %d classes (255 is "
+                    "ignored)",
+                    name, v, classes);
             foreground = foreground || (v > 0 && v != 255);
             info->only_0_255 = info->only_0_255 || v == 255;
         }
@@ -66,21 +69,20 @@ segcl_status segcl_mask_prepare(segcl_context *ctx, const char *name, segcl_imag
     return SEGCL_OK;
 }
 
-segcl_status segcl_sample_load(segcl_context *ctx, const segcl_sample_entry *e, int size,
-                               int classes, segcl_image *image, segcl_image *mask,
-                               segcl_mask_info *info)
+segcl_status segcl_sample_load(segcl_diag *diag, const segcl_sample_entry *e, int size, int classes,
+                               segcl_image *image, segcl_image *mask, segcl_mask_info *info)
 {
     segcl_image img = {0}, m = {0};
     memset(image, 0, sizeof *image);
     memset(mask, 0, sizeof *mask);
-    segcl_status st = segcl_image_load(ctx, e->image_path, 3, &img);
+    segcl_status st = segcl_image_load(diag, e->image_path, 3, &img);
     if (!st)
-        st = segcl_image_load(ctx, e->mask_path, 1, &m);
+        st = segcl_image_load(diag, e->mask_path, 1, &m);
     if (!st)
-        st = segcl_mask_prepare(ctx, e->mask_path, &m, classes, img.width, img.height, info);
+        st = segcl_mask_prepare(diag, e->mask_path, &m, classes, img.width, img.height, info);
     if (!st)
-        st = segcl_image_resize(ctx, &img, size, size, false, image);
-    if (!st && (st = segcl_image_resize(ctx, &m, size, size, true, mask)))
+        st = segcl_image_resize(diag, &img, size, size, false, image);
+    if (!st && (st = segcl_image_resize(diag, &m, size, size, true, mask)))
         segcl_image_free(image);
     segcl_image_free(&img);
     segcl_image_free(&m);

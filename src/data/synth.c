@@ -24,16 +24,16 @@ static float lattice(const float *grid, int g, float x, float y)
     return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy;
 }
 
-static segcl_status make_one(segcl_context *ctx, const char *out_dir, int index, int size,
+static segcl_status make_one(segcl_diag *diag, const char *out_dir, int index, int size,
                              uint64_t seed)
 {
     segcl_rng rng;
     segcl_rng_seed(&rng, seed, (uint64_t)index + 1);
     segcl_image img, mask;
-    segcl_status st = segcl_image_alloc(ctx, size, size, 3, &img);
+    segcl_status st = segcl_image_alloc(diag, size, size, 3, &img);
     if (st)
         return st;
-    if ((st = segcl_image_alloc(ctx, size, size, 1, &mask))) {
+    if ((st = segcl_image_alloc(diag, size, size, 1, &mask))) {
         segcl_image_free(&img);
         return st;
     }
@@ -100,31 +100,31 @@ static segcl_status make_one(segcl_context *ctx, const char *out_dir, int index,
     }
     char path[1200];
     snprintf(path, sizeof path, "%s/images/synth%04d.png", out_dir, index);
-    st = segcl_image_save_png(ctx, path, &img);
+    st = segcl_image_save_png(diag, path, &img);
     snprintf(path, sizeof path, "%s/masks/synth%04d.png", out_dir, index);
     if (!st)
-        st = segcl_image_save_png(ctx, path, &mask);
+        st = segcl_image_save_png(diag, path, &mask);
     segcl_image_free(&img);
     segcl_image_free(&mask);
     return st;
 }
 
-segcl_status segcl_synth(segcl_context *ctx, const char *out_dir, int count, int size,
-                         uint64_t seed)
+segcl_status segcl_synth_write(segcl_diag *diag, const char *out_dir, int count, int size,
+                               uint64_t seed)
 {
-    if (!ctx || !out_dir || count < 1 || size < 16 || size > 4096)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "synth: needs a folder, count >= 1 and size 16..4096");
+    if (!diag || !out_dir || count < 1 || size < 16 || size > 4096)
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "synth: needs a folder, count >= 1 and size 16..4096");
     char path[1100];
     const char *sub[] = {"/images", "/masks"};
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s%s", out_dir, sub[i]);
-        segcl_status st = segcl_make_dirs(ctx, path);
+        segcl_status st = segcl_make_dirs(diag, path);
         if (st)
             return st;
     }
     for (int i = 0; i < count; i++) {
-        segcl_status st = make_one(ctx, out_dir, i, size, seed);
+        segcl_status st = make_one(diag, out_dir, i, size, seed);
         if (st)
             return st;
     }

@@ -60,7 +60,7 @@ static segcl_status load_palette(segcl_context *ctx, const char *path, int class
 {
     char *text = NULL;
     size_t len = 0;
-    segcl_status st = segcl_read_file(ctx, path, 1 << 20, &text, &len);
+    segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 1 << 20, &text, &len);
     if (st)
         return st;
     int n = 0, line_no = 0;
@@ -248,7 +248,7 @@ static segcl_status put_image(segcl_predictor *p, const segcl_image *img, size_t
 {
     const int S = p->meta.size;
     segcl_image small;
-    segcl_status st = segcl_image_resize(p->ctx, img, S, S, false, &small);
+    segcl_status st = segcl_image_resize(segcl_context_diag(p->ctx), img, S, S, false, &small);
     if (st)
         return st;
     st = put_resized(p, &small, s);
@@ -339,15 +339,16 @@ static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_ima
     if (stride < row)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "a row stride of %zu bytes is shorter than a row (%zu)", stride, row);
-    if ((uint64_t)px->width * (uint64_t)px->height > segcl_max_pixels(ctx))
+    const uint64_t max_pixels = segcl_diag_max_pixels(segcl_context_diag(ctx));
+    if ((uint64_t)px->width * (uint64_t)px->height > max_pixels)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "an image of %d x %d pixels is over the limit of %llu pixels",
-                          px->width, px->height, (unsigned long long)segcl_max_pixels(ctx));
+                          px->width, px->height, (unsigned long long)max_pixels);
     if (px->channels == 3 && stride == row) {
         *out = (segcl_image){px->width, px->height, 3, (uint8_t *)px->data};
         return SEGCL_OK;
     }
-    segcl_status st = segcl_image_alloc(ctx, px->width, px->height, 3, out);
+    segcl_status st = segcl_image_alloc(segcl_context_diag(ctx), px->width, px->height, 3, out);
     *owned = st == SEGCL_OK;
     for (int y = 0; y < px->height && !st; y++) {
         const uint8_t *src = px->data + (size_t)y * stride;
@@ -477,7 +478,7 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
         } else {
             char **names;
             size_t nn;
-            if ((st = segcl_list_dir(ctx, inputs[i], false, &names, &nn)))
+            if ((st = segcl_list_dir(segcl_context_diag(ctx), inputs[i], false, &names, &nn)))
                 break;
             const bool is_out = same_folder(inputs[i], out_dir);
             for (size_t k = 0; k < nn && !st; k++) {
@@ -601,7 +602,7 @@ static segcl_status write_instances_json(segcl_context *ctx, const char *path, c
         json_decref(centre);
     }
     ok = ok && json_object_set(root, "instances", list) == 0;
-    segcl_status st = ok ? segcl_json_write_file(ctx, path, root)
+    segcl_status st = ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
                          : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                       "out of host memory writing %s", path);
     json_decref(list);
@@ -625,7 +626,7 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     segcl_status st = segcl_find_instances(ctx, labels, w, h, (uint64_t)p->opt.min_area, ids,
                                            &in, &n);
     if (!st && !(st = segcl_instances_image(ctx, ids, w, h, in, &picture)))
-        st = segcl_image_save_png(ctx, out->instances_png, &picture);
+        st = segcl_image_save_png(segcl_context_diag(ctx), out->instances_png, &picture);
     if (!st)
         st = write_instances_json(ctx, out->instances_json, input, w, h,
                                   (uint64_t)p->opt.min_area, in, n);
@@ -664,7 +665,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
         snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
         if ((st = segcl_overlay(ctx, photo, mask.pixels, p->opt.overlay, &picture)) ||
-            (st = segcl_image_save_jpeg(ctx, out->overlay, &picture, 90)))
+            (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->overlay, &picture, 90)))
             goto done;
         segcl_image_free(&picture);
         result->overlay = out->overlay;
@@ -684,7 +685,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     if (p->opt.cutout) {
         snprintf(out->cutout, sizeof out->cutout, "%s/%s_cutout.png", out_dir, stem);
         if ((st = segcl_cutout(ctx, photo, alpha, &picture)) ||
-            (st = segcl_image_save_png(ctx, out->cutout, &picture)))
+            (st = segcl_image_save_png(segcl_context_diag(ctx), out->cutout, &picture)))
             goto done;
         segcl_image_free(&picture);
         result->cutout = out->cutout;
@@ -692,7 +693,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     if (p->background.kind != SEGCL_BACKGROUND_NONE) {
         snprintf(out->composite, sizeof out->composite, "%s/%s_composite.jpg", out_dir, stem);
         if ((st = segcl_composite(ctx, photo, alpha, &p->background, &picture)) ||
-            (st = segcl_image_save_jpeg(ctx, out->composite, &picture, 92)))
+            (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->composite, &picture, 92)))
             goto done;
         segcl_image_free(&picture);
         result->composite = out->composite;
@@ -700,10 +701,11 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     if (C == 1) {
         for (size_t i = 0; i < (size_t)w * h; i++)
             mask.pixels[i] = mask.pixels[i] ? 255 : 0;
-        st = segcl_image_save_png(ctx, out->mask, &mask);
+        st = segcl_image_save_png(segcl_context_diag(ctx), out->mask, &mask);
     } else {
         /* class indices as pixel values, coloured for viewers */
-        st = segcl_image_save_png_palette(ctx, out->mask, &mask, p->palette, p->palette_entries);
+        st = segcl_image_save_png_palette(segcl_context_diag(ctx), out->mask, &mask, p->palette,
+                                          p->palette_entries);
     }
     if (!st && save_logits) {
         snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
@@ -734,7 +736,8 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
     if (st)
         return st;
     const size_t B = (size_t)p->opt.batch;
-    if ((st = output_stems(ctx, files, n, &stems)) || (st = segcl_make_dirs(ctx, out_dir)))
+    if ((st = output_stems(ctx, files, n, &stems)) ||
+        (st = segcl_make_dirs(segcl_context_diag(ctx), out_dir)))
         goto done;
     photos = segcl_calloc(B, sizeof *photos);
     slot_file = segcl_calloc(B, sizeof *slot_file);
@@ -751,7 +754,8 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
         /* fill a batch with images that decode; one that does not is a warning, not the end */
         size_t take = 0;
         while (take < B && next < n && !st) {
-            segcl_status rs = segcl_image_load(ctx, files[next], 3, &photos[take]);
+            segcl_status rs =
+                segcl_image_load(segcl_context_diag(ctx), files[next], 3, &photos[take]);
             if (n > 1 && (rs == SEGCL_ERROR_FORMAT || rs == SEGCL_ERROR_IO)) {
                 segcl_warn(ctx, "skipped %s", segcl_context_error(ctx));
                 failed++;
@@ -827,7 +831,8 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
         for (size_t s = 0; s < take && !st; s++) {
             segcl_image img, mask;
             segcl_mask_info info;
-            if ((st = segcl_sample_load(ctx, &ds->items[first + s], S, C, &img, &mask, &info)))
+            if ((st = segcl_sample_load(segcl_context_diag(ctx), &ds->items[first + s], S, C, &img,
+                                        &mask, &info)))
                 break;
             st = put_resized(p, &img, s);
             for (size_t i = 0; i < plane; i++)

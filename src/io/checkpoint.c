@@ -190,7 +190,8 @@ static segcl_status build_header(segcl_context *ctx, segcl_model *model,
         }
     }
     if (!st)
-        st = segcl_json_text(ctx, header, JSON_COMPACT | JSON_PRESERVE_ORDER, json);
+        st = segcl_json_text(segcl_context_diag(ctx), header, JSON_COMPACT | JSON_PRESERVE_ORDER,
+                             json);
     json_decref(header);
     return st;
 }
@@ -204,11 +205,11 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
     uint8_t len_le[8];
     for (int i = 0; i < 8; i++)
         len_le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    segcl_status st = segcl_write_all(ctx, fd, len_le, 8, tmp);
+    segcl_status st = segcl_write_all(segcl_context_diag(ctx), fd, len_le, 8, tmp);
     if (!st)
-        st = segcl_write_all(ctx, fd, json, hlen, tmp);
+        st = segcl_write_all(segcl_context_diag(ctx), fd, json, hlen, tmp);
     if (!st && padded > hlen)
-        st = segcl_write_all(ctx, fd, "        ", padded - hlen, tmp);
+        st = segcl_write_all(segcl_context_diag(ctx), fd, "        ", padded - hlen, tmp);
     float *host = NULL;
     size_t host_cap = 0;
     for (size_t i = 0; i < n && !st; i++) {
@@ -219,7 +220,7 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
             uint8_t le[8];
             for (int b = 0; b < 8; b++)
                 le[b] = (uint8_t)((uint64_t)p->scalar >> (8 * b));
-            st = segcl_write_all(ctx, fd, le, 8, tmp);
+            st = segcl_write_all(segcl_context_diag(ctx), fd, le, 8, tmp);
             continue;
         }
         if (p->tensor->numel > host_cap) {
@@ -234,7 +235,7 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
         /* this library targets little-endian hosts, as safetensors' byte order */
         st = segcl_tensor_read((segcl_tensor *)p->tensor, host, p->tensor->numel);
         if (!st)
-            st = segcl_write_all(ctx, fd, host, p->bytes, tmp);
+            st = segcl_write_all(segcl_context_diag(ctx), fd, host, p->bytes, tmp);
     }
     segcl_free(host);
     return st;
@@ -253,8 +254,9 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
                         path);
     if (!st)
         st = build_header(ctx, model, meta, list, &n, &json);
-    if (!st && !(st = segcl_file_begin(ctx, path, &file)))
-        st = segcl_file_end(ctx, &file, write_body(ctx, file.fd, file.temporary, json, list, n));
+    if (!st && !(st = segcl_file_begin(segcl_context_diag(ctx), path, &file)))
+        st = segcl_file_end(segcl_context_diag(ctx), &file,
+                            write_body(ctx, file.fd, file.temporary, json, list, n));
     segcl_free(json);
     segcl_free(list);
     return st;
@@ -338,7 +340,7 @@ static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, 
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: truncated checkpoint header", path);
         goto done;
     }
-    if ((st = segcl_json_parse(ctx, path, text, (size_t)hlen, &header)))
+    if ((st = segcl_json_parse(segcl_context_diag(ctx), path, text, (size_t)hlen, &header)))
         goto done;
     if (segcl_json_type(header) != SEGCL_JSON_OBJECT) {
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: corrupt checkpoint header: not an object",

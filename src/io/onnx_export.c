@@ -486,8 +486,10 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
         st = segcl_fail(ctx, SEGCL_ERROR_STATE, "protobuf-c packed a wrong size for %s", path);
         goto done;
     }
-    if (!(st = segcl_file_begin(ctx, path, &file)))
-        st = segcl_file_end(ctx, &file, segcl_write_all(ctx, file.fd, bytes, n, file.temporary));
+    if (!(st = segcl_file_begin(segcl_context_diag(ctx), path, &file)))
+        st = segcl_file_end(segcl_context_diag(ctx), &file,
+                            segcl_write_all(segcl_context_diag(ctx), file.fd, bytes, n,
+                                            file.temporary));
 done:
     segcl_free(bytes);
     pool_free(&b.pool);

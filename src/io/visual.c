@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl.h"
 #include "io/visual.h"
 
 static const uint8_t overlay_palette[8][3] = {{255, 64, 64},  {64, 160, 255}, {64, 220, 96},
@@ -80,7 +81,7 @@ segcl_status segcl_overlay(segcl_context *ctx, const segcl_image *photo, const u
     segcl_status st = window_min_max(ctx, labels, w, h, segcl_contour_width(w, h), &lo, &hi);
     if (st)
         return st;
-    if ((st = segcl_image_alloc(ctx, w, h, 3, out))) {
+    if ((st = segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, out))) {
         segcl_free(lo);
         segcl_free(hi);
         return st;
@@ -161,7 +162,7 @@ segcl_status segcl_training_overlay(segcl_context *ctx, const segcl_image *photo
     segcl_status st;
     if ((st = segcl_overlay(ctx, photo, truth, SEGCL_OVERLAY_FILL, &left)) ||
         (st = segcl_overlay(ctx, photo, predicted, SEGCL_OVERLAY_FILL, &right)) ||
-        (st = segcl_image_alloc(ctx, 2 * w + gap, h + bar, 3, out)))
+        (st = segcl_image_alloc(segcl_context_diag(ctx), 2 * w + gap, h + bar, 3, out)))
         goto done;
     memset(out->pixels, 40, (size_t)out->width * out->height * 3);
     for (int y = 0; y < h; y++) {
@@ -276,7 +277,8 @@ segcl_status segcl_blur_plane(segcl_context *ctx, uint8_t *plane, int width, int
 segcl_status segcl_cutout(segcl_context *ctx, const segcl_image *photo, const uint8_t *alpha,
                           segcl_image *out)
 {
-    segcl_status st = segcl_image_alloc(ctx, photo->width, photo->height, 4, out);
+    segcl_status st =
+        segcl_image_alloc(segcl_context_diag(ctx), photo->width, photo->height, 4, out);
     if (st)
         return st;
     for (size_t i = 0; i < (size_t)photo->width * photo->height; i++) {
@@ -322,7 +324,7 @@ segcl_status segcl_background_parse(segcl_context *ctx, const char *spec, segcl_
         out->radius = (float)r;
         return SEGCL_OK;
     }
-    segcl_status st = segcl_image_load(ctx, spec, 3, &out->image);
+    segcl_status st = segcl_image_load(segcl_context_diag(ctx), spec, 3, &out->image);
     if (st) {
         char message[900];
         snprintf(message, sizeof message, "%s", segcl_context_error(ctx));
@@ -349,10 +351,10 @@ static segcl_status cover(segcl_context *ctx, const segcl_image *bg, int w, int 
     sw = sw < w ? w : sw;
     sh = sh < h ? h : sh;
     segcl_image scaled;
-    segcl_status st = segcl_image_resize(ctx, bg, sw, sh, false, &scaled);
+    segcl_status st = segcl_image_resize(segcl_context_diag(ctx), bg, sw, sh, false, &scaled);
     if (st)
         return st;
-    if ((st = segcl_image_alloc(ctx, w, h, 3, out)) == SEGCL_OK) {
+    if ((st = segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, out)) == SEGCL_OK) {
         const int ox = (sw - w) / 2, oy = (sh - h) / 2;
         for (int y = 0; y < h; y++)
             memcpy(out->pixels + (size_t)y * w * 3,
@@ -388,7 +390,7 @@ static segcl_status blurred_background(segcl_context *ctx, const segcl_image *ph
     if (!st)
         st = blur_planes(ctx, f, 7, w, h, radius);
     if (!st)
-        st = segcl_image_alloc(ctx, w, h, 3, out);
+        st = segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, out);
     for (size_t i = 0; i < n && !st; i++) {
         const float wgt = f[3 * n + i];
         for (int c = 0; c < 3; c++)
@@ -410,7 +412,7 @@ segcl_status segcl_composite(segcl_context *ctx, const segcl_image *photo, const
     else if (bg->kind == SEGCL_BACKGROUND_BLUR)
         st = blurred_background(ctx, photo, alpha, bg->radius, &back);
     if (!st)
-        st = segcl_image_alloc(ctx, w, h, 3, out);
+        st = segcl_image_alloc(segcl_context_diag(ctx), w, h, 3, out);
     for (size_t i = 0; i < (size_t)w * h && !st; i++) {
         const int a = alpha[i];
         for (int c = 0; c < 3; c++) {
@@ -558,7 +560,7 @@ done:
 segcl_status segcl_instances_image(segcl_context *ctx, const uint32_t *ids, int width, int height,
                                    const segcl_instance *instances, segcl_image *out)
 {
-    segcl_status st = segcl_image_alloc(ctx, width, height, 3, out);
+    segcl_status st = segcl_image_alloc(segcl_context_diag(ctx), width, height, 3, out);
     if (st)
         return st;
     for (size_t i = 0; i < (size_t)width * height; i++) {

@@ -54,7 +54,7 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
     char path[4200];
     segcl_status st = resume ? SEGCL_OK : segcl_run_folder_check_new(ctx, dir);
     if (!st)
-        st = segcl_make_dirs(ctx, dir);
+        st = segcl_make_dirs(segcl_context_diag(ctx), dir);
     if (st)
         return st;
     join(path, sizeof path, dir, ".lock");
@@ -328,7 +328,7 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path,
     SET(root, "settings", settings);
     SET(root, "split", split);
 #undef SET
-    segcl_status st = ok ? segcl_json_write_file(ctx, path, root)
+    segcl_status st = ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
                          : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                       "out of host memory writing %s", path);
     json_decref(root);
@@ -353,9 +353,9 @@ segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, con
     segcl_jvalue *root = NULL;
     segcl_dataset *ds = NULL;
     join(path, sizeof path, run_dir, "args.json");
-    segcl_status st = segcl_read_file(ctx, path, 64u << 20, &text, &len);
+    segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 64u << 20, &text, &len);
     if (!st)
-        st = segcl_json_parse(ctx, path, text, len, &root);
+        st = segcl_json_parse(segcl_context_diag(ctx), path, text, len, &root);
     if (st)
         goto done;
     const segcl_jvalue *data = segcl_json_get(root, "data");

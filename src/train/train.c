@@ -337,8 +337,8 @@ static segcl_status setup_data(run_state *r)
         m->augment = r->ds->format == SEGCL_DATASET_PH2 ? SEGCL_AUGMENT_DERMOSCOPY
                                                          : SEGCL_AUGMENT_UPRIGHT;
     segcl_check_result check;
-    if ((st = segcl_dataset_check(ctx, r->ds, m->size, m->model.classes, m->skip_bad,
-                                  say_line, r, &check)))
+    if ((st = segcl_dataset_check(segcl_context_diag(ctx), r->ds, m->size, m->model.classes,
+                                  m->skip_bad, say_line, r, &check)))
         return st;
     if (r->ds->count < 2)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
@@ -438,9 +438,10 @@ static segcl_status setup_model(run_state *r)
         (r->ranks > 1 && !r->grads))
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
                           batch);
-    if ((st = segcl_loader_create(ctx, r->ds, r->train_idx, r->ntrain, &lc, &r->train_loader)) ||
-        (r->nval && (st = segcl_loader_create(ctx, r->ds, r->val_idx, r->nval, &vc,
-                                              &r->val_loader))) ||
+    if ((st = segcl_loader_create(segcl_context_diag(ctx), r->ds, r->train_idx, r->ntrain, &lc,
+                                  &r->train_loader)) ||
+        (r->nval && (st = segcl_loader_create(segcl_context_diag(ctx), r->ds, r->val_idx, r->nval,
+                                              &vc, &r->val_loader))) ||
         (st = segcl_tensor_create(ctx, "images", 4, xs, &r->x)) ||
         (st = segcl_tensor_create(ctx, "masks", 4, ts, &r->t)) ||
         (st = segcl_tensor_create(ctx, "logit gradients", 4, ls, &r->dlogits)) ||
@@ -502,7 +503,7 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
     size_t plane = (size_t)S * S;
     char dir[1100];
     path_in(dir, sizeof dir, r->out_dir, "overlays");
-    segcl_status st = segcl_make_dirs(r->ctx, dir);
+    segcl_status st = segcl_make_dirs(segcl_context_diag(r->ctx), dir);
     if (st)
         return st;
     uint8_t *labels = segcl_malloc(plane), *truth = segcl_malloc(plane);
@@ -511,7 +512,7 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
         st = segcl_fail(r->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    if ((st = segcl_image_alloc(r->ctx, S, S, 3, &photo)))
+    if ((st = segcl_image_alloc(segcl_context_diag(r->ctx), S, S, 3, &photo)))
         goto done;
     for (size_t p = 0; p < plane; p++)
         for (int c = 0; c < 3; c++) {
@@ -528,7 +529,7 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
         char path[1400];
         snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
                  r->ds->items[r->samples[s]].stem);
-        st = segcl_image_save_jpeg(r->ctx, path, &out, 90);
+        st = segcl_image_save_jpeg(segcl_context_diag(r->ctx), path, &out, 90);
     }
 done:
     segcl_image_free(&out);

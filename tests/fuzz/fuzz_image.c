@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl.h"
 #include "data/data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int pass = 0; pass < 3; pass++) {
         segcl_context_set_strict(ctx, pass == 2);
         segcl_image img;
-        segcl_status st = segcl_image_decode(ctx, "fuzz", data, size, pass == 1 ? 1 : 3, &img);
+        segcl_status st = segcl_image_decode(segcl_context_diag(ctx), "fuzz", data, size,
+                                             pass == 1 ? 1 : 3, &img);
         if (st == SEGCL_OK) {
             if (!img.pixels || img.width < 1 || img.height < 1)
                 abort();

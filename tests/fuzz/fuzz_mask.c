@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl.h"
 #include "data/data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const int classes = 1 + data[0] % 5, shape = data[1] % 4;
     segcl_image mask;
-    if (segcl_image_decode(ctx, "fuzz.png", data + 2, size - 2, 1, &mask))
+    if (segcl_image_decode(segcl_context_diag(ctx), "fuzz.png", data + 2, size - 2, 1, &mask))
         return 0;
     int w = mask.width, h = mask.height;
     if (shape == 1 && (uint64_t)w * h * 4 <= (1u << 20))
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else if (shape == 3)
         h = h > 1 ? h / 2 : 1;
     segcl_mask_info info;
-    segcl_status st = segcl_mask_prepare(ctx, "fuzz.png", &mask, classes, w, h, &info);
+    segcl_status st =
+        segcl_mask_prepare(segcl_context_diag(ctx), "fuzz.png", &mask, classes, w, h, &info);
     if (st == SEGCL_OK) {
         if (mask.width != w || mask.height != h)
             abort();
