@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "cl/cl.h"
-#include "io/visual.h"
+#include "io/svg.h"
+#include "picture/picture.h"
 #include "test_util.h"
 
 static segcl_context *ctx;
@@ -39,7 +40,7 @@ static void test_cutout_keeps_colours_and_alpha(void **state)
     uint8_t alpha[13 * 7];
     for (int i = 0; i < 13 * 7; i++)
         alpha[i] = (uint8_t)(i * 3);
-    assert_ok(ctx, segcl_cutout(ctx, &photo, alpha, &out));
+    assert_ok(ctx, segcl_cutout(segcl_context_diag(ctx), &photo, alpha, &out));
     assert_int_equal(out.channels, 4);
     for (int i = 0; i < 13 * 7; i++) {
         assert_memory_equal(out.pixels + 4 * i, photo.pixels + 3 * i, 3);
@@ -67,9 +68,9 @@ static void test_composite_over_colour(void **state)
     for (int i = 0; i < w * h; i++)
         alpha[i] = i % 3 == 0 ? 0 : i % 3 == 1 ? 255 : (uint8_t)(i % 256);
     segcl_background bg;
-    assert_ok(ctx, segcl_background_parse(ctx, "#10e040", &bg));
+    assert_ok(ctx, segcl_background_parse(segcl_context_diag(ctx), "#10e040", &bg));
     assert_int_equal(bg.kind, SEGCL_BACKGROUND_COLOUR);
-    assert_ok(ctx, segcl_composite(ctx, &photo, alpha, &bg, &out));
+    assert_ok(ctx, segcl_composite(segcl_context_diag(ctx), &photo, alpha, &bg, &out));
     const uint8_t green[3] = {0x10, 0xe0, 0x40};
     for (int i = 0; i < w * h; i++)
         for (int c = 0; c < 3; c++) {
@@ -83,10 +84,10 @@ static void test_composite_over_colour(void **state)
     const char *bad[] = {"#12345", "#1234567", "#gg0000", "blur:", "blur:-3", "blur:x", "",
                          "/no/such/background.jpg"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        assert_int_not_equal(segcl_background_parse(ctx, bad[k], &bg), SEGCL_OK);
+        assert_int_not_equal(segcl_background_parse(segcl_context_diag(ctx), bad[k], &bg), SEGCL_OK);
         assert_true(strlen(segcl_context_error(ctx)) > 0);
     }
-    assert_ok(ctx, segcl_background_parse(ctx, "blur:12.5", &bg));
+    assert_ok(ctx, segcl_background_parse(segcl_context_diag(ctx), "blur:12.5", &bg));
     assert_int_equal(bg.kind, SEGCL_BACKGROUND_BLUR);
     assert_true(fabsf(bg.radius - 12.5f) < 1e-6f);
 }
@@ -107,12 +108,12 @@ static void test_background_image_covers(void **state)
     assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), path, &back));
     segcl_image_free(&back);
     segcl_background bg;
-    assert_ok(ctx, segcl_background_parse(ctx, path, &bg));
+    assert_ok(ctx, segcl_background_parse(segcl_context_diag(ctx), path, &bg));
     remove(path);
     assert_int_equal(bg.kind, SEGCL_BACKGROUND_IMAGE);
     segcl_image photo = photo_of(20, 20), out;
     uint8_t alpha[400] = {0};
-    assert_ok(ctx, segcl_composite(ctx, &photo, alpha, &bg, &out));
+    assert_ok(ctx, segcl_composite(segcl_context_diag(ctx), &photo, alpha, &bg, &out));
     for (int y = 0; y < 20; y++) {
         assert_memory_equal(out.pixels + 3 * (y * 20 + 3), stripes[1], 3);
         assert_memory_equal(out.pixels + 3 * (y * 20 + 16), stripes[2], 3);
@@ -141,7 +142,7 @@ static void test_blurred_background_keeps_person_out(void **state)
             alpha[i] = person ? 255 : 0;
         }
     segcl_background bg = {.kind = SEGCL_BACKGROUND_BLUR, .radius = 8};
-    assert_ok(ctx, segcl_composite(ctx, &photo, alpha, &bg, &out));
+    assert_ok(ctx, segcl_composite(segcl_context_diag(ctx), &photo, alpha, &bg, &out));
     for (int i = 0; i < w * h; i++)
         for (int c = 0; c < 3; c++) {
             const int v = out.pixels[3 * i + c];
@@ -164,7 +165,7 @@ static void test_feather_ramp(void **state)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             plane[y * w + x] = x < 40 ? 0 : 255;
-    assert_ok(ctx, segcl_blur_plane(ctx, plane, w, h, 6));
+    assert_ok(ctx, segcl_blur_plane(segcl_context_diag(ctx), plane, w, h, 6));
     for (int y = 0; y < h; y++) {
         const uint8_t *row = plane + y * w;
         assert_int_equal(row[0], 0);
@@ -176,7 +177,7 @@ static void test_feather_ramp(void **state)
         assert_true(row[36] > 0 && row[43] < 255); /* the ramp is several pixels wide */
     }
     uint8_t same[4] = {9, 200, 3, 77};
-    assert_ok(ctx, segcl_blur_plane(ctx, same, 2, 2, 0)); /* no feather: untouched */
+    assert_ok(ctx, segcl_blur_plane(segcl_context_diag(ctx), same, 2, 2, 0)); /* no feather: untouched */
     assert_int_equal(same[1], 200);
 }
 
@@ -197,7 +198,7 @@ static void test_instances_fixture(void **state)
     uint32_t ids[40 * 30];
     segcl_instance *in;
     size_t n;
-    assert_ok(ctx, segcl_find_instances(ctx, labels, w, h, 0, ids, &in, &n));
+    assert_ok(ctx, segcl_find_instances(segcl_context_diag(ctx), labels, w, h, 0, ids, &in, &n));
     assert_int_equal(n, 4);
     /* raster order of first pixels: square (2,3), class 2 (2,13), diagonal (15,20), speck */
     assert_int_equal(in[0].label, 1);
@@ -222,7 +223,7 @@ static void test_instances_fixture(void **state)
     assert_int_equal(ids[17 * w + 22], 3);
     segcl_free(in);
     /* --min-area 9 drops the speck and the diagonal; the ids follow */
-    assert_ok(ctx, segcl_find_instances(ctx, labels, w, h, 9, ids, &in, &n));
+    assert_ok(ctx, segcl_find_instances(segcl_context_diag(ctx), labels, w, h, 9, ids, &in, &n));
     assert_int_equal(n, 2);
     assert_int_equal(in[0].area, 100);
     assert_int_equal(in[1].area, 10);
@@ -230,7 +231,7 @@ static void test_instances_fixture(void **state)
     assert_int_equal(ids[28 * w + 2], 0);
     /* the picture: one colour per instance, black elsewhere, colours distinct */
     segcl_image pic;
-    assert_ok(ctx, segcl_instances_image(ctx, ids, w, h, in, &pic));
+    assert_ok(ctx, segcl_instances_image(segcl_context_diag(ctx), ids, w, h, in, &pic));
     assert_memory_equal(pic.pixels + 3 * (5 * w + 5), in[0].rgb, 3);
     assert_memory_equal(pic.pixels + 3 * (5 * w + 13), in[1].rgb, 3);
     assert_memory_not_equal(in[0].rgb, in[1].rgb, 3);
@@ -240,7 +241,7 @@ static void test_instances_fixture(void **state)
     segcl_free(in);
     /* no foreground: no instances */
     memset(labels, 0, sizeof labels);
-    assert_ok(ctx, segcl_find_instances(ctx, labels, w, h, 0, NULL, &in, &n));
+    assert_ok(ctx, segcl_find_instances(segcl_context_diag(ctx), labels, w, h, 0, NULL, &in, &n));
     assert_int_equal(n, 0);
     segcl_free(in);
 }
@@ -257,7 +258,7 @@ static void check_contour(int size, int width)
         for (int x = a; x < b; x++)
             labels[y * size + x] = 1;
     assert_int_equal(segcl_contour_width(size, size), width);
-    assert_ok(ctx, segcl_overlay(ctx, &photo, labels, SEGCL_OVERLAY_CONTOUR, &out));
+    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_CONTOUR, &out));
     const uint8_t *col = segcl_overlay_colour(1);
     const int y = size / 2;
     for (int x = 0; x < size; x++) {
@@ -269,7 +270,7 @@ static void check_contour(int size, int width)
             assert_memory_equal(out.pixels + 3 * i, photo.pixels + 3 * i, 3);
     }
     segcl_image_free(&out);
-    assert_ok(ctx, segcl_overlay(ctx, &photo, labels, SEGCL_OVERLAY_FILL, &out));
+    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_FILL, &out));
     const int i = y * size + size / 2;
     assert_memory_not_equal(out.pixels + 3 * i, photo.pixels + 3 * i, 3);
     assert_memory_equal(out.pixels + 3 * (y * size + a), col, 3);
@@ -295,9 +296,9 @@ static void test_training_overlay_side_by_side(void **state)
         truth[i] = (i % s) < 32;
         pred[i] = (i / s) < 20;
     }
-    assert_ok(ctx, segcl_training_overlay(ctx, &photo, truth, pred, 0.5, &out));
-    assert_ok(ctx, segcl_overlay(ctx, &photo, truth, SEGCL_OVERLAY_FILL, &left));
-    assert_ok(ctx, segcl_overlay(ctx, &photo, pred, SEGCL_OVERLAY_FILL, &right));
+    assert_ok(ctx, segcl_training_overlay(segcl_context_diag(ctx), &photo, truth, pred, 0.5, &out));
+    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, truth, SEGCL_OVERLAY_FILL, &left));
+    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, pred, SEGCL_OVERLAY_FILL, &right));
     const int bar = out.height - s;
     assert_int_equal(out.width, 2 * s + 4);
     assert_true(bar >= 9 && bar <= 30);
@@ -328,7 +329,7 @@ static void test_curve_svg(void **state)
     pts[8].val_dice = 0.99; /* the best epoch: 9 */
     char path[256];
     temp_path(path, sizeof path, "curve.svg");
-    assert_ok(ctx, segcl_write_curve_svg(ctx, path, pts, 12));
+    assert_ok(ctx, segcl_write_curve_svg(segcl_context_diag(ctx), path, pts, 12));
     char *svg = test_read_file(path);
     assert_non_null(svg);
     assert_non_null(strstr(svg, ">Loss<"));
@@ -351,7 +352,7 @@ static void test_curve_svg(void **state)
     free(svg);
     /* one epoch, without validation: still a picture, best by nothing */
     segcl_curve_point one = {1, 0.7, NAN, NAN, NAN};
-    assert_ok(ctx, segcl_write_curve_svg(ctx, path, &one, 1));
+    assert_ok(ctx, segcl_write_curve_svg(segcl_context_diag(ctx), path, &one, 1));
     svg = test_read_file(path);
     assert_non_null(svg);
     assert_null(strstr(svg, "best: epoch"));

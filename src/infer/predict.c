@@ -13,7 +13,7 @@
 
 #include "data/data.h"
 #include "io/checkpoint.h"
-#include "io/visual.h"
+#include "picture/picture.h"
 #include "model/model.h"
 #include "train/run_folder.h"
 #include "settings/settings.h"
@@ -158,7 +158,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
                         (int)p->opt.overlay);
         goto error;
     }
-    if (p->opt.background && (st = segcl_background_parse(ctx, p->opt.background, &p->background)))
+    if (p->opt.background && (st = segcl_background_parse(segcl_context_diag(ctx), p->opt.background, &p->background)))
         goto error;
     if ((st = segcl_checkpoint_read_meta(ctx, path, &p->meta)))
         goto error;
@@ -623,9 +623,9 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     segcl_instance *in = NULL;
     size_t n = 0;
     segcl_image picture = {0};
-    segcl_status st = segcl_find_instances(ctx, labels, w, h, (uint64_t)p->opt.min_area, ids,
+    segcl_status st = segcl_find_instances(segcl_context_diag(ctx), labels, w, h, (uint64_t)p->opt.min_area, ids,
                                            &in, &n);
-    if (!st && !(st = segcl_instances_image(ctx, ids, w, h, in, &picture)))
+    if (!st && !(st = segcl_instances_image(segcl_context_diag(ctx), ids, w, h, in, &picture)))
         st = segcl_image_save_png(segcl_context_diag(ctx), out->instances_png, &picture);
     if (!st)
         st = write_instances_json(ctx, out->instances_json, input, w, h,
@@ -664,7 +664,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         alpha[i] = (uint8_t)lroundf(maps->foreground[i] * 255.0f);
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
         snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
-        if ((st = segcl_overlay(ctx, photo, mask.pixels, p->opt.overlay, &picture)) ||
+        if ((st = segcl_overlay(segcl_context_diag(ctx), photo, mask.pixels, p->opt.overlay, &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->overlay, &picture, 90)))
             goto done;
         segcl_image_free(&picture);
@@ -680,11 +680,11 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         result->instances_png = out->instances_png;
         result->instances_json = out->instances_json;
     }
-    if (alpha && (st = segcl_blur_plane(ctx, alpha, w, h, p->opt.feather)))
+    if (alpha && (st = segcl_blur_plane(segcl_context_diag(ctx), alpha, w, h, p->opt.feather)))
         goto done;
     if (p->opt.cutout) {
         snprintf(out->cutout, sizeof out->cutout, "%s/%s_cutout.png", out_dir, stem);
-        if ((st = segcl_cutout(ctx, photo, alpha, &picture)) ||
+        if ((st = segcl_cutout(segcl_context_diag(ctx), photo, alpha, &picture)) ||
             (st = segcl_image_save_png(segcl_context_diag(ctx), out->cutout, &picture)))
             goto done;
         segcl_image_free(&picture);
@@ -692,7 +692,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     }
     if (p->background.kind != SEGCL_BACKGROUND_NONE) {
         snprintf(out->composite, sizeof out->composite, "%s/%s_composite.jpg", out_dir, stem);
-        if ((st = segcl_composite(ctx, photo, alpha, &p->background, &picture)) ||
+        if ((st = segcl_composite(segcl_context_diag(ctx), photo, alpha, &p->background, &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->composite, &picture, 92)))
             goto done;
         segcl_image_free(&picture);

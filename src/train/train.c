@@ -16,7 +16,8 @@
 
 #include "data/data.h"
 #include "io/checkpoint.h"
-#include "io/visual.h"
+#include "io/svg.h"
+#include "picture/picture.h"
 #include "model/model.h"
 #include "train/run_folder.h"
 #include "settings/settings.h"
@@ -525,7 +526,7 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
         const int target = (int)r->host_t[s * plane + p];
         truth[p] = (uint8_t)(target < k ? target : 0); /* ignored pixels: background */
     }
-    if (!(st = segcl_training_overlay(r->ctx, &photo, truth, labels, dice, &out))) {
+    if (!(st = segcl_training_overlay(segcl_context_diag(r->ctx), &photo, truth, labels, dice, &out))) {
         char path[1400];
         snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
                  r->ds->items[r->samples[s]].stem);
@@ -660,7 +661,7 @@ static segcl_status write_curve(run_state *r)
     for (size_t i = 0; i < n; i++)
         pts[i] = (segcl_curve_point){(long)rows[i].epoch, rows[i].train_loss, rows[i].val_loss,
                                       rows[i].val_dice, rows[i].val_iou};
-    st = segcl_write_curve_svg(r->ctx, svg, pts, (int)n);
+    st = segcl_write_curve_svg(segcl_context_diag(r->ctx), svg, pts, (int)n);
     segcl_free(pts);
     segcl_free(rows);
     return st;

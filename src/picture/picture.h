@@ -1,6 +1,9 @@
-/* Pictures for people: overlays, cut-outs and composites, instances, the training curve. */
-#ifndef SEGCL_VISUAL_H
-#define SEGCL_VISUAL_H
+/*
+ * Pictures for people, host work on decoded images: overlays, cut-outs and composites,
+ * instances. Errors go to a segcl_diag, as everywhere in the host layers (src/data).
+ */
+#ifndef SEGCL_PICTURE_H
+#define SEGCL_PICTURE_H
 
 #include "data/data.h"
 
@@ -14,24 +17,24 @@ SEGCL_INTERNAL int segcl_contour_width(int width, int height);
 /* out (RGB, photo's size) = the photo with the regions of labels (one byte per pixel, 0
  * background, c > 0 class c) shown: fill tints them and draws their boundaries, contour draws
  * the boundaries only (segcl_contour_width pixels wide, inside the region). */
-SEGCL_INTERNAL segcl_status segcl_overlay(segcl_context *ctx, const segcl_image *photo,
+SEGCL_INTERNAL segcl_status segcl_overlay(segcl_diag *diag, const segcl_image *photo,
                                           const uint8_t *labels, segcl_overlay_style style,
                                           segcl_image *out);
 
 /* A training overlay: the ground truth (left) and the prediction (right) over the photo, side
  * by side, each captioned (the prediction with its Dice when finite). */
-SEGCL_INTERNAL segcl_status segcl_training_overlay(segcl_context *ctx, const segcl_image *photo,
+SEGCL_INTERNAL segcl_status segcl_training_overlay(segcl_diag *diag, const segcl_image *photo,
                                                    const uint8_t *truth,
                                                    const uint8_t *predicted, double dice,
                                                    segcl_image *out);
 
 /* Gaussian-like blur (three box passes) of an 8-bit plane in place; radius is about two
  * standard deviations. radius <= 0 leaves it as it is. */
-SEGCL_INTERNAL segcl_status segcl_blur_plane(segcl_context *ctx, uint8_t *plane, int width,
+SEGCL_INTERNAL segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width,
                                              int height, float radius);
 
 /* out (RGBA) = photo's colours with alpha as the fourth channel. */
-SEGCL_INTERNAL segcl_status segcl_cutout(segcl_context *ctx, const segcl_image *photo,
+SEGCL_INTERNAL segcl_status segcl_cutout(segcl_diag *diag, const segcl_image *photo,
                                          const uint8_t *alpha, segcl_image *out);
 
 /* The background of a composite. */
@@ -50,14 +53,14 @@ typedef struct segcl_background {
 } segcl_background;
 
 /* Parses "#RRGGBB", "blur", "blur:RADIUS" or an image file's path (loaded here). */
-SEGCL_INTERNAL segcl_status segcl_background_parse(segcl_context *ctx, const char *spec,
+SEGCL_INTERNAL segcl_status segcl_background_parse(segcl_diag *diag, const char *spec,
                                                    segcl_background *out);
 SEGCL_INTERNAL void segcl_background_free(segcl_background *bg);
 
 /* out (RGB) = alpha * photo + (1 - alpha) * background, alpha in 0..255 (0 gives exactly the
  * background's colour). The blurred background is a normalised blur of the photo weighted by
  * 1 - alpha, so the person's colours do not smear into it. */
-SEGCL_INTERNAL segcl_status segcl_composite(segcl_context *ctx, const segcl_image *photo,
+SEGCL_INTERNAL segcl_status segcl_composite(segcl_diag *diag, const segcl_image *photo,
                                             const uint8_t *alpha, const segcl_background *bg,
                                             segcl_image *out);
 
@@ -74,27 +77,21 @@ typedef struct segcl_instance {
  * than min_area pixels are dropped. ids (width x height, may be NULL) gets 0 for background
  * and dropped pixels, k + 1 for pixels of instance k. Instances are ordered by their first
  * pixel in raster order. *instances: free with segcl_free. */
-SEGCL_INTERNAL segcl_status segcl_find_instances(segcl_context *ctx, const uint8_t *labels,
+SEGCL_INTERNAL segcl_status segcl_find_instances(segcl_diag *diag, const uint8_t *labels,
                                                  int width, int height, uint64_t min_area,
                                                  uint32_t *ids, segcl_instance **instances,
                                                  size_t *count);
 
 /* out (RGB): black background, each instance in its own colour. */
-SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_context *ctx, const uint32_t *ids,
+SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_diag *diag, const uint32_t *ids,
                                                   int width, int height,
                                                   const segcl_instance *instances,
                                                   segcl_image *out);
 
-/* One row of the training curve; NAN where there is no value. */
-typedef struct segcl_curve_point {
-    long epoch; /* 1-based */
-    double train_loss, val_loss, val_dice, val_iou;
-} segcl_curve_point;
-
-/* An SVG with two panels over the epochs: the losses (train, validation), and validation
- * Dice and IoU; axes with ticks and a grid, the best epoch (highest Dice, else lowest
- * validation loss) marked, legends beside the panels. */
-SEGCL_INTERNAL segcl_status segcl_write_curve_svg(segcl_context *ctx, const char *path,
-                                                  const segcl_curve_point *points, int count);
+/* Channel c of pixel i of a photo (a gray photo gives its one channel for each). */
+static inline uint8_t segcl_photo_channel(const segcl_image *photo, size_t i, int c)
+{
+    return photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+}
 
 #endif
