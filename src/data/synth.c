@@ -24,6 +24,31 @@ static float lattice(const float *grid, int g, float x, float y)
     return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy;
 }
 
+/* Hairs: a few dark quadratic curves, drawn over the photo only (the mask ignores them). */
+static void draw_hairs(segcl_rng *rng, segcl_image *img)
+{
+    const int size = img->width;
+    int hairs = (int)segcl_rng_below(rng, 5);
+    for (int h = 0; h < hairs; h++) {
+        float x0 = size * segcl_rng_uniform(rng), y0 = size * segcl_rng_uniform(rng);
+        float ang = (float)(TAU * segcl_rng_uniform(rng)), bend = 0.4f * segcl_rng_uniform(rng) - 0.2f;
+        float len = size * (0.4f + 0.5f * segcl_rng_uniform(rng));
+        for (int s = 0; s < (int)len * 2; s++) {
+            float u = s / 2.0f;
+            float a = ang + bend * u / size * 4;
+            int px = (int)(x0 + u * cosf(a)), py = (int)(y0 + u * sinf(a));
+            for (int o = 0; o < 2; o++) {
+                int qx = px + o, qy = py;
+                if (qx < 0 || qy < 0 || qx >= size || qy >= size)
+                    continue;
+                uint8_t *pix = img->pixels + ((size_t)qy * size + qx) * 3;
+                for (int c = 0; c < 3; c++)
+                    pix[c] = (uint8_t)(pix[c] / 4 + 10);
+            }
+        }
+    }
+}
+
 static segcl_status make_one(segcl_diag *diag, const char *out_dir, int index, int size,
                              uint64_t seed)
 {
@@ -78,26 +103,7 @@ static segcl_status make_one(segcl_diag *diag, const char *out_dir, int index, i
             }
             mask.pixels[(size_t)y * size + x] = r < edge ? 255 : 0;
         }
-    /* hairs: dark quadratic curves, drawn over photo only */
-    int hairs = (int)segcl_rng_below(&rng, 5);
-    for (int h = 0; h < hairs; h++) {
-        float x0 = size * segcl_rng_uniform(&rng), y0 = size * segcl_rng_uniform(&rng);
-        float ang = (float)(TAU * segcl_rng_uniform(&rng)), bend = 0.4f * segcl_rng_uniform(&rng) - 0.2f;
-        float len = size * (0.4f + 0.5f * segcl_rng_uniform(&rng));
-        for (int s = 0; s < (int)len * 2; s++) {
-            float u = s / 2.0f;
-            float a = ang + bend * u / size * 4;
-            int px = (int)(x0 + u * cosf(a)), py = (int)(y0 + u * sinf(a));
-            for (int o = 0; o < 2; o++) {
-                int qx = px + o, qy = py;
-                if (qx < 0 || qy < 0 || qx >= size || qy >= size)
-                    continue;
-                uint8_t *pix = img.pixels + ((size_t)qy * size + qx) * 3;
-                for (int c = 0; c < 3; c++)
-                    pix[c] = (uint8_t)(pix[c] / 4 + 10);
-            }
-        }
-    }
+    draw_hairs(&rng, &img);
     char path[1200];
     snprintf(path, sizeof path, "%s/images/synth%04d.png", out_dir, index);
     st = segcl_image_save_png(diag, path, &img);
