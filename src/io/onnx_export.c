@@ -399,6 +399,57 @@ static void build_graph(builder *b, const segcl_model_config *cfg)
     }
 }
 
+enum { MODEL_PROPERTIES = 8 };
+
+/* The model's metadata: what a client needs to feed the network and read its output. The
+ * strings are copied into b's pool; a NULL entry means it ran out of memory. */
+static void model_properties(builder *b, const segcl_model_config *cfg,
+                             const segcl_checkpoint_meta *meta,
+                             Onnx__StringStringEntryProto *props[MODEL_PROPERTIES])
+{
+    char classes[16], size[16], mean[96], std[96], depth[16];
+    snprintf(classes, sizeof classes, "%d", cfg->classes);
+    snprintf(size, sizeof size, "%d", meta->size);
+    snprintf(depth, sizeof depth, "%d", 1 << cfg->depth);
+    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", meta->mean[0], meta->mean[1], meta->mean[2]);
+    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", meta->std[0], meta->std[1], meta->std[2]);
+    props[0] = entry(b, "arch", cfg->arch == SEGCL_ARCH_UNET ? "unet" : "segnet");
+    props[1] = entry(b, "classes", classes);
+    props[2] = entry(b, "output", cfg->classes == 1 ? "one logit per pixel: sigmoid gives the "
+                                                      "foreground probability"
+                                                    : "a logit per class and pixel: softmax "
+                                                      "over axis 1");
+    props[3] = entry(b, "input_normalisation", "image = (rgb / 255 - mean) / std, planar RGB");
+    props[4] = entry(b, "mean", mean);
+    props[5] = entry(b, "std", std);
+    props[6] = entry(b, "training_size", size);
+    props[7] = entry(b, "size_multiple", depth);
+}
+
+/* Packs m and writes it to path atomically. */
+static segcl_status write_model(segcl_context *ctx, const Onnx__ModelProto *m, const char *path)
+{
+    segcl_diag *diag = segcl_context_diag(ctx);
+    segcl_file file = {-1, path, NULL};
+    const size_t n = onnx__model_proto__get_packed_size(m);
+    uint8_t *bytes = segcl_malloc(n);
+    segcl_status st = SEGCL_OK;
+    if (!bytes) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
+                        path);
+        goto done;
+    }
+    if (onnx__model_proto__pack(m, bytes) != n) {
+        st = segcl_fail(ctx, SEGCL_ERROR_STATE, "protobuf-c packed a wrong size for %s", path);
+        goto done;
+    }
+    if (!(st = segcl_file_begin(diag, path, &file)))
+        st = segcl_file_end(diag, &file, segcl_write_all(diag, file.fd, bytes, n, file.temporary));
+done:
+    segcl_free(bytes);
+    return st;
+}
+
 segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
                               const segcl_checkpoint_meta *meta, const char *path)
 {
@@ -407,8 +458,6 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
     Onnx__ModelProto m;
     Onnx__GraphProto g;
     Onnx__OperatorSetIdProto opset;
-    uint8_t *bytes = NULL;
-    segcl_file file = {-1, path, NULL};
     segcl_status st = SEGCL_OK;
     onnx__model_proto__init(&m);
     onnx__graph_proto__init(&g);
@@ -418,27 +467,9 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
     const int64_t in_dims[4] = {0, cfg->in_channels, 0, 0}, out_dims[4] = {0, cfg->classes, 0, 0};
     Onnx__ValueInfoProto *input = value_info(&b, "image", dyn, in_dims),
                          *output = value_info(&b, "logits", dyn, out_dims);
-    /* metadata: what a client needs to feed the network and read its output */
-    char classes[16], size[16], mean[96], std[96], depth[16];
-    snprintf(classes, sizeof classes, "%d", cfg->classes);
-    snprintf(size, sizeof size, "%d", meta->size);
-    snprintf(depth, sizeof depth, "%d", 1 << cfg->depth);
-    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", meta->mean[0], meta->mean[1], meta->mean[2]);
-    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", meta->std[0], meta->std[1], meta->std[2]);
-    Onnx__StringStringEntryProto *props[] = {
-        entry(&b, "arch", cfg->arch == SEGCL_ARCH_UNET ? "unet" : "segnet"),
-        entry(&b, "classes", classes),
-        entry(&b, "output", cfg->classes == 1 ? "one logit per pixel: sigmoid gives the "
-                                                "foreground probability"
-                                              : "a logit per class and pixel: softmax over "
-                                                "axis 1"),
-        entry(&b, "input_normalisation", "image = (rgb / 255 - mean) / std, planar RGB"),
-        entry(&b, "mean", mean),
-        entry(&b, "std", std),
-        entry(&b, "training_size", size),
-        entry(&b, "size_multiple", depth),
-    };
-    const size_t nprops = sizeof props / sizeof props[0];
+    Onnx__StringStringEntryProto *props[MODEL_PROPERTIES];
+    model_properties(&b, cfg, meta, props);
+    const size_t nprops = MODEL_PROPERTIES;
     Onnx__ValueInfoProto **ins = pool_alloc(&b.pool, sizeof *ins),
                          **outs = pool_alloc(&b.pool, sizeof *outs);
     Onnx__OperatorSetIdProto **opsets = pool_alloc(&b.pool, sizeof *opsets);
@@ -476,22 +507,8 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
                                                 : "SegNet exported by segcl";
     m.graph = &g;
     m.metadata_props = meta_props, m.n_metadata_props = nprops;
-    const size_t n = onnx__model_proto__get_packed_size(&m);
-    if (!(bytes = segcl_malloc(n))) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
-                        path);
-        goto done;
-    }
-    if (onnx__model_proto__pack(&m, bytes) != n) {
-        st = segcl_fail(ctx, SEGCL_ERROR_STATE, "protobuf-c packed a wrong size for %s", path);
-        goto done;
-    }
-    if (!(st = segcl_file_begin(segcl_context_diag(ctx), path, &file)))
-        st = segcl_file_end(segcl_context_diag(ctx), &file,
-                            segcl_write_all(segcl_context_diag(ctx), file.fd, bytes, n,
-                                            file.temporary));
+    st = write_model(ctx, &m, path);
 done:
-    segcl_free(bytes);
     pool_free(&b.pool);
     return st;
 }
