@@ -25,6 +25,17 @@ static void route_jansson(void)
     json_set_alloc_funcs(segcl_malloc, segcl_free);
 }
 
+void segcl_context_set_error_setting(segcl_context *ctx, const char *setting)
+{
+    if (ctx)
+        ctx->error_setting = setting;
+}
+
+const char *segcl_context_error_setting(const segcl_context *ctx)
+{
+    return ctx ? ctx->error_setting : NULL;
+}
+
 segcl_status segcl_context_create(segcl_context **out)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -7,6 +7,7 @@
 struct segcl_context {
     char *error;       /* last error message, heap-allocated; "" when none */
     size_t error_cap;
+    const char *error_setting; /* the setting the last error concerns (a static name), or NULL */
     cl_int last_cl_error;
     segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
     void *warn_user;

@@ -45,6 +45,8 @@ void segcl_clear_error(segcl_context *ctx)
         ctx->error[0] = '\0';
     if (ctx)
         ctx->last_cl_error = CL_SUCCESS;
+    if (ctx)
+        ctx->error_setting = NULL;
 }
 
 static void set_message(segcl_context *ctx, const char *fmt, va_list ap)
@@ -75,6 +77,7 @@ segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt
     va_start(ap, fmt);
     set_message(ctx, fmt, ap);
     va_end(ap);
+    ctx->error_setting = NULL; /* segcl_fail_setting names one after this */
     return status;
 }
 

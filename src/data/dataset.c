@@ -16,14 +16,9 @@
 
 const char *segcl_dataset_format_name(segcl_dataset_format format)
 {
-    switch (format) {
-    case SEGCL_DATASET_AUTO: return "auto";
-    case SEGCL_DATASET_PH2: return "ph2";
-    case SEGCL_DATASET_MADS: return "mads";
-    case SEGCL_DATASET_FOLDER: return "folder";
-    case SEGCL_DATASET_PAIR: return "pair";
-    }
-    return "unknown";
+    return format >= SEGCL_DATASET_AUTO && format <= SEGCL_DATASET_PAIR
+               ? segcl_dataset_format_names[format]
+               : "unknown";
 }
 
 segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out)
@@ -375,10 +370,11 @@ static segcl_status open_pairs(segcl_context *ctx, const char *dir, bool same_na
     if (st)
         goto done;
     if (!root) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s has no images/ and masks/ folders (nor one subfolder with them); "
-                        "for other folder names give --images DIR --masks DIR",
-                        dir);
+        st = segcl_fail_setting(ctx, "images_dir", SEGCL_ERROR_FORMAT,
+                                "%s has no images/ and masks/ folders (nor one subfolder with "
+                                "them); for other folder names give an images and a masks "
+                                "folder as a pair",
+                                dir);
         goto done;
     }
     idir = join(root, "images");
@@ -438,8 +434,7 @@ segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir, segcl_datas
         break;
     case SEGCL_DATASET_PAIR:
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "a pair of folders is opened with segcl_dataset_open_pair (--images DIR "
-                        "--masks DIR)");
+                        "a pair of folders is opened with segcl_dataset_open_pair");
         break;
     default: st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d", format);
     }

@@ -62,9 +62,8 @@ static segcl_status check_pixels(segcl_context *ctx, const char *path, const cha
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: %s of invalid size %llux%llu", path, kind,
                           (unsigned long long)width, (unsigned long long)height);
     if (width * height > limit)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                          "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels "
-                          "(--max-pixels)",
+        return segcl_fail_setting(ctx, "max_pixels", SEGCL_ERROR_FORMAT,
+                                  "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels",
                           path, kind, (unsigned long long)width, (unsigned long long)height,
                           (unsigned long long)limit);
     return SEGCL_OK;

@@ -399,8 +399,8 @@ static void build_graph(builder *b, const segcl_model_config *cfg)
     }
 }
 
-segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
-                              const segcl_checkpoint_meta *meta, const char *path)
+segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model, int size_px,
+                              const float mean_in[3], const float std_in[3], const char *path)
 {
     const segcl_model_config *cfg = segcl_model_get_config(model);
     builder b = {.ctx = ctx, .model = model};
@@ -421,10 +421,10 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
     /* metadata: what a client needs to feed the network and read its output */
     char classes[16], size[16], mean[96], std[96], depth[16];
     snprintf(classes, sizeof classes, "%d", cfg->classes);
-    snprintf(size, sizeof size, "%d", meta->size);
+    snprintf(size, sizeof size, "%d", size_px);
     snprintf(depth, sizeof depth, "%d", 1 << cfg->depth);
-    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", meta->mean[0], meta->mean[1], meta->mean[2]);
-    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", meta->std[0], meta->std[1], meta->std[2]);
+    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", mean_in[0], mean_in[1], mean_in[2]);
+    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", std_in[0], std_in[1], std_in[2]);
     Onnx__StringStringEntryProto *props[] = {
         entry(&b, "arch", cfg->arch == SEGCL_ARCH_UNET ? "unet" : "segnet"),
         entry(&b, "classes", classes),
