@@ -4,7 +4,7 @@
 #define SEGCL_TEST_CHECKPOINT_H
 
 #include "io/checkpoint.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 static inline segcl_status test_checkpoint_save(segcl_context *ctx, const char *path,
                                                 segcl_model *model,

@@ -214,10 +214,12 @@ static void test_predictor_bad_settings(void **state)
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("'unte'");
     assert_message_names("unet");
+    assert_null(segcl_context_error_setting(ctx)); /* an unknown name concerns no one setting */
     segcl_predictor_default_options(&po);
     po.size = 34;
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("34");
+    assert_string_equal(segcl_context_error_setting(ctx), "size");
     segcl_predictor_default_options(&po);
     po.depth = 40;
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
@@ -227,8 +229,15 @@ static void test_predictor_bad_settings(void **state)
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("threshold");
     assert_null(p);
-    /* the defaults open it */
+    /* the library names the setting; a flag is the CLI's to add */
+    assert_string_equal(segcl_context_error_setting(ctx), "threshold");
+    assert_null(strstr(segcl_context_error(ctx), "--"));
+    /* the defaults open it, and a later error forgets the setting */
     assert_ok(ctx, segcl_predictor_open(ctx, path, NULL, &p));
+    segcl_predictor *none = NULL;
+    assert_int_not_equal(segcl_predictor_open(ctx, "/nonexistent/m.safetensors", NULL, &none),
+                         SEGCL_OK);
+    assert_null(segcl_context_error_setting(ctx));
     segcl_predictor_destroy(p);
 }
 

@@ -11,7 +11,7 @@
 #include "io/onnx_export.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
 {

@@ -16,7 +16,7 @@
 #include "io/visual.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 struct segcl_predictor {
     segcl_context *ctx;

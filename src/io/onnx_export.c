@@ -10,7 +10,6 @@
 
 #include "segcl_version.h"
 
-#include "io/checkpoint.h"
 #include "io/onnx_export.h"
 #include "onnx.pb-c.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "segcl_version.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 void segcl_run_config_defaults(segcl_run_config *config)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cl/cl.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 const char *const segcl_arch_names[] = {"unet", "segnet", NULL};
 const char *const segcl_optimizer_names[] = {"adam", "adamw", "sgd", NULL};
@@ -28,6 +28,11 @@ void segcl_optimizer_defaults(segcl_optimizer *opt, segcl_optimizer_kind kind)
     opt->beta2 = 0.999f;
     opt->eps = 1e-8f;
     opt->weight_decay = kind == SEGCL_OPTIMIZER_ADAMW ? 1e-2f : 0.0f;
+}
+
+segcl_loss_kind segcl_loss_default(int classes)
+{
+    return classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
 }
 
 unsigned segcl_augment_default(segcl_dataset_format format)

@@ -20,7 +20,7 @@
 #include "data/data.h"
 #include "segcl_version.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 static void join(char *buf, size_t len, const char *dir, const char *name)
 {

@@ -2,7 +2,7 @@
 #ifndef SEGCL_RUN_FOLDER_H
 #define SEGCL_RUN_FOLDER_H
 
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 /* Refuses a folder that already holds a run, without touching anything. */
 SEGCL_INTERNAL segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir);

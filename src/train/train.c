@@ -19,7 +19,7 @@
 #include "io/visual.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 void segcl_train_default_options(segcl_train_options *o)
 {
@@ -224,7 +224,7 @@ static segcl_status settings_from_options(run_state *r)
     segcl_run_config_defaults(m);
     int arch, kind, loss, schedule;
     segcl_status st;
-    const char *loss_name = o->loss ? o->loss : (o->classes == 1 ? "bce" : "ce");
+    const char *loss_name = o->loss ? o->loss : segcl_loss_names[segcl_loss_default(o->classes)];
     if ((st = segcl_name_parse(ctx, "architecture", segcl_arch_names, o->arch ? o->arch : "unet",
                                &arch)) ||
         (st = segcl_name_parse(ctx, "optimizer", segcl_optimizer_names,

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "io/checkpoint.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
