@@ -193,6 +193,19 @@ static void test_tampered_metadata(void **state)
         assert_null(p);
         assert_message_names(cases[i][0]);
     }
+    /* what checkpoints before 0.2 wrote still reads: numbers for names, augmentation on/off */
+    rewrite_metadata(good, bad, "arch", "1");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.model.arch, SEGCL_ARCH_SEGNET);
+    rewrite_metadata(good, bad, "optimizer", "2");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.optimizer.kind, SEGCL_OPTIMIZER_SGD);
+    rewrite_metadata(good, bad, "augment", "1");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.augment, SEGCL_AUGMENT_DERMOSCOPY);
+    rewrite_metadata(good, bad, "augment", "0");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.augment, 0);
     segcl_model_destroy(m);
 }
 

@@ -346,7 +346,8 @@ segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *imag
     else
         l->job_done = false;
     if (st)
-        segcl_fail(l->ctx, st, "%s", segcl_context_error(l->errors));
+        segcl_fail_setting(l->ctx, segcl_context_error_setting(l->errors), st, "%s",
+                           segcl_context_error(l->errors));
     pthread_mutex_unlock(&l->lock);
     *n = got;
     return st;
