@@ -13,7 +13,7 @@
 
 #include "data/data.h"
 #include "golden.h"
-#include "io/checkpoint.h"
+#include "test_checkpoint.h"
 #include "test_util.h"
 
 #define W 21
@@ -351,8 +351,8 @@ static void test_checkpoint_round_trip(void **state)
     segcl_optimizer_defaults(&opt, SEGCL_OPTIMIZER_ADAM);
     assert_ok(ctx, segcl_model_zero_grad(a));
     assert_ok(ctx, segcl_model_step(a, &opt));
-    segcl_checkpoint_meta meta;
-    segcl_checkpoint_meta_defaults(&meta);
+    segcl_run_config meta;
+    segcl_run_config_defaults(&meta);
     meta.model = (segcl_model_config){SEGCL_ARCH_UNET, 1, 4, 2, 3};
     meta.step = 17;
     meta.epoch = 3;
@@ -361,9 +361,9 @@ static void test_checkpoint_round_trip(void **state)
     snprintf(meta.data_dir, sizeof meta.data_dir, "/some/data");
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", tmp_dir);
-    assert_ok(ctx, segcl_checkpoint_save(ctx, path, a, &meta));
-    segcl_checkpoint_meta got;
-    assert_ok(ctx, segcl_checkpoint_load(ctx, path, b, true, &got));
+    assert_ok(ctx, test_checkpoint_save(ctx, path, a, &meta));
+    segcl_run_config got;
+    assert_ok(ctx, test_checkpoint_load(ctx, path, b, true, &got));
     assert_true(got.from_segcl);
     assert_int_equal(got.step, 17);
     assert_int_equal(got.epoch, 3);
@@ -371,7 +371,12 @@ static void test_checkpoint_round_trip(void **state)
     assert_int_equal(got.size, 48);
     assert_int_equal(got.model.width, 4);
     assert_string_equal(got.data_dir, "/some/data");
-    assert_true(got.has_optimizer_state);
+    segcl_metadata md = {0};
+    bool has_optimizer_state = false;
+    assert_ok(ctx, segcl_checkpoint_read_metadata(ctx, path, &md, &has_optimizer_state));
+    assert_true(has_optimizer_state);
+    assert_string_equal(segcl_metadata_find(&md, "format")->value, "segcl");
+    segcl_metadata_clear(&md);
     float *pa, *pb;
     size_t na, nb;
     read_params(a, &pa, &na);
@@ -392,7 +397,7 @@ static void test_checkpoint_round_trip(void **state)
     segcl_model_config other = {SEGCL_ARCH_UNET, 1, 8, 2, 3};
     segcl_model *c;
     assert_ok(ctx, segcl_model_create(ctx, &other, &c));
-    assert_int_equal(segcl_checkpoint_load(ctx, path, c, false, NULL), SEGCL_ERROR_FORMAT);
+    assert_int_equal(test_checkpoint_load(ctx, path, c, false, NULL), SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "shape"));
     segcl_model_destroy(c);
 
@@ -411,7 +416,7 @@ static void test_checkpoint_round_trip(void **state)
         f = fopen(bad, "wb");
         fwrite(bytes, 1, (size_t)cuts[i], f);
         fclose(f);
-        segcl_status st = segcl_checkpoint_load(ctx, bad, b, true, NULL);
+        segcl_status st = test_checkpoint_load(ctx, bad, b, true, NULL);
         if (st != SEGCL_ERROR_FORMAT)
             fail_msg("cut at %ld: status %d: %s", cuts[i], st, segcl_context_error(ctx));
     }
@@ -422,7 +427,7 @@ static void test_checkpoint_round_trip(void **state)
         f = fopen(bad, "wb");
         fwrite(bytes, 1, (size_t)size, f);
         fclose(f);
-        assert_int_equal(segcl_checkpoint_load(ctx, bad, b, true, NULL), SEGCL_ERROR_FORMAT);
+        assert_int_equal(test_checkpoint_load(ctx, bad, b, true, NULL), SEGCL_ERROR_FORMAT);
         bytes[flips[i]] ^= 0x55;
     }
     free(bytes);
@@ -431,12 +436,12 @@ static void test_checkpoint_round_trip(void **state)
     int failed_saves = 0;
     for (long n = 0; n < 12; n++) {
         segcl_test_fail_alloc_after(n);
-        segcl_status st = segcl_checkpoint_save(ctx, path, b, &meta);
+        segcl_status st = test_checkpoint_save(ctx, path, b, &meta);
         segcl_test_fail_alloc_after(-1);
         if (st == SEGCL_OK)
             break;
         failed_saves++;
-        assert_int_equal(segcl_checkpoint_load(ctx, path, c = small_model(3), true, &got), SEGCL_OK);
+        assert_int_equal(test_checkpoint_load(ctx, path, c = small_model(3), true, &got), SEGCL_OK);
         assert_int_equal(got.step, 17);
         segcl_model_destroy(c);
     }
@@ -453,11 +458,11 @@ static void test_pytorch_state_dict(void **state)
     const char *dir = getenv("SEGCL_TEST_DATA_DIR") ? getenv("SEGCL_TEST_DATA_DIR") : "tests/data";
     char path[1024];
     snprintf(path, sizeof path, "%s/pytorch_unet_w4_d2.safetensors", dir);
-    segcl_checkpoint_meta meta;
-    assert_ok(ctx, segcl_checkpoint_read_meta(ctx, path, &meta));
+    segcl_run_config meta;
+    assert_ok(ctx, test_checkpoint_read_config(ctx, path, &meta));
     assert_false(meta.from_segcl); /* a plain PyTorch export: the caller names the model */
     segcl_model *m = small_model(9);
-    assert_ok(ctx, segcl_checkpoint_load(ctx, path, m, false, NULL));
+    assert_ok(ctx, test_checkpoint_load(ctx, path, m, false, NULL));
     golden_file g;
     assert_int_equal(golden_load(&g, "pytorch_unet_w4_d2.golden"), 0);
     const golden_entry *in = golden_get(&g, "input"), *out = golden_get(&g, "logits");

@@ -141,7 +141,8 @@ static void test_dataset_check(void **state)
         segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, false, collect, NULL, &res),
         SEGCL_ERROR_FORMAT);
     assert_true(find_line("problem: ", "p2.png") >= 0);
-    assert_non_null(strstr(segcl_context_error(ctx), "--skip-bad"));
+    assert_non_null(strstr(segcl_context_error(ctx), "skip them"));
+    assert_string_equal(segcl_context_error_setting(ctx), "skip_bad");
     assert_non_null(strstr(segcl_context_error(ctx), "1 of the 4"));
     /* --skip-bad leaves it out */
     line_count = 0;
@@ -220,10 +221,11 @@ static void test_run_folder(void **state)
             assert_string_not_equal(val->items[i].stem, train->items[j].stem);
     segcl_dataset_destroy(train);
     segcl_dataset_destroy(val);
-    /* a second run into the same folder is refused, pointing at --resume */
+    /* a second run into the same folder is refused, pointing at resuming it */
     base_options(&o, out);
     assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_STATE);
-    assert_non_null(strstr(segcl_context_error(ctx), "--resume"));
+    assert_non_null(strstr(segcl_context_error(ctx), "resume it"));
+    assert_string_equal(segcl_context_error_setting(ctx), "resume_dir");
     /* while another process holds the lock, nobody else writes the folder */
     snprintf(path, sizeof path, "%s/.lock", out);
     int fd = open(path, O_RDWR);

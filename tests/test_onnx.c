@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "test_checkpoint.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -63,13 +63,13 @@ static void save_and_export(segcl_model *model, int size, const char *name, char
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", tmp, name);
     snprintf(onnx, len, "%s/%s.onnx", tmp, name);
-    segcl_checkpoint_meta meta;
-    segcl_checkpoint_meta_defaults(&meta);
+    segcl_run_config meta;
+    segcl_run_config_defaults(&meta);
     meta.from_segcl = true;
     meta.model = *segcl_model_get_config(model);
     meta.size = size;
     meta.classes_loss = meta.model.classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, segcl_checkpoint_save(ctx, ckpt, model, &meta));
+    assert_ok(ctx, test_checkpoint_save(ctx, ckpt, model, &meta));
     assert_ok(ctx, segcl_export_onnx(ctx, ckpt, onnx));
     if (have_checker) {
         char cmd[2400];
@@ -192,7 +192,7 @@ static void test_onnx_runtime_agrees(void **state)
     char path[1024];
     snprintf(path, sizeof path, "%s/pytorch_unet_w4_d2.safetensors", dir);
     models[0] = lesson(SEGCL_ARCH_UNET, 1, 4, 2, 1);
-    assert_ok(ctx, segcl_checkpoint_load(ctx, path, models[0], false, NULL));
+    assert_ok(ctx, test_checkpoint_load(ctx, path, models[0], false, NULL));
     /* the lesson's networks, BatchNorm statistics from training passes */
     models[1] = lesson(SEGCL_ARCH_UNET, 1, 16, 4, 2);
     models[2] = lesson(SEGCL_ARCH_SEGNET, 1, 16, 4, 3);
@@ -245,7 +245,7 @@ static void test_trained_run_exports(void **state)
     segcl_model *m = lesson(SEGCL_ARCH_UNET, 1, 16, 4, 9);
     char best[500];
     snprintf(best, sizeof best, "%s/best.safetensors", run);
-    assert_ok(ctx, segcl_checkpoint_load(ctx, best, m, false, NULL));
+    assert_ok(ctx, test_checkpoint_load(ctx, best, m, false, NULL));
     compare(&m, &ex, 1);
     segcl_model_destroy(m);
 }

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "data/data.h"
-#include "io/checkpoint.h"
+#include "test_checkpoint.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -37,13 +37,13 @@ static void make_checkpoint(int classes, const char *path)
     assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
     free(v);
     segcl_tensor_destroy(x);
-    segcl_checkpoint_meta meta;
-    segcl_checkpoint_meta_defaults(&meta);
+    segcl_run_config meta;
+    segcl_run_config_defaults(&meta);
     meta.from_segcl = true;
     meta.model = cfg;
     meta.size = 32;
     meta.classes_loss = classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
 }
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "data/data.h"
-#include "io/checkpoint.h"
+#include "test_checkpoint.h"
 #include "test_util.h"
 
 static segcl_context *ctx;
@@ -58,9 +58,9 @@ static segcl_model *small_model(void)
     return m;
 }
 
-static void small_meta(segcl_checkpoint_meta *meta)
+static void small_meta(segcl_run_config *meta)
 {
-    segcl_checkpoint_meta_defaults(meta);
+    segcl_run_config_defaults(meta);
     meta->model = (segcl_model_config){SEGCL_ARCH_UNET, 1, 4, 2, 3};
     meta->size = 32;
     meta->epochs = 2;
@@ -115,7 +115,7 @@ static void test_header_errors_name_the_tensor(void **state)
     (void)state;
     char path[512];
     snprintf(path, sizeof path, "%s/hdr.safetensors", tmp_dir);
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     struct {
         const char *header;
         size_t data;
@@ -147,7 +147,7 @@ static void test_header_errors_name_the_tensor(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_safetensors(path, cases[i].header, cases[i].data);
-        segcl_status st = segcl_checkpoint_read_meta(ctx, path, &meta);
+        segcl_status st = test_checkpoint_read_config(ctx, path, &meta);
         if (st != SEGCL_ERROR_FORMAT)
             fail_msg("case %zu: status %d (%s)", i, st, segcl_context_error(ctx));
         assert_message_names(cases[i].named);
@@ -164,11 +164,11 @@ static void test_tampered_metadata(void **state)
     snprintf(good, sizeof good, "%s/meta_good.safetensors", tmp_dir);
     snprintf(bad, sizeof bad, "%s/meta_bad.safetensors", tmp_dir);
     segcl_model *m = small_model();
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, segcl_checkpoint_save(ctx, good, m, &meta));
-    segcl_checkpoint_meta got;
-    assert_ok(ctx, segcl_checkpoint_read_meta(ctx, good, &got));
+    assert_ok(ctx, test_checkpoint_save(ctx, good, m, &meta));
+    segcl_run_config got;
+    assert_ok(ctx, test_checkpoint_read_config(ctx, good, &got));
     const char *cases[][2] = {
         {"batch_in_epoch", "-2"}, {"depth", "40"},      {"depth", "0"},
         {"width", "-5"},          {"classes", "300"},   {"size", "33"},
@@ -182,7 +182,7 @@ static void test_tampered_metadata(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rewrite_metadata(good, bad, cases[i][0], cases[i][1]);
-        segcl_status st = segcl_checkpoint_read_meta(ctx, bad, &got);
+        segcl_status st = test_checkpoint_read_config(ctx, bad, &got);
         if (st != SEGCL_ERROR_FORMAT)
             fail_msg("%s=%s: status %d (%s)", cases[i][0], cases[i][1], st,
                      segcl_context_error(ctx));
@@ -193,6 +193,19 @@ static void test_tampered_metadata(void **state)
         assert_null(p);
         assert_message_names(cases[i][0]);
     }
+    /* what checkpoints before 0.2 wrote still reads: numbers for names, augmentation on/off */
+    rewrite_metadata(good, bad, "arch", "1");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.model.arch, SEGCL_ARCH_SEGNET);
+    rewrite_metadata(good, bad, "optimizer", "2");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.optimizer.kind, SEGCL_OPTIMIZER_SGD);
+    rewrite_metadata(good, bad, "augment", "1");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.augment, SEGCL_AUGMENT_DERMOSCOPY);
+    rewrite_metadata(good, bad, "augment", "0");
+    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_int_equal(got.augment, 0);
     segcl_model_destroy(m);
 }
 
@@ -203,9 +216,9 @@ static void test_predictor_bad_settings(void **state)
     char path[512];
     snprintf(path, sizeof path, "%s/pred.safetensors", tmp_dir);
     segcl_model *m = small_model();
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
     segcl_predictor_options po;
     segcl_predictor *p = NULL;
@@ -214,10 +227,12 @@ static void test_predictor_bad_settings(void **state)
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("'unte'");
     assert_message_names("unet");
+    assert_null(segcl_context_error_setting(ctx)); /* an unknown name concerns no one setting */
     segcl_predictor_default_options(&po);
     po.size = 34;
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("34");
+    assert_string_equal(segcl_context_error_setting(ctx), "size");
     segcl_predictor_default_options(&po);
     po.depth = 40;
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
@@ -227,8 +242,15 @@ static void test_predictor_bad_settings(void **state)
     assert_int_equal(segcl_predictor_open(ctx, path, &po, &p), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_message_names("threshold");
     assert_null(p);
-    /* the defaults open it */
+    /* the library names the setting; a flag is the CLI's to add */
+    assert_string_equal(segcl_context_error_setting(ctx), "threshold");
+    assert_null(strstr(segcl_context_error(ctx), "--"));
+    /* the defaults open it, and a later error forgets the setting */
     assert_ok(ctx, segcl_predictor_open(ctx, path, NULL, &p));
+    segcl_predictor *none = NULL;
+    assert_int_not_equal(segcl_predictor_open(ctx, "/nonexistent/m.safetensors", NULL, &none),
+                         SEGCL_OK);
+    assert_null(segcl_context_error_setting(ctx));
     segcl_predictor_destroy(p);
 }
 
@@ -426,18 +448,18 @@ static void test_sweep_checkpoint_save_and_load(void **state)
     char path[512];
     snprintf(path, sizeof path, "%s/sweep.safetensors", tmp_dir);
     segcl_model *m = small_model(), *b = small_model();
-    segcl_checkpoint_meta meta, got;
+    segcl_run_config meta, got;
     small_meta(&meta);
     meta.step = 11;
-    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
     /* every failed save leaves the previous file whole; every successful one is whole */
     for (long n = 0;; n++) {
         assert_true(n < 20000);
         meta.step = 1000 + n;
         segcl_test_fail_alloc_after(n);
-        segcl_status st = segcl_checkpoint_save(ctx, path, m, &meta);
+        segcl_status st = test_checkpoint_save(ctx, path, m, &meta);
         segcl_test_fail_alloc_after(-1);
-        assert_ok(ctx, segcl_checkpoint_load(ctx, path, b, true, &got));
+        assert_ok(ctx, test_checkpoint_load(ctx, path, b, true, &got));
         if (st == SEGCL_OK) {
             assert_int_equal(got.step, 1000 + n);
             assert_int_equal(got.model.width, 4);
@@ -448,8 +470,8 @@ static void test_sweep_checkpoint_save_and_load(void **state)
         assert_int_equal(st, SEGCL_ERROR_OUT_OF_HOST_MEMORY);
         assert_int_equal(got.step, 11);
     }
-    SWEEP(20000, segcl_checkpoint_load(ctx, path, b, true, &got), (void)0);
-    SWEEP(20000, segcl_checkpoint_read_meta(ctx, path, &got), (void)0);
+    SWEEP(20000, test_checkpoint_load(ctx, path, b, true, &got), (void)0);
+    SWEEP(20000, test_checkpoint_read_config(ctx, path, &got), (void)0);
     segcl_model_destroy(m);
     segcl_model_destroy(b);
 }
@@ -462,9 +484,9 @@ static void test_sweep_predictor(void **state)
     snprintf(out, sizeof out, "%s/sweep_pred", tmp_dir);
     snprintf(img, sizeof img, "%s/images/synth0001.png", synth_dir);
     segcl_model *m = small_model();
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, segcl_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
     segcl_predictor *p = NULL;
     SWEEP(20000, segcl_predictor_open(ctx, path, NULL, &p),
@@ -551,8 +573,9 @@ static void test_device_out_of_memory(void **state)
     o.size = 64;
     assert_int_equal(segcl_train(small, &o, &sum), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     const char *msg = segcl_context_error(small);
-    if (!strstr(msg, "tensor '") || !strstr(msg, "--size"))
+    if (!strstr(msg, "tensor '") || !strstr(msg, "size"))
         fail_msg("unhelpful message: %s", msg);
+    assert_non_null(segcl_context_error_setting(small)); /* the CLI names its flag */
     assert_null(strchr(msg, '\n'));
     segcl_context_destroy(small);
 }

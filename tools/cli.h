@@ -26,6 +26,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "segcl: warning: ..." lines. */
 void cli_apply_reading(segcl_context *ctx, const cli_reading *reading);
 int cli_fail(segcl_context *ctx, segcl_status st);
+/* " (--flag)": the flag of the setting ctx's last error concerns (tools/cli_flags.c); "" when it
+ * concerns none. Valid until the next call. */
+const char *cli_flag_note(const segcl_context *ctx);
 double cli_now(void);
 int cli_open_context(const global_options *g, segcl_context **out);
 

@@ -48,11 +48,15 @@ void cli_apply_reading(segcl_context *ctx, const cli_reading *reading)
     segcl_context_set_warning_handler(ctx, print_warning, NULL);
 }
 
-/* One line for a library error: the context's message, or the status text when it has none. */
+/* One line for a library error: the context's message with the flag of the setting it
+ * concerns, or the status text when it has none. */
 int cli_fail(segcl_context *ctx, segcl_status st)
 {
     const char *msg = segcl_context_error(ctx);
-    cli_error("%s", msg && *msg ? msg : segcl_status_string(st));
+    if (msg && *msg)
+        cli_error("%s%s", msg, cli_flag_note(ctx));
+    else
+        cli_error("%s", segcl_status_string(st));
     return 1;
 }
 

@@ -269,7 +269,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         if (!mpi.active)
             cli_fail(ctx, st);
         else if (s.failed_rank == mpi.rank || mpi.rank == 0 || s.collective_broken)
-            cli_error("rank %d: %s", mpi.rank, segcl_context_error(ctx));
+            cli_error("rank %d: %s%s", mpi.rank, segcl_context_error(ctx), cli_flag_note(ctx));
         segcl_context_destroy(ctx);
         cli_mpi_finish(&mpi, s.collective_broken, 1);
         return 1;

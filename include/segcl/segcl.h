@@ -137,6 +137,13 @@ SEGCL_API void segcl_context_destroy(segcl_context *ctx);
  *  the next call on ctx. A NULL ctx gives a message about memory exhaustion. */
 SEGCL_API const char *segcl_context_error(const segcl_context *ctx);
 
+/** The setting the last error on ctx concerns, or NULL when it concerns none (or ctx is NULL):
+ *  the name of an options field, e.g. "threshold" (segcl_predictor_options), "max_steps"
+ *  (segcl_train_options), "max_pixels" (segcl_context_set_max_pixels). The message itself names
+ *  the setting in words; a tool with its own names for settings (a command-line flag, a form
+ *  field) can point at them with this. Static storage. */
+SEGCL_API const char *segcl_context_error_setting(const segcl_context *ctx);
+
 /** Receives one line per warning: something segcl read but found damaged and used anyway
  *  (e.g. a truncated JPEG decoded with a grey bottom). `user` is passed back. */
 typedef void (*segcl_warning_fn)(const char *message, void *user);

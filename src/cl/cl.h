@@ -28,6 +28,9 @@ SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_P
 SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,
                                           const char *fmt, ...) SEGCL_PRINTF(4, 5);
 SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
+/* Which setting the last error concerns (a static name; NULL: none), for
+ * segcl_context_error_setting. segcl_fail forgets it; segcl_fail_setting (src/settings) sets it. */
+SEGCL_INTERNAL void segcl_context_set_error_setting(segcl_context *ctx, const char *setting);
 
 /* Blocking copies of `floats` floats between a raw buffer and the host. */
 SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats,

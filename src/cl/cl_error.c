@@ -167,3 +167,14 @@ const char *segcl_cl_error_name(cl_int err)
     default: return "unknown OpenCL error";
     }
 }
+
+void segcl_context_set_error_setting(segcl_context *ctx, const char *setting)
+{
+    if (ctx)
+        ctx->diag.setting = setting;
+}
+
+const char *segcl_context_error_setting(const segcl_context *ctx)
+{
+    return ctx ? segcl_diag_setting(&ctx->diag) : NULL;
+}

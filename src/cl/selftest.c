@@ -188,12 +188,14 @@ segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst)
             break;
         if (e > *worst || isnan(e))
             *worst = isnan(e) ? INFINITY : e;
-        if (*worst > 1e-5)
+        if (*worst > 1e-5) {
             st = segcl_fail(ctx, SEGCL_ERROR_STATE,
                             "%s computes matrix products wrongly (%zux%zux%zu: normalised error "
-                            "%.3g > 1e-5); refusing to use it: try another --device, or "
+                            "%.3g > 1e-5); refusing to use it: try another device, or "
                             "SEGCL_KERNEL_STYLE=%s",
                             ctx->dev->info.name, m, n, k, *worst, ctx->cpu_style ? "gpu" : "cpu");
+            segcl_context_set_error_setting(ctx, "device");
+        }
     }
     return st;
 }

@@ -43,6 +43,7 @@ SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
 typedef struct segcl_diag {
     char *message;          /* last error message, heap-allocated; "" when none */
     size_t message_cap;
+    const char *setting;    /* the setting the last error concerns (a static name), or NULL */
     segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
     void *warn_user;
     bool strict;            /* decoder warnings are errors */
@@ -60,8 +61,14 @@ SEGCL_INTERNAL segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status statu
                                             const char *fmt, ...) SEGCL_PRINTF(3, 4);
 SEGCL_INTERNAL segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status,
                                              const char *fmt, va_list ap) SEGCL_PRINTF(3, 0);
-/* The last message ("" when none). */
+/* The same, and the name of the setting the error concerns (e.g. "max_pixels"; static
+ * storage), so that a tool can point at its own name for it (a command-line flag). */
+SEGCL_INTERNAL segcl_status segcl_diag_fail_setting(segcl_diag *diag, const char *setting,
+                                                    segcl_status status, const char *fmt, ...)
+    SEGCL_PRINTF(4, 5);
+/* The last message ("" when none), and the setting it concerns (NULL: none). */
 SEGCL_INTERNAL const char *segcl_diag_message(const segcl_diag *diag);
+SEGCL_INTERNAL const char *segcl_diag_setting(const segcl_diag *diag);
 SEGCL_INTERNAL void segcl_diag_clear(segcl_diag *diag);
 /* Passes a one-line warning to the handler; with none it is dropped. Strictness is the
  * decoders' business: they fail instead of warning. */

@@ -58,8 +58,15 @@ const char *segcl_diag_message(const segcl_diag *diag)
     return diag && diag->message ? diag->message : "";
 }
 
+const char *segcl_diag_setting(const segcl_diag *diag)
+{
+    return diag ? diag->setting : NULL;
+}
+
 void segcl_diag_clear(segcl_diag *diag)
 {
+    if (diag)
+        diag->setting = NULL;
     if (diag && diag->message)
         diag->message[0] = '\0';
 }
@@ -68,6 +75,7 @@ segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status, const char 
 {
     if (!diag)
         return status;
+    diag->setting = NULL; /* segcl_diag_fail_setting names one after this */
     va_list copy;
     va_copy(copy, ap);
     int needed = vsnprintf(NULL, 0, fmt, copy);
@@ -93,6 +101,18 @@ segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status status, const char *
     va_start(ap, fmt);
     segcl_diag_vfail(diag, status, fmt, ap);
     va_end(ap);
+    return status;
+}
+
+segcl_status segcl_diag_fail_setting(segcl_diag *diag, const char *setting, segcl_status status,
+                                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vfail(diag, status, fmt, ap);
+    va_end(ap);
+    if (diag)
+        diag->setting = setting;
     return status;
 }
 

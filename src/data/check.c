@@ -163,19 +163,17 @@ segcl_status segcl_dataset_check(segcl_diag *diag, segcl_dataset *ds, int size, 
         with_foreground += !r->info.empty;
     }
     if (bad && !skip_bad) {
-        st = segcl_diag_fail(
-            diag, SEGCL_ERROR_FORMAT,
-            "%zu of the %zu image/mask pairs in %s cannot be used (listed above): fix "
-            "or remove them, or give --skip-bad to train without them",
-            bad, n, ds->root);
+        st = segcl_diag_fail_setting(diag, "skip_bad", SEGCL_ERROR_FORMAT,
+                                "%zu of the %zu image/mask pairs in %s cannot be used (listed "
+                                "above): fix or remove them, or skip them to train without them",
+                                bad, n, ds->root);
         goto done;
     }
     if (classes >= 2 && only_0_255 && !with_foreground) {
-        st =
-            segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
-                            "the masks in %s hold only 0 and 255, and 255 means 'ignore' for class "
-                            "indices: these are binary masks; train them with --classes 1",
-                            ds->root);
+        st = segcl_diag_fail_setting(diag, "classes", SEGCL_ERROR_FORMAT,
+                                "the masks in %s hold only 0 and 255, and 255 means 'ignore' for "
+                                "class indices: these are binary masks; train them with 1 class",
+                                ds->root);
         goto done;
     }
     for (size_t i = n; i-- > 0;)

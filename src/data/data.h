@@ -6,6 +6,7 @@
 #define SEGCL_DATA_H
 
 #include "core/core.h"
+#include "settings/settings.h"
 
 /* 8-bit pixels, row-major, interleaved channels (1: gray, 3: RGB, 4: RGBA). */
 typedef struct segcl_image {
@@ -122,18 +123,6 @@ SEGCL_INTERNAL void segcl_free_names(char **names, size_t count);
 SEGCL_INTERNAL bool segcl_image_file_name(const char *name);
 
 /* ---- loader (src/data/loader.c) ---- */
-
-/* Augmentations (bits; names in src/train/settings.c's table, in this order). */
-#define SEGCL_AUGMENT_HFLIP 1u /* mirror left-right */
-#define SEGCL_AUGMENT_VFLIP 2u /* mirror top-bottom */
-#define SEGCL_AUGMENT_ROT90 4u /* quarter turns */
-#define SEGCL_AUGMENT_COLOR 8u /* brightness and contrast */
-#define SEGCL_AUGMENT_SCALE 16u /* zoom in by up to 25% around a random centre */
-#define SEGCL_AUGMENT_BITS 5
-/* Defaults per kind of data: dermoscopy has no up or down; people stand upright. */
-#define SEGCL_AUGMENT_DERMOSCOPY                                                                  \
-    (SEGCL_AUGMENT_HFLIP | SEGCL_AUGMENT_VFLIP | SEGCL_AUGMENT_ROT90 | SEGCL_AUGMENT_COLOR)
-#define SEGCL_AUGMENT_UPRIGHT (SEGCL_AUGMENT_HFLIP | SEGCL_AUGMENT_COLOR | SEGCL_AUGMENT_SCALE)
 
 typedef struct segcl_loader_config {
     int size;            /* images become size x size */

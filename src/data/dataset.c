@@ -16,14 +16,9 @@
 
 const char *segcl_dataset_format_name(segcl_dataset_format format)
 {
-    switch (format) {
-    case SEGCL_DATASET_AUTO: return "auto";
-    case SEGCL_DATASET_PH2: return "ph2";
-    case SEGCL_DATASET_MADS: return "mads";
-    case SEGCL_DATASET_FOLDER: return "folder";
-    case SEGCL_DATASET_PAIR: return "pair";
-    }
-    return "unknown";
+    return format >= SEGCL_DATASET_AUTO && format <= SEGCL_DATASET_PAIR
+               ? segcl_dataset_format_names[format]
+               : "unknown";
 }
 
 segcl_status segcl_dataset_format_parse(const char *name, segcl_dataset_format *out)
@@ -377,10 +372,11 @@ static segcl_status open_pairs(segcl_diag *diag, const char *dir, bool same_name
     if (st)
         goto done;
     if (!root) {
-        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
-                             "%s has no images/ and masks/ folders (nor one subfolder with them); "
-                             "for other folder names give --images DIR --masks DIR",
-                             dir);
+        st = segcl_diag_fail_setting(diag, "images_dir", SEGCL_ERROR_FORMAT,
+                                "%s has no images/ and masks/ folders (nor one subfolder with "
+                                "them); for other folder names give an images and a masks "
+                                "folder as a pair",
+                                dir);
         goto done;
     }
     idir = join(root, "images");
@@ -444,10 +440,8 @@ segcl_status segcl_dataset_scan(segcl_diag *diag, const char *dir, segcl_dataset
         }
         break;
     case SEGCL_DATASET_PAIR:
-        st = segcl_diag_fail(
-            diag, SEGCL_ERROR_INVALID_ARGUMENT,
-            "a pair of folders is opened with segcl_dataset_open_pair (--images DIR "
-            "--masks DIR)");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "a pair of folders is opened with segcl_dataset_open_pair");
         break;
     default:
         st = segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d",

@@ -30,10 +30,10 @@ static segcl_status check_pixels(segcl_diag *diag, const char *path, const char 
         return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: %s of invalid size %llux%llu", path,
                                kind, (unsigned long long)width, (unsigned long long)height);
     if (width * height > limit)
-        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
-                               "%s: %s of %llux%llu pixels exceeds the limit of %llu pixels "
-                               "(--max-pixels)",
-                               path, kind, (unsigned long long)width, (unsigned long long)height,
+        return segcl_diag_fail_setting(diag, "max_pixels", SEGCL_ERROR_FORMAT,
+                                       "%s: %s of %llux%llu pixels exceeds the limit of %llu "
+                                       "pixels",
+                                       path, kind, (unsigned long long)width, (unsigned long long)height,
                                (unsigned long long)limit);
     return SEGCL_OK;
 }

@@ -348,7 +348,8 @@ segcl_status segcl_loader_get(segcl_loader *l, long epoch, size_t b, float *imag
     else
         l->job_done = false;
     if (st)
-        segcl_diag_fail(l->diag, st, "%s", segcl_diag_message(&l->errors));
+        segcl_diag_fail_setting(l->diag, segcl_diag_setting(&l->errors), st, "%s",
+                                segcl_diag_message(&l->errors));
     pthread_mutex_unlock(&l->lock);
     *n = got;
     return st;

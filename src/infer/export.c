@@ -11,7 +11,7 @@
 #include "io/onnx_export.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
 {
@@ -43,24 +43,29 @@ static bool same_file(const char *a, const char *b)
 
 /* Opens the model a run folder or checkpoint names, with its settings; not into out_path. */
 static segcl_status open_model(segcl_context *ctx, const char *model_path, const char *out_path,
-                               segcl_checkpoint_meta *meta, segcl_model **model)
+                               segcl_run_config *meta, segcl_model **model)
 {
     char *src = NULL;
     *model = NULL;
     segcl_status st = segcl_model_file(ctx, model_path, &src);
     if (st)
         return st;
+    segcl_metadata md = {0};
     if (same_file(src, out_path))
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                         "%s is the model itself: export to another file", out_path);
-    else if (!(st = segcl_checkpoint_read_meta(ctx, src, meta)) && !meta->from_segcl)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s has no segcl metadata (architecture, size, normalisation): export "
-                        "a model segcl trained, or start a run from it with --init",
-                        src);
+    else if (!(st = segcl_checkpoint_read_metadata(ctx, src, &md, NULL)))
+        st = segcl_run_config_from_metadata(ctx, src, &md, meta);
+    segcl_metadata_clear(&md);
+    if (!st && !meta->from_segcl)
+        st = segcl_fail_setting(ctx, "init_path", SEGCL_ERROR_FORMAT,
+                                "%s has no segcl metadata (architecture, size, normalisation): "
+                                "export a model segcl trained, or start a training run from its "
+                                "weights",
+                                src);
     if (!st && !(st = segcl_settings_check(ctx, meta, SEGCL_SETTINGS_MODEL, NULL)) &&
         !(st = segcl_model_create(ctx, &meta->model, model)))
-        st = segcl_checkpoint_load(ctx, src, *model, false, NULL);
+        st = segcl_checkpoint_load(ctx, src, *model, false);
     if (st) {
         segcl_model_destroy(*model);
         *model = NULL;
@@ -75,13 +80,15 @@ segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path,
     if (!ctx || !model_path || !out_path)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_export_weights: NULL argument");
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     segcl_model *model;
+    segcl_metadata md = {0};
     segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);
     if (st)
         return st;
-    meta.has_optimizer_state = false;
-    st = segcl_checkpoint_save(ctx, out_path, model, &meta);
+    if (!(st = segcl_run_config_to_metadata(ctx, &meta, &md)))
+        st = segcl_checkpoint_save(ctx, out_path, model, &md);
+    segcl_metadata_clear(&md);
     segcl_model_destroy(model);
     return st;
 }
@@ -90,12 +97,12 @@ segcl_status segcl_export_onnx(segcl_context *ctx, const char *model_path, const
 {
     if (!ctx || !model_path || !out_path)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_export_onnx: NULL argument");
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     segcl_model *model;
     segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);
     if (st)
         return st;
-    st = segcl_onnx_write(ctx, model, &meta, out_path);
+    st = segcl_onnx_write(ctx, model, meta.size, meta.mean, meta.std, out_path);
     segcl_model_destroy(model);
     return st;
 }

@@ -16,12 +16,12 @@
 #include "picture/picture.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 struct segcl_predictor {
     segcl_context *ctx;
     segcl_model *model;
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     segcl_predictor_options opt;
     segcl_tensor *x;
     float *host_x, *host_logits;
@@ -33,8 +33,8 @@ struct segcl_predictor {
 void segcl_predictor_default_options(segcl_predictor_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->threshold = 0.5f;
-    o->batch = 8;
+    o->threshold = SEGCL_DEFAULT_THRESHOLD;
+    o->batch = SEGCL_DEFAULT_PREDICT_BATCH;
 }
 
 /* The default palette: class 0 black, then PASCAL VOC's (bits of the class index spread over
@@ -139,35 +139,42 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
     if (p->opt.batch < 1)
         p->opt.batch = 1;
     if (!(p->opt.threshold > 0 && p->opt.threshold < 1)) {
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "threshold %g must lie strictly between 0 and 1 (--threshold)",
-                        (double)p->opt.threshold);
+        st = segcl_fail_setting(ctx, "threshold", SEGCL_ERROR_INVALID_ARGUMENT,
+                                "threshold %g must lie strictly between 0 and 1",
+                                (double)p->opt.threshold);
         goto error;
     }
     if (!(p->opt.feather >= 0 && p->opt.feather <= 1000)) {
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "feather %g must be a number of pixels in [0, 1000] (--feather)",
-                        (double)p->opt.feather);
+        st = segcl_fail_setting(ctx, "feather", SEGCL_ERROR_INVALID_ARGUMENT,
+                                "feather %g must be a number of pixels in [0, 1000]",
+                                (double)p->opt.feather);
         goto error;
     }
-    if (p->opt.min_area < 0 || p->opt.overlay < SEGCL_OVERLAY_FILL ||
-        p->opt.overlay > SEGCL_OVERLAY_NONE) {
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        p->opt.min_area < 0 ? "the minimum instance area must be >= 0 (--min-area)"
-                                            : "unknown overlay style %d",
+    if (p->opt.min_area < 0) {
+        st = segcl_fail_setting(ctx, "min_area", SEGCL_ERROR_INVALID_ARGUMENT,
+                                "the minimum instance area must be >= 0");
+        goto error;
+    }
+    if (p->opt.overlay < SEGCL_OVERLAY_FILL || p->opt.overlay > SEGCL_OVERLAY_NONE) {
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "unknown overlay style %d",
                         (int)p->opt.overlay);
         goto error;
     }
     if (p->opt.background && (st = segcl_background_parse(segcl_context_diag(ctx), p->opt.background, &p->background)))
         goto error;
-    if ((st = segcl_checkpoint_read_meta(ctx, path, &p->meta)))
+    segcl_metadata md = {0};
+    if (!(st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL)))
+        st = segcl_run_config_from_metadata(ctx, path, &md, &p->meta);
+    segcl_metadata_clear(&md);
+    if (st)
         goto error;
     segcl_model_config *cfg = &p->meta.model;
     if (!p->meta.from_segcl && !p->opt.arch) {
-        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "%s has no segcl metadata (a PyTorch export?): give --arch unet|segnet "
-                        "(and --classes/--width/--depth if not the defaults)",
-                        path);
+        st = segcl_fail_setting(ctx, "arch", SEGCL_ERROR_INVALID_ARGUMENT,
+                                "%s has no segcl metadata (a PyTorch export?): give its arch, "
+                                "unet or segnet (and its classes, width and depth if not the "
+                                "defaults)",
+                                path);
         goto error;
     }
     if (p->opt.arch) {
@@ -186,7 +193,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
         p->meta.size = p->opt.size;
     if ((st = segcl_settings_check(ctx, &p->meta, SEGCL_SETTINGS_MODEL, NULL)) ||
         (st = segcl_model_create(ctx, cfg, &p->model)) ||
-        (st = segcl_checkpoint_load(ctx, path, p->model, false, NULL)))
+        (st = segcl_checkpoint_load(ctx, path, p->model, false)))
         goto error;
     const int64_t S = p->meta.size;
     int64_t xs[4] = {p->opt.batch, 3, S, S};
@@ -209,8 +216,8 @@ error:
     if (st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY) {
         char message[768];
         snprintf(message, sizeof message, "%s", segcl_context_error(ctx));
-        segcl_fail(ctx, st, "%s; try a smaller --batch (%d now) or --size", message,
-                   p->opt.batch);
+        segcl_fail_setting(ctx, "batch", st, "%s; try a smaller batch (%d now) or size", message,
+                           p->opt.batch);
     }
     segcl_predictor_destroy(p);
     return st;

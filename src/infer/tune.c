@@ -121,8 +121,8 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
     if (!o->arch || (strcmp(o->arch, "unet") && strcmp(o->arch, "segnet")) || o->batch < 1 ||
         o->size < 16 || o->size % 16 || !(o->seconds > 0))
         return segcl_fail(user_ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "tune: --arch unet|segnet, --batch >= 1, --size a multiple of 16, "
-                          "--seconds > 0");
+                          "tune: arch unet|segnet, batch >= 1, size a multiple of 16, "
+                          "seconds > 0");
     /* every candidate opens the same device with the same cache and limits */
     char device[32];
     snprintf(device, sizeof device, "%zu", user_ctx->device_index);

@@ -1,11 +1,11 @@
 /*
- * safetensors reading and writing (format: https://github.com/huggingface/safetensors).
+ * safetensors reading and writing (format: https://github.com/huggingface/safetensors): a
+ * model's tensors and a list of key/value strings as "__metadata__", whatever they mean.
  * Loading trusts nothing: header length, JSON, dtypes, shapes and byte ranges are all checked
  * against the file before a byte of tensor data is used.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,30 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/data.h"
 #include "io/checkpoint.h"
-#include "segcl_version.h"
-#include "settings/settings.h"
 
 #define MAX_HEADER (64u << 20)
-
-void segcl_checkpoint_meta_defaults(segcl_checkpoint_meta *meta)
-{
-    memset(meta, 0, sizeof *meta);
-    meta->model = (segcl_model_config){SEGCL_ARCH_UNET, 1, 16, 4, 3};
-    meta->size = 256;
-    for (int c = 0; c < 3; c++)
-        meta->std[c] = 1.0f;
-    segcl_optimizer_defaults(&meta->optimizer, SEGCL_OPTIMIZER_ADAM);
-    meta->best_dice = -1;
-    meta->best_loss = INFINITY;
-    meta->epochs = 30;
-    meta->batch = 32;
-    meta->base_lr = meta->optimizer.lr;
-    meta->val_fraction = 0.1f;
-    meta->augment = SEGCL_AUGMENT_DERMOSCOPY;
-    meta->shuffle = true;
-}
 
 /* Test hook for the kill -9 test: with SEGCL_TEST_KILL_IN_SAVE=N the process kills itself
  * with SIGKILL halfway through writing the N-th checkpoint (counting from 1). */
@@ -90,70 +69,31 @@ static segcl_status add_tensor(segcl_context *ctx, json_t *header, pending *list
     return SEGCL_OK;
 }
 
-/* The run's settings as string values, as safetensors' __metadata__ requires; NULL when
- * memory runs out. */
-static json_t *metadata(const segcl_checkpoint_meta *m)
+/* The metadata as a JSON object of strings (a NULL value is written as null); NULL when memory
+ * runs out. */
+static json_t *metadata_object(const segcl_metadata *md)
 {
-    json_t *md = json_object();
-    char buf[1100], aug[64];
-    bool ok = md != NULL;
-#define PUT(key, fmt, ...)                                                                         \
-    do {                                                                                           \
-        snprintf(buf, sizeof buf, fmt, __VA_ARGS__);                                               \
-        ok = ok && json_object_set_new(md, key, json_string(buf)) == 0;                            \
-    } while (0)
-    segcl_augment_format(m->augment, aug, sizeof aug);
-    PUT("format", "%s", "segcl");
-    PUT("segcl_version", "%s", SEGCL_VERSION);
-    PUT("arch", "%s", segcl_arch_names[m->model.arch]);
-    PUT("classes", "%d", m->model.classes);
-    PUT("width", "%d", m->model.width);
-    PUT("depth", "%d", m->model.depth);
-    PUT("in_channels", "%d", m->model.in_channels);
-    PUT("size", "%d", m->size);
-    PUT("mean", "%.9g,%.9g,%.9g", m->mean[0], m->mean[1], m->mean[2]);
-    PUT("std", "%.9g,%.9g,%.9g", m->std[0], m->std[1], m->std[2]);
-    PUT("epoch", "%ld", m->epoch);
-    PUT("step", "%ld", m->step);
-    PUT("seed", "%llu", (unsigned long long)m->seed);
-    PUT("best_dice", "%.17g", m->best_dice);
-    PUT("best_loss", "%.17g", m->best_loss);
-    PUT("loss", "%s", segcl_loss_names[m->classes_loss]);
-    PUT("optimizer", "%s", segcl_optimizer_names[m->optimizer.kind]);
-    PUT("lr", "%.9g", m->optimizer.lr);
-    PUT("weight_decay", "%.9g", m->optimizer.weight_decay);
-    PUT("momentum", "%.9g", m->optimizer.momentum);
-    PUT("nesterov", "%d", m->optimizer.nesterov ? 1 : 0);
-    PUT("optimizer_step", "%ld", m->optimizer.step);
-    PUT("data", "%s", m->data_dir);
-    PUT("masks", "%s", m->masks_dir);
-    PUT("data_format", "%s", segcl_dataset_format_name((segcl_dataset_format)m->format));
-    PUT("epochs", "%d", m->epochs);
-    PUT("batch", "%d", m->batch);
-    PUT("batch_in_epoch", "%ld", m->batch_in_epoch);
-    PUT("lr_schedule", "%s", segcl_schedule_names[m->lr_schedule]);
-    PUT("base_lr", "%.9g", m->base_lr);
-    PUT("val_fraction", "%.9g", m->val_fraction);
-    PUT("augment", "%s", aug);
-    PUT("shuffle", "%d", m->shuffle ? 1 : 0);
-    PUT("skip_bad", "%d", m->skip_bad ? 1 : 0);
-    PUT("max_steps", "%ld", m->max_steps);
-    PUT("seconds", "%.3f", m->seconds);
-#undef PUT
+    json_t *object = json_object();
+    bool ok = object != NULL;
+    for (size_t i = 0; ok && i < md->count; i++) {
+        const segcl_metadata_entry *e = &md->entries[i];
+        ok = json_object_set_new(object, e->key,
+                                 e->value ? json_string(e->value) : json_null()) == 0;
+    }
     if (!ok) {
-        json_decref(md);
+        json_decref(object);
         return NULL;
     }
-    return md;
+    return object;
 }
 
 /* The header: metadata, then each parameter followed (for BN layers) by its buffers in
  * state_dict order, then the optimizer moments. */
 static segcl_status build_header(segcl_context *ctx, segcl_model *model,
-                                 const segcl_checkpoint_meta *meta, pending *list, size_t *n,
+                                 const segcl_metadata *metadata, pending *list, size_t *n,
                                  char **json)
 {
-    json_t *header = json_object(), *md = metadata(meta);
+    json_t *header = json_object(), *md = metadata_object(metadata);
     segcl_status st = SEGCL_OK;
     if (!header || !md || json_object_set(header, "__metadata__", md) != 0)
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
@@ -242,7 +182,7 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
 }
 
 segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_model *model,
-                                   const segcl_checkpoint_meta *meta)
+                                   const segcl_metadata *metadata)
 {
     size_t max = 3 * segcl_model_param_count(model) + 3 * segcl_model_bn_count(model), n = 0;
     pending *list = segcl_calloc(max, sizeof *list);
@@ -253,7 +193,7 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving %s",
                         path);
     if (!st)
-        st = build_header(ctx, model, meta, list, &n, &json);
+        st = build_header(ctx, model, metadata, list, &n, &json);
     if (!st && !(st = segcl_file_begin(segcl_context_diag(ctx), path, &file)))
         st = segcl_file_end(segcl_context_diag(ctx), &file,
                             write_body(ctx, file.fd, file.temporary, json, list, n));
@@ -377,240 +317,49 @@ done:
     return st;
 }
 
-/* ---- metadata: every value parsed completely and strictly ---- */
-
-typedef struct md_reader {
-    segcl_context *ctx;
-    const char *path;
-    const segcl_jvalue *md;
-    segcl_status st; /* the first error */
-} md_reader;
-
-/* The value of key (NULL when absent); a value that is not a string is an error. */
-static const char *md_value(md_reader *r, const char *key)
+/* Copies the header's __metadata__ (checked to be an object) into md, in the file's order; a
+ * value that is not a string is kept as a NULL value, for the reader of that key to refuse. */
+static segcl_status copy_metadata(segcl_context *ctx, const char *path,
+                                  const segcl_jvalue *header, segcl_metadata *md,
+                                  bool *has_optimizer_state)
 {
-    if (r->st)
-        return NULL;
-    const segcl_jvalue *v = segcl_json_get(r->md, key);
-    if (v && segcl_json_type(v) != SEGCL_JSON_STRING) {
-        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s is not a string",
-                           r->path, key);
-        return NULL;
-    }
-    return segcl_json_string(v);
-}
-
-static void md_bad(md_reader *r, const char *key, const char *v, const char *what)
-{
-    r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s '%.40s' is not %s", r->path,
-                       key, v, what);
-}
-
-static void md_long(md_reader *r, const char *key, long lo, long hi, long *dst)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        md_bad(r, key, v, "an integer in range");
-    else
-        *dst = x;
-}
-
-static void md_int(md_reader *r, const char *key, int *dst)
-{
-    long x = *dst;
-    md_long(r, key, INT32_MIN, INT32_MAX, &x);
-    *dst = (int)x;
-}
-
-static void md_u64(md_reader *r, const char *key, uint64_t *dst)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || v[0] == ' ')
-        md_bad(r, key, v, "a non-negative integer");
-    else
-        *dst = x;
-}
-
-static void md_double(md_reader *r, const char *key, double *dst)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end)
-        md_bad(r, key, v, "a number");
-    else
-        *dst = x;
-}
-
-static void md_float(md_reader *r, const char *key, float *dst)
-{
-    double x = *dst;
-    md_double(r, key, &x);
-    *dst = (float)x;
-}
-
-static void md_triple(md_reader *r, const char *key, float *dst)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    float t[3];
-    const char *p = v;
-    for (int k = 0; k < 3; k++) {
-        char *end;
-        t[k] = strtof(p, &end);
-        if (end == p || (k < 2 && *end != ',') || (k == 2 && *end)) {
-            md_bad(r, key, v, "three comma-separated numbers");
-            return;
+    const segcl_jvalue *object = segcl_json_get(header, "__metadata__");
+    for (size_t i = 0; i < segcl_json_size(object); i++)
+        if (!segcl_metadata_add(md, segcl_json_key_at(object, i),
+                                segcl_json_string(segcl_json_at(object, i)))) {
+            segcl_metadata_clear(md);
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                              "out of host memory reading %s", path);
         }
-        p = end + 1;
-    }
-    memcpy(dst, t, sizeof t);
-}
-
-static void md_bool(md_reader *r, const char *key, bool *dst)
-{
-    long x = *dst;
-    md_long(r, key, 0, 1, &x);
-    *dst = x != 0;
-}
-
-/* A name from table, or (as checkpoints before 0.2 wrote) its index as a number. */
-static void md_name(md_reader *r, const char *key, const char *const *table, int *dst)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    int i = segcl_name_index(table, v);
-    if (i >= 0) {
-        *dst = i;
-        return;
-    }
-    long x = 0;
-    char *end;
-    errno = 0;
-    x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX) {
-        char choices[128];
-        segcl_name_list(table, choices, sizeof choices);
-        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT,
-                           "%s: metadata %s '%.40s' is not one of %s", r->path, key, v, choices);
-        return;
-    }
-    *dst = (int)x;
-}
-
-static void md_string(md_reader *r, const char *key, char *dst, size_t len)
-{
-    const char *v = md_value(r, key);
-    if (!v)
-        return;
-    if (strlen(v) >= len)
-        md_bad(r, key, "...", "a path short enough");
-    else
-        snprintf(dst, len, "%s", v);
-}
-
-static const char *const format_names[] = {"auto", "ph2", "mads", "folder", "pair", NULL};
-
-static segcl_status fill_meta(segcl_context *ctx, const char *path, const segcl_jvalue *header,
-                              segcl_checkpoint_meta *m)
-{
-    segcl_checkpoint_meta_defaults(m);
-    md_reader r = {ctx, path, segcl_json_get(header, "__metadata__"), SEGCL_OK};
-    const char *fmt = md_value(&r, "format");
-    m->from_segcl = fmt && !strcmp(fmt, "segcl");
-    if (r.st || !m->from_segcl)
-        return r.st;
-    int arch = m->model.arch, kind = m->optimizer.kind, loss = m->classes_loss,
-        sched = m->lr_schedule;
-    md_name(&r, "arch", segcl_arch_names, &arch);
-    md_name(&r, "optimizer", segcl_optimizer_names, &kind);
-    m->model.arch = (segcl_arch)arch;
-    if (!r.st && kind >= 0 && kind <= SEGCL_OPTIMIZER_SGD)
-        segcl_optimizer_defaults(&m->optimizer, (segcl_optimizer_kind)kind);
-    else
-        m->optimizer.kind = (segcl_optimizer_kind)kind;
-    md_int(&r, "classes", &m->model.classes);
-    md_int(&r, "width", &m->model.width);
-    md_int(&r, "depth", &m->model.depth);
-    md_int(&r, "in_channels", &m->model.in_channels);
-    md_int(&r, "size", &m->size);
-    md_triple(&r, "mean", m->mean);
-    md_triple(&r, "std", m->std);
-    md_long(&r, "epoch", LONG_MIN, LONG_MAX, &m->epoch);
-    md_long(&r, "step", LONG_MIN, LONG_MAX, &m->step);
-    md_u64(&r, "seed", &m->seed);
-    md_double(&r, "best_dice", &m->best_dice);
-    md_double(&r, "best_loss", &m->best_loss);
-    md_name(&r, "loss", segcl_loss_names, &loss);
-    m->classes_loss = loss;
-    md_float(&r, "lr", &m->optimizer.lr);
-    md_float(&r, "weight_decay", &m->optimizer.weight_decay);
-    md_float(&r, "momentum", &m->optimizer.momentum);
-    md_bool(&r, "nesterov", &m->optimizer.nesterov);
-    md_long(&r, "optimizer_step", LONG_MIN, LONG_MAX, &m->optimizer.step);
-    md_string(&r, "data", m->data_dir, sizeof m->data_dir);
-    md_string(&r, "masks", m->masks_dir, sizeof m->masks_dir);
-    md_name(&r, "data_format", format_names, &m->format);
-    md_int(&r, "epochs", &m->epochs);
-    md_int(&r, "batch", &m->batch);
-    md_long(&r, "batch_in_epoch", LONG_MIN, LONG_MAX, &m->batch_in_epoch);
-    md_name(&r, "lr_schedule", segcl_schedule_names, &sched);
-    m->lr_schedule = sched;
-    md_float(&r, "base_lr", &m->base_lr);
-    md_float(&r, "val_fraction", &m->val_fraction);
-    const char *aug = md_value(&r, "augment");
-    if (aug && !strcmp(aug, "1")) /* before 0.2: on or off */
-        m->augment = SEGCL_AUGMENT_DERMOSCOPY;
-    else if (aug && !strcmp(aug, "0"))
-        m->augment = 0;
-    else if (aug && segcl_augment_parse(ctx, aug, &m->augment))
-        md_bad(&r, "augment", aug, "a list of augmentations");
-    md_bool(&r, "shuffle", &m->shuffle);
-    md_bool(&r, "skip_bad", &m->skip_bad);
-    md_long(&r, "max_steps", LONG_MIN, LONG_MAX, &m->max_steps);
-    md_double(&r, "seconds", &m->seconds);
-    if (r.st)
-        return r.st;
     /* any optimizer tensor, whatever the model's first parameter is called */
-    for (size_t i = 0; i < segcl_json_size(header) && !m->has_optimizer_state; i++)
-        m->has_optimizer_state = !strncmp(segcl_json_key_at(header, i), "optimizer.", 10);
-    return segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, path);
+    if (has_optimizer_state) {
+        *has_optimizer_state = false;
+        for (size_t i = 0; i < segcl_json_size(header) && !*has_optimizer_state; i++)
+            *has_optimizer_state = !strncmp(segcl_json_key_at(header, i), "optimizer.", 10);
+    }
+    return SEGCL_OK;
 }
 
-segcl_status segcl_checkpoint_read_meta_stream(segcl_context *ctx, const char *name, FILE *f,
-                                               segcl_checkpoint_meta *meta)
+segcl_status segcl_checkpoint_read_metadata_stream(segcl_context *ctx, const char *name,
+                                                   FILE *f, segcl_metadata *md,
+                                                   bool *has_optimizer_state)
 {
     parsed p;
     segcl_status st = parse_header(ctx, name, f, &p);
     if (!st)
-        st = fill_meta(ctx, name, p.header, meta);
+        st = copy_metadata(ctx, name, p.header, md, has_optimizer_state);
     segcl_json_free(p.header);
     return st;
 }
 
-segcl_status segcl_checkpoint_read_meta(segcl_context *ctx, const char *path,
-                                        segcl_checkpoint_meta *meta)
+segcl_status segcl_checkpoint_read_metadata(segcl_context *ctx, const char *path,
+                                            segcl_metadata *md, bool *has_optimizer_state)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open checkpoint %s: %s", path,
                           strerror(errno));
-    segcl_status st = segcl_checkpoint_read_meta_stream(ctx, path, f, meta);
+    segcl_status st = segcl_checkpoint_read_metadata_stream(ctx, path, f, md, has_optimizer_state);
     fclose(f);
     return st;
 }
@@ -638,7 +387,7 @@ static segcl_status read_tensor(segcl_context *ctx, const char *path, FILE *f, c
         segcl_shape_format(t->ndim, t->shape, want, sizeof want);
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                           "%s: tensor '%s' has another shape than this model's %s (check "
-                          "--arch/--classes/--width/--depth)",
+                          "the model's arch, classes, width and depth)",
                           path, name, want);
     }
     const char *dtype = segcl_json_string(segcl_json_get(e, "dtype"));
@@ -688,7 +437,7 @@ static segcl_status read_i64(segcl_context *ctx, const char *path, FILE *f, cons
 }
 
 segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_model *model,
-                                   bool load_optimizer, segcl_checkpoint_meta *meta)
+                                   bool load_optimizer)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -700,10 +449,6 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
         fclose(f);
         return st;
     }
-    segcl_checkpoint_meta local;
-    if (!meta)
-        meta = &local;
-    st = fill_meta(ctx, path, p.header, meta);
     for (size_t i = 0; i < segcl_model_param_count(model) && !st; i++) {
         segcl_param *prm = segcl_model_param(model, i);
         st = read_tensor(ctx, path, f, &p, prm->name, prm->value, true, NULL);

@@ -10,7 +10,6 @@
 
 #include "segcl_version.h"
 
-#include "io/checkpoint.h"
 #include "io/onnx_export.h"
 #include "onnx.pb-c.h"
 
@@ -403,16 +402,16 @@ enum { MODEL_PROPERTIES = 8 };
 
 /* The model's metadata: what a client needs to feed the network and read its output. The
  * strings are copied into b's pool; a NULL entry means it ran out of memory. */
-static void model_properties(builder *b, const segcl_model_config *cfg,
-                             const segcl_checkpoint_meta *meta,
+static void model_properties(builder *b, const segcl_model_config *cfg, int size_px,
+                             const float mean_in[3], const float std_in[3],
                              Onnx__StringStringEntryProto *props[MODEL_PROPERTIES])
 {
     char classes[16], size[16], mean[96], std[96], depth[16];
     snprintf(classes, sizeof classes, "%d", cfg->classes);
-    snprintf(size, sizeof size, "%d", meta->size);
+    snprintf(size, sizeof size, "%d", size_px);
     snprintf(depth, sizeof depth, "%d", 1 << cfg->depth);
-    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", meta->mean[0], meta->mean[1], meta->mean[2]);
-    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", meta->std[0], meta->std[1], meta->std[2]);
+    snprintf(mean, sizeof mean, "%.9g,%.9g,%.9g", mean_in[0], mean_in[1], mean_in[2]);
+    snprintf(std, sizeof std, "%.9g,%.9g,%.9g", std_in[0], std_in[1], std_in[2]);
     props[0] = entry(b, "arch", cfg->arch == SEGCL_ARCH_UNET ? "unet" : "segnet");
     props[1] = entry(b, "classes", classes);
     props[2] = entry(b, "output", cfg->classes == 1 ? "one logit per pixel: sigmoid gives the "
@@ -450,8 +449,8 @@ done:
     return st;
 }
 
-segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
-                              const segcl_checkpoint_meta *meta, const char *path)
+segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model, int size_px,
+                              const float mean_in[3], const float std_in[3], const char *path)
 {
     const segcl_model_config *cfg = segcl_model_get_config(model);
     builder b = {.ctx = ctx, .model = model};
@@ -468,7 +467,7 @@ segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
     Onnx__ValueInfoProto *input = value_info(&b, "image", dyn, in_dims),
                          *output = value_info(&b, "logits", dyn, out_dims);
     Onnx__StringStringEntryProto *props[MODEL_PROPERTIES];
-    model_properties(&b, cfg, meta, props);
+    model_properties(&b, cfg, size_px, mean_in, std_in, props);
     const size_t nprops = MODEL_PROPERTIES;
     Onnx__ValueInfoProto **ins = pool_alloc(&b.pool, sizeof *ins),
                          **outs = pool_alloc(&b.pool, sizeof *outs);

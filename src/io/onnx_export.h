@@ -2,12 +2,12 @@
 #ifndef SEGCL_ONNX_EXPORT_H
 #define SEGCL_ONNX_EXPORT_H
 
-#include "io/checkpoint.h"
 #include "model/model.h"
 
-/* Writes model (with meta's size and normalisation as metadata) to path, atomically. */
-SEGCL_INTERNAL segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model,
-                                             const segcl_checkpoint_meta *meta,
+/* Writes model to path, atomically, with the input it expects as metadata: images of size x
+ * size normalised by mean and std. */
+SEGCL_INTERNAL segcl_status segcl_onnx_write(segcl_context *ctx, segcl_model *model, int size,
+                                             const float mean[3], const float std[3],
                                              const char *path);
 
 #endif

@@ -119,12 +119,12 @@ segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cf
     if (!ctx || !cfg || !out)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_model_create: NULL argument");
     *out = NULL;
-    if (cfg->depth < 1 || cfg->depth > SEGCL_MAX_DEPTH || cfg->width < 1 || cfg->width > 1024 ||
-        cfg->classes < 1 || cfg->classes > SEGCL_MAX_CLASSES || cfg->in_channels < 1 ||
-        (cfg->arch != SEGCL_ARCH_UNET && cfg->arch != SEGCL_ARCH_SEGNET))
+    if (cfg->depth < 1 || cfg->depth > SEGCL_MAX_DEPTH || cfg->width < 1 ||
+        cfg->width > SEGCL_MAX_WIDTH || cfg->classes < 1 || cfg->classes > SEGCL_MAX_CLASSES ||
+        cfg->in_channels < 1 || (cfg->arch != SEGCL_ARCH_UNET && cfg->arch != SEGCL_ARCH_SEGNET))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "model: depth must be 1..%d, width 1..1024, classes 1..%d",
-                          SEGCL_MAX_DEPTH, SEGCL_MAX_CLASSES);
+                          "model: depth must be 1..%d, width 1..%d, classes 1..%d",
+                          SEGCL_MAX_DEPTH, SEGCL_MAX_WIDTH, SEGCL_MAX_CLASSES);
     if (cfg->arch == SEGCL_ARCH_SEGNET && cfg->depth < 2)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "model: SegNet needs depth >= 2");
     segcl_model *m = segcl_calloc(1, sizeof *m);
@@ -722,17 +722,6 @@ segcl_status segcl_model_zero_grad(segcl_model *m)
             return st;
     }
     return SEGCL_OK;
-}
-
-void segcl_optimizer_defaults(segcl_optimizer *opt, segcl_optimizer_kind kind)
-{
-    memset(opt, 0, sizeof *opt);
-    opt->kind = kind;
-    opt->lr = kind == SEGCL_OPTIMIZER_SGD ? 1e-2f : 1e-3f;
-    opt->beta1 = 0.9f;
-    opt->beta2 = 0.999f;
-    opt->eps = 1e-8f;
-    opt->weight_decay = kind == SEGCL_OPTIMIZER_ADAMW ? 1e-2f : 0.0f;
 }
 
 static segcl_status ensure_state(segcl_model *m, segcl_param *p, segcl_tensor **t, const char *what)

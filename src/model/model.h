@@ -2,27 +2,13 @@
  * Encoder-decoder segmentation networks: the lesson's SegNet and U-Net, with configurable
  * width and depth. Parameters carry PyTorch's state_dict names. Forward and backward are
  * written out layer by layer (llm.c style) over the op set; activations are allocated for one
- * batch shape and reused while it stays the same.
+ * batch shape and reused while it stays the same. The configuration types (segcl_model_config,
+ * segcl_optimizer) are settings (src/settings).
  */
 #ifndef SEGCL_MODEL_H
 #define SEGCL_MODEL_H
 
 #include "ops/ops.h"
-
-typedef enum segcl_arch {
-    SEGCL_ARCH_UNET = 0,
-    SEGCL_ARCH_SEGNET = 1,
-} segcl_arch;
-
-typedef struct segcl_model_config {
-    segcl_arch arch;
-    int classes;  /* 1: one logit per pixel (binary); >= 2: softmax over classes */
-    int width;    /* channels of the first encoder stage (16 in the lesson) */
-    int depth;    /* encoder stages (4 in the lesson) */
-    int in_channels; /* 3 for RGB */
-} segcl_model_config;
-
-#define SEGCL_MAX_DEPTH 6
 
 /* A trainable tensor with its gradient and optimizer state (created on first use). */
 typedef struct segcl_param {
@@ -86,21 +72,6 @@ SEGCL_INTERNAL segcl_status segcl_model_forward(segcl_model *model, const segcl_
 SEGCL_INTERNAL segcl_status segcl_model_backward(segcl_model *model, const segcl_tensor *dlogits);
 SEGCL_INTERNAL segcl_status segcl_model_zero_grad(segcl_model *model);
 
-typedef enum segcl_optimizer_kind {
-    SEGCL_OPTIMIZER_ADAM = 0,
-    SEGCL_OPTIMIZER_ADAMW = 1,
-    SEGCL_OPTIMIZER_SGD = 2,
-} segcl_optimizer_kind;
-
-typedef struct segcl_optimizer {
-    segcl_optimizer_kind kind;
-    float lr, beta1, beta2, eps, weight_decay;
-    float momentum, dampening;
-    bool nesterov;
-    long step; /* steps taken so far */
-} segcl_optimizer;
-
-SEGCL_INTERNAL void segcl_optimizer_defaults(segcl_optimizer *opt, segcl_optimizer_kind kind);
 /* One step over every parameter with its current gradient (opt->step is incremented). */
 SEGCL_INTERNAL segcl_status segcl_model_step(segcl_model *model, segcl_optimizer *opt);
 

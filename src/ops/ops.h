@@ -8,6 +8,7 @@
 #define SEGCL_OPS_H
 
 #include "internal.h"
+#include "settings/settings.h"
 
 /* ---- convolution (src/ops/conv2d.c) ---- */
 
@@ -134,13 +135,6 @@ SEGCL_INTERNAL segcl_status segcl_concat_backward(segcl_context *ctx, const segc
 
 /* ---- losses (src/ops/loss.c) ---- */
 
-typedef enum segcl_loss_kind {
-    SEGCL_LOSS_BCE = 0,      /* one logit per pixel, BCE with logits, mean over pixels */
-    SEGCL_LOSS_CE = 1,       /* C logits per pixel, softmax cross-entropy, (weighted) mean */
-    SEGCL_LOSS_DICE = 2,     /* 1 - mean soft Dice over images and classes */
-    SEGCL_LOSS_BCE_DICE = 3, /* BCE (one class) or CE (several) plus Dice */
-} segcl_loss_kind;
-
 typedef struct segcl_loss_params {
     segcl_loss_kind kind;
     const segcl_tensor *class_weights; /* (C) or NULL, CE only */
@@ -178,8 +172,6 @@ SEGCL_INTERNAL segcl_status segcl_sgd_step(segcl_context *ctx, const segcl_sgd_p
                                            const segcl_tensor *grad, segcl_tensor *momentum_buf);
 
 /* ---- metrics (src/ops/metrics.c) ---- */
-
-#define SEGCL_MAX_CLASSES 16
 
 /* Adds confusion counts counts[target * K + predicted] (K = 2 for one logit, else C) of logits
  * against targets; blocks until they are on the host. */

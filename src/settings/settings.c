@@ -2,20 +2,64 @@
  * One validator for run settings and the tables of every named choice. Settings reach segcl
  * three ways: the caller's options (CLI or API), a checkpoint's metadata when a run resumes,
  * and a checkpoint opened to predict. All three pass through segcl_settings_check before any
- * value is used, so no range is trusted twice or checked in two places.
+ * value is used, so no range is trusted twice or checked in two places. A rejected setting is
+ * named by its option's field, never by a command-line flag: the CLI maps one to the other.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "data/data.h"
-#include "settings/settings.h"
+#include "cl/cl.h"
+#include "settings/run_config.h"
 
 const char *const segcl_arch_names[] = {"unet", "segnet", NULL};
 const char *const segcl_optimizer_names[] = {"adam", "adamw", "sgd", NULL};
 const char *const segcl_loss_names[] = {"bce", "ce", "dice", "bce+dice", NULL};
 const char *const segcl_schedule_names[] = {"none", "cosine", "step", NULL};
 const char *const segcl_augment_names[] = {"hflip", "vflip", "rot90", "color", "scale", NULL};
+const char *const segcl_dataset_format_names[] = {"auto", "ph2", "mads", "folder", "pair", NULL};
+
+void segcl_optimizer_defaults(segcl_optimizer *opt, segcl_optimizer_kind kind)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->kind = kind;
+    opt->lr = kind == SEGCL_OPTIMIZER_SGD ? 1e-2f : 1e-3f;
+    opt->beta1 = 0.9f;
+    opt->beta2 = 0.999f;
+    opt->eps = 1e-8f;
+    opt->weight_decay = kind == SEGCL_OPTIMIZER_ADAMW ? 1e-2f : 0.0f;
+}
+
+segcl_loss_kind segcl_loss_default(int classes)
+{
+    return classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
+}
+
+unsigned segcl_augment_default(segcl_dataset_format format)
+{
+    return format == SEGCL_DATASET_PH2 ? SEGCL_AUGMENT_DERMOSCOPY : SEGCL_AUGMENT_UPRIGHT;
+}
+
+segcl_status segcl_fail_setting(segcl_context *ctx, const char *setting, segcl_status status,
+                                const char *fmt, ...)
+{
+    /* formatted here once, so the message is the same whatever segcl_fail does with it */
+    char buf[1024], *message = buf;
+    va_list ap;
+    va_start(ap, fmt);
+    int needed = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (needed >= (int)sizeof buf && (message = segcl_malloc((size_t)needed + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(message, (size_t)needed + 1, fmt, ap);
+        va_end(ap);
+    }
+    segcl_fail(ctx, status, "%s", message ? message : buf);
+    if (message != buf)
+        segcl_free(message);
+    segcl_context_set_error_setting(ctx, setting);
+    return status;
+}
 
 int segcl_name_index(const char *const *table, const char *name)
 {
@@ -92,25 +136,26 @@ void segcl_augment_format(unsigned mask, char *buf, size_t len)
         snprintf(buf, len, "none");
 }
 
-/* Formats a rejected setting: the option for the caller's settings, the metadata key and
- * file for a checkpoint's. */
+/* Formats a rejected setting: the setting for the caller's settings (the option's field; NULL
+ * for what no option sets), the metadata key and file for a checkpoint's. */
 static segcl_status reject(segcl_context *ctx, const char *file, const char *key,
-                           const char *option, const char *problem)
+                           const char *setting, const char *problem)
 {
     if (file)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s %s (corrupt or edited?)",
                           file, key, problem);
-    if (option)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s %s (%s)", key, problem, option);
+    if (setting)
+        return segcl_fail_setting(ctx, setting, SEGCL_ERROR_INVALID_ARGUMENT, "%s %s", key,
+                                  problem);
     return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s %s", key, problem);
 }
 
-#define CHECK(ok, key, option, ...)                                                                \
+#define CHECK(ok, key, setting, ...)                                                               \
     do {                                                                                           \
         if (!(ok)) {                                                                               \
             char problem_[192];                                                                    \
             snprintf(problem_, sizeof problem_, __VA_ARGS__);                                      \
-            return reject(ctx, file, key, option, problem_);                                       \
+            return reject(ctx, file, key, setting, problem_);                                      \
         }                                                                                          \
     } while (0)
 
@@ -119,71 +164,72 @@ static bool finite_in(double v, double lo, double hi)
     return isfinite(v) && v >= lo && v <= hi;
 }
 
-segcl_status segcl_settings_check(segcl_context *ctx, const segcl_checkpoint_meta *m,
+segcl_status segcl_settings_check(segcl_context *ctx, const segcl_run_config *m,
                                   segcl_settings_scope scope, const char *file)
 {
     const segcl_model_config *c = &m->model;
-    CHECK(c->arch == SEGCL_ARCH_UNET || c->arch == SEGCL_ARCH_SEGNET, "arch", "--arch",
+    CHECK(c->arch == SEGCL_ARCH_UNET || c->arch == SEGCL_ARCH_SEGNET, "arch", "arch",
           "%d is not an architecture", (int)c->arch);
-    CHECK(c->depth >= 1 && c->depth <= SEGCL_MAX_DEPTH, "depth", "--depth",
+    CHECK(c->depth >= 1 && c->depth <= SEGCL_MAX_DEPTH, "depth", "depth",
           "%d is out of range: 1..%d", c->depth, SEGCL_MAX_DEPTH);
-    CHECK(c->arch != SEGCL_ARCH_SEGNET || c->depth >= 2, "depth", "--depth",
+    CHECK(c->arch != SEGCL_ARCH_SEGNET || c->depth >= 2, "depth", "depth",
           "%d is too shallow: SegNet needs 2 or more", c->depth);
-    CHECK(c->width >= 1 && c->width <= 1024, "width", "--width", "%d is out of range: 1..1024",
-          c->width);
-    CHECK(((long)c->width << (c->depth - 1)) <= 16384, "width", "--width",
-          "%d gives %ld channels at depth %d: at most 16384", c->width,
-          (long)c->width << (c->depth - 1), c->depth);
-    CHECK(c->classes >= 1 && c->classes <= SEGCL_MAX_CLASSES, "classes", "--classes",
+    CHECK(c->width >= 1 && c->width <= SEGCL_MAX_WIDTH, "width", "width",
+          "%d is out of range: 1..%d", c->width, SEGCL_MAX_WIDTH);
+    CHECK(((long)c->width << (c->depth - 1)) <= SEGCL_MAX_CHANNELS, "width", "width",
+          "%d gives %ld channels at depth %d: at most %d", c->width,
+          (long)c->width << (c->depth - 1), c->depth, SEGCL_MAX_CHANNELS);
+    CHECK(c->classes >= 1 && c->classes <= SEGCL_MAX_CLASSES, "classes", "classes",
           "%d is out of range: 1..%d", c->classes, SEGCL_MAX_CLASSES);
     CHECK(c->in_channels == 3, "in_channels", NULL, "%d: segcl models take 3 (RGB)",
           c->in_channels);
     const int multiple = 1 << c->depth;
-    CHECK(m->size >= 16 && m->size <= 4096 && m->size % multiple == 0, "size", "--size",
-          "%d must be 16..4096 and a multiple of %d (2^depth)", m->size, multiple);
+    CHECK(m->size >= SEGCL_MIN_SIZE && m->size <= SEGCL_MAX_SIZE && m->size % multiple == 0,
+          "size", "size", "%d must be %d..%d and a multiple of %d (2^depth)", m->size,
+          SEGCL_MIN_SIZE, SEGCL_MAX_SIZE, multiple);
     for (int i = 0; i < 3; i++) {
-        CHECK(finite_in(m->mean[i], -1e6, 1e6), "mean", "--mean", "%g is not a finite number",
+        CHECK(finite_in(m->mean[i], -1e6, 1e6), "mean", "mean", "%g is not a finite number",
               (double)m->mean[i]);
-        CHECK(isfinite(m->std[i]) && m->std[i] > 0, "std", "--std", "%g must be positive",
+        CHECK(isfinite(m->std[i]) && m->std[i] > 0, "std", "std", "%g must be positive",
               (double)m->std[i]);
     }
     if (scope != SEGCL_SETTINGS_RUN)
         return SEGCL_OK;
-    CHECK(m->epochs >= 1 && m->epochs <= 1000000, "epochs", "--epochs",
-          "%d is out of range: 1..1000000", m->epochs);
-    CHECK(m->batch >= 1 && m->batch <= 65536, "batch", "--batch", "%d is out of range: 1..65536",
-          m->batch);
+    CHECK(m->epochs >= 1 && m->epochs <= SEGCL_MAX_EPOCHS, "epochs", "epochs",
+          "%d is out of range: 1..%d", m->epochs, SEGCL_MAX_EPOCHS);
+    CHECK(m->batch >= 1 && m->batch <= SEGCL_MAX_BATCH, "batch", "batch",
+          "%d is out of range: 1..%d", m->batch, SEGCL_MAX_BATCH);
     CHECK(m->epoch >= 0 && m->epoch <= m->epochs, "epoch", NULL, "%ld is outside 0..%d", m->epoch,
           m->epochs);
     CHECK(m->batch_in_epoch >= 0, "batch_in_epoch", NULL, "%ld is negative", m->batch_in_epoch);
     CHECK(m->step >= 0 && m->optimizer.step >= 0, "step", NULL, "%ld is negative",
           m->step < 0 ? m->step : m->optimizer.step);
-    CHECK(m->max_steps >= 0, "max_steps", "--steps", "%ld is negative", m->max_steps);
+    CHECK(m->max_steps >= 0, "max_steps", "max_steps", "%ld is negative", m->max_steps);
     CHECK(finite_in(m->seconds, 0, 1e12), "seconds", NULL, "%g is not a duration", m->seconds);
     CHECK(m->classes_loss >= SEGCL_LOSS_BCE && m->classes_loss <= SEGCL_LOSS_BCE_DICE, "loss",
-          "--loss", "%d is not a loss", m->classes_loss);
-    CHECK(!(m->classes_loss == SEGCL_LOSS_BCE && c->classes != 1), "loss", "--loss",
+          "loss", "%d is not a loss", m->classes_loss);
+    CHECK(!(m->classes_loss == SEGCL_LOSS_BCE && c->classes != 1), "loss", "loss",
           "bce needs one class (binary masks); %d classes take ce", c->classes);
-    CHECK(!(m->classes_loss == SEGCL_LOSS_CE && c->classes == 1), "loss", "--loss",
+    CHECK(!(m->classes_loss == SEGCL_LOSS_CE && c->classes == 1), "loss", "loss",
           "ce needs 2 or more classes; binary masks take bce");
-    CHECK(m->lr_schedule >= 0 && m->lr_schedule <= 2, "lr_schedule", "--lr-schedule",
+    CHECK(m->lr_schedule >= 0 && m->lr_schedule <= 2, "lr_schedule", "lr_schedule",
           "%d is not a schedule", m->lr_schedule);
     CHECK(m->format >= SEGCL_DATASET_AUTO && m->format <= SEGCL_DATASET_PAIR, "data_format",
-          "--format", "%d is not a dataset layout", m->format);
-    CHECK((m->augment >> SEGCL_AUGMENT_BITS) == 0, "augment", "--augment",
+          "format", "%d is not a dataset layout", m->format);
+    CHECK((m->augment >> SEGCL_AUGMENT_BITS) == 0, "augment", "augment",
           "mask %u names no augmentation", m->augment);
     CHECK(finite_in(m->val_fraction, 0, 1) && m->val_fraction < 1, "val_fraction",
-          "--val-fraction", "%g must be in [0, 1)", (double)m->val_fraction);
+          "val_fraction", "%g must be in [0, 1)", (double)m->val_fraction);
     const segcl_optimizer *o = &m->optimizer;
     CHECK(o->kind >= SEGCL_OPTIMIZER_ADAM && o->kind <= SEGCL_OPTIMIZER_SGD, "optimizer",
-          "--optimizer", "%d is not an optimizer", (int)o->kind);
-    CHECK(finite_in(o->lr, 0, 1e6) && o->lr > 0, "lr", "--lr", "%g must be positive and finite",
+          "optimizer", "%d is not an optimizer", (int)o->kind);
+    CHECK(finite_in(o->lr, 0, 1e6) && o->lr > 0, "lr", "lr", "%g must be positive and finite",
           (double)o->lr);
-    CHECK(finite_in(m->base_lr, 0, 1e6) && m->base_lr > 0, "base_lr", "--lr",
+    CHECK(finite_in(m->base_lr, 0, 1e6) && m->base_lr > 0, "base_lr", "lr",
           "%g must be positive and finite", (double)m->base_lr);
-    CHECK(finite_in(o->weight_decay, 0, 1e6), "weight_decay", "--weight-decay",
+    CHECK(finite_in(o->weight_decay, 0, 1e6), "weight_decay", "weight_decay",
           "%g must be zero or positive", (double)o->weight_decay);
-    CHECK(finite_in(o->momentum, 0, 1) && o->momentum < 1, "momentum", "--momentum",
+    CHECK(finite_in(o->momentum, 0, 1) && o->momentum < 1, "momentum", "momentum",
           "%g must be in [0, 1)", (double)o->momentum);
     CHECK(finite_in(o->beta1, 0, 1) && o->beta1 < 1 && finite_in(o->beta2, 0, 1) && o->beta2 < 1 &&
               isfinite(o->eps) && o->eps > 0,

@@ -17,10 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cl/cl.h"
 #include "data/data.h"
 #include "segcl_version.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 static void join(char *buf, size_t len, const char *dir, const char *name)
 {
@@ -40,10 +41,10 @@ segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir)
     for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
         join(path, sizeof path, dir, marks[i]);
         if (exists(path))
-            return segcl_fail(ctx, SEGCL_ERROR_STATE,
-                              "%s already holds a training run (%s): continue it with --resume "
-                              "%s, or give another --out",
-                              dir, marks[i], dir);
+            return segcl_fail_setting(ctx, "resume_dir", SEGCL_ERROR_STATE,
+                                      "%s already holds a training run (%s): resume it from %s, "
+                                      "or give another run folder",
+                                      dir, marks[i], dir);
     }
     return SEGCL_OK;
 }
@@ -270,7 +271,7 @@ static const char *base_name(const char *path)
 }
 
 segcl_status segcl_args_write(segcl_context *ctx, const char *path,
-                              const segcl_checkpoint_meta *m, const segcl_dataset *ds,
+                              const segcl_run_config *m, const segcl_dataset *ds,
                               const size_t *train, size_t ntrain, const size_t *val, size_t nval,
                               const char *device)
 {

@@ -2,7 +2,7 @@
 #ifndef SEGCL_RUN_FOLDER_H
 #define SEGCL_RUN_FOLDER_H
 
-#include "io/checkpoint.h"
+#include "settings/run_config.h"
 
 /* Refuses a folder that already holds a run, without touching anything. */
 SEGCL_INTERNAL segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir);
@@ -32,7 +32,7 @@ SEGCL_INTERNAL segcl_status segcl_metrics_truncate(segcl_context *ctx, const cha
 
 /* Writes args.json: the run's settings, its data and its split (image file names). */
 SEGCL_INTERNAL segcl_status segcl_args_write(segcl_context *ctx, const char *path,
-                                             const segcl_checkpoint_meta *m,
+                                             const segcl_run_config *m,
                                              const segcl_dataset *ds, const size_t *train,
                                              size_t ntrain, const size_t *val, size_t nval,
                                              const char *device);

@@ -20,27 +20,27 @@
 #include "picture/picture.h"
 #include "model/model.h"
 #include "train/run_folder.h"
-#include "settings/settings.h"
+#include "settings/run_config.h"
 
 void segcl_train_default_options(segcl_train_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->arch = "unet";
-    o->classes = 1;
-    o->width = 16;
-    o->depth = 4;
-    o->size = 256;
-    o->epochs = 30;
-    o->batch = 32;
-    o->optimizer = "adam";
-    o->lr = 1e-3f;
-    o->weight_decay = 1e-6f;
-    o->lr_schedule = "none";
-    o->val_fraction = 0.1f;
-    o->seed = 42;
+    o->arch = segcl_arch_names[SEGCL_ARCH_UNET];
+    o->classes = SEGCL_DEFAULT_CLASSES;
+    o->width = SEGCL_DEFAULT_WIDTH;
+    o->depth = SEGCL_DEFAULT_DEPTH;
+    o->size = SEGCL_DEFAULT_SIZE;
+    o->epochs = SEGCL_DEFAULT_EPOCHS;
+    o->batch = SEGCL_DEFAULT_BATCH;
+    o->optimizer = segcl_optimizer_names[SEGCL_OPTIMIZER_ADAM];
+    o->lr = SEGCL_DEFAULT_LR;
+    o->weight_decay = SEGCL_DEFAULT_WEIGHT_DECAY;
+    o->lr_schedule = segcl_schedule_names[0];
+    o->val_fraction = SEGCL_DEFAULT_VAL_FRACTION;
+    o->seed = SEGCL_DEFAULT_SEED;
     o->shuffle = true;
     o->std[0] = o->std[1] = o->std[2] = 1.0f;
-    o->overlays = 4;
+    o->overlays = SEGCL_DEFAULT_OVERLAYS;
 }
 
 static double now(void)
@@ -58,7 +58,7 @@ static void path_in(char *buf, size_t len, const char *dir, const char *name)
 typedef struct run_state {
     segcl_context *ctx;
     const segcl_train_options *o;
-    segcl_checkpoint_meta meta;
+    segcl_run_config meta;
     bool resuming;
     char out_dir[1024];
     char ckpt[1100];
@@ -205,16 +205,27 @@ done:
     return st;
 }
 
+/* A checkpoint's run configuration, read and checked (a plain PyTorch export has none). */
+static segcl_status read_config(segcl_context *ctx, const char *path, segcl_run_config *config)
+{
+    segcl_metadata md = {0};
+    segcl_status st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL);
+    if (!st)
+        st = segcl_run_config_from_metadata(ctx, path, &md, config);
+    segcl_metadata_clear(&md);
+    return st;
+}
+
 /* The run's settings from the caller's options, checked by the one validator. */
 static segcl_status settings_from_options(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_train_options *o = r->o;
-    segcl_checkpoint_meta *m = &r->meta;
-    segcl_checkpoint_meta_defaults(m);
+    segcl_run_config *m = &r->meta;
+    segcl_run_config_defaults(m);
     int arch, kind, loss, schedule;
     segcl_status st;
-    const char *loss_name = o->loss ? o->loss : (o->classes == 1 ? "bce" : "ce");
+    const char *loss_name = o->loss ? o->loss : segcl_loss_names[segcl_loss_default(o->classes)];
     if ((st = segcl_name_parse(ctx, "architecture", segcl_arch_names, o->arch ? o->arch : "unet",
                                &arch)) ||
         (st = segcl_name_parse(ctx, "optimizer", segcl_optimizer_names,
@@ -251,15 +262,18 @@ static segcl_status settings_from_options(run_state *r)
     if ((st = segcl_settings_check(ctx, m, SEGCL_SETTINGS_RUN, NULL)))
         return st;
     if (pair && (!o->images_dir || !o->masks_dir))
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "a pair of folders needs both --images DIR and --masks DIR");
+        return segcl_fail_setting(ctx, o->images_dir ? "masks_dir" : "images_dir",
+                                  SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "a pair of folders needs both an images and a masks folder");
     if (pair && o->data_dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "give either --data DIR or --images DIR --masks DIR, not both");
+        return segcl_fail_setting(ctx, "data_dir", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "give either a dataset folder or a pair of images and masks "
+                                  "folders, not both");
     const char *data = pair ? o->images_dir : o->data_dir;
     if (!data)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "no data given (--data DIR, or --images DIR --masks DIR)");
+        return segcl_fail_setting(ctx, "data_dir", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "no data given (a dataset folder, or a pair of images and "
+                                  "masks folders)");
     if (strlen(data) >= sizeof m->data_dir || (pair && strlen(o->masks_dir) >= sizeof m->masks_dir))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "data path too long: %s", data);
     snprintf(m->data_dir, sizeof m->data_dir, "%s", data);
@@ -275,7 +289,8 @@ static segcl_status setup_settings(run_state *r)
     const segcl_train_options *o = r->o;
     const char *dir = o->resume_dir ? o->resume_dir : o->out_dir;
     if (!dir)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "no run folder given (--out)");
+        return segcl_fail_setting(ctx, "out_dir", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "no run folder given");
     if (strlen(dir) >= sizeof r->out_dir - 32)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "run folder path too long: %s", dir);
     snprintf(r->out_dir, sizeof r->out_dir, "%s", dir);
@@ -296,12 +311,13 @@ static segcl_status setup_settings(run_state *r)
     }
     FILE *probe = fopen(r->ckpt, "rb");
     if (!probe)
-        return segcl_fail(ctx, SEGCL_ERROR_IO,
-                          "%s has no checkpoint to resume from (%s): the run stopped before its "
-                          "first epoch ended; start it again with another --out",
-                          r->out_dir, strerror(errno));
+        return segcl_fail_setting(ctx, "out_dir", SEGCL_ERROR_IO,
+                                  "%s has no checkpoint to resume from (%s): the run stopped "
+                                  "before its first epoch ended; start it again in another run "
+                                  "folder",
+                                  r->out_dir, strerror(errno));
     fclose(probe);
-    if ((st = segcl_checkpoint_read_meta(ctx, r->ckpt, &r->meta)))
+    if ((st = read_config(ctx, r->ckpt, &r->meta)))
         return st;
     if (!r->meta.from_segcl)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s was not written by segcl train", r->ckpt);
@@ -318,7 +334,7 @@ static segcl_status setup_settings(run_state *r)
 static segcl_status setup_data(run_state *r)
 {
     segcl_context *ctx = r->ctx;
-    segcl_checkpoint_meta *m = &r->meta;
+    segcl_run_config *m = &r->meta;
     segcl_status st = m->format == SEGCL_DATASET_PAIR
                           ? segcl_dataset_open_pair(ctx, m->data_dir, m->masks_dir, &r->ds)
                           : segcl_dataset_open(ctx, m->data_dir, (segcl_dataset_format)m->format,
@@ -335,8 +351,7 @@ static segcl_status setup_data(run_state *r)
                shown < r->ds->skipped ? ", ..." : "");
     }
     if (!r->resuming && !r->o->augment) /* the data's own default */
-        m->augment = r->ds->format == SEGCL_DATASET_PH2 ? SEGCL_AUGMENT_DERMOSCOPY
-                                                         : SEGCL_AUGMENT_UPRIGHT;
+        m->augment = segcl_augment_default(r->ds->format);
     segcl_check_result check;
     if ((st = segcl_dataset_check(segcl_context_diag(ctx), r->ds, m->size, m->model.classes,
                                   m->skip_bad, say_line, r, &check)))
@@ -377,17 +392,19 @@ static int fit_batch(run_state *r, int wanted)
 static segcl_status setup_model(run_state *r)
 {
     segcl_context *ctx = r->ctx;
-    segcl_checkpoint_meta *m = &r->meta;
+    segcl_run_config *m = &r->meta;
     segcl_status st = segcl_model_create(ctx, &m->model, &r->model);
     if (st)
         return st;
     segcl_loss_default_params(&r->loss_params, (segcl_loss_kind)m->classes_loss);
     r->loss_params.ignore_index = 255;
     if (r->resuming) {
-        st = segcl_checkpoint_load(ctx, r->ckpt, r->model, true, NULL);
+        st = segcl_checkpoint_load(ctx, r->ckpt, r->model, true);
     } else if (r->o->init_path) {
-        segcl_checkpoint_meta im;
-        if (!(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false, &im)))
+        /* the weights' own metadata is checked, although the run's settings are the caller's */
+        segcl_run_config im;
+        if (!(st = read_config(ctx, r->o->init_path, &im)) &&
+            !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false)))
             notice(r, "starting from the weights in %s", r->o->init_path);
     } else {
         st = segcl_model_init(r->model, m->seed);
@@ -395,18 +412,18 @@ static segcl_status setup_model(run_state *r)
     if (st)
         return st;
     if (m->batch % r->ranks != 0)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "batch %d cannot be shared by %d ranks: give a multiple of %d "
-                          "(--batch is the global batch)",
-                          m->batch, r->ranks, r->ranks);
+        return segcl_fail_setting(ctx, "batch", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "the global batch %d cannot be shared by %d ranks: give a "
+                                  "multiple of %d",
+                                  m->batch, r->ranks, r->ranks);
     const int wanted = m->batch / r->ranks;
     int batch = fit_batch(r, wanted);
     if (batch < wanted && r->ranks > 1)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
-                          "rank %d: %d images (batch %d over %d ranks) do not fit in %s's "
-                          "memory; %d would: give --batch %d",
-                          r->rank, wanted, m->batch, r->ranks, ctx->dev->info.name, batch,
-                          batch * r->ranks);
+        return segcl_fail_setting(ctx, "batch", SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
+                                  "rank %d: %d images (batch %d over %d ranks) do not fit in "
+                                  "%s's memory; %d would: give batch %d",
+                                  r->rank, wanted, m->batch, r->ranks, ctx->dev->info.name,
+                                  batch, batch * r->ranks);
     if (batch < wanted) { /* alone: the run goes on with a smaller batch */
         notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
                ctx->dev->info.name, batch);
@@ -639,7 +656,12 @@ static segcl_status save(run_state *r, const char *name)
     char path[1100];
     path_in(path, sizeof path, r->out_dir, name);
     r->meta.seconds = r->seconds_before + (now() - r->t_start);
-    return segcl_checkpoint_save(r->ctx, path, r->model, &r->meta);
+    segcl_metadata md = {0};
+    segcl_status st = segcl_run_config_to_metadata(r->ctx, &r->meta, &md);
+    if (!st)
+        st = segcl_checkpoint_save(r->ctx, path, r->model, &md);
+    segcl_metadata_clear(&md);
+    return st;
 }
 
 /* Rebuilds the curve from metrics.csv, so a resumed run's curve covers the whole run. */
@@ -783,9 +805,10 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     if (st || (st = segcl_model_step(r->model, opt)))
         return st;
     if (!isfinite(v[0]))
-        return segcl_fail(ctx, SEGCL_ERROR_STATE,
-                          "training diverged at step %ld (loss %g); lower --lr", opt->step,
-                          (double)v[0]);
+        return segcl_fail_setting(ctx, "lr", SEGCL_ERROR_STATE,
+                                  "training diverged at step %ld (loss %g); lower the learning "
+                                  "rate",
+                                  opt->step, (double)v[0]);
     *loss_sum += v[0];
     (*loss_n)++;
     r->steps_this_run++;
@@ -834,7 +857,7 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
     segcl_status st;
     if ((st = validate(r, epoch, v)))
         return st;
-    segcl_checkpoint_meta *m = &r->meta;
+    segcl_run_config *m = &r->meta;
     const segcl_optimizer *opt = &m->optimizer;
     m->epoch = epoch + 1;
     m->batch_in_epoch = 0;
@@ -912,20 +935,21 @@ static segcl_status explain_device_memory(run_state *r, segcl_status st)
     char message[768];
     snprintf(message, sizeof message, "%s", segcl_context_error(r->ctx));
     if (!r->model)
-        return segcl_fail(r->ctx, st,
-                          "%s; the model's weights alone do not fit: try a smaller --width or "
-                          "--depth (or --size)",
-                          message);
+        return segcl_fail_setting(r->ctx, "width", st,
+                                  "%s; the model's weights alone do not fit: try a smaller "
+                                  "width or depth (or size)",
+                                  message);
     uint64_t limit = r->ctx->memory_limit;
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
     uint64_t one = segcl_model_activation_bytes(r->model, 1, r->meta.size, r->meta.size);
     uint64_t room = limit > params ? (limit - params) / 10 * 7 : 0;
     long fits = one ? (long)(room / one) : 0;
     if (fits >= 1 && fits < r->batch)
-        return segcl_fail(r->ctx, st, "%s; batch %d does not fit: try --batch %ld", message,
-                          r->batch, fits);
-    return segcl_fail(r->ctx, st, "%s; even batch 1 does not fit: try a smaller --size or --width",
-                      message);
+        return segcl_fail_setting(r->ctx, "batch", st, "%s; batch %d does not fit: try batch %ld",
+                                  message, r->batch, fits);
+    return segcl_fail_setting(r->ctx, "size", st,
+                              "%s; even batch 1 does not fit: try a smaller size or width",
+                              message);
 }
 
 segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "io/checkpoint.h"
+#include "settings/run_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,9 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fmemopen((void *)data, size, "rb");
     if (!f)
         return 0;
-    segcl_checkpoint_meta meta;
-    segcl_status st = segcl_checkpoint_read_meta_stream(ctx, "fuzz.safetensors", f, &meta);
+    segcl_run_config meta;
+    segcl_metadata md = {0};
+    segcl_status st = segcl_checkpoint_read_metadata_stream(ctx, "fuzz.safetensors", f, &md, NULL);
     fclose(f);
+    if (!st)
+        st = segcl_run_config_from_metadata(ctx, "fuzz.safetensors", &md, &meta);
+    segcl_metadata_clear(&md);
     if (st && !*segcl_context_error(ctx))
         abort();
     if (!st && meta.from_segcl &&
