@@ -97,6 +97,93 @@ static void say(segcl_say_fn fn, void *user, const char *fmt, ...)
     fn(user, line);
 }
 
+/* Decodes every pair on all cores (up to 16 threads, the calling one among them). Only running
+ * out of memory is an error here; each pair's own problem waits in job->results. */
+static segcl_status decode_all(check_job *job, segcl_diag *diag, size_t n)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores < 1 ? 1 : cores > 16 ? 16 : (size_t)cores;
+    if (threads > n)
+        threads = n ? n : 1;
+    pthread_t tid[16];
+    size_t started = 0;
+    for (size_t t = 1; t < threads; t++) /* the calling thread is one of them */
+        if (pthread_create(&tid[started], NULL, worker, job) == 0)
+            started++;
+    /* workers that cannot start a sink claim nothing: this thread takes what is left */
+    segcl_diag own;
+    segcl_status st = segcl_diag_init(&own);
+    if (st == SEGCL_OK) {
+        segcl_diag_copy_decoding(&own, diag);
+        check_pairs(job, &own);
+    }
+    segcl_diag_release(&own);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (st)
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory checking %s", job->ds->root);
+    for (size_t i = 0; i < n && !st; i++)
+        if (job->results[i].status == SEGCL_ERROR_OUT_OF_HOST_MEMORY)
+            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s",
+                                 job->results[i].message ? job->results[i].message
+                                                         : "out of host memory");
+    return st;
+}
+
+/* Passes on every warning and problem in file order, decides whether the problems are an error,
+ * drops the problem pairs and sums up what was fixed on the way in one note each. */
+static segcl_status report(const check_job *job, segcl_diag *diag, bool skip_bad,
+                           segcl_say_fn fn, void *user, segcl_check_result *result)
+{
+    segcl_dataset *ds = job->ds;
+    const size_t n = ds->count;
+    size_t bad = 0, only_0_255 = 0, with_foreground = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pair_result *r = &job->results[i];
+        if (r->status) {
+            bad++;
+            say(fn, user, "%s: %s", skip_bad ? "skipped" : "problem", r->message);
+            continue;
+        }
+        if (r->message)
+            say(fn, user, "warning: %s", r->message);
+        result->resized += r->info.resized;
+        result->zero_one += r->info.zero_one;
+        result->empty += r->info.empty;
+        only_0_255 += r->info.only_0_255;
+        with_foreground += !r->info.empty;
+    }
+    if (bad && !skip_bad)
+        return segcl_diag_fail_setting(
+            diag, "skip_bad", SEGCL_ERROR_FORMAT,
+            "%zu of the %zu image/mask pairs in %s cannot be used (listed above): fix or "
+            "remove them, or skip them to train without them",
+            bad, n, ds->root);
+    if (job->classes >= 2 && only_0_255 && !with_foreground)
+        return segcl_diag_fail_setting(
+            diag, "classes", SEGCL_ERROR_FORMAT,
+            "the masks in %s hold only 0 and 255, and 255 means 'ignore' for class indices: "
+            "these are binary masks; train them with 1 class",
+            ds->root);
+    for (size_t i = n; i-- > 0;)
+        if (job->results[i].status)
+            drop_entry(ds, i);
+    result->skipped_bad = bad;
+    if (result->resized)
+        say(fn, user,
+            "note: %zu of %zu masks are stored at another size than their images (same aspect "
+            "ratio): resized to their images with nearest neighbour",
+            result->resized, n - bad);
+    if (result->zero_one)
+        say(fn, user, "note: %zu masks hold 0/1 rather than 0/255: 1 is read as foreground",
+            result->zero_one);
+    if (ds->count == 0)
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s holds no usable image/mask pair",
+                               ds->root);
+    return SEGCL_OK;
+}
+
 segcl_status segcl_dataset_check(segcl_diag *diag, segcl_dataset *ds, int size, int classes,
                                  bool skip_bad, segcl_say_fn fn, void *user,
                                  segcl_check_result *result)
@@ -115,82 +202,8 @@ segcl_status segcl_dataset_check(segcl_diag *diag, segcl_dataset *ds, int size, 
     }
     ds->cache_size = size;
     ds->cache_classes = classes;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t threads = cores < 1 ? 1 : cores > 16 ? 16 : (size_t)cores;
-    if (threads > n)
-        threads = n ? n : 1;
-    pthread_t tid[16];
-    size_t started = 0;
-    for (size_t t = 1; t < threads; t++) /* the calling thread is one of them */
-        if (pthread_create(&tid[started], NULL, worker, &job) == 0)
-            started++;
-    /* workers that cannot start a sink claim nothing: this thread takes what is left */
-    segcl_diag own;
-    if ((st = segcl_diag_init(&own)) == SEGCL_OK) {
-        segcl_diag_copy_decoding(&own, diag);
-        check_pairs(&job, &own);
-    }
-    segcl_diag_release(&own);
-    for (size_t t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
-    if (st) {
-        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory checking %s",
-                             ds->root);
-        goto done;
-    }
-    for (size_t i = 0; i < n && !st; i++)
-        if (job.results[i].status == SEGCL_ERROR_OUT_OF_HOST_MEMORY)
-            st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "%s",
-                                 job.results[i].message ? job.results[i].message
-                                                        : "out of host memory");
-    if (st)
-        goto done;
-    /* everything in file order: warnings, problems, then the notes */
-    size_t bad = 0, only_0_255 = 0, with_foreground = 0;
-    for (size_t i = 0; i < n; i++) {
-        const pair_result *r = &job.results[i];
-        if (r->status) {
-            bad++;
-            say(fn, user, "%s: %s", skip_bad ? "skipped" : "problem", r->message);
-            continue;
-        }
-        if (r->message)
-            say(fn, user, "warning: %s", r->message);
-        result->resized += r->info.resized;
-        result->zero_one += r->info.zero_one;
-        result->empty += r->info.empty;
-        only_0_255 += r->info.only_0_255;
-        with_foreground += !r->info.empty;
-    }
-    if (bad && !skip_bad) {
-        st = segcl_diag_fail_setting(diag, "skip_bad", SEGCL_ERROR_FORMAT,
-                                "%zu of the %zu image/mask pairs in %s cannot be used (listed "
-                                "above): fix or remove them, or skip them to train without them",
-                                bad, n, ds->root);
-        goto done;
-    }
-    if (classes >= 2 && only_0_255 && !with_foreground) {
-        st = segcl_diag_fail_setting(diag, "classes", SEGCL_ERROR_FORMAT,
-                                "the masks in %s hold only 0 and 255, and 255 means 'ignore' for "
-                                "class indices: these are binary masks; train them with 1 class",
-                                ds->root);
-        goto done;
-    }
-    for (size_t i = n; i-- > 0;)
-        if (job.results[i].status)
-            drop_entry(ds, i);
-    result->skipped_bad = bad;
-    if (result->resized)
-        say(fn, user,
-            "note: %zu of %zu masks are stored at another size than their images (same aspect "
-            "ratio): resized to their images with nearest neighbour",
-            result->resized, n - bad);
-    if (result->zero_one)
-        say(fn, user, "note: %zu masks hold 0/1 rather than 0/255: 1 is read as foreground",
-            result->zero_one);
-    if (ds->count == 0)
-        st = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s holds no usable image/mask pair",
-                             ds->root);
+    if (!(st = decode_all(&job, diag, n)))
+        st = report(&job, diag, skip_bad, fn, user, result);
 done:
     for (size_t i = 0; job.results && i < n; i++)
         segcl_free(job.results[i].message);
