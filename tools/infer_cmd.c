@@ -291,6 +291,21 @@ static int print_eval_json(const segcl_eval_result *r)
     return rc;
 }
 
+/* One line per image and their mean, for a person reading the terminal. */
+static void print_eval_table(const segcl_eval_result *r)
+{
+    printf("%-24s %8s %8s %8s\n", "image", "Dice", "IoU", "pix acc");
+    for (size_t k = 0; k < r->count; k++)
+        printf("%-24s %8.4f %8.4f %8.4f\n", r->images[k].name, r->images[k].dice,
+               r->images[k].iou, r->images[k].pixel_accuracy);
+    printf("%-24s %8.4f %8.4f %8.4f   (%zu images", "mean", r->dice, r->iou, r->pixel_accuracy,
+           r->count);
+    if (r->undefined)
+        printf("; %zu without foreground have no Dice and are left out of its mean",
+               r->undefined);
+    printf(")\n");
+}
+
 int cli_cmd_eval(const global_options *g, int argc, char **argv)
 {
     segcl_predictor_options po;
@@ -357,16 +372,7 @@ int cli_cmd_eval(const global_options *g, int argc, char **argv)
     } else if (json) {
         rc = print_eval_json(&r);
     } else {
-        printf("%-24s %8s %8s %8s\n", "image", "Dice", "IoU", "pix acc");
-        for (size_t k = 0; k < r.count; k++)
-            printf("%-24s %8.4f %8.4f %8.4f\n", r.images[k].name, r.images[k].dice,
-                   r.images[k].iou, r.images[k].pixel_accuracy);
-        printf("%-24s %8.4f %8.4f %8.4f   (%zu images", "mean", r.dice, r.iou,
-               r.pixel_accuracy, r.count);
-        if (r.undefined)
-            printf("; %zu without foreground have no Dice and are left out of its mean",
-                   r.undefined);
-        printf(")\n");
+        print_eval_table(&r);
     }
     segcl_eval_result_free(&r);
     segcl_dataset_destroy(ds);

@@ -134,12 +134,46 @@ static void on_progress(const segcl_train_progress *p, void *user)
     fflush(stdout);
 }
 
-int cli_cmd_train(const global_options *g, int argc, char **argv)
+/* Ctrl-C, SIGTERM (and SIGUSR1, which ends the watcher) blocked in every thread, and one
+ * thread that waits for them and sets the cancel flag. */
+typedef struct interrupts {
+    sigset_t set, old_mask;
+    bool masked, waiting;
+    pthread_t waiter;
+} interrupts;
+
+static void interrupts_block(interrupts *it)
 {
-    segcl_train_options o;
-    segcl_train_default_options(&o);
-    cli_reading reading = {0};
-    bool sync_bn = false;
+    sigemptyset(&it->set);
+    sigaddset(&it->set, SIGINT);
+    sigaddset(&it->set, SIGTERM);
+    sigaddset(&it->set, SIGUSR1);
+    it->masked = pthread_sigmask(SIG_BLOCK, &it->set, &it->old_mask) == 0;
+    it->waiting = false;
+}
+
+static void interrupts_watch(interrupts *it)
+{
+    it->waiting =
+        it->masked && pthread_create(&it->waiter, NULL, interrupt_thread, &it->set) == 0;
+}
+
+/* Stops the watcher and restores the signal mask of before. */
+static void interrupts_end(interrupts *it)
+{
+    if (it->waiting) {
+        pthread_kill(it->waiter, SIGUSR1);
+        pthread_join(it->waiter, NULL);
+        it->waiting = false;
+    }
+    if (it->masked)
+        pthread_sigmask(SIG_SETMASK, &it->old_mask, NULL);
+}
+
+/* Reads train's options into o; -1 to go on, else the exit status (0 after --help). */
+static int parse_train(int argc, char **argv, segcl_train_options *o, cli_reading *reading,
+                       bool *sync_bn)
+{
     const char *other = NULL; /* an option besides --resume: not allowed with it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -151,45 +185,45 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         }
         int rc = 0;
         if (!strcmp(a, "--no-augment"))
-            o.augment = "none";
+            o->augment = "none";
         else if (!strcmp(a, "--skip-bad"))
-            o.skip_bad = true;
+            o->skip_bad = true;
         else if (!strcmp(a, "--strict"))
-            reading.strict = true;
+            reading->strict = true;
         else if (!strcmp(a, "--no-shuffle"))
-            o.shuffle = false;
+            o->shuffle = false;
         else if (!strcmp(a, "--nesterov"))
-            o.nesterov = true;
+            o->nesterov = true;
         else if (!strcmp(a, "--sync-bn"))
-            sync_bn = true;
-        else if (cli_opt_str(argc, argv, &i, "--data", &o.data_dir, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--images", &o.images_dir, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--masks", &o.masks_dir, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--augment", &o.augment, &rc) ||
-                 cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--out", &o.out_dir, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--resume", &o.resume_dir, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--init", &o.init_path, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--arch", &o.arch, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--optimizer", &o.optimizer, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--loss", &o.loss, &rc) ||
-                 cli_opt_str(argc, argv, &i, "--lr-schedule", &o.lr_schedule, &rc) ||
-                 cli_opt_format(argc, argv, &i, &o.format, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--classes", &o.classes, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--width", &o.width, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--depth", &o.depth, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--size", &o.size, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--epochs", &o.epochs, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--batch", &o.batch, &rc) ||
-                 cli_opt_int(argc, argv, &i, "--overlays", &o.overlays, &rc) ||
-                 cli_opt_long(argc, argv, &i, "--steps", &o.max_steps, &rc) ||
-                 cli_opt_u64(argc, argv, &i, "--seed", &o.seed, &rc) ||
-                 cli_opt_float(argc, argv, &i, "--lr", &o.lr, &rc) ||
-                 cli_opt_float(argc, argv, &i, "--weight-decay", &o.weight_decay, &rc) ||
-                 cli_opt_float(argc, argv, &i, "--momentum", &o.momentum, &rc) ||
-                 cli_opt_float(argc, argv, &i, "--val-fraction", &o.val_fraction, &rc) ||
-                 cli_opt_triple(argc, argv, &i, "--mean", o.mean, &rc) ||
-                 cli_opt_triple(argc, argv, &i, "--std", o.std, &rc)) {
+            *sync_bn = true;
+        else if (cli_opt_str(argc, argv, &i, "--data", &o->data_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--images", &o->images_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--masks", &o->masks_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--augment", &o->augment, &rc) ||
+                 cli_opt_u64(argc, argv, &i, "--max-pixels", &reading->max_pixels, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--out", &o->out_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--resume", &o->resume_dir, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--init", &o->init_path, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--arch", &o->arch, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--optimizer", &o->optimizer, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--loss", &o->loss, &rc) ||
+                 cli_opt_str(argc, argv, &i, "--lr-schedule", &o->lr_schedule, &rc) ||
+                 cli_opt_format(argc, argv, &i, &o->format, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--classes", &o->classes, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--width", &o->width, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--depth", &o->depth, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--size", &o->size, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--epochs", &o->epochs, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--batch", &o->batch, &rc) ||
+                 cli_opt_int(argc, argv, &i, "--overlays", &o->overlays, &rc) ||
+                 cli_opt_long(argc, argv, &i, "--steps", &o->max_steps, &rc) ||
+                 cli_opt_u64(argc, argv, &i, "--seed", &o->seed, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--lr", &o->lr, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--weight-decay", &o->weight_decay, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--momentum", &o->momentum, &rc) ||
+                 cli_opt_float(argc, argv, &i, "--val-fraction", &o->val_fraction, &rc) ||
+                 cli_opt_triple(argc, argv, &i, "--mean", o->mean, &rc) ||
+                 cli_opt_triple(argc, argv, &i, "--std", o->std, &rc)) {
             if (rc)
                 return rc;
         } else {
@@ -197,42 +231,65 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             return 2;
         }
     }
-    if (o.resume_dir && other && strcmp(other, "--sync-bn") != 0) {
+    if (o->resume_dir && other && strcmp(other, "--sync-bn") != 0) {
         cli_error("train: --resume continues a run with its own settings; '%s' cannot be "
                   "combined with it",
                   other);
         return 2;
     }
-    if (!o.resume_dir && ((!o.data_dir && !o.images_dir && !o.masks_dir) || !o.out_dir)) {
+    if (!o->resume_dir && ((!o->data_dir && !o->images_dir && !o->masks_dir) || !o->out_dir)) {
         cli_error("train: --data DIR (or --images DIR --masks DIR) and --out RUN_DIR are "
                   "required (or --resume RUN_DIR)");
         return 2;
     }
+    return -1;
+}
+
+/* The closing lines of a run that ended well (rank 0). */
+static void print_summary(const segcl_train_options *o, const segcl_train_summary *s,
+                          const cli_mpi *mpi, bool sync_bn)
+{
+    const char *dir = o->resume_dir ? o->resume_dir : o->out_dir;
+    if (s->interrupted)
+        printf("interrupted at step %ld: checkpoint written to %s/checkpoint.safetensors; "
+               "continue with 'segcl train --resume %s'\n",
+               s->steps, dir, dir);
+    else
+        printf("done: %d epochs, %ld steps in %.0f s (%.1f images/s, batch %d)\n"
+               "best validation Dice %.4f; final Dice %.4f IoU %.4f pixel accuracy %.4f\n"
+               "model: %s/best.safetensors (latest: %s/checkpoint.safetensors)\n",
+               s->epochs_done, s->steps, s->seconds, s->images_per_s, s->batch, s->best_val_dice,
+               s->final_val_dice, s->final_val_iou, s->final_val_pixel_accuracy, dir, dir);
+    if (mpi->active)
+        printf("data-parallel over %d ranks (global batch %d, %s BatchNorm)\n", mpi->size,
+               s->batch, sync_bn ? "synchronised" : "per-rank");
+}
+
+int cli_cmd_train(const global_options *g, int argc, char **argv)
+{
+    segcl_train_options o;
+    segcl_train_default_options(&o);
+    cli_reading reading = {0};
+    bool sync_bn = false;
+    int rc = parse_train(argc, argv, &o, &reading, &sync_bn);
+    if (rc >= 0)
+        return rc;
     /* catch Ctrl-C (and SIGTERM) from here on: the run then stops at its first step with a
      * checkpoint. Blocked before MPI starts, so its threads never take them either. */
-    sigset_t set, old_mask;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    const bool masked = pthread_sigmask(SIG_BLOCK, &set, &old_mask) == 0;
+    interrupts it;
+    interrupts_block(&it);
     /* under mpirun: one rank of a data-parallel run */
     cli_mpi mpi;
     if (cli_mpi_start(&mpi, sync_bn)) {
-        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        interrupts_end(&it);
         return 1;
     }
     if (mpi.active)
         o.collective = &mpi.collective;
-    pthread_t waiter;
-    bool waiting = masked && pthread_create(&waiter, NULL, interrupt_thread, &set) == 0;
+    interrupts_watch(&it);
     segcl_context *ctx;
     if (cli_open_context(g, &ctx)) {
-        if (waiting) {
-            pthread_kill(waiter, SIGUSR1);
-            pthread_join(waiter, NULL);
-        }
-        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        interrupts_end(&it);
         /* the other ranks wait for this one in their first collective call */
         cli_mpi_finish(&mpi, mpi.active, 1);
         return 1;
@@ -256,11 +313,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
     o.cancel = &cancel_flag;
     segcl_train_summary s;
     segcl_status st = segcl_train(ctx, &o, &s);
-    if (waiting) {
-        pthread_kill(waiter, SIGUSR1);
-        pthread_join(waiter, NULL);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    interrupts_end(&it);
     if (ps.tty)
         printf("\r\033[K");
     if (st) {
@@ -279,20 +332,7 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
         cli_mpi_finish(&mpi, false, 0);
         return s.interrupted ? 130 : 0;
     }
-    const char *dir = o.resume_dir ? o.resume_dir : o.out_dir;
-    if (s.interrupted)
-        printf("interrupted at step %ld: checkpoint written to %s/checkpoint.safetensors; "
-               "continue with 'segcl train --resume %s'\n",
-               s.steps, dir, dir);
-    else
-        printf("done: %d epochs, %ld steps in %.0f s (%.1f images/s, batch %d)\n"
-               "best validation Dice %.4f; final Dice %.4f IoU %.4f pixel accuracy %.4f\n"
-               "model: %s/best.safetensors (latest: %s/checkpoint.safetensors)\n",
-               s.epochs_done, s.steps, s.seconds, s.images_per_s, s.batch, s.best_val_dice,
-               s.final_val_dice, s.final_val_iou, s.final_val_pixel_accuracy, dir, dir);
-    if (mpi.active)
-        printf("data-parallel over %d ranks (global batch %d, %s BatchNorm)\n", mpi.size,
-               s.batch, sync_bn ? "synchronised" : "per-rank");
+    print_summary(&o, &s, &mpi, sync_bn);
     segcl_context_destroy(ctx);
     cli_mpi_finish(&mpi, false, 0);
     return s.interrupted ? 130 : 0;
