@@ -296,9 +296,11 @@ void segcl_context_destroy(segcl_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
-    /* CLBlast keeps programs of every context in a static cache; released at process exit,
-     * after the driver has torn itself down, they crash some runtimes (Oclgrind: "corrupted
-     * double-linked list"). Release them while the context is alive. */
+    /* CLBlast keeps programs of every context in a static cache, and each holds its OpenCL
+     * context: left there, every destroyed context stays alive until exit (1.7 MB a context
+     * for one small GEMM on PoCL), released from a static destructor after the driver may have
+     * torn itself down (Oclgrind: "corrupted double-linked list"). CLBlast has no call that
+     * drops one context's entries, so the whole cache goes: segcl.h documents it. */
     if (ctx->clblast_used)
         CLBlastClearCache();
     segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
