@@ -282,9 +282,9 @@ static void test_conv2d(void **state)
         run_conv_case(4, 30, 9, 70, 150, 3, 3, 1, 1, false);
         run_conv_case(2, 6, 33, 40, 13, 3, 3, 2, 1, false); /* stride 2 through the same */
         /* the weight gradient packs the output gradient a few images at a time */
-        setenv("SEGCL_TEST_WGRAD_IMAGES", "3", 1);
+        segcl_test_hooks_of(ctx)->wgrad_images = 3;
         run_conv_case(4, 30, 9, 70, 150, 3, 3, 1, 1, false);
-        unsetenv("SEGCL_TEST_WGRAD_IMAGES");
+        segcl_test_hooks_of(ctx)->wgrad_images = 0;
         conv_fd = true;
     }
 }

@@ -93,7 +93,8 @@ static void *interrupt_thread(void *arg)
 typedef struct progress_state {
     bool tty;
     double last_print;
-    long stop_after; /* $SEGCL_TEST_STOP_AFTER: stop as Ctrl-C does after this step */
+    long stop_after; /* $SEGCL_TEST_STOP_AFTER: stop as Ctrl-C does after this step (the
+                      * segcl-testing CLI only) */
 } progress_state;
 
 static void on_progress(const segcl_train_progress *p, void *user)
@@ -304,10 +305,11 @@ int cli_cmd_train(const global_options *g, int argc, char **argv)
             printf("device %d: %s (%s)\n", info.index, info.name,
                    segcl_device_type_string(info.type));
     }
+    progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0 && mpi.rank == 0, .last_print = 0};
+#ifdef SEGCL_TESTING
     const char *stop_after = getenv("SEGCL_TEST_STOP_AFTER");
-    progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0 && mpi.rank == 0,
-                         .last_print = 0,
-                         .stop_after = stop_after ? atol(stop_after) : 0};
+    ps.stop_after = stop_after ? atol(stop_after) : 0;
+#endif
     o.progress = on_progress;
     o.user = &ps;
     o.cancel = &cancel_flag;

@@ -126,11 +126,28 @@ SEGCL_API segcl_status segcl_context_create(segcl_context **out);
 
 /**
  * Selects a device as described by settings (NULL: defaults) and creates the OpenCL context
- * and in-order queue on it. Can be called once per context.
+ * and in-order queue on it. Can be called once per context. The environment variables the
+ * README documents (SEGCL_DEVICE, SEGCL_KERNEL_STYLE, SEGCL_GEMM, ...) are read here, once:
+ * changing them later affects only contexts opened later.
+ *
+ * Effect on the process: on a device that `segcl tune` tuned with one of CLBlast's Xgemm
+ * parameter sets, opening installs that set for the device in CLBlast
+ * (CLBlastOverrideParameters), which every CLBlast user in the process then gets, also after
+ * the context is destroyed; CLBlast has no per-context parameters.
  */
 SEGCL_API segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings);
 
-/** Releases the context and everything it owns. Accepts NULL. Tensors must be destroyed first. */
+/**
+ * Releases the context and everything it owns. Accepts NULL. Tensors must be destroyed first.
+ *
+ * Effect on the process: when the context ran GEMMs through CLBlast, this empties CLBlast's
+ * caches of compiled programs and binaries (CLBlastClearCache) for every CLBlast user in the
+ * process; their next call compiles again, nothing else changes for them. CLBlast keys that
+ * cache by OpenCL context, and each cached program holds its context, but it has no call that
+ * drops one context's entries: left there, every destroyed context would stay alive (its
+ * programs and device memory) until the process exits, and be released by a static destructor
+ * after the OpenCL driver may have torn itself down.
+ */
 SEGCL_API void segcl_context_destroy(segcl_context *ctx);
 
 /** Message describing the last error on ctx (empty string when none). Owned by ctx; valid until

@@ -38,6 +38,22 @@ SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, si
 SEGCL_INTERNAL segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats,
                                             const float *host);
 
+/* ---- test hooks (src/cl/environment.c) ------------------------------------------------------ */
+
+/* Faults the tests inject, compiled into test builds only (-DSEGCL_TESTING: the library the
+ * tests link and the segcl-testing CLI; the release library has none). Read from $SEGCL_TEST_*
+ * when a context opens; a test may also set them on its context. 0: off. */
+typedef struct segcl_test_hooks {
+    long gemm_fault;  /* SEGCL_TEST_GEMM_FAULT=K: every product of K or more terms drops its
+                       * last one, as a driver that cuts long loops short does (llvmpipe) */
+    int wgrad_images; /* SEGCL_TEST_WGRAD_IMAGES=N: the weight gradient packs N images a time */
+    int kill_in_save; /* SEGCL_TEST_KILL_IN_SAVE=N: SIGKILL halfway through the N-th checkpoint
+                       * written in this process (the kill -9 test) */
+} segcl_test_hooks;
+#ifdef SEGCL_TESTING
+SEGCL_INTERNAL segcl_test_hooks *segcl_test_hooks_of(segcl_context *ctx);
+#endif
+
 /* ---- devices (src/cl/device.c) -------------------------------------------------------------- */
 
 typedef struct segcl_device_entry {
@@ -48,6 +64,9 @@ typedef struct segcl_device_entry {
 
 /* Enumerates platforms and devices into ctx once. */
 SEGCL_INTERNAL segcl_status segcl_devices_enumerate(segcl_context *ctx);
+/* segcl_device_resolve with $SEGCL_DEVICE as the context's open read it (NULL: not set). */
+SEGCL_INTERNAL segcl_status segcl_device_resolve_env(segcl_context *ctx, const char *spec,
+                                                     const char *env_device, size_t *index);
 
 /* ---- programs (src/cl/program.c) ------------------------------------------------------------ */
 
@@ -182,8 +201,8 @@ SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx,
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
 SEGCL_INTERNAL segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst);
-/* Overrides the backend choice (tests and benchmarks compare them); also read from $SEGCL_GEMM
- * ("clblast" or "cpu") on first use. */
+/* Overrides the backend choice (tests and benchmarks compare them); also from $SEGCL_GEMM
+ * ("clblast" or "cpu", read when the context opens), resolved on first use. */
 SEGCL_INTERNAL void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend);
 SEGCL_INTERNAL segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx);
 /* Grows a context-owned scratch buffer to at least `bytes`, finishing queued work before the
@@ -269,8 +288,6 @@ typedef struct segcl_tuning {
  * per device name, driver version, segcl version and kernel style. Free with segcl_free. */
 SEGCL_INTERNAL char *segcl_tuning_path(const char *cache_dir, const segcl_device_info *info,
                                        bool cpu_style);
-/* The kernel style a context on this device uses: the device's, or $SEGCL_KERNEL_STYLE's. */
-SEGCL_INTERNAL bool segcl_kernel_style_cpu(const segcl_device_info *info);
 /* Reads a tuning file. *found is false (and SEGCL_OK) when there is none; a file that is
  * damaged, out of range or for another device is an error (FORMAT) naming it. */
 SEGCL_INTERNAL segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,

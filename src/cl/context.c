@@ -3,12 +3,11 @@
  * per-device build options, and where the kernel cache lives.
  */
 #include <clblast_c.h>
-#include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/environment.h"
 #include "internal.h"
 
 void segcl_default_settings(segcl_settings *settings)
@@ -19,16 +18,8 @@ void segcl_default_settings(segcl_settings *settings)
     settings->kernel_cache = SEGCL_KERNEL_CACHE_AUTO;
 }
 
-/* jansson allocates through segcl's allocator, so the allocation-failure tests reach it. */
-static void route_jansson(void)
-{
-    json_set_alloc_funcs(segcl_malloc, segcl_free);
-}
-
 segcl_status segcl_context_create(segcl_context **out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, route_jansson);
     if (!out)
         return SEGCL_ERROR_INVALID_ARGUMENT;
     *out = NULL;
@@ -44,16 +35,14 @@ segcl_status segcl_context_create(segcl_context **out)
     return SEGCL_OK;
 }
 
-static char *default_cache_dir(void)
+static char *default_cache_dir(const segcl_environment *env)
 {
-    const char *env = getenv("SEGCL_KERNEL_CACHE_DIR");
-    if (env && *env)
-        return segcl_strdup(env);
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    const char *base = xdg && *xdg ? xdg : home;
-    const char *suffix = xdg && *xdg ? "/segcl/kernels" : "/.cache/segcl/kernels";
-    if (!base || !*base)
+    if (env->kernel_cache_dir)
+        return segcl_strdup(env->kernel_cache_dir);
+    const char *xdg = env->xdg_cache_home;
+    const char *base = xdg ? xdg : env->home;
+    const char *suffix = xdg ? "/segcl/kernels" : "/.cache/segcl/kernels";
+    if (!base)
         base = "/tmp", suffix = "/segcl-kernel-cache";
     size_t len = strlen(base) + strlen(suffix) + 1;
     char *dir = segcl_malloc(len);
@@ -62,21 +51,19 @@ static char *default_cache_dir(void)
     return dir;
 }
 
-bool segcl_kernel_style_cpu(const segcl_device_info *info)
+/* The kernel style a context on this device uses: the device's, or $SEGCL_KERNEL_STYLE's. */
+static bool kernel_style_cpu(const segcl_environment *env, const segcl_device_info *info)
 {
-    const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
-    if (style && !strcmp(style, "cpu"))
-        return true;
-    if (style && !strcmp(style, "gpu"))
-        return false;
-    return info->cpu_style;
+    return env->kernel_style >= 0 ? env->kernel_style == 1 : info->cpu_style;
 }
 
 int segcl_device_tuned(const segcl_device_info *info, const char *cache_dir, char *path,
                        size_t cap)
 {
-    char *dir = cache_dir ? segcl_strdup(cache_dir) : default_cache_dir();
-    char *file = dir && info ? segcl_tuning_path(dir, info, segcl_kernel_style_cpu(info)) : NULL;
+    segcl_environment env;
+    segcl_environment_read(&env);
+    char *dir = cache_dir ? segcl_strdup(cache_dir) : default_cache_dir(&env);
+    char *file = dir && info ? segcl_tuning_path(dir, info, kernel_style_cpu(&env, info)) : NULL;
     int tuned = 0;
     if (file) {
         FILE *f = fopen(file, "rb");
@@ -128,7 +115,7 @@ static bool driver_caches_itself(const segcl_device_info *info)
  * with what it measured on the device (src/cl/tuning.c); SEGCL_RUN, SEGCL_GEMM_VEC,
  * SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
  */
-static segcl_status build_device_options(segcl_context *ctx)
+static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env)
 {
     const segcl_device_info *info = &ctx->dev->info;
     int major = 1, minor = 0;
@@ -136,10 +123,10 @@ static segcl_status build_device_options(segcl_context *ctx)
     if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
-    ctx->cpu_style = segcl_kernel_style_cpu(info);
+    ctx->cpu_style = kernel_style_cpu(env, info);
     /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
-    ctx->no_implicit = getenv("SEGCL_NO_IMPLICIT") != NULL;
-    ctx->no_fusion = ctx->no_implicit || getenv("SEGCL_NO_FUSION") != NULL;
+    ctx->no_implicit = env->no_implicit;
+    ctx->no_fusion = env->no_implicit || env->no_fusion;
     /* 1. defaults from the device's properties */
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
     ctx->run_length = ctx->cpu_style ? 512 : 1;
@@ -155,8 +142,7 @@ static segcl_status build_device_options(segcl_context *ctx)
     ctx->gemm_nc_tiles = 4, ctx->gemm_kc = 256;
     /* 2. what `segcl tune` measured on this device (or the candidate it is measuring) */
     const segcl_tuning *t = ctx->tuning_override;
-    const char *tuning_env = getenv("SEGCL_TUNING");
-    if (!t && !(tuning_env && !strcmp(tuning_env, "off"))) {
+    if (!t && !env->tuning_off) {
         bool found = false;
         ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->cpu_style);
         if (!ctx->tuning_path)
@@ -184,24 +170,19 @@ static segcl_status build_device_options(segcl_context *ctx)
             ctx->gemm_kc = t->kc;
     }
     /* 3. environment overrides, for experiments and for the tests that compare variants */
-    const char *run_env = getenv("SEGCL_RUN");
-    if (run_env && atoi(run_env) > 0)
-        ctx->run_length = (unsigned)atoi(run_env);
-    const char *vec_env = getenv("SEGCL_GEMM_VEC");
-    if (vec_env && (!strcmp(vec_env, "8") || !strcmp(vec_env, "16"))) {
-        ctx->gemm_vec = (unsigned)atoi(vec_env);
+    if (env->run_length)
+        ctx->run_length = env->run_length;
+    if (env->gemm_vec) {
+        ctx->gemm_vec = env->gemm_vec;
         ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
     }
-    const char *mr_env = getenv("SEGCL_GEMM_MR");
-    if (mr_env && atoi(mr_env) > 0 && atoi(mr_env) <= 32)
-        ctx->gemm_mr = (unsigned)atoi(mr_env);
+    if (env->gemm_mr)
+        ctx->gemm_mr = env->gemm_mr;
     if (!(t && t->mc_tiles && t->nc_tiles && t->kc)) /* 128 rows for whichever tile */
         ctx->gemm_mc_tiles = (128 + ctx->gemm_mr - 1) / ctx->gemm_mr;
-    const char *block_env = getenv("SEGCL_GEMM_CPU_BLOCKING");
-    unsigned mc, nc, kc;
-    if (block_env && sscanf(block_env, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc &&
-        mc <= 256 && nc <= 256 && kc <= 4096)
-        ctx->gemm_mc_tiles = mc, ctx->gemm_nc_tiles = nc, ctx->gemm_kc = kc;
+    if (env->mc_tiles)
+        ctx->gemm_mc_tiles = env->mc_tiles, ctx->gemm_nc_tiles = env->nc_tiles,
+        ctx->gemm_kc = env->kc;
     ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
     ctx->gemm_nr = 2 * ctx->gemm_vec;
     if (ctx->tuned && ctx->tuning.clblast_set > 0 &&
@@ -232,20 +213,19 @@ segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settin
         segcl_default_settings(&defaults);
         settings = &defaults;
     }
+    /* the environment once, for everything this open derives from it */
+    segcl_environment env;
+    segcl_environment_read(&env);
     size_t index;
-    segcl_status st = segcl_device_resolve(ctx, settings->device, &index);
+    segcl_status st = segcl_device_resolve_env(ctx, settings->device, env.device, &index);
     if (st)
         return st;
     segcl_device_entry *dev = &ctx->devices[index];
 
     ctx->cache_mode = settings->kernel_cache;
     ctx->cache_dir = settings->kernel_cache_dir ? segcl_strdup(settings->kernel_cache_dir)
-                                                : default_cache_dir();
-    const char *kdir = settings->kernel_dir;
-    if (!kdir) {
-        const char *env = getenv("SEGCL_KERNEL_DIR");
-        kdir = env && *env ? env : NULL;
-    }
+                                                : default_cache_dir(&env);
+    const char *kdir = settings->kernel_dir ? settings->kernel_dir : env.kernel_dir;
     ctx->kernel_dir = kdir ? segcl_strdup(kdir) : NULL;
     if (!ctx->cache_dir || (kdir && !ctx->kernel_dir))
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -271,7 +251,10 @@ segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settin
     ctx->device_index = index;
     ctx->dev = dev;
     ctx->memory_limit = settings->memory_limit ? settings->memory_limit : dev->info.global_mem_bytes;
-    if ((st = build_device_options(ctx))) {
+    ctx->gemm_env_backend = env.gemm_backend;
+    ctx->profile = env.profile;
+    ctx->test_hooks = env.test;
+    if ((st = build_device_options(ctx, &env))) {
         clReleaseCommandQueue(queue);
         clReleaseContext(cl);
         ctx->cl = NULL;
@@ -311,9 +294,11 @@ void segcl_context_destroy(segcl_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
-    /* CLBlast keeps programs of every context in a static cache; released at process exit,
-     * after the driver has torn itself down, they crash some runtimes (Oclgrind: "corrupted
-     * double-linked list"). Release them while the context is alive. */
+    /* CLBlast keeps programs of every context in a static cache, and each holds its OpenCL
+     * context: left there, every destroyed context stays alive until exit (1.7 MB a context
+     * for one small GEMM on PoCL), released from a static destructor after the driver may have
+     * torn itself down (Oclgrind: "corrupted double-linked list"). CLBlast has no call that
+     * drops one context's entries, so the whole cache goes: segcl.h documents it. */
     if (ctx->clblast_used)
         CLBlastClearCache();
     segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);

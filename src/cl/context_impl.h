@@ -42,6 +42,7 @@ struct segcl_context {
     cl_mem gemm_temp;     /* CLBlast's temporary buffer, grown on demand, never per call */
     size_t gemm_temp_bytes;
     int gemm_backend;     /* segcl_gemm_backend; resolved on first use */
+    int gemm_env_backend; /* $SEGCL_GEMM read at open; SEGCL_GEMM_AUTO: not set */
     char *gemm_cpu_options;
     unsigned gemm_vec, gemm_mr, gemm_nr; /* CPU GEMM register tile: MR x NR, NR = 2 x vec */
     unsigned gemm_mc_tiles, gemm_nc_tiles, gemm_kc; /* CPU GEMM cache blocking */
@@ -68,9 +69,10 @@ struct segcl_context {
     size_t ws_small_bytes;
     cl_mem ws_partials;   /* the first stage of the channel reductions */
     size_t ws_partials_bytes;
-    int profile;          /* -1 unknown, 0 off, 1 on */
+    int profile;          /* -1 not open, 0 off, 1 on ($SEGCL_PROFILE, read at open) */
     segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
     size_t profile_count;
+    segcl_test_hooks test_hooks; /* used by test builds only (cl.h); zero otherwise */
 };
 
 #endif /* SEGCL_CONTEXT_IMPL_H */

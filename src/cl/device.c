@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/environment.h"
 #include "internal.h"
 
 #define CL_PLATFORM_NOT_FOUND_KHR_CODE (-1001)
@@ -331,18 +332,23 @@ static segcl_status no_such_device(segcl_context *ctx, const char *spec, const c
 
 segcl_status segcl_device_resolve(segcl_context *ctx, const char *spec, size_t *index)
 {
+    segcl_environment env;
+    segcl_environment_read(&env);
+    return segcl_device_resolve_env(ctx, spec, env.device, index);
+}
+
+segcl_status segcl_device_resolve_env(segcl_context *ctx, const char *spec, const char *env_device,
+                                      size_t *index)
+{
     if (!ctx || !index)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_device_resolve: NULL argument");
     segcl_status st = segcl_devices_enumerate(ctx);
     if (st)
         return st;
     const char *origin = "";
-    if (!spec || !*spec) {
-        const char *env = getenv("SEGCL_DEVICE");
-        if (env && *env) {
-            spec = env;
-            origin = " (from SEGCL_DEVICE)";
-        }
+    if ((!spec || !*spec) && env_device) {
+        spec = env_device;
+        origin = " (from SEGCL_DEVICE)";
     }
     if (!spec || !*spec) {
         for (size_t i = 0; i < ctx->device_count; i++)

@@ -133,11 +133,8 @@ void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend)
 segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
 {
     if (ctx->gemm_backend == SEGCL_GEMM_AUTO && ctx->open) {
-        const char *env = getenv("SEGCL_GEMM");
-        if (env && !strcmp(env, "clblast"))
-            ctx->gemm_backend = SEGCL_GEMM_CLBLAST;
-        else if (env && !strcmp(env, "cpu"))
-            ctx->gemm_backend = SEGCL_GEMM_CPU;
+        if (ctx->gemm_env_backend != SEGCL_GEMM_AUTO)
+            ctx->gemm_backend = ctx->gemm_env_backend;
         else if (ctx->tuned && ctx->tuning.gemm_backend)
             ctx->gemm_backend = ctx->tuning.gemm_backend;
         else
@@ -373,9 +370,10 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
     size_t chunk_images = WGRAD_PACK_BYTES / image_pack;
     if (chunk_images < 1)
         chunk_images = 1;
-    const char *hook = getenv("SEGCL_TEST_WGRAD_IMAGES"); /* tests: force small chunks */
-    if (hook && atoi(hook) > 0)
-        chunk_images = (size_t)atoi(hook);
+#ifdef SEGCL_TESTING
+    if (ctx->test_hooks.wgrad_images > 0) /* tests: force small chunks */
+        chunk_images = (size_t)ctx->test_hooks.wgrad_images;
+#endif
     if (chunk_images > a->images)
         chunk_images = a->images;
     if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
@@ -448,15 +446,17 @@ segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
     segcl_status st = check_args(ctx, g);
     if (st)
         return st;
-    /* Test hook: SEGCL_TEST_GEMM_FAULT=K makes every product with K or more terms drop its
-     * last one, as a driver that cuts long loops short does (llvmpipe after 65,535 steps). */
-    const char *fault = getenv("SEGCL_TEST_GEMM_FAULT");
-    if (fault && atol(fault) > 0 && g->k >= (size_t)atol(fault)) {
+#ifdef SEGCL_TESTING
+    /* SEGCL_TEST_GEMM_FAULT=K: every product with K or more terms drops its last one, as a
+     * driver that cuts long loops short does (llvmpipe after 65,535 steps). */
+    const long fault = ctx->test_hooks.gemm_fault;
+    if (fault > 0 && g->k >= (size_t)fault) {
         segcl_gemm_args cut = *g;
         cut.k--;
         return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU ? gemm_cpu(ctx, &cut, NULL)
                                                               : gemm_clblast(ctx, &cut);
     }
+#endif
     if (segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU)
         return gemm_cpu(ctx, g, NULL);
     return gemm_clblast(ctx, g);

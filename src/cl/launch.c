@@ -45,10 +45,6 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
             return SEGCL_OK; /* nothing to do */
         rounded[d] = (global[d] + local[d] - 1) / local[d] * local[d];
     }
-    if (ctx->profile < 0) {
-        const char *env = getenv("SEGCL_PROFILE");
-        ctx->profile = env && *env && strcmp(env, "0") != 0;
-    }
     struct timespec t0, t1;
     if (ctx->profile) {
         clFinish(ctx->queue);

@@ -1,18 +1,33 @@
 /*
  * Checked heap allocation. All library allocations pass through here so that tests can make any
- * chosen one fail and verify that every caller reports the error and cleans up.
+ * chosen one fail and verify that every caller reports the error and cleans up (in test builds,
+ * -DSEGCL_TESTING; the release library only counts real failures).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef SEGCL_TESTING
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#endif
 
 #include "core/core.h"
 
+#ifdef SEGCL_TESTING
 /* Shared by every thread that allocates (the loader's included), hence atomic. */
 static _Atomic long fail_countdown = -1;
 
+/* jansson allocates through segcl's allocator, so the injected failures reach it too. Its
+ * allocator is the whole process's: test builds only, never the library an application links. */
+static void route_jansson(void)
+{
+    json_set_alloc_funcs(segcl_malloc, segcl_free);
+}
+
 void segcl_test_fail_alloc_after(long n)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, route_jansson);
     atomic_store(&fail_countdown, n);
 }
 
@@ -25,6 +40,12 @@ static bool should_fail(void)
     }
     return false;
 }
+#else
+static bool should_fail(void)
+{
+    return false;
+}
+#endif
 
 /* Failed allocations of this thread, injected or real. */
 static _Thread_local unsigned long failures;

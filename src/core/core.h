@@ -32,8 +32,11 @@ SEGCL_INTERNAL void segcl_free(void *ptr);
 /* How many allocations have failed in the calling thread so far. Libraries that report
  * running out of memory as something else (jansson's parser) are told apart by it. */
 SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
-/* Test hook: the allocation after `n` more successful ones fails; n < 0 disables. */
+#ifdef SEGCL_TESTING
+/* Test hook (test builds only): the allocation after `n` more successful ones fails; n < 0
+ * disables. The first call also routes jansson's allocations through segcl_malloc. */
 SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
+#endif
 
 /* ---- errors (src/core/error.c) -------------------------------------------------------------- */
 

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,20 +13,25 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef SEGCL_TESTING
+#include <signal.h>
+#endif
 
 #include "io/checkpoint.h"
 
 #define MAX_HEADER (64u << 20)
 
+#ifdef SEGCL_TESTING
 /* Test hook for the kill -9 test: with SEGCL_TEST_KILL_IN_SAVE=N the process kills itself
  * with SIGKILL halfway through writing the N-th checkpoint (counting from 1). */
-static void maybe_die_in_save(void)
+static void maybe_die_in_save(segcl_context *ctx)
 {
     static int saves;
-    const char *env = getenv("SEGCL_TEST_KILL_IN_SAVE");
-    if (env && ++saves == atoi(env))
+    int n = ctx ? segcl_test_hooks_of(ctx)->kill_in_save : 0;
+    if (n > 0 && ++saves == n)
         raise(SIGKILL);
 }
+#endif
 
 /* ---- writing ---- */
 
@@ -154,8 +158,10 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
     size_t host_cap = 0;
     for (size_t i = 0; i < n && !st; i++) {
         const pending *p = &list[i];
+#ifdef SEGCL_TESTING
         if (i == n / 2)
-            maybe_die_in_save();
+            maybe_die_in_save(ctx);
+#endif
         if (!p->tensor) {
             uint8_t le[8];
             for (int b = 0; b < 8; b++)
