@@ -15,7 +15,8 @@
 #include "internal.h"
 #include "test_util.h"
 
-static char tmp_root[256];
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
+static const char *const tmp_root = fx.temp;
 
 static segcl_context *open_ctx(const segcl_settings *s)
 {
@@ -885,18 +886,13 @@ static void test_allocation_failure_paths(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/segcl-test-XXXXXX");
-    if (!mkdtemp(tmp_root))
-        return -1;
-    return 0;
+    return test_fixture_setup(&fx, "test", TEST_FIXTURE_TEMP);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 static segcl_gemm_backend backend_cpu = SEGCL_GEMM_CPU, backend_clblast = SEGCL_GEMM_CLBLAST;
