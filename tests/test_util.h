@@ -62,7 +62,7 @@ int test_fixture_synth(test_fixture *fx, const char *sub, int count, int size, u
 /* Destroys the context and removes the temporary folder; 0 or -1 (a group teardown's answer). */
 int test_fixture_teardown(test_fixture *fx);
 
-/* ---- golden files: the PyTorch references tools/gen_reference.py writes (format there) -------- */
+/* ---- golden files: the PyTorch references tools/gen_reference.py writes (format there) ---- */
 
 typedef struct golden_entry {
     char *name;
