@@ -219,8 +219,7 @@ static void test_segnet_agrees(void **state)
  * vendor folder, Oclgrind's ICD from its package. */
 static void register_implementations(void)
 {
-    snprintf(vendors, sizeof vendors, "/tmp/segcl-vendors-XXXXXX");
-    if (!mkdtemp(vendors))
+    if (test_temp_dir(vendors, sizeof vendors, "vendors"))
         return;
     const char *system_icds[] = {"/etc/OpenCL/vendors/pocl.icd", "/etc/OpenCL/vendors/rusticl.icd"};
     const char *oclgrind[] = {"/usr/lib/oclgrind/liboclgrind-rt-icd.so",
@@ -252,9 +251,7 @@ int main(void)
         cmocka_unit_test(test_segnet_agrees),
     };
     int failed = cmocka_run_group_tests_name("agreement", tests, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", vendors);
-    if (vendors[0] && system(cmd) != 0)
+    if (vendors[0] && test_remove_tree(vendors) != 0)
         failed++;
     return failed;
 }

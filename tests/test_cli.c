@@ -14,7 +14,8 @@
 
 #include "test_util.h"
 
-static char tmp[256];
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
+static const char *const tmp = fx.temp;
 
 typedef struct run_result {
     int status;
@@ -575,16 +576,13 @@ static void test_kill_9(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/segcl-cli-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return test_fixture_setup(&fx, "cli", TEST_FIXTURE_TEMP);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

@@ -12,15 +12,15 @@
 #include <unistd.h>
 
 #include "data/data.h"
-#include "golden.h"
 #include "test_checkpoint.h"
 #include "test_util.h"
 
 #define W 21
 #define H 14
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char fixtures[512], tmp_dir[256];
+static const char *const fixtures = fx.fixtures, *const tmp_dir = fx.temp;
 
 static void fixture(char *buf, size_t len, const char *rel)
 {
@@ -455,9 +455,8 @@ static void test_checkpoint_round_trip(void **state)
 static void test_pytorch_state_dict(void **state)
 {
     (void)state;
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR") ? getenv("SEGCL_TEST_DATA_DIR") : "tests/data";
     char path[1024];
-    snprintf(path, sizeof path, "%s/pytorch_unet_w4_d2.safetensors", dir);
+    test_data_path(path, sizeof path, "pytorch_unet_w4_d2.safetensors");
     segcl_run_config meta;
     assert_ok(ctx, test_checkpoint_read_config(ctx, path, &meta));
     assert_false(meta.from_segcl); /* a plain PyTorch export: the caller names the model */
@@ -465,7 +464,7 @@ static void test_pytorch_state_dict(void **state)
     assert_ok(ctx, test_checkpoint_load(ctx, path, m, false, NULL));
     golden_file g;
     assert_int_equal(golden_load(&g, "pytorch_unet_w4_d2.golden"), 0);
-    const golden_entry *in = golden_get(&g, "input"), *out = golden_get(&g, "logits");
+    const golden_entry *in = golden_need(&g, "input"), *out = golden_need(&g, "logits");
     segcl_tensor *x, *logits;
     assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, in->shape, &x));
     assert_ok(ctx, segcl_tensor_write(x, in->values, in->count));
@@ -524,23 +523,16 @@ static void test_real_ph2_if_present(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
-    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/segcl-data-XXXXXX");
-    if (!mkdtemp(tmp_dir))
+    if (test_fixture_setup(&fx, "data", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE))
         return -1;
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL))
-        return -1;
+    ctx = fx.ctx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

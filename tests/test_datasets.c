@@ -21,8 +21,10 @@
 #include "data/data.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char fixtures[512], tmp[256], synth[300];
+static const char *const fixtures = fx.fixtures, *const tmp = fx.temp;
+static char synth[300];
 
 static char lines[32][600];
 static int line_count;
@@ -296,15 +298,10 @@ static void test_person_layout_and_empty_validation(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
-    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
-    snprintf(tmp, sizeof tmp, "/tmp/segcl-datasets-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (test_fixture_setup(&fx, "datasets", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE) ||
+        test_fixture_synth(&fx, "synth", 12, 16, 11, synth, sizeof synth))
         return -1;
-    snprintf(synth, sizeof synth, "%s/synth", tmp);
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
-        segcl_synth(ctx, synth, 12, 16, 11))
-        return -1;
+    ctx = fx.ctx;
     segcl_context_set_warning_handler(ctx, collect_warning, NULL);
     return 0;
 }
@@ -312,10 +309,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

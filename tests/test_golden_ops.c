@@ -8,19 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "golden.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
 static golden_file gold;
 
 static const golden_entry *entry(const char *name)
 {
-    const golden_entry *e = golden_get(&gold, name);
-    if (!e)
-        fail_msg("missing golden entry %s", name);
-    return e;
+    return golden_need(&gold, name);
 }
 
 static segcl_tensor *from_golden(const char *name)
@@ -204,17 +201,17 @@ static int setup(void **state)
     (void)state;
     if (golden_load(&gold, "ops.golden"))
         return -1;
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL))
+    if (test_fixture_setup(&fx, "golden-ops", TEST_FIXTURE_DEVICE))
         return -1;
+    ctx = fx.ctx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
     golden_free(&gold);
-    return 0;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

@@ -17,8 +17,9 @@
 #define W 21
 #define H 14
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char fixtures[512];
+static const char *const fixtures = fx.fixtures;
 static char warnings[8][512];
 static int warning_count;
 
@@ -226,10 +227,9 @@ static void test_bmp_bitfields_and_offsets(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
-    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
-    if (segcl_context_create(&ctx))
+    if (test_fixture_setup(&fx, "images", TEST_FIXTURE_CONTEXT))
         return -1;
+    ctx = fx.ctx;
     segcl_context_set_warning_handler(ctx, on_warning, NULL);
     return 0;
 }
@@ -237,8 +237,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    return 0;
+    return test_fixture_teardown(&fx);
 }
 
 /* Multi-class masks as palette PNGs: the pixel values stay the class indices (a viewer shows

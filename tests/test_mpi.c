@@ -18,7 +18,9 @@
 
 #include "test_util.h"
 
-static char tmp[256], mpirun[256];
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
+static const char *const tmp = fx.temp;
+static char mpirun[256];
 static const char *exe;
 static bool available;
 
@@ -212,7 +214,7 @@ static int setup(void **state)
 {
     (void)state;
     exe = getenv("SEGCL_EXE");
-    if (!exe || test_temp_dir(tmp, sizeof tmp, "mpi"))
+    if (!exe || test_fixture_setup(&fx, "mpi", TEST_FIXTURE_TEMP))
         return -1;
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "'%s' --version | grep -q 'over MPI: yes'", exe);
@@ -235,7 +237,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    return test_remove_tree(tmp);
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

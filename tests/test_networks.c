@@ -19,7 +19,6 @@
 
 #include <stdio.h>
 
-#include "golden.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -29,6 +28,7 @@
 #define F64_FLOOR 2e-8
 #define F64_OUTLIERS 1e-3
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
 static golden_file gold;
 
@@ -40,10 +40,7 @@ static bool small_set(void)
 
 static const golden_entry *entry(const char *name)
 {
-    const golden_entry *e = golden_get(&gold, name);
-    if (!e)
-        fail_msg("missing golden entry %s", name);
-    return e;
+    return golden_need(&gold, name);
 }
 
 /* The same draws as tools/gen_reference.py's fill_weights(). */
@@ -406,17 +403,17 @@ static int setup(void **state)
     (void)state;
     if (golden_load(&gold, "networks.golden"))
         return -1;
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL))
+    if (test_fixture_setup(&fx, "networks", TEST_FIXTURE_DEVICE))
         return -1;
+    ctx = fx.ctx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
     golden_free(&gold);
-    return 0;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

@@ -19,8 +19,9 @@
 #include "model/model.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char tmp[256];
+static const char *const tmp = fx.temp;
 static const char *node_modules;
 static bool have_checker;
 
@@ -188,9 +189,8 @@ static void test_onnx_runtime_agrees(void **state)
     segcl_model *models[4];
     exported ex[4];
     /* PyTorch's weights (tests/data): a U-Net of width 4, depth 2 */
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR") ? getenv("SEGCL_TEST_DATA_DIR") : "tests/data";
     char path[1024];
-    snprintf(path, sizeof path, "%s/pytorch_unet_w4_d2.safetensors", dir);
+    test_data_path(path, sizeof path, "pytorch_unet_w4_d2.safetensors");
     models[0] = lesson(SEGCL_ARCH_UNET, 1, 4, 2, 1);
     assert_ok(ctx, test_checkpoint_load(ctx, path, models[0], false, NULL));
     /* the lesson's networks, BatchNorm statistics from training passes */
@@ -265,9 +265,8 @@ static void test_export_errors(void **state)
     assert_non_null(strstr(segcl_context_error(ctx), "truncated.safetensors"));
     assert_int_not_equal(access(out, F_OK), 0);
     /* a PyTorch state_dict has no settings: say what to do */
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR") ? getenv("SEGCL_TEST_DATA_DIR") : "tests/data";
     char path[1024];
-    snprintf(path, sizeof path, "%s/pytorch_unet_w4_d2.safetensors", dir);
+    test_data_path(path, sizeof path, "pytorch_unet_w4_d2.safetensors");
     assert_int_equal(segcl_export_onnx(ctx, path, out), SEGCL_ERROR_FORMAT);
     assert_non_null(strstr(segcl_context_error(ctx), "no segcl metadata"));
     assert_int_equal(segcl_export_onnx(ctx, "/nonexistent/model", out), SEGCL_ERROR_IO);
@@ -286,9 +285,9 @@ static void test_export_errors(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (test_temp_dir(tmp, sizeof tmp, "onnx") || segcl_context_create(&ctx) ||
-        segcl_context_open(ctx, NULL))
+    if (test_fixture_setup(&fx, "onnx", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE))
         return -1;
+    ctx = fx.ctx;
     node_modules = getenv("SEGCL_ONNX_NODE_MODULES");
     char probe[700];
     if (node_modules) {
@@ -306,8 +305,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    return test_remove_tree(tmp);
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

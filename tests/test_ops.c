@@ -17,6 +17,7 @@
 #include "reference.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
 static segcl_rng rng;
 
@@ -1109,20 +1110,16 @@ static int setup(void **state)
 {
     (void)state;
     segcl_rng_seed(&rng, 20261125, 7);
-    if (segcl_context_create(&ctx))
+    if (test_fixture_setup(&fx, "ops", TEST_FIXTURE_DEVICE))
         return -1;
-    if (segcl_context_open(ctx, NULL)) {
-        fprintf(stderr, "%s\n", segcl_context_error(ctx));
-        return -1;
-    }
+    ctx = fx.ctx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    return 0;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

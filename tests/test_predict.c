@@ -15,8 +15,9 @@
 #include "model/model.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char tmp[256];
+static const char *const tmp = fx.temp;
 
 /* A model of `classes` classes with BatchNorm statistics from training passes, saved as a
  * segcl checkpoint for 32 x 32 inputs. */
@@ -203,17 +204,16 @@ static void test_pixels_classes_and_palette(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return test_temp_dir(tmp, sizeof tmp, "predict") || segcl_context_create(&ctx) ||
-                   segcl_context_open(ctx, NULL)
-               ? -1
-               : 0;
+    if (test_fixture_setup(&fx, "predict", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE))
+        return -1;
+    ctx = fx.ctx;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    return test_remove_tree(tmp);
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

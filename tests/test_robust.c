@@ -16,8 +16,10 @@
 #include "test_checkpoint.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char tmp_dir[256], fixtures[512], synth_dir[300], run_dir[300];
+static const char *const tmp_dir = fx.temp, *const fixtures = fx.fixtures;
+static char synth_dir[300], run_dir[300];
 
 static void fixture(char *buf, size_t len, const char *rel)
 {
@@ -583,26 +585,18 @@ static void test_device_out_of_memory(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("SEGCL_TEST_DATA_DIR");
-    snprintf(fixtures, sizeof fixtures, "%s/fixtures", dir ? dir : "tests/data");
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/segcl-robust-XXXXXX");
-    if (!mkdtemp(tmp_dir))
+    if (test_fixture_setup(&fx, "robust", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE) ||
+        test_fixture_synth(&fx, "synth", 8, 32, 5, synth_dir, sizeof synth_dir))
         return -1;
-    snprintf(synth_dir, sizeof synth_dir, "%s/synth", tmp_dir);
+    ctx = fx.ctx;
     snprintf(run_dir, sizeof run_dir, "%s/run", tmp_dir);
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
-        segcl_synth(ctx, synth_dir, 8, 32, 5))
-        return -1;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

@@ -17,8 +17,10 @@
 
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
-static char tmp[256], data[300];
+static const char *const tmp = fx.temp;
+static char data[300];
 
 static void base_options(segcl_train_options *o, const char *out)
 {
@@ -464,23 +466,17 @@ static void test_huge_validation_batch(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/segcl-train-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (test_fixture_setup(&fx, "train", TEST_FIXTURE_TEMP | TEST_FIXTURE_DEVICE) ||
+        test_fixture_synth(&fx, "data", 16, 48, 3, data, sizeof data))
         return -1;
-    snprintf(data, sizeof data, "%s/data", tmp);
-    if (segcl_context_create(&ctx) || segcl_context_open(ctx, NULL) ||
-        segcl_synth(ctx, data, 16, 48, 3))
-        return -1;
+    ctx = fx.ctx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)

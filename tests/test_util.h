@@ -33,4 +33,59 @@ int test_temp_dir(char *buf, size_t len, const char *name);
 /* Removes a folder and everything in it; 0 on success. */
 int test_remove_tree(const char *dir);
 
+/* The test data folder (tests/data): $SEGCL_TEST_DATA_DIR, else "tests/data". */
+const char *test_data_dir(void);
+/* <test data folder>/<name> in buf. */
+void test_data_path(char *buf, size_t len, const char *name);
+
+/* ---- the group fixture: what a suite's set-up makes, and its teardown removes ---------------- */
+
+enum {
+    TEST_FIXTURE_TEMP = 1,    /* a temporary folder, removed with everything in it */
+    TEST_FIXTURE_CONTEXT = 2, /* a context, not opened (host work only) */
+    TEST_FIXTURE_DEVICE = 6,  /* a context opened on the test device (SEGCL_DEVICE, else the
+                                 library's choice), as segcl_context_open(ctx, NULL) does */
+};
+
+typedef struct test_fixture {
+    char temp[256];     /* the temporary folder, or "" */
+    char fixtures[512]; /* <test data folder>/fixtures */
+    segcl_context *ctx; /* or NULL */
+} test_fixture;
+
+/* Makes what `needs` (TEST_FIXTURE_* bits) asks for; `name` names the temporary folder. Returns
+ * 0, or -1 with a message on stderr (a cmocka group set-up's answer). */
+int test_fixture_setup(test_fixture *fx, const char *name, unsigned needs);
+/* A synthetic data set (segcl_synth) in <temporary folder>/<sub>, its path in out; 0 or -1. */
+int test_fixture_synth(test_fixture *fx, const char *sub, int count, int size, uint64_t seed,
+                       char *out, size_t len);
+/* Destroys the context and removes the temporary folder; 0 or -1 (a group teardown's answer). */
+int test_fixture_teardown(test_fixture *fx);
+
+/* ---- golden files: the PyTorch references tools/gen_reference.py writes (format there) ---- */
+
+typedef struct golden_entry {
+    char *name;
+    int ndim;
+    int64_t shape[8];
+    size_t numel;    /* elements of the full tensor */
+    uint32_t stride; /* values[i] is element i * stride */
+    size_t count;
+    float *values;
+} golden_entry;
+
+typedef struct golden_file {
+    golden_entry *entries;
+    size_t count;
+} golden_file;
+
+/* Loads $SEGCL_TEST_DATA_DIR/<name>; returns 0 or -1 with a message on stderr. */
+int golden_load(golden_file *g, const char *name);
+/* The entry, or NULL (the caller fails the test). */
+const golden_entry *golden_get(const golden_file *g, const char *name);
+void golden_free(golden_file *g);
+
+/* The entry; fails the test when it is absent. */
+const golden_entry *golden_need(const golden_file *g, const char *name);
+
 #endif

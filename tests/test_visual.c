@@ -15,6 +15,7 @@
 #include "picture/picture.h"
 #include "test_util.h"
 
+static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
 
 static void temp_path(char *buf, size_t len, const char *name)
@@ -364,14 +365,16 @@ static void test_curve_svg(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return segcl_context_create(&ctx) ? -1 : 0;
+    if (test_fixture_setup(&fx, "pictures", TEST_FIXTURE_CONTEXT))
+        return -1;
+    ctx = fx.ctx;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    segcl_context_destroy(ctx);
-    return 0;
+    return test_fixture_teardown(&fx);
 }
 
 int main(void)
