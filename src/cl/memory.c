@@ -238,3 +238,13 @@ segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats, c
         return segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "%zu floats", floats);
     return SEGCL_OK;
 }
+
+uint64_t segcl_memory_limit(const segcl_context *ctx)
+{
+    return ctx->memory_limit;
+}
+
+uint64_t segcl_memory_in_use(const segcl_context *ctx)
+{
+    return ctx->memory_in_use;
+}
