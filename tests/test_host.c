@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 #include "test_util.h"
 
 static void hash_hex(const char *msg, size_t repeat, char hex[65])

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 #include "test_util.h"
 
 static char tmp_root[256];

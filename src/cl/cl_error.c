@@ -1,7 +1,8 @@
 /* OpenCL status codes: their names, and the segcl status each maps to in an error. */
 #include <stdio.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 static segcl_status status_of_cl(cl_int err)
 {

@@ -2,6 +2,12 @@
 #ifndef SEGCL_CONTEXT_IMPL_H
 #define SEGCL_CONTEXT_IMPL_H
 
+/* Files of src/cl define SEGCL_CL_IMPL before including this (src/core/error.c too, for now,
+ * until the error and warning members move to a core-level sink). */
+#ifndef SEGCL_CL_IMPL
+#error "cl/context_impl.h is private to src/cl: include cl/cl.h and use its accessors"
+#endif
+
 #include "cl/cl.h"
 
 struct segcl_context {

@@ -9,7 +9,8 @@
 
 #include <clblast_c.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 static const char *clblast_status_name(CLBlastStatusCode code)
 {

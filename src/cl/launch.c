@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
                             const segcl_arg *args, size_t n)

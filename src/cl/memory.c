@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t bytes, cl_mem *out)
 {

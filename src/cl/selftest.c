@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 static double now(void)
 {

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 #include "segcl_version.h"
 
 #define TUNING_FORMAT 1

@@ -1,5 +1,6 @@
 /* Scratch device memory of the ops and the GEMM, owned by whoever runs them (a model). */
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 struct segcl_workspace {
     segcl_context *ctx;

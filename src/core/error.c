@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "internal.h"
+/* transitional: the error and warning members until they move to a core-level sink */
+#define SEGCL_CL_IMPL
+#include "cl/context_impl.h"
 #include "segcl_version.h"
 
 const char *segcl_version(void)

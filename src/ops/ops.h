@@ -9,7 +9,7 @@
 #ifndef SEGCL_OPS_H
 #define SEGCL_OPS_H
 
-#include "internal.h"
+#include "cl/cl.h"
 
 /* ---- convolution (src/ops/conv2d.c) ---- */
 
