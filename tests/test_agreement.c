@@ -115,7 +115,7 @@ static void compute(const implementation *impl, segcl_arch arch, result *r)
         assert_ok(ctx, segcl_model_forward(m, xt, true, &logits));
         if (step == 0)
             r->train_logits = read_all(ctx, logits);
-        assert_ok(ctx, segcl_loss(ctx, &lp, logits, tt, dl, loss));
+        assert_ok(ctx, segcl_loss(ctx, segcl_model_workspace(m), &lp, logits, tt, dl, loss));
         assert_ok(ctx, segcl_model_backward(m, dl));
         assert_ok(ctx, segcl_model_step(m, &opt));
         float l[2];

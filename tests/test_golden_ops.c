@@ -13,6 +13,7 @@
 
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
+static segcl_workspace *ws; /* the ops' scratch */
 static golden_file gold;
 
 static const golden_entry *entry(const char *name)
@@ -71,8 +72,8 @@ static void test_conv2d_vs_torch(void **state)
     segcl_tensor *y = like("y", "conv2d.y"), *dx = like("dx", "conv2d.dx");
     segcl_tensor *dw = like("dw", "conv2d.dw"), *db = like("db", "conv2d.db");
     segcl_conv_params p = {3, 3, 1, 1};
-    assert_ok(ctx, segcl_conv2d_forward(ctx, &p, x, w, b, y));
-    assert_ok(ctx, segcl_conv2d_backward(ctx, &p, x, w, dy, dx, dw, db, false));
+    assert_ok(ctx, segcl_conv2d_forward(ctx, ws, &p, x, w, b, y));
+    assert_ok(ctx, segcl_conv2d_backward(ctx, ws, &p, x, w, dy, dx, dw, db, false));
     check(y, "conv2d.y");
     check(dx, "conv2d.dx");
     check(dw, "conv2d.dw");
@@ -89,8 +90,8 @@ static void test_conv_transpose2d_vs_torch(void **state)
     segcl_tensor *y = like("y", "convt2d.y"), *dx = like("dx", "convt2d.dx");
     segcl_tensor *dw = like("dw", "convt2d.dw"), *db = like("db", "convt2d.db");
     segcl_conv_params p = {2, 2, 2, 0};
-    assert_ok(ctx, segcl_conv_transpose2d_forward(ctx, &p, x, w, b, y));
-    assert_ok(ctx, segcl_conv_transpose2d_backward(ctx, &p, x, w, dy, dx, dw, db, false));
+    assert_ok(ctx, segcl_conv_transpose2d_forward(ctx, ws, &p, x, w, b, y));
+    assert_ok(ctx, segcl_conv_transpose2d_backward(ctx, ws, &p, x, w, dy, dx, dw, db, false));
     check(y, "convt2d.y");
     check(dx, "convt2d.dx");
     check(dw, "convt2d.dw");
@@ -115,8 +116,8 @@ static void test_batchnorm_vs_torch(void **state)
                           .shift = like("shift", "batchnorm.gamma"),
                           .eps = 1e-5f, .momentum = 0.1f};
     assert_ok(ctx, segcl_fill(ctx, bn.running_var->buffer, bn.running_var->numel, 1.0f));
-    assert_ok(ctx, segcl_batchnorm_forward(ctx, &bn, x, y, true));
-    assert_ok(ctx, segcl_batchnorm_backward(ctx, &bn, x, dy, dx, dg, dbt, true, false));
+    assert_ok(ctx, segcl_batchnorm_forward(ctx, ws, &bn, x, y, true, NULL));
+    assert_ok(ctx, segcl_batchnorm_backward(ctx, ws, &bn, x, dy, dx, dg, dbt, true, false, NULL));
     check(y, "batchnorm.y");
     check(dx, "batchnorm.dx");
     check(dg, "batchnorm.dgamma");
@@ -155,8 +156,8 @@ static void test_upsample_vs_torch(void **state)
         snprintf(n_dx, sizeof n_dx, "%s.dx", modes[m]);
         segcl_tensor *x = from_golden(n_x), *dy = from_golden(n_dy);
         segcl_tensor *y = like("y", n_y), *dx = like("dx", n_dx);
-        assert_ok(ctx, segcl_upsample_bilinear_forward(ctx, x, y, m == 0));
-        assert_ok(ctx, segcl_upsample_bilinear_backward(ctx, dy, dx, m == 0, false));
+        assert_ok(ctx, segcl_upsample_bilinear_forward(ctx, ws, x, y, m == 0));
+        assert_ok(ctx, segcl_upsample_bilinear_backward(ctx, ws, dy, dx, m == 0, false));
         check(y, n_y);
         check(dx, n_dx);
         segcl_tensor *all[] = {x, dy, y, dx};
@@ -173,7 +174,7 @@ static void test_losses_vs_torch(void **state)
     assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
     segcl_loss_params p;
     segcl_loss_default_params(&p, SEGCL_LOSS_BCE);
-    assert_ok(ctx, segcl_loss(ctx, &p, x, t, dx, loss));
+    assert_ok(ctx, segcl_loss(ctx, ws, &p, x, t, dx, loss));
     float l[2];
     assert_ok(ctx, segcl_tensor_read(loss, l, 2));
     assert_float_equal(l[0], entry("bce.loss")->values[0], 1e-5f * fabsf(l[0]));
@@ -188,7 +189,7 @@ static void test_losses_vs_torch(void **state)
     segcl_loss_default_params(&p, SEGCL_LOSS_CE);
     p.class_weights = wt;
     p.ignore_index = 255;
-    assert_ok(ctx, segcl_loss(ctx, &p, x, t, dx, loss));
+    assert_ok(ctx, segcl_loss(ctx, ws, &p, x, t, dx, loss));
     assert_ok(ctx, segcl_tensor_read(loss, l, 2));
     assert_float_equal(l[0], entry("ce.loss")->values[0], 1e-5f * fabsf(l[0]));
     check(dx, "ce.dx");
@@ -201,7 +202,8 @@ static int setup(void **state)
     (void)state;
     if (golden_load(&gold, "ops.golden"))
         return -1;
-    if (test_fixture_setup(&fx, "golden-ops", TEST_FIXTURE_DEVICE))
+    if (test_fixture_setup(&fx, "golden-ops", TEST_FIXTURE_DEVICE) ||
+        segcl_workspace_create(fx.ctx, &ws))
         return -1;
     ctx = fx.ctx;
     return 0;
@@ -210,6 +212,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    segcl_workspace_destroy(ws);
     golden_free(&gold);
     return test_fixture_teardown(&fx);
 }

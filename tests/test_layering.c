@@ -28,8 +28,9 @@
 #define MAX_LINES 600
 /* ...except these, over it when the rule came (issue 16); take a file off once it is under. */
 static const char *const size_allowed[] = {
-    "src/data/image.c", "src/infer/predict.c", "src/io/checkpoint.c",
-    "src/io/visual.c",  "src/model/model.c",   "src/train/train.c",
+    "src/infer/predict.c",
+    "src/model/model.c",
+    "src/train/train.c",
 };
 
 /* ---- what a check found ------------------------------------------------------------------- */

@@ -217,7 +217,7 @@ static float train_step(segcl_model *m, segcl_tensor *x, segcl_tensor *t, segcl_
     segcl_loss_default_params(&lp, SEGCL_LOSS_BCE);
     assert_ok(ctx, segcl_model_zero_grad(m));
     assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
-    assert_ok(ctx, segcl_loss(ctx, &lp, logits, t, dlogits, loss));
+    assert_ok(ctx, segcl_loss(ctx, segcl_model_workspace(m), &lp, logits, t, dlogits, loss));
     assert_ok(ctx, segcl_model_backward(m, dlogits));
     if (opt)
         assert_ok(ctx, segcl_model_step(m, opt));

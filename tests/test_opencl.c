@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 #include "test_util.h"
 
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
@@ -172,7 +172,9 @@ static void test_device_selection(void **state)
     for (char *c = part; *c; c++)
         *c = (char)toupper((unsigned char)*c);
     assert_ok(ctx, segcl_device_resolve(ctx, part, &index));
-    assert_int_equal(ctx->devices[index].info.platform_index, first.platform_index);
+    segcl_device_info found;
+    assert_ok(ctx, segcl_device_get_info(ctx, index, &found));
+    assert_int_equal(found.platform_index, first.platform_index);
 
     /* Opening an unknown device fails cleanly and leaves the context closed. */
     segcl_settings s;
@@ -234,7 +236,7 @@ static void test_kernel_round_trip(void **state)
     assert_ok(ctx, segcl_program_get(ctx, "util", NULL, &p1));
     assert_ok(ctx, segcl_program_get(ctx, "util", NULL, &p2));
     assert_ptr_equal(p1, p2);
-    assert_int_equal(ctx->cache_stats.builds, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).builds, 1);
     cl_kernel k1, k2;
     assert_ok(ctx, segcl_kernel_get(ctx, "util", NULL, "fill_f32", &k1));
     assert_ok(ctx, segcl_kernel_get(ctx, "util", NULL, "fill_f32", &k2));
@@ -293,8 +295,9 @@ static void test_kernel_dir_and_build_error(void **state)
     size_t global = 16;
     assert_ok(ctx, segcl_launch(ctx, k, "fill_f32", max_wg, 1, &global, NULL));
     float out[16];
-    assert_int_equal(clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, sizeof out, out, 0, NULL,
-                                         NULL), CL_SUCCESS);
+    assert_int_equal(clEnqueueReadBuffer(segcl_context_queue(ctx), buf, CL_TRUE, 0, sizeof out, out,
+                                         0, NULL, NULL),
+                     CL_SUCCESS);
     for (int i = 0; i < 16; i++)
         assert_true(out[i] == 3.0f);
     segcl_buffer_release(ctx, buf, 16 * 4);
@@ -306,7 +309,7 @@ static void test_kernel_dir_and_build_error(void **state)
     assert_non_null(strstr(msg, "kernels/broken.cl"));
     assert_non_null(strstr(msg, "build log"));
     assert_non_null(strstr(msg, "undeclared_identifier_segcl"));
-    assert_int_equal(ctx->last_cl_error, CL_BUILD_PROGRAM_FAILURE);
+    assert_int_equal(segcl_context_last_cl_error(ctx), CL_BUILD_PROGRAM_FAILURE);
     /* A family missing from the folder is an I/O error naming the path. */
     assert_int_equal(segcl_program_get(ctx, "absent", NULL, &p), SEGCL_ERROR_IO);
     assert_non_null(strstr(segcl_context_error(ctx), "absent.cl"));
@@ -337,8 +340,9 @@ static void run_fill_check(segcl_context *ctx)
     assert_ok(ctx, segcl_buffer_create(ctx, "check", 40 * 4, &buf));
     assert_ok(ctx, segcl_fill(ctx, buf, 40, -3.25f));
     float out[40];
-    assert_int_equal(clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, sizeof out, out, 0, NULL,
-                                         NULL), CL_SUCCESS);
+    assert_int_equal(clEnqueueReadBuffer(segcl_context_queue(ctx), buf, CL_TRUE, 0, sizeof out, out,
+                                         0, NULL, NULL),
+                     CL_SUCCESS);
     for (int i = 0; i < 40; i++)
         assert_true(out[i] == -3.25f);
     segcl_buffer_release(ctx, buf, 40 * 4);
@@ -352,19 +356,19 @@ static void test_kernel_cache(void **state)
 
     /* Miss: built from source and stored (the folder is created). */
     segcl_context *ctx = cache_ctx(dir);
-    assert_true(ctx->cache_enabled);
+    assert_true(segcl_context_cache_enabled(ctx));
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.misses, 1);
-    assert_int_equal(ctx->cache_stats.hits, 0);
-    assert_int_equal(ctx->cache_stats.stored, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).misses, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).hits, 0);
+    assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
     segcl_context_destroy(ctx);
     only_cache_entry(dir, entry, sizeof entry);
 
     /* Hit: a new context loads the binary and builds nothing from source. */
     ctx = cache_ctx(dir);
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.hits, 1);
-    assert_int_equal(ctx->cache_stats.builds, 0);
+    assert_int_equal(segcl_context_cache_stats(ctx).hits, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).builds, 0);
     segcl_context_destroy(ctx);
 
     /* Different build options are a different entry (kept in its own folder here). */
@@ -374,8 +378,8 @@ static void test_kernel_cache(void **state)
     cl_program p;
     assert_ok(ctx, segcl_program_get(ctx, "util", NULL, &p));
     assert_ok(ctx, segcl_program_get(ctx, "util", "-DSEGCL_TEST_OPTION=1", &p));
-    assert_int_equal(ctx->cache_stats.misses, 2);
-    assert_int_equal(ctx->cache_stats.stored, 2);
+    assert_int_equal(segcl_context_cache_stats(ctx).misses, 2);
+    assert_int_equal(segcl_context_cache_stats(ctx).stored, 2);
     segcl_context_destroy(ctx);
 
     /* Corrupt: flip a byte inside the binary; the digest catches it and the entry is rebuilt. */
@@ -388,9 +392,9 @@ static void test_kernel_cache(void **state)
     fclose(f);
     ctx = cache_ctx(dir);
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.rejected, 1);
-    assert_int_equal(ctx->cache_stats.builds, 1);
-    assert_int_equal(ctx->cache_stats.stored, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).rejected, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).builds, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
     segcl_context_destroy(ctx);
 
     /* Truncated, empty and garbage entries are rebuilt too. */
@@ -404,8 +408,8 @@ static void test_kernel_cache(void **state)
         }
         ctx = cache_ctx(dir);
         run_fill_check(ctx);
-        assert_int_equal(ctx->cache_stats.rejected, 1);
-        assert_int_equal(ctx->cache_stats.stored, 1);
+        assert_int_equal(segcl_context_cache_stats(ctx).rejected, 1);
+        assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
         segcl_context_destroy(ctx);
     }
 
@@ -419,7 +423,7 @@ static void test_kernel_cache(void **state)
     fclose(f);
     ctx = cache_ctx(dir);
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.rejected, 1);
+    assert_int_equal(segcl_context_cache_stats(ctx).rejected, 1);
     segcl_context_destroy(ctx);
 
     /* Off: nothing read or written. */
@@ -429,13 +433,14 @@ static void test_kernel_cache(void **state)
     s.kernel_cache_dir = dir;
     ctx = open_ctx(&s);
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.hits + ctx->cache_stats.misses + ctx->cache_stats.stored, 0);
+    const segcl_cache_stats cs = segcl_context_cache_stats(ctx);
+    assert_int_equal(cs.hits + cs.misses + cs.stored, 0);
     segcl_context_destroy(ctx);
 
     /* An unwritable cache folder costs a rebuild, never an error. */
     ctx = cache_ctx("/proc/segcl-cannot-write-here");
     run_fill_check(ctx);
-    assert_int_equal(ctx->cache_stats.stored, 0);
+    assert_int_equal(segcl_context_cache_stats(ctx).stored, 0);
     segcl_context_destroy(ctx);
 }
 
@@ -463,7 +468,7 @@ static void test_cache_auto_mode(void **state)
     s.kernel_cache_dir = dir;
     ctx = open_ctx(&s);
     run_fill_check(ctx);
-    const segcl_cache_stats got = ctx->cache_stats;
+    const segcl_cache_stats got = segcl_context_cache_stats(ctx);
     segcl_context_destroy(ctx);
     char *text = test_read_file(entry);
     assert_non_null(text);
@@ -498,18 +503,19 @@ static void test_kernel_style(void **state)
     segcl_device_info in;
     assert_ok(ctx, segcl_context_device_info(ctx, &in));
     assert_int_equal(in.cpu_style, in.type == SEGCL_DEVICE_TYPE_CPU && in.native_float_width > 1);
-    assert_int_equal(ctx->cpu_style, in.cpu_style);
-    assert_non_null(strstr(ctx->device_options, in.cpu_style ? "-DSEGCL_CPU_STYLE=1"
-                                                             : "-DSEGCL_GPU_STYLE=1"));
+    assert_int_equal(segcl_context_params(ctx)->cpu_style, in.cpu_style);
+    assert_non_null(strstr(segcl_context_device_options(ctx),
+                           in.cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1"));
     segcl_context_destroy(ctx);
     for (int style = 0; style < 2; style++) {
         setenv("SEGCL_KERNEL_STYLE", style ? "cpu" : "gpu", 1);
         ctx = open_ctx(NULL);
-        assert_int_equal(ctx->cpu_style, style);
+        const segcl_kernel_params *kp = segcl_context_params(ctx);
+        assert_int_equal(kp->cpu_style, style);
         assert_int_equal(segcl_gemm_get_backend(ctx), style ? SEGCL_GEMM_CPU : SEGCL_GEMM_CLBLAST);
-        assert_int_equal(ctx->run_local, style ? 1 : ctx->elem_local);
-        assert_true(ctx->elem_local >= 1 && ctx->elem_local <= 64 &&
-                    ctx->elem_local <= in.max_work_group_size);
+        assert_int_equal(kp->run_local, style ? 1 : kp->elem_local);
+        assert_true(kp->elem_local >= 1 && kp->elem_local <= 64 &&
+                    kp->elem_local <= in.max_work_group_size);
         /* reductions fit what the device allows for a kernel with a barrier */
         size_t wg;
         const char *options;
@@ -559,9 +565,10 @@ static void test_tuning(void **state)
     segcl_context *ctx = open_warned(&s);
     segcl_device_info in;
     assert_ok(ctx, segcl_context_device_info(ctx, &in));
-    assert_false(ctx->tuned);
+    assert_false(segcl_context_params(ctx)->tuned);
     assert_int_equal(segcl_device_tuned(&in, cache, listed, sizeof listed), 0);
-    const unsigned default_mr = ctx->gemm_mr, default_run = ctx->run_length;
+    const unsigned default_mr = segcl_context_params(ctx)->gemm_mr;
+    const unsigned default_run = segcl_context_params(ctx)->run_length;
     segcl_tune_options o;
     segcl_tune_default_options(&o);
     o.size = 32, o.batch = 2, o.seconds = 0.01;
@@ -576,12 +583,12 @@ static void test_tuning(void **state)
     assert_ok(ctx, segcl_tuning_load(ctx, file, &in, &stored, &found));
     assert_true(found);
     /* the new context runs what was stored */
-    assert_true(ctx->tuned);
+    assert_true(segcl_context_params(ctx)->tuned);
     assert_int_equal(tuning_warnings, 0);
     if (stored.gemm_mr)
-        assert_int_equal(ctx->gemm_mr, stored.gemm_mr);
-    if (stored.run_length && ctx->cpu_style)
-        assert_int_equal(ctx->run_length, stored.run_length);
+        assert_int_equal(segcl_context_params(ctx)->gemm_mr, stored.gemm_mr);
+    if (stored.run_length && segcl_context_params(ctx)->cpu_style)
+        assert_int_equal(segcl_context_params(ctx)->run_length, stored.run_length);
     if (stored.gemm_backend)
         assert_int_equal(segcl_gemm_get_backend(ctx), stored.gemm_backend);
     segcl_context_destroy(ctx);
@@ -604,11 +611,11 @@ static void test_tuning(void **state)
         write_text(file, bad[i] ? bad[i] : broken);
         tuning_warnings = 0;
         ctx = open_warned(&s);
-        assert_false(ctx->tuned);
+        assert_false(segcl_context_params(ctx)->tuned);
         assert_int_equal(tuning_warnings, 1);
         assert_non_null(strstr(tuning_warning, file));
-        assert_int_equal(ctx->gemm_mr, default_mr);
-        assert_int_equal(ctx->run_length, default_run);
+        assert_int_equal(segcl_context_params(ctx)->gemm_mr, default_mr);
+        assert_int_equal(segcl_context_params(ctx)->run_length, default_run);
         segcl_context_destroy(ctx);
     }
     /* SEGCL_TUNING=off: the file is not read at all */
@@ -616,7 +623,7 @@ static void test_tuning(void **state)
     setenv("SEGCL_TUNING", "off", 1);
     tuning_warnings = 0;
     ctx = open_warned(&s);
-    assert_false(ctx->tuned);
+    assert_false(segcl_context_params(ctx)->tuned);
     segcl_context_destroy(ctx);
     segcl_free(text);
 }
@@ -645,15 +652,15 @@ static void test_out_of_device_memory(void **state)
     assert_int_equal(segcl_tensor_create(ctx, "third", 2, small, &c), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     segcl_tensor_destroy(a);
     assert_ok(ctx, segcl_tensor_create(ctx, "third", 2, small, &c));
-    assert_int_equal(ctx->memory_in_use, 1 << 20);
+    assert_int_equal(segcl_memory_in_use(ctx), 1 << 20);
     segcl_tensor_destroy(b);
     segcl_tensor_destroy(c);
-    assert_int_equal(ctx->memory_in_use, 0);
+    assert_int_equal(segcl_memory_in_use(ctx), 0);
 
     /* Larger than one buffer may be on this device. */
     segcl_context_destroy(ctx);
     ctx = open_ctx(NULL);
-    int64_t huge[] = {(int64_t)(ctx->dev->info.max_alloc_bytes / 4 + 1)};
+    int64_t huge[] = {(int64_t)(segcl_context_device(ctx)->max_alloc_bytes / 4 + 1)};
     assert_int_equal(segcl_tensor_create(ctx, "huge", 1, huge, &a), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     assert_non_null(strstr(segcl_context_error(ctx), "'huge'"));
     /* Invalid shapes and closed contexts are refused. */
@@ -715,7 +722,7 @@ static void test_arena_plan(void **state)
         assert_true(host[i] == 1.0f);
     free(host);
     segcl_arena_destroy(arena);
-    assert_int_equal(ctx->memory_in_use, 0);
+    assert_int_equal(segcl_memory_in_use(ctx), 0);
 
     /* An arena that does not fit names itself in the error. */
     segcl_context_destroy(ctx);
@@ -764,6 +771,8 @@ static void test_gemm_random_shapes(void **state)
     segcl_context *ctx = open_ctx(NULL);
     segcl_gemm_set_backend(ctx, backend);
     assert_int_equal(segcl_gemm_get_backend(ctx), backend);
+    segcl_workspace *ws;
+    assert_ok(ctx, segcl_workspace_create(ctx, &ws));
     segcl_rng rng;
     segcl_rng_seed(&rng, 2024, 3);
     /* Fixed awkward shapes first, then random ones; every transpose combination. */
@@ -805,11 +814,19 @@ static void test_gemm_random_shapes(void **state)
         assert_ok(ctx, segcl_buffer_create(ctx, "A", na * 4, &g.a));
         assert_ok(ctx, segcl_buffer_create(ctx, "B", nb * 4, &g.b));
         assert_ok(ctx, segcl_buffer_create(ctx, "C", nc * 4, &g.c));
-        assert_int_equal(clEnqueueWriteBuffer(ctx->queue, g.a, CL_TRUE, 0, na * 4, a, 0, NULL, NULL), 0);
-        assert_int_equal(clEnqueueWriteBuffer(ctx->queue, g.b, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL), 0);
-        assert_int_equal(clEnqueueWriteBuffer(ctx->queue, g.c, CL_TRUE, 0, nc * 4, c0, 0, NULL, NULL), 0);
-        assert_ok(ctx, segcl_gemm(ctx, &g));
-        assert_int_equal(clEnqueueReadBuffer(ctx->queue, g.c, CL_TRUE, 0, nc * 4, c, 0, NULL, NULL), 0);
+        assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.a, CL_TRUE, 0, na * 4, a,
+                                              0, NULL, NULL),
+                         0);
+        assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.b, CL_TRUE, 0, nb * 4, b,
+                                              0, NULL, NULL),
+                         0);
+        assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c0,
+                                              0, NULL, NULL),
+                         0);
+        assert_ok(ctx, segcl_gemm(ctx, ws, &g));
+        assert_int_equal(clEnqueueReadBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c,
+                                             0, NULL, NULL),
+                         0);
         double err = gemm_error(&g, a, b, c0, c);
         /* float32 accumulation over k terms: normalised error stays near k * 2^-24. */
         if (!(err < 2e-6))
@@ -828,10 +845,15 @@ static void test_gemm_random_shapes(void **state)
         free(c);
     }
     /* Scratch buffers are kept between calls rather than allocated per call. */
-    assert_true(ctx->memory_in_use ==
-                ctx->gemm_temp_bytes + ctx->gemm_pack_a_bytes + ctx->gemm_pack_b_bytes);
+    assert_true(segcl_memory_in_use(ctx) == segcl_workspace_bytes(ws, SEGCL_SCRATCH_GEMM_TEMP) +
+                                                segcl_workspace_bytes(ws, SEGCL_SCRATCH_PACK_A) +
+                                                segcl_workspace_bytes(ws, SEGCL_SCRATCH_PACK_B));
+    assert_true(segcl_memory_in_use(ctx) == segcl_workspace_bytes(ws, SEGCL_SCRATCH_COUNT));
     if (backend == SEGCL_GEMM_CPU)
-        assert_true(ctx->gemm_pack_a_bytes > 0 && ctx->gemm_temp_bytes == 0);
+        assert_true(segcl_workspace_bytes(ws, SEGCL_SCRATCH_PACK_A) > 0 &&
+                    segcl_workspace_bytes(ws, SEGCL_SCRATCH_GEMM_TEMP) == 0);
+    segcl_workspace_destroy(ws);
+    assert_true(segcl_memory_in_use(ctx) == 0);
     segcl_context_destroy(ctx);
 }
 
@@ -840,27 +862,30 @@ static void test_gemm_bad_arguments(void **state)
     segcl_gemm_backend backend = *(segcl_gemm_backend *)*state;
     segcl_context *ctx = open_ctx(NULL);
     segcl_gemm_set_backend(ctx, backend);
+    segcl_workspace *ws;
+    assert_ok(ctx, segcl_workspace_create(ctx, &ws));
     cl_mem buf;
     assert_ok(ctx, segcl_buffer_create(ctx, "buf", 64 * 4, &buf));
     segcl_gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = buf, .b = buf, .c = buf,
                          .lda = 3, .ldb = 4, .ldc = 4};
-    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_gemm(ctx, ws, &g), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(segcl_context_error(ctx), "lda=3"));
     g.lda = 4;
     g.k = 0;
-    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_gemm(ctx, ws, &g), SEGCL_ERROR_INVALID_ARGUMENT);
     /* A view that overruns its buffer is refused before any kernel sees it. */
     g.k = 4;
     g.m = 64;
-    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_gemm(ctx, ws, &g), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(segcl_context_error(ctx), "buffer of A too small"));
     g.m = 4;
     g.c_offset = 60;
-    assert_int_equal(segcl_gemm(ctx, &g), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_gemm(ctx, ws, &g), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(segcl_context_error(ctx), "buffer of C too small"));
     g.c_offset = 48; /* exactly fits: rows 12..15 */
-    assert_ok(ctx, segcl_gemm(ctx, &g));
+    assert_ok(ctx, segcl_gemm(ctx, ws, &g));
     segcl_buffer_release(ctx, buf, 64 * 4);
+    segcl_workspace_destroy(ws);
     segcl_context_destroy(ctx);
 }
 

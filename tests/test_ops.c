@@ -19,6 +19,7 @@
 
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static segcl_context *ctx;
+static segcl_workspace *ws; /* the ops' scratch */
 static segcl_rng rng;
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
@@ -212,14 +213,15 @@ static void run_conv_case(int n, int cin, int h, int w, int cout, int kh, int kw
     double *ref_y = zeros(n_out), *ref_dx = zeros(n_in), *ref_dw = zeros(nw),
            *ref_db = zeros(n_bias);
     if (transposed) {
-        assert_ok(ctx, segcl_conv_transpose2d_forward(ctx, &p, tx, tw, tb, ty));
+        assert_ok(ctx, segcl_conv_transpose2d_forward(ctx, ws, &p, tx, tw, tb, ty));
         ref_conv_transpose2d_forward(c, k.x, k.w, k.b, ref_y);
-        assert_ok(ctx, segcl_conv_transpose2d_backward(ctx, &p, tx, tw, tg, tdx, tdw, tdb, false));
+        assert_ok(ctx,
+                  segcl_conv_transpose2d_backward(ctx, ws, &p, tx, tw, tg, tdx, tdw, tdb, false));
         ref_conv_transpose2d_backward(c, k.x, k.w, k.g, ref_dx, ref_dw, ref_db);
     } else {
-        assert_ok(ctx, segcl_conv2d_forward(ctx, &p, tx, tw, tb, ty));
+        assert_ok(ctx, segcl_conv2d_forward(ctx, ws, &p, tx, tw, tb, ty));
         ref_conv2d_forward(c, k.x, k.w, k.b, ref_y);
-        assert_ok(ctx, segcl_conv2d_backward(ctx, &p, tx, tw, tg, tdx, tdw, tdb, false));
+        assert_ok(ctx, segcl_conv2d_backward(ctx, ws, &p, tx, tw, tg, tdx, tdw, tdb, false));
         ref_conv2d_backward(c, k.x, k.w, k.g, ref_dx, ref_dw, ref_db);
     }
     compare_tensor("conv y", ty, ref_y, 1e-5, 1e-4);
@@ -239,9 +241,10 @@ static void run_conv_case(int n, int cin, int h, int w, int cout, int kh, int kw
 
     /* accumulate: dx += again, dw and db always add */
     if (transposed)
-        assert_ok(ctx, segcl_conv_transpose2d_backward(ctx, &p, tx, tw, tg, tdx, tdw, tdb, true));
+        assert_ok(ctx,
+                  segcl_conv_transpose2d_backward(ctx, ws, &p, tx, tw, tg, tdx, tdw, tdb, true));
     else
-        assert_ok(ctx, segcl_conv2d_backward(ctx, &p, tx, tw, tg, tdx, tdw, tdb, true));
+        assert_ok(ctx, segcl_conv2d_backward(ctx, ws, &p, tx, tw, tg, tdx, tdw, tdb, true));
     for (size_t i = 0; i < n_in; i++)
         ref_dx[i] *= 2;
     for (size_t i = 0; i < nw; i++)
@@ -271,14 +274,14 @@ static void test_conv2d(void **state)
      * blocks; 70-pixel rows, so tiles both inside rows and across them; 150 output channels,
      * more than one work-group's rows (128 by default); the weight gradient's K (4 x 630 pixels) split, with
      * K blocks that straddle images. */
-    bool simulator = strstr(ctx->dev->info.name, "Oclgrind") != NULL;
-    if (ctx->cpu_style && simulator) {
+    bool simulator = strstr(segcl_context_device(ctx)->name, "Oclgrind") != NULL;
+    if (segcl_context_params(ctx)->cpu_style && simulator) {
         /* under the simulator's bounds checks, the same blocking on fewer pixels (no split K,
          * which the PoCL run below covers): minutes otherwise */
         conv_fd = false;
         run_conv_case(2, 30, 3, 70, 150, 3, 3, 1, 1, false);
         conv_fd = true;
-    } else if (ctx->cpu_style) {
+    } else if (segcl_context_params(ctx)->cpu_style) {
         conv_fd = false;
         run_conv_case(4, 30, 9, 70, 150, 3, 3, 1, 1, false);
         run_conv_case(2, 6, 33, 40, 13, 3, 3, 2, 1, false); /* stride 2 through the same */
@@ -310,7 +313,7 @@ static void run_fused_case(int n, int cin, int h, int w, int cout)
     assert_ok(ctx, segcl_fill(ctx, ty->buffer, ty->numel, 12345.0f));
     segcl_conv_params p = {3, 3, 1, 1};
     bool fused = true;
-    assert_ok(ctx, segcl_conv2d_forward_fused(ctx, &p, tx, tw, tb, ts, tsh, ty, &fused));
+    assert_ok(ctx, segcl_conv2d_forward_fused(ctx, ws, &p, tx, tw, tb, ts, tsh, ty, &fused));
     ref_conv2d_forward(&c, x, wt, b, ref);
     for (size_t i = 0; i < ny; i++) {
         size_t ch = i / plane % (size_t)cout;
@@ -319,7 +322,7 @@ static void run_fused_case(int n, int cin, int h, int w, int cout)
     if (fused) {
         compare_tensor("fused conv", ty, ref, 1e-5, 1e-4);
         /* without scale and shift: bias and ReLU only */
-        assert_ok(ctx, segcl_conv2d_forward_fused(ctx, &p, tx, tw, tb, NULL, NULL, ty, &fused));
+        assert_ok(ctx, segcl_conv2d_forward_fused(ctx, ws, &p, tx, tw, tb, NULL, NULL, ty, &fused));
         assert_true(fused);
         ref_conv2d_forward(&c, x, wt, b, ref);
         for (size_t i = 0; i < ny; i++)
@@ -342,7 +345,7 @@ static void test_conv_fused(void **state)
     (void)state;
     run_fused_case(2, 3, 37, 29, 5);    /* odd sizes, partial tiles */
     /* two K blocks: the epilogue on the last one only; two row groups */
-    run_fused_case(2, 30, strstr(ctx->dev->info.name, "Oclgrind") ? 3 : 9, 70, 150);
+    run_fused_case(2, 30, strstr(segcl_context_device(ctx)->name, "Oclgrind") ? 3 : 9, 70, 150);
 }
 
 static void test_conv_transpose2d(void **state)
@@ -361,10 +364,12 @@ static void test_conv_shape_errors(void **state)
     segcl_tensor *x = tensor4("x", 2, 3, 8, 8, NULL), *w = tensor4("w", 4, 2, 3, 3, NULL);
     segcl_tensor *y = tensor4("y", 2, 4, 8, 8, NULL);
     segcl_conv_params p = {3, 3, 1, 1};
-    assert_int_equal(segcl_conv2d_forward(ctx, &p, x, w, NULL, y), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_conv2d_forward(ctx, ws, &p, x, w, NULL, y),
+                     SEGCL_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(segcl_context_error(ctx), "weight 'w' has shape 4x2x3x3, expected 4x3x3x3"));
     segcl_conv_params bad = {0, 3, 1, 1};
-    assert_int_equal(segcl_conv2d_forward(ctx, &bad, x, w, NULL, y), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_conv2d_forward(ctx, ws, &bad, x, w, NULL, y),
+                     SEGCL_ERROR_INVALID_ARGUMENT);
     segcl_tensor_destroy(x);
     segcl_tensor_destroy(w);
     segcl_tensor_destroy(y);
@@ -428,7 +433,7 @@ static void test_batchnorm(void **state)
     segcl_tensor *dgamma = tensor1("dgamma", k.c, NULL), *dbeta = tensor1("dbeta", k.c, NULL);
 
     /* training forward, running statistics (momentum 0.1, unbiased variance) */
-    assert_ok(ctx, segcl_batchnorm_forward(ctx, &bn, x, y, true));
+    assert_ok(ctx, segcl_batchnorm_forward(ctx, ws, &bn, x, y, true, NULL));
     double *ref_y = zeros(nx), *mean = zeros(k.c), *var = zeros(k.c);
     ref_bn_train_forward(k.n, k.c, k.plane, k.x, k.gamma, k.beta, 1e-5, ref_y, mean, var);
     compare_tensor("bn y", y, ref_y, 1e-5, 1e-4);
@@ -442,7 +447,8 @@ static void test_batchnorm(void **state)
     compare_tensor("bn running var", bn.running_var, ref_rv, 1e-6, 1e-5);
 
     /* training backward */
-    assert_ok(ctx, segcl_batchnorm_backward(ctx, &bn, x, dy, dx, dgamma, dbeta, true, false));
+    assert_ok(ctx,
+              segcl_batchnorm_backward(ctx, ws, &bn, x, dy, dx, dgamma, dbeta, true, false, NULL));
     double *ref_dx = zeros(nx), *ref_dg = zeros(k.c), *ref_db = zeros(k.c);
     ref_bn_train_backward(k.n, k.c, k.plane, k.x, k.gamma, 1e-5, k.g, ref_dx, ref_dg, ref_db);
     compare_tensor("bn dx", dx, ref_dx, 1e-5, 1e-4);
@@ -460,11 +466,12 @@ static void test_batchnorm(void **state)
     for (int c = 0; c < k.c; c++)
         rm[c] = rm_dev[c], rv[c] = rv_dev[c];
     free(rm_dev), free(rv_dev);
-    assert_ok(ctx, segcl_batchnorm_forward(ctx, &bn, x, y, false));
+    assert_ok(ctx, segcl_batchnorm_forward(ctx, ws, &bn, x, y, false, NULL));
     ref_bn_eval_forward(k.n, k.c, k.plane, k.x, k.gamma, k.beta, rm, rv, 1e-5, ref_y);
     compare_tensor("bn eval y", y, ref_y, 1e-5, 1e-4);
     /* eval backward: dx = gamma / sqrt(rv + eps) * dy; dgamma accumulates on top of before */
-    assert_ok(ctx, segcl_batchnorm_backward(ctx, &bn, x, dy, dx, NULL, NULL, false, false));
+    assert_ok(ctx,
+              segcl_batchnorm_backward(ctx, ws, &bn, x, dy, dx, NULL, NULL, false, false, NULL));
     for (size_t i = 0; i < nx; i++) {
         int c = (int)((i / k.plane) % k.c);
         ref_dx[i] = k.gamma[c] / sqrt(rv[c] + 1e-5) * k.g[i];
@@ -530,8 +537,8 @@ static int *read_indices(segcl_tensor *t)
 {
     int *idx = malloc(t->numel * sizeof *idx);
     assert_non_null(idx);
-    assert_int_equal(clEnqueueReadBuffer(ctx->queue, t->buffer, CL_TRUE, 0, t->numel * 4, idx, 0,
-                                         NULL, NULL),
+    assert_int_equal(clEnqueueReadBuffer(segcl_context_queue(ctx), t->buffer, CL_TRUE, 0,
+                                         t->numel * 4, idx, 0, NULL, NULL),
                      CL_SUCCESS);
     return idx;
 }
@@ -636,11 +643,11 @@ static void run_up_case(int n, int c, int h, int w, int oh, int ow, bool align)
     round_to_float(k.g, ny);
     segcl_tensor *tx = tensor4("x", n, c, h, w, k.x), *ty = tensor4("y", n, c, oh, ow, NULL);
     segcl_tensor *tg = tensor4("dy", n, c, oh, ow, k.g), *tdx = tensor4("dx", n, c, h, w, NULL);
-    assert_ok(ctx, segcl_upsample_bilinear_forward(ctx, tx, ty, align));
+    assert_ok(ctx, segcl_upsample_bilinear_forward(ctx, ws, tx, ty, align));
     double *ry = zeros(ny), *rdx = zeros(nx);
     ref_upsample_forward(k.planes, h, w, oh, ow, align, k.x, ry);
     compare_tensor("upsample y", ty, ry, 1e-6, 1e-5);
-    assert_ok(ctx, segcl_upsample_bilinear_backward(ctx, tg, tdx, align, false));
+    assert_ok(ctx, segcl_upsample_bilinear_backward(ctx, ws, tg, tdx, align, false));
     ref_upsample_backward(k.planes, h, w, oh, ow, align, k.g, rdx);
     compare_tensor("upsample dx", tdx, rdx, 1e-5, 1e-4);
     float *gx = read(tdx);
@@ -765,7 +772,7 @@ static void run_loss_case(segcl_loss_kind kind, int n, int classes, int h, int w
     p.ignore_index = ignore >= 0 ? ignore : -100;
     if (ignore < 0)
         k.ignore = -100;
-    assert_ok(ctx, segcl_loss(ctx, &p, tx, tt, tdx, tl));
+    assert_ok(ctx, segcl_loss(ctx, ws, &p, tx, tt, tdx, tl));
     double *rdx = zeros(nx);
     double ref = loss_value(&k, rdx);
     float *got = read(tl);
@@ -775,7 +782,7 @@ static void run_loss_case(segcl_loss_kind kind, int n, int classes, int h, int w
     float *g = read(tdx);
     fd_check("dlogits", loss_objective, &k, k.x, nx, g, 16, NULL);
     /* evaluation: the loss without gradients */
-    assert_ok(ctx, segcl_loss(ctx, &p, tx, tt, NULL, tl));
+    assert_ok(ctx, segcl_loss(ctx, ws, &p, tx, tt, NULL, tl));
     float *got2 = read(tl);
     assert_true(got2[0] == got[0]);
     segcl_tensor *all[] = {tx, tt, tdx, tl, tw};
@@ -805,7 +812,7 @@ static void test_loss_extremes(void **state)
     segcl_tensor *tdx = tensor4("dlogits", 1, 1, 2, 2, NULL), *tl = tensor1("loss", 2, NULL);
     segcl_loss_params p;
     segcl_loss_default_params(&p, SEGCL_LOSS_BCE);
-    assert_ok(ctx, segcl_loss(ctx, &p, tx, tt, tdx, tl));
+    assert_ok(ctx, segcl_loss(ctx, ws, &p, tx, tt, tdx, tl));
     float *l = read(tl), *g = read(tdx);
     assert_float_equal(l[0], 50.0f, 1e-4f);
     assert_float_equal(g[0], 0.0f, 1e-6f);
@@ -814,7 +821,7 @@ static void test_loss_extremes(void **state)
     free(l), free(g);
     /* wrong pairing of loss and class count is refused */
     segcl_loss_default_params(&p, SEGCL_LOSS_CE);
-    assert_int_equal(segcl_loss(ctx, &p, tx, tt, tdx, tl), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_loss(ctx, ws, &p, tx, tt, tdx, tl), SEGCL_ERROR_INVALID_ARGUMENT);
     segcl_tensor *all[] = {tx, tt, tdx, tl};
     for (size_t i = 0; i < 4; i++)
         segcl_tensor_destroy(all[i]);
@@ -911,7 +918,7 @@ static void test_confusion(void **state)
         segcl_tensor *tx = tensor4("logits", n, classes, h, w, x), *tt = tensor4("t", n, 1, h, w, t);
         uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
         uint64_t ref[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-        assert_ok(ctx, segcl_confusion(ctx, tx, tt, 255, counts));
+        assert_ok(ctx, segcl_confusion(ctx, ws, tx, tt, 255, counts));
         for (int b = 0; b < n; b++)
             for (int p = 0; p < h * w; p++) {
                 int tg = (int)t[(size_t)b * h * w + p];
@@ -1077,10 +1084,11 @@ static void conv_bn_pass(float **out, size_t *sizes)
     segcl_batchnorm bn = make_bn(cout, ones, zero, zero, ones);
     segcl_tensor *dgam = tensor1("dgamma", cout, NULL), *dbet = tensor1("dbeta", cout, NULL);
     segcl_conv_params p = {3, 3, 1, 1};
-    assert_ok(ctx, segcl_conv2d_forward(ctx, &p, tx, tw, NULL, ty));
-    assert_ok(ctx, segcl_batchnorm_forward(ctx, &bn, ty, tz, true));
-    assert_ok(ctx, segcl_batchnorm_backward(ctx, &bn, ty, tg, tdy, dgam, dbet, true, false));
-    assert_ok(ctx, segcl_conv2d_backward(ctx, &p, tx, tw, tdy, tdx, tdw, NULL, false));
+    assert_ok(ctx, segcl_conv2d_forward(ctx, ws, &p, tx, tw, NULL, ty));
+    assert_ok(ctx, segcl_batchnorm_forward(ctx, ws, &bn, ty, tz, true, NULL));
+    assert_ok(ctx,
+              segcl_batchnorm_backward(ctx, ws, &bn, ty, tg, tdy, dgam, dbet, true, false, NULL));
+    assert_ok(ctx, segcl_conv2d_backward(ctx, ws, &p, tx, tw, tdy, tdx, tdw, NULL, false));
     out[0] = read(tz), sizes[0] = ny;
     out[1] = read(tdx), sizes[1] = nx;
     out[2] = read(tdw), sizes[2] = nw;
@@ -1113,12 +1121,17 @@ static int setup(void **state)
     if (test_fixture_setup(&fx, "ops", TEST_FIXTURE_DEVICE))
         return -1;
     ctx = fx.ctx;
+    if (segcl_workspace_create(ctx, &ws)) {
+        fprintf(stderr, "%s\n", segcl_context_error(ctx));
+        return -1;
+    }
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    segcl_workspace_destroy(ws);
     return test_fixture_teardown(&fx);
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 
 static double now(void)
 {
@@ -55,12 +55,16 @@ int main(int argc, char **argv)
     s.device = device;
     if (check(ctx, segcl_context_open(ctx, &s), "open"))
         return 1;
-    printf("device: %s (%s)\n", ctx->dev->info.name, ctx->dev->info.platform_name);
+    printf("device: %s (%s)\n", segcl_context_device(ctx)->name,
+           segcl_context_device(ctx)->platform_name);
     double t0 = now();
     cl_program prog;
     if (check(ctx, segcl_program_get(ctx, "util", NULL, &prog), "build"))
         return 1;
     printf("first kernel program build: %.3f s\n", now() - t0);
+    segcl_workspace *ws;
+    if (check(ctx, segcl_workspace_create(ctx, &ws), "workspace"))
+        return 1;
 
     /* Square sizes, then conv GEMMs of the lesson U-Net at 256x256 (per image):
      * M = out channels, N = H*W, K = in channels * 9. */
@@ -89,17 +93,18 @@ int main(int argc, char **argv)
             check(ctx, segcl_buffer_create(ctx, "B", nb * 4, &g.b), "alloc") ||
             check(ctx, segcl_buffer_create(ctx, "C", nc * 4, &g.c), "alloc"))
             return 1;
-        clEnqueueWriteBuffer(ctx->queue, g.a, CL_TRUE, 0, na * 4, a, 0, NULL, NULL);
-        clEnqueueWriteBuffer(ctx->queue, g.b, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL);
+        clEnqueueWriteBuffer(segcl_context_queue(ctx), g.a, CL_TRUE, 0, na * 4, a, 0, NULL, NULL);
+        clEnqueueWriteBuffer(segcl_context_queue(ctx), g.b, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL);
         double flop = 2.0 * (double)sh->m * sh->n * sh->k;
         /* warm-up (kernel builds), then queue batches and wait once per batch */
-        if (check(ctx, segcl_gemm(ctx, &g), "gemm") || check(ctx, segcl_context_finish(ctx), "finish"))
+        if (check(ctx, segcl_gemm(ctx, ws, &g), "gemm") ||
+            check(ctx, segcl_context_finish(ctx), "finish"))
             return 1;
         int reps = 0;
         double t = now(), el;
         do {
             for (int r = 0; r < 4; r++)
-                if (check(ctx, segcl_gemm(ctx, &g), "gemm"))
+                if (check(ctx, segcl_gemm(ctx, ws, &g), "gemm"))
                     return 1;
             if (check(ctx, segcl_context_finish(ctx), "finish"))
                 return 1;
@@ -130,6 +135,7 @@ int main(int argc, char **argv)
         free(c);
     }
     printf("GFLOP/s; OpenBLAS threads: %s\n", getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "default");
+    segcl_workspace_destroy(ws);
     segcl_context_destroy(ctx);
     return 0;
 }

@@ -118,6 +118,8 @@ int main(int argc, char **argv)
     const size_t nlayers = sizeof layers / sizeof layers[0];
     segcl_rng rng;
     segcl_rng_seed(&rng, 5, 0);
+    segcl_workspace *ws;
+    die_on(segcl_workspace_create(ctx, &ws), "workspace");
     for (size_t i = 0; i < nlayers; i++) {
         layer *l = &layers[i];
         int res = l->res * size / 256;
@@ -134,15 +136,15 @@ int main(int argc, char **argv)
         die_on(segcl_fill(ctx, b->buffer, b->numel, 0.1f), "fill");
         segcl_conv_params p = {l->k, l->k, 1, l->k / 2};
         segcl_profile_reset(ctx);
-        TIME(l->fwd_s, seconds, die_on(segcl_conv2d_forward(ctx, &p, x, w, b, y), "conv"));
-        if (ctx->profile > 0) {
+        TIME(l->fwd_s, seconds, die_on(segcl_conv2d_forward(ctx, ws, &p, x, w, b, y), "conv"));
+        if (segcl_profile_enabled(ctx)) {
             printf("%s forward:\n", l->name);
             segcl_profile_print(ctx, stdout);
         }
         segcl_profile_reset(ctx);
         TIME(l->bwd_s, seconds,
-             die_on(segcl_conv2d_backward(ctx, &p, x, w, dy, dx, dw, db, false), "conv bwd"));
-        if (ctx->profile > 0) {
+             die_on(segcl_conv2d_backward(ctx, ws, &p, x, w, dy, dx, dw, db, false), "conv bwd"));
+        if (segcl_profile_enabled(ctx)) {
             printf("%s backward:\n", l->name);
             segcl_profile_print(ctx, stdout);
         }
@@ -172,17 +174,17 @@ int main(int argc, char **argv)
     TIME(step_s, seconds * 3, {
         die_on(segcl_model_zero_grad(m), "zero");
         die_on(segcl_model_forward(m, x, true, &logits), "forward");
-        die_on(segcl_loss(ctx, &lp, logits, t, dl, loss), "loss");
+        die_on(segcl_loss(ctx, segcl_model_workspace(m), &lp, logits, t, dl, loss), "loss");
         die_on(segcl_model_backward(m, dl), "backward");
         die_on(segcl_model_step(m, &opt), "step");
     });
-    if (ctx->profile > 0) {
+    if (segcl_profile_enabled(ctx)) {
         printf("training step:\n");
         segcl_profile_print(ctx, stdout);
     }
     segcl_profile_reset(ctx);
     TIME(infer_s, seconds * 2, die_on(segcl_model_forward(m, x, false, &logits), "forward"));
-    if (ctx->profile > 0) {
+    if (segcl_profile_enabled(ctx)) {
         printf("inference:\n");
         segcl_profile_print(ctx, stdout);
     }
@@ -259,6 +261,7 @@ int main(int argc, char **argv)
                (batch / infer_s) / json_real_value(json_object_get(tj, "infer_images_per_s")));
     printf("\n(ratios: PyTorch time / segcl time; above 1 means segcl is faster)\n");
     json_decref(tj);
+    segcl_workspace_destroy(ws);
     segcl_context_destroy(ctx);
     return 0;
 }

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 typedef struct arena_slot {
     char *name;

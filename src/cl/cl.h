@@ -123,9 +123,9 @@ typedef struct segcl_arg {
 SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
                                            const segcl_arg *args, size_t n);
 /* Queues a launch; global sizes are rounded up to multiples of local (kernels bounds-check).
- * local == NULL picks the elementwise work-group (ctx->elem_local) in dimension 0, clamped to
- * max_work_group; an explicit local larger than max_work_group is an error naming the limit.
- * Not waited for. */
+ * local == NULL picks the elementwise work-group (segcl_kernel_params.elem_local) in
+ * dimension 0, clamped to max_work_group; an explicit local larger than max_work_group is an
+ * error naming the limit. Not waited for. */
 SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
                                          size_t max_work_group, cl_uint dims,
                                          const size_t *global, const size_t *local);
@@ -151,10 +151,46 @@ SEGCL_INTERNAL segcl_status segcl_fill(segcl_context *ctx, cl_mem x, size_t n, f
 SEGCL_INTERNAL segcl_status segcl_axpby(segcl_context *ctx, cl_mem x, cl_mem y, size_t n,
                                         float alpha, float beta);
 
+/* ---- workspaces (src/cl/workspace.c) ------------------------------------------------------- */
+
+/*
+ * The scratch device memory of the GEMM and the ops, owned by whoever runs them (a model, or a
+ * check) rather than by the context: one buffer per use below, grown on demand (by half again
+ * what is asked, so growing shapes reallocate rarely) and never per call. Queued work is
+ * finished before a buffer is replaced. Charged against the context's memory like any buffer;
+ * destroy it before its context.
+ */
+typedef struct segcl_workspace segcl_workspace;
+
+typedef enum segcl_scratch {
+    SEGCL_SCRATCH_GEMM_TEMP,     /* CLBlast's temporary buffer */
+    SEGCL_SCRATCH_PACK_A,        /* the CPU GEMM's packed panels of A */
+    SEGCL_SCRATCH_PACK_B,        /*   and of B */
+    SEGCL_SCRATCH_SLABS,         /*   its split-K partial products */
+    SEGCL_SCRATCH_RESAMPLE_ROWS, /* bilinear resize: rows interpolated along one axis */
+    SEGCL_SCRATCH_RESAMPLE_XTAB, /*   its tap tables per axis */
+    SEGCL_SCRATCH_RESAMPLE_YTAB,
+    SEGCL_SCRATCH_COLUMNS,  /* im2col columns of one image */
+    SEGCL_SCRATCH_WEIGHTS,  /* transformed weights of one op call */
+    SEGCL_SCRATCH_SMALL,    /* reduction partials and per-channel temporaries of one op call */
+    SEGCL_SCRATCH_PARTIALS, /* the first stage of the channel reductions */
+    SEGCL_SCRATCH_COUNT
+} segcl_scratch;
+
+SEGCL_INTERNAL segcl_status segcl_workspace_create(segcl_context *ctx, segcl_workspace **out);
+SEGCL_INTERNAL void segcl_workspace_destroy(segcl_workspace *ws);
+/* Buffer `which` with at least `bytes`; `what` names it in errors. Valid until the next
+ * reserve of the same buffer. */
+SEGCL_INTERNAL segcl_status segcl_workspace_reserve(segcl_workspace *ws, segcl_scratch which,
+                                                    const char *what, size_t bytes, cl_mem *out);
+/* Device bytes buffer `which` holds; SEGCL_SCRATCH_COUNT: all of them. */
+SEGCL_INTERNAL size_t segcl_workspace_bytes(const segcl_workspace *ws, segcl_scratch which);
+
 /* ---- GEMM (src/cl/gemm.c) ------------------------------------------------------------------- */
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T. Offsets and leading
- * dimensions in elements. Queued, not waited for. */
+ * dimensions in elements. Queued, not waited for. The GEMM calls below take their scratch
+ * (packed panels, split-K slabs, CLBlast's temporary buffer) from `ws`. */
 typedef struct segcl_gemm_args {
     bool trans_a, trans_b;
     size_t m, n, k;
@@ -164,7 +200,8 @@ typedef struct segcl_gemm_args {
     size_t lda, ldb, ldc;
 } segcl_gemm_args;
 
-SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *args);
+SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, segcl_workspace *ws,
+                                       const segcl_gemm_args *args);
 
 typedef enum segcl_gemm_backend {
     SEGCL_GEMM_AUTO = 0,    /* CPU devices: segcl's packed kernel; others: CLBlast */
@@ -174,9 +211,9 @@ typedef enum segcl_gemm_backend {
 
 /* CPU backend only: C = alpha op(A) B + beta C with B already in kernels/gemm_cpu.cl's packed
  * layout, Bp[(j / NR * K + p) * NR + j % NR] (zero-padded to whole NR-column tiles; NR is
- * ctx->gemm_nr). */
-SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *args,
-                                                   cl_mem packed_b);
+ * segcl_kernel_params.gemm_nr). */
+SEGCL_INTERNAL segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, segcl_workspace *ws,
+                                                   const segcl_gemm_args *args, cl_mem packed_b);
 
 /* CPU backend only: convolution as an implicit GEMM (kernels/gemm_cpu.cl, conv_implicit), for
  * `images` images at once: y_i (m x ho*wo) = W (m x cin*kh*kw) col(x_i) + beta y_i, with the
@@ -190,25 +227,22 @@ typedef struct segcl_conv_implicit_args {
     cl_mem bias, scale, shift;
     bool relu;
 } segcl_conv_implicit_args;
-SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx,
+SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_workspace *ws,
                                                 const segcl_conv_implicit_args *args);
 /* The weight gradient the same way: w (m x cin*kh*kw) = sum_i y_i col(x_i)^T + beta w, with y
  * the output gradient (m x ho*wo per image) and the sum over images inside the product. */
-SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx,
+SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
                                                       const segcl_conv_implicit_args *args);
 
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
-SEGCL_INTERNAL segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst);
+SEGCL_INTERNAL segcl_status segcl_check_gemm(segcl_context *ctx, segcl_workspace *ws, bool thorough,
+                                             double *worst);
 /* Overrides the backend choice (tests and benchmarks compare them); also from $SEGCL_GEMM
  * ("clblast" or "cpu", read when the context opens), resolved on first use. */
 SEGCL_INTERNAL void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend);
 SEGCL_INTERNAL segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx);
-/* Grows a context-owned scratch buffer to at least `bytes`, finishing queued work before the
- * old one is released. */
-SEGCL_INTERNAL segcl_status segcl_scratch_reserve(segcl_context *ctx, const char *what, cl_mem *buf,
-                                                  size_t *have, size_t bytes);
 
 /* ---- device memory (src/cl/memory.c) -------------------------------------------------------- */
 
@@ -217,6 +251,9 @@ SEGCL_INTERNAL segcl_status segcl_scratch_reserve(segcl_context *ctx, const char
 SEGCL_INTERNAL segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t bytes,
                                                 cl_mem *out);
 SEGCL_INTERNAL void segcl_buffer_release(segcl_context *ctx, cl_mem buffer, size_t bytes);
+/* The device bytes the context may use (settings or the device's), and those in use now. */
+SEGCL_INTERNAL uint64_t segcl_memory_limit(const segcl_context *ctx);
+SEGCL_INTERNAL uint64_t segcl_memory_in_use(const segcl_context *ctx);
 
 /* ---- arena (src/cl/arena.c) ----------------------------------------------------------------- */
 
@@ -267,8 +304,8 @@ typedef struct segcl_profile_entry {
 #define SEGCL_PROFILE_MAX 64
 SEGCL_INTERNAL void segcl_profile_print(segcl_context *ctx, void *file);
 SEGCL_INTERNAL void segcl_profile_reset(segcl_context *ctx);
-
-/* ---- the context ---------------------------------------------------------------------------- */
+/* Whether launches have been profiled (known from the first launch on). */
+SEGCL_INTERNAL bool segcl_profile_enabled(const segcl_context *ctx);
 
 /* ---- tuning (src/cl/tuning.c) ------------------------------------------------------------- */
 
@@ -300,6 +337,49 @@ SEGCL_INTERNAL segcl_status segcl_tuning_save(segcl_context *ctx, const char *pa
 /* CLBlast Xgemm parameter sets segcl tune tries on GPU-style devices (1..count). */
 SEGCL_INTERNAL int segcl_clblast_set_count(void);
 SEGCL_INTERNAL segcl_status segcl_clblast_apply_set(segcl_context *ctx, int set);
+
+/* ---- the context (src/cl/context.c) --------------------------------------------------------- */
+
+/* What the context derived for its device when it opened (src/cl/context.c says from what):
+ * the kernel style, the launch shapes, the CPU GEMM's tile and blocking, and the switches. */
+typedef struct segcl_kernel_params {
+    bool cpu_style; /* CPU-style kernels (segcl_device_info.cpu_style, or overridden) */
+    bool tuned;     /* `segcl tune`'s parameters for this device are in use */
+    bool no_implicit, no_fusion; /* $SEGCL_NO_IMPLICIT, $SEGCL_NO_FUSION, read at open */
+    unsigned run_length; /* elements per work-item of run-style kernels (RUN in common.cl) */
+    size_t run_local;    /* their work-group size */
+    size_t elem_local;   /* that of kernels with a work-item per element: min(64, device) */
+    unsigned gemm_vec, gemm_mr, gemm_nr; /* CPU GEMM register tile: MR x NR, NR = 2 x vec */
+    unsigned gemm_mc_tiles, gemm_nc_tiles, gemm_kc; /* CPU GEMM cache blocking */
+} segcl_kernel_params;
+
+/* SEGCL_OK when the context has a device, else SEGCL_ERROR_STATE saying so. */
+SEGCL_INTERNAL segcl_status segcl_require_open(segcl_context *ctx);
+/* The open context's device and what it derived for it; NULL before segcl_context_open. */
+SEGCL_INTERNAL const segcl_device_info *segcl_context_device(const segcl_context *ctx);
+SEGCL_INTERNAL const segcl_kernel_params *segcl_context_params(const segcl_context *ctx);
+/* The in-order queue all work goes to, for transfers the helpers here do not cover. */
+SEGCL_INTERNAL cl_command_queue segcl_context_queue(const segcl_context *ctx);
+/* segcl_context_open with `override` in place of the device's tuning file (NULL: the file, as
+ * segcl_context_open); segcl tune measures its candidates so. */
+SEGCL_INTERNAL segcl_status segcl_context_open_tuned(segcl_context *ctx,
+                                                     const segcl_settings *settings,
+                                                     const segcl_tuning *override);
+/* Settings that open ctx's device again with its kernel cache, kernel sources and memory
+ * limit; `device` (24 bytes are enough) receives the device's index. The strings point into
+ * ctx. */
+SEGCL_INTERNAL void segcl_context_same_settings(const segcl_context *ctx, segcl_settings *settings,
+                                                char *device, size_t cap);
+/* Where the tuning of ctx's device lives in its cache (segcl_tuning_path). Free with
+ * segcl_free; NULL when out of host memory. */
+SEGCL_INTERNAL char *segcl_context_tuning_path(const segcl_context *ctx);
+/* The program cache: whether the context uses one, and what it did so far. */
+SEGCL_INTERNAL bool segcl_context_cache_enabled(const segcl_context *ctx);
+SEGCL_INTERNAL segcl_cache_stats segcl_context_cache_stats(const segcl_context *ctx);
+/* The -D options every program of the device is built with. */
+SEGCL_INTERNAL const char *segcl_context_device_options(const segcl_context *ctx);
+/* The OpenCL error code of the last failed call segcl_fail_cl reported. */
+SEGCL_INTERNAL cl_int segcl_context_last_cl_error(const segcl_context *ctx);
 
 struct segcl_tensor {
     segcl_context *ctx;

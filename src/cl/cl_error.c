@@ -2,7 +2,8 @@
  * images, and OpenCL status codes: their names and the segcl status each maps to in an error. */
 #include <stdio.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 segcl_diag *segcl_context_diag(segcl_context *ctx)
 {

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "cl/environment.h"
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 void segcl_default_settings(segcl_settings *settings)
 {
@@ -115,7 +116,8 @@ static bool driver_caches_itself(const segcl_device_info *info)
  * with what it measured on the device (src/cl/tuning.c); SEGCL_RUN, SEGCL_GEMM_VEC,
  * SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
  */
-static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env)
+static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env,
+                                          const segcl_tuning *override)
 {
     const segcl_device_info *info = &ctx->dev->info;
     int major = 1, minor = 0;
@@ -123,28 +125,28 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
-    ctx->cpu_style = kernel_style_cpu(env, info);
+    ctx->params.cpu_style = kernel_style_cpu(env, info);
     /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
-    ctx->no_implicit = env->no_implicit;
-    ctx->no_fusion = env->no_implicit || env->no_fusion;
+    ctx->params.no_implicit = env->no_implicit;
+    ctx->params.no_fusion = env->no_implicit || env->no_fusion;
     /* 1. defaults from the device's properties */
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
-    ctx->run_length = ctx->cpu_style ? 512 : 1;
-    ctx->elem_local = device_wg < 64 ? device_wg : 64;
+    ctx->params.run_length = ctx->params.cpu_style ? 512 : 1;
+    ctx->params.elem_local = device_wg < 64 ? device_wg : 64;
     /* CPU GEMM register tile from the native float vector width: 512-bit registers (16
      * floats; 32 of them with AVX-512) hold 12 x 32 accumulators, 256-bit ones (16 registers
      * with AVX2) 6 x 16; cache blocking measured on Zen 4 (tools/PERF.md) */
-    ctx->gemm_vec = info->native_float_width >= 16 ? 16 : 8;
-    ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
+    ctx->params.gemm_vec = info->native_float_width >= 16 ? 16 : 8;
+    ctx->params.gemm_mr = ctx->params.gemm_vec == 16 ? 12 : 6;
     /* row tiles covering 128 rows (output channels): an implicit-GEMM work-group then builds
      * each column slice once for up to 128 channels; 4 column tiles, K blocks of 256 */
-    ctx->gemm_mc_tiles = (128 + ctx->gemm_mr - 1) / ctx->gemm_mr;
-    ctx->gemm_nc_tiles = 4, ctx->gemm_kc = 256;
+    ctx->params.gemm_mc_tiles = (128 + ctx->params.gemm_mr - 1) / ctx->params.gemm_mr;
+    ctx->params.gemm_nc_tiles = 4, ctx->params.gemm_kc = 256;
     /* 2. what `segcl tune` measured on this device (or the candidate it is measuring) */
-    const segcl_tuning *t = ctx->tuning_override;
+    const segcl_tuning *t = override;
     if (!t && !env->tuning_off) {
         bool found = false;
-        ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->cpu_style);
+        ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->params.cpu_style);
         if (!ctx->tuning_path)
             return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         if (segcl_tuning_load(ctx, ctx->tuning_path, info, &ctx->tuning, &found)) {
@@ -156,45 +158,45 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     }
     if (t) {
         ctx->tuning = *t;
-        ctx->tuned = true;
-        if (t->run_length && ctx->cpu_style)
-            ctx->run_length = t->run_length;
+        ctx->params.tuned = true;
+        if (t->run_length && ctx->params.cpu_style)
+            ctx->params.run_length = t->run_length;
         if (t->elem_local && t->elem_local <= device_wg)
-            ctx->elem_local = t->elem_local;
+            ctx->params.elem_local = t->elem_local;
         if (t->gemm_vec)
-            ctx->gemm_vec = t->gemm_vec;
+            ctx->params.gemm_vec = t->gemm_vec;
         if (t->gemm_mr)
-            ctx->gemm_mr = t->gemm_mr;
+            ctx->params.gemm_mr = t->gemm_mr;
         if (t->mc_tiles && t->nc_tiles && t->kc)
-            ctx->gemm_mc_tiles = t->mc_tiles, ctx->gemm_nc_tiles = t->nc_tiles,
-            ctx->gemm_kc = t->kc;
+            ctx->params.gemm_mc_tiles = t->mc_tiles, ctx->params.gemm_nc_tiles = t->nc_tiles,
+            ctx->params.gemm_kc = t->kc;
     }
     /* 3. environment overrides, for experiments and for the tests that compare variants */
     if (env->run_length)
-        ctx->run_length = env->run_length;
+        ctx->params.run_length = env->run_length;
     if (env->gemm_vec) {
-        ctx->gemm_vec = env->gemm_vec;
-        ctx->gemm_mr = ctx->gemm_vec == 16 ? 12 : 6;
+        ctx->params.gemm_vec = env->gemm_vec;
+        ctx->params.gemm_mr = ctx->params.gemm_vec == 16 ? 12 : 6;
     }
     if (env->gemm_mr)
-        ctx->gemm_mr = env->gemm_mr;
+        ctx->params.gemm_mr = env->gemm_mr;
     if (!(t && t->mc_tiles && t->nc_tiles && t->kc)) /* 128 rows for whichever tile */
-        ctx->gemm_mc_tiles = (128 + ctx->gemm_mr - 1) / ctx->gemm_mr;
+        ctx->params.gemm_mc_tiles = (128 + ctx->params.gemm_mr - 1) / ctx->params.gemm_mr;
     if (env->mc_tiles)
-        ctx->gemm_mc_tiles = env->mc_tiles, ctx->gemm_nc_tiles = env->nc_tiles,
-        ctx->gemm_kc = env->kc;
-    ctx->run_local = ctx->cpu_style ? 1 : ctx->elem_local;
-    ctx->gemm_nr = 2 * ctx->gemm_vec;
-    if (ctx->tuned && ctx->tuning.clblast_set > 0 &&
+        ctx->params.gemm_mc_tiles = env->mc_tiles, ctx->params.gemm_nc_tiles = env->nc_tiles,
+        ctx->params.gemm_kc = env->kc;
+    ctx->params.run_local = ctx->params.cpu_style ? 1 : ctx->params.elem_local;
+    ctx->params.gemm_nr = 2 * ctx->params.gemm_vec;
+    if (ctx->params.tuned && ctx->tuning.clblast_set > 0 &&
         segcl_clblast_apply_set(ctx, ctx->tuning.clblast_set)) {
         segcl_warn(ctx, "%s; CLBlast keeps its own parameters", segcl_context_error(ctx));
         segcl_clear_error(ctx);
     }
     char buf[256];
     snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s", std,
-             ctx->cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1", ctx->run_length,
-             ctx->gemm_vec,
-             info->fp16 ? " -DSEGCL_HAS_FP16=1" : "", info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
+             ctx->params.cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1",
+             ctx->params.run_length, ctx->params.gemm_vec, info->fp16 ? " -DSEGCL_HAS_FP16=1" : "",
+             info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
     ctx->device_options = segcl_strdup(buf);
     if (!ctx->device_options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -202,6 +204,12 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
 }
 
 segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings)
+{
+    return segcl_context_open_tuned(ctx, settings, NULL);
+}
+
+segcl_status segcl_context_open_tuned(segcl_context *ctx, const segcl_settings *settings,
+                                      const segcl_tuning *override)
 {
     if (!ctx)
         return SEGCL_ERROR_INVALID_ARGUMENT;
@@ -254,7 +262,7 @@ segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settin
     ctx->gemm_env_backend = env.gemm_backend;
     ctx->profile = env.profile;
     ctx->test_hooks = env.test;
-    if ((st = build_device_options(ctx, &env))) {
+    if ((st = build_device_options(ctx, &env, override))) {
         clReleaseCommandQueue(queue);
         clReleaseContext(cl);
         ctx->cl = NULL;
@@ -264,6 +272,66 @@ segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settin
     }
     ctx->open = true;
     return SEGCL_OK;
+}
+
+segcl_status segcl_require_open(segcl_context *ctx)
+{
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "the context has no device: call segcl_context_open first");
+    return SEGCL_OK;
+}
+
+const segcl_device_info *segcl_context_device(const segcl_context *ctx)
+{
+    return ctx->open ? &ctx->dev->info : NULL;
+}
+
+const segcl_kernel_params *segcl_context_params(const segcl_context *ctx)
+{
+    return ctx->open ? &ctx->params : NULL;
+}
+
+cl_command_queue segcl_context_queue(const segcl_context *ctx)
+{
+    return ctx->queue;
+}
+
+void segcl_context_same_settings(const segcl_context *ctx, segcl_settings *settings, char *device,
+                                 size_t cap)
+{
+    snprintf(device, cap, "%zu", ctx->device_index);
+    segcl_default_settings(settings);
+    settings->device = device;
+    settings->kernel_cache = ctx->cache_enabled ? SEGCL_KERNEL_CACHE_ON : SEGCL_KERNEL_CACHE_OFF;
+    settings->kernel_cache_dir = ctx->cache_dir;
+    settings->kernel_dir = ctx->kernel_dir;
+    settings->memory_limit = ctx->memory_limit;
+}
+
+char *segcl_context_tuning_path(const segcl_context *ctx)
+{
+    return segcl_tuning_path(ctx->cache_dir, &ctx->dev->info, ctx->params.cpu_style);
+}
+
+bool segcl_context_cache_enabled(const segcl_context *ctx)
+{
+    return ctx->cache_enabled;
+}
+
+segcl_cache_stats segcl_context_cache_stats(const segcl_context *ctx)
+{
+    return ctx->cache_stats;
+}
+
+const char *segcl_context_device_options(const segcl_context *ctx)
+{
+    return ctx->device_options;
+}
+
+cl_int segcl_context_last_cl_error(const segcl_context *ctx)
+{
+    return ctx->last_cl_error;
 }
 
 segcl_status segcl_context_device_info(segcl_context *ctx, segcl_device_info *info)
@@ -301,18 +369,7 @@ void segcl_context_destroy(segcl_context *ctx)
      * drops one context's entries, so the whole cache goes: segcl.h documents it. */
     if (ctx->clblast_used)
         CLBlastClearCache();
-    segcl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
-    segcl_buffer_release(ctx, ctx->gemm_pack_a, ctx->gemm_pack_a_bytes);
-    segcl_buffer_release(ctx, ctx->gemm_pack_b, ctx->gemm_pack_b_bytes);
-    segcl_buffer_release(ctx, ctx->gemm_slabs, ctx->gemm_slabs_bytes);
     segcl_free(ctx->tuning_path);
-    segcl_buffer_release(ctx, ctx->resample_rows, ctx->resample_rows_bytes);
-    segcl_buffer_release(ctx, ctx->resample_xtab, ctx->resample_xtab_bytes);
-    segcl_buffer_release(ctx, ctx->resample_ytab, ctx->resample_ytab_bytes);
-    segcl_buffer_release(ctx, ctx->ws_columns, ctx->ws_columns_bytes);
-    segcl_buffer_release(ctx, ctx->ws_small, ctx->ws_small_bytes);
-    segcl_buffer_release(ctx, ctx->ws_partials, ctx->ws_partials_bytes);
-    segcl_buffer_release(ctx, ctx->ws_weights, ctx->ws_weights_bytes);
     segcl_free(ctx->gemm_cpu_options);
     segcl_programs_release(ctx);
     if (ctx->queue)

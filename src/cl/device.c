@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "cl/environment.h"
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 #define CL_PLATFORM_NOT_FOUND_KHR_CODE (-1001)
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SEGCL_CL_IMPL /* a file of src/cl */
 #include "cl/context_impl.h"
 #include "cl/environment.h"
 

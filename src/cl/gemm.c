@@ -9,7 +9,8 @@
 
 #include <clblast_c.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 static const char *clblast_status_name(CLBlastStatusCode code)
 {
@@ -100,31 +101,6 @@ static segcl_status check_args(segcl_context *ctx, const segcl_gemm_args *g)
     return SEGCL_OK;
 }
 
-segcl_status segcl_scratch_reserve(segcl_context *ctx, const char *what, cl_mem *buf,
-                                   size_t *have, size_t bytes)
-{
-    if (bytes <= *have)
-        return SEGCL_OK;
-    /* Grow geometrically so a sequence of growing shapes reallocates only a few times. */
-    size_t want = bytes + bytes / 2;
-    if (*buf) {
-        /* Queued commands may still use the old buffer. */
-        cl_int err = clFinish(ctx->queue);
-        if (err != CL_SUCCESS)
-            return segcl_fail_cl(ctx, err, "clFinish", NULL);
-        segcl_buffer_release(ctx, *buf, *have);
-        *buf = NULL;
-        *have = 0;
-    }
-    segcl_status st = segcl_buffer_create(ctx, what, want, buf);
-    if (st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY && want > bytes)
-        st = segcl_buffer_create(ctx, what, bytes, buf), want = bytes;
-    if (st)
-        return st;
-    *have = want;
-    return SEGCL_OK;
-}
-
 void segcl_gemm_set_backend(segcl_context *ctx, segcl_gemm_backend backend)
 {
     ctx->gemm_backend = backend;
@@ -135,19 +111,19 @@ segcl_gemm_backend segcl_gemm_get_backend(segcl_context *ctx)
     if (ctx->gemm_backend == SEGCL_GEMM_AUTO && ctx->open) {
         if (ctx->gemm_env_backend != SEGCL_GEMM_AUTO)
             ctx->gemm_backend = ctx->gemm_env_backend;
-        else if (ctx->tuned && ctx->tuning.gemm_backend)
+        else if (ctx->params.tuned && ctx->tuning.gemm_backend)
             ctx->gemm_backend = ctx->tuning.gemm_backend;
         else
             /* CLBlast's default kernels use work-groups of up to 256 work-items; on a device
              * that allows fewer, segcl's own GEMM (one work-item per group) runs anywhere */
-            ctx->gemm_backend = ctx->cpu_style || ctx->dev->info.max_work_group_size < 256
+            ctx->gemm_backend = ctx->params.cpu_style || ctx->dev->info.max_work_group_size < 256
                                     ? SEGCL_GEMM_CPU
                                     : SEGCL_GEMM_CLBLAST;
     }
     return (segcl_gemm_backend)ctx->gemm_backend;
 }
 
-static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
+static segcl_status gemm_clblast(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_args *g)
 {
     ctx->clblast_used = true;
     const CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -158,21 +134,21 @@ static segcl_status gemm_clblast(segcl_context *ctx, const segcl_gemm_args *g)
         g->c_offset, g->ldc, &ctx->queue, &temp_bytes);
     if (code != CLBlastSuccess)
         return fail_clblast(ctx, code, "CLBlastSGemmTempBufferSize", g);
-    segcl_status st = segcl_scratch_reserve(ctx, "GEMM temporary buffer", &ctx->gemm_temp,
-                                            &ctx->gemm_temp_bytes, temp_bytes ? temp_bytes : 4);
+    cl_mem temp;
+    segcl_status st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_GEMM_TEMP, "GEMM temporary buffer",
+                                              temp_bytes ? temp_bytes : 4, &temp);
     if (st)
         return st;
     code = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha,
-                                      g->a, g->a_offset, g->lda, g->b, g->b_offset, g->ldb,
-                                      g->beta, g->c, g->c_offset, g->ldc, &ctx->queue, NULL,
-                                      ctx->gemm_temp);
+                                      g->a, g->a_offset, g->lda, g->b, g->b_offset, g->ldb, g->beta,
+                                      g->c, g->c_offset, g->ldc, &ctx->queue, NULL, temp);
     if (code != CLBlastSuccess)
         return fail_clblast(ctx, code, "CLBlastSgemmWithTempBuffer", g);
     return SEGCL_OK;
 }
 
-/* Register tile of kernels/gemm_cpu.cl: ctx->gemm_mr rows by ctx->gemm_nr columns, from the
- * device's vector width (src/cl/context.c). */
+/* Register tile of kernels/gemm_cpu.cl: ctx->params.gemm_mr rows by ctx->params.gemm_nr
+ * columns, from the device's vector width (src/cl/context.c). */
 #define CPU_PACK_K 256
 
 /* Most bytes of output gradient the weight gradient packs at once (src/cl/gemm.c). */
@@ -183,8 +159,8 @@ static const char *cpu_options(segcl_context *ctx)
     if (!ctx->gemm_cpu_options) {
         char buf[128];
         snprintf(buf, sizeof buf, "-DMR=%u -DMC_TILES=%u -DNC_TILES=%u -DKC=%u -DPACK_K=%d",
-                 ctx->gemm_mr, ctx->gemm_mc_tiles, ctx->gemm_nc_tiles, ctx->gemm_kc,
-                 CPU_PACK_K);
+                 ctx->params.gemm_mr, ctx->params.gemm_mc_tiles, ctx->params.gemm_nc_tiles,
+                 ctx->params.gemm_kc, CPU_PACK_K);
         ctx->gemm_cpu_options = segcl_strdup(buf);
     }
     return ctx->gemm_cpu_options;
@@ -209,42 +185,43 @@ static cl_uint split_k(const segcl_context *ctx, size_t blocks, cl_uint k, cl_ui
         return 1;
     }
     *chunk = (k + splits - 1) / splits;
-    *chunk = (*chunk + ctx->gemm_kc - 1) / ctx->gemm_kc * ctx->gemm_kc;
+    *chunk = (*chunk + ctx->params.gemm_kc - 1) / ctx->params.gemm_kc * ctx->params.gemm_kc;
     return (k + *chunk - 1) / *chunk;
 }
 
-/* c = alpha * (sum of the split slabs in ctx->gemm_slabs) + beta * c */
-static segcl_status sum_splits(segcl_context *ctx, const char *options, cl_uint splits, cl_uint m,
-                               cl_uint n, cl_mem c, cl_uint c_off, cl_uint ldc, float alpha,
-                               float beta)
+/* c = alpha * (sum of the split slabs) + beta * c */
+static segcl_status sum_splits(segcl_context *ctx, const char *options, cl_mem slabs,
+                               cl_uint splits, cl_uint m, cl_uint n, cl_mem c, cl_uint c_off,
+                               cl_uint ldc, float alpha, float beta)
 {
-    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, m};
-    size_t rlocal[2] = {ctx->run_local, 1};
+    size_t global[2] = {(n + ctx->params.run_length - 1) / ctx->params.run_length, m};
+    size_t rlocal[2] = {ctx->params.run_local, 1};
     return segcl_run(ctx, "gemm_cpu", options, "gemm_sum_splits", 2, global, rlocal,
-                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(splits), SEGCL_ARG(m),
-                                SEGCL_ARG(n), SEGCL_ARG(c), SEGCL_ARG(c_off), SEGCL_ARG(ldc),
-                                SEGCL_ARG(alpha), SEGCL_ARG(beta)));
+                     SEGCL_ARGS(SEGCL_ARG(slabs), SEGCL_ARG(splits), SEGCL_ARG(m), SEGCL_ARG(n),
+                                SEGCL_ARG(c), SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(alpha),
+                                SEGCL_ARG(beta)));
 }
 
-/* Packs op(A) (m x k; A at a_off with leading dimension lda, transposed when trans) into
- * ctx->gemm_pack_a. */
-static segcl_status pack_a(segcl_context *ctx, const char *options, cl_mem a, cl_uint a_off,
-                           cl_uint lda, cl_uint trans, cl_uint m, cl_uint k)
+/* Packs op(A) (m x k; A at a_off with leading dimension lda, transposed when trans) into the
+ * workspace's packed A, *packed. */
+static segcl_status pack_a(segcl_context *ctx, segcl_workspace *ws, const char *options, cl_mem a,
+                           cl_uint a_off, cl_uint lda, cl_uint trans, cl_uint m, cl_uint k,
+                           cl_mem *packed)
 {
-    const cl_uint mr = ctx->gemm_mr, tiles_m = (m + mr - 1) / mr;
-    segcl_status st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                            &ctx->gemm_pack_a_bytes,
-                                            (size_t)tiles_m * mr * k * sizeof(float));
+    const cl_uint mr = ctx->params.gemm_mr, tiles_m = (m + mr - 1) / mr;
+    segcl_status st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_PACK_A, "GEMM packed A",
+                                              (size_t)tiles_m * mr * k * sizeof(float), packed);
     if (st)
         return st;
     size_t global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m}, local[2] = {1, 1};
     return segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a", 2, global, local,
                      SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(a_off), SEGCL_ARG(lda), SEGCL_ARG(trans),
-                                SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(ctx->gemm_pack_a)));
+                                SEGCL_ARG(m), SEGCL_ARG(k), SEGCL_ARG(*packed)));
 }
 
 /* CPU path: pack A, pack B unless the caller already did (bp != NULL), multiply. */
-static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
+static segcl_status gemm_cpu(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_args *g,
+                             cl_mem bp)
 {
     if (g->m > UINT32_MAX / 2 || g->n > UINT32_MAX / 2 || g->k > UINT32_MAX / 2 ||
         g->lda > UINT32_MAX || g->ldb > UINT32_MAX || g->ldc > UINT32_MAX ||
@@ -253,58 +230,60 @@ static segcl_status gemm_cpu(segcl_context *ctx, const segcl_gemm_args *g, cl_me
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    const cl_uint mr = ctx->gemm_mr, nr = ctx->gemm_nr;
+    const cl_uint mr = ctx->params.gemm_mr, nr = ctx->params.gemm_nr;
     cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, k = (cl_uint)g->k;
     cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + nr - 1) / nr;
     size_t local[2] = {1, 1};
-    segcl_status st = pack_a(ctx, options, g->a, (cl_uint)g->a_offset, (cl_uint)g->lda,
-                             g->trans_a, m, k);
+    cl_mem ap;
+    segcl_status st = pack_a(ctx, ws, options, g->a, (cl_uint)g->a_offset, (cl_uint)g->lda,
+                             g->trans_a, m, k, &ap);
     if (st)
         return st;
     if (!bp) {
         size_t b_bytes = (size_t)tiles_n * nr * k * sizeof(float);
-        if ((st = segcl_scratch_reserve(ctx, "GEMM packed B", &ctx->gemm_pack_b,
-                                        &ctx->gemm_pack_b_bytes, b_bytes)))
+        cl_mem packed_b;
+        if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_PACK_B, "GEMM packed B", b_bytes,
+                                          &packed_b)))
             return st;
         cl_uint b_off = (cl_uint)g->b_offset, ldb = (cl_uint)g->ldb, tb = g->trans_b;
         size_t b_global[2] = {(k + CPU_PACK_K - 1) / CPU_PACK_K, tiles_n};
         if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_b", 2, b_global, local,
                             SEGCL_ARGS(SEGCL_ARG(g->b), SEGCL_ARG(b_off), SEGCL_ARG(ldb),
                                        SEGCL_ARG(tb), SEGCL_ARG(k), SEGCL_ARG(n),
-                                       SEGCL_ARG(ctx->gemm_pack_b)))))
+                                       SEGCL_ARG(packed_b)))))
             return st;
-        bp = ctx->gemm_pack_b;
+        bp = packed_b;
     }
     cl_uint c_off = (cl_uint)g->c_offset, ldc = (cl_uint)g->ldc;
-    size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
-                        (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, 1};
+    size_t groups[3] = {(tiles_n + ctx->params.gemm_nc_tiles - 1) / ctx->params.gemm_nc_tiles,
+                        (tiles_m + ctx->params.gemm_mc_tiles - 1) / ctx->params.gemm_mc_tiles, 1};
     size_t local3[3] = {1, 1, 1};
     cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], k, &chunk);
     if (splits <= 1) {
         cl_uint stride = 0;
         return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
-                         SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp), SEGCL_ARG(g->c),
-                                    SEGCL_ARG(c_off), SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n),
-                                    SEGCL_ARG(k), SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta),
-                                    SEGCL_ARG(chunk), SEGCL_ARG(stride)));
+                         SEGCL_ARGS(SEGCL_ARG(ap), SEGCL_ARG(bp), SEGCL_ARG(g->c), SEGCL_ARG(c_off),
+                                    SEGCL_ARG(ldc), SEGCL_ARG(m), SEGCL_ARG(n), SEGCL_ARG(k),
+                                    SEGCL_ARG(g->alpha), SEGCL_ARG(g->beta), SEGCL_ARG(chunk),
+                                    SEGCL_ARG(stride)));
     }
     groups[2] = splits;
     cl_uint stride = m * n, zero_off = 0, slab_ld = n;
     float one = 1.0f, zero = 0.0f;
-    if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
-                                    &ctx->gemm_slabs_bytes,
-                                    (size_t)splits * stride * sizeof(float))) ||
+    cl_mem slabs;
+    if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_SLABS, "GEMM split-K slabs",
+                                      (size_t)splits * stride * sizeof(float), &slabs)) ||
         (st = segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
-                        SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(bp),
-                                   SEGCL_ARG(ctx->gemm_slabs), SEGCL_ARG(zero_off),
-                                   SEGCL_ARG(slab_ld), SEGCL_ARG(m), SEGCL_ARG(n), SEGCL_ARG(k),
-                                   SEGCL_ARG(one), SEGCL_ARG(zero), SEGCL_ARG(chunk),
-                                   SEGCL_ARG(stride)))))
+                        SEGCL_ARGS(SEGCL_ARG(ap), SEGCL_ARG(bp), SEGCL_ARG(slabs),
+                                   SEGCL_ARG(zero_off), SEGCL_ARG(slab_ld), SEGCL_ARG(m),
+                                   SEGCL_ARG(n), SEGCL_ARG(k), SEGCL_ARG(one), SEGCL_ARG(zero),
+                                   SEGCL_ARG(chunk), SEGCL_ARG(stride)))))
         return st;
-    return sum_splits(ctx, options, splits, m, n, g->c, c_off, ldc, g->alpha, g->beta);
+    return sum_splits(ctx, options, slabs, splits, m, n, g->c, c_off, ldc, g->alpha, g->beta);
 }
 
-segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_args *a)
+segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_workspace *ws,
+                                 const segcl_conv_implicit_args *a)
 {
     const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
     const size_t x_plane = (size_t)a->cin * a->h * a->w_in, y_plane = (size_t)a->m * pixels;
@@ -322,27 +301,29 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, const segcl_conv_implicit_a
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if ((st = pack_a(ctx, options, a->w, 0, (cl_uint)k, 0, a->m, (cl_uint)k)))
+    cl_mem ap;
+    if ((st = pack_a(ctx, ws, options, a->w, 0, (cl_uint)k, 0, a->m, (cl_uint)k, &ap)))
         return st;
-    const size_t tiles_m = (a->m + ctx->gemm_mr - 1) / ctx->gemm_mr;
-    const size_t tiles_n = (pixels + ctx->gemm_nr - 1) / ctx->gemm_nr;
-    size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
-                        (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, a->images};
+    const size_t tiles_m = (a->m + ctx->params.gemm_mr - 1) / ctx->params.gemm_mr;
+    const size_t tiles_n = (pixels + ctx->params.gemm_nr - 1) / ctx->params.gemm_nr;
+    size_t groups[3] = {(tiles_n + ctx->params.gemm_nc_tiles - 1) / ctx->params.gemm_nc_tiles,
+                        (tiles_m + ctx->params.gemm_mc_tiles - 1) / ctx->params.gemm_mc_tiles,
+                        a->images};
     size_t local[3] = {1, 1, 1};
     cl_uint xp = (cl_uint)x_plane, yp = (cl_uint)y_plane;
     /* kernels/gemm_cpu.cl's EP_BIAS, EP_RELU, EP_AFFINE */
     cl_uint flags = (a->bias ? 1u : 0u) | (a->relu ? 2u : 0u) | (a->scale && a->shift ? 4u : 0u);
     return segcl_run(ctx, "gemm_cpu", options, "conv_implicit", 3, groups, local,
-                     SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x), SEGCL_ARG(xp),
-                                SEGCL_ARG(a->cin), SEGCL_ARG(a->h), SEGCL_ARG(a->w_in),
-                                SEGCL_ARG(a->kh), SEGCL_ARG(a->kw), SEGCL_ARG(a->stride),
-                                SEGCL_ARG(a->pad), SEGCL_ARG(a->ho), SEGCL_ARG(a->wo),
-                                SEGCL_ARG(a->y), SEGCL_ARG(yp), SEGCL_ARG(a->m),
-                                SEGCL_ARG(a->beta), SEGCL_ARG(a->bias), SEGCL_ARG(a->scale),
-                                SEGCL_ARG(a->shift), SEGCL_ARG(flags)));
+                     SEGCL_ARGS(SEGCL_ARG(ap), SEGCL_ARG(a->x), SEGCL_ARG(xp), SEGCL_ARG(a->cin),
+                                SEGCL_ARG(a->h), SEGCL_ARG(a->w_in), SEGCL_ARG(a->kh),
+                                SEGCL_ARG(a->kw), SEGCL_ARG(a->stride), SEGCL_ARG(a->pad),
+                                SEGCL_ARG(a->ho), SEGCL_ARG(a->wo), SEGCL_ARG(a->y), SEGCL_ARG(yp),
+                                SEGCL_ARG(a->m), SEGCL_ARG(a->beta), SEGCL_ARG(a->bias),
+                                SEGCL_ARG(a->scale), SEGCL_ARG(a->shift), SEGCL_ARG(flags)));
 }
 
-segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_implicit_args *a)
+segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
+                                       const segcl_conv_implicit_args *a)
 {
     const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
     const size_t x_plane = (size_t)a->cin * a->h * a->w_in, dy_plane = (size_t)a->m * pixels;
@@ -362,8 +343,9 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
     const char *options = cpu_options(ctx);
     if (!options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    const cl_uint mr = ctx->gemm_mr, m = a->m, n = (cl_uint)k;
-    const cl_uint tiles_m = (m + mr - 1) / mr, tiles_n = (n + ctx->gemm_nr - 1) / ctx->gemm_nr;
+    const cl_uint mr = ctx->params.gemm_mr, m = a->m, n = (cl_uint)k;
+    const cl_uint tiles_m = (m + mr - 1) / mr,
+                  tiles_n = (n + ctx->params.gemm_nr - 1) / ctx->params.gemm_nr;
     /* dy packed for a few images at a time: the packed copy stays within WGRAD_PACK_BYTES
      * (at least one image), so a large batch costs no more scratch than a small one */
     const size_t image_pack = (size_t)tiles_m * mr * pixels * sizeof(float);
@@ -376,8 +358,9 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
 #endif
     if (chunk_images > a->images)
         chunk_images = a->images;
-    if ((st = segcl_scratch_reserve(ctx, "GEMM packed A", &ctx->gemm_pack_a,
-                                    &ctx->gemm_pack_a_bytes, chunk_images * image_pack)))
+    cl_mem ap;
+    if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_PACK_A, "GEMM packed A",
+                                      chunk_images * image_pack, &ap)))
         return st;
     cl_uint pix = (cl_uint)pixels, dyp = (cl_uint)dy_plane, xp = (cl_uint)x_plane;
     size_t local[3] = {1, 1, 1};
@@ -385,13 +368,14 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
         cl_uint images = a->images - img0 < chunk_images ? a->images - img0 : (cl_uint)chunk_images;
         cl_uint kk = images * pix;
         size_t pack_global[2] = {(kk + CPU_PACK_K - 1) / CPU_PACK_K, tiles_m};
-        if ((st = segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a_images", 2, pack_global, local,
-                            SEGCL_ARGS(SEGCL_ARG(a->y), SEGCL_ARG(img0), SEGCL_ARG(pix),
-                                       SEGCL_ARG(dyp), SEGCL_ARG(m), SEGCL_ARG(kk),
-                                       SEGCL_ARG(ctx->gemm_pack_a)))))
+        if ((st =
+                 segcl_run(ctx, "gemm_cpu", options, "gemm_pack_a_images", 2, pack_global, local,
+                           SEGCL_ARGS(SEGCL_ARG(a->y), SEGCL_ARG(img0), SEGCL_ARG(pix),
+                                      SEGCL_ARG(dyp), SEGCL_ARG(m), SEGCL_ARG(kk), SEGCL_ARG(ap)))))
             break;
-        size_t groups[3] = {(tiles_n + ctx->gemm_nc_tiles - 1) / ctx->gemm_nc_tiles,
-                            (tiles_m + ctx->gemm_mc_tiles - 1) / ctx->gemm_mc_tiles, 1};
+        size_t groups[3] = {(tiles_n + ctx->params.gemm_nc_tiles - 1) / ctx->params.gemm_nc_tiles,
+                            (tiles_m + ctx->params.gemm_mc_tiles - 1) / ctx->params.gemm_mc_tiles,
+                            1};
         cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
         cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
         /* the first chunk applies the caller's beta, later ones add to it */
@@ -400,29 +384,28 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, const segcl_conv_impl
         cl_mem c = a->w;
         if (splits > 1) {
             groups[2] = splits;
-            if ((st = segcl_scratch_reserve(ctx, "GEMM split-K slabs", &ctx->gemm_slabs,
-                                            &ctx->gemm_slabs_bytes,
-                                            (size_t)splits * stride * sizeof(float))))
+            if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_SLABS, "GEMM split-K slabs",
+                                              (size_t)splits * stride * sizeof(float), &c)))
                 break;
-            c = ctx->gemm_slabs;
         }
         if ((st = segcl_run(ctx, "gemm_cpu", options, "conv_implicit_wgrad", 3, groups, local,
-                            SEGCL_ARGS(SEGCL_ARG(ctx->gemm_pack_a), SEGCL_ARG(a->x),
-                                       SEGCL_ARG(img0), SEGCL_ARG(xp), SEGCL_ARG(a->cin),
-                                       SEGCL_ARG(a->h), SEGCL_ARG(a->w_in), SEGCL_ARG(a->kh),
-                                       SEGCL_ARG(a->kw), SEGCL_ARG(a->stride), SEGCL_ARG(a->pad),
-                                       SEGCL_ARG(a->ho), SEGCL_ARG(a->wo), SEGCL_ARG(images),
-                                       SEGCL_ARG(c), SEGCL_ARG(zero_off), SEGCL_ARG(n),
-                                       SEGCL_ARG(m), SEGCL_ARG(alpha), SEGCL_ARG(kernel_beta),
-                                       SEGCL_ARG(chunk), SEGCL_ARG(stride)))))
+                            SEGCL_ARGS(SEGCL_ARG(ap), SEGCL_ARG(a->x), SEGCL_ARG(img0),
+                                       SEGCL_ARG(xp), SEGCL_ARG(a->cin), SEGCL_ARG(a->h),
+                                       SEGCL_ARG(a->w_in), SEGCL_ARG(a->kh), SEGCL_ARG(a->kw),
+                                       SEGCL_ARG(a->stride), SEGCL_ARG(a->pad), SEGCL_ARG(a->ho),
+                                       SEGCL_ARG(a->wo), SEGCL_ARG(images), SEGCL_ARG(c),
+                                       SEGCL_ARG(zero_off), SEGCL_ARG(n), SEGCL_ARG(m),
+                                       SEGCL_ARG(alpha), SEGCL_ARG(kernel_beta), SEGCL_ARG(chunk),
+                                       SEGCL_ARG(stride)))))
             break;
         if (splits > 1)
-            st = sum_splits(ctx, options, splits, m, n, a->w, zero_off, n, alpha, beta);
+            st = sum_splits(ctx, options, c, splits, m, n, a->w, zero_off, n, alpha, beta);
     }
     return st;
 }
 
-segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g, cl_mem bp)
+segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, segcl_workspace *ws,
+                                    const segcl_gemm_args *g, cl_mem bp)
 {
     if (!ctx->open)
         return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
@@ -432,16 +415,17 @@ segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, const segcl_gemm_args *g
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_gemm_prepacked_b: invalid arguments M=%zu N=%zu K=%zu", g->m,
                           g->n, g->k);
-    size_t panels = (g->n + ctx->gemm_nr - 1) / ctx->gemm_nr * ctx->gemm_nr * g->k;
+    const size_t nr = ctx->params.gemm_nr;
+    size_t panels = (g->n + nr - 1) / nr * nr * g->k;
     segcl_status st;
     if ((st = check_buffer(ctx, g->a, "A", extent(g->a_offset, a_rows, a_cols, g->lda))) ||
         (st = check_buffer(ctx, bp, "packed B", panels)) ||
         (st = check_buffer(ctx, g->c, "C", extent(g->c_offset, g->m, g->n, g->ldc))))
         return st;
-    return gemm_cpu(ctx, g, bp);
+    return gemm_cpu(ctx, ws, g, bp);
 }
 
-segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
+segcl_status segcl_gemm(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_args *g)
 {
     segcl_status st = check_args(ctx, g);
     if (st)
@@ -453,11 +437,11 @@ segcl_status segcl_gemm(segcl_context *ctx, const segcl_gemm_args *g)
     if (fault > 0 && g->k >= (size_t)fault) {
         segcl_gemm_args cut = *g;
         cut.k--;
-        return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU ? gemm_cpu(ctx, &cut, NULL)
-                                                              : gemm_clblast(ctx, &cut);
+        return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU ? gemm_cpu(ctx, ws, &cut, NULL)
+                                                             : gemm_clblast(ctx, ws, &cut);
     }
 #endif
     if (segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU)
-        return gemm_cpu(ctx, g, NULL);
-    return gemm_clblast(ctx, g);
+        return gemm_cpu(ctx, ws, g, NULL);
+    return gemm_clblast(ctx, ws, g);
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel, const char *name,
                             const segcl_arg *args, size_t n)
@@ -24,7 +25,7 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
                           size_t max_work_group, cl_uint dims, const size_t *global,
                           const size_t *local)
 {
-    size_t rounded[3], default_local[3] = {ctx->elem_local, 1, 1};
+    size_t rounded[3], default_local[3] = {ctx->params.elem_local, 1, 1};
     if (dims < 1 || dims > 3)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "kernel %s: %u dimensions", name, dims);
     if (!local) {
@@ -73,6 +74,11 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
         }
     }
     return SEGCL_OK;
+}
+
+bool segcl_profile_enabled(const segcl_context *ctx)
+{
+    return ctx->profile > 0;
 }
 
 void segcl_profile_reset(segcl_context *ctx)
@@ -137,12 +143,12 @@ segcl_status segcl_run_elements(segcl_context *ctx, const char *family, const ch
     segcl_status st = segcl_kernel_find(ctx, family, NULL, name, &k, &max_wg);
     if (st || (st = segcl_set_args(ctx, k, name, args, nargs)))
         return st;
-    size_t global[2] = {(n + ctx->run_length - 1) / ctx->run_length, planes};
-    size_t local[2] = {ctx->run_local < max_wg ? ctx->run_local : max_wg, 1};
+    size_t global[2] = {(n + ctx->params.run_length - 1) / ctx->params.run_length, planes};
+    size_t local[2] = {ctx->params.run_local < max_wg ? ctx->params.run_local : max_wg, 1};
     /* CPU-style, short rows: a work-group per row would be mostly launch overhead (a U-Net
      * upsample at 32x32 was 65,536 groups of 32 elements). Group whole rows instead, a
      * divisor of the row count so no work-item falls outside: the kernels need no guard. */
-    if (ctx->cpu_style && planes > 1 && n < ROWS_GROUP_ELEMENTS && local[0] == 1) {
+    if (ctx->params.cpu_style && planes > 1 && n < ROWS_GROUP_ELEMENTS && local[0] == 1) {
         size_t want = ROWS_GROUP_ELEMENTS / (n ? n : 1);
         if (want > max_wg)
             want = max_wg;

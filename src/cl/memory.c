@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 segcl_status segcl_buffer_create(segcl_context *ctx, const char *what, size_t bytes, cl_mem *out)
 {
@@ -237,4 +238,14 @@ segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats, c
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "%zu floats", floats);
     return SEGCL_OK;
+}
+
+uint64_t segcl_memory_limit(const segcl_context *ctx)
+{
+    return ctx->memory_limit;
+}
+
+uint64_t segcl_memory_in_use(const segcl_context *ctx)
+{
+    return ctx->memory_in_use;
 }

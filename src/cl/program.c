@@ -10,7 +10,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 struct segcl_program_entry {
     char *family;

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 
 static double now(void)
 {
@@ -31,8 +32,8 @@ static void host_buffers_free(host_buffers *h)
 
 /* Random A and B in [-1, 1) from `rng`, C = op(A) op(B) on the device, read back into `h`
  * (which the caller frees, also on failure). */
-static segcl_status run_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
-                             segcl_rng *rng, host_buffers *h)
+static segcl_status run_gemm(segcl_context *ctx, segcl_workspace *ws, bool ta, bool tb, size_t m,
+                             size_t n, size_t k, segcl_rng *rng, host_buffers *h)
 {
     size_t na = m * k, nb = k * n, nc = m * n;
     cl_mem da = NULL, db = NULL, dc = NULL;
@@ -64,7 +65,7 @@ static segcl_status run_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, siz
     segcl_gemm_args g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
                          .beta = 0.0f, .a = da, .b = db, .c = dc,
                          .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n};
-    if ((st = segcl_gemm(ctx, &g)))
+    if ((st = segcl_gemm(ctx, ws, &g)))
         goto done;
     if ((err = clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, 0, nc * 4, h->c, 0, NULL, NULL)))
         st = segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "selftest");
@@ -75,13 +76,13 @@ done:
     return st;
 }
 
-static segcl_status check_gemm(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n, size_t k,
-                               double *worst)
+static segcl_status check_gemm(segcl_context *ctx, segcl_workspace *ws, bool ta, bool tb, size_t m,
+                               size_t n, size_t k, double *worst)
 {
     host_buffers h = {0};
     segcl_rng rng;
     segcl_rng_seed(&rng, 1234, m * 31 + n * 7 + k);
-    segcl_status st = run_gemm(ctx, ta, tb, m, n, k, &rng, &h);
+    segcl_status st = run_gemm(ctx, ws, ta, tb, m, n, k, &rng, &h);
     if (st)
         goto done;
     const float *a = h.a, *b = h.b, *c = h.c;
@@ -107,8 +108,8 @@ done:
  * vectors r, C r must equal A (B r); each row's difference is scaled by |A| (|B| 1), an upper
  * bound of what float32 rounding can reach. Cheap on the host (O(MK + KN + MN)), and wrong
  * results (a driver that cuts long loops short, a miscompiled tile) show in every projection. */
-static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_t m, size_t n,
-                                     size_t k, double *worst)
+static segcl_status check_gemm_large(segcl_context *ctx, segcl_workspace *ws, bool ta, bool tb,
+                                     size_t m, size_t n, size_t k, double *worst)
 {
     host_buffers h = {0};
     double *y = segcl_malloc(2 * k * sizeof *y), *bound = segcl_malloc(k * sizeof *bound);
@@ -119,7 +120,7 @@ static segcl_status check_gemm_large(segcl_context *ctx, bool ta, bool tb, size_
     }
     segcl_rng rng;
     segcl_rng_seed(&rng, 99, m * 131 + n * 17 + k);
-    if ((st = run_gemm(ctx, ta, tb, m, n, k, &rng, &h)))
+    if ((st = run_gemm(ctx, ws, ta, tb, m, n, k, &rng, &h)))
         goto done;
     const float *a = h.a, *b = h.b, *c = h.c;
 #define A(i, p) (ta ? a[(p) * m + (i)] : a[(i) * k + (p)])
@@ -165,7 +166,7 @@ done:
     return st;
 }
 
-segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst)
+segcl_status segcl_check_gemm(segcl_context *ctx, segcl_workspace *ws, bool thorough, double *worst)
 {
     /* 48 x 128 rows and columns make 64 of the CPU kernel's tiles, one work-group's worth,
      * each over K: long loops, as the networks' convolutions have them */
@@ -184,7 +185,7 @@ segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst)
         const size_t m = thorough ? full[i].m : quick[i].m, n = thorough ? full[i].n : quick[i].n,
                      k = thorough ? full[i].k : quick[i].k;
         double e = 0;
-        if ((st = check_gemm_large(ctx, ta, tb, m, n, k, &e)))
+        if ((st = check_gemm_large(ctx, ws, ta, tb, m, n, k, &e)))
             break;
         if (e > *worst || isnan(e))
             *worst = isnan(e) ? INFINITY : e;
@@ -193,14 +194,15 @@ segcl_status segcl_check_gemm(segcl_context *ctx, bool thorough, double *worst)
                             "%s computes matrix products wrongly (%zux%zux%zu: normalised error "
                             "%.3g > 1e-5); refusing to use it: try another device, or "
                             "SEGCL_KERNEL_STYLE=%s",
-                            ctx->dev->info.name, m, n, k, *worst, ctx->cpu_style ? "gpu" : "cpu");
+                            ctx->dev->info.name, m, n, k, *worst,
+                            ctx->params.cpu_style ? "gpu" : "cpu");
             segcl_context_set_error_setting(ctx, "device");
         }
     }
     return st;
 }
 
-static segcl_status time_gemm(segcl_context *ctx, size_t s, double *gflops)
+static segcl_status time_gemm(segcl_context *ctx, segcl_workspace *ws, size_t s, double *gflops)
 {
     cl_mem da = NULL, db = NULL, dc = NULL;
     size_t bytes = s * s * 4;
@@ -212,12 +214,12 @@ static segcl_status time_gemm(segcl_context *ctx, size_t s, double *gflops)
         goto done;
     segcl_gemm_args g = {.m = s, .n = s, .k = s, .alpha = 1.0f, .beta = 0.0f, .a = da, .b = db,
                          .c = dc, .lda = s, .ldb = s, .ldc = s};
-    if ((st = segcl_gemm(ctx, &g)) || (st = segcl_context_finish(ctx)))
+    if ((st = segcl_gemm(ctx, ws, &g)) || (st = segcl_context_finish(ctx)))
         goto done;
     int reps = 0;
     double t0 = now(), t;
     do {
-        if ((st = segcl_gemm(ctx, &g)) || (st = segcl_context_finish(ctx)))
+        if ((st = segcl_gemm(ctx, ws, &g)) || (st = segcl_context_finish(ctx)))
             goto done;
         reps++;
         t = now() - t0;
@@ -230,13 +232,8 @@ done:
     return st;
 }
 
-segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report)
+static segcl_status selftest(segcl_context *ctx, segcl_workspace *ws, segcl_selftest_report *report)
 {
-    if (!ctx || !report)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_selftest: NULL argument");
-    if (!ctx->open)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
-    memset(report, 0, sizeof *report);
     double t0 = now();
     cl_program program;
     segcl_status st = segcl_program_get(ctx, "util", NULL, &program);
@@ -275,14 +272,30 @@ segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report)
         {false, true, 19, 70, 45},  {true, true, 8, 8, 129},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if ((st = check_gemm(ctx, shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n,
+        if ((st = check_gemm(ctx, ws, shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n,
                              shapes[i].k, &report->gemm_max_rel_error)))
             return st;
     if (report->gemm_max_rel_error > 1e-5)
         return segcl_fail(ctx, SEGCL_ERROR_STATE,
                           "self-test: GEMM on %s is wrong (normalised error %g > 1e-5)",
                           ctx->dev->info.name, report->gemm_max_rel_error);
-    if ((st = segcl_check_gemm(ctx, true, &report->gemm_large_error)))
+    if ((st = segcl_check_gemm(ctx, ws, true, &report->gemm_large_error)))
         return st;
-    return time_gemm(ctx, 256, &report->gemm_gflops);
+    return time_gemm(ctx, ws, 256, &report->gemm_gflops);
+}
+
+segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report)
+{
+    if (!ctx || !report)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_selftest: NULL argument");
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "the context has no device: call segcl_context_open first");
+    memset(report, 0, sizeof *report);
+    segcl_workspace *ws;
+    segcl_status st = segcl_workspace_create(ctx, &ws);
+    if (!st)
+        st = selftest(ctx, ws, report);
+    segcl_workspace_destroy(ws);
+    return st;
 }

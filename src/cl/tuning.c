@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#define SEGCL_CL_IMPL /* a file of src/cl */
+#include "cl/context_impl.h"
 #include "segcl_version.h"
 
 #define TUNING_FORMAT 1
@@ -159,7 +160,7 @@ segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
         json_object_set_new(root, "driver", json_string(info->driver_version)) ||
         json_object_set_new(root, "segcl_version", json_string(SEGCL_VERSION)) ||
         json_object_set_new(root, "kernel_style",
-                            json_string(ctx->cpu_style ? "cpu" : "gpu")) ||
+                            json_string(ctx->params.cpu_style ? "cpu" : "gpu")) ||
         json_object_set(root, "params", params) ||
         (report && json_object_set(root, "measured", report))) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");

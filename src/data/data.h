@@ -25,6 +25,13 @@ SEGCL_INTERNAL segcl_status segcl_image_load(segcl_diag *diag, const char *path,
 SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_diag *diag, const char *name,
                                                const uint8_t *data, size_t n, int channels,
                                                segcl_image *out);
+/* The EXIF orientation (1..8; 1 when absent or unreadable) of an EXIF block (TIFF header
+ * first) or of a JPEG file's APP1 segment, and an image turned upright by it
+ * (src/data/orientation.c). */
+SEGCL_INTERNAL int segcl_exif_orientation(const uint8_t *exif, size_t n);
+SEGCL_INTERNAL int segcl_jpeg_orientation(const uint8_t *jpeg, size_t n);
+SEGCL_INTERNAL segcl_status segcl_image_orient(segcl_diag *diag, segcl_image *img,
+                                               int orientation);
 /* Luma (ITU-R 601) of an RGB triple, as every decoder here makes gray from colour. */
 SEGCL_INTERNAL uint8_t segcl_gray_of(int r, int g, int b);
 SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_diag *diag, const char *path,

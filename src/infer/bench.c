@@ -46,7 +46,7 @@ segcl_status segcl_bench(segcl_context *ctx, const char *arch, int batch, int si
             if (phase == 0) {
                 if ((st = segcl_model_zero_grad(m)) ||
                     (st = segcl_model_forward(m, x, true, &logits)) ||
-                    (st = segcl_loss(ctx, &lp, logits, t, dl, loss)) ||
+                    (st = segcl_loss(ctx, segcl_model_workspace(m), &lp, logits, t, dl, loss)) ||
                     (st = segcl_model_backward(m, dl)) || (st = segcl_model_step(m, &opt)))
                     break;
             } else if ((st = segcl_model_forward(m, x, false, &logits))) {

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cl/cl.h"
 
 void segcl_tune_default_options(segcl_tune_options *o)
 {
@@ -73,10 +73,11 @@ static double measure(tuner *t, const segcl_tuning *c, bool cpu_style)
         verdict = "out of host memory";
         goto done;
     }
-    ctx->tuning_override = c;
-    segcl_status st = segcl_context_open(ctx, t->settings);
-    if (!st)
-        st = segcl_check_gemm(ctx, false, &gemm_error);
+    segcl_status st = segcl_context_open_tuned(ctx, t->settings, c);
+    segcl_workspace *ws = NULL;
+    if (!st && !(st = segcl_workspace_create(ctx, &ws)))
+        st = segcl_check_gemm(ctx, ws, false, &gemm_error);
+    segcl_workspace_destroy(ws);
     if (!st)
         st = segcl_bench(ctx, t->o->arch, t->o->batch, t->o->size, t->o->seconds, &train, &infer);
     if (st) {
@@ -112,9 +113,9 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
 {
     if (!user_ctx)
         return SEGCL_ERROR_INVALID_ARGUMENT;
-    if (!user_ctx->open)
-        return segcl_fail(user_ctx, SEGCL_ERROR_STATE,
-                          "the context has no device: call segcl_context_open first");
+    segcl_status st = segcl_require_open(user_ctx);
+    if (st)
+        return st;
     segcl_tune_options defaults;
     segcl_tune_default_options(&defaults);
     const segcl_tune_options *o = options ? options : &defaults;
@@ -125,40 +126,34 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
                           "seconds > 0");
     /* every candidate opens the same device with the same cache and limits */
     char device[32];
-    snprintf(device, sizeof device, "%zu", user_ctx->device_index);
     segcl_settings settings;
-    segcl_default_settings(&settings);
-    settings.device = device;
-    settings.kernel_cache = user_ctx->cache_enabled ? SEGCL_KERNEL_CACHE_ON : SEGCL_KERNEL_CACHE_OFF;
-    settings.kernel_cache_dir = user_ctx->cache_dir;
-    settings.kernel_dir = user_ctx->kernel_dir;
-    settings.memory_limit = user_ctx->memory_limit;
+    segcl_context_same_settings(user_ctx, &settings, device, sizeof device);
     segcl_context *ctx = NULL;
-    segcl_status st = segcl_context_create(&ctx);
+    st = segcl_context_create(&ctx);
     if (st)
         return segcl_fail(user_ctx, st, "out of host memory");
     tuner t = {.settings = &settings, .o = o, .ctx = ctx, .best_score = INFINITY};
     /* the device as it runs untuned: its properties decide the starting point */
     segcl_tuning off = {0};
-    ctx->tuning_override = &off;
-    if ((st = segcl_context_open(ctx, &settings)))
+    if ((st = segcl_context_open_tuned(ctx, &settings, &off)))
         goto done;
     if (!(t.report = json_array())) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    const segcl_device_info *info = &ctx->dev->info;
-    const bool cpu_style = ctx->cpu_style;
+    const segcl_device_info *info = segcl_context_device(ctx);
+    const segcl_kernel_params *kp = segcl_context_params(ctx);
+    const bool cpu_style = kp->cpu_style;
     say(&t, "tuning %s (%s, driver %s) on %s %dx%d, batch %d", info->name, info->platform_name,
         info->driver_version, o->arch, o->size, o->size, o->batch);
     segcl_tuning base = {.gemm_backend = segcl_gemm_get_backend(ctx),
-                         .gemm_vec = ctx->gemm_vec,
-                         .gemm_mr = ctx->gemm_mr,
-                         .mc_tiles = ctx->gemm_mc_tiles,
-                         .nc_tiles = ctx->gemm_nc_tiles,
-                         .kc = ctx->gemm_kc,
-                         .run_length = ctx->run_length,
-                         .elem_local = (unsigned)ctx->elem_local};
+                         .gemm_vec = kp->gemm_vec,
+                         .gemm_mr = kp->gemm_mr,
+                         .mc_tiles = kp->gemm_mc_tiles,
+                         .nc_tiles = kp->gemm_nc_tiles,
+                         .kc = kp->gemm_kc,
+                         .run_length = kp->run_length,
+                         .elem_local = (unsigned)kp->elem_local};
     consider(&t, &base, cpu_style);
     if (cpu_style) {
         /* 1. GEMM: segcl's register tiles for the vector widths the device has, and CLBlast */
@@ -219,7 +214,7 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
                         info->name);
         goto done;
     }
-    char *file = segcl_tuning_path(ctx->cache_dir, info, cpu_style);
+    char *file = segcl_context_tuning_path(ctx);
     if (!file) {
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;

@@ -40,6 +40,8 @@ struct segcl_model {
     segcl_bn_layer *enc_bn[SEGCL_MAX_DEPTH], *dec_bn[SEGCL_MAX_DEPTH];
     const segcl_tensor *last_input;
     bool last_training;
+    const segcl_collective *sync_bn; /* synchronised BatchNorm's collective, or NULL */
+    segcl_workspace *ws;             /* the ops' scratch */
     activations act;
 };
 
@@ -137,7 +139,7 @@ segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cf
     c[0] = cfg->in_channels;
     for (int i = 0; i < d; i++)
         c[i + 1] = cfg->width << i;
-    segcl_status st = SEGCL_OK;
+    segcl_status st = segcl_workspace_create(ctx, &m->ws);
     char name[32];
     /* registration order = PyTorch's state_dict order */
     for (int i = 0; i < d && !st; i++) {
@@ -196,6 +198,16 @@ static void free_activations(activations *a)
     a->ready = false;
 }
 
+segcl_workspace *segcl_model_workspace(segcl_model *m)
+{
+    return m->ws;
+}
+
+void segcl_model_set_sync_bn(segcl_model *m, const segcl_collective *sync)
+{
+    m->sync_bn = sync;
+}
+
 void segcl_model_destroy(segcl_model *m)
 {
     if (!m)
@@ -215,6 +227,7 @@ void segcl_model_destroy(segcl_model *m)
         for (int k = 0; k < 6; k++)
             segcl_tensor_destroy(bufs[k]);
     }
+    segcl_workspace_destroy(m->ws);
     segcl_free(m);
 }
 
@@ -410,7 +423,7 @@ static segcl_status ensure_activations(segcl_model *m, int64_t n, int64_t h, int
     describe(m, a, n, h, w, training, pl);
     if ((st = plan_arena(m->ctx, pl, &arena, slots)) || (st = segcl_arena_plan(arena)))
         goto done;
-    if (segcl_arena_planned_bytes(arena) > m->ctx->dev->info.max_alloc_bytes) {
+    if (segcl_arena_planned_bytes(arena) > segcl_context_device(m->ctx)->max_alloc_bytes) {
         /* one buffer would exceed the device's largest allocation: one buffer per tensor */
         segcl_arena_destroy(arena);
         arena = NULL;
@@ -452,7 +465,7 @@ size_t segcl_model_activation_bytes(const segcl_model *m, int64_t n, int64_t h, 
         if (!plan_arena(m->ctx, pl, &arena, slots) && !segcl_arena_plan(arena)) {
             bytes = segcl_arena_planned_bytes(arena);
             /* what ensure_activations falls back to beyond the largest allocation */
-            if (bytes > m->ctx->dev->info.max_alloc_bytes)
+            if (bytes > segcl_context_device(m->ctx)->max_alloc_bytes)
                 bytes = segcl_arena_naive_bytes(arena);
         }
     }
@@ -570,18 +583,20 @@ static segcl_status conv_relu_bn(segcl_model *m, segcl_conv_layer *conv, segcl_b
     if (!training && segcl_conv2d_fuses(m->ctx, &conv->p) &&
         (st = segcl_batchnorm_eval_fold(m->ctx, &bn->op)))
         return st;
-    if ((st = segcl_conv2d_forward_fused(m->ctx, &conv->p, in, conv->weight->value,
+    if ((st = segcl_conv2d_forward_fused(m->ctx, m->ws, &conv->p, in, conv->weight->value,
                                          conv->bias->value, training ? NULL : bn->op.scale,
                                          training ? NULL : bn->op.shift,
                                          training ? conv_out : bn_out, &fused)))
         return st;
     if (fused) {
-        if (training && (st = segcl_batchnorm_forward(m->ctx, &bn->op, conv_out, bn_out, true)))
+        if (training && (st = segcl_batchnorm_forward(m->ctx, m->ws, &bn->op, conv_out, bn_out,
+                                                      true, m->sync_bn)))
             return st;
-    } else if ((st = segcl_conv2d_forward(m->ctx, &conv->p, in, conv->weight->value,
+    } else if ((st = segcl_conv2d_forward(m->ctx, m->ws, &conv->p, in, conv->weight->value,
                                           conv->bias->value, conv_out)) ||
                (st = segcl_relu_forward(m->ctx, conv_out, conv_out)) ||
-               (st = segcl_batchnorm_forward(m->ctx, &bn->op, conv_out, bn_out, training))) {
+               (st = segcl_batchnorm_forward(m->ctx, m->ws, &bn->op, conv_out, bn_out, training,
+                                             m->sync_bn))) {
         return st;
     }
     if (training)
@@ -614,13 +629,13 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
             return st;
         in = a->pool[i];
     }
-    if ((st = segcl_conv2d_forward(m->ctx, &m->bottleneck.p, in, m->bottleneck.weight->value,
+    if ((st = segcl_conv2d_forward(m->ctx, m->ws, &m->bottleneck.p, in, m->bottleneck.weight->value,
                                    m->bottleneck.bias->value, a->bott)))
         return st;
     in = a->bott;
     const bool unet = m->cfg.arch == SEGCL_ARCH_UNET;
     for (int j = 0; j < d; j++) {
-        if ((st = segcl_upsample_bilinear_forward(m->ctx, in, a->up[j], true)))
+        if ((st = segcl_upsample_bilinear_forward(m->ctx, m->ws, in, a->up[j], true)))
             return st;
         const segcl_tensor *conv_in = a->up[j];
         if (unet) {
@@ -633,7 +648,7 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
                                    a->dec_bn[j], training)))
                 return st;
             in = a->dec_bn[j];
-        } else if ((st = segcl_conv2d_forward(m->ctx, &m->dec[j].p, conv_in,
+        } else if ((st = segcl_conv2d_forward(m->ctx, m->ws, &m->dec[j].p, conv_in,
                                               m->dec[j].weight->value, m->dec[j].bias->value,
                                               a->logits))) {
             return st;
@@ -653,11 +668,11 @@ static segcl_status conv_relu_bn_backward(segcl_model *m, segcl_conv_layer *conv
                                           bool accumulate_d_in)
 {
     segcl_status st;
-    if ((st = segcl_batchnorm_backward(m->ctx, &bn->op, conv_out, d_bn_out, d_conv_out,
-                                       bn->gamma->grad, bn->beta->grad, true, false)) ||
+    if ((st = segcl_batchnorm_backward(m->ctx, m->ws, &bn->op, conv_out, d_bn_out, d_conv_out,
+                                       bn->gamma->grad, bn->beta->grad, true, false, m->sync_bn)) ||
         (st = segcl_relu_backward(m->ctx, conv_out, d_conv_out, d_conv_out, false)))
         return st;
-    return segcl_conv2d_backward(m->ctx, &conv->p, in, conv->weight->value, d_conv_out, d_in,
+    return segcl_conv2d_backward(m->ctx, m->ws, &conv->p, in, conv->weight->value, d_conv_out, d_in,
                                  conv->weight->grad, conv->bias->grad, accumulate_d_in);
 }
 
@@ -679,9 +694,9 @@ segcl_status segcl_model_backward(segcl_model *m, const segcl_tensor *dlogits)
         segcl_tensor *conv_in = unet ? a->cat[j] : a->up[j];
         segcl_tensor *d_conv_in = unet ? a->d_cat[j] : a->d_up[j];
         if (j == d - 1) {
-            st = segcl_conv2d_backward(m->ctx, &m->dec[j].p, conv_in, m->dec[j].weight->value,
-                                       dlogits, d_conv_in, m->dec[j].weight->grad,
-                                       m->dec[j].bias->grad, false);
+            st = segcl_conv2d_backward(m->ctx, m->ws, &m->dec[j].p, conv_in,
+                                       m->dec[j].weight->value, dlogits, d_conv_in,
+                                       m->dec[j].weight->grad, m->dec[j].bias->grad, false);
         } else {
             st = conv_relu_bn_backward(m, &m->dec[j], m->dec_bn[j], conv_in, a->dec_conv[j],
                                        a->d_dec_bn[j], a->d_dec_conv[j], d_conv_in, false);
@@ -692,10 +707,10 @@ segcl_status segcl_model_backward(segcl_model *m, const segcl_tensor *dlogits)
                                                 a->d_enc_bn[d - 1 - j], false, false)))
             return st;
         segcl_tensor *d_prev = j == 0 ? a->d_bott : a->d_dec_bn[j - 1];
-        if ((st = segcl_upsample_bilinear_backward(m->ctx, a->d_up[j], d_prev, true, false)))
+        if ((st = segcl_upsample_bilinear_backward(m->ctx, m->ws, a->d_up[j], d_prev, true, false)))
             return st;
     }
-    if ((st = segcl_conv2d_backward(m->ctx, &m->bottleneck.p, a->pool[d - 1],
+    if ((st = segcl_conv2d_backward(m->ctx, m->ws, &m->bottleneck.p, a->pool[d - 1],
                                     m->bottleneck.weight->value, a->d_bott, a->d_pool[d - 1],
                                     m->bottleneck.weight->grad, m->bottleneck.bias->grad, false)))
         return st;

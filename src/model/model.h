@@ -43,6 +43,12 @@ typedef struct segcl_model segcl_model;
 SEGCL_INTERNAL segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cfg,
                                                segcl_model **out);
 SEGCL_INTERNAL void segcl_model_destroy(segcl_model *model);
+/* Training BatchNorm sums its statistics over the ranks through `sync` (NULL: this process's
+ * batch alone, the default); a data-parallel segcl_train with --sync-bn sets it. */
+SEGCL_INTERNAL void segcl_model_set_sync_bn(segcl_model *model, const segcl_collective *sync);
+/* The scratch device memory the model's ops use (it owns it), for the ops its caller runs
+ * on the model's outputs: the loss, the confusion counts. */
+SEGCL_INTERNAL segcl_workspace *segcl_model_workspace(segcl_model *model);
 
 /* PyTorch's default initialisation (kaiming-uniform a=sqrt(5) weights, uniform biases with
  * bound 1/sqrt(fan_in), BN gamma 1 beta 0, running mean 0 var 1) from a seeded generator. */

@@ -52,9 +52,9 @@ segcl_status segcl_batchnorm_eval_fold(segcl_context *ctx, segcl_batchnorm *bn)
 
 /* With synchronised BatchNorm (a data-parallel run), the sum over the ranks of `floats`
  * floats of a small device buffer, in place; nothing otherwise. */
-static segcl_status sum_over_ranks(segcl_context *ctx, cl_mem buffer, size_t floats)
+static segcl_status sum_over_ranks(segcl_context *ctx, const segcl_collective *c, cl_mem buffer,
+                                   size_t floats)
 {
-    const segcl_collective *c = ctx->sync_bn;
     if (!c || c->size < 2)
         return SEGCL_OK;
     float *host = segcl_malloc(floats * sizeof *host);
@@ -72,14 +72,15 @@ static segcl_status sum_over_ranks(segcl_context *ctx, cl_mem buffer, size_t flo
 }
 
 /* Images the statistics cover: this rank's, times the ranks when they are synchronised. */
-static float global_count(const segcl_context *ctx, cl_uint n, cl_uint plane)
+static float global_count(const segcl_collective *sync, cl_uint n, cl_uint plane)
 {
-    const int ranks = ctx->sync_bn && ctx->sync_bn->size > 1 ? ctx->sync_bn->size : 1;
+    const int ranks = sync && sync->size > 1 ? sync->size : 1;
     return (float)n * (float)plane * (float)ranks;
 }
 
-segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
-                                     const segcl_tensor *x, segcl_tensor *y, bool training)
+segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
+                                     const segcl_tensor *x, segcl_tensor *y, bool training,
+                                     const segcl_collective *sync)
 {
     const char *op = "batchnorm";
     cl_uint n, channels, plane, total;
@@ -89,30 +90,29 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
     size_t cglobal = channels;
     if (training) {
         cl_mem sqdev;
-        if ((st = segcl_small_scratch(ctx, channels, &sqdev)))
+        if ((st = segcl_small_scratch(ctx, ws, channels, &sqdev)))
             return st;
         /* synchronised: the mean's parts and then the squared deviations about the global
          * mean are summed over the ranks */
-        const float count = global_count(ctx, n, plane);
+        const float count = global_count(sync, n, plane);
         cl_uint one = 1;
-        if ((st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SUM, x->buffer, NULL, NULL, NULL, n,
+        if ((st = segcl_channel_reduce(ctx, ws, SEGCL_CHANNEL_SUM, x->buffer, NULL, NULL, NULL, n,
                                        channels, plane, bn->save_mean->buffer, 0, false,
                                        1.0f / count)) ||
-            (st = sum_over_ranks(ctx, bn->save_mean->buffer, channels)) ||
-            (st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_SQDEV, x->buffer, NULL,
+            (st = sum_over_ranks(ctx, sync, bn->save_mean->buffer, channels)) ||
+            (st = segcl_channel_reduce(ctx, ws, SEGCL_CHANNEL_SQDEV, x->buffer, NULL,
                                        bn->save_mean->buffer, NULL, n, channels, plane, sqdev, 0,
                                        false, 1.0f)) ||
-            (st = sum_over_ranks(ctx, sqdev, channels)) ||
-            (st = segcl_run(ctx, "bnorm", NULL, "bn_stats", 1, &cglobal, NULL,
-                            SEGCL_ARGS(SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(sqdev),
-                                       SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(bn->beta->buffer),
-                                       SEGCL_ARG(channels), SEGCL_ARG(count), SEGCL_ARG(bn->eps),
-                                       SEGCL_ARG(bn->momentum), SEGCL_ARG(one),
-                                       SEGCL_ARG(bn->running_mean->buffer),
-                                       SEGCL_ARG(bn->running_var->buffer),
-                                       SEGCL_ARG(bn->save_invstd->buffer),
-                                       SEGCL_ARG(bn->scale->buffer),
-                                       SEGCL_ARG(bn->shift->buffer)))))
+            (st = sum_over_ranks(ctx, sync, sqdev, channels)) ||
+            (st = segcl_run(
+                 ctx, "bnorm", NULL, "bn_stats", 1, &cglobal, NULL,
+                 SEGCL_ARGS(SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(sqdev),
+                            SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(bn->beta->buffer),
+                            SEGCL_ARG(channels), SEGCL_ARG(count), SEGCL_ARG(bn->eps),
+                            SEGCL_ARG(bn->momentum), SEGCL_ARG(one),
+                            SEGCL_ARG(bn->running_mean->buffer), SEGCL_ARG(bn->running_var->buffer),
+                            SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(bn->scale->buffer),
+                            SEGCL_ARG(bn->shift->buffer)))))
             return st;
     } else if ((st = eval_fold(ctx, bn, channels))) {
         return st;
@@ -123,10 +123,10 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
                                          SEGCL_ARG(plane), SEGCL_ARG(y->buffer)));
 }
 
-segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
+segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
                                       const segcl_tensor *x, const segcl_tensor *dy,
                                       segcl_tensor *dx, segcl_tensor *dgamma, segcl_tensor *dbeta,
-                                      bool training, bool accumulate)
+                                      bool training, bool accumulate, const segcl_collective *sync)
 {
     const char *op = "batchnorm backward";
     cl_uint n, channels, plane, total;
@@ -138,10 +138,10 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
         (dbeta && (st = segcl_expect_shape(ctx, op, "beta gradient", dbeta, 1, c))))
         return st;
     cl_mem sums;
-    if ((st = segcl_small_scratch(ctx, 2 * (size_t)channels, &sums)))
+    if ((st = segcl_small_scratch(ctx, ws, 2 * (size_t)channels, &sums)))
         return st;
     size_t cglobal = channels;
-    if ((st = segcl_channel_reduce(ctx, SEGCL_CHANNEL_DY_XHAT, x->buffer, dy->buffer,
+    if ((st = segcl_channel_reduce(ctx, ws, SEGCL_CHANNEL_DY_XHAT, x->buffer, dy->buffer,
                                    bn->save_mean->buffer, bn->save_invstd->buffer, n, channels,
                                    plane, sums, 0, false, 1.0f)))
         return st;
@@ -157,8 +157,8 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
         size_t planes = (size_t)n * channels;
         if (training) {
             /* the input gradient: the sums over the whole (synchronised) batch */
-            const float count = global_count(ctx, n, plane);
-            if ((st = sum_over_ranks(ctx, sums, 2 * (size_t)channels)))
+            const float count = global_count(sync, n, plane);
+            if ((st = sum_over_ranks(ctx, sync, sums, 2 * (size_t)channels)))
                 return st;
             st = segcl_run_elements(
                 ctx, "bnorm", "bn_backward_input", plane, planes,

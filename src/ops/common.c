@@ -1,4 +1,4 @@
-/* Helpers shared by the ops: shape checks with readable errors and per-context scratch. */
+/* Helpers shared by the ops: shape checks with readable errors and their scratch. */
 #include <stdio.h>
 
 #include "ops/ops.h"
@@ -28,20 +28,20 @@ segcl_status segcl_expect_shape(segcl_context *ctx, const char *op, const char *
                       "%s: %s '%s' has shape %s, expected %s", op, what, t->name, have, want);
 }
 
-segcl_status segcl_small_scratch(segcl_context *ctx, size_t floats, cl_mem *out)
+segcl_status segcl_small_scratch(segcl_context *ctx, segcl_workspace *ws, size_t floats,
+                                 cl_mem *out)
 {
-    segcl_status st = segcl_scratch_reserve(ctx, "op scratch", &ctx->ws_small, &ctx->ws_small_bytes,
-                                            (floats < 1024 ? 1024 : floats) * sizeof(float));
-    *out = ctx->ws_small;
-    return st;
+    (void)ctx;
+    return segcl_workspace_reserve(ws, SEGCL_SCRATCH_SMALL, "op scratch",
+                                   (floats < 1024 ? 1024 : floats) * sizeof(float), out);
 }
 
-segcl_status segcl_column_scratch(segcl_context *ctx, size_t floats, cl_mem *out)
+segcl_status segcl_column_scratch(segcl_context *ctx, segcl_workspace *ws, size_t floats,
+                                  cl_mem *out)
 {
-    segcl_status st = segcl_scratch_reserve(ctx, "convolution columns", &ctx->ws_columns,
-                                            &ctx->ws_columns_bytes, floats * sizeof(float));
-    *out = ctx->ws_columns;
-    return st;
+    (void)ctx;
+    return segcl_workspace_reserve(ws, SEGCL_SCRATCH_COLUMNS, "convolution columns",
+                                   floats * sizeof(float), out);
 }
 
 segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *out)
@@ -56,8 +56,8 @@ segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *ou
 /* Elements per work-item in the first stage of the channel reductions (CHUNK in reduce.cl). */
 #define CHANNEL_CHUNK 64
 
-segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_channel_kind kind, cl_mem x,
-                                  cl_mem dy, cl_mem mean, cl_mem invstd, cl_uint n,
+segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_workspace *ws, segcl_channel_kind kind,
+                                  cl_mem x, cl_mem dy, cl_mem mean, cl_mem invstd, cl_uint n,
                                   cl_uint channels, cl_uint plane, cl_mem out, cl_uint out_offset,
                                   bool accumulate, float scale)
 {
@@ -69,11 +69,10 @@ segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_channel_kind kind, c
     const size_t count = (size_t)n * plane, span = wg * CHANNEL_CHUNK;
     const cl_uint groups = (cl_uint)((count + span - 1) / span);
     const cl_uint rows = kind == SEGCL_CHANNEL_DY_XHAT ? 2 * channels : channels;
-    if ((st = segcl_scratch_reserve(ctx, "reduction partials", &ctx->ws_partials,
-                                    &ctx->ws_partials_bytes,
-                                    (size_t)rows * groups * sizeof(float))))
+    cl_mem partials;
+    if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_PARTIALS, "reduction partials",
+                                      (size_t)rows * groups * sizeof(float), &partials)))
         return st;
-    cl_mem partials = ctx->ws_partials;
     size_t global[2] = {(size_t)groups * wg, channels}, local[2] = {wg, 1};
     switch (kind) {
     case SEGCL_CHANNEL_SUM:

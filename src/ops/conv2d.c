@@ -88,7 +88,8 @@ static bool cpu_path(segcl_context *ctx)
 
 static size_t panels_of(const segcl_context *ctx, size_t n)
 {
-    return (n + ctx->gemm_nr - 1) / ctx->gemm_nr;
+    const size_t nr = segcl_context_params(ctx)->gemm_nr;
+    return (n + nr - 1) / nr;
 }
 
 /* Columns of image `img` at img_offset as packed B panels (B = col, K x P) */
@@ -116,11 +117,12 @@ static segcl_status im2col_panels_t(segcl_context *ctx, const conv_geometry *g, 
 }
 
 /* db (C) += sum over N, H, W of dy */
-static segcl_status bias_grad(segcl_context *ctx, const segcl_tensor *dy, segcl_tensor *db)
+static segcl_status bias_grad(segcl_context *ctx, segcl_workspace *ws, const segcl_tensor *dy,
+                              segcl_tensor *db)
 {
     cl_uint n = (cl_uint)dy->shape[0], channels = (cl_uint)dy->shape[1];
     cl_uint plane = (cl_uint)(dy->shape[2] * dy->shape[3]);
-    return segcl_channel_reduce(ctx, SEGCL_CHANNEL_SUM, dy->buffer, NULL, NULL, NULL, n,
+    return segcl_channel_reduce(ctx, ws, SEGCL_CHANNEL_SUM, dy->buffer, NULL, NULL, NULL, n,
                                 channels, plane, db->buffer, 0, true, 1.0f);
 }
 
@@ -159,25 +161,26 @@ static segcl_status setup(segcl_context *ctx, const char *op, const segcl_conv_p
 
 /* out_i (+ beta * out_i) = W (cout x k) * col(img_i): conv's forward, transposed conv's input
  * gradient, and a stride-1 conv's input gradient (with flipped weights). */
-static segcl_status columns_product(segcl_context *ctx, const conv_geometry *g, cl_mem w,
-                                    cl_mem img, cl_mem out, float beta)
+static segcl_status columns_product(segcl_context *ctx, segcl_workspace *ws, const conv_geometry *g,
+                                    cl_mem w, cl_mem img, cl_mem out, float beta)
 {
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    const segcl_kernel_params *kp = segcl_context_params(ctx);
     const bool panels = !g->direct && cpu_path(ctx);
-    if (panels && !ctx->no_implicit) {
+    if (panels && !kp->no_implicit) {
         /* every image in one launch, the columns never leave the work-groups' local memory */
         segcl_conv_implicit_args ia = {.w = w, .x = img, .y = out, .images = g->n, .m = g->cout,
                                        .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
                                        .kw = g->kw, .stride = g->stride, .pad = g->pad,
                                        .ho = g->ho, .wo = g->wo, .beta = beta};
-        return segcl_conv_implicit(ctx, &ia);
+        return segcl_conv_implicit(ctx, ws, &ia);
     }
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
     if (!g->direct)
         st = segcl_column_scratch(
-            ctx, panels ? panels_of(ctx, pixels) * ctx->gemm_nr * g->k : (size_t)g->k * pixels,
+            ctx, ws, panels ? panels_of(ctx, pixels) * kp->gemm_nr * g->k : (size_t)g->k * pixels,
             &col);
     for (cl_uint i = 0; i < g->n && !st; i++) {
         segcl_gemm_args ga = {.m = g->cout, .n = pixels, .k = g->k, .alpha = 1.0f, .beta = beta,
@@ -186,38 +189,39 @@ static segcl_status columns_product(segcl_context *ctx, const conv_geometry *g, 
         if (g->direct) {
             ga.b = img;
             ga.b_offset = i * plane_in;
-            st = segcl_gemm(ctx, &ga);
+            st = segcl_gemm(ctx, ws, &ga);
         } else if (panels) {
             if (!(st = im2col_panels(ctx, g, img, (cl_uint)(i * plane_in), col)))
-                st = segcl_gemm_prepacked_b(ctx, &ga, col);
+                st = segcl_gemm_prepacked_b(ctx, ws, &ga, col);
         } else if (!(st = im2col(ctx, g, img, (cl_uint)(i * plane_in), col))) {
             ga.b = col;
-            st = segcl_gemm(ctx, &ga);
+            st = segcl_gemm(ctx, ws, &ga);
         }
     }
     return st;
 }
 
 /* dW (cout x k) += a_i (cout x P) * col(img_i)^T: the weight gradient of both convolutions. */
-static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, cl_mem a,
-                                    cl_mem img, cl_mem dw)
+static segcl_status weight_gradient(segcl_context *ctx, segcl_workspace *ws, const conv_geometry *g,
+                                    cl_mem a, cl_mem img, cl_mem dw)
 {
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
+    const segcl_kernel_params *kp = segcl_context_params(ctx);
     const bool panels = !g->direct && cpu_path(ctx);
-    if (panels && !ctx->no_implicit) {
+    if (panels && !kp->no_implicit) {
         /* every image in one product (K = images x pixels), columns built in local memory */
         segcl_conv_implicit_args ia = {.w = dw, .x = img, .y = a, .images = g->n, .m = g->cout,
                                        .cin = g->cin, .h = g->h, .w_in = g->w, .kh = g->kh,
                                        .kw = g->kw, .stride = g->stride, .pad = g->pad,
                                        .ho = g->ho, .wo = g->wo, .beta = 1.0f};
-        return segcl_conv_implicit_wgrad(ctx, &ia);
+        return segcl_conv_implicit_wgrad(ctx, ws, &ia);
     }
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
     if (!g->direct)
         st = segcl_column_scratch(
-            ctx, panels ? panels_of(ctx, g->k) * ctx->gemm_nr * pixels : (size_t)g->k * pixels,
+            ctx, ws, panels ? panels_of(ctx, g->k) * kp->gemm_nr * pixels : (size_t)g->k * pixels,
             &col);
     for (cl_uint i = 0; i < g->n && !st; i++) {
         segcl_gemm_args ga = {.trans_b = !panels, .m = g->cout, .n = g->k, .k = pixels,
@@ -226,14 +230,14 @@ static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, 
         if (g->direct) {
             ga.b = img;
             ga.b_offset = i * plane_in;
-            st = segcl_gemm(ctx, &ga);
+            st = segcl_gemm(ctx, ws, &ga);
         } else if (panels) {
             /* packed as col^T (P x K) */
             if (!(st = im2col_panels_t(ctx, g, img, (cl_uint)(i * plane_in), col)))
-                st = segcl_gemm_prepacked_b(ctx, &ga, col);
+                st = segcl_gemm_prepacked_b(ctx, ws, &ga, col);
         } else if (!(st = im2col(ctx, g, img, (cl_uint)(i * plane_in), col))) {
             ga.b = col;
-            st = segcl_gemm(ctx, &ga);
+            st = segcl_gemm(ctx, ws, &ga);
         }
     }
     return st;
@@ -241,8 +245,8 @@ static segcl_status weight_gradient(segcl_context *ctx, const conv_geometry *g, 
 
 /* img_i (+)= col2im(W^T * a_i): conv's input gradient and transposed conv's forward. On CPU
  * devices a stride-1 problem is itself a convolution of a with flipped weights (no col2im). */
-static segcl_status data_gradient(segcl_context *ctx, const conv_geometry *g, cl_mem w, cl_mem a,
-                                  cl_mem img, bool accumulate)
+static segcl_status data_gradient(segcl_context *ctx, segcl_workspace *ws, const conv_geometry *g,
+                                  cl_mem w, cl_mem a, cl_mem img, bool accumulate)
 {
     segcl_status st;
     if (!g->direct && cpu_path(ctx) && g->stride == 1 && g->kh == g->kw &&
@@ -252,19 +256,20 @@ static segcl_status data_gradient(segcl_context *ctx, const conv_geometry *g, cl
                            .ho = g->h, .wo = g->w, .kh = g->kh, .kw = g->kw, .stride = 1,
                            .pad = g->kh - 1 - g->pad, .k = g->cout * g->kh * g->kw};
         size_t weights = (size_t)g->cout * g->k;
-        if ((st = segcl_scratch_reserve(ctx, "flipped convolution weights", &ctx->ws_weights,
-                                        &ctx->ws_weights_bytes, weights * sizeof(float))) ||
+        cl_mem flipped;
+        if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_WEIGHTS, "flipped convolution weights",
+                                          weights * sizeof(float), &flipped)) ||
             (st = segcl_run_elements(ctx, "conv2d", "conv_weight_flip", weights, 1,
-                                     SEGCL_ARGS(SEGCL_ARG(w), SEGCL_ARG(g->cout),
-                                                SEGCL_ARG(g->cin), SEGCL_ARG(g->kh),
-                                                SEGCL_ARG(g->kw), SEGCL_ARG(ctx->ws_weights)))))
+                                     SEGCL_ARGS(SEGCL_ARG(w), SEGCL_ARG(g->cout), SEGCL_ARG(g->cin),
+                                                SEGCL_ARG(g->kh), SEGCL_ARG(g->kw),
+                                                SEGCL_ARG(flipped)))))
             return st;
-        return columns_product(ctx, &t, ctx->ws_weights, a, img, accumulate ? 1.0f : 0.0f);
+        return columns_product(ctx, ws, &t, flipped, a, img, accumulate ? 1.0f : 0.0f);
     }
     const size_t pixels = (size_t)g->ho * g->wo;
     const size_t plane_in = (size_t)g->cin * g->h * g->w, plane_out = (size_t)g->cout * pixels;
     cl_mem col = NULL;
-    st = g->direct ? SEGCL_OK : segcl_column_scratch(ctx, (size_t)g->k * pixels, &col);
+    st = g->direct ? SEGCL_OK : segcl_column_scratch(ctx, ws, (size_t)g->k * pixels, &col);
     for (cl_uint i = 0; i < g->n && !st; i++) {
         /* dcol (K x P) = W^T (K x cout) * a_i (cout x P), then gathered back to pixels */
         segcl_gemm_args ga = {.trans_a = true, .m = g->k, .n = pixels, .k = g->cout,
@@ -274,23 +279,23 @@ static segcl_status data_gradient(segcl_context *ctx, const conv_geometry *g, cl
             ga.c = img;
             ga.c_offset = i * plane_in;
             ga.beta = accumulate ? 1.0f : 0.0f;
-            st = segcl_gemm(ctx, &ga);
+            st = segcl_gemm(ctx, ws, &ga);
         } else {
             ga.c = col;
-            if (!(st = segcl_gemm(ctx, &ga)))
+            if (!(st = segcl_gemm(ctx, ws, &ga)))
                 st = col2im(ctx, g, col, img, (cl_uint)(i * plane_in), accumulate);
         }
     }
     return st;
 }
 
-segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
-                                  const segcl_tensor *x, const segcl_tensor *w,
-                                  const segcl_tensor *b, segcl_tensor *y)
+segcl_status segcl_conv2d_forward(segcl_context *ctx, segcl_workspace *ws,
+                                  const segcl_conv_params *p, const segcl_tensor *x,
+                                  const segcl_tensor *w, const segcl_tensor *b, segcl_tensor *y)
 {
     conv_geometry g;
     segcl_status st = setup(ctx, "conv2d", p, x, y, w, b, NULL, NULL, NULL, false, &g);
-    if (st || (st = columns_product(ctx, &g, w->buffer, x->buffer, y->buffer, 0.0f)))
+    if (st || (st = columns_product(ctx, ws, &g, w->buffer, x->buffer, y->buffer, 0.0f)))
         return st;
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
@@ -299,14 +304,15 @@ bool segcl_conv2d_fuses(segcl_context *ctx, const segcl_conv_params *p)
 {
     /* the same test as segcl_conv2d_forward_fused's, before any geometry: 1x1 convolutions
      * (direct) never fuse */
-    return cpu_path(ctx) && !ctx->no_fusion &&
+    return cpu_path(ctx) && !segcl_context_params(ctx)->no_fusion &&
            !(p->kernel_h == 1 && p->kernel_w == 1 && p->stride == 1 && p->pad == 0);
 }
 
-segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_params *p,
-                                        const segcl_tensor *x, const segcl_tensor *w,
-                                        const segcl_tensor *b, const segcl_tensor *scale,
-                                        const segcl_tensor *shift, segcl_tensor *y, bool *fused)
+segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, segcl_workspace *ws,
+                                        const segcl_conv_params *p, const segcl_tensor *x,
+                                        const segcl_tensor *w, const segcl_tensor *b,
+                                        const segcl_tensor *scale, const segcl_tensor *shift,
+                                        segcl_tensor *y, bool *fused)
 {
     conv_geometry g = {0};
     *fused = false;
@@ -317,7 +323,7 @@ segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_par
     if ((scale && (st = segcl_expect_shape(ctx, "conv2d", "epilogue scale", scale, 1, cshape))) ||
         (shift && (st = segcl_expect_shape(ctx, "conv2d", "epilogue shift", shift, 1, cshape))))
         return st;
-    if (g.direct || !cpu_path(ctx) || ctx->no_fusion)
+    if (g.direct || !cpu_path(ctx) || segcl_context_params(ctx)->no_fusion)
         return SEGCL_OK;
     segcl_conv_implicit_args ia = {.w = w->buffer, .x = x->buffer, .y = y->buffer, .images = g.n,
                                    .m = g.cout, .cin = g.cin, .h = g.h, .w_in = g.w, .kh = g.kh,
@@ -325,53 +331,56 @@ segcl_status segcl_conv2d_forward_fused(segcl_context *ctx, const segcl_conv_par
                                    .wo = g.wo, .beta = 0.0f, .bias = b ? b->buffer : NULL,
                                    .scale = scale ? scale->buffer : NULL,
                                    .shift = shift ? shift->buffer : NULL, .relu = true};
-    if ((st = segcl_conv_implicit(ctx, &ia)))
+    if ((st = segcl_conv_implicit(ctx, ws, &ia)))
         return st;
     *fused = true;
     return SEGCL_OK;
 }
 
-segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
-                                   const segcl_tensor *x, const segcl_tensor *w,
-                                   const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
-                                   segcl_tensor *db, bool accumulate)
+segcl_status segcl_conv2d_backward(segcl_context *ctx, segcl_workspace *ws,
+                                   const segcl_conv_params *p, const segcl_tensor *x,
+                                   const segcl_tensor *w, const segcl_tensor *dy, segcl_tensor *dx,
+                                   segcl_tensor *dw, segcl_tensor *db, bool accumulate)
 {
     conv_geometry g;
     segcl_status st = setup(ctx, "conv2d backward", p, x, dy, w, db, dw, dx, x, false, &g);
-    if (st || (db && (st = bias_grad(ctx, dy, db))) ||
-        (dw && (st = weight_gradient(ctx, &g, dy->buffer, x->buffer, dw->buffer))))
+    if (st || (db && (st = bias_grad(ctx, ws, dy, db))) ||
+        (dw && (st = weight_gradient(ctx, ws, &g, dy->buffer, x->buffer, dw->buffer))))
         return st;
-    return dx ? data_gradient(ctx, &g, w->buffer, dy->buffer, dx->buffer, accumulate) : SEGCL_OK;
+    return dx ? data_gradient(ctx, ws, &g, w->buffer, dy->buffer, dx->buffer, accumulate)
+              : SEGCL_OK;
 }
 
 /* Transposed convolution is convolution seen from the other side: its input x plays the conv
  * output (column side) and its output y the conv input (image side). */
-segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, const segcl_conv_params *p,
-                                            const segcl_tensor *x, const segcl_tensor *w,
-                                            const segcl_tensor *b, segcl_tensor *y)
+segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, segcl_workspace *ws,
+                                            const segcl_conv_params *p, const segcl_tensor *x,
+                                            const segcl_tensor *w, const segcl_tensor *b,
+                                            segcl_tensor *y)
 {
     /* PyTorch layout (Cin, Cout, KH, KW) = conv's (out, in, KH, KW) */
     conv_geometry g;
     segcl_status st = setup(ctx, "conv_transpose2d", p, y, x, w, b, NULL, NULL, NULL, true, &g);
-    if (st || (st = data_gradient(ctx, &g, w->buffer, x->buffer, y->buffer, false)))
+    if (st || (st = data_gradient(ctx, ws, &g, w->buffer, x->buffer, y->buffer, false)))
         return st;
     return b ? bias_add(ctx, y, b) : SEGCL_OK;
 }
 
-segcl_status segcl_conv_transpose2d_backward(segcl_context *ctx, const segcl_conv_params *p,
-                                             const segcl_tensor *x, const segcl_tensor *w,
-                                             const segcl_tensor *dy, segcl_tensor *dx,
-                                             segcl_tensor *dw, segcl_tensor *db, bool accumulate)
+segcl_status segcl_conv_transpose2d_backward(segcl_context *ctx, segcl_workspace *ws,
+                                             const segcl_conv_params *p, const segcl_tensor *x,
+                                             const segcl_tensor *w, const segcl_tensor *dy,
+                                             segcl_tensor *dx, segcl_tensor *dw, segcl_tensor *db,
+                                             bool accumulate)
 {
     conv_geometry g;
     segcl_status st =
         setup(ctx, "conv_transpose2d backward", p, dy, x, w, db, dw, dx, x, true, &g);
-    if (st || (db && (st = bias_grad(ctx, dy, db))))
+    if (st || (db && (st = bias_grad(ctx, ws, dy, db))))
         return st;
     /* dx_i (Cin_t x P) = W (Cin_t x K) * im2col(dy_i): conv's forward */
-    if (dx && (st = columns_product(ctx, &g, w->buffer, dy->buffer, dx->buffer,
+    if (dx && (st = columns_product(ctx, ws, &g, w->buffer, dy->buffer, dx->buffer,
                                     accumulate ? 1.0f : 0.0f)))
         return st;
     /* dW (Cin_t x K) += x_i (Cin_t x P) * im2col(dy_i)^T */
-    return dw ? weight_gradient(ctx, &g, x->buffer, dy->buffer, dw->buffer) : SEGCL_OK;
+    return dw ? weight_gradient(ctx, ws, &g, x->buffer, dy->buffer, dw->buffer) : SEGCL_OK;
 }

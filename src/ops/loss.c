@@ -130,7 +130,7 @@ static segcl_status dice(segcl_context *ctx, const segcl_loss_params *p, const s
                                 SEGCL_ARG(acc)));
 }
 
-segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
+segcl_status segcl_loss(segcl_context *ctx, segcl_workspace *ws, const segcl_loss_params *p,
                         const segcl_tensor *logits, const segcl_tensor *targets,
                         segcl_tensor *dlogits, segcl_tensor *loss)
 {
@@ -151,8 +151,8 @@ segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
     const int64_t classes = logits->shape[1];
     const bool binary = classes == 1;
     if (p->class_weights) {
-        int64_t ws[1] = {classes};
-        if ((st = segcl_expect_shape(ctx, op, "class weights", p->class_weights, 1, ws)))
+        int64_t wshape[1] = {classes};
+        if ((st = segcl_expect_shape(ctx, op, "class weights", p->class_weights, 1, wshape)))
             return st;
     }
     if ((p->kind == SEGCL_LOSS_BCE && !binary) || (p->kind == SEGCL_LOSS_CE && binary))
@@ -166,7 +166,7 @@ segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
                           SEGCL_MAX_CLASSES);
     cl_mem scratch;
     size_t need = 2 * LOSS_GROUPS + 8 + 3 * (size_t)logits->shape[0] * (size_t)classes;
-    if ((st = segcl_small_scratch(ctx, need, &scratch)))
+    if ((st = segcl_small_scratch(ctx, ws, need, &scratch)))
         return st;
     switch (p->kind) {
     case SEGCL_LOSS_BCE:

@@ -7,7 +7,7 @@
 
 #define METRIC_GROUPS 64
 
-segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
+segcl_status segcl_confusion(segcl_context *ctx, segcl_workspace *ws, const segcl_tensor *logits,
                              const segcl_tensor *targets, int ignore_index, uint64_t *counts)
 {
     const char *op = "confusion";
@@ -30,7 +30,7 @@ segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
     size_t wg;
     const char *options;
     if ((st = segcl_reduction_group(ctx, &wg, &options)) ||
-        (st = segcl_small_scratch(ctx, (size_t)(METRIC_GROUPS + 1) * cells, &scratch)))
+        (st = segcl_small_scratch(ctx, ws, (size_t)(METRIC_GROUPS + 1) * cells, &scratch)))
         return st;
     size_t global = (size_t)METRIC_GROUPS * wg, local = wg;
     cl_uint out_offset = METRIC_GROUPS * cells;
@@ -45,8 +45,9 @@ segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
                                    SEGCL_ARG(out_offset)))))
         return st;
     cl_uint host[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES];
-    cl_int err = clEnqueueReadBuffer(ctx->queue, scratch, CL_TRUE, out_offset * sizeof(cl_uint),
-                                     cells * sizeof(cl_uint), host, 0, NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(segcl_context_queue(ctx), scratch, CL_TRUE,
+                                     out_offset * sizeof(cl_uint), cells * sizeof(cl_uint), host, 0,
+                                     NULL, NULL);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "confusion counts");
     for (cl_uint i = 0; i < cells; i++)

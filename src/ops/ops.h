@@ -3,11 +3,13 @@
  * Tensors are float32 NCHW on the context's device. Calls only queue work (nothing waits)
  * unless they return host values. Backward calls write input gradients, or add to them when
  * `accumulate` is set (for tensors that feed two consumers); parameter gradients always add.
+ * Ops that need scratch device memory take it from a workspace (segcl_workspace, src/cl/cl.h)
+ * that their caller owns.
  */
 #ifndef SEGCL_OPS_H
 #define SEGCL_OPS_H
 
-#include "internal.h"
+#include "cl/cl.h"
 #include "settings/settings.h"
 
 /* ---- convolution (src/ops/conv2d.c) ---- */
@@ -26,33 +28,31 @@ SEGCL_INTERNAL bool segcl_conv2d_fuses(segcl_context *ctx, const segcl_conv_para
  * inference BatchNorm), all in the GEMM's epilogue where the device path has one (the CPU
  * implicit GEMM). Where it has not, returns SEGCL_OK with *fused false having done nothing: the
  * caller runs the separate ops, which compute the same values in the same order. */
-SEGCL_INTERNAL segcl_status segcl_conv2d_forward_fused(segcl_context *ctx,
-                                                       const segcl_conv_params *p,
-                                                       const segcl_tensor *x,
-                                                       const segcl_tensor *w,
-                                                       const segcl_tensor *b,
-                                                       const segcl_tensor *scale,
-                                                       const segcl_tensor *shift,
-                                                       segcl_tensor *y, bool *fused);
-SEGCL_INTERNAL segcl_status segcl_conv2d_forward(segcl_context *ctx, const segcl_conv_params *p,
-                                                 const segcl_tensor *x, const segcl_tensor *w,
-                                                 const segcl_tensor *b, segcl_tensor *y);
+SEGCL_INTERNAL segcl_status segcl_conv2d_forward_fused(
+    segcl_context *ctx, segcl_workspace *ws, const segcl_conv_params *p, const segcl_tensor *x,
+    const segcl_tensor *w, const segcl_tensor *b, const segcl_tensor *scale,
+    const segcl_tensor *shift, segcl_tensor *y, bool *fused);
+SEGCL_INTERNAL segcl_status segcl_conv2d_forward(segcl_context *ctx, segcl_workspace *ws,
+                                                 const segcl_conv_params *p, const segcl_tensor *x,
+                                                 const segcl_tensor *w, const segcl_tensor *b,
+                                                 segcl_tensor *y);
 /* dx (may be NULL), dw += , db += (may be NULL) */
-SEGCL_INTERNAL segcl_status segcl_conv2d_backward(segcl_context *ctx, const segcl_conv_params *p,
-                                                  const segcl_tensor *x, const segcl_tensor *w,
-                                                  const segcl_tensor *dy, segcl_tensor *dx,
-                                                  segcl_tensor *dw, segcl_tensor *db,
-                                                  bool accumulate);
+SEGCL_INTERNAL segcl_status segcl_conv2d_backward(segcl_context *ctx, segcl_workspace *ws,
+                                                  const segcl_conv_params *p, const segcl_tensor *x,
+                                                  const segcl_tensor *w, const segcl_tensor *dy,
+                                                  segcl_tensor *dx, segcl_tensor *dw,
+                                                  segcl_tensor *db, bool accumulate);
 /* Transposed convolution, PyTorch's ConvTranspose2d: w is (Cin, Cout, KH, KW); output size
  * (H - 1) * stride - 2 * pad + KH. */
-SEGCL_INTERNAL segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx,
+SEGCL_INTERNAL segcl_status segcl_conv_transpose2d_forward(segcl_context *ctx, segcl_workspace *ws,
                                                            const segcl_conv_params *p,
                                                            const segcl_tensor *x,
                                                            const segcl_tensor *w,
                                                            const segcl_tensor *b, segcl_tensor *y);
 SEGCL_INTERNAL segcl_status segcl_conv_transpose2d_backward(
-    segcl_context *ctx, const segcl_conv_params *p, const segcl_tensor *x, const segcl_tensor *w,
-    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw, segcl_tensor *db, bool accumulate);
+    segcl_context *ctx, segcl_workspace *ws, const segcl_conv_params *p, const segcl_tensor *x,
+    const segcl_tensor *w, const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dw,
+    segcl_tensor *db, bool accumulate);
 
 /* ---- batch normalisation (src/ops/batchnorm.c) ---- */
 
@@ -65,17 +65,21 @@ typedef struct segcl_batchnorm {
     float momentum;                             /* PyTorch: 0.1 */
 } segcl_batchnorm;
 
+/* `sync` (NULL: none): in training, the statistics are those of every rank's batch, summed
+ * over the ranks through it (synchronised BatchNorm of a data-parallel run). */
 /* Inference: folds the running statistics into bn->scale and bn->shift (y = scale x + shift),
  * for an epilogue that applies them (segcl_conv2d_forward_fused). */
 SEGCL_INTERNAL segcl_status segcl_batchnorm_eval_fold(segcl_context *ctx, segcl_batchnorm *bn);
-SEGCL_INTERNAL segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_batchnorm *bn,
-                                                    const segcl_tensor *x, segcl_tensor *y,
-                                                    bool training);
-SEGCL_INTERNAL segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_batchnorm *bn,
-                                                     const segcl_tensor *x,
+SEGCL_INTERNAL segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_workspace *ws,
+                                                    segcl_batchnorm *bn, const segcl_tensor *x,
+                                                    segcl_tensor *y, bool training,
+                                                    const segcl_collective *sync);
+SEGCL_INTERNAL segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_workspace *ws,
+                                                     segcl_batchnorm *bn, const segcl_tensor *x,
                                                      const segcl_tensor *dy, segcl_tensor *dx,
                                                      segcl_tensor *dgamma, segcl_tensor *dbeta,
-                                                     bool training, bool accumulate);
+                                                     bool training, bool accumulate,
+                                                     const segcl_collective *sync);
 
 /* ---- activations (src/ops/activation.c) ---- */
 
@@ -116,10 +120,11 @@ SEGCL_INTERNAL segcl_status segcl_maxunpool_backward(segcl_context *ctx,
 
 /* ---- bilinear resize (src/ops/upsample.c); output size from y's shape ---- */
 
-SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx,
-                                                            const segcl_tensor *x,
-                                                            segcl_tensor *y, bool align_corners);
+SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx, segcl_workspace *ws,
+                                                            const segcl_tensor *x, segcl_tensor *y,
+                                                            bool align_corners);
 SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_backward(segcl_context *ctx,
+                                                             segcl_workspace *ws,
                                                              const segcl_tensor *dy,
                                                              segcl_tensor *dx, bool align_corners,
                                                              bool accumulate);
@@ -146,9 +151,10 @@ SEGCL_INTERNAL void segcl_loss_default_params(segcl_loss_params *p, segcl_loss_k
 
 /* Computes the loss of logits (N, C, H, W) against targets (N, 1, H, W) into loss[0] on the
  * device, and dlogits = dloss/dlogits (dlogits may be NULL for evaluation). */
-SEGCL_INTERNAL segcl_status segcl_loss(segcl_context *ctx, const segcl_loss_params *p,
-                                       const segcl_tensor *logits, const segcl_tensor *targets,
-                                       segcl_tensor *dlogits, segcl_tensor *loss);
+SEGCL_INTERNAL segcl_status segcl_loss(segcl_context *ctx, segcl_workspace *ws,
+                                       const segcl_loss_params *p, const segcl_tensor *logits,
+                                       const segcl_tensor *targets, segcl_tensor *dlogits,
+                                       segcl_tensor *loss);
 
 /* ---- optimizers (src/ops/optim.c) ---- */
 
@@ -175,9 +181,9 @@ SEGCL_INTERNAL segcl_status segcl_sgd_step(segcl_context *ctx, const segcl_sgd_p
 
 /* Adds confusion counts counts[target * K + predicted] (K = 2 for one logit, else C) of logits
  * against targets; blocks until they are on the host. */
-SEGCL_INTERNAL segcl_status segcl_confusion(segcl_context *ctx, const segcl_tensor *logits,
-                                            const segcl_tensor *targets, int ignore_index,
-                                            uint64_t *counts);
+SEGCL_INTERNAL segcl_status segcl_confusion(segcl_context *ctx, segcl_workspace *ws,
+                                            const segcl_tensor *logits, const segcl_tensor *targets,
+                                            int ignore_index, uint64_t *counts);
 
 /* Scores from confusion counts (K x K, K = 2 for one logit): Dice and IoU averaged over the
  * foreground classes present in the targets (class 1 for binary, classes 1.. otherwise;
@@ -197,8 +203,11 @@ SEGCL_INTERNAL void segcl_scores_from_confusion(const uint64_t *counts, int k, s
 SEGCL_INTERNAL segcl_status segcl_expect_shape(segcl_context *ctx, const char *op,
                                                const char *what, const segcl_tensor *t,
                                                int ndim, const int64_t *shape);
-SEGCL_INTERNAL segcl_status segcl_small_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
-SEGCL_INTERNAL segcl_status segcl_column_scratch(segcl_context *ctx, size_t floats, cl_mem *out);
+/* The workspace's small per-call scratch (at least 1024 floats) and im2col columns. */
+SEGCL_INTERNAL segcl_status segcl_small_scratch(segcl_context *ctx, segcl_workspace *ws,
+                                                size_t floats, cl_mem *out);
+SEGCL_INTERNAL segcl_status segcl_column_scratch(segcl_context *ctx, segcl_workspace *ws,
+                                                 size_t floats, cl_mem *out);
 /* Per-channel sums over (N, H, W) of NCHW data (kernels/reduce.cl), in a fixed order:
  * out[out_offset + c] = scale * sum of x (SUM), of (x - mean[c])^2 (SQDEV), or for DY_XHAT
  * rows c: sum dy and channels + c: sum dy * (x - mean[c]) * invstd[c]; added to out's values
@@ -208,11 +217,11 @@ typedef enum segcl_channel_kind {
     SEGCL_CHANNEL_SQDEV,
     SEGCL_CHANNEL_DY_XHAT,
 } segcl_channel_kind;
-SEGCL_INTERNAL segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_channel_kind kind,
-                                                 cl_mem x, cl_mem dy, cl_mem mean,
-                                                 cl_mem invstd, cl_uint n, cl_uint channels,
-                                                 cl_uint plane, cl_mem out, cl_uint out_offset,
-                                                 bool accumulate, float scale);
+SEGCL_INTERNAL segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_workspace *ws,
+                                                 segcl_channel_kind kind, cl_mem x, cl_mem dy,
+                                                 cl_mem mean, cl_mem invstd, cl_uint n,
+                                                 cl_uint channels, cl_uint plane, cl_mem out,
+                                                 cl_uint out_offset, bool accumulate, float scale);
 /* Elements of a tensor as a cl_uint, or an error for tensors too large for 32-bit indexing. */
 SEGCL_INTERNAL segcl_status segcl_u32(segcl_context *ctx, const char *op, size_t v, cl_uint *out);
 

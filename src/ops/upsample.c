@@ -30,10 +30,12 @@ typedef struct resize {
     cl_uint planes, h, w, oh, ow, align;
     float sh, sw;
     cl_uint chunk; /* planes per pass through the scratch */
+    cl_mem rows;   /* the scratch */
 } resize;
 
-static segcl_status prepare(segcl_context *ctx, const char *op, const segcl_tensor *small,
-                            const segcl_tensor *big, bool align, size_t row_len, resize *r)
+static segcl_status prepare(segcl_context *ctx, segcl_workspace *ws, const char *op,
+                            const segcl_tensor *small, const segcl_tensor *big, bool align,
+                            size_t row_len, resize *r)
 {
     if (!small || !big || small->ndim != 4 || big->ndim != 4)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: tensors must be NCHW", op);
@@ -54,52 +56,53 @@ static segcl_status prepare(segcl_context *ctx, const char *op, const segcl_tens
     r->chunk = chunk < r->planes ? (cl_uint)chunk : r->planes;
     if ((size_t)r->chunk * plane_bytes / sizeof(float) > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: planes too large", op);
-    return segcl_scratch_reserve(ctx, "bilinear resize rows", &ctx->resample_rows,
-                                 &ctx->resample_rows_bytes, (size_t)r->chunk * plane_bytes);
+    return segcl_workspace_reserve(ws, SEGCL_SCRATCH_RESAMPLE_ROWS, "bilinear resize rows",
+                                   (size_t)r->chunk * plane_bytes, &r->rows);
 }
 
-segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx, const segcl_tensor *x,
-                                             segcl_tensor *y, bool align_corners)
+segcl_status segcl_upsample_bilinear_forward(segcl_context *ctx, segcl_workspace *ws,
+                                             const segcl_tensor *x, segcl_tensor *y,
+                                             bool align_corners)
 {
     const char *op = "upsample_bilinear";
     resize r;
+    cl_mem xtab;
     segcl_status st = SEGCL_OK;
     if (!y || y->ndim != 4)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: tensors must be NCHW", op);
-    if ((st = prepare(ctx, op, x, y, align_corners, (size_t)y->shape[3], &r)) ||
-        (st = segcl_scratch_reserve(ctx, "bilinear resize table", &ctx->resample_xtab,
-                                    &ctx->resample_xtab_bytes, (size_t)r.ow * 8)) ||
+    if ((st = prepare(ctx, ws, op, x, y, align_corners, (size_t)y->shape[3], &r)) ||
+        (st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_RESAMPLE_XTAB, "bilinear resize table",
+                                      (size_t)r.ow * 8, &xtab)) ||
         (st = segcl_run_elements(ctx, "upsample", "upsample_table_x", r.ow, 1,
                                  SEGCL_ARGS(SEGCL_ARG(r.w), SEGCL_ARG(r.ow), SEGCL_ARG(r.sw),
-                                            SEGCL_ARG(r.align), SEGCL_ARG(ctx->resample_xtab)))))
+                                            SEGCL_ARG(r.align), SEGCL_ARG(xtab)))))
         return st;
     for (cl_uint p0 = 0; p0 < r.planes && !st; p0 += r.chunk) {
         cl_uint n = r.planes - p0 < r.chunk ? r.planes - p0 : r.chunk;
-        if ((st = segcl_run_elements(
-                 ctx, "upsample", "upsample_rows_x", r.ow, (size_t)n * r.h,
-                 SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(p0), SEGCL_ARG(r.h), SEGCL_ARG(r.w),
-                            SEGCL_ARG(r.ow), SEGCL_ARG(ctx->resample_xtab),
-                            SEGCL_ARG(ctx->resample_rows)))))
+        if ((st = segcl_run_elements(ctx, "upsample", "upsample_rows_x", r.ow, (size_t)n * r.h,
+                                     SEGCL_ARGS(SEGCL_ARG(x->buffer), SEGCL_ARG(p0), SEGCL_ARG(r.h),
+                                                SEGCL_ARG(r.w), SEGCL_ARG(r.ow), SEGCL_ARG(xtab),
+                                                SEGCL_ARG(r.rows)))))
             break;
         st = segcl_run_elements(ctx, "upsample", "upsample_rows_y", r.ow, (size_t)n * r.oh,
-                                SEGCL_ARGS(SEGCL_ARG(ctx->resample_rows), SEGCL_ARG(p0),
-                                           SEGCL_ARG(r.h), SEGCL_ARG(r.oh), SEGCL_ARG(r.ow),
-                                           SEGCL_ARG(r.sh), SEGCL_ARG(r.align),
-                                           SEGCL_ARG(y->buffer)));
+                                SEGCL_ARGS(SEGCL_ARG(r.rows), SEGCL_ARG(p0), SEGCL_ARG(r.h),
+                                           SEGCL_ARG(r.oh), SEGCL_ARG(r.ow), SEGCL_ARG(r.sh),
+                                           SEGCL_ARG(r.align), SEGCL_ARG(y->buffer)));
     }
     return st;
 }
 
 /* Fills a [count | taps | weights] table of one axis (in inputs, stride taps each). */
-static segcl_status back_table(segcl_context *ctx, cl_mem *table, size_t *bytes, cl_uint in,
-                               cl_uint out, float scale, cl_uint align, cl_uint *stride)
+static segcl_status back_table(segcl_context *ctx, segcl_workspace *ws, segcl_scratch which,
+                               cl_mem *table, cl_uint in, cl_uint out, float scale, cl_uint align,
+                               cl_uint *stride)
 {
     *stride = axis_taps(out, scale);
     size_t need = (size_t)in * (1 + 2 * (size_t)*stride) * 4;
     if (need / 4 > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "upsample_bilinear backward: %u to %u is too large a resize", in, out);
-    segcl_status st = segcl_scratch_reserve(ctx, "bilinear resize table", table, bytes, need);
+    segcl_status st = segcl_workspace_reserve(ws, which, "bilinear resize table", need, table);
     if (st)
         return st;
     return segcl_run_elements(ctx, "upsample", "upsample_table_back", in, 1,
@@ -107,35 +110,34 @@ static segcl_status back_table(segcl_context *ctx, cl_mem *table, size_t *bytes,
                                          SEGCL_ARG(align), SEGCL_ARG(*stride), SEGCL_ARG(*table)));
 }
 
-segcl_status segcl_upsample_bilinear_backward(segcl_context *ctx, const segcl_tensor *dy,
-                                              segcl_tensor *dx, bool align_corners,
-                                              bool accumulate)
+segcl_status segcl_upsample_bilinear_backward(segcl_context *ctx, segcl_workspace *ws,
+                                              const segcl_tensor *dy, segcl_tensor *dx,
+                                              bool align_corners, bool accumulate)
 {
     const char *op = "upsample_bilinear backward";
     resize r;
+    cl_mem ytab, xtab;
     cl_uint sy, sx, acc = accumulate;
     segcl_status st;
     if (!dy || dy->ndim != 4)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: tensors must be NCHW", op);
-    if ((st = prepare(ctx, op, dx, dy, align_corners, (size_t)dy->shape[3], &r)) ||
-        (st = back_table(ctx, &ctx->resample_ytab, &ctx->resample_ytab_bytes, r.h, r.oh, r.sh,
-                         r.align, &sy)) ||
-        (st = back_table(ctx, &ctx->resample_xtab, &ctx->resample_xtab_bytes, r.w, r.ow, r.sw,
-                         r.align, &sx)))
+    if ((st = prepare(ctx, ws, op, dx, dy, align_corners, (size_t)dy->shape[3], &r)) ||
+        (st = back_table(ctx, ws, SEGCL_SCRATCH_RESAMPLE_YTAB, &ytab, r.h, r.oh, r.sh, r.align,
+                         &sy)) ||
+        (st = back_table(ctx, ws, SEGCL_SCRATCH_RESAMPLE_XTAB, &xtab, r.w, r.ow, r.sw, r.align,
+                         &sx)))
         return st;
     for (cl_uint p0 = 0; p0 < r.planes && !st; p0 += r.chunk) {
         cl_uint n = r.planes - p0 < r.chunk ? r.planes - p0 : r.chunk;
         if ((st = segcl_run_elements(
                  ctx, "upsample", "upsample_back_y", r.ow, (size_t)n * r.h,
                  SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(p0), SEGCL_ARG(r.h), SEGCL_ARG(r.oh),
-                            SEGCL_ARG(r.ow), SEGCL_ARG(sy), SEGCL_ARG(ctx->resample_ytab),
-                            SEGCL_ARG(ctx->resample_rows)))))
+                            SEGCL_ARG(r.ow), SEGCL_ARG(sy), SEGCL_ARG(ytab), SEGCL_ARG(r.rows)))))
             break;
         st = segcl_run_elements(ctx, "upsample", "upsample_back_x", r.w, (size_t)n * r.h,
-                                SEGCL_ARGS(SEGCL_ARG(ctx->resample_rows), SEGCL_ARG(p0),
-                                           SEGCL_ARG(r.h), SEGCL_ARG(r.w), SEGCL_ARG(r.ow),
-                                           SEGCL_ARG(sx), SEGCL_ARG(ctx->resample_xtab),
-                                           SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+                                SEGCL_ARGS(SEGCL_ARG(r.rows), SEGCL_ARG(p0), SEGCL_ARG(r.h),
+                                           SEGCL_ARG(r.w), SEGCL_ARG(r.ow), SEGCL_ARG(sx),
+                                           SEGCL_ARG(xtab), SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
     }
     return st;
 }

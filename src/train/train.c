@@ -83,6 +83,7 @@ typedef struct run_state {
     /* data-parallel: the collective (NULL alone), this rank, the global batch of which this
      * rank runs `batch` images, and the flat host copy of every gradient (and the loss) */
     const segcl_collective *coll;
+    const segcl_collective *sync_bn; /* coll when BatchNorm is synchronised, else NULL */
     int rank, ranks, failed_rank;
     int global_batch;
     float *grads;
@@ -374,9 +375,8 @@ static int fit_batch(run_state *r, int wanted)
 {
     segcl_context *ctx = r->ctx;
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
-    uint64_t avail = ctx->memory_limit > ctx->memory_in_use + params
-                         ? ctx->memory_limit - ctx->memory_in_use - params
-                         : 0;
+    const uint64_t limit = segcl_memory_limit(ctx), in_use = segcl_memory_in_use(ctx);
+    uint64_t avail = limit > in_use + params ? limit - in_use - params : 0;
     const uint64_t workspace = segcl_model_workspace_bytes(r->model, r->meta.size, r->meta.size);
     int b = wanted;
     while (b > 1) {
@@ -396,6 +396,7 @@ static segcl_status setup_model(run_state *r)
     segcl_status st = segcl_model_create(ctx, &m->model, &r->model);
     if (st)
         return st;
+    segcl_model_set_sync_bn(r->model, r->sync_bn);
     segcl_loss_default_params(&r->loss_params, (segcl_loss_kind)m->classes_loss);
     r->loss_params.ignore_index = 255;
     if (r->resuming) {
@@ -422,11 +423,11 @@ static segcl_status setup_model(run_state *r)
         return segcl_fail_setting(ctx, "batch", SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
                                   "rank %d: %d images (batch %d over %d ranks) do not fit in "
                                   "%s's memory; %d would: give batch %d",
-                                  r->rank, wanted, m->batch, r->ranks, ctx->dev->info.name,
-                                  batch, batch * r->ranks);
+                                  r->rank, wanted, m->batch, r->ranks,
+                                  segcl_context_device(ctx)->name, batch, batch * r->ranks);
     if (batch < wanted) { /* alone: the run goes on with a smaller batch */
         notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
-               ctx->dev->info.name, batch);
+               segcl_context_device(ctx)->name, batch);
         m->batch = batch;
     }
     r->batch = batch;                 /* this rank's images per step */
@@ -478,7 +479,7 @@ static segcl_status setup_model(run_state *r)
         char args[1100];
         path_in(args, sizeof args, r->out_dir, "args.json");
         st = segcl_args_write(ctx, args, m, r->ds, r->train_idx, r->ntrain, r->val_idx, r->nval,
-                              ctx->dev->info.name);
+                              segcl_context_device(ctx)->name);
     }
     return st;
 }
@@ -761,9 +762,11 @@ static segcl_status compute(run_state *r, long epoch, long b, float v[2], size_t
         (st = segcl_model_zero_grad(r->model)))
         return st;
     if ((st = segcl_model_forward(r->model, r->x, true, &logits)) ||
-        (st = segcl_loss(ctx, &r->loss_params, logits, r->t, r->dlogits, r->loss)) ||
-        (st = segcl_model_backward(r->model, r->dlogits)) || (st = segcl_tensor_read(r->loss, v, 2)))
-        r->broken = ctx->sync_bn != NULL; /* peers may wait in a BatchNorm sum */
+        (st = segcl_loss(ctx, segcl_model_workspace(r->model), &r->loss_params, logits, r->t,
+                         r->dlogits, r->loss)) ||
+        (st = segcl_model_backward(r->model, r->dlogits)) ||
+        (st = segcl_tensor_read(r->loss, v, 2)))
+        r->broken = r->sync_bn != NULL; /* peers may wait in a BatchNorm sum */
     return st;
 }
 
@@ -939,7 +942,7 @@ static segcl_status explain_device_memory(run_state *r, segcl_status st)
                                   "%s; the model's weights alone do not fit: try a smaller "
                                   "width or depth (or size)",
                                   message);
-    uint64_t limit = r->ctx->memory_limit;
+    uint64_t limit = segcl_memory_limit(r->ctx);
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
     uint64_t one = segcl_model_activation_bytes(r->model, 1, r->meta.size, r->meta.size);
     uint64_t room = limit > params ? (limit - params) / 10 * 7 : 0;
@@ -957,9 +960,8 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
 {
     if (!ctx || !o || !summary)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_train: NULL argument");
-    if (!ctx->open)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE,
-                          "the context has no device: call segcl_context_open first");
+    if (segcl_require_open(ctx))
+        return SEGCL_ERROR_STATE;
     memset(summary, 0, sizeof *summary);
     run_state r;
     memset(&r, 0, sizeof r);
@@ -979,22 +981,25 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
         r.rank = c->rank;
         r.ranks = c->size;
         if (c->sync_bn && c->size > 1)
-            ctx->sync_bn = c;
+            r.sync_bn = c;
     }
     segcl_status st;
     double gemm_error;
     /* a device that multiplies wrongly is refused before anything is trained on it; every
-     * rank sets up, then they agree that all did */
-    if ((st = segcl_check_gemm(ctx, false, &gemm_error)) || (st = setup_settings(&r)) ||
+     * rank sets up, then they agree that all did. The check's scratch is kept until the batch
+     * is sized, which counts it among the memory in use. */
+    segcl_workspace *check_ws = NULL;
+    if ((st = segcl_workspace_create(ctx, &check_ws)) ||
+        (st = segcl_check_gemm(ctx, check_ws, false, &gemm_error)) || (st = setup_settings(&r)) ||
         (st = setup_data(&r)) ||
         (!r.resuming && lead(&r) &&
          (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
         (st = setup_model(&r)))
         st = explain_device_memory(&r, st);
+    segcl_workspace_destroy(check_ws);
     if ((st = agree(&r, st))) {
         summary->failed_rank = r.failed_rank;
         summary->collective_broken = r.broken;
-        ctx->sync_bn = NULL;
         cleanup(&r);
         return st;
     }
@@ -1017,7 +1022,6 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     summary->images_per_s = r.images_this_run / (summary->seconds > 0 ? summary->seconds : 1);
     summary->failed_rank = st ? (r.failed_rank >= 0 ? r.failed_rank : r.rank) : -1;
     summary->collective_broken = r.broken;
-    ctx->sync_bn = NULL;
     cleanup(&r);
     return st;
 }
