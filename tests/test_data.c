@@ -361,7 +361,7 @@ static void test_checkpoint_round_trip(void **state)
     snprintf(meta.data_dir, sizeof meta.data_dir, "/some/data");
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", tmp_dir);
-    assert_ok(ctx, test_checkpoint_save(ctx, path, a, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, a, &meta));
     segcl_run_config got;
     assert_ok(ctx, test_checkpoint_load(ctx, path, b, true, &got));
     assert_true(got.from_segcl);
@@ -436,7 +436,7 @@ static void test_checkpoint_round_trip(void **state)
     int failed_saves = 0;
     for (long n = 0; n < 12; n++) {
         segcl_test_fail_alloc_after(n);
-        segcl_status st = test_checkpoint_save(ctx, path, b, &meta);
+        segcl_status st = segcl_run_checkpoint_save(ctx, path, b, &meta);
         segcl_test_fail_alloc_after(-1);
         if (st == SEGCL_OK)
             break;
@@ -458,7 +458,7 @@ static void test_pytorch_state_dict(void **state)
     char path[1024];
     test_data_path(path, sizeof path, "pytorch_unet_w4_d2.safetensors");
     segcl_run_config meta;
-    assert_ok(ctx, test_checkpoint_read_config(ctx, path, &meta));
+    assert_ok(ctx, segcl_run_config_read(ctx, path, &meta));
     assert_false(meta.from_segcl); /* a plain PyTorch export: the caller names the model */
     segcl_model *m = small_model(9);
     assert_ok(ctx, test_checkpoint_load(ctx, path, m, false, NULL));

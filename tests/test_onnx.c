@@ -70,7 +70,7 @@ static void save_and_export(segcl_model *model, int size, const char *name, char
     meta.model = *segcl_model_get_config(model);
     meta.size = size;
     meta.classes_loss = meta.model.classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, test_checkpoint_save(ctx, ckpt, model, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, ckpt, model, &meta));
     assert_ok(ctx, segcl_export_onnx(ctx, ckpt, onnx));
     if (have_checker) {
         char cmd[2400];

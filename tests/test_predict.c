@@ -44,7 +44,7 @@ static void make_checkpoint(int classes, const char *path)
     meta.model = cfg;
     meta.size = 32;
     meta.classes_loss = classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
 }
 

@@ -149,7 +149,7 @@ static void test_header_errors_name_the_tensor(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_safetensors(path, cases[i].header, cases[i].data);
-        segcl_status st = test_checkpoint_read_config(ctx, path, &meta);
+        segcl_status st = segcl_run_config_read(ctx, path, &meta);
         if (st != SEGCL_ERROR_FORMAT)
             fail_msg("case %zu: status %d (%s)", i, st, segcl_context_error(ctx));
         assert_message_names(cases[i].named);
@@ -168,9 +168,9 @@ static void test_tampered_metadata(void **state)
     segcl_model *m = small_model();
     segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, test_checkpoint_save(ctx, good, m, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, good, m, &meta));
     segcl_run_config got;
-    assert_ok(ctx, test_checkpoint_read_config(ctx, good, &got));
+    assert_ok(ctx, segcl_run_config_read(ctx, good, &got));
     const char *cases[][2] = {
         {"batch_in_epoch", "-2"}, {"depth", "40"},      {"depth", "0"},
         {"width", "-5"},          {"classes", "300"},   {"size", "33"},
@@ -184,7 +184,7 @@ static void test_tampered_metadata(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rewrite_metadata(good, bad, cases[i][0], cases[i][1]);
-        segcl_status st = test_checkpoint_read_config(ctx, bad, &got);
+        segcl_status st = segcl_run_config_read(ctx, bad, &got);
         if (st != SEGCL_ERROR_FORMAT)
             fail_msg("%s=%s: status %d (%s)", cases[i][0], cases[i][1], st,
                      segcl_context_error(ctx));
@@ -197,16 +197,16 @@ static void test_tampered_metadata(void **state)
     }
     /* what checkpoints before 0.2 wrote still reads: numbers for names, augmentation on/off */
     rewrite_metadata(good, bad, "arch", "1");
-    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_ok(ctx, segcl_run_config_read(ctx, bad, &got));
     assert_int_equal(got.model.arch, SEGCL_ARCH_SEGNET);
     rewrite_metadata(good, bad, "optimizer", "2");
-    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_ok(ctx, segcl_run_config_read(ctx, bad, &got));
     assert_int_equal(got.optimizer.kind, SEGCL_OPTIMIZER_SGD);
     rewrite_metadata(good, bad, "augment", "1");
-    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_ok(ctx, segcl_run_config_read(ctx, bad, &got));
     assert_int_equal(got.augment, SEGCL_AUGMENT_DERMOSCOPY);
     rewrite_metadata(good, bad, "augment", "0");
-    assert_ok(ctx, test_checkpoint_read_config(ctx, bad, &got));
+    assert_ok(ctx, segcl_run_config_read(ctx, bad, &got));
     assert_int_equal(got.augment, 0);
     segcl_model_destroy(m);
 }
@@ -220,7 +220,7 @@ static void test_predictor_bad_settings(void **state)
     segcl_model *m = small_model();
     segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
     segcl_predictor_options po;
     segcl_predictor *p = NULL;
@@ -453,13 +453,13 @@ static void test_sweep_checkpoint_save_and_load(void **state)
     segcl_run_config meta, got;
     small_meta(&meta);
     meta.step = 11;
-    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
     /* every failed save leaves the previous file whole; every successful one is whole */
     for (long n = 0;; n++) {
         assert_true(n < 20000);
         meta.step = 1000 + n;
         segcl_test_fail_alloc_after(n);
-        segcl_status st = test_checkpoint_save(ctx, path, m, &meta);
+        segcl_status st = segcl_run_checkpoint_save(ctx, path, m, &meta);
         segcl_test_fail_alloc_after(-1);
         assert_ok(ctx, test_checkpoint_load(ctx, path, b, true, &got));
         if (st == SEGCL_OK) {
@@ -473,7 +473,7 @@ static void test_sweep_checkpoint_save_and_load(void **state)
         assert_int_equal(got.step, 11);
     }
     SWEEP(20000, test_checkpoint_load(ctx, path, b, true, &got), (void)0);
-    SWEEP(20000, test_checkpoint_read_config(ctx, path, &got), (void)0);
+    SWEEP(20000, segcl_run_config_read(ctx, path, &got), (void)0);
     segcl_model_destroy(m);
     segcl_model_destroy(b);
 }
@@ -488,7 +488,7 @@ static void test_sweep_predictor(void **state)
     segcl_model *m = small_model();
     segcl_run_config meta;
     small_meta(&meta);
-    assert_ok(ctx, test_checkpoint_save(ctx, path, m, &meta));
+    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
     segcl_model_destroy(m);
     segcl_predictor *p = NULL;
     SWEEP(20000, segcl_predictor_open(ctx, path, NULL, &p),

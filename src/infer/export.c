@@ -50,13 +50,11 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
     segcl_status st = segcl_model_file(ctx, model_path, &src);
     if (st)
         return st;
-    segcl_metadata md = {0};
     if (same_file(src, out_path))
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                         "%s is the model itself: export to another file", out_path);
-    else if (!(st = segcl_checkpoint_read_metadata(ctx, src, &md, NULL)))
-        st = segcl_run_config_from_metadata(ctx, src, &md, meta);
-    segcl_metadata_clear(&md);
+    else
+        st = segcl_run_config_read(ctx, src, meta);
     if (!st && !meta->from_segcl)
         st = segcl_fail_setting(ctx, "init_path", SEGCL_ERROR_FORMAT,
                                 "%s has no segcl metadata (architecture, size, normalisation): "
@@ -82,13 +80,10 @@ segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path,
                           "segcl_export_weights: NULL argument");
     segcl_run_config meta;
     segcl_model *model;
-    segcl_metadata md = {0};
     segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);
     if (st)
         return st;
-    if (!(st = segcl_run_config_to_metadata(ctx, &meta, &md)))
-        st = segcl_checkpoint_save(ctx, out_path, model, &md);
-    segcl_metadata_clear(&md);
+    st = segcl_run_checkpoint_save(ctx, out_path, model, &meta);
     segcl_model_destroy(model);
     return st;
 }

@@ -162,11 +162,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
     }
     if (p->opt.background && (st = segcl_background_parse(segcl_context_diag(ctx), p->opt.background, &p->background)))
         goto error;
-    segcl_metadata md = {0};
-    if (!(st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL)))
-        st = segcl_run_config_from_metadata(ctx, path, &md, &p->meta);
-    segcl_metadata_clear(&md);
-    if (st)
+    if ((st = segcl_run_config_read(ctx, path, &p->meta)))
         goto error;
     segcl_model_config *cfg = &p->meta.model;
     if (!p->meta.from_segcl && !p->opt.arch) {

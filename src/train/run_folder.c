@@ -415,3 +415,24 @@ done:
     *out = ds;
     return st;
 }
+
+segcl_status segcl_run_checkpoint_save(segcl_context *ctx, const char *path, segcl_model *model,
+                                       const segcl_run_config *config)
+{
+    segcl_metadata md = {0};
+    segcl_status st = segcl_run_config_to_metadata(ctx, config, &md);
+    if (!st)
+        st = segcl_checkpoint_save(ctx, path, model, &md);
+    segcl_metadata_clear(&md);
+    return st;
+}
+
+segcl_status segcl_run_config_read(segcl_context *ctx, const char *path, segcl_run_config *config)
+{
+    segcl_metadata md = {0};
+    segcl_status st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL);
+    if (!st)
+        st = segcl_run_config_from_metadata(ctx, path, &md, config);
+    segcl_metadata_clear(&md);
+    return st;
+}

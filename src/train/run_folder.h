@@ -2,6 +2,7 @@
 #ifndef SEGCL_RUN_FOLDER_H
 #define SEGCL_RUN_FOLDER_H
 
+#include "io/checkpoint.h"
 #include "settings/run_config.h"
 
 /* Refuses a folder that already holds a run, without touching anything. */
@@ -40,5 +41,14 @@ SEGCL_INTERNAL segcl_status segcl_args_write(segcl_context *ctx, const char *pat
 /* The checkpoint a model argument names: the file itself, or a run folder's best.safetensors
  * (an IO error when the folder has none). *out: free with segcl_free. */
 SEGCL_INTERNAL segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out);
+
+/* A checkpoint of a run: the model's tensors with the run's configuration as its metadata. */
+SEGCL_INTERNAL segcl_status segcl_run_checkpoint_save(segcl_context *ctx, const char *path,
+                                                      segcl_model *model,
+                                                      const segcl_run_config *config);
+/* The run configuration in a checkpoint's metadata, read and range-checked (a plain PyTorch
+ * export has none: config->from_segcl is then false). */
+SEGCL_INTERNAL segcl_status segcl_run_config_read(segcl_context *ctx, const char *path,
+                                                  segcl_run_config *config);
 
 #endif

@@ -206,17 +206,6 @@ done:
     return st;
 }
 
-/* A checkpoint's run configuration, read and checked (a plain PyTorch export has none). */
-static segcl_status read_config(segcl_context *ctx, const char *path, segcl_run_config *config)
-{
-    segcl_metadata md = {0};
-    segcl_status st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL);
-    if (!st)
-        st = segcl_run_config_from_metadata(ctx, path, &md, config);
-    segcl_metadata_clear(&md);
-    return st;
-}
-
 /* The run's settings from the caller's options, checked by the one validator. */
 static segcl_status settings_from_options(run_state *r)
 {
@@ -318,7 +307,7 @@ static segcl_status setup_settings(run_state *r)
                                   "folder",
                                   r->out_dir, strerror(errno));
     fclose(probe);
-    if ((st = read_config(ctx, r->ckpt, &r->meta)))
+    if ((st = segcl_run_config_read(ctx, r->ckpt, &r->meta)))
         return st;
     if (!r->meta.from_segcl)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s was not written by segcl train", r->ckpt);
@@ -404,7 +393,7 @@ static segcl_status setup_model(run_state *r)
     } else if (r->o->init_path) {
         /* the weights' own metadata is checked, although the run's settings are the caller's */
         segcl_run_config im;
-        if (!(st = read_config(ctx, r->o->init_path, &im)) &&
+        if (!(st = segcl_run_config_read(ctx, r->o->init_path, &im)) &&
             !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false)))
             notice(r, "starting from the weights in %s", r->o->init_path);
     } else {
@@ -657,12 +646,7 @@ static segcl_status save(run_state *r, const char *name)
     char path[1100];
     path_in(path, sizeof path, r->out_dir, name);
     r->meta.seconds = r->seconds_before + (now() - r->t_start);
-    segcl_metadata md = {0};
-    segcl_status st = segcl_run_config_to_metadata(r->ctx, &r->meta, &md);
-    if (!st)
-        st = segcl_checkpoint_save(r->ctx, path, r->model, &md);
-    segcl_metadata_clear(&md);
-    return st;
+    return segcl_run_checkpoint_save(r->ctx, path, r->model, &r->meta);
 }
 
 /* Rebuilds the curve from metrics.csv, so a resumed run's curve covers the whole run. */
