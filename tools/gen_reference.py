@@ -4,7 +4,7 @@
 Run with Debian's python3-torch:  /usr/bin/python3 tools/gen_reference.py
 The files are committed; tests never need torch.
 
-File format (little-endian), read by tests/golden.c:
+File format (little-endian), read by tests/test_util.c (golden_load):
   magic "SEGCLGLD", u32 version (1), u32 entry count, then per entry:
   u16 name length, name bytes, u8 ndim, i64 shape[ndim], u32 stride, u64 count, f32 values[count]
   Values are the flattened tensor's elements 0, stride, 2*stride, ... (stride 1: all of them).
