@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "train/run_folder.h"
 #include "settings/run_config.h"
+#include "train/train_impl.h"
 
 void segcl_train_default_options(segcl_train_options *o)
 {
@@ -43,62 +44,7 @@ void segcl_train_default_options(segcl_train_options *o)
     o->overlays = SEGCL_DEFAULT_OVERLAYS;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void path_in(char *buf, size_t len, const char *dir, const char *name)
-{
-    snprintf(buf, len, "%s/%s", dir, name);
-}
-
-typedef struct run_state {
-    segcl_context *ctx;
-    const segcl_train_options *o;
-    segcl_run_config meta;
-    bool resuming;
-    char out_dir[1024];
-    char ckpt[1100];
-    int lock_fd;
-    segcl_dataset *ds;
-    segcl_model *model;
-    segcl_loader *train_loader, *val_loader;
-    size_t *train_idx, *val_idx;
-    size_t ntrain, nval;
-    segcl_tensor *x, *t, *dlogits, *loss;
-    float *host_x, *host_t, *host_logits;
-    size_t *samples; /* dataset index of each image of a batch */
-    segcl_loss_params loss_params;
-    int batch;
-    long per_epoch, total;
-    long start_epoch, start_batch;
-    double t_start, seconds_before; /* this session's start; earlier sessions' time */
-    long steps_this_run;
-    double images_this_run;
-    bool told_undefined;
-    bool interrupted; /* stopped by the cancel flag, with a checkpoint written */
-    /* data-parallel: the collective (NULL alone), this rank, the global batch of which this
-     * rank runs `batch` images, and the flat host copy of every gradient (and the loss) */
-    const segcl_collective *coll;
-    const segcl_collective *sync_bn; /* coll when BatchNorm is synchronised, else NULL */
-    int rank, ranks, failed_rank;
-    int global_batch;
-    float *grads;
-    bool broken; /* an error inside a synchronised pass: ranks may wait in different calls */
-} run_state;
-
-/* Rank 0 writes the run folder and talks to the user; every rank when alone. */
-static bool lead(const run_state *r)
-{
-    return r->rank == 0;
-}
-
-/* Gathers every rank's `flag` (a collective call); *first is the first rank whose flag is set,
- * -1 when none is. */
-static segcl_status first_rank_with(run_state *r, int flag, int *first)
+segcl_status segcl_run_first_rank_with(run_state *r, int flag, int *first)
 {
     *first = -1;
     int flags[1024];
@@ -119,14 +65,12 @@ static segcl_status first_rank_with(run_state *r, int flag, int *first)
     return st;
 }
 
-/* Every rank's status at the same point of the run: the first rank that failed (its own
- * error stays with it; the others get one that names it), or SEGCL_OK everywhere. */
-static segcl_status agree(run_state *r, segcl_status st)
+segcl_status segcl_run_agree(run_state *r, segcl_status st)
 {
     if (!r->coll || r->ranks < 2)
         return st;
     int failed;
-    segcl_status gathered = first_rank_with(r, st != SEGCL_OK, &failed);
+    segcl_status gathered = segcl_run_first_rank_with(r, st != SEGCL_OK, &failed);
     if (failed >= 0)
         r->failed_rank = failed;
     if (st || gathered)
@@ -137,8 +81,7 @@ static segcl_status agree(run_state *r, segcl_status st)
     return SEGCL_OK;
 }
 
-/* A line for the user (progress event 2): `line` as it is. */
-static void say_line(void *user, const char *line)
+void segcl_run_say_line(void *user, const char *line)
 {
     run_state *r = user;
     if (!r->o->progress || !lead(r))
@@ -147,9 +90,7 @@ static void say_line(void *user, const char *line)
     r->o->progress(&p, r->o->user);
 }
 
-/* A note for the user: "note: " and the formatted text. */
-static void notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
-static void notice(run_state *r, const char *fmt, ...)
+void segcl_run_notice(run_state *r, const char *fmt, ...)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "note: ");
@@ -157,7 +98,7 @@ static void notice(run_state *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
     va_end(ap);
-    say_line(r, buf);
+    segcl_run_say_line(r, buf);
 }
 
 /* ---- set-up ---- */
@@ -337,14 +278,14 @@ static segcl_status setup_data(run_state *r)
         for (size_t i = 0; i < r->ds->skipped && at < 300; i++, shown++)
             at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
                                    r->ds->unmatched[i]);
-        notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
-               shown < r->ds->skipped ? ", ..." : "");
+        segcl_run_notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
+                         shown < r->ds->skipped ? ", ..." : "");
     }
     if (!r->resuming && !r->o->augment) /* the data's own default */
         m->augment = segcl_augment_default(r->ds->format);
     segcl_check_result check;
     if ((st = segcl_dataset_check(segcl_context_diag(ctx), r->ds, m->size, m->model.classes,
-                                  m->skip_bad, say_line, r, &check)))
+                                  m->skip_bad, segcl_run_say_line, r, &check)))
         return st;
     if (r->ds->count < 2)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
@@ -354,8 +295,8 @@ static segcl_status setup_data(run_state *r)
         return st;
     char aug[64];
     segcl_augment_format(m->augment, aug, sizeof aug);
-    notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
-           r->ds->count, r->ntrain, r->nval, aug);
+    segcl_run_notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
+                     r->ds->count, r->ntrain, r->nval, aug);
     return SEGCL_OK;
 }
 
@@ -395,7 +336,7 @@ static segcl_status setup_model(run_state *r)
         segcl_run_config im;
         if (!(st = segcl_run_config_read(ctx, r->o->init_path, &im)) &&
             !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false)))
-            notice(r, "starting from the weights in %s", r->o->init_path);
+            segcl_run_notice(r, "starting from the weights in %s", r->o->init_path);
     } else {
         st = segcl_model_init(r->model, m->seed);
     }
@@ -415,8 +356,8 @@ static segcl_status setup_model(run_state *r)
                                   r->rank, wanted, m->batch, r->ranks,
                                   segcl_context_device(ctx)->name, batch, batch * r->ranks);
     if (batch < wanted) { /* alone: the run goes on with a smaller batch */
-        notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
-               segcl_context_device(ctx)->name, batch);
+        segcl_run_notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
+                         segcl_context_device(ctx)->name, batch);
         m->batch = batch;
     }
     r->batch = batch;                 /* this rank's images per step */
@@ -546,11 +487,6 @@ done:
     segcl_free(truth);
     return st;
 }
-
-typedef struct val_result {
-    double loss, dice, iou, acc;
-    bool foreground; /* the validation images hold foreground pixels */
-} val_result;
 
 /* Per-image loss and confusion counts over the validation split; the padded copies of a short
  * last batch are left out by working on the logits read back. */
@@ -769,7 +705,7 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     if (r->ranks > 1) {
         /* Ctrl-C reaches the ranks at different moments: they stop at the same step */
         int first;
-        segcl_status st = first_rank_with(r, cancelled, &first);
+        segcl_status st = segcl_run_first_rank_with(r, cancelled, &first);
         if (st)
             return st;
         cancelled = first >= 0;
@@ -787,7 +723,7 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     float v[2] = {0, 0};
     size_t n = 0;
     segcl_status st = compute(r, epoch, b, v, &n);
-    if (r->ranks > 1 && !r->broken && !(st = agree(r, st)))
+    if (r->ranks > 1 && !r->broken && !(st = segcl_run_agree(r, st)))
         st = sum_gradients(r, &v[0]);
     if (st || (st = segcl_model_step(r->model, opt)))
         return st;
@@ -831,9 +767,9 @@ static segcl_status run_epoch(run_state *r, long epoch, val_result *v, bool *sto
     if (!lead(r)) {
         /* validation, metrics and checkpoints are rank 0's: wait for its word */
         summary->epochs_done = (int)(epoch + 1);
-        return agree(r, SEGCL_OK);
+        return segcl_run_agree(r, SEGCL_OK);
     }
-    return agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
+    return segcl_run_agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
 }
 
 /* Rank 0's end of an epoch: validation, metrics, checkpoints, the curve, the report. */
@@ -859,9 +795,10 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
     } else {
         /* Dice has nothing to measure: the best model is the one with the lowest loss */
         if (r->val_loader && !r->told_undefined) {
-            notice(r, "the %zu validation images hold no foreground pixel: Dice and IoU are "
-                      "undefined (nan), and best.safetensors follows the validation loss",
-                   r->nval);
+            segcl_run_notice(r,
+                             "the %zu validation images hold no foreground pixel: Dice and IoU are "
+                             "undefined (nan), and best.safetensors follows the validation loss",
+                             r->nval);
             r->told_undefined = true;
         }
         best = isfinite(v->loss) && v->loss < m->best_loss;
@@ -981,7 +918,7 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
         (st = setup_model(&r)))
         st = explain_device_memory(&r, st);
     segcl_workspace_destroy(check_ws);
-    if ((st = agree(&r, st))) {
+    if ((st = segcl_run_agree(&r, st))) {
         summary->failed_rank = r.failed_rank;
         summary->collective_broken = r.broken;
         cleanup(&r);
@@ -989,7 +926,8 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     }
     summary->batch = r.global_batch;
     if (r.resuming && r.start_epoch >= r.meta.epochs)
-        notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir, r.meta.epochs);
+        segcl_run_notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir,
+                         r.meta.epochs);
     r.t_start = now();
     val_result v = {NAN, NAN, NAN, NAN, false};
     bool stop = false;
