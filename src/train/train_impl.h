@@ -83,4 +83,13 @@ SEGCL_INTERNAL void segcl_run_say_line(void *user, const char *line);
 /* A note for the user: "note: " and the formatted text. */
 SEGCL_INTERNAL void segcl_run_notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
 
+/* ---- setup.c: before the first step ---- */
+
+/* The run folder (claimed and locked) and the settings: the caller's, or the checkpoint's. */
+SEGCL_INTERNAL segcl_status segcl_run_setup_settings(run_state *r);
+/* The dataset, checked up front; problems listed together; the split. */
+SEGCL_INTERNAL segcl_status segcl_run_setup_data(run_state *r);
+/* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
+SEGCL_INTERNAL segcl_status segcl_run_setup_model(run_state *r);
+
 #endif
