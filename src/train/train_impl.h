@@ -92,4 +92,10 @@ SEGCL_INTERNAL segcl_status segcl_run_setup_data(run_state *r);
 /* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
 SEGCL_INTERNAL segcl_status segcl_run_setup_model(run_state *r);
 
+/* ---- validate.c: after each epoch ---- */
+
+/* Per-image loss and confusion counts over the validation split (NaN without one); overlays of
+ * its first images. */
+SEGCL_INTERNAL segcl_status segcl_run_validate(run_state *r, long epoch, val_result *v);
+
 #endif
