@@ -92,6 +92,13 @@ SEGCL_INTERNAL segcl_status segcl_run_setup_data(run_state *r);
 /* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
 SEGCL_INTERNAL segcl_status segcl_run_setup_model(run_state *r);
 
+/* ---- epoch.c: the epochs ---- */
+
+/* The steps of one epoch, then (when it completed) validation, metrics, checkpoints, curve;
+ * *stop when the run is done or cancelled. */
+SEGCL_INTERNAL segcl_status segcl_run_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+                                            segcl_train_summary *summary);
+
 /* ---- validate.c: after each epoch ---- */
 
 /* Per-image loss and confusion counts over the validation split (NaN without one); overlays of
