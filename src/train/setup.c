@@ -227,8 +227,8 @@ static int fit_batch(run_state *r, int wanted)
     return b;
 }
 
-/* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
-segcl_status segcl_run_setup_model(run_state *r)
+/* The model and its weights: new, from --init weights, or the checkpoint's. */
+static segcl_status setup_weights(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     segcl_run_config *m = &r->meta;
@@ -249,8 +249,14 @@ segcl_status segcl_run_setup_model(run_state *r)
     } else {
         st = segcl_model_init(r->model, m->seed);
     }
-    if (st)
-        return st;
+    return st;
+}
+
+/* This rank's share of the global batch, smaller when alone and it does not fit. */
+static segcl_status choose_batch(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    segcl_run_config *m = &r->meta;
     if (m->batch % r->ranks != 0)
         return segcl_fail_setting(ctx, "batch", SEGCL_ERROR_INVALID_ARGUMENT,
                                   "the global batch %d cannot be shared by %d ranks: give a "
@@ -271,6 +277,16 @@ segcl_status segcl_run_setup_model(run_state *r)
     }
     r->batch = batch;                 /* this rank's images per step */
     r->global_batch = batch * r->ranks; /* every rank's: what the loader makes */
+    return SEGCL_OK;
+}
+
+/* The loaders of both parts of the split, and the host and device buffers of a step. */
+static segcl_status setup_buffers(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    const segcl_run_config *m = &r->meta;
+    const int batch = r->batch;
+    segcl_status st;
     segcl_loader_config lc = {.size = m->size, .batch = r->global_batch, .augment = m->augment,
                               .shuffle = m->shuffle, .seed = m->seed,
                               .classes = m->model.classes};
@@ -304,6 +320,17 @@ segcl_status segcl_run_setup_model(run_state *r)
         (st = segcl_tensor_create(ctx, "masks", 4, ts, &r->t)) ||
         (st = segcl_tensor_create(ctx, "logit gradients", 4, ls, &r->dlogits)) ||
         (st = segcl_tensor_create(ctx, "loss", 1, two, &r->loss)))
+        return st;
+    return SEGCL_OK;
+}
+
+/* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
+segcl_status segcl_run_setup_model(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    const segcl_run_config *m = &r->meta;
+    segcl_status st;
+    if ((st = setup_weights(r)) || (st = choose_batch(r)) || (st = setup_buffers(r)))
         return st;
     r->per_epoch = (long)segcl_loader_batches(r->train_loader);
     r->total = r->per_epoch * m->epochs;

@@ -70,6 +70,41 @@ done:
     return st;
 }
 
+/* Image s of the batch read back: its confusion counts added to image_counts (ignored pixels
+ * left out), and each pixel's loss over the plane added to *loss_sum in pixel order. */
+static void score_image(const run_state *r, size_t s, uint64_t *image_counts, double *loss_sum)
+{
+    const int classes = r->meta.model.classes, S = r->meta.size;
+    const int k = classes == 1 ? 2 : classes;
+    const size_t plane = (size_t)S * S;
+    for (size_t p = 0; p < plane; p++) {
+        int target = (int)r->host_t[s * plane + p];
+        if (classes >= 2 && target == 255)
+            continue;
+        double l;
+        int pred;
+        if (classes == 1) {
+            double z = r->host_logits[s * plane + p];
+            l = fmax(z, 0) - z * target + log1p(exp(-fabs(z)));
+            pred = z > 0;
+        } else {
+            double m = -INFINITY, se = 0;
+            pred = 0;
+            for (int c = 0; c < classes; c++) {
+                double z = r->host_logits[(s * classes + c) * plane + p];
+                if (z > m)
+                    m = z, pred = c;
+            }
+            for (int c = 0; c < classes; c++)
+                se += exp(r->host_logits[(s * classes + c) * plane + p] - m);
+            l = m + log(se) - r->host_logits[(s * classes + target) * plane + p];
+        }
+        *loss_sum += l / (double)plane;
+        if (target >= 0 && target < k)
+            image_counts[target * k + pred]++;
+    }
+}
+
 /* Per-image loss and confusion counts over the validation split; the padded copies of a short
  * last batch are left out by working on the logits read back. */
 segcl_status segcl_run_validate(run_state *r, long epoch, val_result *v)
@@ -106,32 +141,7 @@ segcl_status segcl_run_validate(run_state *r, long epoch, val_result *v)
             break;
         for (size_t s = 0; s < n; s++) {
             memset(image_counts, 0, sizeof image_counts);
-            for (size_t p = 0; p < plane; p++) {
-                int target = (int)r->host_t[s * plane + p];
-                if (classes >= 2 && target == 255)
-                    continue;
-                double l;
-                int pred;
-                if (classes == 1) {
-                    double z = r->host_logits[s * plane + p];
-                    l = fmax(z, 0) - z * target + log1p(exp(-fabs(z)));
-                    pred = z > 0;
-                } else {
-                    double m = -INFINITY, se = 0;
-                    pred = 0;
-                    for (int c = 0; c < classes; c++) {
-                        double z = r->host_logits[(s * classes + c) * plane + p];
-                        if (z > m)
-                            m = z, pred = c;
-                    }
-                    for (int c = 0; c < classes; c++)
-                        se += exp(r->host_logits[(s * classes + c) * plane + p] - m);
-                    l = m + log(se) - r->host_logits[(s * classes + target) * plane + p];
-                }
-                loss_sum += l / (double)plane;
-                if (target >= 0 && target < k)
-                    image_counts[target * k + pred]++;
-            }
+            score_image(r, s, image_counts, &loss_sum);
             segcl_scores one;
             segcl_scores_from_confusion(image_counts, k, &one);
             if (one.defined_classes) {
