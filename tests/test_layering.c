@@ -29,7 +29,6 @@
 /* ...except these, over it when the rule came (issue 16); take a file off once it is under. */
 static const char *const size_allowed[] = {
     "src/infer/predict.c",
-    "src/model/model.c",
 };
 
 /* ---- what a check found ------------------------------------------------------------------- */

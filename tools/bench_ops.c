@@ -68,99 +68,89 @@ static segcl_tensor *random_tensor(const char *name, int64_t a, int64_t b, int64
         (result) = el_ / reps_;                                                                    \
     } while (0)
 
-int main(int argc, char **argv)
+typedef struct options {
+    const char *device;
+    int batch, size;
+    double seconds;
+    bool torch;
+} options;
+
+/* 0, or the exit status after a usage message. */
+static int parse_args(int argc, char **argv, options *o)
 {
-    const char *device = NULL;
-    int batch = 8, size = 256;
-    double seconds = 1.0;
-    bool torch = true;
+    *o = (options){NULL, 8, 256, 1.0, true};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc)
-            device = argv[++i];
+            o->device = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-            batch = atoi(argv[++i]);
+            o->batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--size") && i + 1 < argc)
-            size = atoi(argv[++i]);
+            o->size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
+            o->seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch"))
-            torch = false;
+            o->torch = false;
         else {
             fprintf(stderr, "usage: bench_ops [--device N] [--batch B] [--size S] [--seconds T] "
                             "[--no-torch]\n");
             return 2;
         }
     }
-    if (batch < 1 || size < 16 || size % 16) {
+    if (o->batch < 1 || o->size < 16 || o->size % 16) {
         fprintf(stderr, "bench_ops: batch >= 1 and size a multiple of 16 please\n");
         return 2;
     }
-    segcl_settings s;
-    segcl_default_settings(&s);
-    s.device = device;
-    if (segcl_context_create(&ctx))
-        return 1;
-    die_on(segcl_context_open(ctx, &s), "open");
-    segcl_device_info info;
-    die_on(segcl_context_device_info(ctx, &info), "device");
+    return 0;
+}
 
-    layer layers[] = {
-        {"enc_conv0 3->16", 3, 16, 256, 3, 0, 0},
-        {"enc_conv1 16->32", 16, 32, 128, 3, 0, 0},
-        {"enc_conv2 32->64", 32, 64, 64, 3, 0, 0},
-        {"enc_conv3 64->128", 64, 128, 32, 3, 0, 0},
-        {"bottleneck 128->256", 128, 256, 16, 3, 0, 0},
-        {"dec_conv0 384->128", 384, 128, 32, 3, 0, 0},
-        {"dec_conv1 192->64", 192, 64, 64, 3, 0, 0},
-        {"dec_conv2 96->32", 96, 32, 128, 3, 0, 0},
-        {"dec_conv3 48->1 1x1", 48, 1, 256, 1, 0, 0},
-    };
-    const size_t nlayers = sizeof layers / sizeof layers[0];
-    segcl_rng rng;
-    segcl_rng_seed(&rng, 5, 0);
-    segcl_workspace *ws;
-    die_on(segcl_workspace_create(ctx, &ws), "workspace");
-    for (size_t i = 0; i < nlayers; i++) {
-        layer *l = &layers[i];
-        int res = l->res * size / 256;
-        segcl_tensor *x = random_tensor("x", batch, l->cin, res, res, &rng);
-        segcl_tensor *w = random_tensor("w", l->cout, l->cin, l->k, l->k, &rng);
-        segcl_tensor *y = random_tensor("y", batch, l->cout, res, res, &rng);
-        segcl_tensor *dy = random_tensor("dy", batch, l->cout, res, res, &rng);
-        segcl_tensor *dx = random_tensor("dx", batch, l->cin, res, res, &rng);
-        segcl_tensor *dw = random_tensor("dw", l->cout, l->cin, l->k, l->k, &rng);
-        int64_t bs[1] = {l->cout};
-        segcl_tensor *b, *db;
-        die_on(segcl_tensor_create(ctx, "b", 1, bs, &b), "tensor");
-        die_on(segcl_tensor_create(ctx, "db", 1, bs, &db), "tensor");
-        die_on(segcl_fill(ctx, b->buffer, b->numel, 0.1f), "fill");
-        segcl_conv_params p = {l->k, l->k, 1, l->k / 2};
-        segcl_profile_reset(ctx);
-        TIME(l->fwd_s, seconds, die_on(segcl_conv2d_forward(ctx, ws, &p, x, w, b, y), "conv"));
-        if (segcl_profile_enabled(ctx)) {
-            printf("%s forward:\n", l->name);
-            segcl_profile_print(ctx, stdout);
-        }
-        segcl_profile_reset(ctx);
-        TIME(l->bwd_s, seconds,
-             die_on(segcl_conv2d_backward(ctx, ws, &p, x, w, dy, dx, dw, db, false), "conv bwd"));
-        if (segcl_profile_enabled(ctx)) {
-            printf("%s backward:\n", l->name);
-            segcl_profile_print(ctx, stdout);
-        }
-        segcl_tensor *all[] = {x, w, y, dy, dx, dw, b, db};
-        for (int k = 0; k < 8; k++)
-            segcl_tensor_destroy(all[k]);
+/* One convolution's forward and backward, timed into l->fwd_s and l->bwd_s. */
+static void bench_layer(layer *l, segcl_workspace *ws, const options *o, segcl_rng *rng)
+{
+    const int batch = o->batch;
+    const double seconds = o->seconds;
+    int res = l->res * o->size / 256;
+    segcl_tensor *x = random_tensor("x", batch, l->cin, res, res, rng);
+    segcl_tensor *w = random_tensor("w", l->cout, l->cin, l->k, l->k, rng);
+    segcl_tensor *y = random_tensor("y", batch, l->cout, res, res, rng);
+    segcl_tensor *dy = random_tensor("dy", batch, l->cout, res, res, rng);
+    segcl_tensor *dx = random_tensor("dx", batch, l->cin, res, res, rng);
+    segcl_tensor *dw = random_tensor("dw", l->cout, l->cin, l->k, l->k, rng);
+    int64_t bs[1] = {l->cout};
+    segcl_tensor *b, *db;
+    die_on(segcl_tensor_create(ctx, "b", 1, bs, &b), "tensor");
+    die_on(segcl_tensor_create(ctx, "db", 1, bs, &db), "tensor");
+    die_on(segcl_fill(ctx, b->buffer, b->numel, 0.1f), "fill");
+    segcl_conv_params p = {l->k, l->k, 1, l->k / 2};
+    segcl_profile_reset(ctx);
+    TIME(l->fwd_s, seconds, die_on(segcl_conv2d_forward(ctx, ws, &p, x, w, b, y), "conv"));
+    if (segcl_profile_enabled(ctx)) {
+        printf("%s forward:\n", l->name);
+        segcl_profile_print(ctx, stdout);
     }
+    segcl_profile_reset(ctx);
+    TIME(l->bwd_s, seconds,
+         die_on(segcl_conv2d_backward(ctx, ws, &p, x, w, dy, dx, dw, db, false), "conv bwd"));
+    if (segcl_profile_enabled(ctx)) {
+        printf("%s backward:\n", l->name);
+        segcl_profile_print(ctx, stdout);
+    }
+    segcl_tensor *all[] = {x, w, y, dy, dx, dw, b, db};
+    for (int k = 0; k < 8; k++)
+        segcl_tensor_destroy(all[k]);
+}
 
-    /* whole U-Net training step (Adam) and inference */
+/* A whole U-Net training step (Adam) and inference: seconds per batch of each. */
+static void bench_unet(const options *o, segcl_rng *rng, double *step_s, double *infer_s)
+{
+    const int batch = o->batch, size = o->size;
+    const double seconds = o->seconds;
     segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, 16, 4, 3};
     segcl_model *m;
     die_on(segcl_model_create(ctx, &cfg, &m), "model");
     die_on(segcl_model_init(m, 42), "init");
-    segcl_tensor *x = random_tensor("images", batch, 3, size, size, &rng);
-    segcl_tensor *t = random_tensor("masks", batch, 1, size, size, &rng);
-    segcl_tensor *dl = random_tensor("dlogits", batch, 1, size, size, &rng);
+    segcl_tensor *x = random_tensor("images", batch, 3, size, size, rng);
+    segcl_tensor *t = random_tensor("masks", batch, 1, size, size, rng);
+    segcl_tensor *dl = random_tensor("dlogits", batch, 1, size, size, rng);
     int64_t two[1] = {2};
     segcl_tensor *loss;
     die_on(segcl_tensor_create(ctx, "loss", 1, two, &loss), "tensor");
@@ -169,9 +159,8 @@ int main(int argc, char **argv)
     segcl_loss_params lp;
     segcl_loss_default_params(&lp, SEGCL_LOSS_BCE);
     segcl_tensor *logits;
-    double step_s, infer_s;
     segcl_profile_reset(ctx);
-    TIME(step_s, seconds * 3, {
+    TIME(*step_s, seconds * 3, {
         die_on(segcl_model_zero_grad(m), "zero");
         die_on(segcl_model_forward(m, x, true, &logits), "forward");
         die_on(segcl_loss(ctx, segcl_model_workspace(m), &lp, logits, t, dl, loss), "loss");
@@ -183,7 +172,7 @@ int main(int argc, char **argv)
         segcl_profile_print(ctx, stdout);
     }
     segcl_profile_reset(ctx);
-    TIME(infer_s, seconds * 2, die_on(segcl_model_forward(m, x, false, &logits), "forward"));
+    TIME(*infer_s, seconds * 2, die_on(segcl_model_forward(m, x, false, &logits), "forward"));
     if (segcl_profile_enabled(ctx)) {
         printf("inference:\n");
         segcl_profile_print(ctx, stdout);
@@ -191,42 +180,50 @@ int main(int argc, char **argv)
     segcl_model_destroy(m);
     segcl_tensor_destroy(x), segcl_tensor_destroy(t), segcl_tensor_destroy(dl),
         segcl_tensor_destroy(loss);
+}
 
-    /* PyTorch, same shapes, same run */
-    json_t *tj = NULL;
-    if (torch) {
-        char specs[1024] = "", cmd[2048];
-        size_t used = 0;
-        for (size_t i = 0; i < nlayers; i++)
-            used += (size_t)snprintf(specs + used, sizeof specs - used, "%sL%zu:%d:%d:%d:%d",
-                                     i ? "," : "", i, layers[i].cin, layers[i].cout,
-                                     layers[i].res * size / 256, layers[i].k);
-        const char *tc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
-        const char *dir = getenv("SEGCL_TOOLS_DIR") ? getenv("SEGCL_TOOLS_DIR") : "tools";
-        snprintf(cmd, sizeof cmd,
-                 "%s%s /usr/bin/python3 %s/bench_torch.py --batch %d --size %d --seconds %g "
-                 "--layers %s",
-                 access(tc, R_OK) == 0 ? "LD_PRELOAD=" : "", access(tc, R_OK) == 0 ? tc : "",
-                 dir, batch, size, seconds, specs);
-        FILE *pp = popen(cmd, "r");
-        char buf[65536];
-        size_t n = pp ? fread(buf, 1, sizeof buf - 1, pp) : 0;
-        buf[n] = '\0';
-        if (pp)
-            pclose(pp);
-        json_error_t jerr;
-        tj = json_loads(buf, 0, &jerr);
-        if (!tj)
-            fprintf(stderr, "bench_ops: no PyTorch figures (is python3-torch installed?)\n");
-    }
+/* PyTorch, same shapes, same run: tools/bench_torch.py's figures, or NULL. */
+static json_t *torch_figures(const layer *layers, size_t nlayers, const options *o)
+{
+    char specs[1024] = "", cmd[2048];
+    size_t used = 0;
+    for (size_t i = 0; i < nlayers; i++)
+        used += (size_t)snprintf(specs + used, sizeof specs - used, "%sL%zu:%d:%d:%d:%d",
+                                 i ? "," : "", i, layers[i].cin, layers[i].cout,
+                                 layers[i].res * o->size / 256, layers[i].k);
+    const char *tc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+    const char *dir = getenv("SEGCL_TOOLS_DIR") ? getenv("SEGCL_TOOLS_DIR") : "tools";
+    snprintf(cmd, sizeof cmd,
+             "%s%s /usr/bin/python3 %s/bench_torch.py --batch %d --size %d --seconds %g "
+             "--layers %s",
+             access(tc, R_OK) == 0 ? "LD_PRELOAD=" : "", access(tc, R_OK) == 0 ? tc : "", dir,
+             o->batch, o->size, o->seconds, specs);
+    FILE *pp = popen(cmd, "r");
+    char buf[65536];
+    size_t n = pp ? fread(buf, 1, sizeof buf - 1, pp) : 0;
+    buf[n] = '\0';
+    if (pp)
+        pclose(pp);
+    json_error_t jerr;
+    json_t *tj = json_loads(buf, 0, &jerr);
+    if (!tj)
+        fprintf(stderr, "bench_ops: no PyTorch figures (is python3-torch installed?)\n");
+    return tj;
+}
 
-    printf("device: %s (%s); U-Net %dx%d, batch %d\n", info.name, info.platform_name, size, size,
+/* The table: each layer's times and GFLOP/s, the whole step's images/s, and the ratios to
+ * PyTorch where tj has its figures. */
+static void report(const segcl_device_info *info, const layer *layers, size_t nlayers,
+                   const options *o, json_t *tj, double step_s, double infer_s)
+{
+    const int batch = o->batch, size = o->size;
+    printf("device: %s (%s); U-Net %dx%d, batch %d\n", info->name, info->platform_name, size, size,
            batch);
     printf("%-22s %9s %9s %9s %9s %7s %7s\n", "layer", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s",
            "fwd x", "bwd x");
     double conv_total = 0, conv_torch = 0;
     for (size_t i = 0; i < nlayers; i++) {
-        layer *l = &layers[i];
+        const layer *l = &layers[i];
         int res = l->res * size / 256;
         double flop = 2.0 * batch * l->cin * l->cout * l->k * l->k * (double)res * res;
         double tf = 0, tb = 0;
@@ -260,6 +257,45 @@ int main(int argc, char **argv)
                json_real_value(json_object_get(tj, "infer_images_per_s")),
                (batch / infer_s) / json_real_value(json_object_get(tj, "infer_images_per_s")));
     printf("\n(ratios: PyTorch time / segcl time; above 1 means segcl is faster)\n");
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    segcl_settings s;
+    segcl_default_settings(&s);
+    s.device = o.device;
+    if (segcl_context_create(&ctx))
+        return 1;
+    die_on(segcl_context_open(ctx, &s), "open");
+    segcl_device_info info;
+    die_on(segcl_context_device_info(ctx, &info), "device");
+
+    layer layers[] = {
+        {"enc_conv0 3->16", 3, 16, 256, 3, 0, 0},
+        {"enc_conv1 16->32", 16, 32, 128, 3, 0, 0},
+        {"enc_conv2 32->64", 32, 64, 64, 3, 0, 0},
+        {"enc_conv3 64->128", 64, 128, 32, 3, 0, 0},
+        {"bottleneck 128->256", 128, 256, 16, 3, 0, 0},
+        {"dec_conv0 384->128", 384, 128, 32, 3, 0, 0},
+        {"dec_conv1 192->64", 192, 64, 64, 3, 0, 0},
+        {"dec_conv2 96->32", 96, 32, 128, 3, 0, 0},
+        {"dec_conv3 48->1 1x1", 48, 1, 256, 1, 0, 0},
+    };
+    const size_t nlayers = sizeof layers / sizeof layers[0];
+    segcl_rng rng;
+    segcl_rng_seed(&rng, 5, 0);
+    segcl_workspace *ws;
+    die_on(segcl_workspace_create(ctx, &ws), "workspace");
+    for (size_t i = 0; i < nlayers; i++)
+        bench_layer(&layers[i], ws, &o, &rng);
+    double step_s, infer_s;
+    bench_unet(&o, &rng, &step_s, &infer_s);
+    json_t *tj = o.torch ? torch_figures(layers, nlayers, &o) : NULL;
+    report(&info, layers, nlayers, &o, tj, step_s, infer_s);
     json_decref(tj);
     segcl_workspace_destroy(ws);
     segcl_context_destroy(ctx);

@@ -116,21 +116,14 @@ static bool driver_caches_itself(const segcl_device_info *info)
  * with what it measured on the device (src/cl/tuning.c); SEGCL_RUN, SEGCL_GEMM_VEC,
  * SEGCL_GEMM_MR and SEGCL_GEMM_CPU_BLOCKING override both.
  */
-static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env,
-                                          const segcl_tuning *override)
+/* 1. Defaults from the device's properties (the table above). */
+static void device_defaults(segcl_context *ctx, const segcl_environment *env,
+                            const segcl_device_info *info, size_t device_wg)
 {
-    const segcl_device_info *info = &ctx->dev->info;
-    int major = 1, minor = 0;
-    /* CL_DEVICE_OPENCL_C_VERSION reads "OpenCL C <major>.<minor> <vendor text>". */
-    if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
-        major = 1, minor = 0;
-    const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
     ctx->params.cpu_style = kernel_style_cpu(env, info);
     /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
     ctx->params.no_implicit = env->no_implicit;
     ctx->params.no_fusion = env->no_implicit || env->no_fusion;
-    /* 1. defaults from the device's properties */
-    size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
     ctx->params.run_length = ctx->params.cpu_style ? 512 : 1;
     ctx->params.elem_local = device_wg < 64 ? device_wg : 64;
     /* CPU GEMM register tile from the native float vector width: 512-bit registers (16
@@ -142,8 +135,17 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
      * each column slice once for up to 128 channels; 4 column tiles, K blocks of 256 */
     ctx->params.gemm_mc_tiles = (128 + ctx->params.gemm_mr - 1) / ctx->params.gemm_mr;
     ctx->params.gemm_nc_tiles = 4, ctx->params.gemm_kc = 256;
-    /* 2. what `segcl tune` measured on this device (or the candidate it is measuring) */
+}
+
+/* 2. What `segcl tune` measured on this device (or the candidate it is measuring): *used is
+ * the tuning applied, NULL if none. */
+static segcl_status apply_tuning(segcl_context *ctx, const segcl_environment *env,
+                                 const segcl_tuning *override, size_t device_wg,
+                                 const segcl_tuning **used)
+{
+    const segcl_device_info *info = &ctx->dev->info;
     const segcl_tuning *t = override;
+    *used = NULL;
     if (!t && !env->tuning_off) {
         bool found = false;
         ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->params.cpu_style);
@@ -171,7 +173,15 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
             ctx->params.gemm_mc_tiles = t->mc_tiles, ctx->params.gemm_nc_tiles = t->nc_tiles,
             ctx->params.gemm_kc = t->kc;
     }
-    /* 3. environment overrides, for experiments and for the tests that compare variants */
+    *used = t;
+    return SEGCL_OK;
+}
+
+/* 3. Environment overrides, for experiments and for the tests that compare variants; t is the
+ * tuning applied (NULL: none). */
+static void apply_environment(segcl_context *ctx, const segcl_environment *env,
+                              const segcl_tuning *t)
+{
     if (env->run_length)
         ctx->params.run_length = env->run_length;
     if (env->gemm_vec) {
@@ -185,13 +195,17 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     if (env->mc_tiles)
         ctx->params.gemm_mc_tiles = env->mc_tiles, ctx->params.gemm_nc_tiles = env->nc_tiles,
         ctx->params.gemm_kc = env->kc;
-    ctx->params.run_local = ctx->params.cpu_style ? 1 : ctx->params.elem_local;
-    ctx->params.gemm_nr = 2 * ctx->params.gemm_vec;
-    if (ctx->params.tuned && ctx->tuning.clblast_set > 0 &&
-        segcl_clblast_apply_set(ctx, ctx->tuning.clblast_set)) {
-        segcl_warn(ctx, "%s; CLBlast keeps its own parameters", segcl_context_error(ctx));
-        segcl_clear_error(ctx);
-    }
+}
+
+/* 4. The options every program of this device is built with. */
+static segcl_status format_device_options(segcl_context *ctx)
+{
+    const segcl_device_info *info = &ctx->dev->info;
+    int major = 1, minor = 0;
+    /* CL_DEVICE_OPENCL_C_VERSION reads "OpenCL C <major>.<minor> <vendor text>". */
+    if (sscanf(info->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2)
+        major = 1, minor = 0;
+    const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
     char buf[256];
     snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s", std,
              ctx->params.cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1",
@@ -201,6 +215,28 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     if (!ctx->device_options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     return SEGCL_OK;
+}
+
+static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env,
+                                          const segcl_tuning *override)
+{
+    const segcl_device_info *info = &ctx->dev->info;
+    size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;
+    device_defaults(ctx, env, info, device_wg);
+    const segcl_tuning *t = NULL;
+    segcl_status st = apply_tuning(ctx, env, override, device_wg, &t);
+    if (st)
+        return st;
+    apply_environment(ctx, env, t);
+    /* what follows from the tile and the style */
+    ctx->params.run_local = ctx->params.cpu_style ? 1 : ctx->params.elem_local;
+    ctx->params.gemm_nr = 2 * ctx->params.gemm_vec;
+    if (ctx->params.tuned && ctx->tuning.clblast_set > 0 &&
+        segcl_clblast_apply_set(ctx, ctx->tuning.clblast_set)) {
+        segcl_warn(ctx, "%s; CLBlast keeps its own parameters", segcl_context_error(ctx));
+        segcl_clear_error(ctx);
+    }
+    return format_device_options(ctx);
 }
 
 segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings)
