@@ -121,6 +121,7 @@ run_test golden-ops 300 "$kit/bin/test_golden_ops"
 run_test tiny-end-to-end 300 sh tests/tiny_e2e.sh "$segcl"
 if [ $quick -eq 0 ]; then
     run_test opencl 600 "$kit/bin/test_opencl"
+    run_test opencl-memory 600 "$kit/bin/test_opencl_memory"
     run_test networks 600 "$kit/bin/test_networks"
     run_test data 300 "$kit/bin/test_data"
     run_test datasets 300 "$kit/bin/test_datasets"
