@@ -5,67 +5,17 @@
  */
 #include <signal.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "cli_run.h"
 #include "test_util.h"
 
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static const char *const tmp = fx.temp;
-
-typedef struct run_result {
-    int status;
-    char out[16384];
-} run_result;
-
-/* Runs `env_prefix segcl args` with stdout and stderr captured separately. */
-static void run(const char *env_prefix, const char *args, run_result *r, run_result *err)
-{
-    const char *exe = getenv("SEGCL_EXE");
-    assert_non_null(exe);
-    char errfile[] = "/tmp/segcl-cli-err-XXXXXX";
-    int fd = mkstemp(errfile);
-    assert_true(fd >= 0);
-    close(fd);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>%s", env_prefix ? env_prefix : "", exe, args, errfile);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    /* read everything (a full pipe would stall the child); keep the last part */
-    size_t n = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0) {
-        if (n + got > sizeof r->out - 1) {
-            size_t drop = n + got - (sizeof r->out - 1);
-            memmove(r->out, r->out + drop, n - drop);
-            n -= drop;
-        }
-        memcpy(r->out + n, chunk, got);
-        n += got;
-    }
-    r->out[n] = '\0';
-    int status = pclose(p);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    FILE *f = fopen(errfile, "r");
-    assert_non_null(f);
-    n = fread(err->out, 1, sizeof err->out - 1, f);
-    err->out[n] = '\0';
-    fclose(f);
-    remove(errfile);
-    err->status = r->status;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
 
 static void test_help_and_version(void **state)
 {
@@ -204,6 +154,72 @@ static void test_selftest_runs(void **state)
     assert_int_not_equal(access(args, F_OK), 0); /* nothing was started */
 }
 
+/* The lab's outputs from the command line, and their one-line errors (after the run that
+ * test_train_predict_eval trains). */
+static void check_lab_options(void)
+{
+    run_result out, err;
+    char args[2048];
+    snprintf(args, sizeof args,
+             "predict --model %s/run --out %s/lab --cutout --feather 2 --background blur:5 "
+             "--instances --min-area 3 --overlay contour %s/syn/images/synth0004.png",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("predict failed: %s", err.out);
+    assert_non_null(strstr(out.out, "synth0004_cutout.png"));
+    assert_non_null(strstr(out.out, "synth0004_composite.jpg"));
+    assert_non_null(strstr(out.out, "synth0004_instances.json"));
+    assert_non_null(strstr(out.out, " instance"));
+    const char *bad[][2] = {{"--overlay dots", "fill, contour or none"},
+                            {"--background '#12345'", "#RRGGBB"},
+                            {"--background /nonexistent/bg.jpg", "/nonexistent/bg.jpg"},
+                            {"--feather -1", "feather"},
+                            {"--min-area -5", "--min-area"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(args, sizeof args, "predict --model %s/run --out %s/lab %s %s/syn/images", tmp,
+                 tmp, bad[k][0], tmp);
+        run(NULL, args, &out, &err);
+        assert_true(out.status == 1 || out.status == 2);
+        if (!strstr(err.out, bad[k][1]))
+            fail_msg("%s: %s", bad[k][0], err.out);
+        assert_int_equal(count_lines(err.out), 1);
+    }
+}
+
+/* Export (weights only, usable as a model), and tools/cutout_frames, the in-memory API's
+ * example, on the run that test_train_predict_eval trains. */
+static void check_export_and_frames(void)
+{
+    run_result out, err;
+    char args[2048];
+    /* export: weights only, usable as a model */
+    snprintf(args, sizeof args, "export %s/run --out %s/weights.safetensors", tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    snprintf(args, sizeof args,
+             "predict --model %s/weights.safetensors --out %s/from-weights %s/syn/images/synth0004.png",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 0);
+    run(NULL, "export", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "--out"));
+    /* tools/cutout_frames, the in-memory API's example: a cut-out per frame */
+    const char *frames = getenv("SEGCL_CUTOUT_FRAMES");
+    assert_non_null(frames);
+    char cmd[2400], line[512] = "";
+    snprintf(cmd, sizeof cmd, "'%s' %s/run %s/syn/images %s/frames 2>&1; ls %s/frames | wc -l",
+             frames, tmp, tmp, tmp, tmp);
+    FILE *pipe = popen(cmd, "r");
+    assert_non_null(pipe);
+    assert_non_null(fgets(line, sizeof line, pipe));
+    assert_non_null(strstr(line, "12 frames cut out"));
+    assert_non_null(fgets(line, sizeof line, pipe));
+    assert_int_equal(atoi(line), 12);
+    assert_int_equal(pclose(pipe), 0);
+}
+
 static void test_train_predict_eval(void **state)
 {
     (void)state;
@@ -236,57 +252,8 @@ static void test_train_predict_eval(void **state)
     assert_non_null(strstr(out.out, "\"dice\": "));
     assert_non_null(strstr(out.out, "\"pixel_accuracy\""));
     assert_non_null(strstr(out.out, "\"name\": \"synth0011\""));
-    /* the lab's outputs from the command line, and their one-line errors */
-    snprintf(args, sizeof args,
-             "predict --model %s/run --out %s/lab --cutout --feather 2 --background blur:5 "
-             "--instances --min-area 3 --overlay contour %s/syn/images/synth0004.png",
-             tmp, tmp, tmp);
-    run(NULL, args, &out, &err);
-    if (out.status != 0)
-        fail_msg("predict failed: %s", err.out);
-    assert_non_null(strstr(out.out, "synth0004_cutout.png"));
-    assert_non_null(strstr(out.out, "synth0004_composite.jpg"));
-    assert_non_null(strstr(out.out, "synth0004_instances.json"));
-    assert_non_null(strstr(out.out, " instance"));
-    const char *bad[][2] = {{"--overlay dots", "fill, contour or none"},
-                            {"--background '#12345'", "#RRGGBB"},
-                            {"--background /nonexistent/bg.jpg", "/nonexistent/bg.jpg"},
-                            {"--feather -1", "feather"},
-                            {"--min-area -5", "--min-area"}};
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        snprintf(args, sizeof args, "predict --model %s/run --out %s/lab %s %s/syn/images", tmp,
-                 tmp, bad[k][0], tmp);
-        run(NULL, args, &out, &err);
-        assert_true(out.status == 1 || out.status == 2);
-        if (!strstr(err.out, bad[k][1]))
-            fail_msg("%s: %s", bad[k][0], err.out);
-        assert_int_equal(count_lines(err.out), 1);
-    }
-    /* export: weights only, usable as a model */
-    snprintf(args, sizeof args, "export %s/run --out %s/weights.safetensors", tmp, tmp);
-    run(NULL, args, &out, &err);
-    assert_int_equal(out.status, 0);
-    snprintf(args, sizeof args,
-             "predict --model %s/weights.safetensors --out %s/from-weights %s/syn/images/synth0004.png",
-             tmp, tmp, tmp);
-    run(NULL, args, &out, &err);
-    assert_int_equal(out.status, 0);
-    run(NULL, "export", &out, &err);
-    assert_int_equal(out.status, 2);
-    assert_non_null(strstr(err.out, "--out"));
-    /* tools/cutout_frames, the in-memory API's example: a cut-out per frame */
-    const char *frames = getenv("SEGCL_CUTOUT_FRAMES");
-    assert_non_null(frames);
-    char cmd[2400], line[512] = "";
-    snprintf(cmd, sizeof cmd, "'%s' %s/run %s/syn/images %s/frames 2>&1; ls %s/frames | wc -l",
-             frames, tmp, tmp, tmp, tmp);
-    FILE *pipe = popen(cmd, "r");
-    assert_non_null(pipe);
-    assert_non_null(fgets(line, sizeof line, pipe));
-    assert_non_null(strstr(line, "12 frames cut out"));
-    assert_non_null(fgets(line, sizeof line, pipe));
-    assert_int_equal(atoi(line), 12);
-    assert_int_equal(pclose(pipe), 0);
+    check_lab_options();
+    check_export_and_frames();
     run(NULL, "bench --size 32 --batch 2 --seconds 0.2 --json", &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "\"train_images_per_s\""));
@@ -488,32 +455,6 @@ static void assert_checkpoints_load(const char *dir, const char *image)
     }
     pclose(p);
     assert_true(n >= 1);
-}
-
-/* Starts `segcl args` with env set, and SIGKILLs it `delay_ms` after `wait_for` appears (or,
- * with wait_for NULL, lets it run until it dies). Returns the wait status. */
-static int run_and_kill(const char *env, const char *args, const char *wait_for, long delay_ms)
-{
-    char cmd[3000];
-    snprintf(cmd, sizeof cmd, "exec %s '%s' %s >/dev/null 2>&1", env, getenv("SEGCL_EXE"), args);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    int status = 0;
-    if (wait_for) {
-        for (int i = 0; i < 6000 && access(wait_for, F_OK) != 0; i++) {
-            if (waitpid(pid, &status, WNOHANG) == pid)
-                fail_msg("segcl ended before %s appeared (status %d)", wait_for, status);
-            nanosleep(&(struct timespec){0, 10000000}, NULL);
-        }
-        nanosleep(&(struct timespec){delay_ms / 1000, (delay_ms % 1000) * 1000000}, NULL);
-        kill(pid, SIGKILL);
-    }
-    waitpid(pid, &status, 0);
-    return status;
 }
 
 /* kill -9 during a step and during a checkpoint write: every checkpoint left loads, and

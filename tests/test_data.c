@@ -337,6 +337,63 @@ static void read_params(segcl_model *m, float **out, size_t *n)
     *n = total;
 }
 
+/* The checkpoint at path, truncated at every interesting length and with corrupted headers:
+ * errors, never crashes (loaded into b). */
+static void check_damaged_copies(const char *path, segcl_model *b)
+{
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *bytes = malloc((size_t)size);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", tmp_dir);
+    long cuts[] = {0, 4, 8, 20, 200, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        f = fopen(bad, "wb");
+        fwrite(bytes, 1, (size_t)cuts[i], f);
+        fclose(f);
+        segcl_status st = test_checkpoint_load(ctx, bad, b, true, NULL);
+        if (st != SEGCL_ERROR_FORMAT)
+            fail_msg("cut at %ld: status %d: %s", cuts[i], st, segcl_context_error(ctx));
+    }
+    /* header length low and high bytes, and the JSON's opening brace */
+    const size_t flips[] = {0, 7, 8};
+    for (size_t i = 0; i < 3; i++) {
+        bytes[flips[i]] ^= 0x55;
+        f = fopen(bad, "wb");
+        fwrite(bytes, 1, (size_t)size, f);
+        fclose(f);
+        assert_int_equal(test_checkpoint_load(ctx, bad, b, true, NULL), SEGCL_ERROR_FORMAT);
+        bytes[flips[i]] ^= 0x55;
+    }
+    free(bytes);
+}
+
+/* A failed save (out of host memory mid-way) of b over path leaves the existing checkpoint (of
+ * step 17) untouched. */
+static void check_failed_saves(const char *path, segcl_model *b, const segcl_run_config *meta)
+{
+    segcl_run_config got;
+    segcl_model *c;
+    int failed_saves = 0;
+    for (long n = 0; n < 12; n++) {
+        segcl_test_fail_alloc_after(n);
+        segcl_status st = segcl_run_checkpoint_save(ctx, path, b, meta);
+        segcl_test_fail_alloc_after(-1);
+        if (st == SEGCL_OK)
+            break;
+        failed_saves++;
+        assert_int_equal(test_checkpoint_load(ctx, path, c = small_model(3), true, &got), SEGCL_OK);
+        assert_int_equal(got.step, 17);
+        segcl_model_destroy(c);
+    }
+    assert_true(failed_saves > 0);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
 static void test_checkpoint_round_trip(void **state)
 {
     (void)state;
@@ -401,52 +458,8 @@ static void test_checkpoint_round_trip(void **state)
     assert_non_null(strstr(segcl_context_error(ctx), "shape"));
     segcl_model_destroy(c);
 
-    /* truncated at every interesting length, and corrupted headers: errors, never crashes */
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    char *bytes = malloc((size_t)size);
-    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    char bad[600];
-    snprintf(bad, sizeof bad, "%s/bad.safetensors", tmp_dir);
-    long cuts[] = {0, 4, 8, 20, 200, size / 2, size - 1};
-    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        f = fopen(bad, "wb");
-        fwrite(bytes, 1, (size_t)cuts[i], f);
-        fclose(f);
-        segcl_status st = test_checkpoint_load(ctx, bad, b, true, NULL);
-        if (st != SEGCL_ERROR_FORMAT)
-            fail_msg("cut at %ld: status %d: %s", cuts[i], st, segcl_context_error(ctx));
-    }
-    /* header length low and high bytes, and the JSON's opening brace */
-    const size_t flips[] = {0, 7, 8};
-    for (size_t i = 0; i < 3; i++) {
-        bytes[flips[i]] ^= 0x55;
-        f = fopen(bad, "wb");
-        fwrite(bytes, 1, (size_t)size, f);
-        fclose(f);
-        assert_int_equal(test_checkpoint_load(ctx, bad, b, true, NULL), SEGCL_ERROR_FORMAT);
-        bytes[flips[i]] ^= 0x55;
-    }
-    free(bytes);
-
-    /* a failed save (out of host memory mid-way) leaves the existing checkpoint untouched */
-    int failed_saves = 0;
-    for (long n = 0; n < 12; n++) {
-        segcl_test_fail_alloc_after(n);
-        segcl_status st = segcl_run_checkpoint_save(ctx, path, b, &meta);
-        segcl_test_fail_alloc_after(-1);
-        if (st == SEGCL_OK)
-            break;
-        failed_saves++;
-        assert_int_equal(test_checkpoint_load(ctx, path, c = small_model(3), true, &got), SEGCL_OK);
-        assert_int_equal(got.step, 17);
-        segcl_model_destroy(c);
-    }
-    assert_true(failed_saves > 0);
-    assert_int_equal(access(path, F_OK), 0);
+    check_damaged_copies(path, b);
+    check_failed_saves(path, b, &meta);
     segcl_tensor_destroy(x);
     segcl_model_destroy(a);
     segcl_model_destroy(b);

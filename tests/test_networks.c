@@ -226,30 +226,13 @@ static float train_step(segcl_model *m, segcl_tensor *x, segcl_tensor *t, segcl_
     return l[0];
 }
 
-static void run_network(segcl_arch arch, const char *prefix)
+/* One training forward + backward of m against PyTorch's (the goldens under prefix): the
+ * loss, every gradient, the running statistics, then the logits in evaluation and in training
+ * mode. */
+static void check_training_pass(segcl_model *m, segcl_tensor *x, segcl_tensor *t,
+                                segcl_tensor *dlogits, segcl_tensor *loss, const char *prefix)
 {
-    segcl_model_config cfg = {arch, 1, small_set() ? 4 : 16, 4, 3};
-    segcl_model *m;
-    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
-    if (!small_set())
-        assert_int_equal(segcl_model_parameter_elements(m),
-                         arch == SEGCL_ARCH_UNET ? 974417 : 780865);
-    assert_ok(ctx, segcl_model_init(m, 1)); /* running statistics 0 / 1 */
-    float **init = fill_weights(m);
     char name[160];
-    snprintf(name, sizeof name, "%s.input", prefix);
-    segcl_tensor *x = load(name);
-    snprintf(name, sizeof name, "%s.target", prefix);
-    segcl_tensor *t = load(name);
-    int64_t two[1] = {2};
-    segcl_tensor *loss, *dlogits;
-    assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
-    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, x->shape, &dlogits));
-    int64_t lshape[4] = {x->shape[0], 1, x->shape[2], x->shape[3]};
-    segcl_tensor_destroy(dlogits);
-    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, lshape, &dlogits));
-
-    /* one training forward + backward */
     float l = train_step(m, x, t, dlogits, loss, NULL);
     snprintf(name, sizeof name, "%s.loss", prefix);
     double ref_loss = entry(name)->values[0];
@@ -279,6 +262,32 @@ static void run_network(segcl_arch arch, const char *prefix)
     assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
     snprintf(name, sizeof name, "%s.logits", prefix);
     check_tensor("logits", logits, name, NULL, 1e-4);
+}
+
+static void run_network(segcl_arch arch, const char *prefix)
+{
+    segcl_model_config cfg = {arch, 1, small_set() ? 4 : 16, 4, 3};
+    segcl_model *m;
+    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+    if (!small_set())
+        assert_int_equal(segcl_model_parameter_elements(m),
+                         arch == SEGCL_ARCH_UNET ? 974417 : 780865);
+    assert_ok(ctx, segcl_model_init(m, 1)); /* running statistics 0 / 1 */
+    float **init = fill_weights(m);
+    char name[160];
+    snprintf(name, sizeof name, "%s.input", prefix);
+    segcl_tensor *x = load(name);
+    snprintf(name, sizeof name, "%s.target", prefix);
+    segcl_tensor *t = load(name);
+    int64_t two[1] = {2};
+    segcl_tensor *loss, *dlogits;
+    assert_ok(ctx, segcl_tensor_create(ctx, "loss", 1, two, &loss));
+    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, x->shape, &dlogits));
+    int64_t lshape[4] = {x->shape[0], 1, x->shape[2], x->shape[3]};
+    segcl_tensor_destroy(dlogits);
+    assert_ok(ctx, segcl_tensor_create(ctx, "dlogits", 4, lshape, &dlogits));
+
+    check_training_pass(m, x, t, dlogits, loss, prefix);
 
     /* two Adam steps (lr 1e-3, weight decay 1e-6), then two SGD steps (lr 1e-2); on the small
      * set (simulators) Adam only: the SGD kernel runs in test_ops there */

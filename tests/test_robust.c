@@ -6,13 +6,13 @@
  * a one-line error (or success), never in a crash, a leak or a damaged checkpoint; the suite
  * runs under AddressSanitizer and UBSan in CI, which turns any memory error here into a failure.
  */
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "data/data.h"
+#include "safetensors_edit.h"
 #include "test_checkpoint.h"
 #include "test_util.h"
 
@@ -35,22 +35,6 @@ static void assert_message_names(const char *what)
     assert_null(strchr(msg, '\n'));
 }
 
-/* Writes a safetensors file from a JSON header text and `data_len` zero bytes of data. */
-static void write_safetensors(const char *path, const char *header, size_t data_len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint64_t n = strlen(header);
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t)(n >> (8 * i));
-    assert_int_equal(fwrite(le, 1, 8, f), 8);
-    assert_int_equal(fwrite(header, 1, n, f), n);
-    for (size_t i = 0; i < data_len; i++)
-        fputc(0, f);
-    fclose(f);
-}
-
 static segcl_model *small_model(void)
 {
     segcl_model_config cfg = {SEGCL_ARCH_UNET, 1, 4, 2, 3};
@@ -71,43 +55,6 @@ static void small_meta(segcl_run_config *meta)
     meta->val_fraction = 0.25f;
     meta->base_lr = 1e-3f;
     snprintf(meta->data_dir, sizeof meta->data_dir, "%s", synth_dir);
-}
-
-/* Replaces one metadata value of a safetensors file, keeping the tensors. */
-static void rewrite_metadata(const char *src, const char *dst, const char *key, const char *value)
-{
-    FILE *f = fopen(src, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    unsigned char *bytes = malloc((size_t)size);
-    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++)
-        hlen |= (uint64_t)bytes[i] << (8 * i);
-    json_error_t jerr;
-    json_t *header = json_loadb((const char *)bytes + 8, hlen, 0, &jerr);
-    assert_non_null(header);
-    json_t *md = json_object_get(header, "__metadata__");
-    assert_non_null(md);
-    assert_int_equal(json_object_set_new(md, key, json_string(value)), 0);
-    char *text = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    size_t tlen = strlen(text), padded = (tlen + 7) / 8 * 8;
-    f = fopen(dst, "wb");
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    fwrite(le, 1, 8, f);
-    fwrite(text, 1, tlen, f);
-    for (size_t i = tlen; i < padded; i++)
-        fputc(' ', f);
-    fwrite(bytes + 8 + hlen, 1, (size_t)size - 8 - hlen, f);
-    fclose(f);
-    free(text);
-    json_decref(header);
-    free(bytes);
 }
 
 /* ---- checkpoint headers ---- */

@@ -112,6 +112,67 @@ static uint8_t *read_jpeg(const char *path, int *w, int *h)
     return px;
 }
 
+/* The composite (JPEG) in out over solid green: green where alpha (from the cut-out) is 0
+ * and all neighbours too, the photo where it is 255, the blend between. */
+static void check_composite(const char *out, const uint8_t *cut, const uint8_t *photo, int w,
+                            int h)
+{
+    char path[900];
+    int w2, h2;
+    snprintf(path, sizeof path, "%s/synth0003_composite.jpg", out);
+    assert_int_equal(access(path, R_OK), 0);
+    uint8_t *comp = read_jpeg(path, &w2, &h2);
+    assert_true(w2 == w && h2 == h);
+    size_t checked = 0;
+    for (int y = 2; y < h - 2; y++)
+        for (int x = 2; x < w - 2; x++) {
+            int lo = 255, hi = 0; /* where alpha is flat, JPEG keeps the blend's colour */
+            for (int dy = -2; dy <= 2; dy++)
+                for (int dx = -2; dx <= 2; dx++) {
+                    const int a = cut[4 * ((y + dy) * w + x + dx) + 3];
+                    lo = a < lo ? a : lo, hi = a > hi ? a : hi;
+                }
+            if (hi - lo > 8)
+                continue;
+            const int a = cut[4 * (y * w + x) + 3];
+            const uint8_t *c = comp + 3 * (y * w + x), *ph = photo + 3 * (y * w + x);
+            const int green[3] = {0, 255, 0};
+            for (int k = 0; k < 3; k++)
+                assert_true(abs(c[k] - (a * ph[k] + (255 - a) * green[k]) / 255) <= 24);
+            checked++;
+        }
+    assert_true(checked > 0);
+    free(comp);
+}
+
+/* The instances' JSON in out: areas add up to the mask's foreground (fg pixels); boxes inside
+ * the picture (w wide). */
+static void check_instances_json(const char *out, int w, size_t fg)
+{
+    char path[900];
+    snprintf(path, sizeof path, "%s/synth0003_instances.json", out);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    assert_non_null(root);
+    json_t *list = json_object_get(root, "instances");
+    const size_t n = json_array_size(list);
+    assert_int_equal((size_t)json_integer_value(json_object_get(root, "count")), n);
+    assert_true(n >= 1);
+    json_int_t area = 0;
+    for (size_t k = 0; k < n; k++) {
+        json_t *e = json_array_get(list, k), *box = json_object_get(e, "bbox");
+        assert_int_equal(json_integer_value(json_object_get(e, "class")), 1);
+        area += json_integer_value(json_object_get(e, "area"));
+        const json_int_t x = json_integer_value(json_object_get(box, "x")),
+                         bw = json_integer_value(json_object_get(box, "width"));
+        assert_true(x >= 0 && bw >= 1 && x + bw <= w);
+        json_t *c = json_object_get(e, "centroid");
+        assert_true(json_real_value(json_array_get(c, 0)) >= (double)x);
+    }
+    assert_int_equal(area, (json_int_t)fg);
+    json_decref(root);
+}
+
 /* The lab's outputs from a trained model: the cut-out's alpha follows the mask (above one
  * half exactly where the mask is foreground), the composite over a solid colour has that
  * colour where alpha is 0 (within JPEG's error away from edges) and the photo where it is
@@ -156,68 +217,15 @@ static void check_lab_outputs(const char *model, const char *image, const char *
     }
     assert_true(fg > 0 && fg < (size_t)w * h);
     assert_true(zero + opaque < (size_t)w * h); /* a soft alpha, not a hard mask */
-    /* the composite (JPEG): green where alpha is 0 and all neighbours too */
-    snprintf(path, sizeof path, "%s/synth0003_composite.jpg", out);
-    assert_int_equal(access(path, R_OK), 0);
-    uint8_t *comp = read_jpeg(path, &w2, &h2);
-    assert_true(w2 == w && h2 == h);
-    size_t checked = 0;
-    for (int y = 2; y < h - 2; y++)
-        for (int x = 2; x < w - 2; x++) {
-            int lo = 255, hi = 0; /* where alpha is flat, JPEG keeps the blend's colour */
-            for (int dy = -2; dy <= 2; dy++)
-                for (int dx = -2; dx <= 2; dx++) {
-                    const int a = cut[4 * ((y + dy) * w + x + dx) + 3];
-                    lo = a < lo ? a : lo, hi = a > hi ? a : hi;
-                }
-            if (hi - lo > 8)
-                continue;
-            const int a = cut[4 * (y * w + x) + 3];
-            const uint8_t *c = comp + 3 * (y * w + x), *ph = photo + 3 * (y * w + x);
-            const int green[3] = {0, 255, 0};
-            for (int k = 0; k < 3; k++)
-                assert_true(abs(c[k] - (a * ph[k] + (255 - a) * green[k]) / 255) <= 24);
-            checked++;
-        }
-    assert_true(checked > 0);
-    free(comp);
-    /* the instances' JSON: areas add up to the mask's foreground; boxes inside the picture */
-    snprintf(path, sizeof path, "%s/synth0003_instances.json", out);
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    assert_non_null(root);
-    json_t *list = json_object_get(root, "instances");
-    const size_t n = json_array_size(list);
-    assert_int_equal((size_t)json_integer_value(json_object_get(root, "count")), n);
-    assert_true(n >= 1);
-    json_int_t area = 0;
-    for (size_t k = 0; k < n; k++) {
-        json_t *e = json_array_get(list, k), *box = json_object_get(e, "bbox");
-        assert_int_equal(json_integer_value(json_object_get(e, "class")), 1);
-        area += json_integer_value(json_object_get(e, "area"));
-        const json_int_t x = json_integer_value(json_object_get(box, "x")),
-                         bw = json_integer_value(json_object_get(box, "width"));
-        assert_true(x >= 0 && bw >= 1 && x + bw <= w);
-        json_t *c = json_object_get(e, "centroid");
-        assert_true(json_real_value(json_array_get(c, 0)) >= (double)x);
-    }
-    assert_int_equal(area, (json_int_t)fg);
-    json_decref(root);
+    check_composite(out, cut, photo, w, h);
+    check_instances_json(out, w, fg);
     free(mask), free(cut), free(inst), free(photo);
 }
 
-static void test_train_outputs(void **state)
+/* The run folder out of a 3-epoch run: its files, a metrics.csv row per epoch, overlays. */
+static void check_run_files(const char *out)
 {
-    (void)state;
-    char out[400], path[1024];
-    snprintf(out, sizeof out, "%s/run", tmp);
-    segcl_train_options o;
-    base_options(&o, out);
-    segcl_train_summary s;
-    assert_ok(ctx, segcl_train(ctx, &o, &s));
-    assert_int_equal(s.epochs_done, 3);
-    assert_int_equal(s.steps, 3 * 3); /* 12 training images, batch 4 */
-    assert_true(s.final_val_dice >= 0 && s.final_val_dice <= 1);
+    char path[1024];
     const char *files[] = {"checkpoint.safetensors", "best.safetensors", "metrics.csv",
                            "curves.svg"};
     for (int i = 0; i < 4; i++) {
@@ -238,6 +246,61 @@ static void test_train_outputs(void **state)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "ls %s/overlays/epoch003_*.jpg >/dev/null 2>&1", out);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Files a and b hold the same bytes. */
+static void assert_same_bytes(const char *a, const char *b)
+{
+    size_t la, lb;
+    unsigned char *da = file_bytes(a, &la), *db = file_bytes(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da), free(db);
+}
+
+/* segcl export of the run out: weights only (no optimizer moments: about a third of the
+ * checkpoint), and from it the same mask of img as mask (the best checkpoint's); never over the
+ * model itself, never from what is not a model. */
+static void check_export(const char *out, const char *img, const char *mask)
+{
+    char exported[700], path[1024], pred[500], b[1100];
+    const char *inputs[] = {img};
+    segcl_predictor *p;
+    snprintf(exported, sizeof exported, "%s/exported.safetensors", tmp);
+    assert_ok(ctx, segcl_export_weights(ctx, out, exported));
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    size_t full_len, weights_len;
+    unsigned char *full = file_bytes(path, &full_len), *weights = file_bytes(exported, &weights_len);
+    assert_true(weights_len * 10 < full_len * 4 && weights_len * 10 > full_len * 3);
+    assert_false(holds(weights, weights_len, "optimizer."));
+    assert_true(holds(full, full_len, "optimizer.m."));
+    free(full), free(weights);
+    snprintf(pred, sizeof pred, "%s/pred-from-export", tmp);
+    assert_ok(ctx, segcl_predictor_open(ctx, exported, NULL, &p));
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, pred, false, NULL, NULL));
+    segcl_predictor_destroy(p);
+    snprintf(b, sizeof b, "%s/synth0003_mask.png", pred);
+    assert_same_bytes(mask, b);
+    /* never over the model itself, never from what is not a model */
+    assert_int_equal(segcl_export_weights(ctx, path, path), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(segcl_context_error(ctx), "is the model itself"));
+    assert_int_not_equal(segcl_export_weights(ctx, data, exported), SEGCL_OK);
+    assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
+}
+
+static void test_train_outputs(void **state)
+{
+    (void)state;
+    char out[400], path[1024];
+    snprintf(out, sizeof out, "%s/run", tmp);
+    segcl_train_options o;
+    base_options(&o, out);
+    segcl_train_summary s;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 3);
+    assert_int_equal(s.steps, 3 * 3); /* 12 training images, batch 4 */
+    assert_true(s.final_val_dice >= 0 && s.final_val_dice <= 1);
+    check_run_files(out);
 
     /* evaluation and prediction from the best checkpoint */
     snprintf(path, sizeof path, "%s/best.safetensors", out);
@@ -274,42 +337,13 @@ static void test_train_outputs(void **state)
     char a[1100], b[1100];
     snprintf(a, sizeof a, "%s/pred/synth0003_mask.png", tmp);
     snprintf(b, sizeof b, "%s/synth0003_mask.png", pred);
-    size_t la, lb;
-    unsigned char *da = file_bytes(a, &la), *db = file_bytes(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(da, db, la);
-    free(da), free(db);
+    assert_same_bytes(a, b);
     /* a folder that is no run */
     assert_int_equal(segcl_predictor_open(ctx, data, NULL, &p), SEGCL_ERROR_IO);
     assert_null(p);
     assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
 
-    /* segcl export: weights only (no optimizer moments: about a third of the checkpoint), and
-     * the same masks from it */
-    char exported[700];
-    snprintf(exported, sizeof exported, "%s/exported.safetensors", tmp);
-    assert_ok(ctx, segcl_export_weights(ctx, out, exported));
-    snprintf(path, sizeof path, "%s/best.safetensors", out);
-    size_t full_len, weights_len;
-    unsigned char *full = file_bytes(path, &full_len), *weights = file_bytes(exported, &weights_len);
-    assert_true(weights_len * 10 < full_len * 4 && weights_len * 10 > full_len * 3);
-    assert_false(holds(weights, weights_len, "optimizer."));
-    assert_true(holds(full, full_len, "optimizer.m."));
-    free(full), free(weights);
-    snprintf(pred, sizeof pred, "%s/pred-from-export", tmp);
-    assert_ok(ctx, segcl_predictor_open(ctx, exported, NULL, &p));
-    assert_ok(ctx, segcl_predict_files(p, inputs, 1, pred, false, NULL, NULL));
-    segcl_predictor_destroy(p);
-    snprintf(b, sizeof b, "%s/synth0003_mask.png", pred);
-    da = file_bytes(a, &la), db = file_bytes(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(da, db, la);
-    free(da), free(db);
-    /* never over the model itself, never from what is not a model */
-    assert_int_equal(segcl_export_weights(ctx, path, path), SEGCL_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(segcl_context_error(ctx), "is the model itself"));
-    assert_int_not_equal(segcl_export_weights(ctx, data, exported), SEGCL_OK);
-    assert_non_null(strstr(segcl_context_error(ctx), "not a segcl run folder"));
+    check_export(out, img, a);
 }
 
 static void test_resume_is_exact(void **state)

@@ -52,6 +52,22 @@ char *test_read_file(const char *path)
     return s;
 }
 
+void test_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+segcl_context *test_open_context(const segcl_settings *s)
+{
+    segcl_context *ctx = NULL;
+    assert_int_equal(segcl_context_create(&ctx), SEGCL_OK);
+    assert_ok(ctx, segcl_context_open(ctx, s));
+    return ctx;
+}
+
 int test_temp_dir(char *buf, size_t len, const char *name)
 {
     const char *base = getenv("TMPDIR");

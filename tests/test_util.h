@@ -27,6 +27,11 @@ int fixture_mask(int seed, int x, int y);
 unsigned char *test_tensor_bytes(const char *path, size_t *len);
 /* A whole file, NUL-terminated (free() it), or NULL when it cannot be opened. */
 char *test_read_file(const char *path);
+/* Writes text to path; fails the test when it cannot. */
+void test_write_text(const char *path, const char *text);
+
+/* A new context opened with s (NULL: the defaults); fails the test when it cannot be. */
+segcl_context *test_open_context(const segcl_settings *s);
 
 /* A new folder $TMPDIR/segcl-<name>-XXXXXX (or under /tmp) in buf; 0 on success. */
 int test_temp_dir(char *buf, size_t len, const char *name);

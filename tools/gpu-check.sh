@@ -114,11 +114,14 @@ run_test() { # name, timeout, env..., program
     results="$results
 | $name | $verdict | $took s | $(grep -Ec '^\[       OK \]' "$logs/$name.log") |"
 }
-run_test ops 600 "$kit/bin/test_ops"
+run_test ops-conv 600 "$kit/bin/test_ops_conv"
+run_test ops-layers 300 "$kit/bin/test_ops_layers"
+run_test ops-loss 300 "$kit/bin/test_ops_loss"
 run_test golden-ops 300 "$kit/bin/test_golden_ops"
 run_test tiny-end-to-end 300 sh tests/tiny_e2e.sh "$segcl"
 if [ $quick -eq 0 ]; then
     run_test opencl 600 "$kit/bin/test_opencl"
+    run_test opencl-memory 600 "$kit/bin/test_opencl_memory"
     run_test networks 600 "$kit/bin/test_networks"
     run_test data 300 "$kit/bin/test_data"
     run_test datasets 300 "$kit/bin/test_datasets"
