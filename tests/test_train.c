@@ -408,11 +408,22 @@ static void test_resume_is_exact(void **state)
 }
 
 /* Ctrl-C comes from another thread (the CLI's signal thread): the flag is shared across
- * threads, which ThreadSanitizer (tools/test.sh's thread stage) checks. */
+ * threads, which ThreadSanitizer (tools/test.sh's thread stage) checks. It comes once the run
+ * has taken a step, however long setting up took (sanitizers on a loaded machine: seconds). */
+static atomic_int stepped;
+
+static void count_steps(const segcl_train_progress *progress, void *user)
+{
+    (void)user;
+    if (progress->event == 0)
+        atomic_store(&stepped, 1);
+}
+
 static void *cancel_later(void *arg)
 {
     (void)arg;
-    nanosleep(&(struct timespec){0, 200000000}, NULL);
+    for (int i = 0; i < 6000 && !atomic_load(&stepped); i++) /* at most 10 minutes */
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
     atomic_store(&cancel_flag, 1);
     return NULL;
 }
@@ -427,7 +438,9 @@ static void test_cancel_from_another_thread(void **state)
     base_options(&o, out);
     o.epochs = 100000;
     atomic_store(&cancel_flag, 0);
+    atomic_store(&stepped, 0);
     o.cancel = &cancel_flag;
+    o.progress = count_steps;
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
     assert_ok(ctx, segcl_train(ctx, &o, &s));
