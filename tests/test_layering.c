@@ -28,7 +28,6 @@
 #define MAX_LINES 600
 /* ...except these, over it when the rule came (issue 16); take a file off once it is under. */
 static const char *const size_allowed[] = {
-    "src/infer/predict.c",
     "src/model/model.c",
     "src/train/train.c",
 };
