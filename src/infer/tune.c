@@ -108,6 +108,92 @@ static void consider(tuner *t, const segcl_tuning *c, bool cpu_style)
     }
 }
 
+/* The search on a CPU-style device, from base: 1. GEMM backend and register tile, 2. cache
+ * blocking of segcl's GEMM, 3. elements per work-item of run-style kernels. */
+static void tune_cpu(tuner *t, const segcl_tuning *base, const segcl_device_info *info)
+{
+    /* 1. GEMM: segcl's register tiles for the vector widths the device has, and CLBlast */
+    static const unsigned tiles[][2] = {{16, 12}, {16, 8}, {16, 14}, {8, 6}, {8, 4}};
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        if (tiles[i][0] > info->native_float_width && tiles[i][0] > 8)
+            continue;
+        segcl_tuning c = *base;
+        c.gemm_backend = SEGCL_GEMM_CPU;
+        c.gemm_vec = tiles[i][0], c.gemm_mr = tiles[i][1];
+        if (c.gemm_vec != base->gemm_vec || c.gemm_mr != base->gemm_mr)
+            consider(t, &c, true);
+    }
+    if (info->max_work_group_size >= 256) {
+        segcl_tuning c = *base;
+        c.gemm_backend = SEGCL_GEMM_CLBLAST;
+        consider(t, &c, true);
+    }
+    /* 2. cache blocking of segcl's GEMM: row tiles, column tiles, K block */
+    if (t->best.gemm_backend == SEGCL_GEMM_CPU) {
+        static const unsigned blocks[][3] = {
+            {4, 8, 128}, {8, 4, 128}, {4, 16, 128}, {16, 4, 256}, {8, 8, 128}};
+        segcl_tuning from = t->best;
+        for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+            segcl_tuning c = from;
+            c.mc_tiles = blocks[i][0], c.nc_tiles = blocks[i][1], c.kc = blocks[i][2];
+            consider(t, &c, true);
+        }
+    }
+    /* 3. elements per work-item of run-style kernels */
+    static const unsigned runs[] = {256, 1024, 2048};
+    segcl_tuning from = t->best;
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        segcl_tuning c = from;
+        c.run_length = runs[i];
+        consider(t, &c, true);
+    }
+}
+
+/* The search on a GPU-style device, from base: 1. CLBlast's Xgemm parameter sets, 2. the
+ * work-group size of the elementwise kernels. */
+static void tune_gpu(tuner *t, const segcl_tuning *base, const segcl_device_info *info)
+{
+    /* 1. CLBlast's Xgemm parameter sets against its own database */
+    for (int set = 1; set <= segcl_clblast_set_count(); set++) {
+        segcl_tuning c = *base;
+        c.clblast_set = set;
+        consider(t, &c, false);
+    }
+    /* 2. work-group size of the elementwise kernels */
+    static const unsigned locals[] = {32, 128, 256};
+    segcl_tuning from = t->best;
+    for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++) {
+        if (locals[i] > info->max_work_group_size)
+            continue;
+        segcl_tuning c = from;
+        c.elem_local = locals[i];
+        consider(t, &c, false);
+    }
+}
+
+/* Stores the fastest candidate in the device's tuning file; its path into path (cap bytes). */
+static segcl_status save_best(tuner *t, const segcl_device_info *info, bool cpu_style,
+                              char *path, size_t cap)
+{
+    if (isinf(t->best_score))
+        return segcl_fail(t->ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",
+                          info->name);
+    char *file = segcl_context_tuning_path(t->ctx);
+    if (!file)
+        return segcl_fail(t->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_status st = segcl_tuning_save(t->ctx, file, info, &t->best, t->report);
+    if (!st) {
+        char what[160];
+        describe(&t->best, cpu_style, what, sizeof what);
+        say(t, "fastest: %s (%.1f ms per image, training and inference)", what,
+            1e3 * t->best_score);
+        if (path && cap)
+            snprintf(path, cap, "%s", file);
+    }
+    segcl_free(file);
+    return st;
+}
+
 segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *options, char *path,
                         size_t cap)
 {
@@ -155,80 +241,11 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
                          .run_length = kp->run_length,
                          .elem_local = (unsigned)kp->elem_local};
     consider(&t, &base, cpu_style);
-    if (cpu_style) {
-        /* 1. GEMM: segcl's register tiles for the vector widths the device has, and CLBlast */
-        static const unsigned tiles[][2] = {{16, 12}, {16, 8}, {16, 14}, {8, 6}, {8, 4}};
-        for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
-            if (tiles[i][0] > info->native_float_width && tiles[i][0] > 8)
-                continue;
-            segcl_tuning c = base;
-            c.gemm_backend = SEGCL_GEMM_CPU;
-            c.gemm_vec = tiles[i][0], c.gemm_mr = tiles[i][1];
-            if (c.gemm_vec != base.gemm_vec || c.gemm_mr != base.gemm_mr)
-                consider(&t, &c, cpu_style);
-        }
-        if (info->max_work_group_size >= 256) {
-            segcl_tuning c = base;
-            c.gemm_backend = SEGCL_GEMM_CLBLAST;
-            consider(&t, &c, cpu_style);
-        }
-        /* 2. cache blocking of segcl's GEMM: row tiles, column tiles, K block */
-        if (t.best.gemm_backend == SEGCL_GEMM_CPU) {
-            static const unsigned blocks[][3] = {
-                {4, 8, 128}, {8, 4, 128}, {4, 16, 128}, {16, 4, 256}, {8, 8, 128}};
-            segcl_tuning from = t.best;
-            for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
-                segcl_tuning c = from;
-                c.mc_tiles = blocks[i][0], c.nc_tiles = blocks[i][1], c.kc = blocks[i][2];
-                consider(&t, &c, cpu_style);
-            }
-        }
-        /* 3. elements per work-item of run-style kernels */
-        static const unsigned runs[] = {256, 1024, 2048};
-        segcl_tuning from = t.best;
-        for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-            segcl_tuning c = from;
-            c.run_length = runs[i];
-            consider(&t, &c, cpu_style);
-        }
-    } else {
-        /* 1. CLBlast's Xgemm parameter sets against its own database */
-        for (int set = 1; set <= segcl_clblast_set_count(); set++) {
-            segcl_tuning c = base;
-            c.clblast_set = set;
-            consider(&t, &c, cpu_style);
-        }
-        /* 2. work-group size of the elementwise kernels */
-        static const unsigned locals[] = {32, 128, 256};
-        segcl_tuning from = t.best;
-        for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++) {
-            if (locals[i] > info->max_work_group_size)
-                continue;
-            segcl_tuning c = from;
-            c.elem_local = locals[i];
-            consider(&t, &c, cpu_style);
-        }
-    }
-    if (isinf(t.best_score)) {
-        st = segcl_fail(ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",
-                        info->name);
-        goto done;
-    }
-    char *file = segcl_context_tuning_path(ctx);
-    if (!file) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        goto done;
-    }
-    st = segcl_tuning_save(ctx, file, info, &t.best, t.report);
-    if (!st) {
-        char what[160];
-        describe(&t.best, cpu_style, what, sizeof what);
-        say(&t, "fastest: %s (%.1f ms per image, training and inference)", what,
-            1e3 * t.best_score);
-        if (path && cap)
-            snprintf(path, cap, "%s", file);
-    }
-    segcl_free(file);
+    if (cpu_style)
+        tune_cpu(&t, &base, info);
+    else
+        tune_gpu(&t, &base, info);
+    st = save_best(&t, info, cpu_style, path, cap);
 done:
     json_decref(t.report);
     if (st) /* the message, formatted before its context goes */
