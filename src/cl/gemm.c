@@ -322,6 +322,22 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_workspace *ws,
                                 SEGCL_ARG(a->scale), SEGCL_ARG(a->shift), SEGCL_ARG(flags)));
 }
 
+/* dy is packed for a few images at a time: the packed copy stays within WGRAD_PACK_BYTES (at
+ * least one image), so a large batch costs no more scratch than a small one. */
+static size_t wgrad_chunk_images(const segcl_context *ctx, size_t images, size_t image_pack)
+{
+    size_t chunk_images = WGRAD_PACK_BYTES / image_pack;
+    if (chunk_images < 1)
+        chunk_images = 1;
+#ifdef SEGCL_TESTING
+    if (ctx->test_hooks.wgrad_images > 0) /* tests: force small chunks */
+        chunk_images = (size_t)ctx->test_hooks.wgrad_images;
+#else
+    (void)ctx;
+#endif
+    return chunk_images > images ? images : chunk_images;
+}
+
 segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
                                        const segcl_conv_implicit_args *a)
 {
@@ -346,18 +362,8 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
     const cl_uint mr = ctx->params.gemm_mr, m = a->m, n = (cl_uint)k;
     const cl_uint tiles_m = (m + mr - 1) / mr,
                   tiles_n = (n + ctx->params.gemm_nr - 1) / ctx->params.gemm_nr;
-    /* dy packed for a few images at a time: the packed copy stays within WGRAD_PACK_BYTES
-     * (at least one image), so a large batch costs no more scratch than a small one */
     const size_t image_pack = (size_t)tiles_m * mr * pixels * sizeof(float);
-    size_t chunk_images = WGRAD_PACK_BYTES / image_pack;
-    if (chunk_images < 1)
-        chunk_images = 1;
-#ifdef SEGCL_TESTING
-    if (ctx->test_hooks.wgrad_images > 0) /* tests: force small chunks */
-        chunk_images = (size_t)ctx->test_hooks.wgrad_images;
-#endif
-    if (chunk_images > a->images)
-        chunk_images = a->images;
+    const size_t chunk_images = wgrad_chunk_images(ctx, a->images, image_pack);
     cl_mem ap;
     if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_PACK_A, "GEMM packed A",
                                       chunk_images * image_pack, &ap)))
