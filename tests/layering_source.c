@@ -282,3 +282,20 @@ void check_includes(const char *root, const char *const *folders, size_t nfolder
     }
 }
 
+void each_source(const char *root, const char *folder,
+                 void (*visit)(const char *path, const source *s, report *r), report *r)
+{
+    file_list files = {0};
+    list_files(root, folder, &files);
+    for (size_t i = 0; i < files.count; i++) {
+        source s;
+        if (!source_load(&s, root, files.paths[i])) {
+            note(r, "%s: cannot be read", files.paths[i]);
+            continue;
+        }
+        r->files++;
+        visit(files.paths[i], &s, r);
+        source_free(&s);
+    }
+    file_list_free(&files);
+}

@@ -51,6 +51,11 @@ void source_free(source *s);
 /* The line (from 1) of offset at. */
 int line_of(const source *s, size_t at);
 
+/* Calls visit for every .c and .h file under root/folder that reads (one that cannot be read
+ * is a finding), counting them in r->files. */
+void each_source(const char *root, const char *folder,
+                 void (*visit)(const char *path, const source *s, report *r), report *r);
+
 /* The included path without leading "./", "../" and "src/": what it names inside src/. */
 const char *normalised(const char *path);
 const char *base_name(const char *path);

@@ -159,31 +159,24 @@ static bool names_flag(const char *lit, size_t n)
     return false;
 }
 
+static void find_flags(const char *path, const source *s, report *r)
+{
+    for (size_t k = 0; k < s->literals; k++) {
+        /* the literal's text, escapes as written, up to its closing quote */
+        const char *lit = s->text + s->literal_at[k] + 1;
+        size_t n = 0;
+        while (lit + n < s->text + s->len && lit[n] != '\n' &&
+               !(lit[n] == '"' && s->bare[lit + n - s->text] == '"'))
+            n++;
+        if (names_flag(lit, n))
+            note(r, "%s:%d: \"%.*s\"", path, line_of(s, s->literal_at[k]),
+                 (int)(n > 80 ? 80 : n), lit);
+    }
+}
+
 static void check_no_flags(const char *root, report *r)
 {
-    file_list files = {0};
-    list_files(root, "src", &files);
-    for (size_t i = 0; i < files.count; i++) {
-        source s;
-        if (!source_load(&s, root, files.paths[i])) {
-            note(r, "%s: cannot be read", files.paths[i]);
-            continue;
-        }
-        r->files++;
-        for (size_t k = 0; k < s.literals; k++) {
-            /* the literal's text, escapes as written, up to its closing quote */
-            const char *lit = s.text + s.literal_at[k] + 1;
-            size_t n = 0;
-            while (lit + n < s.text + s.len && lit[n] != '\n' &&
-                   !(lit[n] == '"' && s.bare[lit + n - s.text] == '"'))
-                n++;
-            if (names_flag(lit, n))
-                note(r, "%s:%d: \"%.*s\"", files.paths[i], line_of(&s, s.literal_at[k]),
-                     (int)(n > 80 ? 80 : n), lit);
-        }
-        source_free(&s);
-    }
-    file_list_free(&files);
+    each_source(root, "src", find_flags, r);
 }
 
 static bool is_ident(char c)
@@ -191,34 +184,27 @@ static bool is_ident(char c)
     return isalnum((unsigned char)c) || c == '_';
 }
 
+static void find_getenv(const char *path, const source *s, report *r)
+{
+    if (strcmp(path, GETENV_ALLOWED) == 0)
+        return;
+    for (size_t at = 0; at < s->len; at++) {
+        if (!is_ident(s->bare[at]) || (at > 0 && is_ident(s->bare[at - 1])))
+            continue;
+        size_t n = 0;
+        while (is_ident(s->bare[at + n]))
+            n++;
+        if ((n == 6 && strncmp(s->bare + at, "getenv", 6) == 0) ||
+            (n == 13 && strncmp(s->bare + at, "secure_getenv", 13) == 0))
+            note(r, "%s:%d: %.*s (only " GETENV_ALLOWED " reads the environment)", path,
+                 line_of(s, at), (int)n, s->bare + at);
+        at += n;
+    }
+}
+
 static void check_getenv(const char *root, report *r)
 {
-    file_list files = {0};
-    list_files(root, "src", &files);
-    for (size_t i = 0; i < files.count; i++) {
-        source s;
-        if (!source_load(&s, root, files.paths[i])) {
-            note(r, "%s: cannot be read", files.paths[i]);
-            continue;
-        }
-        r->files++;
-        if (strcmp(files.paths[i], GETENV_ALLOWED) != 0) {
-            for (size_t at = 0; at < s.len; at++) {
-                if (!is_ident(s.bare[at]) || (at > 0 && is_ident(s.bare[at - 1])))
-                    continue;
-                size_t n = 0;
-                while (is_ident(s.bare[at + n]))
-                    n++;
-                if ((n == 6 && strncmp(s.bare + at, "getenv", 6) == 0) ||
-                    (n == 13 && strncmp(s.bare + at, "secure_getenv", 13) == 0))
-                    note(r, "%s:%d: %.*s (only " GETENV_ALLOWED " reads the environment)",
-                         files.paths[i], line_of(&s, at), (int)n, s.bare + at);
-                at += n;
-            }
-        }
-        source_free(&s);
-    }
-    file_list_free(&files);
+    each_source(root, "src", find_getenv, r);
 }
 
 static bool size_allows(const char *path)
