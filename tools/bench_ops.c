@@ -228,7 +228,7 @@ static void report(const segcl_device_info *info, const layer *layers, size_t nl
         double flop = 2.0 * batch * l->cin * l->cout * l->k * l->k * (double)res * res;
         double tf = 0, tb = 0;
         if (tj) {
-            char key[16];
+            char key[32];
             snprintf(key, sizeof key, "L%zu", i);
             json_t *e = json_object_get(json_object_get(tj, "layers"), key);
             tf = json_real_value(json_object_get(e, "forward_s"));
