@@ -1,5 +1,5 @@
 /*
- * What the op suites (test_ops_conv.c, test_ops_layers.c, test_ops_training.c) share: the
+ * What the op suites (test_ops_conv.c, test_ops_layers.c, test_ops_loss.c) share: the
  * group's context, workspace and random stream, float tensors made from double arrays, the
  * comparison against the double references, and central finite-difference checks.
  */

@@ -58,9 +58,9 @@ typedef enum segcl_device_type {
 
 /** Everything `segcl devices` shows about one OpenCL device. Plain data, owned by the caller. */
 typedef struct segcl_device_info {
-    int index;          /**< global index over all platforms, as taken by `--device N` */
-    int platform_index; /**< P in `--device P:D` */
-    int device_index;   /**< D in `--device P:D` (index within its platform) */
+    int index;          /**< global index over all platforms: "N" in segcl_settings.device */
+    int platform_index; /**< P in a "P:D" device string */
+    int device_index;   /**< D in a "P:D" device string (index within its platform) */
     segcl_device_type type;
     char platform_name[128];
     char platform_version[128];
@@ -138,7 +138,8 @@ SEGCL_API segcl_status segcl_context_create(segcl_context **out);
 SEGCL_API segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings);
 
 /**
- * Releases the context and everything it owns. Accepts NULL. Tensors must be destroyed first.
+ * Releases the context and everything it owns. Accepts NULL. Tensors, predictors and anything
+ * else made on it must be destroyed first.
  *
  * Effect on the process: when the context ran GEMMs through CLBlast, this empties CLBlast's
  * caches of compiled programs and binaries (CLBlastClearCache) for every CLBlast user in the

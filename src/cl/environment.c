@@ -1,7 +1,8 @@
 /*
- * The one reader of the process environment: every variable the README documents, and in test
- * builds (-DSEGCL_TESTING) the test hooks' SEGCL_TEST_* ones, parsed into a struct once per
- * context open instead of by each user on each call.
+ * The one reader of the process environment: every variable the README documents, the tuning
+ * experiments' ones that tools/PERF.md documents (SEGCL_RUN, SEGCL_GEMM_VEC, SEGCL_GEMM_MR,
+ * SEGCL_GEMM_CPU_BLOCKING, SEGCL_NO_IMPLICIT, SEGCL_NO_FUSION), and in test builds
+ * (-DSEGCL_TESTING) the hooks' SEGCL_TEST_* ones: parsed into a struct once per context open.
  */
 #include <stdio.h>
 #include <stdlib.h>

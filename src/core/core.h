@@ -29,8 +29,9 @@ SEGCL_INTERNAL void *segcl_calloc(size_t count, size_t size);
 SEGCL_INTERNAL void *segcl_realloc(void *ptr, size_t size);
 SEGCL_INTERNAL char *segcl_strdup(const char *s);
 SEGCL_INTERNAL void segcl_free(void *ptr);
-/* How many allocations have failed in the calling thread so far. Libraries that report
- * running out of memory as something else (jansson's parser) are told apart by it. */
+/* How many allocations have failed in the calling thread so far. Libraries that allocate
+ * through segcl_malloc but report running out of memory as something else (libpng's error
+ * callback) are told apart by it. */
 SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
 #ifdef SEGCL_TESTING
 /* Test hook (test builds only): the allocation after `n` more successful ones fails; n < 0
@@ -132,6 +133,9 @@ SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir);
 /* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
 SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path,
                                             size_t max_bytes, char **data, size_t *length);
+/* Whether a and b name the same file or folder (same device and inode; false when either
+ * cannot be read). */
+SEGCL_INTERNAL bool segcl_same_file(const char *a, const char *b);
 /* write() until done, retrying interrupted calls; `path` names the file in errors. */
 SEGCL_INTERNAL segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data,
                                             size_t n, const char *path);

@@ -156,3 +156,10 @@ segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st)
     f->temporary = NULL;
     return st;
 }
+
+bool segcl_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}

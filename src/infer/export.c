@@ -5,41 +5,12 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "io/checkpoint.h"
 #include "io/onnx_export.h"
 #include "model/model.h"
 #include "train/run_folder.h"
 #include "settings/run_config.h"
-
-segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
-{
-    *out = NULL;
-    struct stat sb;
-    const bool folder = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    const size_t len = strlen(path) + sizeof "/best.safetensors";
-    char *file = segcl_malloc(len);
-    if (!file)
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    snprintf(file, len, folder ? "%s/best.safetensors" : "%s", path);
-    if (folder && stat(file, &sb) != 0) {
-        segcl_free(file);
-        return segcl_fail(ctx, SEGCL_ERROR_IO,
-                          "%s is a folder without best.safetensors: not a segcl run folder (give "
-                          "a checkpoint file, or a run folder that finished an epoch)",
-                          path);
-    }
-    *out = file;
-    return SEGCL_OK;
-}
-
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
 
 /* Opens the model a run folder or checkpoint names, with its settings; not into out_path. */
 static segcl_status open_model(segcl_context *ctx, const char *model_path, const char *out_path,
@@ -50,17 +21,16 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
     segcl_status st = segcl_model_file(ctx, model_path, &src);
     if (st)
         return st;
-    if (same_file(src, out_path))
+    if (segcl_same_file(src, out_path))
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                         "%s is the model itself: export to another file", out_path);
     else
         st = segcl_run_config_read(ctx, src, meta);
     if (!st && !meta->from_segcl)
-        st = segcl_fail_setting(ctx, "init_path", SEGCL_ERROR_FORMAT,
-                                "%s has no segcl metadata (architecture, size, normalisation): "
-                                "export a model segcl trained, or start a training run from its "
-                                "weights",
-                                src);
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s has no segcl metadata (architecture, size, normalisation): export "
+                        "a model segcl trained, or start a training run from its weights",
+                        src);
     if (!st && !(st = segcl_settings_check(ctx, meta, SEGCL_SETTINGS_MODEL, NULL)) &&
         !(st = segcl_model_create(ctx, &meta->model, model)))
         st = segcl_checkpoint_load(ctx, src, *model, false);

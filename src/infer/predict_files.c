@@ -73,13 +73,6 @@ static bool is_output_name(const char *name)
     return false;
 }
 
-static bool same_folder(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Expands folders into their image files (sorted), listed before anything is written; files
  * are taken as given. */
 static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs, size_t count,
@@ -99,7 +92,7 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
             size_t nn;
             if ((st = segcl_list_dir(segcl_context_diag(ctx), inputs[i], false, &names, &nn)))
                 break;
-            const bool is_out = same_folder(inputs[i], out_dir);
+            const bool is_out = segcl_same_file(inputs[i], out_dir);
             for (size_t k = 0; k < nn && !st; k++) {
                 if (!segcl_image_file_name(names[k]) || (is_out && is_output_name(names[k])))
                     continue;

@@ -72,12 +72,6 @@ static segcl_status blur_planes(segcl_diag *diag, float *planes, int count, int 
     return SEGCL_OK;
 }
 
-static uint8_t to_byte(double v)
-{
-    long b = lround(v);
-    return (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
-}
-
 segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width, int height,
                               float radius)
 {
@@ -91,7 +85,7 @@ segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width, int h
         f[i] = plane[i];
     segcl_status st = blur_planes(diag, f, 1, width, height, radius);
     for (size_t i = 0; i < n && !st; i++)
-        plane[i] = to_byte(f[i]);
+        plane[i] = segcl_to_byte(f[i]);
     segcl_free(f);
     return st;
 }
@@ -150,7 +144,8 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
     if (st) {
         char message[900];
         snprintf(message, sizeof message, "%s", segcl_diag_message(diag));
-        return segcl_diag_fail(diag, st, "background: %s", message);
+        return segcl_diag_fail_setting(diag, segcl_diag_setting(diag), st, "background: %s",
+                                       message);
     }
     out->kind = SEGCL_BACKGROUND_IMAGE;
     return SEGCL_OK;
@@ -217,7 +212,7 @@ static segcl_status blurred_background(segcl_diag *diag, const segcl_image *phot
         const float wgt = f[3 * n + i];
         for (int c = 0; c < 3; c++)
             out->pixels[i * 3 + c] =
-                to_byte(wgt > 1e-3f ? f[c * n + i] / wgt : f[(4 + c) * n + i]);
+                segcl_to_byte(wgt > 1e-3f ? f[c * n + i] / wgt : f[(4 + c) * n + i]);
     }
     segcl_free(f);
     return st;

@@ -7,12 +7,6 @@
 
 #include "picture/picture.h"
 
-static uint8_t to_byte(double v)
-{
-    long b = lround(v);
-    return (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
-}
-
 /* A colour per instance: hues a golden angle apart, bright and saturated. */
 static void instance_colour(size_t k, uint8_t rgb[3])
 {
@@ -28,7 +22,7 @@ static void instance_colour(size_t k, uint8_t rgb[3])
     case 4: r = t, g = p, b = v; break;
     default: r = v, g = p, b = q; break;
     }
-    rgb[0] = to_byte(r * 255), rgb[1] = to_byte(g * 255), rgb[2] = to_byte(b * 255);
+    rgb[0] = segcl_to_byte(r * 255), rgb[1] = segcl_to_byte(g * 255), rgb[2] = segcl_to_byte(b * 255);
 }
 
 /* A stack of pixel indices for the flood fill, grown by doubling. */

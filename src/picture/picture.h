@@ -5,6 +5,8 @@
 #ifndef SEGCL_PICTURE_H
 #define SEGCL_PICTURE_H
 
+#include <math.h>
+
 #include "data/data.h"
 
 /* Colour of foreground class c >= 1 in overlays (a small fixed set, repeated). */
@@ -92,6 +94,13 @@ SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_diag *diag, const uint32
 static inline uint8_t segcl_photo_channel(const segcl_image *photo, size_t i, int c)
 {
     return photo->pixels[i * photo->channels + (photo->channels >= 3 ? c : 0)];
+}
+
+/* v rounded and clamped to 0..255. */
+static inline uint8_t segcl_to_byte(double v)
+{
+    long b = lround(v);
+    return (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
 }
 
 #endif

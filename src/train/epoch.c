@@ -150,7 +150,7 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     if (r->ranks > 1) {
         /* Ctrl-C reaches the ranks at different moments: they stop at the same step */
         int first;
-        segcl_status st = segcl_run_first_rank_with(r, cancelled, &first);
+        segcl_status st = segcl_training_first_rank_with(r, cancelled, &first);
         if (st)
             return st;
         cancelled = first >= 0;
@@ -168,7 +168,7 @@ static segcl_status step(run_state *r, long epoch, long b, double *loss_sum, lon
     float v[2] = {0, 0};
     size_t n = 0;
     segcl_status st = compute(r, epoch, b, v, &n);
-    if (r->ranks > 1 && !r->broken && !(st = segcl_run_agree(r, st)))
+    if (r->ranks > 1 && !r->broken && !(st = segcl_training_agree(r, st)))
         st = sum_gradients(r, &v[0]);
     if (st || (st = segcl_model_step(r->model, opt)))
         return st;
@@ -190,7 +190,7 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
                                  segcl_train_summary *summary, double loss_sum, long loss_n,
                                  double t_epoch);
 
-segcl_status segcl_run_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v, bool *stop,
                              segcl_train_summary *summary)
 {
     double loss_sum = 0;
@@ -211,9 +211,9 @@ segcl_status segcl_run_epoch(run_state *r, long epoch, val_result *v, bool *stop
     if (!lead(r)) {
         /* validation, metrics and checkpoints are rank 0's: wait for its word */
         summary->epochs_done = (int)(epoch + 1);
-        return segcl_run_agree(r, SEGCL_OK);
+        return segcl_training_agree(r, SEGCL_OK);
     }
-    return segcl_run_agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
+    return segcl_training_agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
 }
 
 /* Rank 0's end of an epoch: validation, metrics, checkpoints, the curve, the report. */
@@ -222,7 +222,7 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
                                  double t_epoch)
 {
     segcl_status st;
-    if ((st = segcl_run_validate(r, epoch, v)))
+    if ((st = segcl_training_validate(r, epoch, v)))
         return st;
     segcl_run_config *m = &r->meta;
     const segcl_optimizer *opt = &m->optimizer;
@@ -239,7 +239,7 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
     } else {
         /* Dice has nothing to measure: the best model is the one with the lowest loss */
         if (r->val_loader && !r->told_undefined) {
-            segcl_run_notice(r,
+            segcl_training_notice(r,
                              "the %zu validation images hold no foreground pixel: Dice and IoU are "
                              "undefined (nan), and best.safetensors follows the validation loss",
                              r->nval);

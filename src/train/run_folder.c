@@ -436,3 +436,24 @@ segcl_status segcl_run_config_read(segcl_context *ctx, const char *path, segcl_r
     segcl_metadata_clear(&md);
     return st;
 }
+
+segcl_status segcl_model_file(segcl_context *ctx, const char *path, char **out)
+{
+    *out = NULL;
+    struct stat sb;
+    const bool folder = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    const size_t len = strlen(path) + sizeof "/best.safetensors";
+    char *file = segcl_malloc(len);
+    if (!file)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    snprintf(file, len, folder ? "%s/best.safetensors" : "%s", path);
+    if (folder && stat(file, &sb) != 0) {
+        segcl_free(file);
+        return segcl_fail(ctx, SEGCL_ERROR_IO,
+                          "%s is a folder without best.safetensors: not a segcl run folder (give "
+                          "a checkpoint file, or a run folder that finished an epoch)",
+                          path);
+    }
+    *out = file;
+    return SEGCL_OK;
+}

@@ -123,7 +123,7 @@ static segcl_status settings_from_options(run_state *r)
 }
 
 /* The run folder (claimed and locked) and the settings: the caller's, or the checkpoint's. */
-segcl_status segcl_run_setup_settings(run_state *r)
+segcl_status segcl_training_setup_settings(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_train_options *o = r->o;
@@ -171,7 +171,7 @@ segcl_status segcl_run_setup_settings(run_state *r)
 }
 
 /* The dataset, checked up front; problems listed together; the split. */
-segcl_status segcl_run_setup_data(run_state *r)
+segcl_status segcl_training_setup_data(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     segcl_run_config *m = &r->meta;
@@ -187,14 +187,14 @@ segcl_status segcl_run_setup_data(run_state *r)
         for (size_t i = 0; i < r->ds->skipped && at < 300; i++, shown++)
             at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
                                    r->ds->unmatched[i]);
-        segcl_run_notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
+        segcl_training_notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
                          shown < r->ds->skipped ? ", ..." : "");
     }
     if (!r->resuming && !r->o->augment) /* the data's own default */
         m->augment = segcl_augment_default(r->ds->format);
     segcl_check_result check;
     if ((st = segcl_dataset_check(segcl_context_diag(ctx), r->ds, m->size, m->model.classes,
-                                  m->skip_bad, segcl_run_say_line, r, &check)))
+                                  m->skip_bad, segcl_training_say_line, r, &check)))
         return st;
     if (r->ds->count < 2)
         return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
@@ -204,7 +204,7 @@ segcl_status segcl_run_setup_data(run_state *r)
         return st;
     char aug[64];
     segcl_augment_format(m->augment, aug, sizeof aug);
-    segcl_run_notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
+    segcl_training_notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
                      r->ds->count, r->ntrain, r->nval, aug);
     return SEGCL_OK;
 }
@@ -245,7 +245,7 @@ static segcl_status setup_weights(run_state *r)
         segcl_run_config im;
         if (!(st = segcl_run_config_read(ctx, r->o->init_path, &im)) &&
             !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false)))
-            segcl_run_notice(r, "starting from the weights in %s", r->o->init_path);
+            segcl_training_notice(r, "starting from the weights in %s", r->o->init_path);
     } else {
         st = segcl_model_init(r->model, m->seed);
     }
@@ -271,7 +271,7 @@ static segcl_status choose_batch(run_state *r)
                                   r->rank, wanted, m->batch, r->ranks,
                                   segcl_context_device(ctx)->name, batch, batch * r->ranks);
     if (batch < wanted) { /* alone: the run goes on with a smaller batch */
-        segcl_run_notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
+        segcl_training_notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
                          segcl_context_device(ctx)->name, batch);
         m->batch = batch;
     }
@@ -325,7 +325,7 @@ static segcl_status setup_buffers(run_state *r)
 }
 
 /* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
-segcl_status segcl_run_setup_model(run_state *r)
+segcl_status segcl_training_setup_model(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_run_config *m = &r->meta;

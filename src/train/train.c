@@ -32,7 +32,7 @@ void segcl_train_default_options(segcl_train_options *o)
     o->overlays = SEGCL_DEFAULT_OVERLAYS;
 }
 
-segcl_status segcl_run_first_rank_with(run_state *r, int flag, int *first)
+segcl_status segcl_training_first_rank_with(run_state *r, int flag, int *first)
 {
     *first = -1;
     int flags[1024];
@@ -53,12 +53,12 @@ segcl_status segcl_run_first_rank_with(run_state *r, int flag, int *first)
     return st;
 }
 
-segcl_status segcl_run_agree(run_state *r, segcl_status st)
+segcl_status segcl_training_agree(run_state *r, segcl_status st)
 {
     if (!r->coll || r->ranks < 2)
         return st;
     int failed;
-    segcl_status gathered = segcl_run_first_rank_with(r, st != SEGCL_OK, &failed);
+    segcl_status gathered = segcl_training_first_rank_with(r, st != SEGCL_OK, &failed);
     if (failed >= 0)
         r->failed_rank = failed;
     if (st || gathered)
@@ -69,7 +69,7 @@ segcl_status segcl_run_agree(run_state *r, segcl_status st)
     return SEGCL_OK;
 }
 
-void segcl_run_say_line(void *user, const char *line)
+void segcl_training_say_line(void *user, const char *line)
 {
     run_state *r = user;
     if (!r->o->progress || !lead(r))
@@ -78,7 +78,7 @@ void segcl_run_say_line(void *user, const char *line)
     r->o->progress(&p, r->o->user);
 }
 
-void segcl_run_notice(run_state *r, const char *fmt, ...)
+void segcl_training_notice(run_state *r, const char *fmt, ...)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "note: ");
@@ -86,7 +86,7 @@ void segcl_run_notice(run_state *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
     va_end(ap);
-    segcl_run_say_line(r, buf);
+    segcl_training_say_line(r, buf);
 }
 
 static void cleanup(run_state *r)
@@ -170,13 +170,13 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     segcl_workspace *check_ws = NULL;
     if ((st = segcl_workspace_create(ctx, &check_ws)) ||
         (st = segcl_check_gemm(ctx, check_ws, false, &gemm_error)) ||
-        (st = segcl_run_setup_settings(&r)) || (st = segcl_run_setup_data(&r)) ||
+        (st = segcl_training_setup_settings(&r)) || (st = segcl_training_setup_data(&r)) ||
         (!r.resuming && lead(&r) &&
          (st = segcl_run_folder_claim(ctx, r.out_dir, false, &r.lock_fd))) ||
-        (st = segcl_run_setup_model(&r)))
+        (st = segcl_training_setup_model(&r)))
         st = explain_device_memory(&r, st);
     segcl_workspace_destroy(check_ws);
-    if ((st = segcl_run_agree(&r, st))) {
+    if ((st = segcl_training_agree(&r, st))) {
         summary->failed_rank = r.failed_rank;
         summary->collective_broken = r.broken;
         cleanup(&r);
@@ -184,13 +184,13 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     }
     summary->batch = r.global_batch;
     if (r.resuming && r.start_epoch >= r.meta.epochs)
-        segcl_run_notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir,
+        segcl_training_notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir,
                          r.meta.epochs);
     r.t_start = now();
     val_result v = {NAN, NAN, NAN, NAN, false};
     bool stop = false;
     for (long epoch = r.start_epoch; epoch < r.meta.epochs && !stop && !st; epoch++)
-        st = segcl_run_epoch(&r, epoch, &v, &stop, summary);
+        st = segcl_training_epoch(&r, epoch, &v, &stop, summary);
     st = explain_device_memory(&r, st);
     summary->steps = r.meta.optimizer.step;
     summary->best_val_dice = r.meta.best_dice;

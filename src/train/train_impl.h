@@ -74,35 +74,35 @@ static inline bool lead(const run_state *r)
 
 /* Gathers every rank's `flag` (a collective call); *first is the first rank whose flag is set,
  * -1 when none is. */
-SEGCL_INTERNAL segcl_status segcl_run_first_rank_with(run_state *r, int flag, int *first);
+SEGCL_INTERNAL segcl_status segcl_training_first_rank_with(run_state *r, int flag, int *first);
 /* Every rank's status at the same point of the run: the first rank that failed (its own
  * error stays with it; the others get one that names it), or SEGCL_OK everywhere. */
-SEGCL_INTERNAL segcl_status segcl_run_agree(run_state *r, segcl_status st);
+SEGCL_INTERNAL segcl_status segcl_training_agree(run_state *r, segcl_status st);
 /* A line for the user (progress event 2): `line` as it is. */
-SEGCL_INTERNAL void segcl_run_say_line(void *user, const char *line);
+SEGCL_INTERNAL void segcl_training_say_line(void *user, const char *line);
 /* A note for the user: "note: " and the formatted text. */
-SEGCL_INTERNAL void segcl_run_notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+SEGCL_INTERNAL void segcl_training_notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
 
 /* ---- setup.c: before the first step ---- */
 
 /* The run folder (claimed and locked) and the settings: the caller's, or the checkpoint's. */
-SEGCL_INTERNAL segcl_status segcl_run_setup_settings(run_state *r);
+SEGCL_INTERNAL segcl_status segcl_training_setup_settings(run_state *r);
 /* The dataset, checked up front; problems listed together; the split. */
-SEGCL_INTERNAL segcl_status segcl_run_setup_data(run_state *r);
+SEGCL_INTERNAL segcl_status segcl_training_setup_data(run_state *r);
 /* The model (new, from --init weights, or the checkpoint's), the batch, loaders, buffers. */
-SEGCL_INTERNAL segcl_status segcl_run_setup_model(run_state *r);
+SEGCL_INTERNAL segcl_status segcl_training_setup_model(run_state *r);
 
 /* ---- epoch.c: the epochs ---- */
 
 /* The steps of one epoch, then (when it completed) validation, metrics, checkpoints, curve;
  * *stop when the run is done or cancelled. */
-SEGCL_INTERNAL segcl_status segcl_run_epoch(run_state *r, long epoch, val_result *v, bool *stop,
+SEGCL_INTERNAL segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v, bool *stop,
                                             segcl_train_summary *summary);
 
 /* ---- validate.c: after each epoch ---- */
 
 /* Per-image loss and confusion counts over the validation split (NaN without one); overlays of
  * its first images. */
-SEGCL_INTERNAL segcl_status segcl_run_validate(run_state *r, long epoch, val_result *v);
+SEGCL_INTERNAL segcl_status segcl_training_validate(run_state *r, long epoch, val_result *v);
 
 #endif

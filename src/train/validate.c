@@ -107,7 +107,7 @@ static void score_image(const run_state *r, size_t s, uint64_t *image_counts, do
 
 /* Per-image loss and confusion counts over the validation split; the padded copies of a short
  * last batch are left out by working on the logits read back. */
-segcl_status segcl_run_validate(run_state *r, long epoch, val_result *v)
+segcl_status segcl_training_validate(run_state *r, long epoch, val_result *v)
 {
     memset(v, 0, sizeof *v);
     v->dice = v->iou = v->acc = v->loss = NAN;
