@@ -253,7 +253,7 @@ const char *base_name(const char *path)
 
 /* Applies rule to every #include in the .c and .h files under each of folders. */
 void check_includes(const char *root, const char *const *folders, size_t nfolders,
-                           include_rule rule, report *r)
+                    include_rule rule, report *r)
 {
     for (size_t f = 0; f < nfolders; f++) {
         file_list files = {0};

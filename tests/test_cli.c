@@ -237,8 +237,8 @@ static void test_train_predict_eval(void **state)
     assert_non_null(strstr(out.out, "epoch 2/2"));
     assert_non_null(strstr(out.out, "done: 2 epochs"));
     assert_null(strstr(out.out, "\r")); /* plain lines when stdout is not a terminal */
-    snprintf(args, sizeof args, "predict --model %s/run/best.safetensors --out %s/pred %s/syn/images",
-             tmp, tmp, tmp);
+    snprintf(args, sizeof args,
+             "predict --model %s/run/best.safetensors --out %s/pred %s/syn/images", tmp, tmp, tmp);
     run(NULL, args, &out, &err);
     assert_int_equal(out.status, 0);
     assert_non_null(strstr(out.out, "synth0011_mask.png"));

@@ -169,8 +169,8 @@ static void find_flags(const char *path, const source *s, report *r)
                !(lit[n] == '"' && s->bare[lit + n - s->text] == '"'))
             n++;
         if (names_flag(lit, n))
-            note(r, "%s:%d: \"%.*s\"", path, line_of(s, s->literal_at[k]),
-                 (int)(n > 80 ? 80 : n), lit);
+            note(r, "%s:%d: \"%.*s\"", path, line_of(s, s->literal_at[k]), (int)(n > 80 ? 80 : n),
+                 lit);
     }
 }
 
@@ -382,7 +382,7 @@ static void test_checker_sizes(void **state)
     put("src/model/over.c", big); /* 601: over */
     put("src/model/exactly.c", "x;\n");
     put(test_allowed[0], "small;\n"); /* allowed, and needs it no more */
-    put(test_allowed[1], big);         /* allowed */
+    put(test_allowed[1], big);        /* allowed */
     free(big);
     sizes_allowed = test_allowed;
     char over[300];
@@ -410,9 +410,9 @@ static void test_checker_layers(void **state)
     put("src/train/up.c", "#include \"infer/predict.h\"\n");
     put("src/newlayer/x.c", "#include \"core/core.h\"\n");
     /* with the includes test's files in the same tree: data on cl, io on train */
-    const char *found[] = {"src/ops/up.c:2:",   "src/core/up.h:2:",    "src/io/run.c:2:",
-                           "src/train/up.c:1:", "src/newlayer/x.c:1:", "src/data/bad.c:2:",
-                           "src/io/bad.h:3:"};
+    const char *found[] = {
+        "src/ops/up.c:2:",     "src/core/up.h:2:",  "src/io/run.c:2:", "src/train/up.c:1:",
+        "src/newlayer/x.c:1:", "src/data/bad.c:2:", "src/io/bad.h:3:"};
     expect_findings(check_layers, 7, found, 7);
 }
 
@@ -494,10 +494,8 @@ static void test_file_sizes(void **state)
 int main(void)
 {
     const struct CMUnitTest checker[] = {
-        cmocka_unit_test(test_reads_c),
-        cmocka_unit_test(test_checker_includes),
-        cmocka_unit_test(test_checker_literals),
-        cmocka_unit_test(test_checker_sizes),
+        cmocka_unit_test(test_reads_c),          cmocka_unit_test(test_checker_includes),
+        cmocka_unit_test(test_checker_literals), cmocka_unit_test(test_checker_sizes),
         cmocka_unit_test(test_checker_layers),
     };
     const struct CMUnitTest tree[] = {

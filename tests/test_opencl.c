@@ -270,10 +270,10 @@ static void test_kernel_dir_and_build_error(void **state)
     /* A fill kernel that adds 1, so we can tell the disk copy from the embedded one. */
     snprintf(to, sizeof to, "%s/marker.cl", dir);
     test_write_text(to, "__kernel void fill_f32(__global float *x, const uint n, const float v)\n"
-                   "{ uint i = get_global_id(0); if (i < n) x[i] = v + 1.0f; }\n");
+                        "{ uint i = get_global_id(0); if (i < n) x[i] = v + 1.0f; }\n");
     snprintf(to, sizeof to, "%s/broken.cl", dir);
     test_write_text(to, "__kernel void broken(__global float *x)\n"
-                   "{ x[0] = undeclared_identifier_segcl * 2.0f; }\n");
+                        "{ x[0] = undeclared_identifier_segcl * 2.0f; }\n");
 
     segcl_settings s;
     segcl_default_settings(&s);

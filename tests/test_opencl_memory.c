@@ -13,7 +13,8 @@
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
 static const char *const tmp_root = fx.temp;
 
-/* ---- tuning ----------------------------------------------------------------------------------- */
+/* ---- tuning -----------------------------------------------------------------------------------
+ */
 
 static int tuning_warnings;
 static char tuning_warning[512];
@@ -111,7 +112,8 @@ static void test_tuning(void **state)
     segcl_free(text);
 }
 
-/* ---- memory ----------------------------------------------------------------------------------- */
+/* ---- memory -----------------------------------------------------------------------------------
+ */
 
 static void test_out_of_device_memory(void **state)
 {
@@ -124,7 +126,8 @@ static void test_out_of_device_memory(void **state)
     int64_t big[] = {8, 3, 256, 256};
     segcl_tensor *a = NULL, *b = NULL, *c = NULL;
     assert_ok(ctx, segcl_tensor_create(ctx, "activations", 2, small, &a));
-    assert_int_equal(segcl_tensor_create(ctx, "images", 4, big, &b), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
+    assert_int_equal(segcl_tensor_create(ctx, "images", 4, big, &b),
+                     SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     assert_null(b);
     const char *msg = segcl_context_error(ctx);
     assert_non_null(strstr(msg, "'images'"));
@@ -132,7 +135,8 @@ static void test_out_of_device_memory(void **state)
     assert_non_null(strstr(msg, "6.0 MiB"));
     /* The limit counts what is live: after freeing, the same request fits again. */
     assert_ok(ctx, segcl_tensor_create(ctx, "second", 2, small, &b));
-    assert_int_equal(segcl_tensor_create(ctx, "third", 2, small, &c), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
+    assert_int_equal(segcl_tensor_create(ctx, "third", 2, small, &c),
+                     SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     segcl_tensor_destroy(a);
     assert_ok(ctx, segcl_tensor_create(ctx, "third", 2, small, &c));
     assert_int_equal(segcl_memory_in_use(ctx), 1 << 20);
@@ -144,7 +148,8 @@ static void test_out_of_device_memory(void **state)
     segcl_context_destroy(ctx);
     ctx = test_open_context(NULL);
     int64_t huge[] = {(int64_t)(segcl_context_device(ctx)->max_alloc_bytes / 4 + 1)};
-    assert_int_equal(segcl_tensor_create(ctx, "huge", 1, huge, &a), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
+    assert_int_equal(segcl_tensor_create(ctx, "huge", 1, huge, &a),
+                     SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
     assert_non_null(strstr(segcl_context_error(ctx), "'huge'"));
     /* Invalid shapes and closed contexts are refused. */
     int64_t neg[] = {4, -1};
@@ -171,7 +176,8 @@ static void test_arena_plan(void **state)
     assert_ok(ctx, segcl_arena_declare(arena, "c", 4, s3, 2, 3, &c));
     assert_ok(ctx, segcl_arena_declare(arena, "d", 4, s4, 3, 4, &d));
     assert_ok(ctx, segcl_arena_declare(arena, "skip", 4, skip, 0, 4, &e));
-    assert_int_equal(segcl_arena_declare(arena, "bad", 4, s1, 3, 2, &a + 0), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(segcl_arena_declare(arena, "bad", 4, s1, 3, 2, &a + 0),
+                     SEGCL_ERROR_INVALID_ARGUMENT);
     assert_null(segcl_arena_tensor(arena, a));
     assert_ok(ctx, segcl_arena_commit(arena));
     assert_int_equal(segcl_arena_declare(arena, "late", 4, s1, 0, 1, &a), SEGCL_ERROR_STATE);
@@ -184,7 +190,8 @@ static void test_arena_plan(void **state)
             bool together = !(last[i] < first[j] || last[j] < first[i]);
             segcl_tensor *ti = segcl_arena_tensor(arena, slots[i]);
             segcl_tensor *tj = segcl_arena_tensor(arena, slots[j]);
-            size_t oi = segcl_arena_offset(arena, slots[i]), oj = segcl_arena_offset(arena, slots[j]);
+            size_t oi = segcl_arena_offset(arena, slots[i]),
+                   oj = segcl_arena_offset(arena, slots[j]);
             bool overlap = oi < oj + tj->bytes && oj < oi + ti->bytes;
             if (together)
                 assert_false(overlap);
@@ -222,19 +229,23 @@ static void test_arena_plan(void **state)
     segcl_context_destroy(ctx);
 }
 
-/* ---- GEMM ------------------------------------------------------------------------------------- */
+/* ---- GEMM -------------------------------------------------------------------------------------
+ */
 
-/* C = alpha op(A) op(B) + beta C on the host in double; returns max |err| / (sum |terms| + |beta C|). */
-static double gemm_error(const segcl_gemm_args *g, const float *a, const float *b,
-                         const float *c0, const float *c)
+/* C = alpha op(A) op(B) + beta C on the host in double; returns max |err| / (sum |terms| + |beta
+ * C|). */
+static double gemm_error(const segcl_gemm_args *g, const float *a, const float *b, const float *c0,
+                         const float *c)
 {
     double worst = 0;
     for (size_t i = 0; i < g->m; i++)
         for (size_t j = 0; j < g->n; j++) {
             double sum = 0, mag = 0;
             for (size_t p = 0; p < g->k; p++) {
-                double x = g->trans_a ? a[g->a_offset + p * g->lda + i] : a[g->a_offset + i * g->lda + p];
-                double y = g->trans_b ? b[g->b_offset + j * g->ldb + p] : b[g->b_offset + p * g->ldb + j];
+                double x =
+                    g->trans_a ? a[g->a_offset + p * g->lda + i] : a[g->a_offset + i * g->lda + p];
+                double y =
+                    g->trans_b ? b[g->b_offset + j * g->ldb + p] : b[g->b_offset + p * g->ldb + j];
                 sum += x * y;
                 mag += fabs(x * y);
             }
@@ -253,8 +264,13 @@ static double gemm_error(const segcl_gemm_args *g, const float *a, const float *
 static void run_gemm_case(segcl_context *ctx, segcl_workspace *ws, segcl_rng *rng, size_t t,
                           size_t m, size_t n, size_t k)
 {
-    segcl_gemm_args g = {.trans_a = t & 1, .trans_b = (t >> 1) & 1, .m = m, .n = n, .k = k,
-                         .alpha = t % 3 ? 1.0f : -0.75f, .beta = t % 4 == 3 ? 0.5f : 0.0f};
+    segcl_gemm_args g = {.trans_a = t & 1,
+                         .trans_b = (t >> 1) & 1,
+                         .m = m,
+                         .n = n,
+                         .k = k,
+                         .alpha = t % 3 ? 1.0f : -0.75f,
+                         .beta = t % 4 == 3 ? 0.5f : 0.0f};
     /* Padded leading dimensions and non-zero offsets, as im2col workspaces use. */
     g.lda = (g.trans_a ? m : k) + (t % 5);
     g.ldb = (g.trans_b ? k : n) + (t % 3);
@@ -279,24 +295,24 @@ static void run_gemm_case(segcl_context *ctx, segcl_workspace *ws, segcl_rng *rn
     assert_ok(ctx, segcl_buffer_create(ctx, "A", na * 4, &g.a));
     assert_ok(ctx, segcl_buffer_create(ctx, "B", nb * 4, &g.b));
     assert_ok(ctx, segcl_buffer_create(ctx, "C", nc * 4, &g.c));
-    assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.a, CL_TRUE, 0, na * 4, a,
-                                          0, NULL, NULL),
-                     0);
-    assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.b, CL_TRUE, 0, nb * 4, b,
-                                          0, NULL, NULL),
-                     0);
-    assert_int_equal(clEnqueueWriteBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c0,
-                                          0, NULL, NULL),
-                     0);
+    assert_int_equal(
+        clEnqueueWriteBuffer(segcl_context_queue(ctx), g.a, CL_TRUE, 0, na * 4, a, 0, NULL, NULL),
+        0);
+    assert_int_equal(
+        clEnqueueWriteBuffer(segcl_context_queue(ctx), g.b, CL_TRUE, 0, nb * 4, b, 0, NULL, NULL),
+        0);
+    assert_int_equal(
+        clEnqueueWriteBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c0, 0, NULL, NULL),
+        0);
     assert_ok(ctx, segcl_gemm(ctx, ws, &g));
-    assert_int_equal(clEnqueueReadBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c,
-                                         0, NULL, NULL),
-                     0);
+    assert_int_equal(
+        clEnqueueReadBuffer(segcl_context_queue(ctx), g.c, CL_TRUE, 0, nc * 4, c, 0, NULL, NULL),
+        0);
     double err = gemm_error(&g, a, b, c0, c);
     /* float32 accumulation over k terms: normalised error stays near k * 2^-24. */
     if (!(err < 2e-6))
-        fail_msg("GEMM M=%zu N=%zu K=%zu ta=%d tb=%d: normalised error %g", m, n, k,
-                 g.trans_a, g.trans_b, err);
+        fail_msg("GEMM M=%zu N=%zu K=%zu ta=%d tb=%d: normalised error %g", m, n, k, g.trans_a,
+                 g.trans_b, err);
     /* Elements of C outside the m x n window (padding) are untouched. */
     for (size_t i = 0; i < m; i++)
         for (size_t j = n; j < g.ldc; j++)
@@ -321,8 +337,8 @@ static void test_gemm_random_shapes(void **state)
     segcl_rng rng;
     segcl_rng_seed(&rng, 2024, 3);
     /* Fixed awkward shapes first, then random ones; every transpose combination. */
-    size_t fixed[][3] = {{1, 1, 1}, {7, 13, 5}, {37, 29, 53}, {64, 64, 64}, {65, 3, 129},
-                         {3, 300, 27}, {128, 1, 77}, {33, 65, 17}};
+    size_t fixed[][3] = {{1, 1, 1},    {7, 13, 5},   {37, 29, 53}, {64, 64, 64},
+                         {65, 3, 129}, {3, 300, 27}, {128, 1, 77}, {33, 65, 17}};
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     for (size_t t = 0; t < nfixed + 16; t++) {
         size_t m, n, k;
@@ -357,8 +373,16 @@ static void test_gemm_bad_arguments(void **state)
     assert_ok(ctx, segcl_workspace_create(ctx, &ws));
     cl_mem buf;
     assert_ok(ctx, segcl_buffer_create(ctx, "buf", 64 * 4, &buf));
-    segcl_gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = buf, .b = buf, .c = buf,
-                         .lda = 3, .ldb = 4, .ldc = 4};
+    segcl_gemm_args g = {.m = 4,
+                         .n = 4,
+                         .k = 4,
+                         .alpha = 1,
+                         .a = buf,
+                         .b = buf,
+                         .c = buf,
+                         .lda = 3,
+                         .ldb = 4,
+                         .ldc = 4};
     assert_int_equal(segcl_gemm(ctx, ws, &g), SEGCL_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(segcl_context_error(ctx), "lda=3"));
     g.lda = 4;
@@ -380,7 +404,8 @@ static void test_gemm_bad_arguments(void **state)
     segcl_context_destroy(ctx);
 }
 
-/* ---- allocation failures ------------------------------------------------------------------------ */
+/* ---- allocation failures ------------------------------------------------------------------------
+ */
 
 /* Every host allocation along open -> tensor -> program -> kernel -> arena is made to fail in
  * turn; each failure must come back as an error with a message, never a crash. */
@@ -432,7 +457,6 @@ static void test_allocation_failure_paths(void **state)
     assert_true(failures > 10);
 }
 
-
 static int setup(void **state)
 {
     (void)state;
@@ -446,7 +470,6 @@ static int teardown(void **state)
 }
 
 static segcl_gemm_backend backend_cpu = SEGCL_GEMM_CPU, backend_clblast = SEGCL_GEMM_CLBLAST;
-
 
 int main(void)
 {

@@ -7,7 +7,8 @@
  * Tolerances (float32 device results vs double references):
  *   forward: |got - ref| <= 1e-5 * max|ref| + 1e-4 * |ref|     (reductions over <= 10^4 terms)
  *   backward, optimizer steps: the same bounds with 1e-4 / 1e-3
- *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 * |numeric|
+ *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 *
+ * |numeric|
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 
 #include "test_ops_util.h"
 
-/* ---- convolution ------------------------------------------------------------------------------ */
+/* ---- convolution ------------------------------------------------------------------------------
+ */
 
 typedef struct conv_case {
     ref_conv c;
@@ -78,16 +80,16 @@ static void run_conv_case(int n, int cin, int h, int w, int cout, int kh, int kw
     round_to_float(k.b, n_bias);
     round_to_float(k.g, n_out);
 
-    segcl_tensor *tx = transposed ? tensor4("x", n, cout, c->ho, c->wo, k.x)
-                                  : tensor4("x", n, cin, h, w, k.x);
-    segcl_tensor *ty = transposed ? tensor4("y", n, cin, h, w, NULL)
-                                  : tensor4("y", n, cout, c->ho, c->wo, NULL);
+    segcl_tensor *tx =
+        transposed ? tensor4("x", n, cout, c->ho, c->wo, k.x) : tensor4("x", n, cin, h, w, k.x);
+    segcl_tensor *ty =
+        transposed ? tensor4("y", n, cin, h, w, NULL) : tensor4("y", n, cout, c->ho, c->wo, NULL);
     segcl_tensor *tw = tensor4("w", cout, cin, kh, kw, k.w);
     segcl_tensor *tb = tensor1("b", (int64_t)n_bias, k.b);
-    segcl_tensor *tg = transposed ? tensor4("dy", n, cin, h, w, k.g)
-                                  : tensor4("dy", n, cout, c->ho, c->wo, k.g);
-    segcl_tensor *tdx = transposed ? tensor4("dx", n, cout, c->ho, c->wo, NULL)
-                                   : tensor4("dx", n, cin, h, w, NULL);
+    segcl_tensor *tg =
+        transposed ? tensor4("dy", n, cin, h, w, k.g) : tensor4("dy", n, cout, c->ho, c->wo, k.g);
+    segcl_tensor *tdx =
+        transposed ? tensor4("dx", n, cout, c->ho, c->wo, NULL) : tensor4("dx", n, cin, h, w, NULL);
     segcl_tensor *tdw = tensor4("dw", cout, cin, kh, kw, NULL);
     segcl_tensor *tdb = tensor1("db", (int64_t)n_bias, NULL);
     segcl_conv_params p = {kh, kw, stride, pad};
@@ -137,15 +139,15 @@ static void run_conv_case(int n, int cin, int h, int w, int cout, int kh, int kw
 static void test_conv2d(void **state)
 {
     (void)state;
-    run_conv_case(2, 3, 37, 29, 5, 3, 3, 1, 1, false);  /* odd sizes, 3x3 pad 1 */
-    run_conv_case(2, 4, 16, 15, 6, 3, 3, 2, 1, false);  /* stride 2 */
-    run_conv_case(3, 7, 9, 11, 3, 1, 1, 1, 0, false);   /* 1x1: no im2col */
-    run_conv_case(2, 5, 8, 10, 9, 2, 3, 2, 0, false);   /* rectangular kernel */
-    run_conv_case(1, 20, 6, 6, 17, 3, 3, 1, 1, false);  /* K = 180 > one GEMM tile */
+    run_conv_case(2, 3, 37, 29, 5, 3, 3, 1, 1, false); /* odd sizes, 3x3 pad 1 */
+    run_conv_case(2, 4, 16, 15, 6, 3, 3, 2, 1, false); /* stride 2 */
+    run_conv_case(3, 7, 9, 11, 3, 1, 1, 1, 0, false);  /* 1x1: no im2col */
+    run_conv_case(2, 5, 8, 10, 9, 2, 3, 2, 0, false);  /* rectangular kernel */
+    run_conv_case(1, 20, 6, 6, 17, 3, 3, 1, 1, false); /* K = 180 > one GEMM tile */
     /* The CPU kernels' blocking (a simulator would take minutes over it): K = 270 in two K
      * blocks; 70-pixel rows, so tiles both inside rows and across them; 150 output channels,
-     * more than one work-group's rows (128 by default); the weight gradient's K (4 x 630 pixels) split, with
-     * K blocks that straddle images. */
+     * more than one work-group's rows (128 by default); the weight gradient's K (4 x 630 pixels)
+     * split, with K blocks that straddle images. */
     bool simulator = strstr(segcl_context_device(ctx)->name, "Oclgrind") != NULL;
     if (segcl_context_params(ctx)->cpu_style && simulator) {
         /* under the simulator's bounds checks, the same blocking on fewer pixels (no split K,
@@ -215,7 +217,7 @@ static void run_fused_case(int n, int cin, int h, int w, int cout)
 static void test_conv_fused(void **state)
 {
     (void)state;
-    run_fused_case(2, 3, 37, 29, 5);    /* odd sizes, partial tiles */
+    run_fused_case(2, 3, 37, 29, 5); /* odd sizes, partial tiles */
     /* two K blocks: the epilogue on the last one only; two row groups */
     run_fused_case(2, 30, strstr(segcl_context_device(ctx)->name, "Oclgrind") ? 3 : 9, 70, 150);
 }
@@ -224,10 +226,10 @@ static void test_conv_transpose2d(void **state)
 {
     (void)state;
     /* ref_conv describes the conv this transposes: (h, w) is the transposed conv's output */
-    run_conv_case(2, 3, 14, 10, 5, 2, 2, 2, 0, true);   /* the common 2x2 stride 2 */
-    run_conv_case(2, 4, 13, 11, 6, 3, 3, 2, 1, true);   /* 3x3 stride 2 pad 1, odd output */
-    run_conv_case(2, 5, 7, 9, 3, 1, 1, 1, 0, true);     /* 1x1 */
-    run_conv_case(2, 3, 9, 11, 4, 3, 3, 1, 1, true);    /* stride 1: flipped weights on CPUs */
+    run_conv_case(2, 3, 14, 10, 5, 2, 2, 2, 0, true); /* the common 2x2 stride 2 */
+    run_conv_case(2, 4, 13, 11, 6, 3, 3, 2, 1, true); /* 3x3 stride 2 pad 1, odd output */
+    run_conv_case(2, 5, 7, 9, 3, 1, 1, 1, 0, true);   /* 1x1 */
+    run_conv_case(2, 3, 9, 11, 4, 3, 3, 1, 1, true);  /* stride 1: flipped weights on CPUs */
 }
 
 static void test_conv_shape_errors(void **state)
@@ -238,7 +240,8 @@ static void test_conv_shape_errors(void **state)
     segcl_conv_params p = {3, 3, 1, 1};
     assert_int_equal(segcl_conv2d_forward(ctx, ws, &p, x, w, NULL, y),
                      SEGCL_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(segcl_context_error(ctx), "weight 'w' has shape 4x2x3x3, expected 4x3x3x3"));
+    assert_non_null(
+        strstr(segcl_context_error(ctx), "weight 'w' has shape 4x2x3x3, expected 4x3x3x3"));
     segcl_conv_params bad = {0, 3, 1, 1};
     assert_int_equal(segcl_conv2d_forward(ctx, ws, &bad, x, w, NULL, y),
                      SEGCL_ERROR_INVALID_ARGUMENT);
@@ -247,7 +250,8 @@ static void test_conv_shape_errors(void **state)
     segcl_tensor_destroy(y);
 }
 
-/* ---- batch norm ------------------------------------------------------------------------------- */
+/* ---- batch norm -------------------------------------------------------------------------------
+ */
 
 typedef struct bn_case {
     int n, c, plane;
@@ -260,7 +264,6 @@ static double bn_objective(void *state)
     ref_bn_train_forward(k->n, k->c, k->plane, k->x, k->gamma, k->beta, 1e-5, k->y, NULL, NULL);
     return dot(k->y, k->g, (size_t)k->n * k->c * k->plane);
 }
-
 
 static void test_batchnorm(void **state)
 {
@@ -281,7 +284,8 @@ static void test_batchnorm(void **state)
     round_to_float(rvar, k.c);
     segcl_batchnorm bn = make_bn(k.c, k.gamma, k.beta, rmean, rvar);
     segcl_tensor *x = tensor4("x", k.n, k.c, 7, 9, k.x), *y = tensor4("y", k.n, k.c, 7, 9, NULL);
-    segcl_tensor *dy = tensor4("dy", k.n, k.c, 7, 9, k.g), *dx = tensor4("dx", k.n, k.c, 7, 9, NULL);
+    segcl_tensor *dy = tensor4("dy", k.n, k.c, 7, 9, k.g),
+                 *dx = tensor4("dx", k.n, k.c, 7, 9, NULL);
     segcl_tensor *dgamma = tensor1("dgamma", k.c, NULL), *dbeta = tensor1("dbeta", k.c, NULL);
 
     /* training forward, running statistics (momentum 0.1, unbiased variance) */
@@ -339,7 +343,8 @@ static void test_batchnorm(void **state)
         free(ref_db);
 }
 
-/* ---- determinism ------------------------------------------------------------------------------ */
+/* ---- determinism ------------------------------------------------------------------------------
+ */
 
 static void conv_bn_pass(float **out, size_t *sizes)
 {
@@ -360,7 +365,8 @@ static void conv_bn_pass(float **out, size_t *sizes)
     segcl_tensor *tx = tensor4("x", n, cin, h, w, x), *tw = tensor4("w", cout, cin, 3, 3, wt);
     segcl_tensor *ty = tensor4("y", n, cout, h, w, NULL), *tz = tensor4("z", n, cout, h, w, NULL);
     segcl_tensor *tg = tensor4("dz", n, cout, h, w, g), *tdy = tensor4("dy", n, cout, h, w, NULL);
-    segcl_tensor *tdx = tensor4("dx", n, cin, h, w, NULL), *tdw = tensor4("dw", cout, cin, 3, 3, NULL);
+    segcl_tensor *tdx = tensor4("dx", n, cin, h, w, NULL),
+                 *tdw = tensor4("dw", cout, cin, 3, 3, NULL);
     segcl_batchnorm bn = make_bn(cout, ones, zero, zero, ones);
     segcl_tensor *dgam = tensor1("dgamma", cout, NULL), *dbet = tensor1("dbeta", cout, NULL);
     segcl_conv_params p = {3, 3, 1, 1};
@@ -397,12 +403,9 @@ static void test_determinism(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d),
-        cmocka_unit_test(test_conv_fused),
-        cmocka_unit_test(test_conv_transpose2d),
-        cmocka_unit_test(test_conv_shape_errors),
-        cmocka_unit_test(test_batchnorm),
-        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_conv2d),           cmocka_unit_test(test_conv_fused),
+        cmocka_unit_test(test_conv_transpose2d), cmocka_unit_test(test_conv_shape_errors),
+        cmocka_unit_test(test_batchnorm),        cmocka_unit_test(test_determinism),
     };
     return cmocka_run_group_tests_name("convolution and batch norm ops", tests, ops_setup,
                                        ops_teardown);

@@ -7,7 +7,8 @@
  * Tolerances (float32 device results vs double references):
  *   forward: |got - ref| <= 1e-5 * max|ref| + 1e-4 * |ref|     (reductions over <= 10^4 terms)
  *   backward, optimizer steps: the same bounds with 1e-4 / 1e-3
- *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 * |numeric|
+ *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 *
+ * |numeric|
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,15 +16,16 @@
 
 #include "test_ops_util.h"
 
-/* ---- activations ------------------------------------------------------------------------------ */
+/* ---- activations ------------------------------------------------------------------------------
+ */
 
 static void test_activations(void **state)
 {
     (void)state;
     size_t n = 2 * 3 * 37 * 29;
     double *x = rand_array(n, -6, 6), *g = rand_array(n, -1, 1);
-    x[0] = 0.0;     /* ReLU's kink: gradient 0 there, as in PyTorch */
-    x[1] = 100.0;   /* sigmoid saturates without overflow */
+    x[0] = 0.0;   /* ReLU's kink: gradient 0 there, as in PyTorch */
+    x[1] = 100.0; /* sigmoid saturates without overflow */
     x[2] = -100.0;
     round_to_float(x, n);
     round_to_float(g, n);
@@ -59,7 +61,8 @@ static void test_activations(void **state)
     free(x), free(g), free(ry), free(rdx);
 }
 
-/* ---- pooling ---------------------------------------------------------------------------------- */
+/* ---- pooling ----------------------------------------------------------------------------------
+ */
 
 static int *read_indices(segcl_tensor *t)
 {
@@ -98,7 +101,8 @@ static void run_pool_case(int n, int c, int h, int w, int k, int s, int p)
 
     /* unpool: scatter y back to the argmax positions; backward gathers */
     segcl_tensor *tu = tensor4("unpooled", n, c, h, w, NULL);
-    segcl_tensor *tdu = tensor4("dunpooled", n, c, h, w, x), *tdyu = tensor4("dy_unpool", n, c, ho, wo, NULL);
+    segcl_tensor *tdu = tensor4("dunpooled", n, c, h, w, x),
+                 *tdyu = tensor4("dy_unpool", n, c, ho, wo, NULL);
     assert_ok(ctx, segcl_maxunpool_forward(ctx, &pp, ty, ti, tu));
     double *ru = zeros(nx);
     for (int pl = 0; pl < planes; pl++)
@@ -145,7 +149,8 @@ static void test_maxpool_ties_and_nan(void **state)
     segcl_tensor_destroy(tx), segcl_tensor_destroy(ty), segcl_tensor_destroy(ti);
 }
 
-/* ---- upsampling ------------------------------------------------------------------------------- */
+/* ---- upsampling -------------------------------------------------------------------------------
+ */
 
 typedef struct up_case {
     int planes, h, w, oh, ow;
@@ -190,20 +195,21 @@ static void run_up_case(int n, int c, int h, int w, int oh, int ow, bool align)
 static void test_upsample(void **state)
 {
     (void)state;
-    run_up_case(2, 3, 8, 9, 16, 18, true);   /* nn.UpsamplingBilinear2d(scale_factor=2) */
-    run_up_case(2, 3, 8, 9, 16, 18, false);  /* F.interpolate(..., align_corners=False) */
-    run_up_case(1, 2, 7, 5, 16, 9, true);    /* general sizes */
+    run_up_case(2, 3, 8, 9, 16, 18, true);  /* nn.UpsamplingBilinear2d(scale_factor=2) */
+    run_up_case(2, 3, 8, 9, 16, 18, false); /* F.interpolate(..., align_corners=False) */
+    run_up_case(1, 2, 7, 5, 16, 9, true);   /* general sizes */
     run_up_case(1, 2, 7, 5, 16, 9, false);
-    run_up_case(2, 1, 5, 6, 3, 4, false);    /* downscaling */
+    run_up_case(2, 1, 5, 6, 3, 4, false); /* downscaling */
     /* each input read by ~40 outputs per axis: a fixed tap limit (16) once dropped some */
     run_up_case(1, 1, 3, 2, 60, 40, true);
     run_up_case(1, 1, 3, 2, 60, 40, false);
-    run_up_case(1, 2, 40, 30, 3, 2, false);  /* shrinking by over 8x, once refused */
+    run_up_case(1, 2, 40, 30, 3, 2, false); /* shrinking by over 8x, once refused */
     /* more planes than the bounded scratch of rows holds (256 of 32x128): three passes */
     run_up_case(2, 130, 32, 64, 64, 128, true);
 }
 
-/* ---- concat ----------------------------------------------------------------------------------- */
+/* ---- concat -----------------------------------------------------------------------------------
+ */
 
 static void test_concat(void **state)
 {
@@ -213,16 +219,19 @@ static void test_concat(void **state)
     double *a = rand_array(na, -1, 1), *b = rand_array(nb, -1, 1), *g = rand_array(no, -1, 1);
     round_to_float(a, na), round_to_float(b, nb), round_to_float(g, no);
     segcl_tensor *ta = tensor4("a", n, ca, h, w, a), *tb = tensor4("b", n, cb, h, w, b);
-    segcl_tensor *to = tensor4("out", n, ca + cb, h, w, NULL), *tg = tensor4("dout", n, ca + cb, h, w, g);
+    segcl_tensor *to = tensor4("out", n, ca + cb, h, w, NULL),
+                 *tg = tensor4("dout", n, ca + cb, h, w, g);
     segcl_tensor *tda = tensor4("da", n, ca, h, w, a), *tdb = tensor4("db", n, cb, h, w, NULL);
     assert_ok(ctx, segcl_concat_forward(ctx, ta, tb, to));
     double *ro = zeros(no), *rda = zeros(na), *rdb = zeros(nb);
     size_t plane = (size_t)h * w;
     for (int i = 0; i < n; i++) {
         memcpy(ro + (size_t)i * (ca + cb) * plane, a + (size_t)i * ca * plane, ca * plane * 8);
-        memcpy(ro + ((size_t)i * (ca + cb) + ca) * plane, b + (size_t)i * cb * plane, cb * plane * 8);
+        memcpy(ro + ((size_t)i * (ca + cb) + ca) * plane, b + (size_t)i * cb * plane,
+               cb * plane * 8);
         memcpy(rda + (size_t)i * ca * plane, g + (size_t)i * (ca + cb) * plane, ca * plane * 8);
-        memcpy(rdb + (size_t)i * cb * plane, g + ((size_t)i * (ca + cb) + ca) * plane, cb * plane * 8);
+        memcpy(rdb + (size_t)i * cb * plane, g + ((size_t)i * (ca + cb) + ca) * plane,
+               cb * plane * 8);
     }
     compare_tensor("concat out", to, ro, 0, 0);
     /* da accumulates onto its previous content (a), db is overwritten */
@@ -293,7 +302,8 @@ static void test_piecewise_finite_differences(void **state)
         k.g = rand_array(no, -1, 1);
         round_to_float(k.g, no);
         k.y = zeros(n > no ? n : no);
-        segcl_tensor *tx = tensor4("x", 2, 3, k.h, k.w, k.x), *tdx = tensor4("dx", 2, 3, k.h, k.w, NULL);
+        segcl_tensor *tx = tensor4("x", 2, 3, k.h, k.w, k.x),
+                     *tdx = tensor4("dx", 2, 3, k.h, k.w, NULL);
         segcl_tensor *ty, *tg, *ti = NULL;
         if (kind < 2) {
             ty = tensor4("y", 2, 3, k.h, k.w, NULL);
@@ -307,7 +317,8 @@ static void test_piecewise_finite_differences(void **state)
             }
         } else {
             segcl_pool_params pp = {kind == 2 ? 2 : 3, 2, kind == 2 ? 0 : 1};
-            int64_t ho = (k.h + 2 * pp.pad - pp.kernel) / 2 + 1, wo = (k.w + 2 * pp.pad - pp.kernel) / 2 + 1;
+            int64_t ho = (k.h + 2 * pp.pad - pp.kernel) / 2 + 1,
+                    wo = (k.w + 2 * pp.pad - pp.kernel) / 2 + 1;
             ty = tensor4("y", 2, 3, ho, wo, NULL);
             ti = tensor4("i", 2, 3, ho, wo, NULL);
             tg = tensor4("dy", 2, 3, ho, wo, k.g);
@@ -315,8 +326,10 @@ static void test_piecewise_finite_differences(void **state)
             assert_ok(ctx, segcl_maxpool_backward(ctx, &pp, tg, ti, tdx, false));
         }
         float *gx = read_tensor(tdx);
-        fd_check(kind == 0 ? "relu dx" : kind == 1 ? "sigmoid dx" : "maxpool dx", pw_objective, &k,
-                 k.x, n, gx, 40, pw_skip);
+        fd_check(kind == 0   ? "relu dx"
+                 : kind == 1 ? "sigmoid dx"
+                             : "maxpool dx",
+                 pw_objective, &k, k.x, n, gx, 40, pw_skip);
         free(gx);
         segcl_tensor *all[] = {tx, tdx, ty, tg, ti};
         for (size_t i = 0; i < 5; i++)

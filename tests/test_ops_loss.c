@@ -7,7 +7,8 @@
  * Tolerances (float32 device results vs double references):
  *   forward: |got - ref| <= 1e-5 * max|ref| + 1e-4 * |ref|     (reductions over <= 10^4 terms)
  *   backward, optimizer steps: the same bounds with 1e-4 / 1e-3
- *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 * |numeric|
+ *   finite differences (step 1e-4 in double): |analytic - numeric| <= 1e-3 * max|grad| + 1e-3 *
+ * |numeric|
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 
 #include "test_ops_util.h"
 
-
-/* ---- losses ----------------------------------------------------------------------------------- */
+/* ---- losses -----------------------------------------------------------------------------------
+ */
 
 typedef struct loss_case {
     segcl_loss_kind kind;
@@ -70,7 +71,8 @@ static void run_loss_case(segcl_loss_kind kind, int n, int classes, int h, int w
         k.weights = rand_array((size_t)classes, 0.5, 2);
         round_to_float(k.weights, (size_t)classes);
     }
-    segcl_tensor *tx = tensor4("logits", n, classes, h, w, k.x), *tt = tensor4("targets", n, 1, h, w, k.t);
+    segcl_tensor *tx = tensor4("logits", n, classes, h, w, k.x),
+                 *tt = tensor4("targets", n, 1, h, w, k.t);
     segcl_tensor *tdx = tensor4("dlogits", n, classes, h, w, NULL), *tl = tensor1("loss", 2, NULL);
     segcl_tensor *tw = weighted ? tensor1("class weights", classes, k.weights) : NULL;
     segcl_loss_params p;
@@ -134,7 +136,8 @@ static void test_loss_extremes(void **state)
         segcl_tensor_destroy(all[i]);
 }
 
-/* ---- optimizers ------------------------------------------------------------------------------- */
+/* ---- optimizers -------------------------------------------------------------------------------
+ */
 
 static void test_optimizers(void **state)
 {
@@ -148,15 +151,21 @@ static void test_optimizers(void **state)
         round_to_float(grads[s], n);
     }
     for (int variant = 0; variant < 5; variant++) {
-        segcl_tensor *tp = tensor1("param", (int64_t)n, p0), *tg = tensor1("grad", (int64_t)n, NULL);
+        segcl_tensor *tp = tensor1("param", (int64_t)n, p0),
+                     *tg = tensor1("grad", (int64_t)n, NULL);
         segcl_tensor *tm = tensor1("m", (int64_t)n, NULL), *tv = tensor1("v", (int64_t)n, NULL);
         double *p = zeros(n), *m = zeros(n), *v = zeros(n);
         memcpy(p, p0, n * sizeof *p);
-        segcl_adam_params ap = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+        segcl_adam_params ap = {.lr = 1e-3f,
+                                .beta1 = 0.9f,
+                                .beta2 = 0.999f,
+                                .eps = 1e-8f,
                                 .weight_decay = variant == 0 ? 1e-6f : 1e-2f,
                                 .decoupled = variant == 1};
-        segcl_sgd_params sp = {.lr = 0.1f, .momentum = variant == 2 ? 0.0f : 0.9f,
-                               .dampening = 0.0f, .weight_decay = 1e-4f,
+        segcl_sgd_params sp = {.lr = 0.1f,
+                               .momentum = variant == 2 ? 0.0f : 0.9f,
+                               .dampening = 0.0f,
+                               .weight_decay = 1e-4f,
                                .nesterov = variant == 4};
         for (int s = 1; s <= 3; s++) {
             const double *g = grads[s - 1];
@@ -209,7 +218,8 @@ static void test_optimizers(void **state)
     free(p0);
 }
 
-/* ---- metrics ---------------------------------------------------------------------------------- */
+/* ---- metrics ----------------------------------------------------------------------------------
+ */
 
 static void test_confusion(void **state)
 {
@@ -222,7 +232,8 @@ static void test_confusion(void **state)
         for (size_t i = 0; i < nt; i++)
             t[i] = segcl_rng_below(&rng, (uint32_t)k);
         t[5] = 255; /* ignored */
-        segcl_tensor *tx = tensor4("logits", n, classes, h, w, x), *tt = tensor4("t", n, 1, h, w, t);
+        segcl_tensor *tx = tensor4("logits", n, classes, h, w, x),
+                     *tt = tensor4("t", n, 1, h, w, t);
         uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
         uint64_t ref[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
         assert_ok(ctx, segcl_confusion(ctx, ws, tx, tt, 255, counts));
@@ -281,10 +292,8 @@ static void test_scores(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_losses),
-        cmocka_unit_test(test_loss_extremes),
-        cmocka_unit_test(test_optimizers),
-        cmocka_unit_test(test_confusion),
+        cmocka_unit_test(test_losses),     cmocka_unit_test(test_loss_extremes),
+        cmocka_unit_test(test_optimizers), cmocka_unit_test(test_confusion),
         cmocka_unit_test(test_scores),
     };
     return cmocka_run_group_tests_name("loss, optimizer and metric ops", tests, ops_setup,

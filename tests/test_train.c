@@ -114,8 +114,7 @@ static uint8_t *read_jpeg(const char *path, int *w, int *h)
 
 /* The composite (JPEG) in out over solid green: green where alpha (from the cut-out) is 0
  * and all neighbours too, the photo where it is 255, the blend between. */
-static void check_composite(const char *out, const uint8_t *cut, const uint8_t *photo, int w,
-                            int h)
+static void check_composite(const char *out, const uint8_t *cut, const uint8_t *photo, int w, int h)
 {
     char path[900];
     int w2, h2;
@@ -207,7 +206,7 @@ static void check_lab_outputs(const char *model, const char *image, const char *
     for (int i = 0; i < w * h; i++) {
         const int a = cut[4 * i + 3];
         assert_true(mask[i] == 0 || mask[i] == 255);
-        assert_int_equal(mask[i] == 255, a > 127); /* threshold 0.5, no feather */
+        assert_int_equal(mask[i] == 255, a > 127);          /* threshold 0.5, no feather */
         assert_memory_equal(cut + 4 * i, photo + 3 * i, 3); /* colours untouched */
         const bool coloured = inst[3 * i] || inst[3 * i + 1] || inst[3 * i + 2];
         assert_int_equal(coloured, mask[i] == 255);
@@ -270,7 +269,8 @@ static void check_export(const char *out, const char *img, const char *mask)
     assert_ok(ctx, segcl_export_weights(ctx, out, exported));
     snprintf(path, sizeof path, "%s/best.safetensors", out);
     size_t full_len, weights_len;
-    unsigned char *full = file_bytes(path, &full_len), *weights = file_bytes(exported, &weights_len);
+    unsigned char *full = file_bytes(path, &full_len),
+                  *weights = file_bytes(exported, &weights_len);
     assert_true(weights_len * 10 < full_len * 4 && weights_len * 10 > full_len * 3);
     assert_false(holds(weights, weights_len, "optimizer."));
     assert_true(holds(full, full_len, "optimizer.m."));

@@ -153,8 +153,8 @@ int golden_load(golden_file *g, const char *name)
     }
     char magic[8];
     uint32_t version, count;
-    if (take(f, magic, 8) || memcmp(magic, "SEGCLGLD", 8) || take(f, &version, 4) ||
-        version != 1 || take(f, &count, 4) || count > 100000) {
+    if (take(f, magic, 8) || memcmp(magic, "SEGCLGLD", 8) || take(f, &version, 4) || version != 1 ||
+        take(f, &count, 4) || count > 100000) {
         fprintf(stderr, "golden: %s is not a version-1 golden file\n", path);
         fclose(f);
         return -1;

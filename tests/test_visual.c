@@ -85,7 +85,8 @@ static void test_composite_over_colour(void **state)
     const char *bad[] = {"#12345", "#1234567", "#gg0000", "blur:", "blur:-3", "blur:x", "",
                          "/no/such/background.jpg"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        assert_int_not_equal(segcl_background_parse(segcl_context_diag(ctx), bad[k], &bg), SEGCL_OK);
+        assert_int_not_equal(segcl_background_parse(segcl_context_diag(ctx), bad[k], &bg),
+                             SEGCL_OK);
         assert_true(strlen(segcl_context_error(ctx)) > 0);
     }
     assert_ok(ctx, segcl_background_parse(segcl_context_diag(ctx), "blur:12.5", &bg));
@@ -178,7 +179,8 @@ static void test_feather_ramp(void **state)
         assert_true(row[36] > 0 && row[43] < 255); /* the ramp is several pixels wide */
     }
     uint8_t same[4] = {9, 200, 3, 77};
-    assert_ok(ctx, segcl_blur_plane(segcl_context_diag(ctx), same, 2, 2, 0)); /* no feather: untouched */
+    assert_ok(ctx,
+              segcl_blur_plane(segcl_context_diag(ctx), same, 2, 2, 0)); /* no feather: untouched */
     assert_int_equal(same[1], 200);
 }
 
@@ -259,7 +261,8 @@ static void check_contour(int size, int width)
         for (int x = a; x < b; x++)
             labels[y * size + x] = 1;
     assert_int_equal(segcl_contour_width(size, size), width);
-    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_CONTOUR, &out));
+    assert_ok(ctx,
+              segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_CONTOUR, &out));
     const uint8_t *col = segcl_overlay_colour(1);
     const int y = size / 2;
     for (int x = 0; x < size; x++) {
@@ -271,7 +274,8 @@ static void check_contour(int size, int width)
             assert_memory_equal(out.pixels + 3 * i, photo.pixels + 3 * i, 3);
     }
     segcl_image_free(&out);
-    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_FILL, &out));
+    assert_ok(ctx,
+              segcl_overlay(segcl_context_diag(ctx), &photo, labels, SEGCL_OVERLAY_FILL, &out));
     const int i = y * size + size / 2;
     assert_memory_not_equal(out.pixels + 3 * i, photo.pixels + 3 * i, 3);
     assert_memory_equal(out.pixels + 3 * (y * size + a), col, 3);
@@ -298,8 +302,10 @@ static void test_training_overlay_side_by_side(void **state)
         pred[i] = (i / s) < 20;
     }
     assert_ok(ctx, segcl_training_overlay(segcl_context_diag(ctx), &photo, truth, pred, 0.5, &out));
-    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, truth, SEGCL_OVERLAY_FILL, &left));
-    assert_ok(ctx, segcl_overlay(segcl_context_diag(ctx), &photo, pred, SEGCL_OVERLAY_FILL, &right));
+    assert_ok(ctx,
+              segcl_overlay(segcl_context_diag(ctx), &photo, truth, SEGCL_OVERLAY_FILL, &left));
+    assert_ok(ctx,
+              segcl_overlay(segcl_context_diag(ctx), &photo, pred, SEGCL_OVERLAY_FILL, &right));
     const int bar = out.height - s;
     assert_int_equal(out.width, 2 * s + 4);
     assert_true(bar >= 9 && bar <= 30);

@@ -101,13 +101,13 @@ static int time_segcl(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_
 static double time_openblas(const shape *sh, const float *a, const float *b, float *c, double flop,
                             double seconds)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n, (int)sh->k,
-                1.0f, a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n, (int)sh->k, 1.0f,
+                a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
     int reps = 0;
     double t = now(), el;
     do {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n,
-                    (int)sh->k, 1.0f, a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sh->m, (int)sh->n, (int)sh->k,
+                    1.0f, a, (int)sh->k, b, (int)sh->n, 0.0f, c, (int)sh->n);
         reps++;
         el = now() - t;
     } while (el < seconds);
@@ -125,8 +125,14 @@ static int bench_shape(segcl_context *ctx, segcl_workspace *ws, const shape *sh,
         a[j] = (float)((j * 37) % 101) * 0.01f - 0.5f;
     for (size_t j = 0; j < nb; j++)
         b[j] = (float)((j * 53) % 97) * 0.01f - 0.5f;
-    segcl_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .alpha = 1, .beta = 0,
-                         .lda = sh->k, .ldb = sh->n, .ldc = sh->n};
+    segcl_gemm_args g = {.m = sh->m,
+                         .n = sh->n,
+                         .k = sh->k,
+                         .alpha = 1,
+                         .beta = 0,
+                         .lda = sh->k,
+                         .ldb = sh->n,
+                         .ldc = sh->n};
     if (check(ctx, segcl_buffer_create(ctx, "A", na * 4, &g.a), "alloc") ||
         check(ctx, segcl_buffer_create(ctx, "B", nb * 4, &g.b), "alloc") ||
         check(ctx, segcl_buffer_create(ctx, "C", nc * 4, &g.c), "alloc"))
@@ -139,8 +145,8 @@ static int bench_shape(segcl_context *ctx, segcl_workspace *ws, const shape *sh,
     double blas = time_openblas(sh, a, b, c, flop, seconds);
     char label[64];
     snprintf(label, sizeof label, "%s", sh->name);
-    printf("%-26s %10.1f %10.1f %8.2f   (%zux%zux%zu)\n", label, ours, blas, ours / blas,
-           sh->m, sh->n, sh->k);
+    printf("%-26s %10.1f %10.1f %8.2f   (%zux%zux%zu)\n", label, ours, blas, ours / blas, sh->m,
+           sh->n, sh->k);
     segcl_buffer_release(ctx, g.a, na * 4);
     segcl_buffer_release(ctx, g.b, nb * 4);
     segcl_buffer_release(ctx, g.c, nc * 4);

@@ -296,13 +296,12 @@ static void print_eval_table(const segcl_eval_result *r)
 {
     printf("%-24s %8s %8s %8s\n", "image", "Dice", "IoU", "pix acc");
     for (size_t k = 0; k < r->count; k++)
-        printf("%-24s %8.4f %8.4f %8.4f\n", r->images[k].name, r->images[k].dice,
-               r->images[k].iou, r->images[k].pixel_accuracy);
+        printf("%-24s %8.4f %8.4f %8.4f\n", r->images[k].name, r->images[k].dice, r->images[k].iou,
+               r->images[k].pixel_accuracy);
     printf("%-24s %8.4f %8.4f %8.4f   (%zu images", "mean", r->dice, r->iou, r->pixel_accuracy,
            r->count);
     if (r->undefined)
-        printf("; %zu without foreground have no Dice and are left out of its mean",
-               r->undefined);
+        printf("; %zu without foreground have no Dice and are left out of its mean", r->undefined);
     printf(")\n");
 }
 

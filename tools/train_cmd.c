@@ -155,8 +155,7 @@ static void interrupts_block(interrupts *it)
 
 static void interrupts_watch(interrupts *it)
 {
-    it->waiting =
-        it->masked && pthread_create(&it->waiter, NULL, interrupt_thread, &it->set) == 0;
+    it->waiting = it->masked && pthread_create(&it->waiter, NULL, interrupt_thread, &it->set) == 0;
 }
 
 /* Stops the watcher and restores the signal mask of before. */
@@ -262,8 +261,8 @@ static void print_summary(const segcl_train_options *o, const segcl_train_summar
                s->epochs_done, s->steps, s->seconds, s->images_per_s, s->batch, s->best_val_dice,
                s->final_val_dice, s->final_val_iou, s->final_val_pixel_accuracy, dir, dir);
     if (mpi->active)
-        printf("data-parallel over %d ranks (global batch %d, %s BatchNorm)\n", mpi->size,
-               s->batch, sync_bn ? "synchronised" : "per-rank");
+        printf("data-parallel over %d ranks (global batch %d, %s BatchNorm)\n", mpi->size, s->batch,
+               sync_bn ? "synchronised" : "per-rank");
 }
 
 int cli_cmd_train(const global_options *g, int argc, char **argv)

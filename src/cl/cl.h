@@ -90,13 +90,12 @@ SEGCL_INTERNAL segcl_status segcl_program_get(segcl_context *ctx, const char *fa
 /* Returns a kernel object, created once per (family, options, name) and owned by ctx. Its local
  * memory is checked against the device's when it is created. */
 SEGCL_INTERNAL segcl_status segcl_kernel_get(segcl_context *ctx, const char *family,
-                                             const char *options, const char *name,
-                                             cl_kernel *out);
+                                             const char *options, const char *name, cl_kernel *out);
 /* The same, with the largest work-group it may run: min(CL_KERNEL_WORK_GROUP_SIZE,
  * CL_DEVICE_MAX_WORK_GROUP_SIZE). */
 SEGCL_INTERNAL segcl_status segcl_kernel_find(segcl_context *ctx, const char *family,
-                                              const char *options, const char *name,
-                                              cl_kernel *out, size_t *max_work_group);
+                                              const char *options, const char *name, cl_kernel *out,
+                                              size_t *max_work_group);
 SEGCL_INTERNAL void segcl_programs_release(segcl_context *ctx);
 /* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
 SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
@@ -127,8 +126,8 @@ SEGCL_INTERNAL segcl_status segcl_set_args(segcl_context *ctx, cl_kernel kernel,
  * dimension 0, clamped to max_work_group; an explicit local larger than max_work_group is an
  * error naming the limit. Not waited for. */
 SEGCL_INTERNAL segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name,
-                                         size_t max_work_group, cl_uint dims,
-                                         const size_t *global, const size_t *local);
+                                         size_t max_work_group, cl_uint dims, const size_t *global,
+                                         const size_t *local);
 /* The work-group of the fixed-order reductions on this device, and the build options that
  * give it to kernels/common.cl (GROUP_SUM_WG): found once per context with a probe kernel. */
 SEGCL_INTERNAL segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg,
@@ -138,7 +137,9 @@ SEGCL_INTERNAL segcl_status segcl_reduction_group(segcl_context *ctx, size_t *wg
 SEGCL_INTERNAL segcl_status segcl_run(segcl_context *ctx, const char *family, const char *options,
                                       const char *name, cl_uint dims, const size_t *global,
                                       const size_t *local, const segcl_arg *args, size_t nargs);
-#define SEGCL_ARGS(...) ((const segcl_arg[]){__VA_ARGS__}), (sizeof((const segcl_arg[]){__VA_ARGS__}) / sizeof(segcl_arg))
+#define SEGCL_ARGS(...)                                                                            \
+    ((const segcl_arg[]){__VA_ARGS__}),                                                            \
+        (sizeof((const segcl_arg[]){__VA_ARGS__}) / sizeof(segcl_arg))
 
 /* Launches a run-style kernel (kernels/common.cl: FOR_RUN) over n elements in dimension 0 and
  * `planes` in dimension 1. */
@@ -204,9 +205,9 @@ SEGCL_INTERNAL segcl_status segcl_gemm(segcl_context *ctx, segcl_workspace *ws,
                                        const segcl_gemm_args *args);
 
 typedef enum segcl_gemm_backend {
-    SEGCL_GEMM_AUTO = 0,    /* CPU devices: segcl's packed kernel; others: CLBlast */
+    SEGCL_GEMM_AUTO = 0, /* CPU devices: segcl's packed kernel; others: CLBlast */
     SEGCL_GEMM_CLBLAST = 1,
-    SEGCL_GEMM_CPU = 2,     /* kernels/gemm_cpu.cl */
+    SEGCL_GEMM_CPU = 2, /* kernels/gemm_cpu.cl */
 } segcl_gemm_backend;
 
 /* CPU backend only: C = alpha op(A) B + beta C with B already in kernels/gemm_cpu.cl's packed
@@ -268,8 +269,8 @@ typedef struct segcl_arena segcl_arena;
 SEGCL_INTERNAL segcl_status segcl_arena_create(segcl_context *ctx, const char *name,
                                                segcl_arena **out);
 SEGCL_INTERNAL segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
-                                                const int64_t *shape, int first_step,
-                                                int last_step, size_t *slot);
+                                                const int64_t *shape, int first_step, int last_step,
+                                                size_t *slot);
 /* Places the declared tensors (offsets and the buffer's size) without allocating anything;
  * commit plans first if needed. */
 SEGCL_INTERNAL segcl_status segcl_arena_plan(segcl_arena *arena);
@@ -291,7 +292,8 @@ SEGCL_INTERNAL segcl_status segcl_shape_check(segcl_context *ctx, const char *na
                                               const int64_t *shape, size_t *numel);
 SEGCL_INTERNAL void segcl_shape_format(int ndim, const int64_t *shape, char *buf, size_t len);
 
-/* ---- profiling (src/cl/launch.c) -------------------------------------------------------------- */
+/* ---- profiling (src/cl/launch.c) --------------------------------------------------------------
+ */
 
 /* With $SEGCL_PROFILE set, every launch waits for its kernel and its time is added up per
  * kernel name (development only: it serialises the queue). */
@@ -312,13 +314,13 @@ SEGCL_INTERNAL bool segcl_profile_enabled(const segcl_context *ctx);
 /* What `segcl tune` chooses per device, and what every later run on that device then uses.
  * Zero fields keep the defaults derived from the device's properties (src/cl/context.c). */
 typedef struct segcl_tuning {
-    int gemm_backend;        /* segcl_gemm_backend; 0: by the kernel style */
-    unsigned gemm_vec;       /* CPU GEMM: floats per register vector (8 or 16) */
-    unsigned gemm_mr;        /*   rows of the register tile */
+    int gemm_backend;                /* segcl_gemm_backend; 0: by the kernel style */
+    unsigned gemm_vec;               /* CPU GEMM: floats per register vector (8 or 16) */
+    unsigned gemm_mr;                /*   rows of the register tile */
     unsigned mc_tiles, nc_tiles, kc; /* cache blocking: row tiles, column tiles, K block */
-    unsigned run_length;     /* elements per work-item of run-style kernels */
-    unsigned elem_local;     /* work-group size of GPU-style elementwise kernels */
-    int clblast_set;         /* 0: CLBlast's own database; n > 0: segcl's Xgemm set n */
+    unsigned run_length;             /* elements per work-item of run-style kernels */
+    unsigned elem_local;             /* work-group size of GPU-style elementwise kernels */
+    int clblast_set;                 /* 0: CLBlast's own database; n > 0: segcl's Xgemm set n */
 } segcl_tuning;
 
 /* Where the tuning of a device lives: next to the kernel cache (cache_dir/../tuning), one file
@@ -332,8 +334,8 @@ SEGCL_INTERNAL segcl_status segcl_tuning_load(segcl_context *ctx, const char *pa
                                               bool *found);
 /* Writes it atomically, with `report` (a JSON object of measurements, may be NULL). */
 SEGCL_INTERNAL segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
-                                              const segcl_device_info *info,
-                                              const segcl_tuning *t, json_t *report);
+                                              const segcl_device_info *info, const segcl_tuning *t,
+                                              json_t *report);
 /* CLBlast Xgemm parameter sets segcl tune tries on GPU-style devices (1..count). */
 SEGCL_INTERNAL int segcl_clblast_set_count(void);
 SEGCL_INTERNAL segcl_status segcl_clblast_apply_set(segcl_context *ctx, int set);

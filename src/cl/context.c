@@ -218,7 +218,7 @@ static segcl_status format_device_options(segcl_context *ctx)
 }
 
 static segcl_status build_device_options(segcl_context *ctx, const segcl_environment *env,
-                                          const segcl_tuning *override)
+                                         const segcl_tuning *override)
 {
     const segcl_device_info *info = &ctx->dev->info;
     size_t device_wg = info->max_work_group_size ? info->max_work_group_size : 1;

@@ -11,7 +11,7 @@
 #include "cl/cl.h"
 
 struct segcl_context {
-    segcl_diag diag;   /* last error message, warning handler, reading policy */
+    segcl_diag diag; /* last error message, warning handler, reading policy */
     cl_int last_cl_error;
 
     bool enumerated;
@@ -27,12 +27,12 @@ struct segcl_context {
     segcl_kernel_cache_mode cache_mode;
     bool cache_enabled; /* resolved from cache_mode and the driver */
     char *cache_dir;
-    char *kernel_dir;   /* NULL: embedded sources */
-    char *device_options; /* -D options every program of this device gets */
+    char *kernel_dir;           /* NULL: embedded sources */
+    char *device_options;       /* -D options every program of this device gets */
     segcl_kernel_params params; /* the kernel style, launch shapes and GEMM tile in use */
-    size_t reduce_wg;     /* work-group of the fixed-order reductions; 0 until probed */
-    char reduce_options[48]; /* "-DGROUP_SUM_WG=<reduce_wg>" */
-    bool clblast_used;    /* CLBlast ran on this context: its cache is cleared at destroy */
+    size_t reduce_wg;           /* work-group of the fixed-order reductions; 0 until probed */
+    char reduce_options[48];    /* "-DGROUP_SUM_WG=<reduce_wg>" */
+    bool clblast_used;          /* CLBlast ran on this context: its cache is cleared at destroy */
     segcl_program_entry *programs;
     segcl_kernel_entry *kernels;
     segcl_cache_stats cache_stats;
@@ -47,7 +47,7 @@ struct segcl_context {
     /* `segcl tune`'s parameters for this device (src/cl/tuning.c): in use when tuned */
     segcl_tuning tuning; /* params.tuned says whether it is */
     char *tuning_path;
-    int profile;          /* -1 not open, 0 off, 1 on ($SEGCL_PROFILE, read at open) */
+    int profile; /* -1 not open, 0 off, 1 on ($SEGCL_PROFILE, read at open) */
     segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
     size_t profile_count;
     segcl_test_hooks test_hooks; /* used by test builds only (cl.h); zero otherwise */

@@ -28,7 +28,9 @@ void segcl_environment_read(segcl_environment *env)
     env->home = value("HOME");
     env->kernel_dir = value("SEGCL_KERNEL_DIR");
     const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
-    env->kernel_style = style && !strcmp(style, "cpu") ? 1 : style && !strcmp(style, "gpu") ? 0 : -1;
+    env->kernel_style = style && !strcmp(style, "cpu")   ? 1
+                        : style && !strcmp(style, "gpu") ? 0
+                                                         : -1;
     /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
     env->no_implicit = getenv("SEGCL_NO_IMPLICIT") != NULL;
     env->no_fusion = getenv("SEGCL_NO_FUSION") != NULL;

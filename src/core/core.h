@@ -45,13 +45,13 @@ SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
  * decoders follow. Every OpenCL context embeds one (segcl_context_diag); a thread that decodes
  * on its own (the loader's, the dataset checker's) keeps its own and hands its message on. */
 typedef struct segcl_diag {
-    char *message;          /* last error message, heap-allocated; "" when none */
+    char *message; /* last error message, heap-allocated; "" when none */
     size_t message_cap;
-    const char *setting;    /* the setting the last error concerns (a static name), or NULL */
-    segcl_warning_fn warn;  /* where warnings go (NULL: dropped) */
+    const char *setting;   /* the setting the last error concerns (a static name), or NULL */
+    segcl_warning_fn warn; /* where warnings go (NULL: dropped) */
     void *warn_user;
-    bool strict;            /* decoder warnings are errors */
-    uint64_t max_pixels;    /* images larger than this are refused; 0: the default */
+    bool strict;         /* decoder warnings are errors */
+    uint64_t max_pixels; /* images larger than this are refused; 0: the default */
 } segcl_diag;
 
 /* Allocates the message buffer up front, so a short message survives running out of memory
@@ -61,10 +61,10 @@ SEGCL_INTERNAL void segcl_diag_release(segcl_diag *diag);
 /* Records a formatted message and returns status, so callers can `return segcl_diag_fail(...)`.
  * When growing the buffer fails the message is truncated rather than lost. A NULL diag gets no
  * message. */
-SEGCL_INTERNAL segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status status,
-                                            const char *fmt, ...) SEGCL_PRINTF(3, 4);
-SEGCL_INTERNAL segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status,
-                                             const char *fmt, va_list ap) SEGCL_PRINTF(3, 0);
+SEGCL_INTERNAL segcl_status segcl_diag_fail(segcl_diag *diag, segcl_status status, const char *fmt,
+                                            ...) SEGCL_PRINTF(3, 4);
+SEGCL_INTERNAL segcl_status segcl_diag_vfail(segcl_diag *diag, segcl_status status, const char *fmt,
+                                             va_list ap) SEGCL_PRINTF(3, 0);
 /* The same, and the name of the setting the error concerns (e.g. "max_pixels"; static
  * storage), so that a tool can point at its own name for it (a command-line flag). */
 SEGCL_INTERNAL segcl_status segcl_diag_fail_setting(segcl_diag *diag, const char *setting,
@@ -111,8 +111,8 @@ typedef enum segcl_jtype {
 } segcl_jtype;
 typedef struct segcl_jvalue segcl_jvalue;
 /* Parses text[0..len) (`name` labels messages: FORMAT with the byte offset, or out of memory). */
-SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_diag *diag, const char *name,
-                                             const char *text, size_t len, segcl_jvalue **out);
+SEGCL_INTERNAL segcl_status segcl_json_parse(segcl_diag *diag, const char *name, const char *text,
+                                             size_t len, segcl_jvalue **out);
 SEGCL_INTERNAL void segcl_json_free(segcl_jvalue *v);
 SEGCL_INTERNAL segcl_jtype segcl_json_type(const segcl_jvalue *v);
 /* Members of an object or elements of an array (0 for anything else). */
@@ -131,14 +131,14 @@ SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
 /* mkdir -p */
 SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir);
 /* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
-SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path,
-                                            size_t max_bytes, char **data, size_t *length);
+SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes,
+                                            char **data, size_t *length);
 /* Whether a and b name the same file or folder (same device and inode; false when either
  * cannot be read). */
 SEGCL_INTERNAL bool segcl_same_file(const char *a, const char *b);
 /* write() until done, retrying interrupted calls; `path` names the file in errors. */
-SEGCL_INTERNAL segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data,
-                                            size_t n, const char *path);
+SEGCL_INTERNAL segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data, size_t n,
+                                            const char *path);
 
 /* A file written atomically: segcl_file_begin opens a hidden temporary beside path; write to
  * fd; segcl_file_end(st) then fsyncs and renames it over path when st is SEGCL_OK (and makes
@@ -148,10 +148,8 @@ typedef struct segcl_file {
     const char *path;
     char *temporary;
 } segcl_file;
-SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_diag *diag, const char *path,
-                                             segcl_file *out);
+SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *out);
 SEGCL_INTERNAL segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st);
-
 
 /* Formats a byte count as "6.0 MiB". */
 SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);

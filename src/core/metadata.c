@@ -9,8 +9,7 @@ bool segcl_metadata_add(segcl_metadata *md, const char *key, const char *value)
 {
     if (md->count == md->capacity) {
         size_t capacity = md->capacity ? 2 * md->capacity : 16;
-        segcl_metadata_entry *grown =
-            segcl_realloc(md->entries, capacity * sizeof *md->entries);
+        segcl_metadata_entry *grown = segcl_realloc(md->entries, capacity * sizeof *md->entries);
         if (!grown)
             return false;
         md->entries = grown;

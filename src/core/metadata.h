@@ -23,7 +23,7 @@ typedef struct segcl_metadata {
 SEGCL_INTERNAL bool segcl_metadata_add(segcl_metadata *md, const char *key, const char *value);
 /* The first entry named key, or NULL. */
 SEGCL_INTERNAL const segcl_metadata_entry *segcl_metadata_find(const segcl_metadata *md,
-                                                              const char *key);
+                                                               const char *key);
 /* Frees every entry and leaves an empty list; a zeroed list is empty. */
 SEGCL_INTERNAL void segcl_metadata_clear(segcl_metadata *md);
 

@@ -133,8 +133,8 @@ static segcl_status decode_all(check_job *job, segcl_diag *diag, size_t n)
 
 /* Passes on every warning and problem in file order, decides whether the problems are an error,
  * drops the problem pairs and sums up what was fixed on the way in one note each. */
-static segcl_status report(const check_job *job, segcl_diag *diag, bool skip_bad,
-                           segcl_say_fn fn, void *user, segcl_check_result *result)
+static segcl_status report(const check_job *job, segcl_diag *diag, bool skip_bad, segcl_say_fn fn,
+                           void *user, segcl_check_result *result)
 {
     segcl_dataset *ds = job->ds;
     const size_t n = ds->count;

@@ -30,8 +30,7 @@ SEGCL_INTERNAL segcl_status segcl_image_decode(segcl_diag *diag, const char *nam
  * (src/data/orientation.c). */
 SEGCL_INTERNAL int segcl_exif_orientation(const uint8_t *exif, size_t n);
 SEGCL_INTERNAL int segcl_jpeg_orientation(const uint8_t *jpeg, size_t n);
-SEGCL_INTERNAL segcl_status segcl_image_orient(segcl_diag *diag, segcl_image *img,
-                                               int orientation);
+SEGCL_INTERNAL segcl_status segcl_image_orient(segcl_diag *diag, segcl_image *img, int orientation);
 /* Luma (ITU-R 601) of an RGB triple, as every decoder here makes gray from colour. */
 SEGCL_INTERNAL uint8_t segcl_gray_of(int r, int g, int b);
 SEGCL_INTERNAL segcl_status segcl_image_save_png(segcl_diag *diag, const char *path,

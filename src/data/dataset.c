@@ -373,10 +373,10 @@ static segcl_status open_pairs(segcl_diag *diag, const char *dir, bool same_name
         goto done;
     if (!root) {
         st = segcl_diag_fail_setting(diag, "images_dir", SEGCL_ERROR_FORMAT,
-                                "%s has no images/ and masks/ folders (nor one subfolder with "
-                                "them); for other folder names give an images and a masks "
-                                "folder as a pair",
-                                dir);
+                                     "%s has no images/ and masks/ folders (nor one subfolder with "
+                                     "them); for other folder names give an images and a masks "
+                                     "folder as a pair",
+                                     dir);
         goto done;
     }
     idir = join(root, "images");
@@ -441,7 +441,7 @@ segcl_status segcl_dataset_scan(segcl_diag *diag, const char *dir, segcl_dataset
         break;
     case SEGCL_DATASET_PAIR:
         st = segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
-                        "a pair of folders is opened with segcl_dataset_open_pair");
+                             "a pair of folders is opened with segcl_dataset_open_pair");
         break;
     default:
         st = segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "unknown dataset format %d",

@@ -33,8 +33,8 @@ static segcl_status check_pixels(segcl_diag *diag, const char *path, const char 
         return segcl_diag_fail_setting(diag, "max_pixels", SEGCL_ERROR_FORMAT,
                                        "%s: %s of %llux%llu pixels exceeds the limit of %llu "
                                        "pixels",
-                                       path, kind, (unsigned long long)width, (unsigned long long)height,
-                               (unsigned long long)limit);
+                                       path, kind, (unsigned long long)width,
+                                       (unsigned long long)height, (unsigned long long)limit);
     return SEGCL_OK;
 }
 
@@ -99,13 +99,13 @@ typedef struct bmp_layout {
     int64_t height;
     bool top_down;
     uint16_t bpp;
-    bool masks;              /* BI_BITFIELDS colour masks in field */
+    bool masks; /* BI_BITFIELDS colour masks in field */
     bit_field field[3];
-    const uint8_t *palette;  /* bpp <= 8: ncolors entries of entry bytes */
+    const uint8_t *palette; /* bpp <= 8: ncolors entries of entry bytes */
     size_t entry;
     uint32_t ncolors;
-    uint32_t offset;         /* of the pixel rows */
-    size_t stride;           /* bytes per row */
+    uint32_t offset; /* of the pixel rows */
+    size_t stride;   /* bytes per row */
 } bmp_layout;
 
 /* Colour masks: BI_BITFIELDS (3) or, in v4/v5 headers, BI_ALPHABITFIELDS (6); without them 16
@@ -193,8 +193,8 @@ static segcl_status bmp_parse(segcl_diag *diag, const char *path, const uint8_t 
         headers += (size_t)l->ncolors * l->entry;
     }
     if (offset < headers)
-        return BAD("%s: BMP pixel data offset %u lies inside its headers (which end at %zu)",
-                   path, offset, headers);
+        return BAD("%s: BMP pixel data offset %u lies inside its headers (which end at %zu)", path,
+                   offset, headers);
     l->offset = offset;
     l->stride = (((size_t)bpp * (size_t)width + 31) / 32) * 4;
     if (offset > n || l->stride * (size_t)h > n - offset)
@@ -236,8 +236,8 @@ static segcl_status decode_bmp(segcl_diag *diag, const char *path, const uint8_t
                 if (idx >= l.ncolors) {
                     segcl_image_free(out);
                     return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
-                                           "%s: BMP pixel refers to palette entry %u of %u",
-                                           path, idx, l.ncolors);
+                                           "%s: BMP pixel refers to palette entry %u of %u", path,
+                                           idx, l.ncolors);
                 }
                 const uint8_t *c = l.palette + (size_t)idx * l.entry;
                 b = c[0], g = c[1], r = c[2];
@@ -298,7 +298,7 @@ static void png_release(png_structp png, png_voidp p)
 typedef struct png_job {
     png_structp png;
     png_infop info;
-    uint8_t *rgb;        /* 8-bit RGB or gray rows as libpng delivers them */
+    uint8_t *rgb; /* 8-bit RGB or gray rows as libpng delivers them */
     png_bytep *rows;
     segcl_status status; /* set before a longjmp-free failure */
 } png_job;
@@ -341,8 +341,8 @@ static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t
     png_source src = {d, n, 8, diag, path, ""};
     png_job job = {0};
     segcl_status st = SEGCL_OK;
-    job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error,
-                                       png_on_warning, NULL, png_alloc, png_release);
+    job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning,
+                                       NULL, png_alloc, png_release);
     if (job.png)
         job.info = png_create_info_struct(job.png);
     if (!job.png || !job.info) {

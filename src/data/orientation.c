@@ -89,13 +89,27 @@ segcl_status segcl_image_orient(segcl_diag *diag, segcl_image *img, int orientat
         for (int x = 0; x < out.width; x++) {
             int sx, sy;
             switch (orientation) {
-            case 2: sx = W - 1 - x, sy = y; break;         /* mirrored */
-            case 3: sx = W - 1 - x, sy = H - 1 - y; break; /* turned 180 degrees */
-            case 4: sx = x, sy = H - 1 - y; break;         /* mirrored top-bottom */
-            case 5: sx = y, sy = x; break;                 /* transposed */
-            case 6: sx = y, sy = H - 1 - x; break;         /* shown turned 90 degrees clockwise */
-            case 7: sx = W - 1 - y, sy = H - 1 - x; break; /* transversed */
-            default: sx = W - 1 - y, sy = x; break;        /* 8: turned 90 counter-clockwise */
+            case 2:
+                sx = W - 1 - x, sy = y;
+                break; /* mirrored */
+            case 3:
+                sx = W - 1 - x, sy = H - 1 - y;
+                break; /* turned 180 degrees */
+            case 4:
+                sx = x, sy = H - 1 - y;
+                break; /* mirrored top-bottom */
+            case 5:
+                sx = y, sy = x;
+                break; /* transposed */
+            case 6:
+                sx = y, sy = H - 1 - x;
+                break; /* shown turned 90 degrees clockwise */
+            case 7:
+                sx = W - 1 - y, sy = H - 1 - x;
+                break; /* transversed */
+            default:
+                sx = W - 1 - y, sy = x;
+                break; /* 8: turned 90 counter-clockwise */
             }
             memcpy(out.pixels + ((size_t)y * out.width + x) * ch,
                    img->pixels + ((size_t)sy * W + sx) * ch, (size_t)ch);

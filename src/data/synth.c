@@ -31,7 +31,8 @@ static void draw_hairs(segcl_rng *rng, segcl_image *img)
     int hairs = (int)segcl_rng_below(rng, 5);
     for (int h = 0; h < hairs; h++) {
         float x0 = size * segcl_rng_uniform(rng), y0 = size * segcl_rng_uniform(rng);
-        float ang = (float)(TAU * segcl_rng_uniform(rng)), bend = 0.4f * segcl_rng_uniform(rng) - 0.2f;
+        float ang = (float)(TAU * segcl_rng_uniform(rng)),
+              bend = 0.4f * segcl_rng_uniform(rng) - 0.2f;
         float len = size * (0.4f + 0.5f * segcl_rng_uniform(rng));
         for (int s = 0; s < (int)len * 2; s++) {
             float u = s / 2.0f;

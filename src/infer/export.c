@@ -42,12 +42,10 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
     return st;
 }
 
-segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path,
-                                  const char *out_path)
+segcl_status segcl_export_weights(segcl_context *ctx, const char *model_path, const char *out_path)
 {
     if (!ctx || !model_path || !out_path)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "segcl_export_weights: NULL argument");
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_export_weights: NULL argument");
     segcl_run_config meta;
     segcl_model *model;
     segcl_status st = open_model(ctx, model_path, out_path, &meta, &model);

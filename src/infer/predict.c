@@ -61,14 +61,15 @@ static segcl_status load_palette(segcl_context *ctx, const char *path, int class
             continue;
         unsigned r, g, b;
         int used = 0;
-        bool ok = line[0] == '#' ? l == 7 && sscanf(line + 1, "%2x%2x%2x%n", &r, &g, &b, &used) == 3 &&
-                                       used == 6
-                                 : sscanf(line, "%u %u %u %n", &r, &g, &b, &used) == 3 &&
-                                       (size_t)used == l && r < 256 && g < 256 && b < 256;
+        bool ok =
+            line[0] == '#'
+                ? l == 7 && sscanf(line + 1, "%2x%2x%2x%n", &r, &g, &b, &used) == 3 && used == 6
+                : sscanf(line, "%u %u %u %n", &r, &g, &b, &used) == 3 && (size_t)used == l &&
+                      r < 256 && g < 256 && b < 256;
         if (!ok)
             st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                            "%s:%d: '%s' is not a colour (#RRGGBB or R G B, 0..255)", path,
-                            line_no, line);
+                            "%s:%d: '%s' is not a colour (#RRGGBB or R G B, 0..255)", path, line_no,
+                            line);
         else if (n == 256)
             st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: more than 256 colours", path);
         else {
@@ -338,8 +339,8 @@ static segcl_status rgb_of(segcl_context *ctx, const segcl_pixels *px, segcl_ima
     const uint64_t max_pixels = segcl_diag_max_pixels(segcl_context_diag(ctx));
     if ((uint64_t)px->width * (uint64_t)px->height > max_pixels)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "an image of %d x %d pixels is over the limit of %llu pixels",
-                          px->width, px->height, (unsigned long long)max_pixels);
+                          "an image of %d x %d pixels is over the limit of %llu pixels", px->width,
+                          px->height, (unsigned long long)max_pixels);
     if (px->channels == 3 && stride == row) {
         *out = (segcl_image){px->width, px->height, 3, (uint8_t *)px->data};
         return SEGCL_OK;
@@ -404,9 +405,9 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
     const int S = p->meta.size, C = p->meta.model.classes, K = C == 1 ? 2 : C;
     const size_t plane = (size_t)S * S;
     uint8_t *labels = segcl_malloc(plane), *targets = segcl_malloc(B * plane);
-    segcl_status st = labels && targets ? SEGCL_OK
-                                        : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                                     "out of host memory");
+    segcl_status st = labels && targets
+                          ? SEGCL_OK
+                          : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     size_t defined = 0;
     for (size_t first = 0; first < ds->count && !st; first += B) {
         size_t take = ds->count - first < B ? ds->count - first : B;

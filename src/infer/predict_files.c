@@ -13,8 +13,7 @@
 
 #include "infer/predictor.h"
 
-static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c,
-                              int s)
+static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int s)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -26,9 +25,8 @@ static segcl_status write_npy(segcl_context *ctx, const char *path, const float 
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
     uint16_t hlen = (uint16_t)(n + pad + 1);
-    bool ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 &&
-              fputc(hlen & 0xff, f) != EOF && fputc(hlen >> 8, f) != EOF &&
-              fwrite(header, 1, (size_t)n, f) == (size_t)n;
+    bool ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fputc(hlen & 0xff, f) != EOF &&
+              fputc(hlen >> 8, f) != EOF && fwrite(header, 1, (size_t)n, f) == (size_t)n;
     for (int i = 0; ok && i < pad; i++)
         ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
@@ -62,7 +60,7 @@ static segcl_status push(segcl_context *ctx, char ***list, size_t *n, size_t *ca
  * left out, so a second run never reads the first one's outputs as photos. */
 static bool is_output_name(const char *name)
 {
-    static const char *const suffixes[] = {"_mask.png",    "_overlay.jpg",    "_cutout.png",
+    static const char *const suffixes[] = {"_mask.png", "_overlay.jpg", "_cutout.png",
                                            "_composite.jpg", "_instances.png"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
@@ -184,8 +182,7 @@ static segcl_status write_instances_json(segcl_context *ctx, const char *path, c
                                          const segcl_instance *in, size_t count)
 {
     json_t *root = json_object(), *list = json_array();
-    bool ok = root && list &&
-              json_object_set_new(root, "input", json_string(input)) == 0 &&
+    bool ok = root && list && json_object_set_new(root, "input", json_string(input)) == 0 &&
               json_object_set_new(root, "width", json_integer(width)) == 0 &&
               json_object_set_new(root, "height", json_integer(height)) == 0 &&
               json_object_set_new(root, "connectivity", json_integer(8)) == 0 &&
@@ -214,9 +211,9 @@ static segcl_status write_instances_json(segcl_context *ctx, const char *path, c
         json_decref(centre);
     }
     ok = ok && json_object_set(root, "instances", list) == 0;
-    segcl_status st = ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
-                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                      "out of host memory writing %s", path);
+    segcl_status st =
+        ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
+           : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s", path);
     json_decref(list);
     json_decref(root);
     return st;
@@ -235,13 +232,13 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     segcl_instance *in = NULL;
     size_t n = 0;
     segcl_image picture = {0};
-    segcl_status st = segcl_find_instances(segcl_context_diag(ctx), labels, w, h, (uint64_t)p->opt.min_area, ids,
-                                           &in, &n);
+    segcl_status st = segcl_find_instances(segcl_context_diag(ctx), labels, w, h,
+                                           (uint64_t)p->opt.min_area, ids, &in, &n);
     if (!st && !(st = segcl_instances_image(segcl_context_diag(ctx), ids, w, h, in, &picture)))
         st = segcl_image_save_png(segcl_context_diag(ctx), out->instances_png, &picture);
     if (!st)
-        st = write_instances_json(ctx, out->instances_json, input, w, h,
-                                  (uint64_t)p->opt.min_area, in, n);
+        st = write_instances_json(ctx, out->instances_json, input, w, h, (uint64_t)p->opt.min_area,
+                                  in, n);
     if (!st)
         *count = (long)n;
     segcl_image_free(&picture);
@@ -276,7 +273,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         alpha[i] = (uint8_t)lroundf(maps->foreground[i] * 255.0f);
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
         snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
-        if ((st = segcl_overlay(segcl_context_diag(ctx), photo, mask.pixels, p->opt.overlay, &picture)) ||
+        if ((st = segcl_overlay(segcl_context_diag(ctx), photo, mask.pixels, p->opt.overlay,
+                                &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->overlay, &picture, 90)))
             goto done;
         segcl_image_free(&picture);
@@ -285,8 +283,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     if (p->opt.instances) {
         snprintf(out->instances_png, sizeof out->instances_png, "%s/%s_instances.png", out_dir,
                  stem);
-        snprintf(out->instances_json, sizeof out->instances_json, "%s/%s_instances.json",
-                 out_dir, stem);
+        snprintf(out->instances_json, sizeof out->instances_json, "%s/%s_instances.json", out_dir,
+                 stem);
         if ((st = write_instances(p, photo, mask.pixels, input, out, &result->instances)))
             goto done;
         result->instances_png = out->instances_png;
@@ -304,7 +302,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     }
     if (p->background.kind != SEGCL_BACKGROUND_NONE) {
         snprintf(out->composite, sizeof out->composite, "%s/%s_composite.jpg", out_dir, stem);
-        if ((st = segcl_composite(segcl_context_diag(ctx), photo, alpha, &p->background, &picture)) ||
+        if ((st = segcl_composite(segcl_context_diag(ctx), photo, alpha, &p->background,
+                                  &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->composite, &picture, 92)))
             goto done;
         segcl_image_free(&picture);

@@ -27,8 +27,8 @@ void segcl_tune_default_options(segcl_tune_options *o)
 typedef struct tuner {
     const segcl_settings *settings;
     const segcl_tune_options *o;
-    segcl_context *ctx;   /* errors go here */
-    json_t *report;       /* every candidate's figures */
+    segcl_context *ctx; /* errors go here */
+    json_t *report;     /* every candidate's figures */
     double best_score;
     segcl_tuning best;
 } tuner;
@@ -85,8 +85,8 @@ static double measure(tuner *t, const segcl_tuning *c, bool cpu_style)
     } else {
         score = 1.0 / train + 1.0 / infer;
     }
-    json_t *entry = json_pack("{s:s, s:f, s:f, s:s}", "variant", what, "train_images_per_s",
-                              train, "infer_images_per_s", infer, "error", verdict);
+    json_t *entry = json_pack("{s:s, s:f, s:f, s:s}", "variant", what, "train_images_per_s", train,
+                              "infer_images_per_s", infer, "error", verdict);
     if (entry)
         json_array_append_new(t->report, entry);
     if (isinf(score))
@@ -172,8 +172,8 @@ static void tune_gpu(tuner *t, const segcl_tuning *base, const segcl_device_info
 }
 
 /* Stores the fastest candidate in the device's tuning file; its path into path (cap bytes). */
-static segcl_status save_best(tuner *t, const segcl_device_info *info, bool cpu_style,
-                              char *path, size_t cap)
+static segcl_status save_best(tuner *t, const segcl_device_info *info, bool cpu_style, char *path,
+                              size_t cap)
 {
     if (isinf(t->best_score))
         return segcl_fail(t->ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",

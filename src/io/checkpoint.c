@@ -81,8 +81,8 @@ static json_t *metadata_object(const segcl_metadata *md)
     bool ok = object != NULL;
     for (size_t i = 0; ok && i < md->count; i++) {
         const segcl_metadata_entry *e = &md->entries[i];
-        ok = json_object_set_new(object, e->key,
-                                 e->value ? json_string(e->value) : json_null()) == 0;
+        ok = json_object_set_new(object, e->key, e->value ? json_string(e->value) : json_null()) ==
+             0;
     }
     if (!ok) {
         json_decref(object);
@@ -325,17 +325,16 @@ done:
 
 /* Copies the header's __metadata__ (checked to be an object) into md, in the file's order; a
  * value that is not a string is kept as a NULL value, for the reader of that key to refuse. */
-static segcl_status copy_metadata(segcl_context *ctx, const char *path,
-                                  const segcl_jvalue *header, segcl_metadata *md,
-                                  bool *has_optimizer_state)
+static segcl_status copy_metadata(segcl_context *ctx, const char *path, const segcl_jvalue *header,
+                                  segcl_metadata *md, bool *has_optimizer_state)
 {
     const segcl_jvalue *object = segcl_json_get(header, "__metadata__");
     for (size_t i = 0; i < segcl_json_size(object); i++)
         if (!segcl_metadata_add(md, segcl_json_key_at(object, i),
                                 segcl_json_string(segcl_json_at(object, i)))) {
             segcl_metadata_clear(md);
-            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                              "out of host memory reading %s", path);
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s",
+                              path);
         }
     /* any optimizer tensor, whatever the model's first parameter is called */
     if (has_optimizer_state) {
@@ -346,9 +345,8 @@ static segcl_status copy_metadata(segcl_context *ctx, const char *path,
     return SEGCL_OK;
 }
 
-segcl_status segcl_checkpoint_read_metadata_stream(segcl_context *ctx, const char *name,
-                                                   FILE *f, segcl_metadata *md,
-                                                   bool *has_optimizer_state)
+segcl_status segcl_checkpoint_read_metadata_stream(segcl_context *ctx, const char *name, FILE *f,
+                                                   segcl_metadata *md, bool *has_optimizer_state)
 {
     parsed p;
     segcl_status st = parse_header(ctx, name, f, &p);

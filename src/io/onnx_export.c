@@ -414,10 +414,11 @@ static void model_properties(builder *b, const segcl_model_config *cfg, int size
     snprintf(std, sizeof std, "%.9g,%.9g,%.9g", std_in[0], std_in[1], std_in[2]);
     props[0] = entry(b, "arch", cfg->arch == SEGCL_ARCH_UNET ? "unet" : "segnet");
     props[1] = entry(b, "classes", classes);
-    props[2] = entry(b, "output", cfg->classes == 1 ? "one logit per pixel: sigmoid gives the "
-                                                      "foreground probability"
-                                                    : "a logit per class and pixel: softmax "
-                                                      "over axis 1");
+    props[2] = entry(b, "output",
+                     cfg->classes == 1 ? "one logit per pixel: sigmoid gives the "
+                                         "foreground probability"
+                                       : "a logit per class and pixel: softmax "
+                                         "over axis 1");
     props[3] = entry(b, "input_normalisation", "image = (rgb / 255 - mean) / std, planar RGB");
     props[4] = entry(b, "mean", mean);
     props[5] = entry(b, "std", std);
@@ -434,8 +435,7 @@ static segcl_status write_model(segcl_context *ctx, const Onnx__ModelProto *m, c
     uint8_t *bytes = segcl_malloc(n);
     segcl_status st = SEGCL_OK;
     if (!bytes) {
-        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s",
-                        path);
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s", path);
         goto done;
     }
     if (onnx__model_proto__pack(m, bytes) != n) {

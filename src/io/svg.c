@@ -15,8 +15,8 @@ static double nice_step(double span, int ticks)
 }
 
 typedef struct panel {
-    double x, y, w, h;           /* plot area */
-    double e0, e1, v0, v1;       /* data ranges */
+    double x, y, w, h;     /* plot area */
+    double e0, e1, v0, v1; /* data ranges */
 } panel;
 
 static double px(const panel *p, double epoch)
@@ -50,16 +50,20 @@ static void draw_axes(FILE *f, const panel *p, double vstep, const char *ylabel,
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px(p, e),
                     p->y + p->h + 18, e);
     }
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-               "stroke=\"black\"/>\n", p->x, p->y, p->w, p->h);
-    fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">%s"
-               "</text>\n", p->x - 48, p->y + p->h / 2, ylabel);
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"black\"/>\n",
+            p->x, p->y, p->w, p->h);
+    fprintf(f,
+            "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">%s"
+            "</text>\n",
+            p->x - 48, p->y + p->h / 2, ylabel);
 }
 
 /* One series as a line with a dot per epoch (a lone epoch still shows), and its legend entry
  * at row `row` right of the panel. */
-static void draw_series(FILE *f, const panel *p, const segcl_curve_point *pts, int count,
-                        int which, const char *colour, const char *name, bool dashed, int row)
+static void draw_series(FILE *f, const panel *p, const segcl_curve_point *pts, int count, int which,
+                        const char *colour, const char *name, bool dashed, int row)
 {
     bool any = false;
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", colour,
@@ -85,15 +89,16 @@ static void draw_series(FILE *f, const panel *p, const segcl_curve_point *pts, i
                     px(p, (double)pts[i].epoch), py(p, v), colour);
     }
     const double lx = p->x + p->w + 16, ly = p->y + 14 + 20 * row;
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-               "stroke-width=\"2\"%s/>\n", lx, ly - 4, lx + 24, ly - 4, colour,
-            dashed ? " stroke-dasharray=\"6 3\"" : "");
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"2\"%s/>\n",
+            lx, ly - 4, lx + 24, ly - 4, colour, dashed ? " stroke-dasharray=\"6 3\"" : "");
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s%s</text>\n", lx + 30, ly, name,
             any ? "" : " (none)");
 }
 
-segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path,
-                                   const segcl_curve_point *pts, int count)
+segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path, const segcl_curve_point *pts,
+                                   int count)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -117,16 +122,20 @@ segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path,
             best = i;
     }
     const double lstep = max_loss > 0 ? nice_step(max_loss, 5) : 0.2;
-    const panel losses = {80, 40, 520, 200, e0, e1, 0, max_loss > 0 ? ceil(max_loss / lstep) * lstep : 1};
+    const panel losses = {80, 40, 520, 200,
+                          e0, e1, 0,   max_loss > 0 ? ceil(max_loss / lstep) * lstep : 1};
     const panel scores = {80, 300, 520, 200, e0, e1, 0, 1};
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-               "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+            "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%g\" y=\"24\" font-size=\"14\" font-weight=\"bold\">Loss</text>\n",
             losses.x);
-    fprintf(f, "<text x=\"%g\" y=\"284\" font-size=\"14\" font-weight=\"bold\">Validation "
-               "scores</text>\n", scores.x);
+    fprintf(f,
+            "<text x=\"%g\" y=\"284\" font-size=\"14\" font-weight=\"bold\">Validation "
+            "scores</text>\n",
+            scores.x);
     draw_axes(f, &losses, lstep, "loss", false);
     draw_axes(f, &scores, 0.2, "score", true);
     fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n",
@@ -135,8 +144,9 @@ segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path,
         const double bx = px(&scores, (double)pts[best].epoch);
         for (int k = 0; k < 2; k++) {
             const panel *p = k ? &scores : &losses;
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
-                       "stroke-dasharray=\"2 3\" stroke-width=\"1.5\"/>\n",
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
+                    "stroke-dasharray=\"2 3\" stroke-width=\"1.5\"/>\n",
                     bx, p->y, bx, p->y + p->h);
         }
     }
@@ -146,15 +156,18 @@ segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path,
     draw_series(f, &scores, pts, count, 3, "#9467bd", "IoU", true, 1);
     if (best >= 0) {
         const double lx = scores.x + scores.w + 16, ly = scores.y + 14 + 20 * 2;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
-                   "stroke-dasharray=\"2 3\" stroke-width=\"1.5\"/>\n", lx + 12, ly - 12, lx + 12, ly + 2);
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
+                "stroke-dasharray=\"2 3\" stroke-width=\"1.5\"/>\n",
+                lx + 12, ly - 12, lx + 12, ly + 2);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">best: epoch %ld</text>\n", lx + 30, ly,
                 pts[best].epoch);
         if (by_dice) {
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">Dice %.4f</text>\n", lx + 30, ly + 18,
                     pts[best].val_dice);
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"none\" stroke=\"#2ca02c\" "
-                       "stroke-width=\"2\"/>\n",
+            fprintf(f,
+                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"none\" stroke=\"#2ca02c\" "
+                    "stroke-width=\"2\"/>\n",
                     px(&scores, (double)pts[best].epoch), py(&scores, pts[best].val_dice));
         }
     }

@@ -10,9 +10,9 @@
 
 void segcl_activations_release(segcl_activations *a)
 {
-    segcl_tensor **groups[] = {a->enc_conv, a->enc_bn, a->pool, a->pool_idx, a->up, a->cat,
-                               a->dec_conv, a->dec_bn, a->d_enc_conv, a->d_enc_bn, a->d_pool,
-                               a->d_up, a->d_cat, a->d_dec_conv, a->d_dec_bn};
+    segcl_tensor **groups[] = {a->enc_conv, a->enc_bn,   a->pool,   a->pool_idx,   a->up,
+                               a->cat,      a->dec_conv, a->dec_bn, a->d_enc_conv, a->d_enc_bn,
+                               a->d_pool,   a->d_up,     a->d_cat,  a->d_dec_conv, a->d_dec_bn};
     /* tensors of an arena belong to it */
     if (!a->arena) {
         for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
@@ -52,8 +52,8 @@ typedef struct plan {
     int step;
 } plan;
 
-static void plan_add(plan *pl, segcl_tensor **dst, const char *label, int i, int64_t n,
-                     int64_t c, int64_t h, int64_t w)
+static void plan_add(plan *pl, segcl_tensor **dst, const char *label, int i, int64_t n, int64_t c,
+                     int64_t h, int64_t w)
 {
     plan_entry *e = &pl->e[pl->n++];
     e->dst = dst;
@@ -95,8 +95,8 @@ static void describe_tensors(const segcl_model *m, segcl_activations *a, int64_t
     }
     plan_add(pl, &a->bott, "bottleneck output%.0d", 0, n, m->bottleneck.cout, h >> d, w >> d);
     if (training)
-        plan_add(pl, &a->d_bott, "grad of bottleneck output%.0d", 0, n, m->bottleneck.cout,
-                 h >> d, w >> d);
+        plan_add(pl, &a->d_bott, "grad of bottleneck output%.0d", 0, n, m->bottleneck.cout, h >> d,
+                 w >> d);
     int64_t prev = m->bottleneck.cout;
     for (int j = 0; j < d; j++) {
         /* stage j runs at the resolution of encoder stage d - 1 - j */
@@ -113,10 +113,10 @@ static void describe_tensors(const segcl_model *m, segcl_activations *a, int64_t
             plan_add(pl, &a->dec_conv[j], "dec_conv%d output", j, n, m->dec[j].cout, hj, wj);
             plan_add(pl, &a->dec_bn[j], "dec_bn%d output", j, n, m->dec[j].cout, hj, wj);
             if (training) {
-                plan_add(pl, &a->d_dec_conv[j], "grad of dec_conv%d output", j, n,
-                         m->dec[j].cout, hj, wj);
-                plan_add(pl, &a->d_dec_bn[j], "grad of dec_bn%d output", j, n, m->dec[j].cout,
+                plan_add(pl, &a->d_dec_conv[j], "grad of dec_conv%d output", j, n, m->dec[j].cout,
                          hj, wj);
+                plan_add(pl, &a->d_dec_bn[j], "grad of dec_bn%d output", j, n, m->dec[j].cout, hj,
+                         wj);
             }
         }
         prev = m->dec[j].cout;
@@ -206,8 +206,7 @@ static void describe(const segcl_model *m, segcl_activations *a, int64_t n, int6
 }
 
 /* Declares a plan's tensors in a new arena. */
-static segcl_status plan_arena(segcl_context *ctx, const plan *pl, segcl_arena **out,
-                               size_t *slots)
+static segcl_status plan_arena(segcl_context *ctx, const plan *pl, segcl_arena **out, size_t *slots)
 {
     segcl_arena *arena = NULL;
     segcl_status st = segcl_arena_create(ctx, "activations and gradients", &arena);
@@ -303,14 +302,14 @@ size_t segcl_model_workspace_bytes(const segcl_model *m, int64_t h, int64_t w)
     const int d = m->cfg.depth;
     for (int i = 0; i <= d; i++) {
         const segcl_conv_layer *l = i < d ? &m->enc[i] : &m->bottleneck;
-        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> i) *
-                      (size_t)(w >> i);
+        size_t cols =
+            (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> i) * (size_t)(w >> i);
         most = cols > most ? cols : most;
     }
     for (int j = 0; j < d; j++) {
         const segcl_conv_layer *l = &m->dec[j];
-        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w *
-                      (size_t)(h >> (d - 1 - j)) * (size_t)(w >> (d - 1 - j));
+        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> (d - 1 - j)) *
+                      (size_t)(w >> (d - 1 - j));
         most = cols > most ? cols : most;
     }
     return most * sizeof(float) * 3;

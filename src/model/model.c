@@ -92,8 +92,8 @@ segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cf
         cfg->width > SEGCL_MAX_WIDTH || cfg->classes < 1 || cfg->classes > SEGCL_MAX_CLASSES ||
         cfg->in_channels < 1 || (cfg->arch != SEGCL_ARCH_UNET && cfg->arch != SEGCL_ARCH_SEGNET))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "model: depth must be 1..%d, width 1..%d, classes 1..%d",
-                          SEGCL_MAX_DEPTH, SEGCL_MAX_WIDTH, SEGCL_MAX_CLASSES);
+                          "model: depth must be 1..%d, width 1..%d, classes 1..%d", SEGCL_MAX_DEPTH,
+                          SEGCL_MAX_WIDTH, SEGCL_MAX_CLASSES);
     if (cfg->arch == SEGCL_ARCH_SEGNET && cfg->depth < 2)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "model: SegNet needs depth >= 2");
     segcl_model *m = segcl_calloc(1, sizeof *m);

@@ -10,8 +10,8 @@
 
 typedef struct segcl_activations {
     int64_t n, h, w;
-    bool ready, training;  /* training: gradients too */
-    segcl_arena *arena;    /* owns the tensors below, unless NULL (one buffer each) */
+    bool ready, training; /* training: gradients too */
+    segcl_arena *arena;   /* owns the tensors below, unless NULL (one buffer each) */
     /* encoder, per stage */
     segcl_tensor *enc_conv[SEGCL_MAX_DEPTH], *enc_bn[SEGCL_MAX_DEPTH];
     segcl_tensor *pool[SEGCL_MAX_DEPTH], *pool_idx[SEGCL_MAX_DEPTH];

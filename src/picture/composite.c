@@ -7,7 +7,6 @@
 
 #include "picture/picture.h"
 
-
 /* One box blur of half-width r (edges clamped) of the float plane a, through tmp (the same
  * size): rows into tmp, then columns back into a, each a running sum. */
 static void box_blur(float *a, float *tmp, int w, int h, int r, double *col)
@@ -72,8 +71,7 @@ static segcl_status blur_planes(segcl_diag *diag, float *planes, int count, int 
     return SEGCL_OK;
 }
 
-segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width, int height,
-                              float radius)
+segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width, int height, float radius)
 {
     if (!(radius > 0))
         return SEGCL_OK;
@@ -93,14 +91,12 @@ segcl_status segcl_blur_plane(segcl_diag *diag, uint8_t *plane, int width, int h
 segcl_status segcl_cutout(segcl_diag *diag, const segcl_image *photo, const uint8_t *alpha,
                           segcl_image *out)
 {
-    segcl_status st =
-        segcl_image_alloc(diag, photo->width, photo->height, 4, out);
+    segcl_status st = segcl_image_alloc(diag, photo->width, photo->height, 4, out);
     if (st)
         return st;
     for (size_t i = 0; i < (size_t)photo->width * photo->height; i++) {
         for (int c = 0; c < 3; c++)
-            out->pixels[i * 4 + c] =
-                segcl_photo_channel(photo, i, c);
+            out->pixels[i * 4 + c] = segcl_photo_channel(photo, i, c);
         out->pixels[i * 4 + 3] = alpha[i];
     }
     return SEGCL_OK;
@@ -110,15 +106,17 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec)
-        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "empty background (give #RRGGBB, blur, blur:RADIUS or an image file)");
+        return segcl_diag_fail(
+            diag, SEGCL_ERROR_INVALID_ARGUMENT,
+            "empty background (give #RRGGBB, blur, blur:RADIUS or an image file)");
     if (spec[0] == '#') {
         unsigned r, g, b;
         int used = 0;
         if (strlen(spec) != 7 || sscanf(spec + 1, "%2x%2x%2x%n", &r, &g, &b, &used) != 3 ||
             used != 6)
             return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
-                              "background '%s' is not a colour #RRGGBB (six hex digits)", spec);
+                                   "background '%s' is not a colour #RRGGBB (six hex digits)",
+                                   spec);
         out->kind = SEGCL_BACKGROUND_COLOUR;
         out->rgb[0] = (uint8_t)r, out->rgb[1] = (uint8_t)g, out->rgb[2] = (uint8_t)b;
         return SEGCL_OK;
@@ -133,9 +131,9 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
         double r = strtod(spec + 5, &end);
         if (errno || end == spec + 5 || *end || !(r > 0 && r <= 1000))
             return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
-                              "background '%s': the blur radius must be a number of pixels in "
-                              "(0, 1000]",
-                              spec);
+                                   "background '%s': the blur radius must be a number of pixels in "
+                                   "(0, 1000]",
+                                   spec);
         out->kind = SEGCL_BACKGROUND_BLUR;
         out->radius = (float)r;
         return SEGCL_OK;
@@ -160,8 +158,7 @@ void segcl_background_free(segcl_background *bg)
 }
 
 /* The background image scaled to cover w x h (aspect kept) and its centre cut out. */
-static segcl_status cover(segcl_diag *diag, const segcl_image *bg, int w, int h,
-                          segcl_image *out)
+static segcl_status cover(segcl_diag *diag, const segcl_image *bg, int w, int h, segcl_image *out)
 {
     const double s = fmax((double)w / bg->width, (double)h / bg->height);
     int sw = (int)ceil(bg->width * s - 1e-9), sh = (int)ceil(bg->height * s - 1e-9);
@@ -193,8 +190,8 @@ static segcl_status blurred_background(segcl_diag *diag, const segcl_image *phot
         radius = radius < 4 ? 4 : radius;
     }
     float *f = segcl_malloc(7 * n * sizeof *f); /* weighted RGB, weight, plain RGB */
-    segcl_status st = f ? SEGCL_OK
-                        : segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    segcl_status st =
+        f ? SEGCL_OK : segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) {
         const float wgt = 1.0f - alpha[i] / 255.0f;
         for (int c = 0; c < 3; c++) {

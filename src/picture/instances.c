@@ -15,14 +15,27 @@ static void instance_colour(size_t k, uint8_t rgb[3])
     const double f = hue - sector, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
     double r, g, b;
     switch (sector) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+        r = v, g = t, b = p;
+        break;
+    case 1:
+        r = q, g = v, b = p;
+        break;
+    case 2:
+        r = p, g = v, b = t;
+        break;
+    case 3:
+        r = p, g = q, b = v;
+        break;
+    case 4:
+        r = t, g = p, b = v;
+        break;
+    default:
+        r = v, g = p, b = q;
+        break;
     }
-    rgb[0] = segcl_to_byte(r * 255), rgb[1] = segcl_to_byte(g * 255), rgb[2] = segcl_to_byte(b * 255);
+    rgb[0] = segcl_to_byte(r * 255), rgb[1] = segcl_to_byte(g * 255),
+    rgb[2] = segcl_to_byte(b * 255);
 }
 
 /* A stack of pixel indices for the flood fill, grown by doubling. */
@@ -113,9 +126,9 @@ static segcl_status keep_large(segcl_diag *diag, segcl_instance *all, size_t fou
     return SEGCL_OK;
 }
 
-segcl_status segcl_find_instances(segcl_diag *diag, const uint8_t *labels, int width,
-                                  int height, uint64_t min_area, uint32_t *ids_out,
-                                  segcl_instance **instances, size_t *count)
+segcl_status segcl_find_instances(segcl_diag *diag, const uint8_t *labels, int width, int height,
+                                  uint64_t min_area, uint32_t *ids_out, segcl_instance **instances,
+                                  size_t *count)
 {
     const size_t n = (size_t)width * height;
     *instances = NULL;

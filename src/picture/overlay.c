@@ -16,7 +16,6 @@ const uint8_t *segcl_overlay_colour(int c)
     return overlay_palette[(c - 1 + 8) % 8];
 }
 
-
 int segcl_contour_width(int width, int height)
 {
     return (width > height ? width : height) > 512 ? 3 : 2;
@@ -170,10 +169,12 @@ segcl_status segcl_training_overlay(segcl_diag *diag, const segcl_image *photo,
         snprintf(caption, sizeof caption, "PREDICTION DICE %.3f", dice);
     else
         snprintf(caption, sizeof caption, "PREDICTION");
-    draw_text(out, 2 * scale, 2 * scale, scale, w >= 90 * scale ? "GROUND TRUTH" : "TRUTH",
-              white);
+    draw_text(out, 2 * scale, 2 * scale, scale, w >= 90 * scale ? "GROUND TRUTH" : "TRUTH", white);
     draw_text(out, w + gap + 2 * scale, 2 * scale, scale,
-              w >= 120 * scale ? caption : isfinite(dice) ? caption + 11 : "PRED", white);
+              w >= 120 * scale ? caption
+              : isfinite(dice) ? caption + 11
+                               : "PRED",
+              white);
 done:
     segcl_image_free(&left);
     segcl_image_free(&right);

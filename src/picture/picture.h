@@ -26,9 +26,8 @@ SEGCL_INTERNAL segcl_status segcl_overlay(segcl_diag *diag, const segcl_image *p
 /* A training overlay: the ground truth (left) and the prediction (right) over the photo, side
  * by side, each captioned (the prediction with its Dice when finite). */
 SEGCL_INTERNAL segcl_status segcl_training_overlay(segcl_diag *diag, const segcl_image *photo,
-                                                   const uint8_t *truth,
-                                                   const uint8_t *predicted, double dice,
-                                                   segcl_image *out);
+                                                   const uint8_t *truth, const uint8_t *predicted,
+                                                   double dice, segcl_image *out);
 
 /* Gaussian-like blur (three box passes) of an 8-bit plane in place; radius is about two
  * standard deviations. radius <= 0 leaves it as it is. */
@@ -68,26 +67,24 @@ SEGCL_INTERNAL segcl_status segcl_composite(segcl_diag *diag, const segcl_image 
 
 /* One connected region of a class. */
 typedef struct segcl_instance {
-    int label;               /* the class */
-    uint64_t area;           /* pixels */
-    int x0, y0, x1, y1;      /* bounding box, inclusive */
-    double cx, cy;           /* centroid (pixel centres at integer coordinates) */
-    uint8_t rgb[3];          /* its colour in the instances picture */
+    int label;          /* the class */
+    uint64_t area;      /* pixels */
+    int x0, y0, x1, y1; /* bounding box, inclusive */
+    double cx, cy;      /* centroid (pixel centres at integer coordinates) */
+    uint8_t rgb[3];     /* its colour in the instances picture */
 } segcl_instance;
 
 /* Connected components (8-connectivity) of every class c > 0 of labels; components smaller
  * than min_area pixels are dropped. ids (width x height, may be NULL) gets 0 for background
  * and dropped pixels, k + 1 for pixels of instance k. Instances are ordered by their first
  * pixel in raster order. *instances: free with segcl_free. */
-SEGCL_INTERNAL segcl_status segcl_find_instances(segcl_diag *diag, const uint8_t *labels,
-                                                 int width, int height, uint64_t min_area,
-                                                 uint32_t *ids, segcl_instance **instances,
-                                                 size_t *count);
+SEGCL_INTERNAL segcl_status segcl_find_instances(segcl_diag *diag, const uint8_t *labels, int width,
+                                                 int height, uint64_t min_area, uint32_t *ids,
+                                                 segcl_instance **instances, size_t *count);
 
 /* out (RGB): black background, each instance in its own colour. */
-SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_diag *diag, const uint32_t *ids,
-                                                  int width, int height,
-                                                  const segcl_instance *instances,
+SEGCL_INTERNAL segcl_status segcl_instances_image(segcl_diag *diag, const uint32_t *ids, int width,
+                                                  int height, const segcl_instance *instances,
                                                   segcl_image *out);
 
 /* Channel c of pixel i of a photo (a gray photo gives its one channel for each). */

@@ -106,8 +106,8 @@ static const char *md_value(md_reader *r, const char *key)
         return NULL;
     const segcl_metadata_entry *e = segcl_metadata_find(r->md, key);
     if (e && !e->value) {
-        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s is not a string",
-                           r->path, key);
+        r->st =
+            segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s is not a string", r->path, key);
         return NULL;
     }
     return e ? e->value : NULL;
@@ -219,8 +219,8 @@ static void md_name(md_reader *r, const char *key, const char *const *table, int
     if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX) {
         char choices[128];
         segcl_name_list(table, choices, sizeof choices);
-        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT,
-                           "%s: metadata %s '%.40s' is not one of %s", r->path, key, v, choices);
+        r->st = segcl_fail(r->ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s '%.40s' is not one of %s",
+                           r->path, key, v, choices);
         return;
     }
     *dst = (int)x;

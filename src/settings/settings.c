@@ -130,8 +130,8 @@ void segcl_augment_format(unsigned mask, char *buf, size_t len)
     buf[0] = '\0';
     for (int i = 0; segcl_augment_names[i] && at < len; i++)
         if (mask & (1u << i))
-            at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "",
-                                   segcl_augment_names[i]);
+            at +=
+                (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "", segcl_augment_names[i]);
     if (!at)
         snprintf(buf, len, "none");
 }
@@ -142,8 +142,8 @@ static segcl_status reject(segcl_context *ctx, const char *file, const char *key
                            const char *setting, const char *problem)
 {
     if (file)
-        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s %s (corrupt or edited?)",
-                          file, key, problem);
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: metadata %s %s (corrupt or edited?)", file,
+                          key, problem);
     if (setting)
         return segcl_fail_setting(ctx, setting, SEGCL_ERROR_INVALID_ARGUMENT, "%s %s", key,
                                   problem);
@@ -184,9 +184,9 @@ segcl_status segcl_settings_check(segcl_context *ctx, const segcl_run_config *m,
     CHECK(c->in_channels == 3, "in_channels", NULL, "%d: segcl models take 3 (RGB)",
           c->in_channels);
     const int multiple = 1 << c->depth;
-    CHECK(m->size >= SEGCL_MIN_SIZE && m->size <= SEGCL_MAX_SIZE && m->size % multiple == 0,
-          "size", "size", "%d must be %d..%d and a multiple of %d (2^depth)", m->size,
-          SEGCL_MIN_SIZE, SEGCL_MAX_SIZE, multiple);
+    CHECK(m->size >= SEGCL_MIN_SIZE && m->size <= SEGCL_MAX_SIZE && m->size % multiple == 0, "size",
+          "size", "%d must be %d..%d and a multiple of %d (2^depth)", m->size, SEGCL_MIN_SIZE,
+          SEGCL_MAX_SIZE, multiple);
     for (int i = 0; i < 3; i++) {
         CHECK(finite_in(m->mean[i], -1e6, 1e6), "mean", "mean", "%g is not a finite number",
               (double)m->mean[i]);
@@ -218,8 +218,8 @@ segcl_status segcl_settings_check(segcl_context *ctx, const segcl_run_config *m,
           "format", "%d is not a dataset layout", m->format);
     CHECK((m->augment >> SEGCL_AUGMENT_BITS) == 0, "augment", "augment",
           "mask %u names no augmentation", m->augment);
-    CHECK(finite_in(m->val_fraction, 0, 1) && m->val_fraction < 1, "val_fraction",
-          "val_fraction", "%g must be in [0, 1)", (double)m->val_fraction);
+    CHECK(finite_in(m->val_fraction, 0, 1) && m->val_fraction < 1, "val_fraction", "val_fraction",
+          "%g must be in [0, 1)", (double)m->val_fraction);
     const segcl_optimizer *o = &m->optimizer;
     CHECK(o->kind >= SEGCL_OPTIMIZER_ADAM && o->kind <= SEGCL_OPTIMIZER_SGD, "optimizer",
           "optimizer", "%d is not an optimizer", (int)o->kind);

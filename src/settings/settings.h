@@ -46,9 +46,9 @@ typedef enum segcl_arch {
 
 typedef struct segcl_model_config {
     segcl_arch arch;
-    int classes;  /* 1: one logit per pixel (binary); >= 2: softmax over classes */
-    int width;    /* channels of the first encoder stage (16 in the lesson) */
-    int depth;    /* encoder stages (4 in the lesson) */
+    int classes;     /* 1: one logit per pixel (binary); >= 2: softmax over classes */
+    int width;       /* channels of the first encoder stage (16 in the lesson) */
+    int depth;       /* encoder stages (4 in the lesson) */
     int in_channels; /* 3 for RGB */
 } segcl_model_config;
 
@@ -85,14 +85,14 @@ SEGCL_INTERNAL segcl_loss_kind segcl_loss_default(int classes);
 
 /* ---- augmentation ------------------------------------------------------------------------ */
 
-#define SEGCL_AUGMENT_HFLIP 1u /* mirror left-right */
-#define SEGCL_AUGMENT_VFLIP 2u /* mirror top-bottom */
-#define SEGCL_AUGMENT_ROT90 4u /* quarter turns */
-#define SEGCL_AUGMENT_COLOR 8u /* brightness and contrast */
+#define SEGCL_AUGMENT_HFLIP 1u  /* mirror left-right */
+#define SEGCL_AUGMENT_VFLIP 2u  /* mirror top-bottom */
+#define SEGCL_AUGMENT_ROT90 4u  /* quarter turns */
+#define SEGCL_AUGMENT_COLOR 8u  /* brightness and contrast */
 #define SEGCL_AUGMENT_SCALE 16u /* zoom in by up to 25% around a random centre */
 #define SEGCL_AUGMENT_BITS 5
 /* Dermoscopy has no up or down; people and street scenes do. */
-#define SEGCL_AUGMENT_DERMOSCOPY                                                                  \
+#define SEGCL_AUGMENT_DERMOSCOPY                                                                   \
     (SEGCL_AUGMENT_HFLIP | SEGCL_AUGMENT_VFLIP | SEGCL_AUGMENT_ROT90 | SEGCL_AUGMENT_COLOR)
 #define SEGCL_AUGMENT_UPRIGHT (SEGCL_AUGMENT_HFLIP | SEGCL_AUGMENT_COLOR | SEGCL_AUGMENT_SCALE)
 
@@ -117,8 +117,7 @@ SEGCL_INTERNAL void segcl_name_list(const char *const *table, char *buf, size_t 
 /* Looks name up; an unknown one is SEGCL_ERROR_INVALID_ARGUMENT "unknown <what> '<name>'
  * (<choices>)". */
 SEGCL_INTERNAL segcl_status segcl_name_parse(segcl_context *ctx, const char *what,
-                                             const char *const *table, const char *name,
-                                             int *out);
+                                             const char *const *table, const char *name, int *out);
 
 /* Augmentation lists: "hflip,color", "none" <-> a bit mask of SEGCL_AUGMENT_* bits. */
 SEGCL_INTERNAL segcl_status segcl_augment_parse(segcl_context *ctx, const char *list,

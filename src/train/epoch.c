@@ -14,7 +14,8 @@
 static float schedule_lr(int kind, float base, long step, long total, int epoch, int epochs)
 {
     if (kind == 1 && total > 0)
-        return (float)(0.5 * base * (1.0 + cos(3.14159265358979323846 * (double)step / (double)total)));
+        return (float)(0.5 * base *
+                       (1.0 + cos(3.14159265358979323846 * (double)step / (double)total)));
     if (kind == 2) {
         int every = epochs >= 3 ? epochs / 3 : 1;
         return base * powf(0.1f, (float)(epoch / every));
@@ -48,7 +49,7 @@ static segcl_status write_curve(run_state *r)
     }
     for (size_t i = 0; i < n; i++)
         pts[i] = (segcl_curve_point){(long)rows[i].epoch, rows[i].train_loss, rows[i].val_loss,
-                                      rows[i].val_dice, rows[i].val_iou};
+                                     rows[i].val_dice, rows[i].val_iou};
     st = segcl_write_curve_svg(segcl_context_diag(r->ctx), svg, pts, (int)n);
     segcl_free(pts);
     segcl_free(rows);
@@ -62,8 +63,13 @@ static void report_step(run_state *r, long epoch, float loss)
     double el = now() - r->t_start;
     long left = r->total - r->meta.optimizer.step;
     segcl_train_progress p = {
-        .event = 0, .epoch = (int)epoch, .epochs = r->meta.epochs, .step = r->meta.optimizer.step,
-        .steps_per_epoch = r->per_epoch, .total_steps = r->total, .loss = loss,
+        .event = 0,
+        .epoch = (int)epoch,
+        .epochs = r->meta.epochs,
+        .step = r->meta.optimizer.step,
+        .steps_per_epoch = r->per_epoch,
+        .total_steps = r->total,
+        .loss = loss,
         .images_per_s = r->images_this_run / (el > 0 ? el : 1e-9),
         .eta_s = r->steps_this_run ? el / (double)r->steps_this_run * (double)left : 0};
     r->o->progress(&p, r->o->user);
@@ -88,8 +94,7 @@ static segcl_status sum_gradients(run_state *r, float *loss)
     r->grads[at] = *loss;
     if (r->coll->sum(r->grads, at + 1, r->coll->user) != 0) {
         r->broken = true;
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "rank %d: summing the gradients failed",
-                          r->rank);
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "rank %d: summing the gradients failed", r->rank);
     }
     const float inv = 1.0f / (float)r->ranks;
     for (size_t k = 0; k <= at; k++)
@@ -110,8 +115,8 @@ static segcl_status compute(run_state *r, long epoch, long b, float v[2], size_t
     segcl_context *ctx = r->ctx;
     const size_t plane = (size_t)r->meta.size * r->meta.size, per = 3 * plane;
     segcl_tensor *logits;
-    segcl_status st = segcl_loader_get(r->train_loader, epoch, (size_t)b, r->host_x, r->host_t,
-                                       n, NULL);
+    segcl_status st =
+        segcl_loader_get(r->train_loader, epoch, (size_t)b, r->host_x, r->host_t, n, NULL);
     if (st)
         return st;
     /* a short last batch: repeat its first images so the batch size stays fixed (BN statistics
@@ -191,14 +196,14 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
                                  double t_epoch);
 
 segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v, bool *stop,
-                             segcl_train_summary *summary)
+                                  segcl_train_summary *summary)
 {
     double loss_sum = 0;
     long loss_n = 0;
     const double t_epoch = now();
     segcl_status st = SEGCL_OK;
-    for (long b = epoch == r->start_epoch ? r->start_batch : 0;
-         b < r->per_epoch && !st && !*stop; b++)
+    for (long b = epoch == r->start_epoch ? r->start_batch : 0; b < r->per_epoch && !st && !*stop;
+         b++)
         st = step(r, epoch, b, &loss_sum, &loss_n, stop);
     if (st)
         return st;
@@ -213,7 +218,8 @@ segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v, bool 
         summary->epochs_done = (int)(epoch + 1);
         return segcl_training_agree(r, SEGCL_OK);
     }
-    return segcl_training_agree(r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
+    return segcl_training_agree(
+        r, finish_epoch(r, epoch, v, stop, summary, loss_sum, loss_n, t_epoch));
 }
 
 /* Rank 0's end of an epoch: validation, metrics, checkpoints, the curve, the report. */
@@ -239,10 +245,11 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
     } else {
         /* Dice has nothing to measure: the best model is the one with the lowest loss */
         if (r->val_loader && !r->told_undefined) {
-            segcl_training_notice(r,
-                             "the %zu validation images hold no foreground pixel: Dice and IoU are "
-                             "undefined (nan), and best.safetensors follows the validation loss",
-                             r->nval);
+            segcl_training_notice(
+                r,
+                "the %zu validation images hold no foreground pixel: Dice and IoU are "
+                "undefined (nan), and best.safetensors follows the validation loss",
+                r->nval);
             r->told_undefined = true;
         }
         best = isfinite(v->loss) && v->loss < m->best_loss;
@@ -254,8 +261,14 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
     char metrics[1100];
     path_in(metrics, sizeof metrics, r->out_dir, "metrics.csv");
     const double el = now() - t_epoch, train_loss = loss_n ? loss_sum / (double)loss_n : NAN;
-    segcl_metrics_row row = {(double)(epoch + 1), (double)opt->step, opt->lr, train_loss,
-                             v->loss, v->dice, v->iou, v->acc,
+    segcl_metrics_row row = {(double)(epoch + 1),
+                             (double)opt->step,
+                             opt->lr,
+                             train_loss,
+                             v->loss,
+                             v->dice,
+                             v->iou,
+                             v->acc,
                              loss_n ? (double)loss_n * r->batch / el : 0,
                              r->seconds_before + (now() - r->t_start)};
     if ((st = segcl_metrics_append(r->ctx, metrics, &row)) ||
@@ -264,12 +277,19 @@ static segcl_status finish_epoch(run_state *r, long epoch, val_result *v, bool *
         return st;
     summary->epochs_done = (int)(epoch + 1);
     if (r->o->progress) {
-        segcl_train_progress p = {.event = 1, .epoch = (int)epoch, .epochs = m->epochs,
-                                  .step = opt->step, .steps_per_epoch = r->per_epoch,
-                                  .total_steps = r->total, .loss = train_loss,
+        segcl_train_progress p = {.event = 1,
+                                  .epoch = (int)epoch,
+                                  .epochs = m->epochs,
+                                  .step = opt->step,
+                                  .steps_per_epoch = r->per_epoch,
+                                  .total_steps = r->total,
+                                  .loss = train_loss,
                                   .images_per_s = r->images_this_run / (now() - r->t_start),
-                                  .val_loss = v->loss, .val_dice = v->dice, .val_iou = v->iou,
-                                  .val_pixel_accuracy = v->acc, .best = best};
+                                  .val_loss = v->loss,
+                                  .val_dice = v->dice,
+                                  .val_iou = v->iou,
+                                  .val_pixel_accuracy = v->acc,
+                                  .best = best};
         r->o->progress(&p, r->o->user);
     }
     return SEGCL_OK;

@@ -270,10 +270,9 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-segcl_status segcl_args_write(segcl_context *ctx, const char *path,
-                              const segcl_run_config *m, const segcl_dataset *ds,
-                              const size_t *train, size_t ntrain, const size_t *val, size_t nval,
-                              const char *device)
+segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_run_config *m,
+                              const segcl_dataset *ds, const size_t *train, size_t ntrain,
+                              const size_t *val, size_t nval, const char *device)
 {
     json_t *root = json_object(), *data = json_object(), *settings = json_object(),
            *split = json_object(), *training = json_array(), *validation = json_array();
@@ -329,9 +328,9 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path,
     SET(root, "settings", settings);
     SET(root, "split", split);
 #undef SET
-    segcl_status st = ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
-                         : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                      "out of host memory writing %s", path);
+    segcl_status st =
+        ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
+           : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s", path);
     json_decref(root);
     return st;
 }

@@ -33,10 +33,9 @@ SEGCL_INTERNAL segcl_status segcl_metrics_truncate(segcl_context *ctx, const cha
 
 /* Writes args.json: the run's settings, its data and its split (image file names). */
 SEGCL_INTERNAL segcl_status segcl_args_write(segcl_context *ctx, const char *path,
-                                             const segcl_run_config *m,
-                                             const segcl_dataset *ds, const size_t *train,
-                                             size_t ntrain, const size_t *val, size_t nval,
-                                             const char *device);
+                                             const segcl_run_config *m, const segcl_dataset *ds,
+                                             const size_t *train, size_t ntrain, const size_t *val,
+                                             size_t nval, const char *device);
 
 /* The checkpoint a model argument names: the file itself, or a run folder's best.safetensors
  * (an IO error when the folder has none). *out: free with segcl_free. */

@@ -175,10 +175,10 @@ segcl_status segcl_training_setup_data(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     segcl_run_config *m = &r->meta;
-    segcl_status st = m->format == SEGCL_DATASET_PAIR
-                          ? segcl_dataset_open_pair(ctx, m->data_dir, m->masks_dir, &r->ds)
-                          : segcl_dataset_open(ctx, m->data_dir, (segcl_dataset_format)m->format,
-                                               &r->ds);
+    segcl_status st =
+        m->format == SEGCL_DATASET_PAIR
+            ? segcl_dataset_open_pair(ctx, m->data_dir, m->masks_dir, &r->ds)
+            : segcl_dataset_open(ctx, m->data_dir, (segcl_dataset_format)m->format, &r->ds);
     if (st)
         return st;
     if (r->ds->skipped) {
@@ -187,8 +187,8 @@ segcl_status segcl_training_setup_data(run_state *r)
         for (size_t i = 0; i < r->ds->skipped && at < 300; i++, shown++)
             at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
                                    r->ds->unmatched[i]);
-        segcl_training_notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped, names,
-                         shown < r->ds->skipped ? ", ..." : "");
+        segcl_training_notice(r, "%zu images have no mask and are left out: %s%s", r->ds->skipped,
+                              names, shown < r->ds->skipped ? ", ..." : "");
     }
     if (!r->resuming && !r->o->augment) /* the data's own default */
         m->augment = segcl_augment_default(r->ds->format);
@@ -205,7 +205,7 @@ segcl_status segcl_training_setup_data(run_state *r)
     char aug[64];
     segcl_augment_format(m->augment, aug, sizeof aug);
     segcl_training_notice(r, "%zu images with masks: training %zu, validating %zu; augmentation %s",
-                     r->ds->count, r->ntrain, r->nval, aug);
+                          r->ds->count, r->ntrain, r->nval, aug);
     return SEGCL_OK;
 }
 
@@ -272,10 +272,10 @@ static segcl_status choose_batch(run_state *r)
                                   segcl_context_device(ctx)->name, batch, batch * r->ranks);
     if (batch < wanted) { /* alone: the run goes on with a smaller batch */
         segcl_training_notice(r, "batch %d does not fit in %s's memory; using %d", m->batch,
-                         segcl_context_device(ctx)->name, batch);
+                              segcl_context_device(ctx)->name, batch);
         m->batch = batch;
     }
-    r->batch = batch;                 /* this rank's images per step */
+    r->batch = batch;                   /* this rank's images per step */
     r->global_batch = batch * r->ranks; /* every rank's: what the loader makes */
     return SEGCL_OK;
 }
@@ -287,8 +287,11 @@ static segcl_status setup_buffers(run_state *r)
     const segcl_run_config *m = &r->meta;
     const int batch = r->batch;
     segcl_status st;
-    segcl_loader_config lc = {.size = m->size, .batch = r->global_batch, .augment = m->augment,
-                              .shuffle = m->shuffle, .seed = m->seed,
+    segcl_loader_config lc = {.size = m->size,
+                              .batch = r->global_batch,
+                              .augment = m->augment,
+                              .shuffle = m->shuffle,
+                              .seed = m->seed,
                               .classes = m->model.classes};
     memcpy(lc.mean, m->mean, sizeof lc.mean);
     memcpy(lc.std, m->std, sizeof lc.std);
@@ -306,10 +309,8 @@ static segcl_status setup_buffers(run_state *r)
     r->host_logits = segcl_malloc((size_t)batch * C * plane * sizeof(float));
     r->samples = segcl_malloc(gb * sizeof *r->samples);
     if (r->ranks > 1) /* every gradient, and the loss */
-        r->grads = segcl_malloc((segcl_model_parameter_elements(r->model) + 1) *
-                                sizeof *r->grads);
-    if (!r->host_x || !r->host_t || !r->host_logits || !r->samples ||
-        (r->ranks > 1 && !r->grads))
+        r->grads = segcl_malloc((segcl_model_parameter_elements(r->model) + 1) * sizeof *r->grads);
+    if (!r->host_x || !r->host_t || !r->host_logits || !r->samples || (r->ranks > 1 && !r->grads))
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for batch %d",
                           batch);
     if ((st = segcl_loader_create(segcl_context_diag(ctx), r->ds, r->train_idx, r->ntrain, &lc,

@@ -129,9 +129,8 @@ static segcl_status explain_device_memory(run_state *r, segcl_status st)
     if (fits >= 1 && fits < r->batch)
         return segcl_fail_setting(r->ctx, "batch", st, "%s; batch %d does not fit: try batch %ld",
                                   message, r->batch, fits);
-    return segcl_fail_setting(r->ctx, "size", st,
-                              "%s; even batch 1 does not fit: try a smaller size or width",
-                              message);
+    return segcl_fail_setting(
+        r->ctx, "size", st, "%s; even batch 1 does not fit: try a smaller size or width", message);
 }
 
 segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
@@ -185,7 +184,7 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     summary->batch = r.global_batch;
     if (r.resuming && r.start_epoch >= r.meta.epochs)
         segcl_training_notice(&r, "%s is complete (%d epochs): nothing to resume", r.out_dir,
-                         r.meta.epochs);
+                              r.meta.epochs);
     r.t_start = now();
     val_result v = {NAN, NAN, NAN, NAN, false};
     bool stop = false;

@@ -96,8 +96,8 @@ SEGCL_INTERNAL segcl_status segcl_training_setup_model(run_state *r);
 
 /* The steps of one epoch, then (when it completed) validation, metrics, checkpoints, curve;
  * *stop when the run is done or cancelled. */
-SEGCL_INTERNAL segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v, bool *stop,
-                                            segcl_train_summary *summary);
+SEGCL_INTERNAL segcl_status segcl_training_epoch(run_state *r, long epoch, val_result *v,
+                                                 bool *stop, segcl_train_summary *summary);
 
 /* ---- validate.c: after each epoch ---- */
 

@@ -56,7 +56,8 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
         const int target = (int)r->host_t[s * plane + p];
         truth[p] = (uint8_t)(target < k ? target : 0); /* ignored pixels: background */
     }
-    if (!(st = segcl_training_overlay(segcl_context_diag(r->ctx), &photo, truth, labels, dice, &out))) {
+    if (!(st = segcl_training_overlay(segcl_context_diag(r->ctx), &photo, truth, labels, dice,
+                                      &out))) {
         char path[1400];
         snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
                  r->ds->items[r->samples[s]].stem);
