@@ -384,6 +384,15 @@ static void test_predict_folder(void **state)
     assert_non_null(strstr(err.out, "1 of 6 inputs"));
     assert_int_equal(count_files(dir, "_mask.png"), 5);
     assert_null(strstr(out.out, "_mask_mask"));
+    /* a photo over the pixel limit is skipped with the flag that would let it in */
+    snprintf(args, sizeof args,
+             "predict --max-pixels 64 --model %s/run/best.safetensors --out %s/small %s/a.jpg "
+             "%s/synth0000.png",
+             tmp, tmp, dir, dir);
+    run(NULL, args, &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "warning: skipped"));
+    assert_non_null(strstr(err.out, "pixels (--max-pixels)"));
 }
 
 /* JSON output is written by a JSON library: names with quotes and backslashes stay valid, and

@@ -27,25 +27,28 @@ static const char *const fixtures = fx.fixtures, *const tmp = fx.temp;
 static char synth[300];
 
 static char lines[32][600];
+static const char *line_settings[32]; /* the setting each line concerns, or NULL */
 static int line_count;
 
-static void collect(void *user, const char *line)
+static void collect(void *user, const char *line, const char *setting)
 {
     (void)user;
-    if (line_count < 32)
+    if (line_count < 32) {
         snprintf(lines[line_count], sizeof lines[0], "%s", line);
+        line_settings[line_count] = setting;
+    }
     line_count++;
 }
 
 static void collect_progress(const segcl_train_progress *p, void *user)
 {
     if (p->event == 2)
-        collect(user, p->notice);
+        collect(user, p->notice, p->notice_setting);
 }
 
 static void collect_warning(const char *message, void *user)
 {
-    collect(user, message);
+    collect(user, message, segcl_context_warning_setting(ctx));
 }
 
 /* The index of the first collected line holding all of a and b, or -1. */
@@ -173,6 +176,22 @@ static void test_dataset_check(void **state)
     assert_true(find_line("problem: ", "p2.png") >= 0);
     assert_true(find_line("problem: ", "p0.jpg") < find_line("problem: ", "p2.png"));
     assert_non_null(strstr(segcl_context_error(ctx), "2 of the 4"));
+    assert_null(line_settings[find_line("problem: ", "p0.jpg")]); /* damage: no setting */
+    segcl_dataset_destroy(ds);
+
+    /* photos over the pixel limit: each problem line names the setting that would let them in */
+    sizes_folders("sizes", images, masks, sizeof images);
+    assert_ok(ctx, segcl_dataset_open_pair(ctx, images, masks, &ds));
+    segcl_context_set_max_pixels(ctx, 16);
+    line_count = 0;
+    assert_int_equal(
+        segcl_dataset_check(segcl_context_diag(ctx), ds, 16, 1, false, collect, NULL, &res),
+        SEGCL_ERROR_FORMAT);
+    segcl_context_set_max_pixels(ctx, 0);
+    const int over = find_line("problem: ", "exceeds the limit of 16 pixels");
+    assert_true(over >= 0);
+    assert_non_null(line_settings[over]);
+    assert_string_equal(line_settings[over], "max_pixels");
     segcl_dataset_destroy(ds);
 }
 

@@ -29,6 +29,8 @@ int cli_fail(segcl_context *ctx, segcl_status st);
 /* " (--flag)": the flag of the setting ctx's last error concerns (tools/cli_flags.c); "" when it
  * concerns none. Valid until the next call. */
 const char *cli_flag_note(const segcl_context *ctx);
+/* " (--flag)" for a setting's name (from a notice or a warning), or "" when it has none. */
+const char *cli_setting_note(const char *setting);
 double cli_now(void);
 int cli_open_context(const global_options *g, segcl_context **out);
 

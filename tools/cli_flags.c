@@ -44,14 +44,18 @@ static const struct {
     {"width", "--width"},
 };
 
-const char *cli_flag_note(const segcl_context *ctx)
+const char *cli_setting_note(const char *setting)
 {
-    static char note[64];
-    const char *setting = segcl_context_error_setting(ctx);
+    static _Thread_local char note[64];
     for (size_t i = 0; setting && i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(flags[i].setting, setting)) {
             snprintf(note, sizeof note, " (%s)", flags[i].flag);
             return note;
         }
     return "";
+}
+
+const char *cli_flag_note(const segcl_context *ctx)
+{
+    return cli_setting_note(segcl_context_error_setting(ctx));
 }

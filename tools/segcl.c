@@ -34,18 +34,19 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* user: the context, which says while the handler runs which setting the warning concerns. */
 static void print_warning(const char *message, void *user)
 {
-    (void)user;
     fflush(stdout);
-    fprintf(stderr, "%s: warning: %s\n", program_name, message);
+    fprintf(stderr, "%s: warning: %s%s\n", program_name, message,
+            cli_setting_note(segcl_context_warning_setting(user)));
 }
 
 void cli_apply_reading(segcl_context *ctx, const cli_reading *reading)
 {
     segcl_context_set_strict(ctx, reading->strict);
     segcl_context_set_max_pixels(ctx, reading->max_pixels);
-    segcl_context_set_warning_handler(ctx, print_warning, NULL);
+    segcl_context_set_warning_handler(ctx, print_warning, ctx);
 }
 
 /* One line for a library error: the context's message with the flag of the setting it
@@ -129,7 +130,7 @@ int cli_open_context(const global_options *g, segcl_context **out)
         }
     }
     /* a damaged tuning file is a warning at open */
-    segcl_context_set_warning_handler(ctx, print_warning, NULL);
+    segcl_context_set_warning_handler(ctx, print_warning, ctx);
     st = segcl_context_open(ctx, &s);
     if (st) {
         cli_fail(ctx, st);

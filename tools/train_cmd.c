@@ -106,7 +106,7 @@ static void on_progress(const segcl_train_progress *p, void *user)
     if (p->event == 2) {
         if (ps->tty)
             fprintf(stdout, "\r\033[K");
-        printf("%s\n", p->notice);
+        printf("%s%s\n", p->notice, cli_setting_note(p->notice_setting));
         fflush(stdout);
         return;
     }

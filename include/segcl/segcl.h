@@ -162,6 +162,10 @@ SEGCL_API const char *segcl_context_error(const segcl_context *ctx);
  *  field) can point at them with this. Static storage. */
 SEGCL_API const char *segcl_context_error_setting(const segcl_context *ctx);
 
+/** While a warning handler runs: the setting that warning concerns (e.g. "max_pixels" when an
+ *  input was skipped for its size), or NULL; as segcl_context_error_setting for errors. */
+SEGCL_API const char *segcl_context_warning_setting(const segcl_context *ctx);
+
 /** Receives one line per warning: something segcl read but found damaged and used anyway
  *  (e.g. a truncated JPEG decoded with a grey bottom). `user` is passed back. */
 typedef void (*segcl_warning_fn)(const char *message, void *user);
@@ -287,6 +291,8 @@ typedef struct segcl_train_progress {
                                                                  means over the validation
                                                                  images with foreground */
     int best;           /**< event 1: this epoch is the best so far (best.safetensors written) */
+    const char *notice_setting; /**< event 2: the setting the notice concerns (e.g.
+                                     "max_pixels" for a pair refused for its size), or NULL */
 } segcl_train_progress;
 
 typedef void (*segcl_progress_fn)(const segcl_train_progress *progress, void *user);

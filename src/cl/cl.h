@@ -23,6 +23,9 @@ SEGCL_INTERNAL void segcl_clear_error(segcl_context *ctx);
 /* Passes a one-line warning to the context's handler (segcl_context_set_warning_handler); with
  * none it is dropped. */
 SEGCL_INTERNAL void segcl_warn(segcl_context *ctx, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+/* The same for a warning that concerns a setting (segcl_context_warning_setting). */
+SEGCL_INTERNAL void segcl_warn_setting(segcl_context *ctx, const char *setting, const char *fmt,
+                                       ...) SEGCL_PRINTF(3, 4);
 
 /* Records "<what> failed: <CL_ERROR_NAME> (<code>)" plus optional detail; maps the code. */
 SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,

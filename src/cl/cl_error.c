@@ -39,6 +39,18 @@ void segcl_warn(segcl_context *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+void segcl_warn_setting(segcl_context *ctx, const char *setting, const char *fmt, ...)
+{
+    if (!ctx)
+        return;
+    ctx->diag.warning_setting = setting;
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vwarn(&ctx->diag, fmt, ap);
+    va_end(ap);
+    ctx->diag.warning_setting = NULL;
+}
+
 const char *segcl_context_error(const segcl_context *ctx)
 {
     if (!ctx)
@@ -177,6 +189,11 @@ void segcl_context_set_error_setting(segcl_context *ctx, const char *setting)
 {
     if (ctx)
         ctx->diag.setting = setting;
+}
+
+const char *segcl_context_warning_setting(const segcl_context *ctx)
+{
+    return ctx ? ctx->diag.warning_setting : NULL;
 }
 
 const char *segcl_context_error_setting(const segcl_context *ctx)

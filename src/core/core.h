@@ -50,6 +50,7 @@ typedef struct segcl_diag {
     const char *setting;   /* the setting the last error concerns (a static name), or NULL */
     segcl_warning_fn warn; /* where warnings go (NULL: dropped) */
     void *warn_user;
+    const char *warning_setting; /* while the handler runs: the setting the warning concerns */
     bool strict;         /* decoder warnings are errors */
     uint64_t max_pixels; /* images larger than this are refused; 0: the default */
 } segcl_diag;
@@ -77,6 +78,10 @@ SEGCL_INTERNAL void segcl_diag_clear(segcl_diag *diag);
 /* Passes a one-line warning to the handler; with none it is dropped. Strictness is the
  * decoders' business: they fail instead of warning. */
 SEGCL_INTERNAL void segcl_diag_warn(segcl_diag *diag, const char *fmt, ...) SEGCL_PRINTF(2, 3);
+/* The same for a warning that concerns a setting (e.g. "max_pixels"), which the handler can
+ * ask for while it runs (segcl_context_warning_setting). */
+SEGCL_INTERNAL void segcl_diag_warn_setting(segcl_diag *diag, const char *setting,
+                                            const char *fmt, ...) SEGCL_PRINTF(3, 4);
 SEGCL_INTERNAL void segcl_diag_vwarn(segcl_diag *diag, const char *fmt, va_list ap)
     SEGCL_PRINTF(2, 0);
 SEGCL_INTERNAL void segcl_diag_set_warning_handler(segcl_diag *diag, segcl_warning_fn fn,

@@ -17,6 +17,7 @@
 typedef struct pair_result {
     segcl_status status;
     char *message; /* the problem, or a warning of a pair that loaded */
+    const char *setting; /* the setting the problem concerns, or NULL */
     segcl_mask_info info;
 } pair_result;
 
@@ -51,6 +52,7 @@ static void check_pairs(check_job *job, segcl_diag *diag)
         if (r->status) {
             segcl_free(warning);
             r->message = segcl_strdup(segcl_diag_message(diag));
+            r->setting = segcl_diag_setting(diag);
         } else {
             r->message = warning;
         }
@@ -84,8 +86,9 @@ static void drop_entry(segcl_dataset *ds, size_t i)
     ds->count--;
 }
 
-static void say(segcl_say_fn fn, void *user, const char *fmt, ...) SEGCL_PRINTF(3, 4);
-static void say(segcl_say_fn fn, void *user, const char *fmt, ...)
+static void say_setting(segcl_say_fn fn, void *user, const char *setting, const char *fmt, ...)
+    SEGCL_PRINTF(4, 5);
+static void say_setting(segcl_say_fn fn, void *user, const char *setting, const char *fmt, ...)
 {
     if (!fn)
         return;
@@ -94,8 +97,9 @@ static void say(segcl_say_fn fn, void *user, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fn(user, line);
+    fn(user, line, setting);
 }
+#define say(fn, user, ...) say_setting(fn, user, NULL, __VA_ARGS__)
 
 /* Decodes every pair on all cores (up to 16 threads, the calling one among them). Only running
  * out of memory is an error here; each pair's own problem waits in job->results. */
@@ -143,7 +147,8 @@ static segcl_status report(const check_job *job, segcl_diag *diag, bool skip_bad
         const pair_result *r = &job->results[i];
         if (r->status) {
             bad++;
-            say(fn, user, "%s: %s", skip_bad ? "skipped" : "problem", r->message);
+            say_setting(fn, user, r->setting, "%s: %s", skip_bad ? "skipped" : "problem",
+                        r->message);
             continue;
         }
         if (r->message)

@@ -105,7 +105,8 @@ SEGCL_INTERNAL segcl_status segcl_sample_load(segcl_diag *diag, const segcl_samp
 
 /* ---- checking a dataset up front (src/data/check.c) ---- */
 
-typedef void (*segcl_say_fn)(void *user, const char *line);
+/* One line for the user; setting: the setting it concerns (e.g. "max_pixels"), or NULL. */
+typedef void (*segcl_say_fn)(void *user, const char *line, const char *setting);
 
 typedef struct segcl_check_result {
     size_t resized, zero_one, empty; /* masks resized, stored as 0/1, without foreground */

@@ -352,7 +352,8 @@ static segcl_status fill_batch(segcl_predictor *p, char **files, size_t n, size_
         segcl_image *ph = &b->photos[b->take];
         segcl_status rs = segcl_image_load(segcl_context_diag(ctx), files[*next], 3, ph);
         if (n > 1 && (rs == SEGCL_ERROR_FORMAT || rs == SEGCL_ERROR_IO)) {
-            segcl_warn(ctx, "skipped %s", segcl_context_error(ctx));
+            segcl_warn_setting(ctx, segcl_context_error_setting(ctx), "skipped %s",
+                               segcl_context_error(ctx));
             (*failed)++;
         } else if (rs) {
             st = rs;

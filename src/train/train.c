@@ -69,12 +69,12 @@ segcl_status segcl_training_agree(run_state *r, segcl_status st)
     return SEGCL_OK;
 }
 
-void segcl_training_say_line(void *user, const char *line)
+void segcl_training_say_line(void *user, const char *line, const char *setting)
 {
     run_state *r = user;
     if (!r->o->progress || !lead(r))
         return;
-    segcl_train_progress p = {.event = 2, .notice = line};
+    segcl_train_progress p = {.event = 2, .notice = line, .notice_setting = setting};
     r->o->progress(&p, r->o->user);
 }
 
@@ -86,7 +86,7 @@ void segcl_training_notice(run_state *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
     va_end(ap);
-    segcl_training_say_line(r, buf);
+    segcl_training_say_line(r, buf, NULL);
 }
 
 static void cleanup(run_state *r)

@@ -79,7 +79,7 @@ SEGCL_INTERNAL segcl_status segcl_training_first_rank_with(run_state *r, int fla
  * error stays with it; the others get one that names it), or SEGCL_OK everywhere. */
 SEGCL_INTERNAL segcl_status segcl_training_agree(run_state *r, segcl_status st);
 /* A line for the user (progress event 2): `line` as it is. */
-SEGCL_INTERNAL void segcl_training_say_line(void *user, const char *line);
+SEGCL_INTERNAL void segcl_training_say_line(void *user, const char *line, const char *setting);
 /* A note for the user: "note: " and the formatted text. */
 SEGCL_INTERNAL void segcl_training_notice(run_state *r, const char *fmt, ...) SEGCL_PRINTF(2, 3);
 
