@@ -252,38 +252,8 @@ const char *base_name(const char *path)
 }
 
 /* Applies rule to every #include in the .c and .h files under each of folders. */
-void check_includes(const char *root, const char *const *folders, size_t nfolders,
-                    include_rule rule, report *r)
-{
-    for (size_t f = 0; f < nfolders; f++) {
-        file_list files = {0};
-        list_files(root, folders[f], &files);
-        for (size_t i = 0; i < files.count; i++) {
-            source s;
-            if (!source_load(&s, root, files.paths[i])) {
-                note(r, "%s: cannot be read", files.paths[i]);
-                continue;
-            }
-            r->files++;
-            int line = 1;
-            for (size_t at = 0; at < s.len; line++) {
-                char path[512];
-                bool angle;
-                if (include_on_line(s.code, at, &angle, path, sizeof path) &&
-                    rule(files.paths[i], path, angle))
-                    note(r, "%s:%d: #include %c%s%c", files.paths[i], line, angle ? '<' : '"', path,
-                         angle ? '>' : '"');
-                const char *nl = strchr(s.text + at, '\n');
-                at = nl ? (size_t)(nl - s.text) + 1 : s.len;
-            }
-            source_free(&s);
-        }
-        file_list_free(&files);
-    }
-}
-
-void each_source(const char *root, const char *folder,
-                 void (*visit)(const char *path, const source *s, report *r), report *r)
+void each_source(const char *root, const char *folder, source_visit visit, const void *arg,
+                 report *r)
 {
     file_list files = {0};
     list_files(root, folder, &files);
@@ -294,8 +264,31 @@ void each_source(const char *root, const char *folder,
             continue;
         }
         r->files++;
-        visit(files.paths[i], &s, r);
+        visit(files.paths[i], &s, arg, r);
         source_free(&s);
     }
     file_list_free(&files);
+}
+
+static void includes_of(const char *file, const source *s, const void *arg, report *r)
+{
+    const include_rule *rule = arg;
+    int line = 1;
+    for (size_t at = 0; at < s->len; line++) {
+        char path[512];
+        bool angle;
+        if (include_on_line(s->code, at, &angle, path, sizeof path) &&
+            (*rule)(file, path, angle))
+            note(r, "%s:%d: #include %c%s%c", file, line, angle ? '<' : '"', path,
+                 angle ? '>' : '"');
+        const char *nl = strchr(s->text + at, '\n');
+        at = nl ? (size_t)(nl - s->text) + 1 : s->len;
+    }
+}
+
+void check_includes(const char *root, const char *const *folders, size_t nfolders,
+                    include_rule rule, report *r)
+{
+    for (size_t f = 0; f < nfolders; f++)
+        each_source(root, folders[f], includes_of, &rule, r);
 }

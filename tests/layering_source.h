@@ -53,8 +53,9 @@ int line_of(const source *s, size_t at);
 
 /* Calls visit for every .c and .h file under root/folder that reads (one that cannot be read
  * is a finding), counting them in r->files. */
-void each_source(const char *root, const char *folder,
-                 void (*visit)(const char *path, const source *s, report *r), report *r);
+typedef void (*source_visit)(const char *path, const source *s, const void *arg, report *r);
+void each_source(const char *root, const char *folder, source_visit visit, const void *arg,
+                 report *r);
 
 /* The included path without leading "./", "../" and "src/": what it names inside src/. */
 const char *normalised(const char *path);

@@ -159,8 +159,9 @@ static bool names_flag(const char *lit, size_t n)
     return false;
 }
 
-static void find_flags(const char *path, const source *s, report *r)
+static void find_flags(const char *path, const source *s, const void *arg, report *r)
 {
+    (void)arg;
     for (size_t k = 0; k < s->literals; k++) {
         /* the literal's text, escapes as written, up to its closing quote */
         const char *lit = s->text + s->literal_at[k] + 1;
@@ -176,7 +177,7 @@ static void find_flags(const char *path, const source *s, report *r)
 
 static void check_no_flags(const char *root, report *r)
 {
-    each_source(root, "src", find_flags, r);
+    each_source(root, "src", find_flags, NULL, r);
 }
 
 static bool is_ident(char c)
@@ -184,8 +185,9 @@ static bool is_ident(char c)
     return isalnum((unsigned char)c) || c == '_';
 }
 
-static void find_getenv(const char *path, const source *s, report *r)
+static void find_getenv(const char *path, const source *s, const void *arg, report *r)
 {
+    (void)arg;
     if (strcmp(path, GETENV_ALLOWED) == 0)
         return;
     for (size_t at = 0; at < s->len; at++) {
@@ -204,7 +206,7 @@ static void find_getenv(const char *path, const source *s, report *r)
 
 static void check_getenv(const char *root, report *r)
 {
-    each_source(root, "src", find_getenv, r);
+    each_source(root, "src", find_getenv, NULL, r);
 }
 
 static bool size_allows(const char *path)
