@@ -31,9 +31,12 @@ SEGCL_INTERNAL void segcl_warn_setting(segcl_context *ctx, const char *setting, 
 SEGCL_INTERNAL segcl_status segcl_fail_cl(segcl_context *ctx, cl_int err, const char *what,
                                           const char *fmt, ...) SEGCL_PRINTF(4, 5);
 SEGCL_INTERNAL const char *segcl_cl_error_name(cl_int err);
-/* Which setting the last error concerns (a static name; NULL: none), for
- * segcl_context_error_setting. segcl_fail forgets it; segcl_fail_setting (src/settings) sets it. */
-SEGCL_INTERNAL void segcl_context_set_error_setting(segcl_context *ctx, const char *setting);
+/* segcl_fail, and the context remembers which setting the message concerns (the name of the
+ * option's field, e.g. "threshold", "max_steps"; static storage): segcl_context_error_setting
+ * returns it, so a command-line tool can name its own flag for it. segcl_fail forgets it. */
+SEGCL_INTERNAL segcl_status segcl_fail_setting(segcl_context *ctx, const char *setting,
+                                               segcl_status status, const char *fmt, ...)
+    SEGCL_PRINTF(4, 5);
 
 /* Blocking copies of `floats` floats between a raw buffer and the host. */
 SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats,

@@ -21,6 +21,19 @@ segcl_status segcl_fail(segcl_context *ctx, segcl_status status, const char *fmt
     return status;
 }
 
+segcl_status segcl_fail_setting(segcl_context *ctx, const char *setting, segcl_status status,
+                                const char *fmt, ...)
+{
+    if (!ctx)
+        return status;
+    va_list ap;
+    va_start(ap, fmt);
+    segcl_diag_vfail(&ctx->diag, status, fmt, ap);
+    va_end(ap);
+    ctx->diag.setting = setting;
+    return status;
+}
+
 void segcl_clear_error(segcl_context *ctx)
 {
     if (!ctx)
@@ -43,12 +56,10 @@ void segcl_warn_setting(segcl_context *ctx, const char *setting, const char *fmt
 {
     if (!ctx)
         return;
-    ctx->diag.warning_setting = setting;
     va_list ap;
     va_start(ap, fmt);
-    segcl_diag_vwarn(&ctx->diag, fmt, ap);
+    segcl_diag_vwarn_setting(&ctx->diag, setting, fmt, ap);
     va_end(ap);
-    ctx->diag.warning_setting = NULL;
 }
 
 const char *segcl_context_error(const segcl_context *ctx)
@@ -183,12 +194,6 @@ const char *segcl_cl_error_name(cl_int err)
     default:
         return "unknown OpenCL error";
     }
-}
-
-void segcl_context_set_error_setting(segcl_context *ctx, const char *setting)
-{
-    if (ctx)
-        ctx->diag.setting = setting;
 }
 
 const char *segcl_context_warning_setting(const segcl_context *ctx)

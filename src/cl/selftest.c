@@ -189,15 +189,13 @@ segcl_status segcl_check_gemm(segcl_context *ctx, segcl_workspace *ws, bool thor
             break;
         if (e > *worst || isnan(e))
             *worst = isnan(e) ? INFINITY : e;
-        if (*worst > 1e-5) {
-            st = segcl_fail(ctx, SEGCL_ERROR_STATE,
-                            "%s computes matrix products wrongly (%zux%zux%zu: normalised error "
-                            "%.3g > 1e-5); refusing to use it: try another device, or "
-                            "SEGCL_KERNEL_STYLE=%s",
-                            ctx->dev->info.name, m, n, k, *worst,
-                            ctx->params.cpu_style ? "gpu" : "cpu");
-            segcl_context_set_error_setting(ctx, "device");
-        }
+        if (*worst > 1e-5)
+            st = segcl_fail_setting(ctx, "device", SEGCL_ERROR_STATE,
+                                    "%s computes matrix products wrongly (%zux%zux%zu: "
+                                    "normalised error %.3g > 1e-5); refusing to use it: try "
+                                    "another device, or SEGCL_KERNEL_STYLE=%s",
+                                    ctx->dev->info.name, m, n, k, *worst,
+                                    ctx->params.cpu_style ? "gpu" : "cpu");
     }
     return st;
 }

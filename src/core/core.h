@@ -80,8 +80,8 @@ SEGCL_INTERNAL void segcl_diag_clear(segcl_diag *diag);
 SEGCL_INTERNAL void segcl_diag_warn(segcl_diag *diag, const char *fmt, ...) SEGCL_PRINTF(2, 3);
 /* The same for a warning that concerns a setting (e.g. "max_pixels"), which the handler can
  * ask for while it runs (segcl_context_warning_setting). */
-SEGCL_INTERNAL void segcl_diag_warn_setting(segcl_diag *diag, const char *setting,
-                                            const char *fmt, ...) SEGCL_PRINTF(3, 4);
+SEGCL_INTERNAL void segcl_diag_vwarn_setting(segcl_diag *diag, const char *setting,
+                                             const char *fmt, va_list ap) SEGCL_PRINTF(3, 0);
 SEGCL_INTERNAL void segcl_diag_vwarn(segcl_diag *diag, const char *fmt, va_list ap)
     SEGCL_PRINTF(2, 0);
 SEGCL_INTERNAL void segcl_diag_set_warning_handler(segcl_diag *diag, segcl_warning_fn fn,

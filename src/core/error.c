@@ -177,14 +177,13 @@ void segcl_diag_warn(segcl_diag *diag, const char *fmt, ...)
     va_end(ap);
 }
 
-void segcl_diag_warn_setting(segcl_diag *diag, const char *setting, const char *fmt, ...)
+void segcl_diag_vwarn_setting(segcl_diag *diag, const char *setting, const char *fmt,
+                              va_list ap)
 {
     if (!diag)
         return;
     diag->warning_setting = setting;
-    va_list ap;
-    va_start(ap, fmt);
     segcl_diag_vwarn(diag, fmt, ap);
-    va_end(ap);
     diag->warning_setting = NULL;
 }
+

@@ -40,27 +40,6 @@ unsigned segcl_augment_default(segcl_dataset_format format)
     return format == SEGCL_DATASET_PH2 ? SEGCL_AUGMENT_DERMOSCOPY : SEGCL_AUGMENT_UPRIGHT;
 }
 
-segcl_status segcl_fail_setting(segcl_context *ctx, const char *setting, segcl_status status,
-                                const char *fmt, ...)
-{
-    /* formatted here once, so the message is the same whatever segcl_fail does with it */
-    char buf[1024], *message = buf;
-    va_list ap;
-    va_start(ap, fmt);
-    int needed = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (needed >= (int)sizeof buf && (message = segcl_malloc((size_t)needed + 1))) {
-        va_start(ap, fmt);
-        vsnprintf(message, (size_t)needed + 1, fmt, ap);
-        va_end(ap);
-    }
-    segcl_fail(ctx, status, "%s", message ? message : buf);
-    if (message != buf)
-        segcl_free(message);
-    segcl_context_set_error_setting(ctx, setting);
-    return status;
-}
-
 int segcl_name_index(const char *const *table, const char *name)
 {
     for (int i = 0; name && table[i]; i++)

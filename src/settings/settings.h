@@ -126,13 +126,4 @@ SEGCL_INTERNAL void segcl_augment_format(unsigned mask, char *buf, size_t len);
 
 /* ---- errors that concern one setting ----------------------------------------------------- */
 
-/*
- * segcl_fail, and the context remembers which setting the message concerns (the name of the
- * option's field, e.g. "threshold", "max_steps"): segcl_context_error_setting returns it, so a
- * command-line tool can name its own flag for it.
- */
-SEGCL_INTERNAL segcl_status segcl_fail_setting(segcl_context *ctx, const char *setting,
-                                               segcl_status status, const char *fmt, ...)
-    SEGCL_PRINTF(4, 5);
-
 #endif
