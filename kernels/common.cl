@@ -23,6 +23,21 @@ typedef float8 gemm_vec;
 #define GEMM_VSTORE vstore8
 #endif
 
+/* Storage of activations and weights: float, or half with -DSEGCL_HALF (inference only).
+ * vload_half and vstore_half are core OpenCL C 1.2 and need no cl_khr_fp16; arithmetic stays
+ * float. Scratch (reduction partials, losses, packed GEMM panels) is always float. LD(p, i)
+ * reads element i of a store_t buffer as float, ST(p, i, v) writes float v (rounded to
+ * nearest even). */
+#ifdef SEGCL_HALF
+typedef half store_t;
+#define LD(p, i) vload_half((i), (p))
+#define ST(p, i, v) vstore_half_rte((v), (i), (p))
+#else
+typedef float store_t;
+#define LD(p, i) ((p)[i])
+#define ST(p, i, v) ((p)[i] = (v))
+#endif
+
 /* Loops `i` over this work-item's run of [0, n) in dimension 0. */
 #define FOR_RUN(i, n)                                                                              \
     for (uint i = (uint)get_global_id(0) * RUN, i##_end = min(i + RUN, (uint)(n)); i < i##_end; i++)

@@ -241,6 +241,49 @@ SEGCL_INTERNAL segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_worksp
 SEGCL_INTERNAL segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
                                                       const segcl_conv_implicit_args *args);
 
+/* ---- convolution backends (src/cl/backend.c and the files it names) -------------------------- */
+
+/* One convolution as the backends see it. Image side: `images` x cin x h x w (a convolution's
+ * input, a transposed convolution's output); column side: cout x ho x wo (a convolution's
+ * output). Weights: cout x cin x kh x kw. Tensors are dense NCHW, image after image. */
+typedef struct segcl_conv_shape {
+    cl_uint images, cin, h, w;
+    cl_uint cout, ho, wo;
+    cl_uint kh, kw, stride, pad;
+} segcl_conv_shape;
+
+/* What a product does to each value v it computes for channel c before it stores it, in the
+ * order the separate ops would: v += beta * old (beta 0: the old value is never read),
+ * + bias[c], ReLU, then scale[c] * v + shift[c] (an inference BatchNorm). NULL: not applied;
+ * scale and shift go together. */
+typedef struct segcl_conv_epilogue {
+    float beta;
+    cl_mem bias;
+    bool relu;
+    cl_mem scale, shift;
+} segcl_conv_epilogue;
+
+/* The GPU-style implicit-GEMM convolutions (src/cl/conv_gpu.c, kernels/conv_gpu.cl): the
+ * whole batch in one product (N x H x W is the column dimension), the columns built tile by
+ * tile in local memory, never as a matrix.
+ *  forward:     y = ep(W col(x))                          (conv forward; transposed conv's dx)
+ *  data grad:   img = ep(col2im(W^T a))   (beta and bias only; conv dx; transposed conv forward)
+ *  weight grad: dw = beta dw + sum_i a_i col(x_i)^T       (K split over images and pixels,
+ *               partial products summed in a fixed order: deterministic, no atomics) */
+SEGCL_INTERNAL segcl_status segcl_conv_gpu_forward(segcl_context *ctx, segcl_workspace *ws,
+                                                   const segcl_conv_shape *s, cl_mem w, cl_mem x,
+                                                   cl_mem y, const segcl_conv_epilogue *ep);
+SEGCL_INTERNAL segcl_status segcl_conv_gpu_data_grad(segcl_context *ctx, segcl_workspace *ws,
+                                                     const segcl_conv_shape *s, cl_mem w,
+                                                     cl_mem a, cl_mem img,
+                                                     const segcl_conv_epilogue *ep);
+SEGCL_INTERNAL segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
+                                                       const segcl_conv_shape *s, cl_mem a,
+                                                       cl_mem x, cl_mem dw, float beta);
+/* Scratch device bytes the three need for shape s (the weight gradient's partial products). */
+SEGCL_INTERNAL size_t segcl_conv_gpu_workspace_bytes(segcl_context *ctx,
+                                                     const segcl_conv_shape *s);
+
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
