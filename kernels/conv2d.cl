@@ -59,15 +59,28 @@ __kernel void col2im(__global const float *col, const uint channels, const uint 
     *dst = accumulate ? *dst + sum : sum;
 }
 
-/* y[n, c, p] += b[c]; dimension 1 runs over (image, channel) planes */
-__kernel void bias_add(__global float *y, __global const float *b, const uint channels,
-                       const uint plane)
+/* The epilogue of a product that did not apply it, in the same order (kernels/gemm_cpu.cl's
+ * ep_apply): + b[c], ReLU, scale[c] * v + shift[c]. Dimension 1 runs over (image, channel)
+ * planes. */
+#define EP_BIAS 1
+#define EP_RELU 2
+#define EP_AFFINE 4
+__kernel void conv_epilogue(__global store_t *y, __global const store_t *bias,
+                            __global const store_t *scale, __global const store_t *shift,
+                            const uint flags, const uint channels, const uint plane)
 {
-    const uint bc = get_global_id(1);
-    const float v = b[bc % channels];
-    __global float *dst = y + (size_t)bc * plane;
-    FOR_RUN(p, plane)
-        dst[p] += v;
+    const uint bc = get_global_id(1), c = bc % channels;
+    __global store_t *dst = y + (size_t)bc * plane;
+    FOR_RUN(p, plane) {
+        float v = LD(dst, p);
+        if (flags & EP_BIAS)
+            v += LD(bias, c);
+        if (flags & EP_RELU)
+            v = fmax(v, 0.0f);
+        if (flags & EP_AFFINE)
+            v = LD(scale, c) * v + LD(shift, c);
+        ST(dst, p, v);
+    }
 }
 
 /* ---- CPU devices: columns written straight into the GEMM's packed panel layouts ---- */

@@ -201,6 +201,9 @@ SEGCL_API segcl_status segcl_context_device_info(segcl_context *ctx, segcl_devic
 
 /** Blocks until every command queued on the context's device has completed. */
 SEGCL_API segcl_status segcl_context_finish(segcl_context *ctx);
+/** Kernel launches queued on the context since it opened: each of segcl's kernels, and each
+ *  CLBlast call as one (CLBlast may run more than one kernel for it). */
+SEGCL_API uint64_t segcl_context_kernel_launches(const segcl_context *ctx);
 
 /** Maximum rank of a segcl tensor. */
 #define SEGCL_MAX_DIMS 4

@@ -284,6 +284,35 @@ SEGCL_INTERNAL segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl
 SEGCL_INTERNAL size_t segcl_conv_gpu_workspace_bytes(segcl_context *ctx,
                                                      const segcl_conv_shape *s);
 
+/* The operations whose implementation depends on the kind of device, as one table chosen
+ * when the context opens (ggml's backend interface is the model): CPU-style (a work-group is
+ * a thread; packed GEMM panels, implicit GEMM with columns built per cache block) and
+ * GPU-style (a work-item per output tile; local-memory tiles, register blocking). Ops and the
+ * model call the table and never test the style. Every entry queues work and waits for none. */
+typedef struct segcl_backend {
+    const char *name; /* "cpu-style", "gpu-style" */
+    /* y = ep(W col(x)): a convolution's forward, a transposed convolution's data gradient */
+    segcl_status (*conv_forward)(segcl_context *ctx, segcl_workspace *ws,
+                                 const segcl_conv_shape *s, cl_mem w, cl_mem x, cl_mem y,
+                                 const segcl_conv_epilogue *ep);
+    /* img = ep(col2im(W^T a)), ep's beta and bias only: a convolution's data gradient, a
+     * transposed convolution's forward */
+    segcl_status (*conv_data_grad)(segcl_context *ctx, segcl_workspace *ws,
+                                   const segcl_conv_shape *s, cl_mem w, cl_mem a, cl_mem img,
+                                   const segcl_conv_epilogue *ep);
+    /* dw = beta dw + sum_i a_i col(x_i)^T: the weight gradient of both */
+    segcl_status (*conv_weight_grad)(segcl_context *ctx, segcl_workspace *ws,
+                                     const segcl_conv_shape *s, cl_mem a, cl_mem x, cl_mem dw,
+                                     float beta);
+    /* a plain GEMM (segcl_gemm's arguments) */
+    segcl_status (*gemm)(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_args *args);
+    /* scratch bytes the three convolutions of shape s take from a workspace at most */
+    size_t (*conv_workspace_bytes)(segcl_context *ctx, const segcl_conv_shape *s);
+} segcl_backend;
+
+/* The open context's backend (chosen by the kernel style), NULL before it opens. */
+SEGCL_INTERNAL const segcl_backend *segcl_context_backend(const segcl_context *ctx);
+
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */

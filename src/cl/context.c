@@ -9,7 +9,7 @@
 
 #include "cl/environment.h"
 #define SEGCL_CL_IMPL /* a file of src/cl */
-#include "cl/context_impl.h"
+#include "cl/conv_impl.h"
 
 void segcl_default_settings(segcl_settings *settings)
 {
@@ -231,6 +231,8 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     /* what follows from the tile and the style */
     ctx->params.run_local = ctx->params.cpu_style ? 1 : ctx->params.elem_local;
     ctx->params.gemm_nr = 2 * ctx->params.gemm_vec;
+    /* the one place the style chooses code: every op reaches it through this table */
+    ctx->backend = ctx->params.cpu_style ? &segcl_backend_cpu_style : &segcl_backend_gpu_style;
     if (ctx->params.tuned && ctx->tuning.clblast_set > 0 &&
         segcl_clblast_apply_set(ctx, ctx->tuning.clblast_set)) {
         segcl_warn(ctx, "%s; CLBlast keeps its own parameters", segcl_context_error(ctx));

@@ -30,6 +30,7 @@ struct segcl_context {
     char *kernel_dir;           /* NULL: embedded sources */
     char *device_options;       /* -D options every program of this device gets */
     segcl_kernel_params params; /* the kernel style, launch shapes and GEMM tile in use */
+    const segcl_backend *backend; /* the style's operations (src/cl/backend.c) */
     size_t reduce_wg;           /* work-group of the fixed-order reductions; 0 until probed */
     char reduce_options[48];    /* "-DGROUP_SUM_WG=<reduce_wg>" */
     bool clblast_used;          /* CLBlast ran on this context: its cache is cleared at destroy */
@@ -47,6 +48,7 @@ struct segcl_context {
     /* `segcl tune`'s parameters for this device (src/cl/tuning.c): in use when tuned */
     segcl_tuning tuning; /* params.tuned says whether it is */
     char *tuning_path;
+    uint64_t launches; /* kernels queued (segcl_context_kernel_launches) */
     int profile; /* -1 not open, 0 off, 1 on ($SEGCL_PROFILE, read at open) */
     segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
     size_t profile_count;

@@ -144,6 +144,7 @@ static segcl_status gemm_clblast(segcl_context *ctx, segcl_workspace *ws, const 
                                       g->c, g->c_offset, g->ldc, &ctx->queue, NULL, temp);
     if (code != CLBlastSuccess)
         return fail_clblast(ctx, code, "CLBlastSgemmWithTempBuffer", g);
+    ctx->launches++;
     return SEGCL_OK;
 }
 
@@ -151,8 +152,10 @@ static segcl_status gemm_clblast(segcl_context *ctx, segcl_workspace *ws, const 
  * columns, from the device's vector width (src/cl/context.c). */
 #define CPU_PACK_K 256
 
-/* Most bytes of output gradient the weight gradient packs at once (src/cl/gemm.c). */
-#define WGRAD_PACK_BYTES ((size_t)8 << 20)
+/* Most bytes of output gradient the weight gradient packs at once: the whole batch up to
+ * there, so that its launches do not grow with the batch (issue 17), a few images at a time
+ * beyond. */
+#define WGRAD_PACK_BYTES ((size_t)256 << 20)
 
 static const char *cpu_options(segcl_context *ctx)
 {
@@ -169,9 +172,15 @@ static const char *cpu_options(segcl_context *ctx)
 /* Too few output blocks to occupy every core, but a long K (weight gradients of thin layers:
  * M x N small, K = pixels): the number of K splits, each `*chunk` long (whole KC blocks, so
  * every split runs the same blocking), whose partial products are added afterwards in order. */
+/* Below this many work-groups a product splits its K when K is long enough. */
+static size_t split_k_blocks(const segcl_context *ctx)
+{
+    return 4 * (size_t)ctx->dev->info.compute_units;
+}
+
 static cl_uint split_k(const segcl_context *ctx, size_t blocks, cl_uint k, cl_uint *chunk)
 {
-    size_t want = 4 * (size_t)ctx->dev->info.compute_units;
+    size_t want = split_k_blocks(ctx);
     cl_uint splits = 1;
     if (blocks < want && k >= 2 * 1024) {
         splits = (cl_uint)((want + blocks - 1) / blocks);
@@ -287,8 +296,8 @@ segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_workspace *ws,
 {
     const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
     const size_t x_plane = (size_t)a->cin * a->h * a->w_in, y_plane = (size_t)a->m * pixels;
-    if (!ctx->open || segcl_gemm_get_backend(ctx) != SEGCL_GEMM_CPU)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_conv_implicit: needs the CPU GEMM");
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_conv_implicit: the context is not open");
     if (!a->images || !a->m || !k || !pixels || k > UINT32_MAX / 2 || pixels > UINT32_MAX / 2 ||
         x_plane > UINT32_MAX || y_plane > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
@@ -344,8 +353,9 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
     const size_t k = (size_t)a->cin * a->kh * a->kw, pixels = (size_t)a->ho * a->wo;
     const size_t x_plane = (size_t)a->cin * a->h * a->w_in, dy_plane = (size_t)a->m * pixels;
     const size_t kg = pixels * a->images;
-    if (!ctx->open || segcl_gemm_get_backend(ctx) != SEGCL_GEMM_CPU)
-        return segcl_fail(ctx, SEGCL_ERROR_STATE, "segcl_conv_implicit_wgrad: needs the CPU GEMM");
+    if (!ctx->open)
+        return segcl_fail(ctx, SEGCL_ERROR_STATE,
+                          "segcl_conv_implicit_wgrad: the context is not open");
     if (!a->images || !a->m || !k || !pixels || k > UINT32_MAX / 2 || kg > UINT32_MAX / 2 ||
         x_plane > UINT32_MAX || dy_plane > UINT32_MAX || (size_t)a->m * k > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
@@ -383,12 +393,15 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
                             (tiles_m + ctx->params.gemm_mc_tiles - 1) / ctx->params.gemm_mc_tiles,
                             1};
         cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], kk, &chunk);
-        cl_uint zero_off = 0, stride = splits > 1 ? m * n : 0;
+        /* the slabs whenever the shape would split K at some batch, so that the launches do
+         * not depend on the batch */
+        const bool slabs = splits > 1 || groups[0] * groups[1] < split_k_blocks(ctx);
+        cl_uint zero_off = 0, stride = slabs ? m * n : 0;
         /* the first chunk applies the caller's beta, later ones add to it */
         float alpha = 1.0f, beta = img0 == 0 ? a->beta : 1.0f;
-        float kernel_beta = splits > 1 ? 0.0f : beta;
+        float kernel_beta = slabs ? 0.0f : beta;
         cl_mem c = a->w;
-        if (splits > 1) {
+        if (slabs) {
             groups[2] = splits;
             if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_SLABS, "GEMM split-K slabs",
                                               (size_t)splits * stride * sizeof(float), &c)))
@@ -404,7 +417,7 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
                                        SEGCL_ARG(alpha), SEGCL_ARG(kernel_beta), SEGCL_ARG(chunk),
                                        SEGCL_ARG(stride)))))
             break;
-        if (splits > 1)
+        if (slabs)
             st = sum_splits(ctx, options, c, splits, m, n, a->w, zero_off, n, alpha, beta);
     }
     return st;

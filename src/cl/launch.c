@@ -56,6 +56,7 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueNDRangeKernel", "kernel %s, global %zu", name,
                              global[0]);
+    ctx->launches++;
     if (ctx->profile) {
         clFinish(ctx->queue);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -74,6 +75,11 @@ segcl_status segcl_launch(segcl_context *ctx, cl_kernel kernel, const char *name
         }
     }
     return SEGCL_OK;
+}
+
+uint64_t segcl_context_kernel_launches(const segcl_context *ctx)
+{
+    return ctx ? ctx->launches : 0;
 }
 
 bool segcl_profile_enabled(const segcl_context *ctx)

@@ -292,25 +292,34 @@ size_t segcl_model_activation_bytes(const segcl_model *m, int64_t n, int64_t h, 
     return bytes;
 }
 
-size_t segcl_model_workspace_bytes(const segcl_model *m, int64_t h, int64_t w)
+/* The backend's scratch for one convolution layer at n images of h x w (its input's size). */
+static size_t layer_workspace(const segcl_model *m, const segcl_conv_layer *l, int64_t n,
+                              int64_t h, int64_t w)
 {
-    if (segcl_gemm_get_backend(m->ctx) == SEGCL_GEMM_CPU)
-        return (size_t)32 << 20; /* packed operands, split-K slabs, resize rows: bounded */
-    /* im2col columns of one image for the largest convolution, grown by half, and as much
-     * again for CLBlast's temporary buffer */
+    const int64_t ho = (h + 2 * l->p.pad - l->p.kernel_h) / l->p.stride + 1;
+    const int64_t wo = (w + 2 * l->p.pad - l->p.kernel_w) / l->p.stride + 1;
+    segcl_conv_shape s = {.images = (cl_uint)n, .cin = (cl_uint)l->cin, .h = (cl_uint)h,
+                          .w = (cl_uint)w, .cout = (cl_uint)l->cout, .ho = (cl_uint)ho,
+                          .wo = (cl_uint)wo, .kh = (cl_uint)l->p.kernel_h,
+                          .kw = (cl_uint)l->p.kernel_w, .stride = (cl_uint)l->p.stride,
+                          .pad = (cl_uint)l->p.pad};
+    return segcl_context_backend(m->ctx)->conv_workspace_bytes(m->ctx, &s);
+}
+
+size_t segcl_model_workspace_bytes(const segcl_model *m, int64_t n, int64_t h, int64_t w)
+{
+    if (!segcl_context_backend(m->ctx))
+        return 0;
     size_t most = 0;
     const int d = m->cfg.depth;
     for (int i = 0; i <= d; i++) {
         const segcl_conv_layer *l = i < d ? &m->enc[i] : &m->bottleneck;
-        size_t cols =
-            (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> i) * (size_t)(w >> i);
-        most = cols > most ? cols : most;
+        size_t bytes = layer_workspace(m, l, n, h >> i, w >> i);
+        most = bytes > most ? bytes : most;
     }
     for (int j = 0; j < d; j++) {
-        const segcl_conv_layer *l = &m->dec[j];
-        size_t cols = (size_t)l->cin * l->p.kernel_h * l->p.kernel_w * (size_t)(h >> (d - 1 - j)) *
-                      (size_t)(w >> (d - 1 - j));
-        most = cols > most ? cols : most;
+        size_t bytes = layer_workspace(m, &m->dec[j], n, h >> (d - 1 - j), w >> (d - 1 - j));
+        most = bytes > most ? bytes : most;
     }
-    return most * sizeof(float) * 3;
+    return most;
 }

@@ -67,8 +67,9 @@ SEGCL_INTERNAL size_t segcl_model_parameter_elements(const segcl_model *model);
  * h x w: the arena's plan, from the same description the model allocates with. */
 SEGCL_INTERNAL size_t segcl_model_activation_bytes(const segcl_model *model, int64_t n, int64_t h,
                                                    int64_t w);
-/* Device bytes of the ops' workspaces (GEMM scratch, im2col columns) at that image size. */
-SEGCL_INTERNAL size_t segcl_model_workspace_bytes(const segcl_model *model, int64_t h, int64_t w);
+/* Device bytes of the ops' workspaces (the backend's scratch) for n images of h x w. */
+SEGCL_INTERNAL size_t segcl_model_workspace_bytes(const segcl_model *model, int64_t n, int64_t h,
+                                                  int64_t w);
 
 /* Runs the network on x (N, in_channels, H, W), H and W multiples of 2^depth. Returns the
  * logits (N, classes, H, W), owned by the model and valid until the next forward. */

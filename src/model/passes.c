@@ -10,29 +10,18 @@ static segcl_status conv_relu_bn(segcl_model *m, segcl_conv_layer *conv, segcl_b
                                  segcl_tensor *bn_out, bool training)
 {
     segcl_status st;
-    bool fused = false;
-    /* Where the device path fuses: bias and ReLU in the convolution's epilogue, and at
-     * inference the BatchNorm's scale and shift too (straight into bn_out). */
-    /* (where it does not fuse, segcl_batchnorm_forward folds the statistics itself) */
-    if (!training && segcl_conv2d_fuses(m->ctx, &conv->p) &&
-        (st = segcl_batchnorm_eval_fold(m->ctx, &bn->op)))
+    /* Bias and ReLU in the convolution's epilogue, and at inference the BatchNorm's scale and
+     * shift too (straight into bn_out). */
+    if (!training && (st = segcl_batchnorm_eval_fold(m->ctx, &bn->op)))
         return st;
     if ((st = segcl_conv2d_forward_fused(m->ctx, m->ws, &conv->p, in, conv->weight->value,
                                          conv->bias->value, training ? NULL : bn->op.scale,
                                          training ? NULL : bn->op.shift,
-                                         training ? conv_out : bn_out, &fused)))
+                                         training ? conv_out : bn_out)))
         return st;
-    if (fused) {
-        if (training && (st = segcl_batchnorm_forward(m->ctx, m->ws, &bn->op, conv_out, bn_out,
-                                                      true, m->sync_bn)))
-            return st;
-    } else if ((st = segcl_conv2d_forward(m->ctx, m->ws, &conv->p, in, conv->weight->value,
-                                          conv->bias->value, conv_out)) ||
-               (st = segcl_relu_forward(m->ctx, conv_out, conv_out)) ||
-               (st = segcl_batchnorm_forward(m->ctx, m->ws, &bn->op, conv_out, bn_out, training,
-                                             m->sync_bn))) {
+    if (training && (st = segcl_batchnorm_forward(m->ctx, m->ws, &bn->op, conv_out, bn_out, true,
+                                                  m->sync_bn)))
         return st;
-    }
     if (training)
         bn->num_batches_tracked++;
     return SEGCL_OK;

@@ -21,17 +21,13 @@ typedef struct segcl_conv_params {
 } segcl_conv_params;
 
 /* y (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + b (Cout, or NULL) */
-/* Whether segcl_conv2d_forward_fused fuses on this device (its epilogue exists there). */
-SEGCL_INTERNAL bool segcl_conv2d_fuses(segcl_context *ctx, const segcl_conv_params *p);
-
 /* y = ReLU(conv(x, w) + b), then scale[c] * y + shift[c] when scale and shift are given (an
- * inference BatchNorm), all in the GEMM's epilogue where the device path has one (the CPU
- * implicit GEMM). Where it has not, returns SEGCL_OK with *fused false having done nothing: the
- * caller runs the separate ops, which compute the same values in the same order. */
+ * inference BatchNorm), in the product's epilogue (SEGCL_NO_FUSION: as a pass of its own,
+ * computing the same values in the same order as the separate ops). */
 SEGCL_INTERNAL segcl_status segcl_conv2d_forward_fused(
     segcl_context *ctx, segcl_workspace *ws, const segcl_conv_params *p, const segcl_tensor *x,
     const segcl_tensor *w, const segcl_tensor *b, const segcl_tensor *scale,
-    const segcl_tensor *shift, segcl_tensor *y, bool *fused);
+    const segcl_tensor *shift, segcl_tensor *y);
 SEGCL_INTERNAL segcl_status segcl_conv2d_forward(segcl_context *ctx, segcl_workspace *ws,
                                                  const segcl_conv_params *p, const segcl_tensor *x,
                                                  const segcl_tensor *w, const segcl_tensor *b,

@@ -216,10 +216,11 @@ static int fit_batch(run_state *r, int wanted)
     uint64_t params = segcl_model_parameter_elements(r->model) * sizeof(float) * 4;
     const uint64_t limit = segcl_memory_limit(ctx), in_use = segcl_memory_in_use(ctx);
     uint64_t avail = limit > in_use + params ? limit - in_use - params : 0;
-    const uint64_t workspace = segcl_model_workspace_bytes(r->model, r->meta.size, r->meta.size);
     int b = wanted;
     while (b > 1) {
         uint64_t need = segcl_model_activation_bytes(r->model, b, r->meta.size, r->meta.size);
+        const uint64_t workspace =
+            segcl_model_workspace_bytes(r->model, b, r->meta.size, r->meta.size);
         if (need != SIZE_MAX && need + workspace <= avail / 10 * 8)
             break;
         b = b / 2 > 1 ? b / 2 : 1;
