@@ -302,12 +302,7 @@ static void run_network(segcl_arch arch, const char *prefix)
         segcl_optimizer_defaults(&opt, o == 0 ? SEGCL_OPTIMIZER_ADAM : SEGCL_OPTIMIZER_SGD);
         if (o == 0)
             opt.weight_decay = 1e-6f;
-        for (size_t i = 0; i < segcl_model_param_count(m); i++) {
-            segcl_param *p = segcl_model_param(m, i);
-            segcl_tensor_destroy(p->m);
-            segcl_tensor_destroy(p->v);
-            p->m = p->v = NULL;
-        }
+        segcl_model_reset_optimizer(m);
         train_step(m, x, t, dlogits, loss, &opt);
         train_step(m, x, t, dlogits, loss, &opt);
         assert_int_equal(opt.step, 2);

@@ -166,8 +166,16 @@ segcl_status segcl_arena_commit(segcl_arena *arena)
     if (st)
         return st;
 
-    char what[160];
-    snprintf(what, sizeof what, "arena '%s' (%zu tensors)", arena->name, arena->count);
+    char what[200];
+    size_t largest = 0;
+    for (size_t i = 1; i < arena->count; i++)
+        if (arena->slots[i].bytes > arena->slots[largest].bytes)
+            largest = i;
+    if (arena->count)
+        snprintf(what, sizeof what, "arena '%s' (%zu tensors, the largest tensor '%s')",
+                 arena->name, arena->count, arena->slots[largest].name);
+    else
+        snprintf(what, sizeof what, "arena '%s'", arena->name);
     if ((st = segcl_buffer_create(ctx, what, arena->planned_bytes, &arena->buffer)))
         return st;
     for (size_t i = 0; i < arena->count; i++) {
@@ -193,6 +201,11 @@ segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot)
     if (!arena || !arena->committed || slot >= arena->count)
         return NULL;
     return arena->slots[slot].tensor;
+}
+
+cl_mem segcl_arena_buffer(const segcl_arena *arena)
+{
+    return arena && arena->committed ? arena->buffer : NULL;
 }
 
 size_t segcl_arena_planned_bytes(const segcl_arena *arena)

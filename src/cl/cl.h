@@ -355,6 +355,8 @@ SEGCL_INTERNAL segcl_status segcl_arena_plan(segcl_arena *arena);
 SEGCL_INTERNAL segcl_status segcl_arena_commit(segcl_arena *arena);
 /* The tensor of a slot once committed (owned by the arena), else NULL. */
 SEGCL_INTERNAL segcl_tensor *segcl_arena_tensor(segcl_arena *arena, size_t slot);
+/* The single buffer once committed (owned by the arena), else NULL. */
+SEGCL_INTERNAL cl_mem segcl_arena_buffer(const segcl_arena *arena);
 /* Bytes of the single buffer the plan needs (valid after commit) and the sum of all tensors. */
 SEGCL_INTERNAL size_t segcl_arena_planned_bytes(const segcl_arena *arena);
 SEGCL_INTERNAL size_t segcl_arena_naive_bytes(const segcl_arena *arena);

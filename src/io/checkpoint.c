@@ -478,11 +478,8 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
             snprintf(name, sizeof name, "optimizer.%s.%s", which[k], prm->name);
             if (!segcl_json_get(p.header, name))
                 continue;
-            if (!*slot[k]) {
-                char tname[112];
-                snprintf(tname, sizeof tname, "%s of %s", which[k], prm->name);
-                st = segcl_tensor_create(ctx, tname, prm->value->ndim, prm->value->shape, slot[k]);
-            }
+            if (!*slot[k]) /* the model keeps every parameter's state together */
+                st = segcl_model_optimizer_state(model, k == 1);
             if (!st)
                 st = read_tensor(ctx, path, f, &p, name, *slot[k], true, NULL);
         }

@@ -23,15 +23,15 @@ static segcl_status add_param(segcl_model *m, const char *name, int kind, int fa
                               int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
                               segcl_param **out)
 {
+    /* the tensors come later, all in one arena (segcl_params_commit) */
     segcl_param *p = &m->params[m->nparams++];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->kind = kind;
     p->fan_in = fan_in;
-    char gname[80];
-    snprintf(gname, sizeof gname, "grad of %s", name);
-    segcl_status st = new_tensor(m, p->name, ndim, a, b, c, d, &p->value);
-    if (st || (st = new_tensor(m, gname, ndim, a, b, c, d, &p->grad)))
-        return st;
+    p->ndim = ndim;
+    const int64_t shape[4] = {a, b, c, d};
+    for (int i = 0; i < 4; i++)
+        p->shape[i] = i < ndim ? shape[i] : 0;
     *out = p;
     return SEGCL_OK;
 }
@@ -64,9 +64,7 @@ static segcl_status add_bn(segcl_model *m, segcl_bn_layer **out, const char *pre
     snprintf(name, sizeof name, "%s.bias", prefix);
     if ((st = add_param(m, name, 3, c, 1, c, 0, 0, 0, &l->beta)))
         return st;
-    segcl_batchnorm *op = &l->op;
-    op->gamma = l->gamma->value;
-    op->beta = l->beta->value;
+    segcl_batchnorm *op = &l->op; /* gamma and beta: once the parameters have their tensors */
     op->eps = 1e-5f;
     op->momentum = 0.1f;
     segcl_tensor **bufs[] = {&op->running_mean, &op->running_var, &op->save_mean,
@@ -134,6 +132,12 @@ segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cf
         snprintf(name, sizeof name, "dec_conv%d", d - 1);
         st = add_conv(m, &m->dec[d - 1], name, cin, cfg->classes, 1);
     }
+    if (!st && !(st = segcl_params_commit(m, SEGCL_PARAM_VALUE)))
+        st = segcl_params_commit(m, SEGCL_PARAM_GRAD);
+    for (size_t i = 0; i < m->nbn && !st; i++) {
+        m->bn[i].op.gamma = m->bn[i].gamma->value;
+        m->bn[i].op.beta = m->bn[i].beta->value;
+    }
     if (st) {
         segcl_model_destroy(m);
         return st;
@@ -157,13 +161,8 @@ void segcl_model_destroy(segcl_model *m)
     if (!m)
         return;
     segcl_activations_release(&m->act);
-    for (size_t i = 0; i < m->nparams; i++) {
-        segcl_param *p = &m->params[i];
-        segcl_tensor_destroy(p->value);
-        segcl_tensor_destroy(p->grad);
-        segcl_tensor_destroy(p->m);
-        segcl_tensor_destroy(p->v);
-    }
+    for (int which = 0; which < 4; which++)
+        segcl_params_release(m, which);
     for (size_t i = 0; i < m->nbn; i++) {
         segcl_batchnorm *op = &m->bn[i].op;
         segcl_tensor *bufs[] = {op->running_mean, op->running_var, op->save_mean,
@@ -245,52 +244,4 @@ size_t segcl_model_parameter_elements(const segcl_model *m)
     for (size_t i = 0; i < m->nparams; i++)
         n += m->params[i].value->numel;
     return n;
-}
-
-segcl_status segcl_model_zero_grad(segcl_model *m)
-{
-    for (size_t i = 0; i < m->nparams; i++) {
-        segcl_status st = segcl_fill(m->ctx, m->params[i].grad->buffer, m->params[i].grad->numel,
-                                     0.0f);
-        if (st)
-            return st;
-    }
-    return SEGCL_OK;
-}
-
-static segcl_status ensure_state(segcl_model *m, segcl_param *p, segcl_tensor **t, const char *what)
-{
-    if (*t)
-        return SEGCL_OK;
-    char name[96];
-    snprintf(name, sizeof name, "%s of %s", what, p->name);
-    segcl_status st = segcl_tensor_create(m->ctx, name, p->value->ndim, p->value->shape, t);
-    return st ? st : segcl_fill(m->ctx, (*t)->buffer, (*t)->numel, 0.0f);
-}
-
-segcl_status segcl_model_step(segcl_model *m, segcl_optimizer *opt)
-{
-    long step = opt->step + 1;
-    for (size_t i = 0; i < m->nparams; i++) {
-        segcl_param *p = &m->params[i];
-        segcl_status st;
-        if (opt->kind == SEGCL_OPTIMIZER_SGD) {
-            if (opt->momentum != 0.0f && (st = ensure_state(m, p, &p->m, "momentum")))
-                return st;
-            segcl_sgd_params sp = {opt->lr, opt->momentum, opt->dampening, opt->weight_decay,
-                                   opt->nesterov};
-            st = segcl_sgd_step(m->ctx, &sp, step, p->value, p->grad, p->m);
-        } else {
-            if ((st = ensure_state(m, p, &p->m, "first moment")) ||
-                (st = ensure_state(m, p, &p->v, "second moment")))
-                return st;
-            segcl_adam_params ap = {opt->lr, opt->beta1, opt->beta2, opt->eps, opt->weight_decay,
-                                    opt->kind == SEGCL_OPTIMIZER_ADAMW};
-            st = segcl_adam_step(m->ctx, &ap, step, p->value, p->grad, p->m, p->v);
-        }
-        if (st)
-            return st;
-    }
-    opt->step = step;
-    return SEGCL_OK;
 }

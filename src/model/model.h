@@ -18,6 +18,9 @@ typedef struct segcl_param {
     segcl_tensor *m, *v; /* Adam moments or the SGD momentum buffer (m) */
     int fan_in;          /* for PyTorch's default initialisation bounds */
     int kind;            /* 0: conv weight, 1: conv bias, 2: BN gamma, 3: BN beta */
+    int ndim;
+    int64_t shape[4];
+    size_t slot[4]; /* its place in the model's parameter arenas (src/model/params.c) */
 } segcl_param;
 
 typedef struct segcl_buffer_entry {
@@ -81,5 +84,9 @@ SEGCL_INTERNAL segcl_status segcl_model_zero_grad(segcl_model *model);
 
 /* One step over every parameter with its current gradient (opt->step is incremented). */
 SEGCL_INTERNAL segcl_status segcl_model_step(segcl_model *model, segcl_optimizer *opt);
+/* The optimizer's state, zeroed where new: m (Adam's first moment, SGD's momentum) and, with
+ * `second`, v; kept until segcl_model_reset_optimizer or the model's end. */
+SEGCL_INTERNAL segcl_status segcl_model_optimizer_state(segcl_model *model, bool second);
+SEGCL_INTERNAL void segcl_model_reset_optimizer(segcl_model *model);
 
 #endif

@@ -41,7 +41,20 @@ struct segcl_model {
     const segcl_collective *sync_bn; /* synchronised BatchNorm's collective, or NULL */
     segcl_workspace *ws;             /* the ops' scratch */
     segcl_activations act;
+    /* Every parameter's values, gradients, first and second moments (or SGD momentum) in one
+     * arena each, with the same plan: one launch zeroes the gradients and one steps the
+     * optimizer (src/model/params.c). */
+    segcl_arena *param_arena[4];
+    segcl_tensor *param_flat[4]; /* each arena's whole buffer as a tensor */
 };
+
+enum { SEGCL_PARAM_VALUE, SEGCL_PARAM_GRAD, SEGCL_PARAM_M, SEGCL_PARAM_V };
+
+/* Places every parameter's tensor `which` (SEGCL_PARAM_*) in an arena of its own, zeroed; a
+ * no-op when it is there. */
+SEGCL_INTERNAL segcl_status segcl_params_commit(segcl_model *m, int which);
+/* Frees arena `which` and the tensors in it (SEGCL_PARAM_M and _V: the optimizer state). */
+SEGCL_INTERNAL void segcl_params_release(segcl_model *m, int which);
 
 /* Activations for batch shape (n, h, w), with gradients when training; a training plan also
  * serves inference (validation between epochs), so it is not replaced by a smaller one. */
