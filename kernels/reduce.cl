@@ -58,6 +58,31 @@ void channel_partials_sqdev(__global const float *x, __global const float *mean,
         partials[(size_t)c * groups + g] = total;
 }
 
+/* Moments of span g of channel c, in one launch and without the batch mean: its sum at
+ * partials[c * groups + g] and the squared deviations about its own mean at
+ * partials[(channels + c) * groups + g] (a second pass over the same span). bn_stats_merge
+ * combines the spans exactly (Chan et al.'s pairwise update), in a fixed order. */
+__kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
+void channel_partials_moments(__global const float *x, const uint n, const uint channels,
+                              const uint plane, const uint groups, __global float *partials)
+{
+    __local float scratch[RWG];
+    float s = 0.0f;
+    CHANNEL_LOOP(s += x[at])
+    const uint start = get_group_id(0) * CHUNK * RWG;
+    const uint span = min((uint)(CHUNK * RWG), n * plane - start);
+    const float sum = group_sum(scratch, s), m = sum / (float)span;
+    float q = 0.0f;
+    { /* the same span again (the loop's names in a scope of their own) */
+        CHANNEL_LOOP(const float d = x[at] - m; q += d * d)
+    }
+    const float m2 = group_sum(scratch, q);
+    if (lid == 0) {
+        partials[(size_t)c * groups + g] = sum;
+        partials[((size_t)channels + c) * groups + g] = m2;
+    }
+}
+
 /* rows c: dy; rows channels + c: dy * (x - mean[c]) * invstd[c] */
 __kernel __attribute__((reqd_work_group_size(RWG, 1, 1)))
 void channel_partials_dy_xhat(__global const float *dy, __global const float *x,

@@ -83,7 +83,7 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
     return SEGCL_OK;
 }
 
-/* BN backward -> ReLU backward (in place) -> conv backward into d_in (NULL: not needed) */
+/* BN backward and ReLU backward (one pass) -> conv backward into d_in (NULL: not needed) */
 static segcl_status conv_relu_bn_backward(segcl_model *m, segcl_conv_layer *conv,
                                           segcl_bn_layer *bn, const segcl_tensor *in,
                                           segcl_tensor *conv_out, segcl_tensor *d_bn_out,
@@ -91,9 +91,9 @@ static segcl_status conv_relu_bn_backward(segcl_model *m, segcl_conv_layer *conv
                                           bool accumulate_d_in)
 {
     segcl_status st;
-    if ((st = segcl_batchnorm_backward(m->ctx, m->ws, &bn->op, conv_out, d_bn_out, d_conv_out,
-                                       bn->gamma->grad, bn->beta->grad, true, false, m->sync_bn)) ||
-        (st = segcl_relu_backward(m->ctx, conv_out, d_conv_out, d_conv_out, false)))
+    if ((st = segcl_batchnorm_relu_backward(m->ctx, m->ws, &bn->op, conv_out, d_bn_out,
+                                            d_conv_out, bn->gamma->grad, bn->beta->grad,
+                                            m->sync_bn)))
         return st;
     return segcl_conv2d_backward(m->ctx, m->ws, &conv->p, in, conv->weight->value, d_conv_out, d_in,
                                  conv->weight->grad, conv->bias->grad, accumulate_d_in);

@@ -78,6 +78,31 @@ static float global_count(const segcl_collective *sync, cl_uint n, cl_uint plane
     return (float)n * (float)plane * (float)ranks;
 }
 
+/* Training statistics in two launches: each span's sum and squared deviations about its own
+ * mean, then one work-group per channel merging the spans in a fixed order into the batch
+ * mean and variance, the folded scale and shift, and the running statistics. */
+static segcl_status train_stats(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
+                                const segcl_tensor *x, cl_uint n, cl_uint channels, cl_uint plane)
+{
+    segcl_channel_partials cp;
+    segcl_status st = segcl_channel_first_stage(ctx, ws, SEGCL_CHANNEL_MOMENTS, x->buffer, NULL,
+                                                NULL, NULL, n, channels, plane, &cp);
+    if (st)
+        return st;
+    const float count = (float)n * (float)plane;
+    size_t global = (size_t)channels * cp.wg;
+    return segcl_run(ctx, "bnorm", cp.options, "bn_stats_merge", 1, &global, &cp.wg,
+                     SEGCL_ARGS(SEGCL_ARG(cp.partials), SEGCL_ARG(cp.groups), SEGCL_ARG(cp.span),
+                                SEGCL_ARG(count), SEGCL_ARG(bn->gamma->buffer),
+                                SEGCL_ARG(bn->beta->buffer), SEGCL_ARG(channels),
+                                SEGCL_ARG(bn->eps), SEGCL_ARG(bn->momentum),
+                                SEGCL_ARG(bn->running_mean->buffer),
+                                SEGCL_ARG(bn->running_var->buffer),
+                                SEGCL_ARG(bn->save_mean->buffer),
+                                SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(bn->scale->buffer),
+                                SEGCL_ARG(bn->shift->buffer)));
+}
+
 segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
                                      const segcl_tensor *x, segcl_tensor *y, bool training,
                                      const segcl_collective *sync)
@@ -88,7 +113,10 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_workspace *ws, se
     if (st || (st = segcl_expect_shape(ctx, op, "output", y, 4, x->shape)))
         return st;
     size_t cglobal = channels;
-    if (training) {
+    if (training && !(sync && sync->size > 1)) {
+        if ((st = train_stats(ctx, ws, bn, x, n, channels, plane)))
+            return st;
+    } else if (training) {
         cl_mem sqdev;
         if ((st = segcl_small_scratch(ctx, ws, channels, &sqdev)))
             return st;
@@ -123,10 +151,31 @@ segcl_status segcl_batchnorm_forward(segcl_context *ctx, segcl_workspace *ws, se
                                          SEGCL_ARG(plane), SEGCL_ARG(y->buffer)));
 }
 
-segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
-                                      const segcl_tensor *x, const segcl_tensor *dy,
-                                      segcl_tensor *dx, segcl_tensor *dgamma, segcl_tensor *dbeta,
-                                      bool training, bool accumulate, const segcl_collective *sync)
+/* The batch's sums of dy and dy * xhat per channel into `sums`, and this rank's dgamma and
+ * dbeta (the optimizer sums every gradient over the ranks), in two launches. */
+static segcl_status backward_sums(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
+                                  const segcl_tensor *x, const segcl_tensor *dy, cl_uint n,
+                                  cl_uint channels, cl_uint plane, cl_mem sums,
+                                  segcl_tensor *dgamma, segcl_tensor *dbeta)
+{
+    segcl_channel_partials cp;
+    segcl_status st = segcl_channel_first_stage(ctx, ws, SEGCL_CHANNEL_DY_XHAT, x->buffer,
+                                                dy->buffer, bn->save_mean->buffer,
+                                                bn->save_invstd->buffer, n, channels, plane, &cp);
+    if (st)
+        return st;
+    cl_mem dg = dgamma ? dgamma->buffer : NULL, db = dbeta ? dbeta->buffer : NULL;
+    size_t global = (size_t)channels * cp.wg;
+    return segcl_run(ctx, "bnorm", cp.options, "bn_backward_sums", 1, &global, &cp.wg,
+                     SEGCL_ARGS(SEGCL_ARG(cp.partials), SEGCL_ARG(cp.groups),
+                                SEGCL_ARG(channels), SEGCL_ARG(sums), SEGCL_ARG(dg),
+                                SEGCL_ARG(db)));
+}
+
+static segcl_status backward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
+                             const segcl_tensor *x, const segcl_tensor *dy, segcl_tensor *dx,
+                             segcl_tensor *dgamma, segcl_tensor *dbeta, bool training,
+                             bool accumulate, cl_uint relu, const segcl_collective *sync)
 {
     const char *op = "batchnorm backward";
     cl_uint n, channels, plane, total;
@@ -138,42 +187,41 @@ segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_workspace *ws, s
         (dbeta && (st = segcl_expect_shape(ctx, op, "beta gradient", dbeta, 1, c))))
         return st;
     cl_mem sums;
-    if ((st = segcl_small_scratch(ctx, ws, 2 * (size_t)channels, &sums)))
+    if ((st = segcl_small_scratch(ctx, ws, 2 * (size_t)channels, &sums)) ||
+        (st = backward_sums(ctx, ws, bn, x, dy, n, channels, plane, sums, dgamma, dbeta)) || !dx)
         return st;
-    size_t cglobal = channels;
-    if ((st = segcl_channel_reduce(ctx, ws, SEGCL_CHANNEL_DY_XHAT, x->buffer, dy->buffer,
-                                   bn->save_mean->buffer, bn->save_invstd->buffer, n, channels,
-                                   plane, sums, 0, false, 1.0f)))
+    cl_uint acc = accumulate;
+    size_t planes = (size_t)n * channels;
+    if (!training)
+        return segcl_run_elements(
+            ctx, "bnorm", "bn_backward_input_eval", plane, planes,
+            SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(bn->scale->buffer), SEGCL_ARG(channels),
+                       SEGCL_ARG(plane), SEGCL_ARG(dx->buffer), SEGCL_ARG(acc)));
+    /* the input gradient: the sums over the whole (synchronised) batch */
+    const float count = global_count(sync, n, plane);
+    if ((st = sum_over_ranks(ctx, sync, sums, 2 * (size_t)channels)))
         return st;
-    /* gamma and beta: this rank's sums (the optimizer sums every gradient over the ranks) */
-    cl_mem dg = dgamma ? dgamma->buffer : NULL, db = dbeta ? dbeta->buffer : NULL;
-    if ((dgamma || dbeta) &&
-        (st = segcl_run(ctx, "bnorm", NULL, "bn_param_grads", 1, &cglobal, NULL,
-                        SEGCL_ARGS(SEGCL_ARG(sums), SEGCL_ARG(channels), SEGCL_ARG(dg),
-                                   SEGCL_ARG(db)))))
-        return st;
-    if (dx) {
-        cl_uint acc = accumulate;
-        size_t planes = (size_t)n * channels;
-        if (training) {
-            /* the input gradient: the sums over the whole (synchronised) batch */
-            const float count = global_count(sync, n, plane);
-            if ((st = sum_over_ranks(ctx, sync, sums, 2 * (size_t)channels)))
-                return st;
-            st = segcl_run_elements(
-                ctx, "bnorm", "bn_backward_input", plane, planes,
-                SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer),
-                           SEGCL_ARG(bn->save_mean->buffer), SEGCL_ARG(bn->save_invstd->buffer),
-                           SEGCL_ARG(bn->gamma->buffer), SEGCL_ARG(sums), SEGCL_ARG(channels),
-                           SEGCL_ARG(plane), SEGCL_ARG(count), SEGCL_ARG(dx->buffer),
-                           SEGCL_ARG(acc)));
-        } else {
-            st = segcl_run_elements(
-                ctx, "bnorm", "bn_backward_input_eval", plane, planes,
-                SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(bn->scale->buffer),
-                           SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(dx->buffer),
-                           SEGCL_ARG(acc)));
-        }
-    }
-    return st;
+    return segcl_run_elements(
+        ctx, "bnorm", "bn_backward_input", plane, planes,
+        SEGCL_ARGS(SEGCL_ARG(dy->buffer), SEGCL_ARG(x->buffer), SEGCL_ARG(bn->save_mean->buffer),
+                   SEGCL_ARG(bn->save_invstd->buffer), SEGCL_ARG(bn->gamma->buffer),
+                   SEGCL_ARG(sums), SEGCL_ARG(channels), SEGCL_ARG(plane), SEGCL_ARG(count),
+                   SEGCL_ARG(dx->buffer), SEGCL_ARG(acc), SEGCL_ARG(relu)));
+}
+
+segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn,
+                                      const segcl_tensor *x, const segcl_tensor *dy,
+                                      segcl_tensor *dx, segcl_tensor *dgamma, segcl_tensor *dbeta,
+                                      bool training, bool accumulate, const segcl_collective *sync)
+{
+    return backward(ctx, ws, bn, x, dy, dx, dgamma, dbeta, training, accumulate, 0, sync);
+}
+
+segcl_status segcl_batchnorm_relu_backward(segcl_context *ctx, segcl_workspace *ws,
+                                           segcl_batchnorm *bn, const segcl_tensor *x,
+                                           const segcl_tensor *dy, segcl_tensor *dx,
+                                           segcl_tensor *dgamma, segcl_tensor *dbeta,
+                                           const segcl_collective *sync)
+{
+    return backward(ctx, ws, bn, x, dy, dx, dgamma, dbeta, true, false, 1, sync);
 }

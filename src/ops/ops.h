@@ -77,6 +77,14 @@ SEGCL_INTERNAL segcl_status segcl_batchnorm_backward(segcl_context *ctx, segcl_w
                                                      bool training, bool accumulate,
                                                      const segcl_collective *sync);
 
+/* Training backward through the BatchNorm and then through the ReLU that produced its input x
+ * (x > 0 passes the gradient): batchnorm_backward and relu_backward in the launches of one.
+ * dx is written. */
+SEGCL_INTERNAL segcl_status segcl_batchnorm_relu_backward(
+    segcl_context *ctx, segcl_workspace *ws, segcl_batchnorm *bn, const segcl_tensor *x,
+    const segcl_tensor *dy, segcl_tensor *dx, segcl_tensor *dgamma, segcl_tensor *dbeta,
+    const segcl_collective *sync);
+
 /* ---- activations (src/ops/activation.c) ---- */
 
 SEGCL_INTERNAL segcl_status segcl_relu_forward(segcl_context *ctx, const segcl_tensor *x,
@@ -212,7 +220,22 @@ typedef enum segcl_channel_kind {
     SEGCL_CHANNEL_SUM,
     SEGCL_CHANNEL_SQDEV,
     SEGCL_CHANNEL_DY_XHAT,
+    SEGCL_CHANNEL_MOMENTS, /* first stage only: rows c the spans' sums, channels + c their M2 */
 } segcl_channel_kind;
+/* The first stage alone: partial rows of `groups` spans of `span` elements each (the last
+ * shorter) in the workspace's partials; options: the reductions' build options
+ * (GROUP_SUM_WG = wg), for the kernel that finishes them. */
+typedef struct segcl_channel_partials {
+    cl_mem partials;
+    cl_uint groups, span;
+    size_t wg;
+    const char *options;
+} segcl_channel_partials;
+SEGCL_INTERNAL segcl_status segcl_channel_first_stage(segcl_context *ctx, segcl_workspace *ws,
+                                                      segcl_channel_kind kind, cl_mem x,
+                                                      cl_mem dy, cl_mem mean, cl_mem invstd,
+                                                      cl_uint n, cl_uint channels, cl_uint plane,
+                                                      segcl_channel_partials *out);
 SEGCL_INTERNAL segcl_status segcl_channel_reduce(segcl_context *ctx, segcl_workspace *ws,
                                                  segcl_channel_kind kind, cl_mem x, cl_mem dy,
                                                  cl_mem mean, cl_mem invstd, cl_uint n,
