@@ -3,7 +3,8 @@
  * and batch 32, and for the U-Net at depth 4 within 250 per training step and 60 per
  * inference pass, on every backend the test device runs. Launches are counted by the
  * context (segcl_context_kernel_launches: each of segcl's kernels, each CLBlast call as one).
- * Small images keep it fast; the count does not depend on the image size either.
+ * Neither the step nor the pass makes the host wait for the queue (no blocking read, no
+ * clFinish), with SEGCL_PROFILE unset. Small images keep it fast.
  * SEGCL_TEST_LAUNCHES_VERBOSE=1 prints the counts per kernel (SEGCL_PROFILE must be set too).
  */
 #include <stdlib.h>
@@ -17,6 +18,7 @@ enum { MAX_TRAIN_LAUNCHES = 250, MAX_INFER_LAUNCHES = 60 };
 
 typedef struct counts {
     uint64_t train, infer;
+    uint64_t waits; /* times the host waited for the queue in the measured step and pass */
 } counts;
 
 /* Launches of one training step (zero grad, forward, loss, backward, Adam) and of one
@@ -40,8 +42,10 @@ static void count_step(segcl_context *ctx, segcl_arch arch, int batch, int size,
     segcl_loss_params lp;
     segcl_loss_default_params(&lp, SEGCL_LOSS_BCE);
     const bool verbose = getenv("SEGCL_TEST_LAUNCHES_VERBOSE") != NULL;
+    uint64_t waits = 0;
     for (int round = 0; round < 2; round++) {
         uint64_t before = segcl_context_kernel_launches(ctx);
+        waits = segcl_context_host_waits(ctx);
         segcl_profile_reset(ctx);
         assert_ok(ctx, segcl_model_zero_grad(m));
         assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
@@ -49,6 +53,7 @@ static void count_step(segcl_context *ctx, segcl_arch arch, int batch, int size,
         assert_ok(ctx, segcl_model_backward(m, dl));
         assert_ok(ctx, segcl_model_step(m, &opt));
         out->train = segcl_context_kernel_launches(ctx) - before;
+        out->waits = segcl_context_host_waits(ctx) - waits;
     }
     if (verbose) {
         print_message("training step, batch %d:\n", batch);
@@ -56,10 +61,12 @@ static void count_step(segcl_context *ctx, segcl_arch arch, int batch, int size,
     }
     for (int round = 0; round < 2; round++) {
         uint64_t before = segcl_context_kernel_launches(ctx);
+        waits = segcl_context_host_waits(ctx);
         segcl_profile_reset(ctx);
         assert_ok(ctx, segcl_model_forward(m, x, false, &logits));
         out->infer = segcl_context_kernel_launches(ctx) - before;
     }
+    out->waits += segcl_context_host_waits(ctx) - waits;
     if (verbose) {
         print_message("inference pass, batch %d:\n", batch);
         segcl_profile_print(ctx, stderr);
@@ -76,7 +83,7 @@ static void check_arch(segcl_arch arch, const char *name)
 {
     segcl_context *ctx = test_open_context(NULL);
     const int size = getenv("SEGCL_TEST_SMALL") ? 16 : 32;
-    counts small = {0, 0}, large = {0, 0};
+    counts small = {0, 0, 0}, large = {0, 0, 0};
     count_step(ctx, arch, 8, size, &small);
     count_step(ctx, arch, 32, size, &large);
     const char *style = segcl_context_params(ctx)->cpu_style ? "CPU" : "GPU";
@@ -84,6 +91,9 @@ static void check_arch(segcl_arch arch, const char *name)
                   "%llu / %llu per inference pass\n",
                   name, style, (unsigned long long)small.train, (unsigned long long)large.train,
                   (unsigned long long)small.infer, (unsigned long long)large.infer);
+    /* the queue runs a whole step without the host waiting on it */
+    assert_int_equal(small.waits, 0);
+    assert_int_equal(large.waits, 0);
     assert_int_equal(small.train, large.train);
     assert_int_equal(small.infer, large.infer);
     if (arch == SEGCL_ARCH_UNET) {

@@ -38,6 +38,13 @@ SEGCL_INTERNAL segcl_status segcl_fail_setting(segcl_context *ctx, const char *s
                                                segcl_status status, const char *fmt, ...)
     SEGCL_PRINTF(4, 5);
 
+/* Times the host has waited for the context's queue (blocking reads and writes, finishes)
+ * since it opened: a training step or inference pass waits none (tests/test_launches.c). */
+SEGCL_INTERNAL uint64_t segcl_context_host_waits(const segcl_context *ctx);
+SEGCL_INTERNAL void segcl_context_note_host_wait(segcl_context *ctx);
+/* Blocking read of `bytes` at `offset` of a raw buffer. */
+SEGCL_INTERNAL segcl_status segcl_mem_read_bytes(segcl_context *ctx, cl_mem buffer, size_t offset,
+                                                 size_t bytes, void *host);
 /* Blocking copies of `floats` floats between a raw buffer and the host. */
 SEGCL_INTERNAL segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats,
                                            float *host);

@@ -388,6 +388,7 @@ segcl_status segcl_context_finish(segcl_context *ctx)
         return SEGCL_ERROR_INVALID_ARGUMENT;
     if (!ctx->open)
         return segcl_fail(ctx, SEGCL_ERROR_STATE, "the context has no device: call segcl_context_open first");
+    ctx->host_waits++;
     cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clFinish", NULL);

@@ -48,7 +48,8 @@ struct segcl_context {
     /* `segcl tune`'s parameters for this device (src/cl/tuning.c): in use when tuned */
     segcl_tuning tuning; /* params.tuned says whether it is */
     char *tuning_path;
-    uint64_t launches; /* kernels queued (segcl_context_kernel_launches) */
+    uint64_t launches;   /* kernels queued (segcl_context_kernel_launches) */
+    uint64_t host_waits; /* times the host waited for the queue (segcl_context_host_waits) */
     int profile; /* -1 not open, 0 off, 1 on ($SEGCL_PROFILE, read at open) */
     segcl_profile_entry profile_entries[SEGCL_PROFILE_MAX];
     size_t profile_count;

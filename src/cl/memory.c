@@ -179,6 +179,7 @@ segcl_status segcl_tensor_write(segcl_tensor *tensor, const float *src, size_t c
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "tensor '%s' holds %zu elements, not %zu", tensor->name, tensor->numel,
                           count);
+    ctx->host_waits++;
     cl_int err = clEnqueueWriteBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes, src, 0,
                                       NULL, NULL);
     if (err != CL_SUCCESS)
@@ -196,6 +197,7 @@ segcl_status segcl_tensor_read(segcl_tensor *tensor, float *dst, size_t count)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "tensor '%s' holds %zu elements, not %zu", tensor->name, tensor->numel,
                           count);
+    ctx->host_waits++;
     cl_int err = clEnqueueReadBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes, dst, 0,
                                      NULL, NULL);
     if (err != CL_SUCCESS)
@@ -224,15 +226,33 @@ const char *segcl_tensor_name(const segcl_tensor *tensor)
 
 segcl_status segcl_mem_read(segcl_context *ctx, cl_mem buffer, size_t floats, float *host)
 {
-    cl_int err = clEnqueueReadBuffer(ctx->queue, buffer, CL_TRUE, 0, floats * sizeof(float), host,
-                                     0, NULL, NULL);
+    return segcl_mem_read_bytes(ctx, buffer, 0, floats * sizeof(float), host);
+}
+
+segcl_status segcl_mem_read_bytes(segcl_context *ctx, cl_mem buffer, size_t offset, size_t bytes,
+                                  void *host)
+{
+    ctx->host_waits++;
+    cl_int err = clEnqueueReadBuffer(ctx->queue, buffer, CL_TRUE, offset, bytes, host, 0, NULL,
+                                     NULL);
     if (err != CL_SUCCESS)
-        return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "%zu floats", floats);
+        return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "%zu bytes", bytes);
     return SEGCL_OK;
+}
+
+uint64_t segcl_context_host_waits(const segcl_context *ctx)
+{
+    return ctx ? ctx->host_waits : 0;
+}
+
+void segcl_context_note_host_wait(segcl_context *ctx)
+{
+    ctx->host_waits++;
 }
 
 segcl_status segcl_mem_write(segcl_context *ctx, cl_mem buffer, size_t floats, const float *host)
 {
+    ctx->host_waits++;
     cl_int err = clEnqueueWriteBuffer(ctx->queue, buffer, CL_TRUE, 0, floats * sizeof(float),
                                       host, 0, NULL, NULL);
     if (err != CL_SUCCESS)

@@ -40,6 +40,7 @@ segcl_status segcl_workspace_reserve(segcl_workspace *ws, segcl_scratch which, c
     size_t want = bytes + bytes / 2;
     if (*buf) {
         /* Queued commands may still use the old buffer. */
+        segcl_context_note_host_wait(ctx);
         cl_int err = clFinish(ctx->queue);
         if (err != CL_SUCCESS)
             return segcl_fail_cl(ctx, err, "clFinish", NULL);

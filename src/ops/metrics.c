@@ -45,11 +45,9 @@ segcl_status segcl_confusion(segcl_context *ctx, segcl_workspace *ws, const segc
                                    SEGCL_ARG(out_offset)))))
         return st;
     cl_uint host[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES];
-    cl_int err = clEnqueueReadBuffer(segcl_context_queue(ctx), scratch, CL_TRUE,
-                                     out_offset * sizeof(cl_uint), cells * sizeof(cl_uint), host, 0,
-                                     NULL, NULL);
-    if (err != CL_SUCCESS)
-        return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "confusion counts");
+    if ((st = segcl_mem_read_bytes(ctx, scratch, out_offset * sizeof(cl_uint),
+                                   cells * sizeof(cl_uint), host)))
+        return st;
     for (cl_uint i = 0; i < cells; i++)
         counts[i] += host[i];
     return SEGCL_OK;
