@@ -227,5 +227,5 @@ int main(void)
         cmocka_unit_test(test_upsample_vs_torch),
         cmocka_unit_test(test_losses_vs_torch),
     };
-    return cmocka_run_group_tests_name("golden-ops", tests, setup, teardown);
+    return test_each_backend_group("golden-ops", tests, setup, teardown);
 }

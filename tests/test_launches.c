@@ -121,5 +121,5 @@ int main(void)
         cmocka_unit_test(test_unet_launches),
         cmocka_unit_test(test_segnet_launches),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_each_backend_group("launches per step", tests, NULL, NULL);
 }

@@ -397,6 +397,6 @@ int main(void)
         cmocka_unit_test(test_conv_transpose2d), cmocka_unit_test(test_conv_shape_errors),
         cmocka_unit_test(test_batchnorm),        cmocka_unit_test(test_determinism),
     };
-    return cmocka_run_group_tests_name("convolution and batch norm ops", tests, ops_setup,
+    return test_each_backend_group("convolution and batch norm ops", tests, ops_setup,
                                        ops_teardown);
 }

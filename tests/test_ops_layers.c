@@ -348,6 +348,6 @@ int main(void)
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_piecewise_finite_differences),
     };
-    return cmocka_run_group_tests_name("activation, pooling and resampling ops", tests, ops_setup,
+    return test_each_backend_group("activation, pooling and resampling ops", tests, ops_setup,
                                        ops_teardown);
 }

@@ -296,6 +296,6 @@ int main(void)
         cmocka_unit_test(test_optimizers), cmocka_unit_test(test_confusion),
         cmocka_unit_test(test_scores),
     };
-    return cmocka_run_group_tests_name("loss, optimizer and metric ops", tests, ops_setup,
+    return test_each_backend_group("loss, optimizer and metric ops", tests, ops_setup,
                                        ops_teardown);
 }

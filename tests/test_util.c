@@ -223,3 +223,39 @@ const golden_entry *golden_need(const golden_file *g, const char *name)
         fail_msg("missing golden entry %s", name);
     return e;
 }
+
+int test_each_backend(const char *group, const struct CMUnitTest *tests, size_t count,
+                      CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+    /* which styles: SEGCL_KERNEL_STYLE's alone when it is set, else the device's own and the
+     * GPU style (every device runs it), the CPU style only where the device's is */
+    char keep[16] = "";
+    const char *forced = getenv("SEGCL_KERNEL_STYLE") ? keep : NULL;
+    if (forced)
+        snprintf(keep, sizeof keep, "%s", getenv("SEGCL_KERNEL_STYLE"));
+    const char *styles[2] = {forced, NULL};
+    if (!forced) {
+        segcl_context *probe = test_open_context(NULL);
+        segcl_device_info info;
+        if (segcl_context_device_info(probe, &info) != SEGCL_OK) {
+            fprintf(stderr, "%s: %s\n", group, segcl_context_error(probe));
+            segcl_context_destroy(probe);
+            return 1;
+        }
+        segcl_context_destroy(probe);
+        styles[0] = info.cpu_style ? "cpu" : "gpu";
+        styles[1] = info.cpu_style ? "gpu" : NULL;
+    }
+    int failed = 0;
+    for (int i = 0; i < 2 && styles[i]; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "%s [%s-style backend]", group, styles[i]);
+        setenv("SEGCL_KERNEL_STYLE", styles[i], 1);
+        failed += _cmocka_run_group_tests(name, tests, count, setup, teardown);
+    }
+    if (forced)
+        setenv("SEGCL_KERNEL_STYLE", forced, 1);
+    else
+        unsetenv("SEGCL_KERNEL_STYLE");
+    return failed;
+}

@@ -30,6 +30,15 @@ char *test_read_file(const char *path);
 /* Writes text to path; fails the test when it cannot. */
 void test_write_text(const char *path, const char *text);
 
+/* Runs a group of tests once per backend the test device runs (as ggml's test-backend-ops
+ * does): its own kernel style and the GPU style, which every device runs; only the style in
+ * $SEGCL_KERNEL_STYLE when that is set. Each run's contexts open with the style set. Returns
+ * the number of failed tests over all runs. */
+int test_each_backend(const char *group, const struct CMUnitTest *tests, size_t count,
+                      CMFixtureFunction setup, CMFixtureFunction teardown);
+#define test_each_backend_group(group, tests, setup, teardown)                                    \
+    test_each_backend(group, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
+
 /* A new context opened with s (NULL: the defaults); fails the test when it cannot be. */
 segcl_context *test_open_context(const segcl_settings *s);
 
