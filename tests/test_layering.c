@@ -209,6 +209,34 @@ static void check_getenv(const char *root, report *r)
     each_source(root, "src", find_getenv, NULL, r);
 }
 
+/* The kernel style chooses code in one place: the backend table src/cl opens a context with
+ * (src/cl/backend.c). Above src/cl only `segcl tune`, which tunes the style's own parameters,
+ * may ask which style a device has. */
+static void find_style_tests(const char *path, const source *s, const void *arg, report *r)
+{
+    (void)arg;
+    if (strncmp(path, "src/cl/", 7) == 0 || strcmp(path, "src/infer/tune.c") == 0)
+        return;
+    static const char *const names[] = {"cpu_style", "segcl_gemm_get_backend", NULL};
+    for (size_t at = 0; at < s->len; at++) {
+        if (!is_ident(s->bare[at]) || (at > 0 && is_ident(s->bare[at - 1])))
+            continue;
+        size_t n = 0;
+        while (is_ident(s->bare[at + n]))
+            n++;
+        for (size_t i = 0; names[i]; i++)
+            if (n == strlen(names[i]) && strncmp(s->bare + at, names[i], n) == 0)
+                note(r, "%s:%d: %s (the backend table chooses by style: src/cl/backend.c)",
+                     path, line_of(s, at), names[i]);
+        at += n;
+    }
+}
+
+static void check_style_tests(const char *root, report *r)
+{
+    each_source(root, "src", find_style_tests, NULL, r);
+}
+
 static bool size_allows(const char *path)
 {
     for (size_t i = 0; sizes_allowed[i]; i++)
@@ -370,6 +398,11 @@ static void test_checker_literals(void **state)
     expect_findings(check_no_flags, 2, flags, 2);
     const char *env[] = {"src/infer/bad.c:3: getenv"};
     expect_findings(check_getenv, 1, env, 1);
+    put("src/ops/styled.c", "bool f(const segcl_kernel_params *p) { return p->cpu_style; }\n"
+                            "/* cpu_style in a comment */ static int is_cpu_style_x;\n");
+    put("src/cl/backend_x.c", "bool g(const segcl_kernel_params *p) { return p->cpu_style; }\n");
+    const char *style[] = {"src/ops/styled.c:1: cpu_style"};
+    expect_findings(check_style_tests, 1, style, 1);
 }
 
 static void test_checker_sizes(void **state)
@@ -481,6 +514,12 @@ static void test_getenv_in_one_place(void **state)
     expect_none(check_getenv, "getenv outside " GETENV_ALLOWED);
 }
 
+static void test_style_chosen_once(void **state)
+{
+    (void)state;
+    expect_none(check_style_tests, "a kernel-style test outside src/cl");
+}
+
 static void test_layers_point_down(void **state)
 {
     (void)state;
@@ -507,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_no_internal_h),
         cmocka_unit_test(test_no_flags_in_library),
         cmocka_unit_test(test_getenv_in_one_place),
+        cmocka_unit_test(test_style_chosen_once),
         cmocka_unit_test(test_layers_point_down),
         cmocka_unit_test(test_file_sizes),
     };
