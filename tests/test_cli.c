@@ -175,7 +175,10 @@ static void check_lab_options(void)
                             {"--background '#12345'", "#RRGGBB"},
                             {"--background /nonexistent/bg.jpg", "/nonexistent/bg.jpg"},
                             {"--feather -1", "feather"},
-                            {"--min-area -5", "--min-area"}};
+                            {"--min-area -5", "--min-area"},
+                            {"--tile 6", "multiple of 4 (2^depth of this model) (--tile)"},
+                            {"--tile 2", "smaller than 4"},
+                            {"--tile 16 --tile-overlap 16", "(--tile-overlap)"}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         snprintf(args, sizeof args, "predict --model %s/run --out %s/lab %s %s/syn/images", tmp,
                  tmp, bad[k][0], tmp);
@@ -185,6 +188,24 @@ static void check_lab_options(void)
             fail_msg("%s: %s", bad[k][0], err.out);
         assert_int_equal(count_lines(err.out), 1);
     }
+    /* tiles: the same outputs, at the photo's own 48 x 48 in four by four 16 x 16 tiles */
+    snprintf(args, sizeof args,
+             "predict --model %s/run --out %s/tiled --tile 16 --cutout --save-logits "
+             "%s/syn/images/synth0004.png",
+             tmp, tmp, tmp);
+    run(NULL, args, &out, &err);
+    if (out.status != 0)
+        fail_msg("predict --tile failed: %s", err.out);
+    assert_non_null(strstr(out.out, "synth0004_cutout.png"));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tiled/synth0004_logits.npy", tmp);
+    char *npy = test_read_file(path);
+    assert_non_null(npy);
+    assert_non_null(strstr(npy + 10, "'shape': (1, 48, 48)"));
+    free(npy);
+    run(NULL, "predict --help", &out, &err);
+    assert_non_null(strstr(out.out, "--tile T"));
+    assert_non_null(strstr(out.out, "--tile-overlap PX"));
 }
 
 /* Export (weights only, usable as a model), and tools/cutout_frames, the in-memory API's

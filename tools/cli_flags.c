@@ -39,6 +39,8 @@ static const struct {
     {"skip_bad", "--skip-bad"},
     {"std", "--std"},
     {"threshold", "--threshold"},
+    {"tile", "--tile"},
+    {"tile_overlap", "--tile-overlap"},
     {"val_fraction", "--val-fraction"},
     {"weight_decay", "--weight-decay"},
     {"width", "--width"},

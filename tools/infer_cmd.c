@@ -24,7 +24,13 @@ void cli_predict_help(FILE *out)
             "  --palette FILE        colours of multi-class masks, one per class in order\n"
             "                        (#RRGGBB or R G B per line; default: class 0 black, then\n"
             "                        the PASCAL VOC colours); pixel values stay the classes\n"
-            "  --batch N             images per pass (8)\n"
+            "  --batch N             images (with --tile: tiles) per pass (8)\n"
+            "  --tile T              large images on small devices: run each image at its own\n"
+            "                        resolution (or at --size S x S when given) in overlapping\n"
+            "                        T x T tiles, blended; T a multiple of 2^depth. Device\n"
+            "                        memory then follows T and --batch, not the image\n"
+            "  --tile-overlap PX     pixels neighbouring tiles share (T/4, rounded to a\n"
+            "                        multiple of 2^depth); more is slower but closer to one pass\n"
             "  --overlay fill|contour|none   <stem>_overlay.jpg: regions tinted with their\n"
             "                        boundaries (fill, the default), boundaries only\n"
             "                        (2 px; 3 px above 512 px), or no overlay\n"
@@ -38,7 +44,8 @@ void cli_predict_help(FILE *out)
             "  --instances           <stem>_instances.png and .json: each connected region of\n"
             "                        each class (8-connectivity) with area, box and centroid\n"
             "  --min-area PX         with --instances, drop regions under PX pixels (0)\n"
-            "  --save-logits         <stem>_logits.npy (float32, classes x S x S, raw output)\n"
+            "  --save-logits         <stem>_logits.npy (float32, classes x S x S, raw output;\n"
+            "                        with --tile, the blended logits at the working resolution)\n"
             "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
             "  --max-pixels N        refuse larger images (67108864)\n"
             "\n"
@@ -221,6 +228,8 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
                    cli_opt_float(argc, argv, &i, "--feather", &po.feather, &rc) ||
                    cli_opt_str(argc, argv, &i, "--background", &po.background, &rc) ||
                    cli_opt_int(argc, argv, &i, "--min-area", &po.min_area, &rc) ||
+                   cli_opt_int(argc, argv, &i, "--tile", &po.tile, &rc) ||
+                   cli_opt_int(argc, argv, &i, "--tile-overlap", &po.tile_overlap, &rc) ||
                    cli_opt_str(argc, argv, &i, "--out", &out, &rc)) {
             if (rc) {
                 free(inputs);

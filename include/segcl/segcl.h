@@ -450,6 +450,24 @@ typedef struct segcl_predictor_options {
      *  the input) are dropped. */
     bool instances;
     int min_area;
+    /** Tiled inference (0: off): segcl_predict_pixels() and segcl_predict_files() run each
+     *  image in overlapping tile x tile squares, `batch` tiles per forward pass, so device
+     *  memory is bounded by the tile and the batch, not by the image (the parameters, one
+     *  batch x 3 x tile x tile input and the network's activations and workspaces for it).
+     *  The working resolution is the image's own size, or size x size when `size` is given
+     *  (then a tiled result agrees with the untiled one at that size; with one tile it is the
+     *  same bit for bit). Tiles lie on a regular grid whose last row and column are shifted to
+     *  end at the image's border; only an image smaller than a tile is padded (by
+     *  reflection). Overlapping tiles' logits are blended with linear ramps over their
+     *  overlaps (weight 1 at the image's borders) and normalised by the summed weights, then
+     *  thresholded or argmaxed as without tiles. A multiple of 2^depth, at least 2^depth and
+     *  at most 4096. Host memory: about (4 x classes + 7) bytes per working pixel.
+     *  segcl_evaluate() does not tile. */
+    int tile;
+    /** Pixels neighbouring tiles share: a multiple of 2^depth below tile; 0: tile / 4
+     *  rounded to the nearest multiple of 2^depth. It should cover the network's receptive
+     *  field for tiles to agree with a whole-image pass. */
+    int tile_overlap;
 } segcl_predictor_options;
 
 SEGCL_API void segcl_predictor_default_options(segcl_predictor_options *options);
@@ -482,8 +500,9 @@ typedef struct segcl_prediction_maps {
 
 /**
  * Segments `count` images held in memory, of any sizes (each resized to the network's input,
- * normalised as in training, run in batches of the predictor's batch size) and writes each
- * one's maps at its own size, the logits resized bilinearly before the sigmoid or softmax.
+ * normalised as in training, run in batches of the predictor's batch size; with
+ * options->tile, each at its working resolution in batches of tiles, see there) and writes
+ * each one's maps at its own size, the logits resized bilinearly before the sigmoid or softmax.
  * No files are involved: the call for a video loop, a GUI or a language binding.
  * segcl_predict_files() is built on it.
  */
@@ -510,8 +529,10 @@ typedef void (*segcl_predict_fn)(const segcl_prediction *written, void *user);
  * palette PNG whose pixel values are the class indices, coloured by options->palette),
  * <stem>_overlay.jpg (unless options->overlay is NONE), the cut-out, composite and instances
  * the options ask for, and with save_logits <stem>_logits.npy (float32, classes x size x
- * size, the network output before any resize). Inputs sharing a stem (a.jpg,
- * a.png) are written as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
+ * size, the network output before any resize; with options->tile, the blended logits at the
+ * working resolution, classes x height x width). With options->tile the images go through
+ * one at a time, their tiles in batches. Inputs sharing a stem (a.jpg, a.png) are written
+ * as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
  * cannot be read is skipped with a warning (segcl_context_set_warning_handler); the others are
  * still written, and the call then returns SEGCL_ERROR_FORMAT with a summary. A folder that is
  * also out_dir has segcl's own outputs left out.

@@ -2,7 +2,7 @@
  * The predictor: open a checkpoint (segcl's, or a PyTorch state_dict in safetensors with the
  * arch given) with its options and palette, segment images in memory in batches into maps at
  * each input's size, and evaluate a dataset with per-image Dice, IoU and pixel accuracy.
- * Prediction from files, with the outputs it writes, is in predict_files.c.
+ * Prediction from files, with the outputs it writes, is in predict_files.c; tiles in tile.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -101,6 +101,7 @@ void segcl_predictor_destroy(segcl_predictor *p)
     segcl_tensor_destroy(p->x);
     segcl_free(p->host_x);
     segcl_free(p->host_logits);
+    segcl_free(p->tiled_logits);
     segcl_free(p);
 }
 
@@ -163,7 +164,7 @@ static segcl_status read_config(segcl_predictor *p, const char *path)
 /* The host and device buffers of one batch of images and its logits. */
 static segcl_status alloc_batch(segcl_predictor *p)
 {
-    const int64_t S = p->meta.size;
+    const int64_t S = p->side;
     int64_t xs[4] = {p->opt.batch, 3, S, S};
     p->host_x = segcl_malloc((size_t)p->opt.batch * 3 * S * S * sizeof(float));
     p->host_logits =
@@ -191,6 +192,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
     if (p->opt.batch < 1)
         p->opt.batch = 1;
     if ((st = check_options(p)) || (st = read_config(p, path)) ||
+        (st = segcl_tile_check(p)) ||
         (st = segcl_model_create(ctx, &p->meta.model, &p->model)) ||
         (st = segcl_checkpoint_load(ctx, path, p->model, false)) || (st = alloc_batch(p)))
         goto error;
@@ -206,8 +208,8 @@ error:
     if (st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY) {
         char message[768];
         snprintf(message, sizeof message, "%s", segcl_context_error(ctx));
-        segcl_fail_setting(ctx, "batch", st, "%s; try a smaller batch (%d now) or size", message,
-                           p->opt.batch);
+        segcl_fail_setting(ctx, "batch", st, "%s; try a smaller batch (%d now) or %s", message,
+                           p->opt.batch, p->opt.tile ? "tile" : "size, or tiles (tile)");
     }
     segcl_predictor_destroy(p);
     return st;
@@ -228,16 +230,13 @@ segcl_status segcl_predictor_open(segcl_context *ctx, const char *path,
     return st;
 }
 
-/* Normalised planar floats of an RGB image already S x S, into slot s of host_x. */
-static segcl_status put_resized(segcl_predictor *p, const segcl_image *small, size_t s)
+void segcl_predictor_put(segcl_predictor *p, const segcl_image *img, size_t s)
 {
-    const int S = p->meta.size;
-    size_t plane = (size_t)S * S;
+    const size_t plane = (size_t)p->side * p->side;
     for (size_t i = 0; i < plane; i++)
         for (int c = 0; c < 3; c++)
             p->host_x[(s * 3 + c) * plane + i] =
-                (small->pixels[i * 3 + c] / 255.0f - p->meta.mean[c]) / p->meta.std[c];
-    return SEGCL_OK;
+                (img->pixels[i * 3 + c] / 255.0f - p->meta.mean[c]) / p->meta.std[c];
 }
 
 /* The same for an RGB image of any size, resized to S x S first. */
@@ -248,15 +247,14 @@ static segcl_status put_image(segcl_predictor *p, const segcl_image *img, size_t
     segcl_status st = segcl_image_resize(segcl_context_diag(p->ctx), img, S, S, false, &small);
     if (st)
         return st;
-    st = put_resized(p, &small, s);
+    segcl_predictor_put(p, &small, s);
     segcl_image_free(&small);
-    return st;
+    return SEGCL_OK;
 }
 
-/* Runs the loaded batch (n images; the rest of the slots repeat image 0). */
-static segcl_status run_batch(segcl_predictor *p, size_t n)
+segcl_status segcl_predictor_run_batch(segcl_predictor *p, size_t n)
 {
-    const size_t per = (size_t)3 * p->meta.size * p->meta.size;
+    const size_t per = (size_t)3 * p->side * p->side;
     for (size_t s = n; s < (size_t)p->opt.batch; s++)
         memcpy(p->host_x + s * per, p->host_x, per * sizeof(float));
     segcl_tensor *logits;
@@ -268,32 +266,32 @@ static segcl_status run_batch(segcl_predictor *p, size_t n)
     return st;
 }
 
-/* Maps at width x height from image s's logits, resized bilinearly (half-pixel centres); each
- * output may be NULL. labels: foreground where sigmoid > threshold for one class, the argmax
- * otherwise. foreground: P(foreground), the sigmoid for one class, 1 - softmax of class 0
- * otherwise. classes (several classes): the softmax, classes x height x width. */
-static void maps_at(const segcl_predictor *p, size_t s, int width, int height, uint8_t *labels,
-                    float *foreground, float *classes)
+/* labels: foreground where sigmoid > threshold for one class, the argmax otherwise.
+ * foreground: P(foreground), the sigmoid for one class, 1 - softmax of class 0 otherwise.
+ * classes (several classes): the softmax, classes x height x width. */
+void segcl_predictor_maps(const segcl_predictor *p, const float *logits, int lw, int lh,
+                          int width, int height, uint8_t *labels, float *foreground,
+                          float *classes)
 {
-    const int S = p->meta.size, C = p->meta.model.classes;
-    const size_t plane = (size_t)S * S, out_plane = (size_t)width * height;
+    const int C = p->meta.model.classes;
+    const size_t plane = (size_t)lw * lh, out_plane = (size_t)width * height;
     const float logit_threshold = logf(p->opt.threshold / (1.0f - p->opt.threshold));
     float v[SEGCL_MAX_CLASSES];
     for (int y = 0; y < height; y++) {
-        float sy = ((float)y + 0.5f) * S / height - 0.5f;
+        float sy = ((float)y + 0.5f) * lh / height - 0.5f;
         sy = sy < 0 ? 0 : sy;
-        int y0 = (int)sy < S - 1 ? (int)sy : S - 1, y1 = y0 < S - 1 ? y0 + 1 : y0;
+        int y0 = (int)sy < lh - 1 ? (int)sy : lh - 1, y1 = y0 < lh - 1 ? y0 + 1 : y0;
         float ly = sy - y0;
         for (int x = 0; x < width; x++) {
-            float sx = ((float)x + 0.5f) * S / width - 0.5f;
+            float sx = ((float)x + 0.5f) * lw / width - 0.5f;
             sx = sx < 0 ? 0 : sx;
-            int x0 = (int)sx < S - 1 ? (int)sx : S - 1, x1 = x0 < S - 1 ? x0 + 1 : x0;
+            int x0 = (int)sx < lw - 1 ? (int)sx : lw - 1, x1 = x0 < lw - 1 ? x0 + 1 : x0;
             float lx = sx - x0;
             int best = 0;
             for (int c = 0; c < C; c++) {
-                const float *L = p->host_logits + (s * C + c) * plane;
-                v[c] = (1 - ly) * ((1 - lx) * L[y0 * S + x0] + lx * L[y0 * S + x1]) +
-                       ly * ((1 - lx) * L[y1 * S + x0] + lx * L[y1 * S + x1]);
+                const float *L = logits + c * plane;
+                v[c] = (1 - ly) * ((1 - lx) * L[y0 * lw + x0] + lx * L[y0 * lw + x1]) +
+                       ly * ((1 - lx) * L[y1 * lw + x0] + lx * L[y1 * lw + x1]);
                 if (C == 1)
                     best = v[0] > logit_threshold;
                 else if (v[c] > v[best])
@@ -364,7 +362,16 @@ segcl_status segcl_predict_pixels(segcl_predictor *p, const segcl_pixels *images
                           "segcl_predict_pixels: NULL argument");
     const size_t B = (size_t)p->opt.batch;
     segcl_status st = SEGCL_OK;
-    for (size_t first = 0; first < count && !st; first += B) {
+    for (size_t k = 0; p->opt.tile && k < count && !st; k++) {
+        segcl_image rgb;
+        bool owned;
+        if ((st = rgb_of(p->ctx, &images[k], &rgb, &owned)))
+            break;
+        st = segcl_predict_tiled(p, &rgb, &maps[k]);
+        if (owned)
+            segcl_image_free(&rgb);
+    }
+    for (size_t first = 0; !p->opt.tile && first < count && !st; first += B) {
         const size_t take = count - first < B ? count - first : B;
         for (size_t s = 0; s < take && !st; s++) {
             segcl_image rgb;
@@ -376,11 +383,13 @@ segcl_status segcl_predict_pixels(segcl_predictor *p, const segcl_pixels *images
                 segcl_image_free(&rgb);
         }
         if (!st)
-            st = run_batch(p, take);
+            st = segcl_predictor_run_batch(p, take);
+        const int S = p->side, C = p->meta.model.classes;
         for (size_t s = 0; s < take && !st; s++) {
             const segcl_prediction_maps *m = &maps[first + s];
-            maps_at(p, s, images[first + s].width, images[first + s].height, m->labels,
-                    m->foreground, p->meta.model.classes > 1 ? m->classes : NULL);
+            segcl_predictor_maps(p, p->host_logits + s * C * S * S, S, S, images[first + s].width,
+                                 images[first + s].height, m->labels, m->foreground,
+                                 C > 1 ? m->classes : NULL);
         }
     }
     return st;
@@ -398,6 +407,10 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
                           "segcl_evaluate: NULL argument");
     segcl_context *ctx = p->ctx;
     memset(res, 0, sizeof *res);
+    if (p->opt.tile)
+        return segcl_fail_setting(ctx, "tile", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "evaluation runs at the network's input size, not in tiles: "
+                                  "open the predictor without tiling");
     res->images = segcl_calloc(ds->count ? ds->count : 1, sizeof *res->images);
     if (!res->images)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -417,17 +430,18 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
             if ((st = segcl_sample_load(segcl_context_diag(ctx), &ds->items[first + s], S, C, &img,
                                         &mask, &info)))
                 break;
-            st = put_resized(p, &img, s);
+            segcl_predictor_put(p, &img, s);
             for (size_t i = 0; i < plane; i++)
                 targets[s * plane + i] = C == 1 ? mask.pixels[i] > 127 : mask.pixels[i];
             segcl_image_free(&img);
             segcl_image_free(&mask);
         }
         if (!st)
-            st = run_batch(p, take);
+            st = segcl_predictor_run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
             uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-            maps_at(p, s, S, S, labels, NULL, NULL);
+            segcl_predictor_maps(p, p->host_logits + s * C * plane, S, S, S, S, labels, NULL,
+                                 NULL);
             for (size_t i = 0; i < plane; i++) {
                 int t = targets[s * plane + i];
                 if (t < K)

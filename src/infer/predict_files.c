@@ -13,14 +13,16 @@
 
 #include "infer/predictor.h"
 
-static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int s)
+/* data: (c, h, w) float32 as a .npy file. */
+static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int h,
+                              int w)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
     char header[128];
     int n = snprintf(header, sizeof header,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }", c, s, s);
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }", c, h, w);
     /* magic (6) + version (2) + length (2) + header padded with spaces and a newline to 64 */
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
@@ -30,7 +32,7 @@ static segcl_status write_npy(segcl_context *ctx, const char *path, const float 
     for (int i = 0; ok && i < pad; i++)
         ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
-    size_t count = (size_t)c * s * s;
+    size_t count = (size_t)c * h * w;
     ok = ok && fwrite(data, sizeof(float), count, f) == count;
     if (fclose(f) != 0)
         ok = false;
@@ -320,7 +322,11 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     }
     if (!st && save_logits) {
         snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
-        st = write_npy(ctx, out->logits, p->host_logits + s * C * S * S, (int)C, S);
+        /* tiled: the blended logits of the one image segcl_predict_pixels last ran */
+        st = p->opt.tile ? write_npy(ctx, out->logits, p->tiled_logits, (int)C, p->tiled_h,
+                                     p->tiled_w)
+                         : write_npy(ctx, out->logits, p->host_logits + s * C * S * S, (int)C,
+                                     S, S);
     }
 done:
     segcl_image_free(&picture);
@@ -338,13 +344,14 @@ typedef struct file_batch {
     size_t take;
 } file_batch;
 
-/* Fills b with the next files from *next that decode, up to a batch; one that does not is a
- * warning (counted in *failed) when there are several files, not the end. */
+/* Fills b with the next files from *next that decode, up to a batch (one file when tiling:
+ * its tiles fill the batch); one that does not is a warning (counted in *failed) when there
+ * are several files, not the end. */
 static segcl_status fill_batch(segcl_predictor *p, char **files, size_t n, size_t *next,
                                file_batch *b, size_t *failed)
 {
     segcl_context *ctx = p->ctx;
-    const size_t B = (size_t)p->opt.batch;
+    const size_t B = p->opt.tile ? 1 : (size_t)p->opt.batch;
     const bool want_alpha = p->opt.cutout || p->background.kind != SEGCL_BACKGROUND_NONE;
     segcl_status st = SEGCL_OK;
     b->take = 0;
