@@ -124,7 +124,9 @@ static void test_one_tile_is_untiled(void **state)
     const struct {
         const char *ckpt;
         int w, h, size, classes;
-    } cases[] = {{binary, 32, 32, 0, 1}, {binary, 45, 29, 32, 1}, {three, 32, 32, 0, 3},
+    } cases[] = {{binary, 32, 32, 0, 1},
+                 {binary, 45, 29, 32, 1},
+                 {three, 32, 32, 0, 3},
                  {binary, 40, 40, 40, 1}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int w = cases[k].w, h = cases[k].h, C = cases[k].classes;
@@ -241,12 +243,12 @@ static void test_blend_normalises(void **state)
         if (nx > 2 && ox[2] - ox[1] == T - O) /* regular neighbours: complementary ramps */
             for (int i = T - O; i < T; i++)
                 assert_true(fabsf(wx[0][i] + wx[1][i - (T - O)] - 1) < 1e-6f);
-        float *acc = calloc((size_t)C * w * h, sizeof *acc), *wsum = calloc((size_t)w * h, sizeof *wsum);
+        float *acc = calloc((size_t)C * w * h, sizeof *acc),
+              *wsum = calloc((size_t)w * h, sizeof *wsum);
         assert_true(acc && wsum);
         for (int ty = 0; ty < ny; ty++)
             for (int tx = 0; tx < nx; tx++)
-                segcl_tile_accumulate(acc, wsum, w, h, C, tile, T, ox[tx], oy[ty], wx[tx],
-                                      wy[ty]);
+                segcl_tile_accumulate(acc, wsum, w, h, C, tile, T, ox[tx], oy[ty], wx[tx], wy[ty]);
         segcl_tile_normalise(acc, wsum, (size_t)w * h, C);
         for (size_t i = 0; i < (size_t)w * h; i++) {
             assert_true(wsum[i] > 0);
@@ -306,8 +308,8 @@ static void test_bad_tiles(void **state)
     const struct {
         int tile, overlap;
         const char *setting, *words;
-    } bad[] = {{6, 0, "tile", "multiple of 4"},        {2, 0, "tile", "smaller than 4"},
-               {-4, 0, "tile", "tile size -4"},        {8192, 0, "tile", "4096"},
+    } bad[] = {{6, 0, "tile", "multiple of 4"},          {2, 0, "tile", "smaller than 4"},
+               {-4, 0, "tile", "tile size -4"},          {8192, 0, "tile", "4096"},
                {32, 6, "tile_overlap", "multiple of 4"}, {32, 32, "tile_overlap", "below"},
                {32, -4, "tile_overlap", "overlap -4"},   {0, 8, "tile_overlap", "needs a tile"}};
     segcl_predictor_options o;

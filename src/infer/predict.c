@@ -191,8 +191,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
         segcl_predictor_default_options(&p->opt);
     if (p->opt.batch < 1)
         p->opt.batch = 1;
-    if ((st = check_options(p)) || (st = read_config(p, path)) ||
-        (st = segcl_tile_check(p)) ||
+    if ((st = check_options(p)) || (st = read_config(p, path)) || (st = segcl_tile_check(p)) ||
         (st = segcl_model_create(ctx, &p->meta.model, &p->model)) ||
         (st = segcl_checkpoint_load(ctx, path, p->model, false)) || (st = alloc_batch(p)))
         goto error;
@@ -269,9 +268,8 @@ segcl_status segcl_predictor_run_batch(segcl_predictor *p, size_t n)
 /* labels: foreground where sigmoid > threshold for one class, the argmax otherwise.
  * foreground: P(foreground), the sigmoid for one class, 1 - softmax of class 0 otherwise.
  * classes (several classes): the softmax, classes x height x width. */
-void segcl_predictor_maps(const segcl_predictor *p, const float *logits, int lw, int lh,
-                          int width, int height, uint8_t *labels, float *foreground,
-                          float *classes)
+void segcl_predictor_maps(const segcl_predictor *p, const float *logits, int lw, int lh, int width,
+                          int height, uint8_t *labels, float *foreground, float *classes)
 {
     const int C = p->meta.model.classes;
     const size_t plane = (size_t)lw * lh, out_plane = (size_t)width * height;
@@ -440,8 +438,7 @@ segcl_status segcl_evaluate(segcl_predictor *p, const segcl_dataset *ds, segcl_e
             st = segcl_predictor_run_batch(p, take);
         for (size_t s = 0; s < take && !st; s++) {
             uint64_t counts[SEGCL_MAX_CLASSES * SEGCL_MAX_CLASSES] = {0};
-            segcl_predictor_maps(p, p->host_logits + s * C * plane, S, S, S, S, labels, NULL,
-                                 NULL);
+            segcl_predictor_maps(p, p->host_logits + s * C * plane, S, S, S, S, labels, NULL, NULL);
             for (size_t i = 0; i < plane; i++) {
                 int t = targets[s * plane + i];
                 if (t < K)

@@ -249,6 +249,19 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     return st;
 }
 
+/* <stem>_logits.npy of image s of the batch: the network's output, or tiled, the blended
+ * logits of the one image segcl_predict_pixels last ran. */
+static segcl_status write_logits(segcl_predictor *p, size_t s, const char *out_dir,
+                                 const char *stem, output_paths *out)
+{
+    const size_t C = (size_t)p->meta.model.classes;
+    const int S = p->side;
+    snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
+    if (p->opt.tile)
+        return write_npy(p->ctx, out->logits, p->tiled_logits, (int)C, p->tiled_h, p->tiled_w);
+    return write_npy(p->ctx, out->logits, p->host_logits + s * C * S * S, (int)C, S, S);
+}
+
 /* Writes the outputs of image s of the batch; result gets their paths. The labels of `maps`
  * are used up (a one-class mask file holds 0/255). */
 static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_image *photo,
@@ -258,7 +271,7 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
 {
     segcl_context *ctx = p->ctx;
     const size_t C = (size_t)p->meta.model.classes;
-    const int S = p->meta.size, w = photo->width, h = photo->height;
+    const int w = photo->width, h = photo->height;
     const bool want_alpha = p->opt.cutout || p->background.kind != SEGCL_BACKGROUND_NONE;
     memset(out, 0, sizeof *out);
     *result = (segcl_prediction){.input = input, .mask = out->mask, .instances = -1};
@@ -320,14 +333,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         st = segcl_image_save_png_palette(segcl_context_diag(ctx), out->mask, &mask, p->palette,
                                           p->palette_entries);
     }
-    if (!st && save_logits) {
-        snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
-        /* tiled: the blended logits of the one image segcl_predict_pixels last ran */
-        st = p->opt.tile ? write_npy(ctx, out->logits, p->tiled_logits, (int)C, p->tiled_h,
-                                     p->tiled_w)
-                         : write_npy(ctx, out->logits, p->host_logits + s * C * S * S, (int)C,
-                                     S, S);
-    }
+    if (!st && save_logits)
+        st = write_logits(p, s, out_dir, stem, out);
 done:
     segcl_image_free(&picture);
     segcl_free(alpha);

@@ -17,7 +17,7 @@ struct segcl_predictor {
     segcl_model *model;
     segcl_run_config meta;
     segcl_predictor_options opt;
-    int side; /* of the network's input: the tile when tiling, else meta.size */
+    int side;        /* of the network's input: the tile when tiling, else meta.size */
     segcl_tensor *x; /* (batch, 3, side, side) */
     float *host_x, *host_logits;
     /* Tiling: the last image's blended logits (classes, tiled_h, tiled_w), and its capacity
@@ -58,8 +58,7 @@ SEGCL_INTERNAL void segcl_tile_accumulate(float *acc, float *wsum, int w, int h,
                                           const float *logits, int tile, int x0, int y0,
                                           const float *wx, const float *wy);
 /* acc /= wsum, pixel by pixel. */
-SEGCL_INTERNAL void segcl_tile_normalise(float *acc, const float *wsum, size_t pixels,
-                                         int classes);
+SEGCL_INTERNAL void segcl_tile_normalise(float *acc, const float *wsum, size_t pixels, int classes);
 /* One RGB image through the tiles, its maps at its own size. */
 SEGCL_INTERNAL segcl_status segcl_predict_tiled(segcl_predictor *p, const segcl_image *rgb,
                                                 const segcl_prediction_maps *maps);

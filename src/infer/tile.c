@@ -76,9 +76,8 @@ float segcl_tile_weight(const int *origins, int n, int k, int tile, int i)
     return w;
 }
 
-void segcl_tile_accumulate(float *acc, float *wsum, int w, int h, int classes,
-                           const float *logits, int tile, int x0, int y0, const float *wx,
-                           const float *wy)
+void segcl_tile_accumulate(float *acc, float *wsum, int w, int h, int classes, const float *logits,
+                           int tile, int x0, int y0, const float *wx, const float *wy)
 {
     const int xe = w - x0 < tile ? w - x0 : tile, ye = h - y0 < tile ? h - y0 : tile;
     const size_t plane = (size_t)w * h, tile_plane = (size_t)tile * tile;
@@ -99,7 +98,8 @@ void segcl_tile_normalise(float *acc, const float *wsum, size_t pixels, int clas
             acc[c * pixels + i] /= wsum[i];
 }
 
-/* Index i folded into [0, n) by reflection about the edge pixels (... 2 1 | 0 1 2 ... n-1 | n-2 ...). */
+/* Index i folded into [0, n) by reflection about the edge pixels (... 2 1 | 0 1 2 ... n-1 | n-2
+ * ...). */
 static int mirror(int i, int n)
 {
     if (n == 1)
