@@ -1,10 +1,11 @@
-/* Pointwise activations and their gradients, run-style (common.cl). Backward passes use the
+/* Pointwise activations and their gradients, run-style (common.cl); the forward passes read
+ * and write store_t tensors (half with -DSEGCL_HALF), the backward ones float (training). Backward passes use the
  * forward output where it determines the gradient (ReLU: y > 0, sigmoid: y(1-y)). */
 
-__kernel void relu_forward(__global const float *x, __global float *y, const uint n)
+__kernel void relu_forward(__global const store_t *x, __global store_t *y, const uint n)
 {
     FOR_RUN(i, n)
-        y[i] = fmax(x[i], 0.0f);
+        ST(y, i, fmax(LD(x, i), 0.0f));
 }
 
 /* dx (+)= dy where y > 0 (the gradient at x = 0 is taken as 0, as PyTorch does) */
@@ -17,10 +18,10 @@ __kernel void relu_backward(__global const float *y, __global const float *dy,
     }
 }
 
-__kernel void sigmoid_forward(__global const float *x, __global float *y, const uint n)
+__kernel void sigmoid_forward(__global const store_t *x, __global store_t *y, const uint n)
 {
     FOR_RUN(i, n)
-        y[i] = stable_sigmoid(x[i]);
+        ST(y, i, stable_sigmoid(LD(x, i)));
 }
 
 __kernel void sigmoid_backward(__global const float *y, __global const float *dy,

@@ -1,6 +1,7 @@
 /*
  * Batch normalisation, elementwise parts. Statistics come from kernels/reduce.cl; the forward
- * pass folds them into y = a[c] * x + b[c].
+ * pass folds them into y = a[c] * x + b[c]. The inference kernels (bn_eval_fold, bn_apply)
+ * take store_t tensors (half with -DSEGCL_HALF); the training ones float.
  */
 
 /* From the batch mean and the sum of squared deviations: invstd, the folded scale/shift, and
@@ -111,36 +112,38 @@ void bn_backward_sums(__global const float *partials, const uint groups, const u
 }
 
 /* Evaluation mode: fold running statistics (also kept as mean/invstd for the backward pass). */
-__kernel void bn_eval_fold(__global const float *running_mean, __global const float *running_var,
-                           __global const float *gamma, __global const float *beta,
-                           const uint channels, const float eps, __global float *mean,
-                           __global float *invstd, __global float *scale, __global float *shift)
+__kernel void bn_eval_fold(__global const store_t *running_mean,
+                           __global const store_t *running_var, __global const store_t *gamma,
+                           __global const store_t *beta, const uint channels, const float eps,
+                           __global store_t *mean, __global store_t *invstd,
+                           __global store_t *scale, __global store_t *shift)
 {
     const uint c = get_global_id(0);
     if (c >= channels)
         return;
-    const float is = 1.0f / sqrt(running_var[c] + eps);
-    mean[c] = running_mean[c];
-    invstd[c] = is;
-    scale[c] = gamma[c] * is;
-    shift[c] = beta[c] - running_mean[c] * gamma[c] * is;
+    const float is = 1.0f / sqrt(LD(running_var, c) + eps);
+    const float m = LD(running_mean, c), g = LD(gamma, c);
+    ST(mean, c, m);
+    ST(invstd, c, is);
+    ST(scale, c, g * is);
+    ST(shift, c, LD(beta, c) - m * g * is);
 }
 
 /* The elementwise passes run over (image, channel) planes in dimension 1 and runs of pixels
  * in dimension 0, so the channel's constants are loaded once per run. */
 
 /* y = scale[c] * x + shift[c] */
-__kernel void bn_apply(__global const float *x, __global const float *scale,
-                       __global const float *shift, const uint channels, const uint plane,
-                       __global float *y)
+__kernel void bn_apply(__global const store_t *x, __global const store_t *scale,
+                       __global const store_t *shift, const uint channels, const uint plane,
+                       __global store_t *y)
 {
     const uint bc = get_global_id(1);
     const uint c = bc % channels;
-    const float a = scale[c], b = shift[c];
-    __global const float *src = x + (size_t)bc * plane;
-    __global float *dst = y + (size_t)bc * plane;
+    const float a = LD(scale, c), b = LD(shift, c);
+    __global const store_t *src = x + (size_t)bc * plane;
+    __global store_t *dst = y + (size_t)bc * plane;
     FOR_RUN(p, plane)
-        dst[p] = a * src[p] + b;
+        ST(dst, p, a * LD(src, p) + b);
 }
 
 /* dx (+)= gamma * invstd / M * (M * dy - sum_dy - xhat * sum_dy_xhat), sums as written by

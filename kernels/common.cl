@@ -38,6 +38,21 @@ typedef float store_t;
 #define ST(p, i, v) ((p)[i] = (v))
 #endif
 
+/* GEMM_VEC-wide loads and stores of store_t data (tensors), as GEMM_VLOAD/GEMM_VSTORE are of
+ * float data: vload_halfN converts to floatN, vstore_halfN_rte rounds back. */
+#ifdef SEGCL_HALF
+#if GEMM_VEC == 16
+#define GEMM_VLOAD_ST vload_half16
+#define GEMM_VSTORE_ST vstore_half16_rte
+#else
+#define GEMM_VLOAD_ST vload_half8
+#define GEMM_VSTORE_ST vstore_half8_rte
+#endif
+#else
+#define GEMM_VLOAD_ST GEMM_VLOAD
+#define GEMM_VSTORE_ST GEMM_VSTORE
+#endif
+
 /* Loops `i` over this work-item's run of [0, n) in dimension 0. */
 #define FOR_RUN(i, n)                                                                              \
     for (uint i = (uint)get_global_id(0) * RUN, i##_end = min(i + RUN, (uint)(n)); i < i##_end; i++)

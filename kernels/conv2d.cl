@@ -4,11 +4,14 @@
  * convolution reuses them with roles swapped.
  *
  * Column layout for one image: col[(c * KH * KW + ky * KW + kx) * (HO * WO) + oy * WO + ox].
+ * Images, weights, biases and the columns are store_t (half with -DSEGCL_HALF): columns are
+ * copies of image elements, so storing them as the images are loses nothing and they stay
+ * the same type as every other GEMM operand; the packed panels are float like the GEMM's own.
  */
 
-__kernel void im2col(__global const float *x, const uint x_offset, const uint channels,
+__kernel void im2col(__global const store_t *x, const uint x_offset, const uint channels,
                      const uint h, const uint w, const uint kh, const uint kw, const uint stride,
-                     const uint pad, const uint ho, const uint wo, __global float *col)
+                     const uint pad, const uint ho, const uint wo, __global store_t *col)
 {
     const uint pix = get_global_id(0); /* oy * wo + ox */
     const uint row = get_global_id(1); /* c * kh * kw + ky * kw + kx */
@@ -22,14 +25,14 @@ __kernel void im2col(__global const float *x, const uint x_offset, const uint ch
     const int ix = (int)(ox * stride + kx) - (int)pad;
     float v = 0.0f;
     if (iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
-        v = x[x_offset + ((size_t)c * h + iy) * w + ix];
-    col[(size_t)row * ho * wo + pix] = v;
+        v = LD(x, x_offset + ((size_t)c * h + iy) * w + ix);
+    ST(col, (size_t)row * ho * wo + pix, v);
 }
 
 /* dx[c, iy, ix] (+)= sum of col entries that im2col read from (c, iy, ix). */
-__kernel void col2im(__global const float *col, const uint channels, const uint h, const uint w,
+__kernel void col2im(__global const store_t *col, const uint channels, const uint h, const uint w,
                      const uint kh, const uint kw, const uint stride, const uint pad,
-                     const uint ho, const uint wo, __global float *x, const uint x_offset,
+                     const uint ho, const uint wo, __global store_t *x, const uint x_offset,
                      const uint accumulate)
 {
     const uint pix = get_global_id(0); /* iy * w + ix */
@@ -52,11 +55,11 @@ __kernel void col2im(__global const float *col, const uint channels, const uint 
             const uint ox = tx / stride;
             if (ox >= wo)
                 continue;
-            sum += col[((size_t)(c * kh + ky) * kw + kx) * ho * wo + oy * wo + ox];
+            sum += LD(col, ((size_t)(c * kh + ky) * kw + kx) * ho * wo + oy * wo + ox);
         }
     }
-    __global float *dst = x + x_offset + (size_t)c * h * w + pix;
-    *dst = accumulate ? *dst + sum : sum;
+    __global store_t *dst = x + x_offset + (size_t)c * h * w + pix;
+    ST(dst, 0, accumulate ? LD(dst, 0) + sum : sum);
 }
 
 /* The epilogue of a product that did not apply it, in the same order (kernels/gemm_cpu.cl's
@@ -91,7 +94,7 @@ __kernel void conv_epilogue(__global store_t *y, __global const store_t *bias,
  * Bp[(tile * K + row) * PANEL + j] = col[row][tile * PANEL + j].
  * One work-item per (PANEL-pixel tile, block of ROWS_PER_ITEM rows). */
 #define ROWS_PER_ITEM 64
-__kernel void im2col_panels(__global const float *x, const uint x_offset, const uint channels,
+__kernel void im2col_panels(__global const store_t *x, const uint x_offset, const uint channels,
                             const uint h, const uint w, const uint kh, const uint kw,
                             const uint stride, const uint pad, const uint ho, const uint wo,
                             __global float *bp)
@@ -110,7 +113,7 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
     for (uint row = r0; row < r1; row++) {
         const uint kx = row % kw, ky = (row / kw) % kh, c = row / (kw * kh);
         __global float *dst = bp + ((size_t)tile * k + row) * PANEL;
-        __global const float *plane = x + (size_t)c * h * w;
+        __global const store_t *plane = x + (size_t)c * h * w;
         if (one_row) {
             const int iy = (int)(oy0 * stride + ky) - (int)pad;
             if (iy < 0 || iy >= (int)h) {
@@ -118,17 +121,17 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
                     dst[j] = 0.0f;
                 continue;
             }
-            __global const float *src = plane + (size_t)iy * w;
+            __global const store_t *src = plane + (size_t)iy * w;
             const int ix0 = (int)(ox0 * stride + kx) - (int)pad;
             if (stride == 1 && ix0 >= 0 && ix0 + PANEL <= (int)w) {
                 /* interior: a straight copy of two vectors */
-                GEMM_VSTORE(GEMM_VLOAD(0, src + ix0), 0, dst);
-                GEMM_VSTORE(GEMM_VLOAD(0, src + ix0 + GEMM_VEC), 0, dst + GEMM_VEC);
+                GEMM_VSTORE(GEMM_VLOAD_ST(0, src + ix0), 0, dst);
+                GEMM_VSTORE(GEMM_VLOAD_ST(0, src + ix0 + GEMM_VEC), 0, dst + GEMM_VEC);
                 continue;
             }
             for (uint j = 0; j < PANEL; j++) {
                 const int ix = ix0 + (int)(j * stride);
-                dst[j] = ix >= 0 && ix < (int)w ? src[ix] : 0.0f;
+                dst[j] = ix >= 0 && ix < (int)w ? LD(src, ix) : 0.0f;
             }
         } else {
             for (uint j = 0; j < PANEL; j++) {
@@ -138,7 +141,7 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
                     const int iy = (int)((pix / wo) * stride + ky) - (int)pad;
                     const int ix = (int)((pix % wo) * stride + kx) - (int)pad;
                     if (iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
-                        v = plane[(size_t)iy * w + ix];
+                        v = LD(plane, (size_t)iy * w + ix);
                 }
                 dst[j] = v;
             }
@@ -150,7 +153,7 @@ __kernel void im2col_panels(__global const float *x, const uint x_offset, const 
  * Bp[(tile * P + pix) * PANEL + r] = col[tile * PANEL + r][pix]. One work-item per (PANEL-row tile,
  * run of PIXELS_PER_ITEM pixels). */
 #define PIXELS_PER_ITEM 256
-__kernel void im2col_panels_t(__global const float *x, const uint x_offset, const uint channels,
+__kernel void im2col_panels_t(__global const store_t *x, const uint x_offset, const uint channels,
                               const uint h, const uint w, const uint kh, const uint kw,
                               const uint stride, const uint pad, const uint ho, const uint wo,
                               __global float *bp)
@@ -180,7 +183,7 @@ __kernel void im2col_panels_t(__global const float *x, const uint x_offset, cons
             const int iy = iy0 + dy[r], ix = ix0 + dx[r];
             float v = 0.0f;
             if (valid[r] && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)w)
-                v = x[base[r] + (uint)iy * w + (uint)ix];
+                v = LD(x, base[r] + (uint)iy * w + (uint)ix);
             dst[(size_t)pix * PANEL + r] = v;
         }
         if (++ox == wo) {
@@ -192,12 +195,12 @@ __kernel void im2col_panels_t(__global const float *x, const uint x_offset, cons
 
 /* Weights of the transposed problem: wr[ci][co][ky][kx] = w[co][ci][kh-1-ky][kw-1-kx], so that
  * a stride-1 convolution's input gradient is itself a convolution of dy. */
-__kernel void conv_weight_flip(__global const float *w, const uint cout, const uint cin,
-                               const uint kh, const uint kw, __global float *wr)
+__kernel void conv_weight_flip(__global const store_t *w, const uint cout, const uint cin,
+                               const uint kh, const uint kw, __global store_t *wr)
 {
     FOR_RUN(i, cout * cin * kh * kw) {
         const uint kx = i % kw, ky = (i / kw) % kh, ci = (i / (kw * kh)) % cin;
         const uint co = i / (kw * kh * cin);
-        wr[(((size_t)ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = w[i];
+        ST(wr, (((size_t)ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx), LD(w, i));
     }
 }

@@ -11,6 +11,8 @@
  *   Ap[(tile_m * K + p) * MR + r]   tile_m = row / MR
  *   Bp[(tile_n * K + p) * NR + c]   tile_n = col / NR
  * C is row-major with leading dimension ldc and element offset c_offset.
+ * A, B and C (and the images and epilogue vectors of the convolutions) are tensors, store_t
+ * (half with -DSEGCL_HALF); the packed panels and split-K slabs are float scratch.
  */
 
 #ifndef MR
@@ -35,7 +37,7 @@
 
 /* op(A) is M x K: A[i][p] at a[i * lda + p], or a[p * lda + i] when transposed. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_pack_a(__global const float *a, const uint a_offset, const uint lda, const uint trans,
+void gemm_pack_a(__global const store_t *a, const uint a_offset, const uint lda, const uint trans,
                  const uint m, const uint k, __global float *ap)
 {
     const uint tile = get_group_id(1);
@@ -47,22 +49,22 @@ void gemm_pack_a(__global const float *a, const uint a_offset, const uint lda, c
     __global float *dst = ap + (size_t)tile * k * MR;
     if (trans) {
         for (uint p = p0; p < p1; p++) {
-            __global const float *src = a + (size_t)p * lda + i0;
+            __global const store_t *src = a + (size_t)p * lda + i0;
             for (uint r = 0; r < MR; r++)
-                dst[p * MR + r] = r < rows ? src[r] : 0.0f;
+                dst[p * MR + r] = r < rows ? LD(src, r) : 0.0f;
         }
     } else {
         for (uint r = 0; r < MR; r++) {
-            __global const float *src = a + (size_t)(i0 + r) * lda;
+            __global const store_t *src = a + (size_t)(i0 + r) * lda;
             for (uint p = p0; p < p1; p++)
-                dst[p * MR + r] = r < rows ? src[p] : 0.0f;
+                dst[p * MR + r] = r < rows ? LD(src, p) : 0.0f;
         }
     }
 }
 
 /* op(B) is K x N: B[p][j] at b[p * ldb + j], or b[j * ldb + p] when transposed. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, const uint trans,
+void gemm_pack_b(__global const store_t *b, const uint b_offset, const uint ldb, const uint trans,
                  const uint k, const uint n, __global float *bp)
 {
     const uint tile = get_group_id(1);
@@ -74,21 +76,21 @@ void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, c
     __global float *dst = bp + (size_t)tile * k * NR;
     if (trans) {
         for (uint c = 0; c < NR; c++) {
-            __global const float *src = b + (size_t)(j0 + c) * ldb;
+            __global const store_t *src = b + (size_t)(j0 + c) * ldb;
             for (uint p = p0; p < p1; p++)
-                dst[p * NR + c] = c < cols ? src[p] : 0.0f;
+                dst[p * NR + c] = c < cols ? LD(src, p) : 0.0f;
         }
     } else if (cols == NR) {
         for (uint p = p0; p < p1; p++) {
-            __global const float *src = b + (size_t)p * ldb + j0;
-            GEMM_VSTORE(GEMM_VLOAD(0, src), 0, dst + p * NR);
-            GEMM_VSTORE(GEMM_VLOAD(1, src), 1, dst + p * NR);
+            __global const store_t *src = b + (size_t)p * ldb + j0;
+            GEMM_VSTORE(GEMM_VLOAD_ST(0, src), 0, dst + p * NR);
+            GEMM_VSTORE(GEMM_VLOAD_ST(1, src), 1, dst + p * NR);
         }
     } else {
         for (uint p = p0; p < p1; p++) {
-            __global const float *src = b + (size_t)p * ldb + j0;
+            __global const store_t *src = b + (size_t)p * ldb + j0;
             for (uint c = 0; c < NR; c++)
-                dst[p * NR + c] = c < cols ? src[c] : 0.0f;
+                dst[p * NR + c] = c < cols ? LD(src, c) : 0.0f;
         }
     }
 }
@@ -101,76 +103,76 @@ void gemm_pack_b(__global const float *b, const uint b_offset, const uint ldb, c
 #define EP_AFFINE 4
 
 typedef struct epilogue {
-    __global const float *bias, *scale, *shift;
+    __global const store_t *bias, *scale, *shift;
     uint flags; /* EP_*, 0 for none */
 } epilogue;
 
 inline float ep_apply(float v, const epilogue ep, const uint row)
 {
     if (ep.flags & EP_BIAS)
-        v += ep.bias[row];
+        v += LD(ep.bias, row);
     if (ep.flags & EP_RELU)
         v = fmax(v, 0.0f);
     if (ep.flags & EP_AFFINE)
-        v = ep.scale[row] * v + ep.shift[row];
+        v = LD(ep.scale, row) * v + LD(ep.shift, row);
     return v;
 }
 
 inline gemm_vec ep_apply_vec(gemm_vec v, const epilogue ep, const uint row)
 {
     if (ep.flags & EP_BIAS)
-        v += (gemm_vec)(ep.bias[row]);
+        v += (gemm_vec)(LD(ep.bias, row));
     if (ep.flags & EP_RELU)
         v = fmax(v, (gemm_vec)(0.0f));
     if (ep.flags & EP_AFFINE)
-        v = (gemm_vec)(ep.scale[row]) * v + (gemm_vec)(ep.shift[row]);
+        v = (gemm_vec)(LD(ep.scale, row)) * v + (gemm_vec)(LD(ep.shift, row));
     return v;
 }
 
 /* Stores one MR x NR tile held as two vector halves per row:
  * C = alpha * acc (+ beta * C on the first K block, + C on later ones), then the epilogue on
  * the last K block (ep.flags 0: none). */
-inline void store_tile(__global float *c, const uint ldc, const uint row0, const uint col0,
+inline void store_tile(__global store_t *c, const uint ldc, const uint row0, const uint col0,
                        const uint m, const uint n, const gemm_vec *lo, const gemm_vec *hi,
                        const float alpha, const float beta, const int first, const epilogue ep)
 {
     if (row0 + MR <= m && col0 + NR <= n) {
 #pragma unroll
         for (int r = 0; r < MR; r++) {
-            __global float *dst = c + (size_t)(row0 + r) * ldc + col0;
+            __global store_t *dst = c + (size_t)(row0 + r) * ldc + col0;
             gemm_vec v0 = alpha * lo[r], v1 = alpha * hi[r];
             if (!first) {
-                v0 += GEMM_VLOAD(0, dst);
-                v1 += GEMM_VLOAD(1, dst);
+                v0 += GEMM_VLOAD_ST(0, dst);
+                v1 += GEMM_VLOAD_ST(1, dst);
             } else if (beta != 0.0f) {
-                v0 += beta * GEMM_VLOAD(0, dst);
-                v1 += beta * GEMM_VLOAD(1, dst);
+                v0 += beta * GEMM_VLOAD_ST(0, dst);
+                v1 += beta * GEMM_VLOAD_ST(1, dst);
             }
             if (ep.flags) {
                 v0 = ep_apply_vec(v0, ep, row0 + r);
                 v1 = ep_apply_vec(v1, ep, row0 + r);
             }
-            GEMM_VSTORE(v0, 0, dst);
-            GEMM_VSTORE(v1, 1, dst);
+            GEMM_VSTORE_ST(v0, 0, dst);
+            GEMM_VSTORE_ST(v1, 1, dst);
         }
         return;
     }
     for (int r = 0; r < MR; r++) {
         if (row0 + r >= m)
             break;
-        __global float *dst = c + (size_t)(row0 + r) * ldc + col0;
+        __global store_t *dst = c + (size_t)(row0 + r) * ldc + col0;
         float vals[NR];
         GEMM_VSTORE(lo[r], 0, vals);
         GEMM_VSTORE(hi[r], 1, vals);
         for (uint j = 0; j < NR && col0 + j < n; j++) {
             float v = alpha * vals[j];
             if (!first)
-                v += dst[j];
+                v += LD(dst, j);
             else if (beta != 0.0f)
-                v += beta * dst[j];
+                v += beta * LD(dst, j);
             if (ep.flags)
                 v = ep_apply(v, ep, row0 + r);
-            dst[j] = v;
+            ST(dst, j, v);
         }
     }
 }
@@ -215,9 +217,10 @@ inline tile_block block_of(const uint m, const uint n)
  * device compiler. */
 /* Dimension 2 splits K into chunks of k_chunk (for outputs too small to keep every core busy):
  * split s sums k in [s * k_chunk, (s + 1) * k_chunk) into its own M x N slab of c, at
- * c_offset + s * split_stride; gemm_sum_splits then adds the slabs in order. */
+ * c_offset + s * split_stride; gemm_sum_splits then adds the slabs in order. The slabs are
+ * then c, store_t like a tensor: a half context never splits (src/cl/gemm.c). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_packed(__global const float *ap, __global const float *bp, __global float *c,
+void gemm_packed(__global const float *ap, __global const float *bp, __global store_t *c,
                  const uint c_offset, const uint ldc, const uint m, const uint n, const uint k,
                  const float alpha, const float beta, const uint k_chunk,
                  const uint split_stride)
@@ -246,16 +249,16 @@ void gemm_packed(__global const float *ap, __global const float *bp, __global fl
 
 /* c = alpha * sum_s slabs[s] + beta * c, slabs summed in split order (deterministic). */
 __kernel void gemm_sum_splits(__global const float *slabs, const uint splits, const uint m,
-                              const uint n, __global float *c, const uint c_offset,
+                              const uint n, __global store_t *c, const uint c_offset,
                               const uint ldc, const float alpha, const float beta)
 {
     const uint row = get_global_id(1);
-    __global float *dst = c + c_offset + (size_t)row * ldc;
+    __global store_t *dst = c + c_offset + (size_t)row * ldc;
     FOR_RUN(j, n) {
         float s = 0.0f;
         for (uint p = 0; p < splits; p++)
             s += slabs[((size_t)p * m + row) * n + j];
-        dst[j] = beta != 0.0f ? alpha * s + beta * dst[j] : alpha * s;
+        ST(dst, j, beta != 0.0f ? alpha * s + beta * LD(dst, j) : alpha * s);
     }
 }
 
@@ -268,7 +271,7 @@ typedef struct conv_shape {
     uint channels, h, w, kh, kw, stride, pad, ho, wo;
 } conv_shape;
 
-inline void build_slice(__local float *bs, __global const float *x, const conv_shape s,
+inline void build_slice(__local float *bs, __global const store_t *x, const conv_shape s,
                         const uint k0, const uint kc, const uint j0)
 {
     const uint pixels = s.ho * s.wo;
@@ -278,7 +281,7 @@ inline void build_slice(__local float *bs, __global const float *x, const conv_s
     uint kx = k0 % s.kw, ky = (k0 / s.kw) % s.kh, c = k0 / (s.kw * s.kh);
     for (uint p = 0; p < kc; p++) {
         __local float *dst = bs + p * NR;
-        __global const float *plane = x + (size_t)c * s.h * s.w;
+        __global const store_t *plane = x + (size_t)c * s.h * s.w;
         if (one_row) {
             const int iy = (int)(oy0 * s.stride + ky) - (int)s.pad;
             const int ix0 = (int)(ox0 * s.stride + kx) - (int)s.pad;
@@ -286,14 +289,14 @@ inline void build_slice(__local float *bs, __global const float *x, const conv_s
                 GEMM_VSTORE((gemm_vec)(0.0f), 0, dst);
                 GEMM_VSTORE((gemm_vec)(0.0f), 1, dst);
             } else if (s.stride == 1 && ix0 >= 0 && ix0 + NR <= (int)s.w) {
-                __global const float *src = plane + (size_t)iy * s.w + ix0;
-                GEMM_VSTORE(GEMM_VLOAD(0, src), 0, dst);
-                GEMM_VSTORE(GEMM_VLOAD(0, src + GEMM_VEC), 1, dst);
+                __global const store_t *src = plane + (size_t)iy * s.w + ix0;
+                GEMM_VSTORE(GEMM_VLOAD_ST(0, src), 0, dst);
+                GEMM_VSTORE(GEMM_VLOAD_ST(0, src + GEMM_VEC), 1, dst);
             } else {
-                __global const float *src = plane + (size_t)iy * s.w;
+                __global const store_t *src = plane + (size_t)iy * s.w;
                 for (uint j = 0; j < NR; j++) {
                     const int ix = ix0 + (int)(j * s.stride);
-                    dst[j] = ix >= 0 && ix < (int)s.w ? src[ix] : 0.0f;
+                    dst[j] = ix >= 0 && ix < (int)s.w ? LD(src, ix) : 0.0f;
                 }
             }
         } else {
@@ -304,7 +307,7 @@ inline void build_slice(__local float *bs, __global const float *x, const conv_s
                     const int iy = (int)((pix / s.wo) * s.stride + ky) - (int)s.pad;
                     const int ix = (int)((pix % s.wo) * s.stride + kx) - (int)s.pad;
                     if (iy >= 0 && iy < (int)s.h && ix >= 0 && ix < (int)s.w)
-                        v = plane[(size_t)iy * s.w + ix];
+                        v = LD(plane, (size_t)iy * s.w + ix);
                 }
                 dst[j] = v;
             }
@@ -323,12 +326,12 @@ inline void build_slice(__local float *bs, __global const float *x, const conv_s
  * ap: the weights (m x channels*kh*kw) packed by gemm_pack_a. y = W col(x) + beta y, then the
  * epilogue (ep_flags: EP_*; unused pointers may be NULL). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void conv_implicit(__global const float *ap, __global const float *x, const uint x_plane,
+void conv_implicit(__global const float *ap, __global const store_t *x, const uint x_plane,
                    const uint channels, const uint h, const uint w, const uint kh, const uint kw,
                    const uint stride, const uint pad, const uint ho, const uint wo,
-                   __global float *y, const uint y_plane, const uint m, const float beta,
-                   __global const float *bias, __global const float *scale,
-                   __global const float *shift, const uint ep_flags)
+                   __global store_t *y, const uint y_plane, const uint m, const float beta,
+                   __global const store_t *bias, __global const store_t *scale,
+                   __global const store_t *shift, const uint ep_flags)
 {
     __local float bs[KC * NR];
     const epilogue ep = {bias, scale, shift, ep_flags}, none = {0, 0, 0, 0};
@@ -359,7 +362,7 @@ void conv_implicit(__global const float *ap, __global const float *x, const uint
  * The product's K runs over every image's pixels (p = img * ho*wo + pixel), its N over the
  * column rows. A is dy, packed by gemm_pack_a_images; each KC x NR slice of col^T is built in
  * local memory from the images. */
-inline void build_slice_t(__local float *bs, __global const float *x, const conv_shape s,
+inline void build_slice_t(__local float *bs, __global const store_t *x, const conv_shape s,
                           const uint x_plane, const uint p0, const uint kc, const uint j0)
 {
     const uint pixels = s.ho * s.wo, k = s.channels * s.kh * s.kw;
@@ -385,7 +388,7 @@ inline void build_slice_t(__local float *bs, __global const float *x, const conv
                 for (uint t = 0; t < len; t++)
                     d[t * NR] = 0.0f;
             } else {
-                __global const float *src =
+                __global const store_t *src =
                     x + (size_t)img * x_plane + ((size_t)c * s.h + (uint)iy) * s.w;
                 const int ix0 = (int)(ox * s.stride) + kx - (int)s.pad;
                 if (s.stride == 1) {
@@ -395,13 +398,13 @@ inline void build_slice_t(__local float *bs, __global const float *x, const conv
                     for (int t = 0; t < lo; t++)
                         d[t * NR] = 0.0f;
                     for (int t = lo; t < hi; t++)
-                        d[t * NR] = src[ix0 + t];
+                        d[t * NR] = LD(src, ix0 + t);
                     for (int t = hi; t < (int)len; t++)
                         d[t * NR] = 0.0f;
                 } else {
                     for (uint t = 0; t < len; t++) {
                         const int ix = ix0 + (int)(t * s.stride);
-                        d[t * NR] = ix >= 0 && ix < (int)s.w ? src[ix] : 0.0f;
+                        d[t * NR] = ix >= 0 && ix < (int)s.w ? LD(src, ix) : 0.0f;
                     }
                 }
             }
@@ -420,7 +423,7 @@ inline void build_slice_t(__local float *bs, __global const float *x, const conv
 
 /* A[i][p] = dy[p / pixels][i][p % pixels] (m x images * pixels) into gemm_pack_a's layout. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_pack_a_images(__global const float *a, const uint img0, const uint pixels,
+void gemm_pack_a_images(__global const store_t *a, const uint img0, const uint pixels,
                         const uint image_stride, const uint m, const uint k, __global float *ap)
 {
     a += (size_t)img0 * image_stride;
@@ -432,9 +435,9 @@ void gemm_pack_a_images(__global const float *a, const uint img0, const uint pix
     __global float *dst = ap + (size_t)tile * k * MR;
     for (uint r = 0; r < MR; r++) {
         uint img = p0 / pixels, pix = p0 % pixels;
-        __global const float *src = a + (size_t)img * image_stride + (size_t)(i0 + r) * pixels;
+        __global const store_t *src = a + (size_t)img * image_stride + (size_t)(i0 + r) * pixels;
         for (uint p = p0; p < p1; p++) {
-            dst[p * MR + r] = r < rows ? src[pix] : 0.0f;
+            dst[p * MR + r] = r < rows ? LD(src, pix) : 0.0f;
             if (++pix == pixels) {
                 pix = 0;
                 src += image_stride;
@@ -446,11 +449,11 @@ void gemm_pack_a_images(__global const float *a, const uint img0, const uint pix
 /* c (m x n, ldc) = alpha A col^T (+ beta c) over `images` images from img0 on; dimension 2
  * splits K as in gemm_packed. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void conv_implicit_wgrad(__global const float *ap, __global const float *x, const uint img0,
+void conv_implicit_wgrad(__global const float *ap, __global const store_t *x, const uint img0,
                          const uint x_plane,
                          const uint channels, const uint h, const uint w, const uint kh,
                          const uint kw, const uint stride, const uint pad, const uint ho,
-                         const uint wo, const uint images, __global float *c,
+                         const uint wo, const uint images, __global store_t *c,
                          const uint c_offset, const uint ldc, const uint m, const float alpha,
                          const float beta, const uint k_chunk, const uint split_stride)
 {

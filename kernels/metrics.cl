@@ -3,7 +3,7 @@
  * Prediction is logit > 0 for one class (sigmoid > 0.5), argmax otherwise (first maximum).
  * Each work-group counts into local memory, then writes its own row of partial counts; one
  * pass sums the rows. Integer sums are exact, so the order does not matter, but no global
- * atomics are needed either.
+ * atomics are needed either. Logits and targets are store_t tensors (half with -DSEGCL_HALF).
  */
 
 #define MWG GROUP_SUM_WG
@@ -12,7 +12,7 @@
 #endif
 
 __kernel __attribute__((reqd_work_group_size(MWG, 1, 1)))
-void confusion_partials(__global const float *x, __global const float *t, const uint n,
+void confusion_partials(__global const store_t *x, __global const store_t *t, const uint n,
                         const uint classes, const uint plane, const int ignore_index,
                         __global uint *partials)
 {
@@ -25,19 +25,19 @@ void confusion_partials(__global const float *x, __global const float *t, const 
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint pixels = n * plane;
     for (uint i = get_global_id(0); i < pixels; i += get_global_size(0)) {
-        const int target = (int)t[i];
+        const int target = (int)LD(t, i);
         if (target == ignore_index || target < 0 || target >= (int)k)
             continue;
         const uint b = i / plane, p = i % plane;
-        __global const float *px = x + (size_t)b * classes * plane + p;
+        __global const store_t *px = x + (size_t)b * classes * plane + p;
         uint pred = 0;
         if (classes == 1) {
-            pred = px[0] > 0.0f ? 1 : 0;
+            pred = LD(px, 0) > 0.0f ? 1 : 0;
         } else {
-            float best = px[0];
+            float best = LD(px, 0);
             for (uint c = 1; c < classes; c++)
-                if (px[c * plane] > best) {
-                    best = px[c * plane];
+                if (LD(px, c * plane) > best) {
+                    best = LD(px, c * plane);
                     pred = c;
                 }
         }

@@ -1,7 +1,9 @@
 /*
  * Max pooling with argmax indices (index into the input plane, iy * W + ix), its gather-style
  * backward, and max-unpooling from those indices (SegNet). Windows with no valid input (only
- * with padding) produce -inf and index -1, as they never occur for the networks here.
+ * with padding) produce -inf and index -1, as they never occur for the networks here. The
+ * forward passes (maxpool_forward, maxunpool_forward) take store_t tensors (half with
+ * -DSEGCL_HALF), the backward ones float; indices are int32 in every precision.
  */
 
 /* PyTorch's rule: start at the window's first valid pixel with -inf, take strictly greater
@@ -18,29 +20,29 @@
     } while (0)
 
 /* Dimension 1 runs over output rows (plane * ho + oy), dimension 0 over runs of columns. */
-__kernel void maxpool_forward(__global const float *x, const uint planes, const uint h,
+__kernel void maxpool_forward(__global const store_t *x, const uint planes, const uint h,
                               const uint w, const uint k, const uint stride, const uint pad,
-                              const uint ho, const uint wo, __global float *y,
+                              const uint ho, const uint wo, __global store_t *y,
                               __global int *indices)
 {
     const uint row = get_global_id(1);
     const uint plane = row / ho;
     const int oy = row % ho;
-    __global const float *src = x + (size_t)plane * h * w;
-    __global float *dst = y + (size_t)row * wo;
+    __global const store_t *src = x + (size_t)plane * h * w;
+    __global store_t *dst = y + (size_t)row * wo;
     __global int *dst_i = indices + (size_t)row * wo;
     if (k == 2 && stride == 2 && pad == 0) {
         /* the networks' 2x2 pooling: two whole input rows, no bounds to test */
-        __global const float *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
+        __global const store_t *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
         const int base = 2 * oy * (int)w;
         FOR_RUN(ox, wo) {
             float best = -INFINITY;
             int best_i = -1;
-            MAX_TAKE(r0[2 * ox], base + 2 * (int)ox);
-            MAX_TAKE(r0[2 * ox + 1], base + 2 * (int)ox + 1);
-            MAX_TAKE(r1[2 * ox], base + (int)w + 2 * (int)ox);
-            MAX_TAKE(r1[2 * ox + 1], base + (int)w + 2 * (int)ox + 1);
-            dst[ox] = best;
+            MAX_TAKE(LD(r0, 2 * ox), base + 2 * (int)ox);
+            MAX_TAKE(LD(r0, 2 * ox + 1), base + 2 * (int)ox + 1);
+            MAX_TAKE(LD(r1, 2 * ox), base + (int)w + 2 * (int)ox);
+            MAX_TAKE(LD(r1, 2 * ox + 1), base + (int)w + 2 * (int)ox + 1);
+            ST(dst, ox, best);
             dst_i[ox] = best_i;
         }
         return;
@@ -56,10 +58,10 @@ __kernel void maxpool_forward(__global const float *x, const uint planes, const 
                 const int ix = (int)ox * (int)stride - (int)pad + (int)kx;
                 if (ix < 0 || ix >= (int)w)
                     continue;
-                MAX_TAKE(src[iy * w + ix], iy * (int)w + ix);
+                MAX_TAKE(LD(src, iy * w + ix), iy * (int)w + ix);
             }
         }
-        dst[ox] = best;
+        ST(dst, ox, best);
         dst_i[ox] = best_i;
     }
 }
@@ -118,10 +120,10 @@ __kernel void maxpool_backward(__global const float *dy, __global const int *ind
 /* Unpool: out (planes x oh x ow) is x scattered to its indices, zero elsewhere. Written as a
  * gather over the windows (k, stride) that cover each output pixel, so no two work-items write
  * the same element. */
-__kernel void maxunpool_forward(__global const float *x, __global const int *indices,
+__kernel void maxunpool_forward(__global const store_t *x, __global const int *indices,
                                 const uint planes, const uint h, const uint w, const uint k,
                                 const uint stride, const uint pad, const uint oh, const uint ow,
-                                __global float *out)
+                                __global store_t *out)
 {
     const uint pix = get_global_id(0);
     const uint plane = get_global_id(1);
@@ -138,9 +140,9 @@ __kernel void maxunpool_forward(__global const float *x, __global const int *ind
         for (int xx = x0; xx <= x1; xx++) {
             const size_t i = base + y * w + xx;
             if (indices[i] == (int)pix)
-                v = x[i]; /* last window wins, as a scatter in index order would */
+                v = LD(x, i); /* last window wins, as a scatter in index order would */
         }
-    out[(size_t)plane * oh * ow + pix] = v;
+    ST(out, (size_t)plane * oh * ow + pix, v);
 }
 
 /* dx[i] (+)= dout[indices[i]] */

@@ -1,7 +1,9 @@
 /*
  * Bilinear resize of NCHW planes, PyTorch's arithmetic: align_corners=True maps output o to
  * o * (in - 1) / (out - 1); otherwise half-pixel centres, (o + 0.5) * in / out - 0.5 clamped at
- * 0. The backward pass is a gather: each input pixel sums the outputs that read it.
+ * 0. The backward pass is a gather: each input pixel sums the outputs that read it. The forward
+ * pass reads and writes store_t tensors (half with -DSEGCL_HALF) through float rows of
+ * scratch; the backward pass is float (training).
  */
 
 inline void source_index(const uint o, const uint in, const float scale, const uint align,
@@ -36,27 +38,27 @@ __kernel void upsample_table_x(const uint w, const uint ow, const float scale_w,
 
 /* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
  * dimension 0 over runs of output columns. */
-__kernel void upsample_rows_x(__global const float *x, const uint plane0, const uint h,
+__kernel void upsample_rows_x(__global const store_t *x, const uint plane0, const uint h,
                               const uint w, const uint ow, __global const int *table,
                               __global float *s)
 {
     __global const int *first = table;
     __global const float *l1 = (__global const float *)(table + ow);
     const uint row = get_global_id(1);
-    __global const float *src = x + ((size_t)plane0 * h + row) * w;
+    __global const store_t *src = x + ((size_t)plane0 * h + row) * w;
     __global float *dst = s + (size_t)row * ow;
     FOR_RUN(ox, ow) {
         const int x0 = first[ox];
         const int x1 = x0 + (x0 < (int)w - 1 ? 1 : 0);
         const float lx = l1[ox];
-        dst[ox] = (1.0f - lx) * src[x0] + lx * src[x1];
+        dst[ox] = (1.0f - lx) * LD(src, x0) + lx * LD(src, x1);
     }
 }
 
 /* Dimension 1 runs over the chunk's output rows (plane * oh + oy): two rows of `s`, blended. */
 __kernel void upsample_rows_y(__global const float *s, const uint plane0, const uint h,
                               const uint oh, const uint ow, const float scale_h,
-                              const uint align, __global float *y)
+                              const uint align, __global store_t *y)
 {
     const uint row = get_global_id(1);
     const uint plane = row / oh, oy = row % oh;
@@ -65,9 +67,9 @@ __kernel void upsample_rows_y(__global const float *s, const uint plane0, const 
     source_index(oy, h, scale_h, align, &y0, &y1, &ly);
     __global const float *top = s + ((size_t)plane * h + y0) * ow;
     __global const float *bottom = s + ((size_t)plane * h + y1) * ow;
-    __global float *dst = y + ((size_t)plane0 * oh + row) * ow;
+    __global store_t *dst = y + ((size_t)plane0 * oh + row) * ow;
     FOR_RUN(ox, ow)
-        dst[ox] = (1.0f - ly) * top[ox] + ly * bottom[ox];
+        ST(dst, ox, (1.0f - ly) * top[ox] + ly * bottom[ox]);
 }
 
 /* Weight with which output o reads input i along one axis (0 when it does not). */

@@ -13,6 +13,7 @@ typedef struct global_options {
     const char *device;
     bool no_kernel_cache;
     const char *kernel_cache_dir;
+    segcl_precision precision; /* --precision of predict, eval and bench */
 } global_options;
 
 /* How images are read: --strict and --max-pixels, shared by train, predict and eval. */

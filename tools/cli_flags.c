@@ -34,6 +34,7 @@ static const struct {
     {"momentum", "--momentum"},
     {"optimizer", "--optimizer"},
     {"out_dir", "--out"},
+    {"precision", "--precision"},
     {"resume_dir", "--resume"},
     {"size", "--size"},
     {"skip_bad", "--skip-bad"},

@@ -31,6 +31,8 @@ void cli_predict_help(FILE *out)
             "                        memory then follows T and --batch, not the image\n"
             "  --tile-overlap PX     pixels neighbouring tiles share (T/4, rounded to a\n"
             "                        multiple of 2^depth); more is slower but closer to one pass\n"
+            "  --precision fp32|fp16 tensors on the device as float (default) or half: half\n"
+            "                        the memory, float arithmetic, any OpenCL device\n"
             "  --overlay fill|contour|none   <stem>_overlay.jpg: regions tinted with their\n"
             "                        boundaries (fill, the default), boundaries only\n"
             "                        (2 px; 3 px above 512 px), or no overlay\n"
@@ -139,9 +141,11 @@ void cli_bench_help(FILE *out)
 {
     fprintf(out,
             "usage: segcl [--device N] bench [--arch unet|segnet] [--batch N] [--size S]\n"
-            "                              [--seconds T] [--json]\n"
+            "                              [--seconds T] [--precision fp32|fp16] [--json]\n"
             "\n"
-            "Training (Adam step) and inference images/s after warm-up, on random data.\n"
+            "Training (Adam step) and inference images/s after warm-up, on random data, and the\n"
+            "device memory segcl holds for each (infer_device_bytes, train_device_bytes in\n"
+            "--json). --precision fp16 stores tensors as half and times inference only.\n"
             "tools/bench_torch.py times the same model in PyTorch for comparison.\n");
 }
 
@@ -196,8 +200,24 @@ static int overlay_option(int argc, char **argv, int *i, segcl_overlay_style *st
     return 1;
 }
 
+/* --precision fp32|fp16: the context's tensor storage (*g with it in *out) */
+static bool precision_option(int argc, char **argv, int *i, const global_options *g,
+                             global_options *out, int *rc)
+{
+    const char *name = NULL;
+    if (!cli_opt_str(argc, argv, i, "--precision", &name, rc))
+        return false;
+    *out = *g;
+    if (!*rc && segcl_precision_parse(name, &out->precision)) {
+        cli_error("unknown precision '%s' (fp32, fp16) (--precision)", name);
+        *rc = 2;
+    }
+    return true;
+}
+
 int cli_cmd_predict(const global_options *g, int argc, char **argv)
 {
+    global_options with = *g;
     segcl_predictor_options po;
     segcl_predictor_default_options(&po);
     const char *model = NULL, *out = NULL;
@@ -223,6 +243,7 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         } else if (!strcmp(argv[i], "--strict")) {
             reading.strict = true;
         } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                   precision_option(argc, argv, &i, g, &with, &rc) ||
                    cli_opt_u64(argc, argv, &i, "--max-pixels", &reading.max_pixels, &rc) ||
                    overlay_option(argc, argv, &i, &po.overlay, &rc) ||
                    cli_opt_float(argc, argv, &i, "--feather", &po.feather, &rc) ||
@@ -250,7 +271,7 @@ int cli_cmd_predict(const global_options *g, int argc, char **argv)
         return 2;
     }
     segcl_context *ctx;
-    if (cli_open_context(g, &ctx)) {
+    if (cli_open_context(&with, &ctx)) {
         free(inputs);
         return 1;
     }
@@ -316,6 +337,7 @@ static void print_eval_table(const segcl_eval_result *r)
 
 int cli_cmd_eval(const global_options *g, int argc, char **argv)
 {
+    global_options with = *g;
     segcl_predictor_options po;
     segcl_predictor_default_options(&po);
     const char *model = NULL, *data = NULL, *images_dir = NULL, *masks_dir = NULL,
@@ -334,6 +356,7 @@ int cli_cmd_eval(const global_options *g, int argc, char **argv)
         } else if (!strcmp(argv[i], "--strict")) {
             reading.strict = true;
         } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
+                   precision_option(argc, argv, &i, g, &with, &rc) ||
                    cli_opt_str(argc, argv, &i, "--data", &data, &rc) ||
                    cli_opt_str(argc, argv, &i, "--images", &images_dir, &rc) ||
                    cli_opt_str(argc, argv, &i, "--masks", &masks_dir, &rc) ||
@@ -361,7 +384,7 @@ int cli_cmd_eval(const global_options *g, int argc, char **argv)
         model = best;
     }
     segcl_context *ctx;
-    if (cli_open_context(g, &ctx))
+    if (cli_open_context(&with, &ctx))
         return 1;
     cli_apply_reading(ctx, &reading);
     segcl_predictor *p = NULL;
@@ -430,7 +453,7 @@ int cli_cmd_synth(const global_options *g, int argc, char **argv)
 }
 
 static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int size,
-                            double train, double infer)
+                            const segcl_bench_result *r)
 {
     segcl_device_info info;
     if (segcl_context_device_info(ctx, &info))
@@ -438,8 +461,11 @@ static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int
     struct rusage ru;
     double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
     json_t *root = json_pack(
-        "{s:s, s:i, s:i, s:f, s:f, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i, s:i}}", "arch", arch,
-        "batch", batch, "size", size, "train_images_per_s", train, "infer_images_per_s", infer,
+        "{s:s, s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i, s:i}}",
+        "arch", arch, "batch", batch, "size", size, "precision",
+        segcl_precision_name(segcl_context_precision(ctx)), "train_images_per_s",
+        r->train_images_per_s, "infer_images_per_s", r->infer_images_per_s, "infer_device_bytes",
+        (json_int_t)r->infer_device_bytes, "train_device_bytes", (json_int_t)r->train_device_bytes,
         "peak_rss_mb", peak_mb, "device", "index", info.index, "name", info.name, "type",
         segcl_device_type_string(info.type), "platform", info.platform_name, "driver",
         info.driver_version, "compute_units", (int)info.compute_units, "native_float_width",
@@ -455,6 +481,7 @@ static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int
 
 int cli_cmd_bench(const global_options *g, int argc, char **argv)
 {
+    global_options with = *g;
     const char *arch = "unet";
     int batch = 8, size = 256;
     float seconds = 3;
@@ -470,7 +497,8 @@ int cli_cmd_bench(const global_options *g, int argc, char **argv)
         else if (cli_opt_str(argc, argv, &i, "--arch", &arch, &rc) ||
                  cli_opt_int(argc, argv, &i, "--batch", &batch, &rc) ||
                  cli_opt_int(argc, argv, &i, "--size", &size, &rc) ||
-                 cli_opt_float(argc, argv, &i, "--seconds", &seconds, &rc)) {
+                 cli_opt_float(argc, argv, &i, "--seconds", &seconds, &rc) ||
+                 precision_option(argc, argv, &i, g, &with, &rc)) {
             if (rc)
                 return rc;
         } else {
@@ -479,18 +507,24 @@ int cli_cmd_bench(const global_options *g, int argc, char **argv)
         }
     }
     segcl_context *ctx;
-    if (cli_open_context(g, &ctx))
+    if (cli_open_context(&with, &ctx))
         return 1;
-    double tr = 0, inf = 0;
-    segcl_status st = segcl_bench(ctx, arch, batch, size, seconds, &tr, &inf);
+    segcl_bench_result r;
+    segcl_status st = segcl_bench_run(ctx, arch, batch, size, seconds, &r);
     int rc = 0;
     if (st)
         rc = cli_fail(ctx, st);
     else if (json)
-        rc = print_bench_json(ctx, arch, batch, size, tr, inf);
+        rc = print_bench_json(ctx, arch, batch, size, &r);
+    else if (with.precision != SEGCL_PRECISION_FP32)
+        printf("%s %dx%d batch %d %s: inference %.2f images/s, %.1f MiB of device memory\n",
+               arch, size, size, batch, segcl_precision_name(with.precision),
+               r.infer_images_per_s, (double)r.infer_device_bytes / 1048576.0);
     else
-        printf("%s %dx%d batch %d: training %.2f images/s, inference %.2f images/s\n", arch, size,
-               size, batch, tr, inf);
+        printf("%s %dx%d batch %d: training %.2f images/s, inference %.2f images/s (%.1f MiB of "
+               "device memory; training %.1f MiB)\n",
+               arch, size, size, batch, r.train_images_per_s, r.infer_images_per_s,
+               (double)r.infer_device_bytes / 1048576.0, (double)r.train_device_bytes / 1048576.0);
     segcl_context_destroy(ctx);
     return rc;
 }

@@ -84,6 +84,7 @@ static void settings_from(const global_options *g, segcl_settings *s)
 {
     segcl_default_settings(s);
     s->device = g->device;
+    s->precision = g->precision;
     if (g->no_kernel_cache)
         s->kernel_cache = SEGCL_KERNEL_CACHE_OFF;
     else if (g->kernel_cache_dir) {

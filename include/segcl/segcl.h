@@ -96,6 +96,21 @@ typedef enum segcl_kernel_cache_mode {
     SEGCL_KERNEL_CACHE_OFF = 2, /**< never read or write the on-disk cache */
 } segcl_kernel_cache_mode;
 
+/** How a context stores tensors on its device. Arithmetic is float32 in both. */
+typedef enum segcl_precision {
+    SEGCL_PRECISION_FP32 = 0, /**< float32 tensors: training and inference (the default) */
+    /** Every tensor (weights, inputs, activations, logits) stored as IEEE half, 2 bytes an
+     *  element, through vload_half/vstore_half (core OpenCL C 1.2: no cl_khr_fp16 needed, so
+     *  any device). Inference only: such a context refuses training. segcl_tensor_write and
+     *  segcl_tensor_read still take float arrays and convert (round to nearest even). */
+    SEGCL_PRECISION_FP16 = 1,
+} segcl_precision;
+
+/** Name of a precision: "fp32" or "fp16"; parse with segcl_precision_parse. */
+SEGCL_API const char *segcl_precision_name(segcl_precision precision);
+/** 0 and *out set when name is "fp32" or "fp16", else SEGCL_ERROR_INVALID_ARGUMENT. */
+SEGCL_API segcl_status segcl_precision_parse(const char *name, segcl_precision *out);
+
 /** Options for segcl_context_open(). Fill with segcl_default_settings() first. */
 typedef struct segcl_settings {
     /** "N" (global index), "P:D" (platform:device) or NULL: then $SEGCL_DEVICE, else the first
@@ -110,6 +125,9 @@ typedef struct segcl_settings {
     const char *kernel_dir;
     /** Upper bound on device memory segcl allocates, in bytes; 0: the device's global memory. */
     uint64_t memory_limit;
+    /** Tensor storage (SEGCL_PRECISION_FP32): fixed when the context opens. FP16 here, or
+     *  segcl_context_set_precision() before the open, gives a half-precision context. */
+    segcl_precision precision;
 } segcl_settings;
 
 /** Fills *settings with the defaults described above. */
@@ -150,6 +168,18 @@ SEGCL_API segcl_status segcl_context_open(segcl_context *ctx, const segcl_settin
  * after the OpenCL driver may have torn itself down.
  */
 SEGCL_API void segcl_context_destroy(segcl_context *ctx);
+
+/** Sets the tensor storage of a context that is not open yet (segcl_settings.precision
+ *  FP16 at the open also sets it). SEGCL_ERROR_STATE once the context is open: every tensor
+ *  and compiled program of a context has one precision. */
+SEGCL_API segcl_status segcl_context_set_precision(segcl_context *ctx, segcl_precision precision);
+/** The context's tensor storage (FP32 for NULL). */
+SEGCL_API segcl_precision segcl_context_precision(const segcl_context *ctx);
+
+/** Device memory segcl holds on ctx now (tensors, workspaces, arenas) and the most it has held
+ *  since the context opened or the last reset (reset_peak: the peak restarts from now). */
+SEGCL_API void segcl_context_memory(segcl_context *ctx, uint64_t *in_use, uint64_t *peak,
+                                    bool reset_peak);
 
 /** Message describing the last error on ctx (empty string when none). Owned by ctx; valid until
  *  the next call on ctx. A NULL ctx gives a message about memory exhaustion. */
@@ -208,11 +238,12 @@ SEGCL_API uint64_t segcl_context_kernel_launches(const segcl_context *ctx);
 /** Maximum rank of a segcl tensor. */
 #define SEGCL_MAX_DIMS 4
 
-/** A float32 tensor in device memory, row-major (NCHW for images). */
+/** A tensor in device memory, row-major (NCHW for images): float32, or half in a context of
+ *  SEGCL_PRECISION_FP16 (read and written as float32 either way). */
 typedef struct segcl_tensor segcl_tensor;
 
 /**
- * Allocates an uninitialised float32 tensor on ctx's device. `name` (copied) appears in error
+ * Allocates an uninitialised tensor on ctx's device (4 bytes an element, 2 in a half context). `name` (copied) appears in error
  * messages, e.g. when the device runs out of memory. shape holds ndim positive extents.
  */
 SEGCL_API segcl_status segcl_tensor_create(segcl_context *ctx, const char *name, int ndim,
@@ -221,7 +252,8 @@ SEGCL_API segcl_status segcl_tensor_create(segcl_context *ctx, const char *name,
 /** Releases a tensor. Accepts NULL. */
 SEGCL_API void segcl_tensor_destroy(segcl_tensor *tensor);
 
-/** Copies `count` floats (must equal the element count) from host memory into the tensor. */
+/** Copies `count` floats (must equal the element count) from host memory into the tensor; a
+ *  half context rounds each to the nearest half (ties to even; beyond 65504: infinity). */
 SEGCL_API segcl_status segcl_tensor_write(segcl_tensor *tensor, const float *src, size_t count);
 
 /** Copies the tensor into `count` floats of host memory; blocks until done. */
@@ -568,10 +600,24 @@ SEGCL_API void segcl_eval_result_free(segcl_eval_result *result);
 SEGCL_API segcl_status segcl_synth(segcl_context *ctx, const char *out_dir, int count, int size,
                                    uint64_t seed);
 
-/** Training and inference images/s of a model after warm-up. */
+/** Training and inference images/s of a model after warm-up (training 0 on a half-precision
+ *  context, which only infers). */
 SEGCL_API segcl_status segcl_bench(segcl_context *ctx, const char *arch, int batch, int size,
                                    double seconds, double *train_images_per_s,
                                    double *infer_images_per_s);
+
+/** What segcl_bench_run() measured. Device bytes are segcl's own accounting (every buffer it
+ *  creates), peak over the phase, counted from what the context held before the call. */
+typedef struct segcl_bench_result {
+    double train_images_per_s; /**< 0 on a half-precision context */
+    double infer_images_per_s;
+    uint64_t infer_device_bytes; /**< weights, input, activations and scratch of inference */
+    uint64_t train_device_bytes; /**< the same for training (0 when not run) */
+} segcl_bench_result;
+
+/** segcl_bench with device memory: inference is run (and measured) first, then training. */
+SEGCL_API segcl_status segcl_bench_run(segcl_context *ctx, const char *arch, int batch, int size,
+                                       double seconds, segcl_bench_result *result);
 
 /* ---- tuning ------------------------------------------------------------------------------- */
 

@@ -14,7 +14,7 @@ typedef struct arena_slot {
     char *name;
     int ndim;
     int64_t shape[SEGCL_MAX_DIMS];
-    size_t bytes;
+    size_t bytes, elem_bytes;
     int first, last;
     size_t offset;
     segcl_tensor *tensor;
@@ -44,9 +44,9 @@ segcl_status segcl_arena_create(segcl_context *ctx, const char *name, segcl_aren
     return SEGCL_OK;
 }
 
-segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
-                                 const int64_t *shape, int first_step, int last_step,
-                                 size_t *slot)
+static segcl_status declare(segcl_arena *arena, const char *name, int ndim,
+                            const int64_t *shape, size_t elem_bytes, int first_step,
+                            int last_step, size_t *slot)
 {
     segcl_context *ctx = arena->ctx;
     if (arena->planned)
@@ -74,11 +74,27 @@ segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     s->ndim = ndim;
     memcpy(s->shape, shape, (size_t)ndim * sizeof *shape);
-    s->bytes = numel * sizeof(float);
+    s->elem_bytes = elem_bytes;
+    s->bytes = numel * elem_bytes;
     s->first = first_step;
     s->last = last_step;
     *slot = arena->count++;
     return SEGCL_OK;
+}
+
+segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
+                                 const int64_t *shape, int first_step, int last_step,
+                                 size_t *slot)
+{
+    return declare(arena, name, ndim, shape, segcl_storage_bytes(arena->ctx), first_step,
+                   last_step, slot);
+}
+
+segcl_status segcl_arena_declare_i32(segcl_arena *arena, const char *name, int ndim,
+                                     const int64_t *shape, int first_step, int last_step,
+                                     size_t *slot)
+{
+    return declare(arena, name, ndim, shape, sizeof(int32_t), first_step, last_step, slot);
 }
 
 static size_t align_up(size_t x, size_t a)
@@ -180,7 +196,7 @@ segcl_status segcl_arena_commit(segcl_arena *arena)
         return st;
     for (size_t i = 0; i < arena->count; i++) {
         arena_slot *s = &arena->slots[i];
-        st = segcl_tensor_wrap(ctx, s->name, s->ndim, s->shape, arena->buffer, s->offset,
+        st = segcl_tensor_wrap(ctx, s->name, s->ndim, s->shape, s->elem_bytes, arena->buffer, s->offset,
                                &s->tensor);
         if (st) {
             for (size_t j = 0; j < i; j++) {

@@ -188,6 +188,9 @@ typedef enum segcl_scratch {
     SEGCL_SCRATCH_WEIGHTS,  /* transformed weights of one op call */
     SEGCL_SCRATCH_SMALL,    /* reduction partials and per-channel temporaries of one op call */
     SEGCL_SCRATCH_PARTIALS, /* the first stage of the channel reductions */
+    SEGCL_SCRATCH_WIDE_A,   /* a half context's GEMM operands as float, for CLBlast */
+    SEGCL_SCRATCH_WIDE_B,
+    SEGCL_SCRATCH_WIDE_C,
     SEGCL_SCRATCH_COUNT
 } segcl_scratch;
 
@@ -203,7 +206,8 @@ SEGCL_INTERNAL size_t segcl_workspace_bytes(const segcl_workspace *ws, segcl_scr
 /* ---- GEMM (src/cl/gemm.c) ------------------------------------------------------------------- */
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T. Offsets and leading
- * dimensions in elements. Queued, not waited for. The GEMM calls below take their scratch
+ * dimensions in elements. A, B and C hold tensor data: half in a half context (im2col columns
+ * included), float otherwise. Queued, not waited for. The GEMM calls below take their scratch
  * (packed panels, split-K slabs, CLBlast's temporary buffer) from `ws`. */
 typedef struct segcl_gemm_args {
     bool trans_a, trans_b;
@@ -356,6 +360,10 @@ SEGCL_INTERNAL segcl_status segcl_arena_create(segcl_context *ctx, const char *n
 SEGCL_INTERNAL segcl_status segcl_arena_declare(segcl_arena *arena, const char *name, int ndim,
                                                 const int64_t *shape, int first_step, int last_step,
                                                 size_t *slot);
+/* The same for an int32 tensor (segcl_tensor_create_i32). */
+SEGCL_INTERNAL segcl_status segcl_arena_declare_i32(segcl_arena *arena, const char *name,
+                                                    int ndim, const int64_t *shape,
+                                                    int first_step, int last_step, size_t *slot);
 /* Places the declared tensors (offsets and the buffer's size) without allocating anything;
  * commit plans first if needed. */
 SEGCL_INTERNAL segcl_status segcl_arena_plan(segcl_arena *arena);
@@ -370,10 +378,16 @@ SEGCL_INTERNAL size_t segcl_arena_naive_bytes(const segcl_arena *arena);
 SEGCL_INTERNAL size_t segcl_arena_offset(const segcl_arena *arena, size_t slot);
 SEGCL_INTERNAL void segcl_arena_destroy(segcl_arena *arena);
 
-/* Wraps part of a buffer as a tensor that does not own device memory. */
+/* Wraps part of a buffer as a tensor of elem_bytes-byte elements that does not own device
+ * memory. */
 SEGCL_INTERNAL segcl_status segcl_tensor_wrap(segcl_context *ctx, const char *name, int ndim,
-                                              const int64_t *shape, cl_mem parent,
-                                              size_t offset_bytes, segcl_tensor **out);
+                                              const int64_t *shape, size_t elem_bytes,
+                                              cl_mem parent, size_t offset_bytes,
+                                              segcl_tensor **out);
+/* A tensor of int32 values (max-pool indices) in any precision: 4 bytes an element. Only
+ * kernels read and write it (segcl_tensor_read/write would treat it as float). */
+SEGCL_INTERNAL segcl_status segcl_tensor_create_i32(segcl_context *ctx, const char *name, int ndim,
+                                                    const int64_t *shape, segcl_tensor **out);
 /* Validates a shape and returns its element count. */
 SEGCL_INTERNAL segcl_status segcl_shape_check(segcl_context *ctx, const char *name, int ndim,
                                               const int64_t *shape, size_t *numel);
@@ -467,6 +481,13 @@ SEGCL_INTERNAL bool segcl_context_cache_enabled(const segcl_context *ctx);
 SEGCL_INTERNAL segcl_cache_stats segcl_context_cache_stats(const segcl_context *ctx);
 /* The -D options every program of the device is built with. */
 SEGCL_INTERNAL const char *segcl_context_device_options(const segcl_context *ctx);
+/* Whether ctx stores tensors as half (SEGCL_PRECISION_FP16), and the bytes of one tensor
+ * element: 2 then, else 4. Scratch (workspace buffers) is float in both. */
+SEGCL_INTERNAL bool segcl_context_half(const segcl_context *ctx);
+SEGCL_INTERNAL size_t segcl_storage_bytes(const segcl_context *ctx);
+/* SEGCL_OK on a float32 context; on a half one SEGCL_ERROR_STATE: "<what> needs a float32
+ * context ..." (training, backward passes, the self-test's float buffers). */
+SEGCL_INTERNAL segcl_status segcl_require_fp32(segcl_context *ctx, const char *what);
 /* The OpenCL error code of the last failed call segcl_fail_cl reported. */
 SEGCL_INTERNAL cl_int segcl_context_last_cl_error(const segcl_context *ctx);
 
@@ -474,6 +495,7 @@ struct segcl_tensor {
     segcl_context *ctx;
     cl_mem buffer;
     size_t bytes;
+    size_t elem_bytes; /* 4: float (or int32), 2: half (a half context's tensors) */
     int ndim;
     int64_t shape[SEGCL_MAX_DIMS];
     size_t numel;

@@ -207,10 +207,12 @@ static segcl_status format_device_options(segcl_context *ctx)
         major = 1, minor = 0;
     const char *std = (major > 1 || (major == 1 && minor >= 2)) ? "-cl-std=CL1.2 " : "";
     char buf[256];
-    snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s", std,
+    /* -DSEGCL_HALF: tensors are half (kernels/common.cl's store_t), in every program */
+    snprintf(buf, sizeof buf, "%s%s -DRUN=%u -DGEMM_VEC=%u%s%s%s", std,
              ctx->params.cpu_style ? "-DSEGCL_CPU_STYLE=1" : "-DSEGCL_GPU_STYLE=1",
              ctx->params.run_length, ctx->params.gemm_vec, info->fp16 ? " -DSEGCL_HAS_FP16=1" : "",
-             info->fp64 ? " -DSEGCL_HAS_FP64=1" : "");
+             info->fp64 ? " -DSEGCL_HAS_FP64=1" : "",
+             ctx->precision == SEGCL_PRECISION_FP16 ? " -DSEGCL_HALF=1" : "");
     ctx->device_options = segcl_strdup(buf);
     if (!ctx->device_options)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -268,6 +270,9 @@ segcl_status segcl_context_open_tuned(segcl_context *ctx, const segcl_settings *
         return st;
     segcl_device_entry *dev = &ctx->devices[index];
 
+    if (settings->precision != SEGCL_PRECISION_FP32 &&
+        (st = segcl_context_set_precision(ctx, settings->precision)))
+        return st;
     ctx->cache_mode = settings->kernel_cache;
     ctx->cache_dir = settings->kernel_cache_dir ? segcl_strdup(settings->kernel_cache_dir)
                                                 : default_cache_dir(&env);
@@ -345,6 +350,64 @@ void segcl_context_same_settings(const segcl_context *ctx, segcl_settings *setti
     settings->kernel_cache_dir = ctx->cache_dir;
     settings->kernel_dir = ctx->kernel_dir;
     settings->memory_limit = ctx->memory_limit;
+    settings->precision = ctx->precision;
+}
+
+static const char *const precision_names[] = {"fp32", "fp16", NULL};
+
+const char *segcl_precision_name(segcl_precision precision)
+{
+    return precision == SEGCL_PRECISION_FP16 ? "fp16" : "fp32";
+}
+
+segcl_status segcl_precision_parse(const char *name, segcl_precision *out)
+{
+    for (int i = 0; name && out && precision_names[i]; i++)
+        if (!strcmp(name, precision_names[i])) {
+            *out = (segcl_precision)i;
+            return SEGCL_OK;
+        }
+    return SEGCL_ERROR_INVALID_ARGUMENT;
+}
+
+segcl_status segcl_context_set_precision(segcl_context *ctx, segcl_precision precision)
+{
+    if (!ctx)
+        return SEGCL_ERROR_INVALID_ARGUMENT;
+    if (precision != SEGCL_PRECISION_FP32 && precision != SEGCL_PRECISION_FP16)
+        return segcl_fail_setting(ctx, "precision", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "precision %d is neither fp32 (0) nor fp16 (1)", (int)precision);
+    if (ctx->open && precision != ctx->precision)
+        return segcl_fail_setting(ctx, "precision", SEGCL_ERROR_STATE,
+                                  "the precision of an open context cannot change (it is %s)",
+                                  segcl_precision_name(ctx->precision));
+    ctx->precision = precision;
+    return SEGCL_OK;
+}
+
+segcl_precision segcl_context_precision(const segcl_context *ctx)
+{
+    return ctx ? ctx->precision : SEGCL_PRECISION_FP32;
+}
+
+bool segcl_context_half(const segcl_context *ctx)
+{
+    return ctx && ctx->precision == SEGCL_PRECISION_FP16;
+}
+
+size_t segcl_storage_bytes(const segcl_context *ctx)
+{
+    return segcl_context_half(ctx) ? 2 : sizeof(float);
+}
+
+segcl_status segcl_require_fp32(segcl_context *ctx, const char *what)
+{
+    if (!segcl_context_half(ctx))
+        return SEGCL_OK;
+    return segcl_fail_setting(ctx, "precision", SEGCL_ERROR_STATE,
+                              "%s needs a float32 context: this one stores tensors as half "
+                              "(precision fp16), which serves inference only",
+                              what);
 }
 
 char *segcl_context_tuning_path(const segcl_context *ctx)

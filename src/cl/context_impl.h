@@ -19,6 +19,7 @@ struct segcl_context {
     size_t device_count;
 
     bool open;
+    segcl_precision precision; /* tensor storage, fixed at open */
     size_t device_index;
     segcl_device_entry *dev; /* == &devices[device_index] once open */
     cl_context cl;

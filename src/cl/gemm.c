@@ -1,7 +1,8 @@
 /*
  * GEMM entry point for every op. Routes to CLBlast with a temporary buffer the context keeps
  * and grows (CLBlast otherwise allocates one per call), and turns CLBlast status codes into
- * segcl errors with a message.
+ * segcl errors with a message. A, B and C are tensor data: float, or half in a half context
+ * (segcl's kernels read half directly; CLBlast gets float copies, see gemm_blas).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,18 +68,26 @@ static size_t extent(size_t offset, size_t rows, size_t cols, size_t ld)
     return offset + (rows - 1) * ld + cols;
 }
 
-static segcl_status check_buffer(segcl_context *ctx, cl_mem buf, const char *which, size_t elems)
+/* elem: bytes an element (segcl_storage_bytes for tensor data, sizeof(float) for scratch) */
+static segcl_status check_buffer_of(segcl_context *ctx, cl_mem buf, const char *which,
+                                    size_t elems, size_t elem)
 {
     size_t bytes = 0;
     cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clGetMemObjectInfo", "GEMM matrix %s", which);
-    if (elems > bytes / sizeof(float))
+    if (elems > bytes / elem)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "segcl_gemm: buffer of %s too small: the view needs %zu floats, the "
+                          "segcl_gemm: buffer of %s too small: the view needs %zu elements, the "
                           "buffer holds %zu",
-                          which, elems, bytes / sizeof(float));
+                          which, elems, bytes / elem);
     return SEGCL_OK;
+}
+
+/* a buffer of tensor data */
+static segcl_status check_buffer(segcl_context *ctx, cl_mem buf, const char *which, size_t elems)
+{
+    return check_buffer_of(ctx, buf, which, elems, segcl_storage_bytes(ctx));
 }
 
 static segcl_status check_args(segcl_context *ctx, const segcl_gemm_args *g)
@@ -146,6 +155,54 @@ static segcl_status gemm_clblast(segcl_context *ctx, segcl_workspace *ws, const 
         return fail_clblast(ctx, code, "CLBlastSgemmWithTempBuffer", g);
     ctx->launches++;
     return SEGCL_OK;
+}
+
+/* Tensor elements [offset, offset + n) of `tensor` as floats in scratch buffer `which`. */
+static segcl_status widen(segcl_context *ctx, segcl_workspace *ws, segcl_scratch which,
+                          cl_mem tensor, size_t offset, size_t n, cl_mem *out)
+{
+    segcl_status st = segcl_workspace_reserve(ws, which, "GEMM operand widened to float",
+                                              n * sizeof(float), out);
+    if (st)
+        return st;
+    cl_uint off = (cl_uint)offset, count = (cl_uint)n;
+    return segcl_run_elements(ctx, "util", "widen", n, 1,
+                              SEGCL_ARGS(SEGCL_ARG(tensor), SEGCL_ARG(off), SEGCL_ARG(*out),
+                                         SEGCL_ARG(count)));
+}
+
+/* CLBlast multiplies float buffers only (its half GEMM needs cl_khr_fp16 and computes in
+ * half): a half context gives it float copies of the three views and rounds C back. C is
+ * widened too when its old values count (beta) or its view has gaps between rows, which then
+ * go back unchanged (half -> float -> half is exact). */
+static segcl_status gemm_blas(segcl_context *ctx, segcl_workspace *ws, const segcl_gemm_args *g)
+{
+    if (!segcl_context_half(ctx))
+        return gemm_clblast(ctx, ws, g);
+    const size_t a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+    const size_t b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
+    const size_t na = extent(0, a_rows, a_cols, g->lda), nb = extent(0, b_rows, b_cols, g->ldb);
+    const size_t nc = extent(0, g->m, g->n, g->ldc);
+    if (g->a_offset + na > UINT32_MAX || g->b_offset + nb > UINT32_MAX ||
+        g->c_offset + nc > UINT32_MAX)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_gemm: dimensions too large");
+    segcl_gemm_args f = *g;
+    f.a_offset = f.b_offset = f.c_offset = 0;
+    segcl_status st;
+    if ((st = widen(ctx, ws, SEGCL_SCRATCH_WIDE_A, g->a, g->a_offset, na, &f.a)) ||
+        (st = widen(ctx, ws, SEGCL_SCRATCH_WIDE_B, g->b, g->b_offset, nb, &f.b)))
+        return st;
+    if (g->beta != 0.0f || g->ldc != g->n)
+        st = widen(ctx, ws, SEGCL_SCRATCH_WIDE_C, g->c, g->c_offset, nc, &f.c);
+    else
+        st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_WIDE_C, "GEMM operand widened to float",
+                                     nc * sizeof(float), &f.c);
+    if (st || (st = gemm_clblast(ctx, ws, &f)))
+        return st;
+    cl_uint off = (cl_uint)g->c_offset, count = (cl_uint)nc;
+    return segcl_run_elements(ctx, "util", "narrow", nc, 1,
+                              SEGCL_ARGS(SEGCL_ARG(f.c), SEGCL_ARG(g->c), SEGCL_ARG(off),
+                                         SEGCL_ARG(count)));
 }
 
 /* Register tile of kernels/gemm_cpu.cl: ctx->params.gemm_mr rows by ctx->params.gemm_nr
@@ -268,6 +325,8 @@ static segcl_status gemm_cpu(segcl_context *ctx, segcl_workspace *ws, const segc
                         (tiles_m + ctx->params.gemm_mc_tiles - 1) / ctx->params.gemm_mc_tiles, 1};
     size_t local3[3] = {1, 1, 1};
     cl_uint chunk, splits = split_k(ctx, groups[0] * groups[1], k, &chunk);
+    if (segcl_context_half(ctx)) /* gemm_packed writes store_t: the slabs would be half */
+        splits = 1, chunk = k;
     if (splits <= 1) {
         cl_uint stride = 0;
         return segcl_run(ctx, "gemm_cpu", options, "gemm_packed", 3, groups, local3,
@@ -289,6 +348,32 @@ static segcl_status gemm_cpu(segcl_context *ctx, segcl_workspace *ws, const segc
                                    SEGCL_ARG(chunk), SEGCL_ARG(stride)))))
         return st;
     return sum_splits(ctx, options, slabs, splits, m, n, g->c, c_off, ldc, g->alpha, g->beta);
+}
+
+/* Most bytes of packed B a half context's GEMM holds: wider products run in blocks of columns,
+ * so that its float scratch shrinks with its tensors (a float context packs B whole). */
+#define HALF_PACK_B_BYTES ((size_t)1 << 20)
+
+/* gemm_cpu over blocks of whole NR-column tiles, each B block packed within HALF_PACK_B_BYTES,
+ * in a half context; the whole product at once otherwise. */
+static segcl_status gemm_cpu_blocks(segcl_context *ctx, segcl_workspace *ws,
+                                    const segcl_gemm_args *g)
+{
+    const size_t nr = ctx->params.gemm_nr, tile_bytes = nr * g->k * sizeof(float);
+    size_t cols = HALF_PACK_B_BYTES / (tile_bytes ? tile_bytes : 1) * nr;
+    if (cols < nr)
+        cols = nr;
+    if (!segcl_context_half(ctx) || cols >= g->n)
+        return gemm_cpu(ctx, ws, g, NULL);
+    segcl_status st = SEGCL_OK;
+    for (size_t j0 = 0; j0 < g->n && !st; j0 += cols) {
+        segcl_gemm_args b = *g;
+        b.n = g->n - j0 < cols ? g->n - j0 : cols;
+        b.b_offset = g->b_offset + (g->trans_b ? j0 * g->ldb : j0);
+        b.c_offset = g->c_offset + j0;
+        st = gemm_cpu(ctx, ws, &b, NULL);
+    }
+    return st;
 }
 
 segcl_status segcl_conv_implicit(segcl_context *ctx, segcl_workspace *ws,
@@ -356,11 +441,13 @@ segcl_status segcl_conv_implicit_wgrad(segcl_context *ctx, segcl_workspace *ws,
     if (!ctx->open)
         return segcl_fail(ctx, SEGCL_ERROR_STATE,
                           "segcl_conv_implicit_wgrad: the context is not open");
+    segcl_status st = segcl_require_fp32(ctx, "the weight gradient");
+    if (st)
+        return st;
     if (!a->images || !a->m || !k || !pixels || k > UINT32_MAX / 2 || kg > UINT32_MAX / 2 ||
         x_plane > UINT32_MAX || dy_plane > UINT32_MAX || (size_t)a->m * k > UINT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "segcl_conv_implicit_wgrad: invalid sizes (K=%zu, %zu pixels)", k, kg);
-    segcl_status st;
     /* here y is dy (the A operand) and w the weight gradient (C) */
     if ((st = check_buffer(ctx, a->y, "output gradient", dy_plane * a->images)) ||
         (st = check_buffer(ctx, a->x, "image", x_plane * a->images)) ||
@@ -438,7 +525,7 @@ segcl_status segcl_gemm_prepacked_b(segcl_context *ctx, segcl_workspace *ws,
     size_t panels = (g->n + nr - 1) / nr * nr * g->k;
     segcl_status st;
     if ((st = check_buffer(ctx, g->a, "A", extent(g->a_offset, a_rows, a_cols, g->lda))) ||
-        (st = check_buffer(ctx, bp, "packed B", panels)) ||
+        (st = check_buffer_of(ctx, bp, "packed B", panels, sizeof(float))) ||
         (st = check_buffer(ctx, g->c, "C", extent(g->c_offset, g->m, g->n, g->ldc))))
         return st;
     return gemm_cpu(ctx, ws, g, bp);
@@ -457,10 +544,10 @@ segcl_status segcl_gemm(segcl_context *ctx, segcl_workspace *ws, const segcl_gem
         segcl_gemm_args cut = *g;
         cut.k--;
         return segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU ? gemm_cpu(ctx, ws, &cut, NULL)
-                                                             : gemm_clblast(ctx, ws, &cut);
+                                                             : gemm_blas(ctx, ws, &cut);
     }
 #endif
     if (segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU)
-        return gemm_cpu(ctx, ws, g, NULL);
-    return gemm_clblast(ctx, ws, g);
+        return gemm_cpu_blocks(ctx, ws, g);
+    return gemm_blas(ctx, ws, g);
 }

@@ -1,6 +1,7 @@
 /*
  * Device memory: buffers charged against the context's limit (so running out is an error that
- * names the tensor and its size, not a driver crash later), and float32 tensors on top of them.
+ * names the tensor and its size, not a driver crash later), and tensors on top of them: float32,
+ * or half in a half context, converted on the host so callers always pass floats.
  */
 #include <stdio.h>
 #include <string.h>
@@ -85,7 +86,7 @@ segcl_status segcl_shape_check(segcl_context *ctx, const char *name, int ndim,
 }
 
 static segcl_status tensor_alloc(segcl_context *ctx, const char *name, int ndim,
-                                 const int64_t *shape, segcl_tensor **out)
+                                 const int64_t *shape, size_t elem_bytes, segcl_tensor **out)
 {
     if (!ctx || !out)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_tensor_create: NULL argument");
@@ -108,16 +109,17 @@ static segcl_status tensor_alloc(segcl_context *ctx, const char *name, int ndim,
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->numel = numel;
-    t->bytes = numel * sizeof(float);
+    t->elem_bytes = elem_bytes;
+    t->bytes = numel * elem_bytes;
     *out = t;
     return SEGCL_OK;
 }
 
-segcl_status segcl_tensor_create(segcl_context *ctx, const char *name, int ndim,
-                                 const int64_t *shape, segcl_tensor **out)
+static segcl_status tensor_create(segcl_context *ctx, const char *name, int ndim,
+                                  const int64_t *shape, size_t elem_bytes, segcl_tensor **out)
 {
     segcl_tensor *t;
-    segcl_status st = tensor_alloc(ctx, name, ndim, shape, &t);
+    segcl_status st = tensor_alloc(ctx, name, ndim, shape, elem_bytes, &t);
     if (st)
         return st;
     char what[160], dims[64];
@@ -134,12 +136,24 @@ segcl_status segcl_tensor_create(segcl_context *ctx, const char *name, int ndim,
     return SEGCL_OK;
 }
 
+segcl_status segcl_tensor_create(segcl_context *ctx, const char *name, int ndim,
+                                 const int64_t *shape, segcl_tensor **out)
+{
+    return tensor_create(ctx, name, ndim, shape, segcl_storage_bytes(ctx), out);
+}
+
+segcl_status segcl_tensor_create_i32(segcl_context *ctx, const char *name, int ndim,
+                                     const int64_t *shape, segcl_tensor **out)
+{
+    return tensor_create(ctx, name, ndim, shape, sizeof(int32_t), out);
+}
+
 segcl_status segcl_tensor_wrap(segcl_context *ctx, const char *name, int ndim,
-                               const int64_t *shape, cl_mem parent, size_t offset_bytes,
-                               segcl_tensor **out)
+                               const int64_t *shape, size_t elem_bytes, cl_mem parent,
+                               size_t offset_bytes, segcl_tensor **out)
 {
     segcl_tensor *t;
-    segcl_status st = tensor_alloc(ctx, name, ndim, shape, &t);
+    segcl_status st = tensor_alloc(ctx, name, ndim, shape, elem_bytes, &t);
     if (st)
         return st;
     cl_buffer_region region = {offset_bytes, t->bytes};
@@ -179,9 +193,18 @@ segcl_status segcl_tensor_write(segcl_tensor *tensor, const float *src, size_t c
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "tensor '%s' holds %zu elements, not %zu", tensor->name, tensor->numel,
                           count);
+    uint16_t *halves = NULL;
+    if (tensor->elem_bytes == 2) {
+        if (!(halves = segcl_malloc(tensor->bytes)))
+            return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                              "out of host memory converting tensor '%s' to half", tensor->name);
+        segcl_halves_from_floats(src, halves, count);
+    }
     ctx->host_waits++;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes, src, 0,
-                                      NULL, NULL);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes,
+                                      halves ? (const void *)halves : (const void *)src, 0, NULL,
+                                      NULL);
+    segcl_free(halves);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueWriteBuffer", "tensor '%s'", tensor->name);
     return SEGCL_OK;
@@ -197,9 +220,16 @@ segcl_status segcl_tensor_read(segcl_tensor *tensor, float *dst, size_t count)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "tensor '%s' holds %zu elements, not %zu", tensor->name, tensor->numel,
                           count);
+    uint16_t *halves = NULL;
+    if (tensor->elem_bytes == 2 && !(halves = segcl_malloc(tensor->bytes)))
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                          "out of host memory converting tensor '%s' from half", tensor->name);
     ctx->host_waits++;
-    cl_int err = clEnqueueReadBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes, dst, 0,
-                                     NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(ctx->queue, tensor->buffer, CL_TRUE, 0, tensor->bytes,
+                                     halves ? (void *)halves : (void *)dst, 0, NULL, NULL);
+    if (err == CL_SUCCESS && halves)
+        segcl_floats_from_halves(halves, dst, count);
+    segcl_free(halves);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clEnqueueReadBuffer", "tensor '%s'", tensor->name);
     return SEGCL_OK;
@@ -268,4 +298,14 @@ uint64_t segcl_memory_limit(const segcl_context *ctx)
 uint64_t segcl_memory_in_use(const segcl_context *ctx)
 {
     return ctx->memory_in_use;
+}
+
+void segcl_context_memory(segcl_context *ctx, uint64_t *in_use, uint64_t *peak, bool reset_peak)
+{
+    if (in_use)
+        *in_use = ctx ? ctx->memory_in_use : 0;
+    if (peak)
+        *peak = ctx ? ctx->memory_peak : 0;
+    if (ctx && reset_peak)
+        ctx->memory_peak = ctx->memory_in_use;
 }

@@ -179,7 +179,7 @@ segcl_status segcl_check_gemm(segcl_context *ctx, segcl_workspace *ws, bool thor
                                                         };
     size_t count = thorough ? sizeof full / sizeof full[0] : 1;
     *worst = 0;
-    segcl_status st = SEGCL_OK;
+    segcl_status st = segcl_require_fp32(ctx, "the GEMM check (float buffers)");
     for (size_t i = 0; i < count && !st; i++) {
         const bool ta = thorough ? full[i].ta : quick[i].ta, tb = thorough ? full[i].tb : quick[i].tb;
         const size_t m = thorough ? full[i].m : quick[i].m, n = thorough ? full[i].n : quick[i].n,
@@ -290,6 +290,8 @@ segcl_status segcl_selftest(segcl_context *ctx, segcl_selftest_report *report)
         return segcl_fail(ctx, SEGCL_ERROR_STATE,
                           "the context has no device: call segcl_context_open first");
     memset(report, 0, sizeof *report);
+    if (segcl_require_fp32(ctx, "the self-test (float buffers)"))
+        return SEGCL_ERROR_STATE;
     segcl_workspace *ws;
     segcl_status st = segcl_workspace_create(ctx, &ws);
     if (!st)

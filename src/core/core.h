@@ -188,4 +188,14 @@ SEGCL_INTERNAL float segcl_rng_uniform(segcl_rng *rng);
 /* Uniform integer in [0, bound) without modulo bias. */
 SEGCL_INTERNAL uint32_t segcl_rng_below(segcl_rng *rng, uint32_t bound);
 
+/* ---- IEEE half precision (src/core/half.c) --------------------------------------------------- */
+
+/* binary16 <-> binary32 as OpenCL's vstore_half_rte and vload_half do them: round to nearest,
+ * ties to even; magnitudes from 65520 up become infinity; denormals both ways; NaN stays NaN
+ * (quiet, sign and top payload bits kept). */
+SEGCL_INTERNAL uint16_t segcl_half_from_float(float f);
+SEGCL_INTERNAL float segcl_float_from_half(uint16_t h);
+SEGCL_INTERNAL void segcl_halves_from_floats(const float *src, uint16_t *dst, size_t n);
+SEGCL_INTERNAL void segcl_floats_from_halves(const uint16_t *src, float *dst, size_t n);
+
 #endif /* SEGCL_CORE_H */

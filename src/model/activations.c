@@ -44,6 +44,7 @@ typedef struct plan_entry {
     char name[48];
     int64_t shape[4];
     int first, last;
+    bool i32; /* int32 values (pool indices): 4 bytes an element in every precision */
 } plan_entry;
 
 typedef struct plan {
@@ -60,6 +61,7 @@ static void plan_add(plan *pl, segcl_tensor **dst, const char *label, int i, int
     snprintf(e->name, sizeof e->name, label, i);
     e->shape[0] = n, e->shape[1] = c, e->shape[2] = h, e->shape[3] = w;
     e->first = INT32_MAX, e->last = -1;
+    e->i32 = false;
 }
 
 /* The current step reads or writes *dst. */
@@ -87,6 +89,7 @@ static void describe_tensors(const segcl_model *m, segcl_activations *a, int64_t
         plan_add(pl, &a->enc_bn[i], "bn%d output", i, n, ch, hi, wi);
         plan_add(pl, &a->pool[i], "pool%d output", i, n, ch, hi / 2, wi / 2);
         plan_add(pl, &a->pool_idx[i], "pool%d indices", i, n, ch, hi / 2, wi / 2);
+        pl->e[pl->n - 1].i32 = true;
         if (training) {
             plan_add(pl, &a->d_enc_conv[i], "grad of enc_conv%d output", i, n, ch, hi, wi);
             plan_add(pl, &a->d_enc_bn[i], "grad of bn%d output", i, n, ch, hi, wi);
@@ -212,7 +215,9 @@ static segcl_status plan_arena(segcl_context *ctx, const plan *pl, segcl_arena *
     segcl_status st = segcl_arena_create(ctx, "activations and gradients", &arena);
     for (size_t i = 0; i < pl->n && !st; i++) {
         const plan_entry *e = &pl->e[i];
-        st = segcl_arena_declare(arena, e->name, 4, e->shape, e->first, e->last, &slots[i]);
+        st = e->i32 ? segcl_arena_declare_i32(arena, e->name, 4, e->shape, e->first, e->last,
+                                              &slots[i])
+                    : segcl_arena_declare(arena, e->name, 4, e->shape, e->first, e->last, &slots[i]);
     }
     if (st) {
         segcl_arena_destroy(arena);
@@ -245,7 +250,10 @@ segcl_status segcl_activations_ensure(segcl_model *m, int64_t n, int64_t h, int6
         segcl_arena_destroy(arena);
         arena = NULL;
         for (size_t i = 0; i < pl->n && !st; i++)
-            st = segcl_tensor_create(m->ctx, pl->e[i].name, 4, pl->e[i].shape, pl->e[i].dst);
+            st = pl->e[i].i32
+                     ? segcl_tensor_create_i32(m->ctx, pl->e[i].name, 4, pl->e[i].shape,
+                                               pl->e[i].dst)
+                     : segcl_tensor_create(m->ctx, pl->e[i].name, 4, pl->e[i].shape, pl->e[i].dst);
         if (st)
             segcl_activations_release(a);
         goto done;

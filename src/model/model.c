@@ -132,7 +132,8 @@ segcl_status segcl_model_create(segcl_context *ctx, const segcl_model_config *cf
         snprintf(name, sizeof name, "dec_conv%d", d - 1);
         st = add_conv(m, &m->dec[d - 1], name, cin, cfg->classes, 1);
     }
-    if (!st && !(st = segcl_params_commit(m, SEGCL_PARAM_VALUE)))
+    /* a half context never trains: no gradients */
+    if (!st && !(st = segcl_params_commit(m, SEGCL_PARAM_VALUE)) && !segcl_context_half(m->ctx))
         st = segcl_params_commit(m, SEGCL_PARAM_GRAD);
     for (size_t i = 0; i < m->nbn && !st; i++) {
         m->bn[i].op.gamma = m->bn[i].gamma->value;

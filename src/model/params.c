@@ -38,9 +38,10 @@ segcl_status segcl_params_commit(segcl_model *m, int which)
     if (!st)
         st = segcl_arena_commit(arena);
     const size_t bytes = st ? 0 : segcl_arena_planned_bytes(arena);
-    const int64_t n = (int64_t)(bytes / sizeof(float));
+    const size_t elem = segcl_storage_bytes(m->ctx);
+    const int64_t n = (int64_t)(bytes / elem);
     if (!st)
-        st = segcl_tensor_wrap(m->ctx, what[which], 1, &n, segcl_arena_buffer(arena), 0,
+        st = segcl_tensor_wrap(m->ctx, what[which], 1, &n, elem, segcl_arena_buffer(arena), 0,
                                &m->param_flat[which]);
     if (!st)
         st = segcl_fill(m->ctx, m->param_flat[which]->buffer, (size_t)n, 0.0f);
@@ -87,12 +88,16 @@ void segcl_model_reset_optimizer(segcl_model *m)
 
 segcl_status segcl_model_zero_grad(segcl_model *m)
 {
+    if (segcl_require_fp32(m->ctx, "zeroing the gradients"))
+        return SEGCL_ERROR_STATE;
     const segcl_tensor *g = m->param_flat[SEGCL_PARAM_GRAD];
     return segcl_fill(m->ctx, g->buffer, g->numel, 0.0f);
 }
 
 segcl_status segcl_model_step(segcl_model *m, segcl_optimizer *opt)
 {
+    if (segcl_require_fp32(m->ctx, "an optimizer step"))
+        return SEGCL_ERROR_STATE;
     long step = opt->step + 1;
     segcl_tensor *value = m->param_flat[SEGCL_PARAM_VALUE], *grad = m->param_flat[SEGCL_PARAM_GRAD];
     segcl_status st;

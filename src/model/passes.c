@@ -39,8 +39,9 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
         return segcl_fail(m->ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "model: image size %lldx%lld must be a multiple of %lld for depth %d",
                           (long long)x->shape[2], (long long)x->shape[3], (long long)mult, d);
-    segcl_status st = segcl_activations_ensure(m, x->shape[0], x->shape[2], x->shape[3], training);
-    if (st)
+    segcl_status st;
+    if ((training && (st = segcl_require_fp32(m->ctx, "a training forward pass"))) ||
+        (st = segcl_activations_ensure(m, x->shape[0], x->shape[2], x->shape[3], training)))
         return st;
     segcl_activations *a = &m->act;
     segcl_pool_params pool = {2, 2, 0};
@@ -102,6 +103,8 @@ static segcl_status conv_relu_bn_backward(segcl_model *m, segcl_conv_layer *conv
 segcl_status segcl_model_backward(segcl_model *m, const segcl_tensor *dlogits)
 {
     segcl_activations *a = &m->act;
+    if (segcl_require_fp32(m->ctx, "the backward pass"))
+        return SEGCL_ERROR_STATE;
     if (!a->ready || !m->last_input || !m->last_training)
         return segcl_fail(m->ctx, SEGCL_ERROR_STATE,
                           "model: backward needs a training-mode forward first");

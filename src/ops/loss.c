@@ -137,6 +137,8 @@ segcl_status segcl_loss(segcl_context *ctx, segcl_workspace *ws, const segcl_los
     const char *op = "loss";
     if (!p || !logits || !targets || !loss || logits->ndim != 4)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "loss: logits must be NCHW");
+    if (segcl_require_fp32(ctx, "the loss (training and validation)"))
+        return SEGCL_ERROR_STATE;
     int64_t ts[4] = {logits->shape[0], 1, logits->shape[2], logits->shape[3]};
     cl_uint u;
     segcl_status st;

@@ -50,7 +50,9 @@ static segcl_status prepare(segcl_context *ctx, segcl_workspace *ws, const char 
     r->oh = (cl_uint)big->shape[2], r->ow = (cl_uint)big->shape[3], r->align = align;
     r->sh = axis_scale(r->h, r->oh, align), r->sw = axis_scale(r->w, r->ow, align);
     size_t plane_bytes = (size_t)r->h * row_len * sizeof(float);
-    size_t chunk = ROWS_SCRATCH_BYTES / (plane_bytes ? plane_bytes : 1);
+    /* a half context keeps its float scratch to a quarter, as its tensors are half */
+    const size_t limit = segcl_context_half(ctx) ? ROWS_SCRATCH_BYTES / 4 : ROWS_SCRATCH_BYTES;
+    size_t chunk = limit / (plane_bytes ? plane_bytes : 1);
     if (chunk < 1)
         chunk = 1;
     r->chunk = chunk < r->planes ? (cl_uint)chunk : r->planes;

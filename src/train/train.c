@@ -138,9 +138,9 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
 {
     if (!ctx || !o || !summary)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_train: NULL argument");
-    if (segcl_require_open(ctx))
-        return SEGCL_ERROR_STATE;
     memset(summary, 0, sizeof *summary);
+    if (segcl_require_open(ctx) || segcl_require_fp32(ctx, "training"))
+        return SEGCL_ERROR_STATE;
     run_state r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
