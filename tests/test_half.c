@@ -309,6 +309,10 @@ static void test_refuses_training(void **state)
     assert_non_null(strstr(segcl_context_error(ctx), "training needs a float32 context"));
     segcl_selftest_report rep;
     assert_int_equal(segcl_selftest(ctx, &rep), SEGCL_ERROR_STATE);
+    char out[512];
+    snprintf(out, sizeof out, "%s/export.onnx", fx.temp);
+    assert_int_equal(segcl_export_onnx(ctx, "unused.safetensors", out), SEGCL_ERROR_STATE);
+    assert_non_null(strstr(segcl_context_error(ctx), "export (float32 weights) needs a float32"));
     segcl_tensor_destroy(x);
     segcl_model_destroy(m);
     segcl_context_destroy(ctx);

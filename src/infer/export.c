@@ -18,8 +18,9 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
 {
     char *src = NULL;
     *model = NULL;
-    segcl_status st = segcl_model_file(ctx, model_path, &src);
-    if (st)
+    /* the weights pass through the device: a half context would round them */
+    segcl_status st = segcl_require_fp32(ctx, "export (float32 weights)");
+    if (st || (st = segcl_model_file(ctx, model_path, &src)))
         return st;
     if (segcl_same_file(src, out_path))
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
