@@ -285,6 +285,49 @@ static void test_memory_halves(void **state)
     segcl_context_destroy(half);
 }
 
+/* The logits of a small untrained U-Net on ctx (weights from seed 3, the same in any
+ * precision before rounding). */
+static void small_logits(segcl_context *ctx, float *out, size_t n)
+{
+    segcl_model_config cfg = {SEGCL_ARCH_UNET, 2, 4, 2, 3};
+    segcl_model *m;
+    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
+    assert_ok(ctx, segcl_model_init(m, 3));
+    int64_t xs[4] = {1, 3, 16, 16};
+    segcl_tensor *x, *logits;
+    assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, xs, &x));
+    float v[3 * 16 * 16];
+    for (size_t i = 0; i < x->numel; i++)
+        v[i] = (float)sin((double)i * 0.37) * 2.0f;
+    assert_ok(ctx, segcl_tensor_write(x, v, x->numel));
+    assert_ok(ctx, segcl_model_forward(m, x, false, &logits));
+    assert_int_equal(logits->numel, n);
+    assert_ok(ctx, segcl_tensor_read(logits, out, n));
+    segcl_tensor_destroy(x);
+    segcl_model_destroy(m);
+}
+
+/* Every inference kernel in half on a small pass (quick enough for the simulator, whose
+ * bounds and race checks then cover the half loads and stores): logits within 1e-2 of the
+ * largest of float32's. */
+static void test_small_forward(void **state)
+{
+    (void)state;
+    enum { N = 2 * 16 * 16 };
+    float l32[N], l16[N];
+    small_logits(fx.ctx, l32, N);
+    segcl_context *half = open_half();
+    small_logits(half, l16, N);
+    segcl_context_destroy(half);
+    double most = 0, diff = 0;
+    for (int i = 0; i < N; i++) {
+        most = fmax(most, fabs(l32[i]));
+        diff = fmax(diff, fabs((double)l32[i] - l16[i]));
+    }
+    print_message("small U-Net: max |l16 - l32| %.3g of max |l32| %.3g\n", diff, most);
+    assert_true(most > 0 && diff <= 1e-2 * most);
+}
+
 /* Training needs float32: a half context says so in one line. */
 static void test_refuses_training(void **state)
 {
@@ -335,6 +378,7 @@ int main(void)
     const struct CMUnitTest quick[] = {
         cmocka_unit_test(test_converter),
         cmocka_unit_test(test_device_rounding),
+        cmocka_unit_test(test_small_forward),
         cmocka_unit_test(test_refuses_training),
     };
     const struct CMUnitTest models[] = {
