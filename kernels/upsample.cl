@@ -1,9 +1,12 @@
 /*
  * Bilinear resize of NCHW planes, PyTorch's arithmetic: align_corners=True maps output o to
  * o * (in - 1) / (out - 1); otherwise half-pixel centres, (o + 0.5) * in / out - 0.5 clamped at
- * 0. The backward pass is a gather: each input pixel sums the outputs that read it. The forward
- * pass reads and writes store_t tensors (half with -DSEGCL_HALF) through float rows of
- * scratch; the backward pass is float (training).
+ * 0. One launch each way, whatever the batch: the forward pass computes each output from its
+ * four taps (along x first, then y, as PyTorch does); the backward pass is a gather, each input
+ * pixel summing the outputs that read it (for each x tap in order, the y taps in order). The
+ * big side may be a channel range of a larger tensor (a U-Net's concatenation, written and read
+ * in place): its planes start at channel c0 of `big_channels`. Tensors are store_t (half with
+ * -DSEGCL_HALF on the forward pass); arithmetic is float.
  */
 
 inline void source_index(const uint o, const uint in, const float scale, const uint align,
@@ -16,60 +19,6 @@ inline void source_index(const uint o, const uint in, const float scale, const u
     *i0 = lo;
     *i1 = lo + (lo < (int)in - 1 ? 1 : 0);
     *l1 = src - (float)lo;
-}
-
-/* The forward pass is separable, in PyTorch's order: each input row is interpolated along x
- * once (upsample_rows_x, into `s`: planes * h rows of ow), then every output row blends two of
- * those rows (upsample_rows_y), a contiguous loop that vectorises. The x taps (first source
- * column and its weight) come from a table computed once per call (upsample_table_x). */
-__kernel void upsample_table_x(const uint w, const uint ow, const float scale_w,
-                               const uint align, __global int *table)
-{
-    __global int *first = table;
-    __global float *l1 = (__global float *)(table + ow);
-    FOR_RUN(ox, ow) {
-        int x0, x1;
-        float lx;
-        source_index(ox, w, scale_w, align, &x0, &x1, &lx);
-        first[ox] = x0;
-        l1[ox] = lx;
-    }
-}
-
-/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
- * dimension 0 over runs of output columns. */
-__kernel void upsample_rows_x(__global const store_t *x, const uint plane0, const uint h,
-                              const uint w, const uint ow, __global const int *table,
-                              __global float *s)
-{
-    __global const int *first = table;
-    __global const float *l1 = (__global const float *)(table + ow);
-    const uint row = get_global_id(1);
-    __global const store_t *src = x + ((size_t)plane0 * h + row) * w;
-    __global float *dst = s + (size_t)row * ow;
-    FOR_RUN(ox, ow) {
-        const int x0 = first[ox];
-        const int x1 = x0 + (x0 < (int)w - 1 ? 1 : 0);
-        const float lx = l1[ox];
-        dst[ox] = (1.0f - lx) * LD(src, x0) + lx * LD(src, x1);
-    }
-}
-
-/* Dimension 1 runs over the chunk's output rows (plane * oh + oy): two rows of `s`, blended. */
-__kernel void upsample_rows_y(__global const float *s, const uint plane0, const uint h,
-                              const uint oh, const uint ow, const float scale_h,
-                              const uint align, __global store_t *y)
-{
-    const uint row = get_global_id(1);
-    const uint plane = row / oh, oy = row % oh;
-    int y0, y1;
-    float ly;
-    source_index(oy, h, scale_h, align, &y0, &y1, &ly);
-    __global const float *top = s + ((size_t)plane * h + y0) * ow;
-    __global const float *bottom = s + ((size_t)plane * h + y1) * ow;
-    __global store_t *dst = y + ((size_t)plane0 * oh + row) * ow;
-    FOR_RUN(ox, ow)
-        ST(dst, ox, (1.0f - ly) * top[ox] + ly * bottom[ox]);
 }
 
 /* Weight with which output o reads input i along one axis (0 when it does not). */
@@ -103,74 +52,69 @@ inline void output_range(const int i, const uint out, const float scale, const u
     *hi = min((int)out - 1, (int)ceil(((float)i + 1.0f + shift) / scale - shift) + 1);
 }
 
-/* The backward pass is the transpose of the same two steps: upsample_back_y sums, for every
- * input row, the output rows that read it (weights in order), giving planes * h rows of ow;
- * upsample_back_x then sums those along x. Both read a table of each input index's taps,
- * [count | taps | weights] (upsample_table_back: the outputs that read it with non-zero weight,
- * in order, at most `stride` of them; the host sizes stride from the scale, so none is ever
- * dropped). */
-__kernel void upsample_table_back(const uint in, const uint out, const float scale,
-                                  const uint align, const uint stride, __global int *table)
+/* Plane p (image p / channels, channel p % channels) of the big side, at channel c0 of a
+ * tensor of big_channels channels. */
+inline size_t big_plane(const uint p, const uint channels, const uint big_channels,
+                        const uint c0, const size_t plane)
 {
-    __global int *count = table, *taps = table + in;
-    __global float *weights = (__global float *)(table + in + (size_t)in * stride);
-    FOR_RUN(i, in) {
-        int o0, o1, n = 0;
-        output_range(i, out, scale, align, &o0, &o1);
-        for (int o = o0; o <= o1; o++) {
-            const float wgt = axis_weight(o, i, in, scale, align);
-            if (wgt != 0.0f && n < (int)stride) {
-                taps[i * stride + n] = o;
-                weights[i * stride + n] = wgt;
-                n++;
-            }
-        }
-        count[i] = n;
+    return ((size_t)(p / channels) * big_channels + c0 + p % channels) * plane;
+}
+
+/* Dimension 1 runs over output rows (plane * oh + oy), dimension 0 over runs of columns. */
+__kernel void upsample_forward(__global const store_t *x, const uint channels, const uint h,
+                               const uint w, const uint oh, const uint ow, const float scale_h,
+                               const float scale_w, const uint align, __global store_t *y,
+                               const uint y_channels, const uint c0)
+{
+    const uint row = get_global_id(1);
+    const uint plane = row / oh, oy = row % oh;
+    int y0, y1;
+    float ly;
+    source_index(oy, h, scale_h, align, &y0, &y1, &ly);
+    __global const store_t *top = x + ((size_t)plane * h + y0) * w;
+    __global const store_t *bottom = x + ((size_t)plane * h + y1) * w;
+    __global store_t *dst =
+        y + big_plane(plane, channels, y_channels, c0, (size_t)oh * ow) + (size_t)oy * ow;
+    FOR_RUN(ox, ow) {
+        int x0, x1;
+        float lx;
+        source_index(ox, w, scale_w, align, &x0, &x1, &lx);
+        const float t = (1.0f - lx) * LD(top, x0) + lx * LD(top, x1);
+        const float b = (1.0f - lx) * LD(bottom, x0) + lx * LD(bottom, x1);
+        ST(dst, ox, (1.0f - ly) * t + ly * b);
     }
 }
 
-/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
- * dimension 0 over runs of output columns;
- * the rows' taps come from upsample_table_back (in = h, out = oh). */
-__kernel void upsample_back_y(__global const float *dy, const uint plane0, const uint h,
-                              const uint oh,
-                              const uint ow, const uint stride, __global const int *table,
-                              __global float *s)
+/* Dimension 1 runs over input rows (plane * h + iy), dimension 0 over runs of input columns:
+ * dx[iy][ix] (+)= sum over x taps ox (in order) of wx * (sum over y taps oy (in order) of
+ * wy * dy[oy][ox]), the taps being the outputs that read the input with a non-zero weight. */
+__kernel void upsample_backward(__global const float *dy, const uint dy_channels, const uint c0,
+                                const uint channels, const uint h, const uint w, const uint oh,
+                                const uint ow, const float scale_h, const float scale_w,
+                                const uint align, __global float *dx, const uint accumulate)
 {
-    __global const int *count = table, *taps = table + h;
-    __global const float *weights = (__global const float *)(table + h + (size_t)h * stride);
     const uint row = get_global_id(1);
     const uint plane = row / h, iy = row % h;
-    const int n = count[iy];
-    __global const int *rows = taps + iy * stride;
-    __global const float *wy = weights + iy * stride;
-    __global const float *g = dy + (size_t)(plane0 + plane) * oh * ow;
-    __global float *dst = s + (size_t)row * ow;
-    FOR_RUN(ox, ow) {
-        float col = 0.0f;
-        for (int r = 0; r < n; r++)
-            col += wy[r] * g[(size_t)rows[r] * ow + ox];
-        dst[ox] = col;
-    }
-}
-
-/* Dimension 1 runs over the chunk's input rows (plane * h + iy, planes from plane0 on),
- * dimension 0 over runs of input columns. */
-__kernel void upsample_back_x(__global const float *s, const uint plane0, const uint h,
-                              const uint w, const uint ow,
-                              const uint stride, __global const int *table,
-                              __global float *dx, const uint accumulate)
-{
-    __global const int *count = table, *taps = table + w;
-    __global const float *weights = (__global const float *)(table + w + (size_t)w * stride);
-    const uint row = get_global_id(1);
-    __global const float *src = s + (size_t)row * ow;
-    __global float *dst = dx + ((size_t)plane0 * h + row) * w;
+    int oy0, oy1;
+    output_range((int)iy, oh, scale_h, align, &oy0, &oy1);
+    __global const float *g = dy + big_plane(plane, channels, dy_channels, c0, (size_t)oh * ow);
+    __global float *dst = dx + (size_t)row * w;
     FOR_RUN(ix, w) {
+        int ox0, ox1;
+        output_range((int)ix, ow, scale_w, align, &ox0, &ox1);
         float sum = 0.0f;
-        const int n = count[ix];
-        for (int t = 0; t < n; t++)
-            sum += weights[ix * stride + t] * src[taps[ix * stride + t]];
+        for (int ox = ox0; ox <= ox1; ox++) {
+            const float wx = axis_weight((uint)ox, (int)ix, w, scale_w, align);
+            if (wx == 0.0f)
+                continue;
+            float col = 0.0f;
+            for (int oy = oy0; oy <= oy1; oy++) {
+                const float wy = axis_weight((uint)oy, (int)iy, h, scale_h, align);
+                if (wy != 0.0f)
+                    col += wy * g[(size_t)oy * ow + ox];
+            }
+            sum += wx * col;
+        }
         dst[ix] = accumulate ? dst[ix] + sum : sum;
     }
 }

@@ -181,9 +181,6 @@ typedef enum segcl_scratch {
     SEGCL_SCRATCH_PACK_A,        /* the CPU GEMM's packed panels of A */
     SEGCL_SCRATCH_PACK_B,        /*   and of B */
     SEGCL_SCRATCH_SLABS,         /*   its split-K partial products */
-    SEGCL_SCRATCH_RESAMPLE_ROWS, /* bilinear resize: rows interpolated along one axis */
-    SEGCL_SCRATCH_RESAMPLE_XTAB, /*   its tap tables per axis */
-    SEGCL_SCRATCH_RESAMPLE_YTAB,
     SEGCL_SCRATCH_COLUMNS,  /* im2col columns of one image */
     SEGCL_SCRATCH_WEIGHTS,  /* transformed weights of one op call */
     SEGCL_SCRATCH_SMALL,    /* reduction partials and per-channel temporaries of one op call */

@@ -104,10 +104,11 @@ static void describe_tensors(const segcl_model *m, segcl_activations *a, int64_t
     for (int j = 0; j < d; j++) {
         /* stage j runs at the resolution of encoder stage d - 1 - j */
         int64_t hj = h >> (d - 1 - j), wj = w >> (d - 1 - j);
-        plan_add(pl, &a->up[j], "dec%d upsampled", j, n, prev, hj, wj);
-        if (training)
-            plan_add(pl, &a->d_up[j], "grad of dec%d upsampled", j, n, prev, hj, wj);
-        if (unet) {
+        if (!unet) { /* a U-Net upsamples into its concatenation */
+            plan_add(pl, &a->up[j], "dec%d upsampled", j, n, prev, hj, wj);
+            if (training)
+                plan_add(pl, &a->d_up[j], "grad of dec%d upsampled", j, n, prev, hj, wj);
+        } else {
             plan_add(pl, &a->cat[j], "dec%d concat", j, n, m->dec[j].cin, hj, wj);
             if (training)
                 plan_add(pl, &a->d_cat[j], "grad of dec%d concat", j, n, m->dec[j].cin, hj, wj);
@@ -145,13 +146,12 @@ static void describe_forward(const segcl_model *m, segcl_activations *a, plan *p
     use(pl, &a->pool[d - 1]), use(pl, &a->bott);
     segcl_tensor **in = &a->bott;
     for (int j = 0; j < d; j++) {
+        segcl_tensor **conv_in = unet ? &a->cat[j] : &a->up[j];
         pl->step++;
-        use(pl, in), use(pl, &a->up[j]);
-        segcl_tensor **conv_in = &a->up[j];
-        if (unet) {
+        use(pl, in), use(pl, conv_in);
+        if (unet) { /* the skip placed beside the upsampled channels */
             pl->step++;
-            use(pl, &a->up[j]), use(pl, &a->enc_bn[d - 1 - j]), use(pl, &a->cat[j]);
-            conv_in = &a->cat[j];
+            use(pl, &a->enc_bn[d - 1 - j]), use(pl, &a->cat[j]);
         }
         pl->step++;
         use(pl, conv_in);
@@ -178,10 +178,10 @@ static void describe_backward(const segcl_model *m, segcl_activations *a, plan *
             use(pl, &a->dec_conv[j]), use(pl, &a->d_dec_bn[j]), use(pl, &a->d_dec_conv[j]);
         if (unet) {
             pl->step++;
-            use(pl, &a->d_cat[j]), use(pl, &a->d_up[j]), use(pl, &a->d_enc_bn[d - 1 - j]);
+            use(pl, &a->d_cat[j]), use(pl, &a->d_enc_bn[d - 1 - j]);
         }
         pl->step++;
-        use(pl, &a->d_up[j]), use(pl, j == 0 ? &a->d_bott : &a->d_dec_bn[j - 1]);
+        use(pl, d_conv_in), use(pl, j == 0 ? &a->d_bott : &a->d_dec_bn[j - 1]);
     }
     pl->step++;
     use(pl, &a->pool[d - 1]), use(pl, &a->d_bott), use(pl, &a->d_pool[d - 1]);

@@ -59,14 +59,14 @@ segcl_status segcl_model_forward(segcl_model *m, const segcl_tensor *x, bool tra
     in = a->bott;
     const bool unet = m->cfg.arch == SEGCL_ARCH_UNET;
     for (int j = 0; j < d; j++) {
-        if ((st = segcl_upsample_bilinear_forward(m->ctx, m->ws, in, a->up[j], true)))
+        /* a U-Net's concatenation written in place: the upsampled channels first, then the
+         * skip beside them */
+        const segcl_tensor *conv_in = unet ? a->cat[j] : a->up[j];
+        if (unet ? (st = segcl_upsample_bilinear_into(m->ctx, in, a->cat[j], 0, true)) ||
+                       (st = segcl_channels_place(m->ctx, a->enc_bn[d - 1 - j], a->cat[j],
+                                                  (int)in->shape[1]))
+                 : (st = segcl_upsample_bilinear_forward(m->ctx, m->ws, in, a->up[j], true)))
             return st;
-        const segcl_tensor *conv_in = a->up[j];
-        if (unet) {
-            if ((st = segcl_concat_forward(m->ctx, a->up[j], a->enc_bn[d - 1 - j], a->cat[j])))
-                return st;
-            conv_in = a->cat[j];
-        }
         if (j < d - 1) {
             if ((st = conv_relu_bn(m, &m->dec[j], m->dec_bn[j], conv_in, a->dec_conv[j],
                                    a->dec_bn[j], training)))
@@ -129,11 +129,13 @@ segcl_status segcl_model_backward(segcl_model *m, const segcl_tensor *dlogits)
         }
         if (st)
             return st;
-        if (unet && (st = segcl_concat_backward(m->ctx, a->d_cat[j], a->d_up[j],
-                                                a->d_enc_bn[d - 1 - j], false, false)))
-            return st;
         segcl_tensor *d_prev = j == 0 ? a->d_bott : a->d_dec_bn[j - 1];
-        if ((st = segcl_upsample_bilinear_backward(m->ctx, m->ws, a->d_up[j], d_prev, true, false)))
+        if (unet ? (st = segcl_channels_take(m->ctx, a->d_cat[j], (int)d_prev->shape[1],
+                                             a->d_enc_bn[d - 1 - j], false)) ||
+                       (st = segcl_upsample_bilinear_backward_from(m->ctx, a->d_cat[j], 0, d_prev,
+                                                                   true, false))
+                 : (st = segcl_upsample_bilinear_backward(m->ctx, m->ws, a->d_up[j], d_prev, true,
+                                                          false)))
             return st;
     }
     if ((st = segcl_conv2d_backward(m->ctx, m->ws, &m->bottleneck.p, a->pool[d - 1],

@@ -64,3 +64,39 @@ segcl_status segcl_concat_backward(segcl_context *ctx, const segcl_tensor *dout,
                              accumulate_b);
     return SEGCL_OK;
 }
+
+/* src and a channel range [c0, c0 + C) of dst: same images and planes, the range inside dst. */
+static segcl_status check_range(segcl_context *ctx, const char *op, const segcl_tensor *src,
+                                const segcl_tensor *dst, int c0)
+{
+    if (!src || !dst || src->ndim != 4 || c0 < 0)
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "%s: tensors must be NCHW", op);
+    int64_t want[4] = {src->shape[0], -1, src->shape[2], src->shape[3]};
+    segcl_status st = segcl_expect_shape(ctx, op, "concatenation", dst, 4, want);
+    cl_uint u;
+    if (st || (st = segcl_u32(ctx, op, dst->numel, &u)))
+        return st;
+    if ((int64_t)c0 + src->shape[1] > dst->shape[1])
+        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                          "%s: channels %d..%lld do not fit the %lld of '%s'", op, c0,
+                          (long long)(c0 + src->shape[1] - 1), (long long)dst->shape[1],
+                          dst->name);
+    return SEGCL_OK;
+}
+
+segcl_status segcl_channels_place(segcl_context *ctx, const segcl_tensor *src, segcl_tensor *dst,
+                                  int c0)
+{
+    segcl_status st = check_range(ctx, "concat", src, dst, c0);
+    return st ? st
+              : copy_channels(ctx, src, 0, dst, (cl_uint)c0, (cl_uint)src->shape[1], false);
+}
+
+segcl_status segcl_channels_take(segcl_context *ctx, const segcl_tensor *ddst, int c0,
+                                 segcl_tensor *dsrc, bool accumulate)
+{
+    segcl_status st = check_range(ctx, "concat backward", dsrc, ddst, c0);
+    return st ? st
+              : copy_channels(ctx, ddst, (cl_uint)c0, dsrc, 0, (cl_uint)dsrc->shape[1],
+                              accumulate);
+}

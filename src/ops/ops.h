@@ -133,8 +133,26 @@ SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_backward(segcl_context *ctx,
                                                              segcl_tensor *dx, bool align_corners,
                                                              bool accumulate);
 
+/* x (N, C, h, w) resized into channels [c0, c0 + C) of y (N, Cy, H, W), and the backward
+ * from that channel range of dy: one half of a concatenation written and read in place. */
+SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_into(segcl_context *ctx, const segcl_tensor *x,
+                                                         segcl_tensor *y, int c0,
+                                                         bool align_corners);
+SEGCL_INTERNAL segcl_status segcl_upsample_bilinear_backward_from(segcl_context *ctx,
+                                                                  const segcl_tensor *dy, int c0,
+                                                                  segcl_tensor *dx,
+                                                                  bool align_corners,
+                                                                  bool accumulate);
+
 /* ---- channel concatenation (src/ops/concat.c) ---- */
 
+/* dst's channels [c0, c0 + C) = src (N, C, H, W), and the backward: dsrc (+)= those channels
+ * of ddst. A concatenation written in place: its other part is written there by its producer
+ * (segcl_upsample_bilinear_into). */
+SEGCL_INTERNAL segcl_status segcl_channels_place(segcl_context *ctx, const segcl_tensor *src,
+                                                 segcl_tensor *dst, int c0);
+SEGCL_INTERNAL segcl_status segcl_channels_take(segcl_context *ctx, const segcl_tensor *ddst,
+                                                int c0, segcl_tensor *dsrc, bool accumulate);
 /* out = concat(a, b) along channels; backward splits dout into da, db (each may be NULL). */
 SEGCL_INTERNAL segcl_status segcl_concat_forward(segcl_context *ctx, const segcl_tensor *a,
                                                  const segcl_tensor *b, segcl_tensor *out);
