@@ -321,6 +321,20 @@ typedef struct segcl_backend {
 /* The open context's backend (chosen by the kernel style), NULL before it opens. */
 SEGCL_INTERNAL const segcl_backend *segcl_context_backend(const segcl_context *ctx);
 
+/* The tiling of those kernels (kernels/conv_gpu.cl): a work-group computes a tm x tn tile of
+ * the output, each of its (tm/wm) x (tn/wn) work-items a wm x wn register tile; K advances tk
+ * at a time through local memory; the forward pass loads weights vw floats at a time. */
+typedef struct segcl_conv_tile {
+    unsigned tm, tn, wm, wn, tk, vw;
+} segcl_conv_tile;
+/* The tile a device gets by default, from its properties (the table in src/cl/conv_gpu.c). */
+SEGCL_INTERNAL void segcl_conv_gpu_default_tile(const segcl_device_info *info,
+                                                segcl_conv_tile *tile);
+/* SEGCL_OK when the kernels can run tile on ctx's device (shape rules, work-group size, local
+ * memory), else SEGCL_ERROR_INVALID_ARGUMENT naming what breaks. */
+SEGCL_INTERNAL segcl_status segcl_conv_gpu_tile_check(segcl_context *ctx,
+                                                      const segcl_conv_tile *tile);
+
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */
@@ -419,6 +433,8 @@ typedef struct segcl_tuning {
     unsigned run_length;             /* elements per work-item of run-style kernels */
     unsigned elem_local;             /* work-group size of GPU-style elementwise kernels */
     int clblast_set;                 /* 0: CLBlast's own database; n > 0: segcl's Xgemm set n */
+    /* GPU-style implicit-GEMM convolution tile (segcl_conv_tile), all or none */
+    unsigned conv_tm, conv_tn, conv_wm, conv_wn, conv_tk, conv_vw;
 } segcl_tuning;
 
 /* Where the tuning of a device lives: next to the kernel cache (cache_dir/../tuning), one file
@@ -451,6 +467,7 @@ typedef struct segcl_kernel_params {
     size_t elem_local;   /* that of kernels with a work-item per element: min(64, device) */
     unsigned gemm_vec, gemm_mr, gemm_nr; /* CPU GEMM register tile: MR x NR, NR = 2 x vec */
     unsigned gemm_mc_tiles, gemm_nc_tiles, gemm_kc; /* CPU GEMM cache blocking */
+    segcl_conv_tile conv_tile; /* GPU-style implicit-GEMM convolutions (src/cl/conv_gpu.c) */
 } segcl_kernel_params;
 
 /* SEGCL_OK when the context has a device, else SEGCL_ERROR_STATE saying so. */

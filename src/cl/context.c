@@ -111,6 +111,8 @@ static bool driver_caches_itself(const segcl_device_info *info)
  *   local memory          CL_DEVICE_LOCAL_MEM_SIZE against each kernel's CL_KERNEL_LOCAL_MEM_SIZE.
  *   buffers               CL_DEVICE_MAX_MEM_ALLOC_SIZE and CL_DEVICE_GLOBAL_MEM_SIZE.
  *   fp16, fp64            their extensions (-DSEGCL_HAS_FP16/FP64; no kernel needs them).
+ *   GPU convolution tile  CL_DEVICE_MAX_WORK_GROUP_SIZE, CL_DEVICE_LOCAL_MEM_SIZE and
+ *                         CL_DEVICE_TYPE (src/cl/conv_gpu.c has the table).
  *
  * `segcl tune` replaces the GEMM choice, tile, blocking, run length and elementwise local size
  * with what it measured on the device (src/cl/tuning.c); SEGCL_RUN, SEGCL_GEMM_VEC,
@@ -135,6 +137,9 @@ static void device_defaults(segcl_context *ctx, const segcl_environment *env,
      * each column slice once for up to 128 channels; 4 column tiles, K blocks of 256 */
     ctx->params.gemm_mc_tiles = (128 + ctx->params.gemm_mr - 1) / ctx->params.gemm_mr;
     ctx->params.gemm_nc_tiles = 4, ctx->params.gemm_kc = 256;
+    /* GPU-style convolution tile: from the work-group and local memory limits and the device
+     * type (the table in src/cl/conv_gpu.c) */
+    segcl_conv_gpu_default_tile(info, &ctx->params.conv_tile);
 }
 
 /* 2. What `segcl tune` measured on this device (or the candidate it is measuring): *used is
@@ -172,6 +177,9 @@ static segcl_status apply_tuning(segcl_context *ctx, const segcl_environment *en
         if (t->mc_tiles && t->nc_tiles && t->kc)
             ctx->params.gemm_mc_tiles = t->mc_tiles, ctx->params.gemm_nc_tiles = t->nc_tiles,
             ctx->params.gemm_kc = t->kc;
+        if (t->conv_tm && t->conv_tn && t->conv_wm && t->conv_wn && t->conv_tk && t->conv_vw)
+            ctx->params.conv_tile = (segcl_conv_tile){t->conv_tm, t->conv_tn, t->conv_wm,
+                                                      t->conv_wn, t->conv_tk, t->conv_vw};
     }
     *used = t;
     return SEGCL_OK;

@@ -66,6 +66,8 @@ static const field fields[] = {
     IFIELD(gemm_backend, 0, 2),  UFIELD(gemm_vec, 0, 16),     UFIELD(gemm_mr, 0, 32),
     UFIELD(mc_tiles, 0, 256),    UFIELD(nc_tiles, 0, 256),    UFIELD(kc, 0, 4096),
     UFIELD(run_length, 0, 65536), UFIELD(elem_local, 0, 4096), IFIELD(clblast_set, 0, 64),
+    UFIELD(conv_tm, 0, 1024),    UFIELD(conv_tn, 0, 1024),    UFIELD(conv_wm, 0, 64),
+    UFIELD(conv_wn, 0, 64),      UFIELD(conv_tk, 0, 256),     UFIELD(conv_vw, 0, 4),
 };
 
 segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,

@@ -1,0 +1,340 @@
+/*
+ * Convolutions on GPU-style devices as implicit GEMMs over the whole batch (src/cl/conv_gpu.c):
+ * forward, data gradient (gather form, phase by phase for strides > 1) and weight gradient
+ * (split K, partial products summed in a fixed order). The operand tiles are gathered from the
+ * tensors into local memory tile by tile (implicit im2col); each work-item keeps a WM x WN
+ * register tile of the output.
+ *
+ * Tunables (the host passes them with -D; src/cl/context.c derives them from the device):
+ *   TM x TN   the output tile of a work-group (rows: channels; columns: images x pixels)
+ *   WM x WN   the register tile of a work-item: work-groups are (TN/WN) x (TM/WM)
+ *   TK        the K step staged in local memory: (TM + TN) x TK floats
+ *   VW        floats per vector load of the forward pass's weight tile (1, 2 or 4)
+ * The host checks that THREADS is a multiple of TM, TN and TK / VW, and TK of VW.
+ */
+#ifndef TM
+#define TM 64
+#endif
+#ifndef TN
+#define TN 64
+#endif
+#ifndef WM
+#define WM 4
+#endif
+#ifndef WN
+#define WN 4
+#endif
+#ifndef TK
+#define TK 16
+#endif
+#ifndef VW
+#define VW 4
+#endif
+#define THREADS ((TM / WM) * (TN / WN))
+#define TKV (TK / VW)
+
+#if VW == 4
+#ifdef SEGCL_HALF
+#define LDV(p, i, t) vstore4(vload_half4(0, (p) + (i)), 0, (t))
+#else
+#define LDV(p, i, t) vstore4(vload4(0, (p) + (i)), 0, (t))
+#endif
+#elif VW == 2
+#ifdef SEGCL_HALF
+#define LDV(p, i, t) vstore2(vload_half2(0, (p) + (i)), 0, (t))
+#else
+#define LDV(p, i, t) vstore2(vload2(0, (p) + (i)), 0, (t))
+#endif
+#else
+#define LDV(p, i, t) ((t)[0] = LD(p, i))
+#endif
+
+/* Division by a divisor every work-item shares, as a multiply-high and a shift (Granlund and
+ * Montgomery; the form PyTorch's IntDivider uses): exact for n < 2^31, which the host checks
+ * every index stays under. Integer division is a long loop on most GPUs and scalar on CPUs. */
+typedef struct fdiv {
+    uint magic, shift;
+} fdiv;
+
+inline fdiv fdiv_of(uint d)
+{
+    fdiv f;
+    d = max(d, 1u);
+    f.shift = d > 1 ? 32 - clz(d - 1) : 0;
+    f.magic = (uint)((((ulong)1 << 32) * (((ulong)1 << f.shift) - d)) / d + 1);
+    return f;
+}
+
+inline uint fdiv_q(const uint n, const fdiv f)
+{
+    return (mul_hi(n, f.magic) + n) >> f.shift;
+}
+
+/* What the forward pass applies to each output of channel c before it stores it, in the order
+ * of ep_apply in kernels/gemm_cpu.cl: + bias, ReLU, then scale * v + shift. */
+#define EP_BIAS 1
+#define EP_RELU 2
+#define EP_AFFINE 4
+
+/* acc += the TK-deep product of the local tiles: rows ty*WM.., columns tx*WN.. */
+inline void tile_product(__local const float *as, __local const float *bs, float acc[WM][WN],
+                         const uint tx, const uint ty)
+{
+#pragma unroll
+    for (uint kk = 0; kk < TK; kk++) {
+        float a[WM], b[WN];
+#pragma unroll
+        for (uint i = 0; i < WM; i++)
+            a[i] = as[kk * TM + ty * WM + i];
+#pragma unroll
+        for (uint j = 0; j < WN; j++)
+            b[j] = bs[kk * TN + tx * WN + j];
+#pragma unroll
+        for (uint i = 0; i < WM; i++)
+#pragma unroll
+            for (uint j = 0; j < WN; j++)
+                acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+}
+
+#define ZERO_ACC(acc)                                                                              \
+    _Pragma("unroll") for (uint i_ = 0; i_ < WM; i_++)                                             \
+        _Pragma("unroll") for (uint j_ = 0; j_ < WN; j_++) acc[i_][j_] = 0.0f
+
+/* ---- forward: y (images x cout x ho x wo) = ep(W col(x)) -------------------------------------
+ * M = cout, N = images * ho * wo, K = cin * kh * kw. */
+__kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))
+void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __global store_t *y,
+                      const uint images, const uint cin, const uint h, const uint wd,
+                      const uint cout, const uint ho, const uint wo, const uint kh,
+                      const uint kw, const uint stride, const uint pad, const float beta,
+                      __global const float *bias, __global const float *scale,
+                      __global const float *shift, const uint ep_flags)
+{
+    __local float as[TK * TM], bs[TK * TN];
+    const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
+    const uint m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
+    const uint khw = kh * kw, kt = cin * khw, pixels = ho * wo, nt = images * pixels;
+    const fdiv by_khw = fdiv_of(khw), by_kw = fdiv_of(kw), by_pix = fdiv_of(pixels),
+               by_wo = fdiv_of(wo);
+    /* the column of the B tile this work-item gathers: where its pixel's window starts */
+    const uint col = n0 + tid % TN, img = fdiv_q(col, by_pix), pix = col - img * pixels;
+    const uint oy = fdiv_q(pix, by_wo), ox = pix - oy * wo;
+    const int iy0 = (int)(oy * stride) - (int)pad, ix0 = (int)(ox * stride) - (int)pad;
+    const uint xbase = col < nt ? img * cin * h * wd : 0;
+    float acc[WM][WN];
+    ZERO_ACC(acc);
+
+    for (uint k0 = 0; k0 < kt; k0 += TK) {
+        for (uint e = tid; e < TM * TKV; e += THREADS) {
+            const uint mm = e / TKV, kc = (e % TKV) * VW, m = m0 + mm, k = k0 + kc;
+            float t[VW];
+            if (m < cout && k + VW <= kt) {
+                LDV(w, m * kt + k, t);
+            } else {
+#pragma unroll
+                for (uint u = 0; u < VW; u++)
+                    t[u] = m < cout && k + u < kt ? LD(w, m * kt + k + u) : 0.0f;
+            }
+#pragma unroll
+            for (uint u = 0; u < VW; u++)
+                as[(kc + u) * TM + mm] = t[u];
+        }
+        for (uint kk = tid / TN; kk < TK; kk += THREADS / TN) {
+            const uint k = k0 + kk, ci = fdiv_q(k, by_khw), r = k - ci * khw;
+            const uint ky = fdiv_q(r, by_kw), kx = r - ky * kw;
+            const int iy = iy0 + (int)ky, ix = ix0 + (int)kx;
+            float v = 0.0f;
+            if (col < nt && k < kt && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)wd)
+                v = LD(x, xbase + (ci * h + (uint)iy) * wd + (uint)ix);
+            bs[kk * TN + tid % TN] = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        tile_product(as, bs, acc, tx, ty);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+#pragma unroll
+    for (uint j = 0; j < WN; j++) {
+        const uint c = n0 + tx * WN + j, ci_img = fdiv_q(c, by_pix), p = c - ci_img * pixels;
+        if (c >= nt)
+            continue;
+#pragma unroll
+        for (uint i = 0; i < WM; i++) {
+            const uint m = m0 + ty * WM + i, idx = (ci_img * cout + m) * pixels + p;
+            if (m >= cout)
+                continue;
+            float v = acc[i][j];
+            if (beta != 0.0f)
+                v += beta * LD(y, idx);
+            if (ep_flags & EP_BIAS)
+                v += bias[m];
+            if (ep_flags & EP_RELU)
+                v = fmax(v, 0.0f);
+            if (ep_flags & EP_AFFINE)
+                v = scale[m] * v + shift[m];
+            ST(y, idx, v);
+        }
+    }
+}
+
+/* ---- data gradient: img (images x cin x h x w) = beta img + col2im(W^T a) + bias -------------
+ * Gathered, phase by phase: the output pixels (y, x) with y % stride == py and x % stride == px
+ * (dimension 2: py * stride + px) meet only the taps ky = ry + stride * jy, kx = rx + stride *
+ * jx, at a[oy = y / stride + qy - jy, ox = ...]. Per phase M = cin, N = images x hp x wp,
+ * K = cout x (taps of the phase), with no zero terms. */
+__kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))
+void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
+                        __global store_t *im, const uint images, const uint cin, const uint h,
+                        const uint wd, const uint cout, const uint ho, const uint wo,
+                        const uint kh, const uint kw, const uint stride, const uint pad,
+                        const float beta, __global const float *bias)
+{
+    __local float as[TK * TM], bs[TK * TN];
+    const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
+    const uint m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
+    const uint py = get_group_id(2) / stride, px = get_group_id(2) % stride;
+    const uint hp = py < h ? (h - py + stride - 1) / stride : 0;
+    const uint wp = px < wd ? (wd - px + stride - 1) / stride : 0;
+    const uint ry = (py + pad) % stride, rx = (px + pad) % stride;
+    const uint qy = (py + pad) / stride, qx = (px + pad) / stride;
+    const uint nky = ry < kh ? (kh - ry + stride - 1) / stride : 0;
+    const uint nkx = rx < kw ? (kw - rx + stride - 1) / stride : 0;
+    const uint taps = nky * nkx, kt = cout * taps, khw = kh * kw;
+    const uint php = hp * wp, nt = images * php, apix = ho * wo;
+    const fdiv by_taps = fdiv_of(taps), by_nkx = fdiv_of(nkx), by_php = fdiv_of(php),
+               by_wp = fdiv_of(wp);
+    const uint col = n0 + tid % TN, img = fdiv_q(col, by_php), pp = col - img * php;
+    const uint yy = fdiv_q(pp, by_wp), xx = pp - yy * wp;
+    const int oyb = (int)(yy + qy), oxb = (int)(xx + qx);
+    const uint abase = col < nt ? img * cout * apix : 0;
+    float acc[WM][WN];
+    ZERO_ACC(acc);
+
+    for (uint k0 = 0; k0 < kt; k0 += TK) {
+        {
+            /* A[ci][k] = w[co][ci][ky][kx]: one k per work-item, rows stepping */
+            const uint kk = tid % TK, k = k0 + kk, co = fdiv_q(k, by_taps), r = k - co * taps;
+            const uint jy = fdiv_q(r, by_nkx), jx = r - jy * nkx;
+            const uint wk = co * cin * khw + (ry + stride * jy) * kw + rx + stride * jx;
+            for (uint mm = tid / TK; mm < TM; mm += THREADS / TK) {
+                const uint ci = m0 + mm;
+                as[kk * TM + mm] = ci < cin && k < kt ? LD(w, wk + ci * khw) : 0.0f;
+            }
+        }
+        for (uint kk = tid / TN; kk < TK; kk += THREADS / TN) {
+            const uint k = k0 + kk, co = fdiv_q(k, by_taps), r = k - co * taps;
+            const uint jy = fdiv_q(r, by_nkx), jx = r - jy * nkx;
+            const int oy = oyb - (int)jy, ox = oxb - (int)jx;
+            float v = 0.0f;
+            if (col < nt && k < kt && oy >= 0 && oy < (int)ho && ox >= 0 && ox < (int)wo)
+                v = LD(a, abase + co * apix + (uint)oy * wo + (uint)ox);
+            bs[kk * TN + tid % TN] = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        tile_product(as, bs, acc, tx, ty);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+#pragma unroll
+    for (uint j = 0; j < WN; j++) {
+        const uint c = n0 + tx * WN + j, ci_img = fdiv_q(c, by_php), p = c - ci_img * php;
+        const uint oy = fdiv_q(p, by_wp), y = py + stride * oy, x = px + stride * (p - oy * wp);
+        if (c >= nt)
+            continue;
+#pragma unroll
+        for (uint i = 0; i < WM; i++) {
+            const uint ci = m0 + ty * WM + i, idx = ((ci_img * cin + ci) * h + y) * wd + x;
+            if (ci >= cin)
+                continue;
+            float v = acc[i][j];
+            if (beta != 0.0f)
+                v += beta * LD(im, idx);
+            if (bias)
+                v += bias[ci];
+            ST(im, idx, v);
+        }
+    }
+}
+
+/* ---- weight gradient: dw (cout x cin*kh*kw) = beta dw + sum_q a_q col(x)_q^T -----------------
+ * M = cout, N = cin * kh * kw, K = images * ho * wo split in chunks of `chunk` (dimension 2).
+ * With one split the work-group stores dw itself (+ beta dw); else its partial product goes to
+ * slab s of `slabs` (float) and conv_gpu_sum_slabs adds them up. */
+__kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))
+void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
+                          __global store_t *dw, __global float *slabs, const uint images,
+                          const uint cin, const uint h, const uint wd, const uint cout,
+                          const uint ho, const uint wo, const uint kh, const uint kw,
+                          const uint stride, const uint pad, const uint chunk, const float beta)
+{
+    __local float as[TK * TM], bs[TK * TN];
+    const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
+    const uint m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN, split = get_group_id(2);
+    const uint khw = kh * kw, nt = cin * khw, pixels = ho * wo, plane = h * wd;
+    const uint k_begin = split * chunk, k_end = min(k_begin + chunk, images * pixels);
+    const fdiv by_khw = fdiv_of(khw), by_kw = fdiv_of(kw), by_pix = fdiv_of(pixels),
+               by_wo = fdiv_of(wo);
+    const uint kk = tid % TK;
+    float acc[WM][WN];
+    ZERO_ACC(acc);
+
+    for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
+        /* one pixel q per work-item, shared by its rows of A and its columns of B */
+        const uint q = k0 + kk, img = fdiv_q(q, by_pix), pix = q - img * pixels;
+        const uint oy = fdiv_q(pix, by_wo), ox = pix - oy * wo;
+        const int iy0 = (int)(oy * stride) - (int)pad, ix0 = (int)(ox * stride) - (int)pad;
+        const bool q_ok = q < k_end;
+        for (uint mm = tid / TK; mm < TM; mm += THREADS / TK) {
+            const uint m = m0 + mm;
+            as[kk * TM + mm] = q_ok && m < cout ? LD(a, (img * cout + m) * pixels + pix) : 0.0f;
+        }
+        for (uint nn = tid / TK; nn < TN; nn += THREADS / TK) {
+            const uint n = n0 + nn, ci = fdiv_q(n, by_khw), r = n - ci * khw;
+            const uint ky = fdiv_q(r, by_kw), kx = r - ky * kw;
+            const int iy = iy0 + (int)ky, ix = ix0 + (int)kx;
+            float v = 0.0f;
+            if (q_ok && n < nt && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)wd)
+                v = LD(x, (img * cin + ci) * plane + (uint)iy * wd + (uint)ix);
+            bs[kk * TN + nn] = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        tile_product(as, bs, acc, tx, ty);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    const bool final = get_num_groups(2) == 1;
+#pragma unroll
+    for (uint i = 0; i < WM; i++) {
+        const uint m = m0 + ty * WM + i;
+#pragma unroll
+        for (uint j = 0; j < WN; j++) {
+            const uint n = n0 + tx * WN + j, idx = m * nt + n;
+            if (m >= cout || n >= nt)
+                continue;
+            float v = acc[i][j];
+            if (!final) {
+                slabs[split * cout * nt + idx] = v;
+                continue;
+            }
+            if (beta != 0.0f)
+                v += beta * LD(dw, idx);
+            ST(dw, idx, v);
+        }
+    }
+}
+
+/* dw = sum of the `splits` slabs in order s = 0, 1, ... (+ beta dw): deterministic. */
+__kernel void conv_gpu_sum_slabs(__global const float *slabs, const uint splits, const uint count,
+                                 __global store_t *dw, const float beta)
+{
+    const uint i = get_global_id(0);
+    if (i >= count)
+        return;
+    float v = 0.0f;
+    for (uint s = 0; s < splits; s++)
+        v += slabs[s * count + i];
+    if (beta != 0.0f)
+        v += beta * LD(dw, i);
+    ST(dw, i, v);
+}
