@@ -10,7 +10,8 @@
  *   WM x WN   the register tile of a work-item: work-groups are (TN/WN) x (TM/WM)
  *   TK        the K step staged in local memory: (TM + TN) x TK floats
  *   VW        floats per vector load of the forward pass's weight tile (1, 2 or 4)
- * The host checks that THREADS is a multiple of TM, TN and TK / VW, and TK of VW.
+ * The host checks that THREADS = (TM/WM) x (TN/WN) is a multiple of TK and TK / VW, that
+ * THREADS and TN divide one another, and that TK is a multiple of VW.
  */
 #ifndef TM
 #define TM 64
@@ -32,6 +33,11 @@
 #endif
 #define THREADS ((TM / WM) * (TN / WN))
 #define TKV (TK / VW)
+/* The B tiles of the forward pass and the data gradient are gathered column by column: a
+ * work-item keeps BCOLS columns (tid % TN + c * THREADS) and steps through K BSTEP rows at a
+ * time. */
+#define BCOLS (TN > THREADS ? TN / THREADS : 1)
+#define BSTEP (THREADS > TN ? THREADS / TN : 1)
 
 #if VW == 4
 #ifdef SEGCL_HALF
@@ -117,11 +123,18 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
     const uint khw = kh * kw, kt = cin * khw, pixels = ho * wo, nt = images * pixels;
     const fdiv by_khw = fdiv_of(khw), by_kw = fdiv_of(kw), by_pix = fdiv_of(pixels),
                by_wo = fdiv_of(wo);
-    /* the column of the B tile this work-item gathers: where its pixel's window starts */
-    const uint col = n0 + tid % TN, img = fdiv_q(col, by_pix), pix = col - img * pixels;
-    const uint oy = fdiv_q(pix, by_wo), ox = pix - oy * wo;
-    const int iy0 = (int)(oy * stride) - (int)pad, ix0 = (int)(ox * stride) - (int)pad;
-    const uint xbase = col < nt ? img * cin * h * wd : 0;
+    /* the columns of the B tile this work-item gathers: where their pixels' windows start
+     * (INT_MIN / 2 for columns past the end: never inside the image) */
+    uint xbase[BCOLS];
+    int iy0[BCOLS], ix0[BCOLS];
+#pragma unroll
+    for (uint c = 0; c < BCOLS; c++) {
+        const uint col = n0 + tid % TN + c * THREADS, img = fdiv_q(col, by_pix);
+        const uint pix = col - img * pixels, oy = fdiv_q(pix, by_wo), ox = pix - oy * wo;
+        iy0[c] = col < nt ? (int)(oy * stride) - (int)pad : INT_MIN / 2;
+        ix0[c] = (int)(ox * stride) - (int)pad;
+        xbase[c] = col < nt ? img * cin * h * wd : 0;
+    }
     float acc[WM][WN];
     ZERO_ACC(acc);
 
@@ -140,14 +153,17 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
             for (uint u = 0; u < VW; u++)
                 as[(kc + u) * TM + mm] = t[u];
         }
-        for (uint kk = tid / TN; kk < TK; kk += THREADS / TN) {
+        for (uint kk = tid / TN; kk < TK; kk += BSTEP) {
             const uint k = k0 + kk, ci = fdiv_q(k, by_khw), r = k - ci * khw;
             const uint ky = fdiv_q(r, by_kw), kx = r - ky * kw;
-            const int iy = iy0 + (int)ky, ix = ix0 + (int)kx;
-            float v = 0.0f;
-            if (col < nt && k < kt && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)wd)
-                v = LD(x, xbase + (ci * h + (uint)iy) * wd + (uint)ix);
-            bs[kk * TN + tid % TN] = v;
+#pragma unroll
+            for (uint c = 0; c < BCOLS; c++) {
+                const int iy = iy0[c] + (int)ky, ix = ix0[c] + (int)kx;
+                float v = 0.0f;
+                if (k < kt && iy >= 0 && iy < (int)h && ix >= 0 && ix < (int)wd)
+                    v = LD(x, xbase[c] + (ci * h + (uint)iy) * wd + (uint)ix);
+                bs[kk * TN + tid % TN + c * THREADS] = v;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_product(as, bs, acc, tx, ty);
@@ -204,10 +220,16 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
     const uint php = hp * wp, nt = images * php, apix = ho * wo;
     const fdiv by_taps = fdiv_of(taps), by_nkx = fdiv_of(nkx), by_php = fdiv_of(php),
                by_wp = fdiv_of(wp);
-    const uint col = n0 + tid % TN, img = fdiv_q(col, by_php), pp = col - img * php;
-    const uint yy = fdiv_q(pp, by_wp), xx = pp - yy * wp;
-    const int oyb = (int)(yy + qy), oxb = (int)(xx + qx);
-    const uint abase = col < nt ? img * cout * apix : 0;
+    uint abase[BCOLS];
+    int oyb[BCOLS], oxb[BCOLS];
+#pragma unroll
+    for (uint c = 0; c < BCOLS; c++) {
+        const uint col = n0 + tid % TN + c * THREADS, img = fdiv_q(col, by_php);
+        const uint pp = col - img * php, yy = fdiv_q(pp, by_wp), xx = pp - yy * wp;
+        oyb[c] = col < nt ? (int)(yy + qy) : INT_MIN / 2;
+        oxb[c] = (int)(xx + qx);
+        abase[c] = col < nt ? img * cout * apix : 0;
+    }
     float acc[WM][WN];
     ZERO_ACC(acc);
 
@@ -222,14 +244,17 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
                 as[kk * TM + mm] = ci < cin && k < kt ? LD(w, wk + ci * khw) : 0.0f;
             }
         }
-        for (uint kk = tid / TN; kk < TK; kk += THREADS / TN) {
+        for (uint kk = tid / TN; kk < TK; kk += BSTEP) {
             const uint k = k0 + kk, co = fdiv_q(k, by_taps), r = k - co * taps;
             const uint jy = fdiv_q(r, by_nkx), jx = r - jy * nkx;
-            const int oy = oyb - (int)jy, ox = oxb - (int)jx;
-            float v = 0.0f;
-            if (col < nt && k < kt && oy >= 0 && oy < (int)ho && ox >= 0 && ox < (int)wo)
-                v = LD(a, abase + co * apix + (uint)oy * wo + (uint)ox);
-            bs[kk * TN + tid % TN] = v;
+#pragma unroll
+            for (uint c = 0; c < BCOLS; c++) {
+                const int oy = oyb[c] - (int)jy, ox = oxb[c] - (int)jx;
+                float v = 0.0f;
+                if (k < kt && oy >= 0 && oy < (int)ho && ox >= 0 && ox < (int)wo)
+                    v = LD(a, abase[c] + co * apix + (uint)oy * wo + (uint)ox);
+                bs[kk * TN + tid % TN + c * THREADS] = v;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_product(as, bs, acc, tx, ty);

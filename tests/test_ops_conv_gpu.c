@@ -293,9 +293,10 @@ static void test_tile_override(void **state)
     segcl_context_same_settings(ctx, &settings, device, sizeof device);
     const segcl_kernel_params *p = segcl_context_params(ctx);
     segcl_tuning t = {0};
-    /* a tile unlike the default: small, another register tile and K step, scalar loads */
+    /* a tile unlike the default: small (32 work-items, which llvmpipe allows), another
+     * register tile and K step, scalar loads */
     const bool big = p->conv_tile.tm >= 32;
-    t.conv_tm = big ? 16 : 32, t.conv_tn = big ? 32 : 16, t.conv_wm = 2, t.conv_wn = 4;
+    t.conv_tm = big ? 16 : 32, t.conv_tn = big ? 32 : 16, t.conv_wm = 4, t.conv_wn = 4;
     t.conv_tk = 8, t.conv_vw = 1;
     segcl_context *other;
     segcl_workspace *ows;

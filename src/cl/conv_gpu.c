@@ -33,11 +33,12 @@
  */
 static const segcl_conv_tile gpu_tiles[] = {
     {64, 64, 4, 4, 16, 4}, {32, 64, 4, 4, 16, 4}, {32, 32, 4, 4, 16, 4},
-    {16, 16, 2, 2, 16, 4}, {8, 8, 2, 2, 8, 4},    {4, 4, 1, 1, 16, 4},
+    {32, 32, 4, 8, 16, 4}, {16, 16, 2, 2, 16, 4}, {8, 8, 2, 2, 8, 4},
+    {4, 4, 1, 1, 16, 4},
 };
 static const segcl_conv_tile cpu_tiles[] = {
-    {64, 64, 8, 8, 16, 4}, {32, 32, 4, 4, 16, 4}, {16, 16, 2, 2, 16, 4},
-    {8, 8, 2, 2, 8, 4},    {4, 4, 1, 1, 16, 4},
+    {64, 64, 8, 8, 16, 4}, {32, 64, 4, 16, 16, 4}, {32, 32, 4, 4, 16, 4},
+    {16, 16, 2, 2, 16, 4}, {8, 8, 2, 2, 8, 4},     {4, 4, 1, 1, 16, 4},
 };
 
 static size_t tile_threads(const segcl_conv_tile *t)
@@ -50,17 +51,26 @@ static size_t tile_local_bytes(const segcl_conv_tile *t)
     return ((size_t)t->tm + t->tn) * t->tk * sizeof(float);
 }
 
-void segcl_conv_gpu_default_tile(const segcl_device_info *info, segcl_conv_tile *tile)
+/* The first tile of the device type's list within max_threads work-items and half the local
+ * memory (the last of the list, the smallest, when none is). */
+static segcl_conv_tile pick_tile(const segcl_device_info *info, size_t max_threads)
 {
     const bool cpu = info->type == SEGCL_DEVICE_TYPE_CPU;
     const segcl_conv_tile *list = cpu ? cpu_tiles : gpu_tiles;
     const size_t count = cpu ? sizeof cpu_tiles / sizeof cpu_tiles[0]
                              : sizeof gpu_tiles / sizeof gpu_tiles[0];
+    if (max_threads > info->max_work_group_size)
+        max_threads = info->max_work_group_size;
     size_t i = 0;
-    while (i + 1 < count && (tile_threads(&list[i]) > info->max_work_group_size ||
+    while (i + 1 < count && (tile_threads(&list[i]) > max_threads ||
                              tile_local_bytes(&list[i]) > info->local_mem_bytes / 2))
         i++;
-    *tile = list[i];
+    return list[i];
+}
+
+void segcl_conv_gpu_default_tile(const segcl_device_info *info, segcl_conv_tile *tile)
+{
+    *tile = pick_tile(info, info->max_work_group_size);
 }
 
 /* Shape rules of kernels/conv_gpu.cl's loaders; NULL when the tile follows them. */
@@ -75,8 +85,9 @@ static const char *tile_rule_broken(const segcl_conv_tile *t)
     if (t->tk % t->vw)
         return "tk must be a multiple of vw";
     const size_t threads = tile_threads(t);
-    if (threads % t->tm || threads % t->tn || threads % t->tk || threads % (t->tk / t->vw))
-        return "(tm/wm) x (tn/wn) work-items must be a multiple of tm, tn and tk";
+    if (threads % t->tk || (threads % t->tn && t->tn % threads))
+        return "(tm/wm) x (tn/wn) work-items must be a multiple of tk, and divide tn or be a "
+               "multiple of it";
     if (t->wm * t->wn > 256 || t->tm > 1024 || t->tn > 1024 || t->tk > 256)
         return "the tile is too large (wm x wn <= 256, tm and tn <= 1024, tk <= 256)";
     return NULL;
@@ -101,16 +112,47 @@ segcl_status segcl_conv_gpu_tile_check(segcl_context *ctx, const segcl_conv_tile
     return SEGCL_OK;
 }
 
-/* The build options of the context's tile, in buf; checks it first. */
+static void format_options(const segcl_conv_tile *t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "-DTM=%u -DTN=%u -DWM=%u -DWN=%u -DTK=%u -DVW=%u", t->tm, t->tn, t->wm,
+             t->wn, t->tk, t->vw);
+}
+
+static bool same_tile(const segcl_conv_tile *a, const segcl_conv_tile *b)
+{
+    return a->tm == b->tm && a->tn == b->tn && a->wm == b->wm && a->wn == b->wn &&
+           a->tk == b->tk && a->vw == b->vw;
+}
+
+/* The build options of the context's tile, in buf; checks it first. A kernel may allow fewer
+ * work-items than the device (CL_KERNEL_WORK_GROUP_SIZE: llvmpipe allows 32 for these): the
+ * device's default tile then gives way to the largest that the kernel allows, for the rest of
+ * the context's life; a tuned tile is an error. */
 static segcl_status tile_options(segcl_context *ctx, char *buf, size_t cap,
                                  const segcl_conv_tile **tile)
 {
-    const segcl_conv_tile *t = &ctx->params.conv_tile;
-    segcl_status st = segcl_conv_gpu_tile_check(ctx, t);
-    if (st)
-        return st;
-    snprintf(buf, cap, "-DTM=%u -DTN=%u -DWM=%u -DWN=%u -DTK=%u -DVW=%u", t->tm, t->tn, t->wm,
-             t->wn, t->tk, t->vw);
+    segcl_conv_tile *t = &ctx->params.conv_tile;
+    segcl_status st;
+    for (;;) {
+        cl_kernel kernel;
+        size_t allowed = 0;
+        format_options(t, buf, cap);
+        if ((st = segcl_conv_gpu_tile_check(ctx, t)) ||
+            (st = segcl_kernel_find(ctx, "conv_gpu", buf, "conv_gpu_forward", &kernel,
+                                    &allowed)))
+            return st;
+        if (tile_threads(t) <= allowed)
+            break;
+        segcl_conv_tile usual, fallback = pick_tile(&ctx->dev->info, allowed);
+        segcl_conv_gpu_default_tile(&ctx->dev->info, &usual);
+        if (!same_tile(t, &usual) || tile_threads(&fallback) > allowed)
+            return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                              "convolution tile tm=%u tn=%u wm=%u wn=%u: %zu work-items; the "
+                              "kernel allows %zu on %s (CL_KERNEL_WORK_GROUP_SIZE)",
+                              t->tm, t->tn, t->wm, t->wn, tile_threads(t), allowed,
+                              ctx->dev->info.name);
+        *t = fallback;
+    }
     *tile = t;
     return SEGCL_OK;
 }
