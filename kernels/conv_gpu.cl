@@ -82,30 +82,55 @@ inline uint fdiv_q(const uint n, const fdiv f)
 #define EP_RELU 2
 #define EP_AFFINE 4
 
-/* acc += the TK-deep product of the local tiles: rows ty*WM.., columns tx*WN.. */
-inline void tile_product(__local const float *as, __local const float *bs, float acc[WM][WN],
-                         const uint tx, const uint ty)
-{
-#pragma unroll
-    for (uint kk = 0; kk < TK; kk++) {
-        float a[WM], b[WN];
-#pragma unroll
-        for (uint i = 0; i < WM; i++)
-            a[i] = as[kk * TM + ty * WM + i];
-#pragma unroll
-        for (uint j = 0; j < WN; j++)
-            b[j] = bs[kk * TN + tx * WN + j];
-#pragma unroll
-        for (uint i = 0; i < WM; i++)
-#pragma unroll
-            for (uint j = 0; j < WN; j++)
-                acc[i][j] = fma(a[i], b[j], acc[i][j]);
-    }
-}
+/* The register tile: WM row vectors of WN floats, acc0 .. acc<WM-1>, as named variables rather
+ * than an array (some compilers keep a private array in memory, one access per lane: llvmpipe).
+ * WM is 1, 2, 4 or 8; WN 1, 2, 4, 8 or 16. */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#if WN == 1
+typedef float accv;
+#define VLOAD_ROW(p) (*(p))
+#define VSTORE_ROW(v, p) (*(p) = (v))
+#else
+typedef CAT(float, WN) accv;
+#define VLOAD_ROW(p) CAT(vload, WN)(0, (p))
+#define VSTORE_ROW(v, p) CAT(vstore, WN)((v), 0, (p))
+#endif
+#if WM > 1
+#define ROW_1(X) X(1)
+#else
+#define ROW_1(X)
+#endif
+#if WM > 2
+#define ROW_2(X) X(2) X(3)
+#else
+#define ROW_2(X)
+#endif
+#if WM > 4
+#define ROW_4(X) X(4) X(5) X(6) X(7)
+#else
+#define ROW_4(X)
+#endif
+#define EACH_ROW(X) X(0) ROW_1(X) ROW_2(X) ROW_4(X)
 
-#define ZERO_ACC(acc)                                                                              \
-    _Pragma("unroll") for (uint i_ = 0; i_ < WM; i_++)                                             \
-        _Pragma("unroll") for (uint j_ = 0; j_ < WN; j_++) acc[i_][j_] = 0.0f
+#define ACC_DECLARE(i) accv acc##i = (accv)(0.0f);
+#define ACC_FMA(i) acc##i = fma((accv)(a_[i]), b_, acc##i);
+#define ACC_SPILL(i) VSTORE_ROW(acc##i, acc[i]);
+#define DECLARE_ACC EACH_ROW(ACC_DECLARE)
+
+/* acc += the TK-deep product of the local tiles: rows ty*WM.., columns tx*WN.. */
+#define TILE_PRODUCT(as, bs, tx, ty)                                                               \
+    _Pragma("unroll") for (uint kk_ = 0; kk_ < TK; kk_++)                                          \
+    {                                                                                              \
+        const accv b_ = VLOAD_ROW((bs) + kk_ * TN + (tx) * WN);                                    \
+        __local const float *a_ = (as) + kk_ * TM + (ty) * WM;                                     \
+        EACH_ROW(ACC_FMA)                                                                          \
+    }
+
+/* the register tile as an array, for the stores */
+#define SPILL_ACC(acc)                                                                             \
+    float acc[WM][WN];                                                                             \
+    EACH_ROW(ACC_SPILL)
 
 /* ---- forward: y (images x cout x ho x wo) = ep(W col(x)) -------------------------------------
  * M = cout, N = images * ho * wo, K = cin * kh * kw. */
@@ -135,8 +160,7 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
         ix0[c] = (int)(ox * stride) - (int)pad;
         xbase[c] = col < nt ? img * cin * h * wd : 0;
     }
-    float acc[WM][WN];
-    ZERO_ACC(acc);
+    DECLARE_ACC
 
     for (uint k0 = 0; k0 < kt; k0 += TK) {
         for (uint e = tid; e < TM * TKV; e += THREADS) {
@@ -166,9 +190,10 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        tile_product(as, bs, acc, tx, ty);
+        TILE_PRODUCT(as, bs, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+    SPILL_ACC(acc);
 
 #pragma unroll
     for (uint j = 0; j < WN; j++) {
@@ -230,8 +255,7 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
         oxb[c] = (int)(xx + qx);
         abase[c] = col < nt ? img * cout * apix : 0;
     }
-    float acc[WM][WN];
-    ZERO_ACC(acc);
+    DECLARE_ACC
 
     for (uint k0 = 0; k0 < kt; k0 += TK) {
         {
@@ -257,9 +281,10 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        tile_product(as, bs, acc, tx, ty);
+        TILE_PRODUCT(as, bs, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+    SPILL_ACC(acc);
 
 #pragma unroll
     for (uint j = 0; j < WN; j++) {
@@ -301,8 +326,7 @@ void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
     const fdiv by_khw = fdiv_of(khw), by_kw = fdiv_of(kw), by_pix = fdiv_of(pixels),
                by_wo = fdiv_of(wo);
     const uint kk = tid % TK;
-    float acc[WM][WN];
-    ZERO_ACC(acc);
+    DECLARE_ACC
 
     for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
         /* one pixel q per work-item, shared by its rows of A and its columns of B */
@@ -324,9 +348,10 @@ void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
             bs[kk * TN + nn] = v;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        tile_product(as, bs, acc, tx, ty);
+        TILE_PRODUCT(as, bs, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+    SPILL_ACC(acc);
 
     const bool final = get_num_groups(2) == 1;
 #pragma unroll

@@ -37,7 +37,7 @@ static const segcl_conv_tile gpu_tiles[] = {
     {4, 4, 1, 1, 16, 4},
 };
 static const segcl_conv_tile cpu_tiles[] = {
-    {64, 64, 8, 8, 16, 4}, {32, 64, 4, 16, 16, 4}, {32, 32, 4, 4, 16, 4},
+    {64, 64, 8, 8, 16, 4}, {32, 32, 8, 4, 16, 4}, {32, 32, 4, 4, 16, 4},
     {16, 16, 2, 2, 16, 4}, {8, 8, 2, 2, 8, 4},     {4, 4, 1, 1, 16, 4},
 };
 
@@ -80,6 +80,8 @@ static const char *tile_rule_broken(const segcl_conv_tile *t)
         return "every field must be positive";
     if (t->tm % t->wm || t->tn % t->wn)
         return "tm must be a multiple of wm and tn of wn";
+    if ((t->wm & (t->wm - 1)) || t->wm > 8 || (t->wn & (t->wn - 1)) || t->wn > 16)
+        return "wm must be 1, 2, 4 or 8 and wn 1, 2, 4, 8 or 16";
     if (t->vw != 1 && t->vw != 2 && t->vw != 4)
         return "vw must be 1, 2 or 4";
     if (t->tk % t->vw)
