@@ -309,14 +309,14 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
 
 /* ---- weight gradient: dw (cout x cin*kh*kw) = beta dw + sum_q a_q col(x)_q^T -----------------
  * M = cout, N = cin * kh * kw, K = images * ho * wo split in chunks of `chunk` (dimension 2).
- * With one split the work-group stores dw itself (+ beta dw); else its partial product goes to
- * slab s of `slabs` (float) and conv_gpu_sum_slabs adds them up. */
+ * Split s stores its partial product in slab s of `slabs` (float), and conv_gpu_sum_slabs adds
+ * them up, also when there is one split: two launches whatever the shape and batch. */
 __kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))
 void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
-                          __global store_t *dw, __global float *slabs, const uint images,
+                          __global float *slabs, const uint images,
                           const uint cin, const uint h, const uint wd, const uint cout,
                           const uint ho, const uint wo, const uint kh, const uint kw,
-                          const uint stride, const uint pad, const uint chunk, const float beta)
+                          const uint stride, const uint pad, const uint chunk)
 {
     __local float as[TK * TM], bs[TK * TN];
     const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
@@ -353,23 +353,14 @@ void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
     }
     SPILL_ACC(acc);
 
-    const bool final = get_num_groups(2) == 1;
 #pragma unroll
     for (uint i = 0; i < WM; i++) {
         const uint m = m0 + ty * WM + i;
 #pragma unroll
         for (uint j = 0; j < WN; j++) {
-            const uint n = n0 + tx * WN + j, idx = m * nt + n;
-            if (m >= cout || n >= nt)
-                continue;
-            float v = acc[i][j];
-            if (!final) {
-                slabs[split * cout * nt + idx] = v;
-                continue;
-            }
-            if (beta != 0.0f)
-                v += beta * LD(dw, idx);
-            ST(dw, idx, v);
+            const uint n = n0 + tx * WN + j;
+            if (m < cout && n < nt)
+                slabs[(split * cout + m) * nt + n] = acc[i][j];
         }
     }
 }

@@ -4,7 +4,9 @@
  * the U-Net's 3x3 convolutions at batch 8 and its 2x2 stride-2 transposed ones, forward, data
  * gradient and weight gradient, in one run. GFLOP/s = 2 M N K / time.
  * Usage: bench_conv [--device N|P:D] [--seconds S] [--batch B] [--tile TM,TN,WM,WN,TK,VW]
- * (--tile: that tile instead of the device's, as `segcl tune` would set it).
+ *                   [--skip N]
+ * (--tile: that tile instead of the device's, as `segcl tune` would set it; --skip: leave out
+ * the first N layers of the table, the slowest on a slow device).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
     const char *device = NULL;
     double seconds = 0.5;
     unsigned batch = 8;
+    size_t skip = 0;
     segcl_tuning tuning = {0};
     const segcl_tuning *override = NULL;
     for (int i = 1; i < argc; i++) {
@@ -162,9 +165,11 @@ int main(int argc, char **argv)
                  sscanf(argv[++i], "%u,%u,%u,%u,%u,%u", &tuning.conv_tm, &tuning.conv_tn,
                         &tuning.conv_wm, &tuning.conv_wn, &tuning.conv_tk, &tuning.conv_vw) == 6)
             override = &tuning;
+        else if (!strcmp(argv[i], "--skip") && i + 1 < argc)
+            skip = (size_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_conv [--device N|P:D] [--seconds S] [--batch B] "
-                            "[--tile TM,TN,WM,WN,TK,VW]\n");
+                            "[--tile TM,TN,WM,WN,TK,VW] [--skip N]\n");
             return 2;
         }
     }
@@ -188,7 +193,7 @@ int main(int argc, char **argv)
         printf("%-38s %-11s %-29s %8s %8s %7s\n", "layer", "op", "GEMM", "implicit", "CLBlast",
                "ratio");
     }
-    for (size_t i = 0; !rc && i < sizeof layers / sizeof layers[0]; i++)
+    for (size_t i = skip; !rc && i < sizeof layers / sizeof layers[0]; i++)
         rc = bench_layer(ctx, ws, &layers[i], batch, seconds);
     segcl_workspace_destroy(ws);
     segcl_context_destroy(ctx);

@@ -363,7 +363,7 @@ size_t segcl_conv_gpu_workspace_bytes(segcl_context *ctx, const segcl_conv_shape
     const size_t k_out = (size_t)s->cin * s->kh * s->kw;
     cl_uint chunk;
     const cl_uint splits = wgrad_splits(ctx, t, s, k_out, &chunk);
-    return splits > 1 ? (size_t)splits * s->cout * k_out * sizeof(float) : 0;
+    return (size_t)splits * s->cout * k_out * sizeof(float);
 }
 
 segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
@@ -382,27 +382,24 @@ segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
         (st = check_buffer(ctx, op, dw, "weight gradient", z.weights)))
         return st;
     cl_uint chunk, splits = wgrad_splits(ctx, t, s, z.k, &chunk);
-    cl_mem slabs = dw; /* unused by the kernel with one split, but a valid buffer */
-    if (splits > 1 && (size_t)splits * z.weights > INT32_MAX)
+    cl_mem slabs;
+    if ((size_t)splits * z.weights > INT32_MAX)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "%s: %u partial products of %zu values exceed 32-bit indices", op,
                           splits, z.weights);
-    if (splits > 1 && (st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_SLABS,
-                                                    "convolution weight-gradient partial products",
-                                                    (size_t)splits * z.weights * sizeof(float),
-                                                    &slabs)))
+    if ((st = segcl_workspace_reserve(ws, SEGCL_SCRATCH_SLABS,
+                                      "convolution weight-gradient partial products",
+                                      (size_t)splits * z.weights * sizeof(float), &slabs)))
         return st;
     const size_t global[3] = {groups_of(z.k, t->tn) * (t->tn / t->wn),
                               groups_of(s->cout, t->tm) * (t->tm / t->wm), splits};
     const size_t local[3] = {t->tn / t->wn, t->tm / t->wm, 1};
     if ((st = segcl_run(ctx, "conv_gpu", options, "conv_gpu_weight_grad", 3, global, local,
-                        SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(x), SEGCL_ARG(dw), SEGCL_ARG(slabs),
+                        SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(x), SEGCL_ARG(slabs),
                                    SEGCL_ARG(s->images), SEGCL_ARG(s->cin), SEGCL_ARG(s->h),
                                    SEGCL_ARG(s->w), SEGCL_ARG(s->cout), SEGCL_ARG(s->ho),
                                    SEGCL_ARG(s->wo), SEGCL_ARG(s->kh), SEGCL_ARG(s->kw),
-                                   SEGCL_ARG(s->stride), SEGCL_ARG(s->pad), SEGCL_ARG(chunk),
-                                   SEGCL_ARG(beta)))) ||
-        splits == 1)
+                                   SEGCL_ARG(s->stride), SEGCL_ARG(s->pad), SEGCL_ARG(chunk)))))
         return st;
     const cl_uint count = (cl_uint)z.weights;
     const size_t sum_global[1] = {count};
