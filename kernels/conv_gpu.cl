@@ -77,7 +77,8 @@ inline uint fdiv_q(const uint n, const fdiv f)
 }
 
 /* What the forward pass applies to each output of channel c before it stores it, in the order
- * of ep_apply in kernels/gemm_cpu.cl: + bias, ReLU, then scale * v + shift. */
+ * of ep_apply in kernels/gemm_cpu.cl: + bias, ReLU, then scale * v + shift (all three tensors,
+ * store_t). */
 #define EP_BIAS 1
 #define EP_RELU 2
 #define EP_AFFINE 4
@@ -139,8 +140,8 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
                       const uint images, const uint cin, const uint h, const uint wd,
                       const uint cout, const uint ho, const uint wo, const uint kh,
                       const uint kw, const uint stride, const uint pad, const float beta,
-                      __global const float *bias, __global const float *scale,
-                      __global const float *shift, const uint ep_flags)
+                      __global const store_t *bias, __global const store_t *scale,
+                      __global const store_t *shift, const uint ep_flags)
 {
     __local float as[TK * TM], bs[TK * TN];
     const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
@@ -209,11 +210,11 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
             if (beta != 0.0f)
                 v += beta * LD(y, idx);
             if (ep_flags & EP_BIAS)
-                v += bias[m];
+                v += LD(bias, m);
             if (ep_flags & EP_RELU)
                 v = fmax(v, 0.0f);
             if (ep_flags & EP_AFFINE)
-                v = scale[m] * v + shift[m];
+                v = LD(scale, m) * v + LD(shift, m);
             ST(y, idx, v);
         }
     }
@@ -229,7 +230,7 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
                         __global store_t *im, const uint images, const uint cin, const uint h,
                         const uint wd, const uint cout, const uint ho, const uint wo,
                         const uint kh, const uint kw, const uint stride, const uint pad,
-                        const float beta, __global const float *bias)
+                        const float beta, __global const store_t *bias)
 {
     __local float as[TK * TM], bs[TK * TN];
     const uint tx = get_local_id(0), ty = get_local_id(1), tid = ty * (TN / WN) + tx;
@@ -301,7 +302,7 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
             if (beta != 0.0f)
                 v += beta * LD(im, idx);
             if (bias)
-                v += bias[ci];
+                v += LD(bias, ci);
             ST(im, idx, v);
         }
     }

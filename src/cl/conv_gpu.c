@@ -182,8 +182,8 @@ static segcl_status check_buffer(segcl_context *ctx, const char *op, cl_mem buf,
     cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     if (err != CL_SUCCESS)
         return segcl_fail_cl(ctx, err, "clGetMemObjectInfo", "%s: %s", op, which);
-    /* float storage; kernels/common.cl's half storage would need half of it */
-    if (elems > bytes / sizeof(float))
+    /* tensor data: float, or half in a half context (kernels/common.cl's store_t) */
+    if (elems > bytes / segcl_storage_bytes(ctx))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                           "%s: buffer of %s too small: %zu values needed, %zu bytes held", op,
                           which, elems, bytes);
