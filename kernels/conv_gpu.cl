@@ -115,16 +115,39 @@ typedef CAT(float, WN) accv;
 #define EACH_ROW(X) X(0) ROW_1(X) ROW_2(X) ROW_4(X)
 
 #define ACC_DECLARE(i) accv acc##i = (accv)(0.0f);
-#define ACC_FMA(i) acc##i = fma((accv)(a_[i]), b_, acc##i);
+#define ACC_FMA(i) acc##i = fma((accv)(a_[(i) * NY]), b_, acc##i);
 #define ACC_SPILL(i) VSTORE_ROW(acc##i, acc[i]);
 #define DECLARE_ACC EACH_ROW(ACC_DECLARE)
 
-/* acc += the TK-deep product of the local tiles: rows ty*WM.., columns tx*WN.. */
+/* The work-item (tx, ty) owns the columns tx + j * NX and the rows ty + i * NY of the tile:
+ * neighbouring work-items read neighbouring words of the local tiles (no bank conflicts on
+ * GPUs; where work-items are the lanes of a SIMD register, llvmpipe, contiguous vector loads
+ * instead of gathers), as CLBlast's strided STRM/STRN layouts. */
+#define NX (TN / WN)
+#define NY (TM / WM)
+#if WN == 1
+#define B_ROW(p) ((p)[0])
+#elif WN == 2
+#define B_ROW(p) ((float2)((p)[0], (p)[NX]))
+#elif WN == 4
+#define B_ROW(p) ((float4)((p)[0], (p)[NX], (p)[2 * NX], (p)[3 * NX]))
+#elif WN == 8
+#define B_ROW(p)                                                                                   \
+    ((float8)((p)[0], (p)[NX], (p)[2 * NX], (p)[3 * NX], (p)[4 * NX], (p)[5 * NX], (p)[6 * NX],    \
+              (p)[7 * NX]))
+#else
+#define B_ROW(p)                                                                                   \
+    ((float16)((p)[0], (p)[NX], (p)[2 * NX], (p)[3 * NX], (p)[4 * NX], (p)[5 * NX], (p)[6 * NX],   \
+               (p)[7 * NX], (p)[8 * NX], (p)[9 * NX], (p)[10 * NX], (p)[11 * NX], (p)[12 * NX],    \
+               (p)[13 * NX], (p)[14 * NX], (p)[15 * NX]))
+#endif
+
+/* acc += the TK-deep product of the local tiles: rows ty + i * NY, columns tx + j * NX */
 #define TILE_PRODUCT(as, bs, tx, ty)                                                               \
     _Pragma("unroll") for (uint kk_ = 0; kk_ < TK; kk_++)                                          \
     {                                                                                              \
-        const accv b_ = VLOAD_ROW((bs) + kk_ * TN + (tx) * WN);                                    \
-        __local const float *a_ = (as) + kk_ * TM + (ty) * WM;                                     \
+        const accv b_ = B_ROW((bs) + kk_ * TN + (tx));                                             \
+        __local const float *a_ = (as) + kk_ * TM + (ty);                                          \
         EACH_ROW(ACC_FMA)                                                                          \
     }
 
@@ -198,12 +221,12 @@ void conv_gpu_forward(__global const store_t *w, __global const store_t *x, __gl
 
 #pragma unroll
     for (uint j = 0; j < WN; j++) {
-        const uint c = n0 + tx * WN + j, ci_img = fdiv_q(c, by_pix), p = c - ci_img * pixels;
+        const uint c = n0 + tx + j * NX, ci_img = fdiv_q(c, by_pix), p = c - ci_img * pixels;
         if (c >= nt)
             continue;
 #pragma unroll
         for (uint i = 0; i < WM; i++) {
-            const uint m = m0 + ty * WM + i, idx = (ci_img * cout + m) * pixels + p;
+            const uint m = m0 + ty + i * NY, idx = (ci_img * cout + m) * pixels + p;
             if (m >= cout)
                 continue;
             float v = acc[i][j];
@@ -289,13 +312,13 @@ void conv_gpu_data_grad(__global const store_t *w, __global const store_t *a,
 
 #pragma unroll
     for (uint j = 0; j < WN; j++) {
-        const uint c = n0 + tx * WN + j, ci_img = fdiv_q(c, by_php), p = c - ci_img * php;
+        const uint c = n0 + tx + j * NX, ci_img = fdiv_q(c, by_php), p = c - ci_img * php;
         const uint oy = fdiv_q(p, by_wp), y = py + stride * oy, x = px + stride * (p - oy * wp);
         if (c >= nt)
             continue;
 #pragma unroll
         for (uint i = 0; i < WM; i++) {
-            const uint ci = m0 + ty * WM + i, idx = ((ci_img * cin + ci) * h + y) * wd + x;
+            const uint ci = m0 + ty + i * NY, idx = ((ci_img * cin + ci) * h + y) * wd + x;
             if (ci >= cin)
                 continue;
             float v = acc[i][j];
@@ -356,10 +379,10 @@ void conv_gpu_weight_grad(__global const store_t *a, __global const store_t *x,
 
 #pragma unroll
     for (uint i = 0; i < WM; i++) {
-        const uint m = m0 + ty * WM + i;
+        const uint m = m0 + ty + i * NY;
 #pragma unroll
         for (uint j = 0; j < WN; j++) {
-            const uint n = n0 + tx * WN + j;
+            const uint n = n0 + tx + j * NX;
             if (m < cout && n < nt)
                 slabs[(split * cout + m) * nt + n] = acc[i][j];
         }
