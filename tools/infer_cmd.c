@@ -145,7 +145,9 @@ void cli_bench_help(FILE *out)
             "\n"
             "Training (Adam step) and inference images/s after warm-up, on random data, and the\n"
             "device memory segcl holds for each (infer_device_bytes, train_device_bytes in\n"
-            "--json). --precision fp16 stores tensors as half and times inference only.\n"
+            "--json), and the kernel launches of one training step and of one inference pass\n"
+            "(train_launches, infer_launches). --precision fp16 stores tensors as half and\n"
+            "times inference only.\n"
             "tools/bench_torch.py times the same model in PyTorch for comparison.\n");
 }
 
@@ -461,12 +463,14 @@ static int print_bench_json(segcl_context *ctx, const char *arch, int batch, int
     struct rusage ru;
     double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
     json_t *root = json_pack(
-        "{s:s, s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i, s:i}}",
+        "{s:s, s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:f, s:{s:i, s:s, s:s, s:s, s:s, s:i, "
+        "s:i}}",
         "arch", arch, "batch", batch, "size", size, "precision",
         segcl_precision_name(segcl_context_precision(ctx)), "train_images_per_s",
         r->train_images_per_s, "infer_images_per_s", r->infer_images_per_s, "infer_device_bytes",
         (json_int_t)r->infer_device_bytes, "train_device_bytes", (json_int_t)r->train_device_bytes,
-        "peak_rss_mb", peak_mb, "device", "index", info.index, "name", info.name, "type",
+        "train_launches", (json_int_t)r->train_launches, "infer_launches",
+        (json_int_t)r->infer_launches, "peak_rss_mb", peak_mb, "device", "index", info.index, "name", info.name, "type",
         segcl_device_type_string(info.type), "platform", info.platform_name, "driver",
         info.driver_version, "compute_units", (int)info.compute_units, "native_float_width",
         (int)info.native_float_width);
@@ -522,9 +526,11 @@ int cli_cmd_bench(const global_options *g, int argc, char **argv)
                r.infer_images_per_s, (double)r.infer_device_bytes / 1048576.0);
     else
         printf("%s %dx%d batch %d: training %.2f images/s, inference %.2f images/s (%.1f MiB of "
-               "device memory; training %.1f MiB)\n",
+               "device memory; training %.1f MiB; %llu kernel launches a training step, %llu an "
+               "inference pass)\n",
                arch, size, size, batch, r.train_images_per_s, r.infer_images_per_s,
-               (double)r.infer_device_bytes / 1048576.0, (double)r.train_device_bytes / 1048576.0);
+               (double)r.infer_device_bytes / 1048576.0, (double)r.train_device_bytes / 1048576.0,
+               (unsigned long long)r.train_launches, (unsigned long long)r.infer_launches);
     segcl_context_destroy(ctx);
     return rc;
 }

@@ -613,6 +613,8 @@ typedef struct segcl_bench_result {
     double infer_images_per_s;
     uint64_t infer_device_bytes; /**< weights, input, activations and scratch of inference */
     uint64_t train_device_bytes; /**< the same for training (0 when not run) */
+    uint64_t train_launches; /**< kernel launches of one training step (0 when not run) */
+    uint64_t infer_launches; /**< kernel launches of one inference pass */
 } segcl_bench_result;
 
 /** segcl_bench with device memory: inference is run (and measured) first, then training. */

@@ -3,7 +3,7 @@
  * workspace buffer, one GEMM per image, gather-style col2im for data gradients (no atomics:
  * deterministic). 1x1 stride-1 convolutions skip im2col. On the CPU GEMM the columns go
  * straight into its packed panels. Launches grow with the batch: this is the path that
- * SEGCL_NO_IMPLICIT measures the implicit GEMMs against, and the GPU backend's fallback.
+ * SEGCL_NO_IMPLICIT measures the implicit GEMMs against (the design before issue 17).
  * Also the epilogue as a pass of its own, for products that do not apply it.
  */
 #define SEGCL_CL_IMPL /* a file of src/cl */

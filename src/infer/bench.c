@@ -21,8 +21,9 @@ typedef struct bench_state {
 } bench_state;
 
 /* One timed phase (0: training steps, 1: inference passes): images/s after a first, untimed
- * round that builds the kernels. */
-static segcl_status run_phase(bench_state *b, int phase, double *images_per_s)
+ * round that builds the kernels, and the kernel launches of the last round. */
+static segcl_status run_phase(bench_state *b, int phase, double *images_per_s,
+                              uint64_t *launches)
 {
     segcl_optimizer opt;
     segcl_optimizer_defaults(&opt, SEGCL_OPTIMIZER_ADAM);
@@ -35,6 +36,7 @@ static segcl_status run_phase(bench_state *b, int phase, double *images_per_s)
     for (int i = 0; !st; i++) {
         if (i == 1)
             t0 = now();
+        const uint64_t before = segcl_context_kernel_launches(b->ctx);
         if (phase == 0) {
             if ((st = segcl_model_zero_grad(b->m)) ||
                 (st = segcl_model_forward(b->m, b->x, true, &logits)) ||
@@ -45,6 +47,7 @@ static segcl_status run_phase(bench_state *b, int phase, double *images_per_s)
         } else if ((st = segcl_model_forward(b->m, b->x, false, &logits))) {
             break;
         }
+        *launches = segcl_context_kernel_launches(b->ctx) - before;
         if ((st = segcl_context_finish(b->ctx)))
             break;
         if (i >= 1) {
@@ -79,7 +82,7 @@ segcl_status segcl_bench_run(segcl_context *ctx, const char *arch, int batch, in
     if ((st = segcl_model_create(ctx, &cfg, &b.m)) || (st = segcl_model_init(b.m, 1)) ||
         (st = segcl_tensor_create(ctx, "images", 4, xs, &b.x)) ||
         (st = segcl_fill(ctx, b.x->buffer, b.x->numel, 0.5f)) ||
-        (st = run_phase(&b, 1, &result->infer_images_per_s)))
+        (st = run_phase(&b, 1, &result->infer_images_per_s, &result->infer_launches)))
         goto done;
     segcl_context_memory(ctx, NULL, &peak, true);
     result->infer_device_bytes = peak - base;
@@ -89,7 +92,7 @@ segcl_status segcl_bench_run(segcl_context *ctx, const char *arch, int batch, in
         (st = segcl_tensor_create(ctx, "dlogits", 4, ts, &b.dl)) ||
         (st = segcl_tensor_create(ctx, "loss", 1, two, &b.loss)) ||
         (st = segcl_fill(ctx, b.t->buffer, b.t->numel, 1.0f)) ||
-        (st = run_phase(&b, 0, &result->train_images_per_s)))
+        (st = run_phase(&b, 0, &result->train_images_per_s, &result->train_launches)))
         goto done;
     segcl_context_memory(ctx, NULL, &peak, false);
     result->train_device_bytes = peak - base;
