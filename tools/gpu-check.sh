@@ -10,7 +10,10 @@
 # one report ($OUT/gpu-report.md, or --out):
 #   - segcl devices and segcl selftest on the chosen device (default: the first GPU);
 #   - the OpenCL test programs on it (--quick: the op tests and the tiny end-to-end run only);
-#   - segcl bench --json for the U-Net and the SegNet at 256x256, batch 8 and 32;
+#   - segcl bench --json for the U-Net and the SegNet at 256x256, batch 8 and 32: images/s,
+#     kernel launches per training step and inference pass, device memory in fp32 and fp16;
+#   - bench_conv: the implicit-GEMM convolutions' GFLOP/s against CLBlast's SGEMM on the same
+#     M, N and K (forward, data and weight gradients of the U-Net's layers);
 #   - where python3 has PyTorch with CUDA, the same models there in the same run.
 # It exits non-zero when segcl cannot run at all; failures of single tests are in the report.
 set -u
@@ -117,7 +120,10 @@ run_test() { # name, timeout, env..., program
 run_test ops-conv 600 "$kit/bin/test_ops_conv"
 run_test ops-layers 300 "$kit/bin/test_ops_layers"
 run_test ops-loss 300 "$kit/bin/test_ops_loss"
+run_test ops-conv-gpu 300 "$kit/bin/test_ops_conv_gpu"
 run_test golden-ops 300 "$kit/bin/test_golden_ops"
+run_test launches 300 "$kit/bin/test_launches"
+run_test half 600 "$kit/bin/test_half"
 run_test tiny-end-to-end 300 sh tests/tiny_e2e.sh "$segcl"
 if [ $quick -eq 0 ]; then
     run_test opencl 600 "$kit/bin/test_opencl"
@@ -139,8 +145,8 @@ grep -h "vs float64\|vs PoCL" "$logs"/*.log 2>/dev/null | sed 's/^/    /' >> "$r
 say ""
 say "## Speed, 256x256 (images/s)"
 say ""
-say "| model | batch | segcl training | segcl inference | PyTorch training | PyTorch inference |"
-say "|---|---|---|---|---|---|"
+say "| model | batch | segcl training | segcl inference | PyTorch training | PyTorch inference | launches (train / infer) | inference MiB fp32 / fp16 |"
+say "|---|---|---|---|---|---|---|---|"
 json_number() { # text, key: the number after "key": in a JSON text, two decimals
     v=$(printf '%s' "$1" | tr -d '\n' | sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p")
     [ -n "$v" ] && awk -v v="$v" 'BEGIN { printf "%.2f", v }'
@@ -153,6 +159,16 @@ for arch in unet segnet; do
         echo "$s" > "$logs/bench-$arch-$batch.json"
         st=$(json_number "$s" train_images_per_s)
         si=$(json_number "$s" infer_images_per_s)
+        lt=$(json_number "$s" train_launches)
+        li=$(json_number "$s" infer_launches)
+        h=$("$segcl" bench --arch $arch --batch $batch --size 256 --seconds 1 --precision fp16 \
+            --json 2>"$logs/bench-$arch-$batch-fp16.err")
+        echo "$h" > "$logs/bench-$arch-$batch-fp16.json"
+        m32=$(json_number "$s" infer_device_bytes)
+        m16=$(json_number "$h" infer_device_bytes)
+        mem="-"
+        [ -n "$m32" ] && [ -n "$m16" ] &&
+            mem=$(awk -v a="$m32" -v b="$m16" 'BEGIN { printf "%.1f / %.1f", a / 1048576, b / 1048576 }')
         tt="-" ti="-"
         if [ $torch_cuda -eq 1 ]; then
             t=$(python3 tools/bench_torch.py --device cuda --arch $arch --batch $batch --size 256 \
@@ -161,9 +177,16 @@ for arch in unet segnet; do
             tt=$(json_number "$t" train_images_per_s)
             ti=$(json_number "$t" infer_images_per_s)
         fi
-        say "| $arch | $batch | ${st:-error} | ${si:-error} | ${tt:--} | ${ti:--} |"
+        say "| $arch | $batch | ${st:-error} | ${si:-error} | ${tt:--} | ${ti:--} | ${lt%.00} / ${li%.00} | $mem |"
     done
 done
 [ $torch_cuda -eq 0 ] && say "" && say "(no PyTorch with CUDA here: nothing to compare with)"
+
+# the convolutions on their own, next to CLBlast's SGEMM on the same M, N and K
+if [ -x "$kit/bin/bench_conv" ]; then
+    block "Implicit-GEMM convolutions against CLBlast SGEMM (GFLOP/s, batch 8)" \
+        "$kit/bin/bench_conv" --seconds 0.5 --batch 8 ||
+        say "(bench_conv failed)"
+fi
 echo "gpu-check: report in $report" >&2
 exit 0

@@ -19,7 +19,7 @@ chmod 777 "$tmp"
     libcmocka0 ocl-icd-libopencl1 >/dev/null)
 mv "$tmp"/*.deb "$kit/debs/"
 rm -rf "$tmp"
-cp build-gpu/tools/segcl "$kit/bin/"
+cp build-gpu/tools/segcl build-gpu/tools/bench_conv "$kit/bin/"
 for f in build-gpu/src/libsegcl.so*; do
     [ -d "$f" ] || cp -P "$f" "$kit/bin/"
 done
