@@ -340,6 +340,27 @@ static void test_tile_override(void **state)
     segcl_tensor_destroy(tx), segcl_tensor_destroy(tw), segcl_tensor_destroy(ty);
 }
 
+/* The check segcl tune runs on each candidate passes on the context's backend, well within
+ * its 1e-4, and refuses a half context in one line. */
+static void test_tune_check(void **state)
+{
+    (void)state;
+    double worst = 1;
+    assert_ok(ctx, segcl_check_conv(ctx, ws, &worst));
+    print_message("convolution check: relative error %.3g\n", worst);
+    assert_true(worst < 1e-5);
+    segcl_settings s;
+    char device[24];
+    segcl_context_same_settings(ctx, &s, device, sizeof device);
+    s.precision = SEGCL_PRECISION_FP16;
+    segcl_context *half;
+    assert_int_equal(segcl_context_create(&half), SEGCL_OK);
+    assert_ok(half, segcl_context_open(half, &s));
+    assert_int_equal(segcl_check_conv(half, NULL, NULL), SEGCL_ERROR_STATE);
+    assert_null(strchr(segcl_context_error(half), '\n'));
+    segcl_context_destroy(half);
+}
+
 /* What the functions refuse: a data gradient with ReLU, a shape that does not add up. */
 static void test_refusals(void **state)
 {
@@ -374,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_weight_grad_deterministic),
         cmocka_unit_test(test_tile_override),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_tune_check),
     };
     return cmocka_run_group_tests(tests, ops_setup, ops_teardown);
 }

@@ -335,6 +335,12 @@ SEGCL_INTERNAL void segcl_conv_gpu_default_tile(const segcl_device_info *info,
 SEGCL_INTERNAL segcl_status segcl_conv_gpu_tile_check(segcl_context *ctx,
                                                       const segcl_conv_tile *tile);
 
+/* Checks the context's backend on one odd-sized, strided convolution (forward with bias and
+ * ReLU, data gradient, weight gradient) against a double-precision host reference
+ * (src/cl/conv_check.c): SEGCL_ERROR_STATE when the relative error is over 1e-4. `segcl tune`
+ * runs it on each candidate before timing it. */
+SEGCL_INTERNAL segcl_status segcl_check_conv(segcl_context *ctx, segcl_workspace *ws,
+                                             double *worst);
 /* Checks the device's GEMM on large shapes by random projections (src/cl/selftest.c): one
  * (48x128x1152, a training run's check before its first step) or, thorough, four up to
  * 256x256x2304. A wrong result is SEGCL_ERROR_STATE naming the device. */

@@ -52,12 +52,17 @@ static void describe(const segcl_tuning *c, bool cpu_style, char *out, size_t ca
         snprintf(out, cap, "%s GEMM, tile %ux%u, blocking %u,%u,%u, run %u",
                  c->gemm_backend == SEGCL_GEMM_CLBLAST ? "CLBlast" : "segcl", c->gemm_mr,
                  2 * c->gemm_vec, c->mc_tiles, c->nc_tiles, c->kc, c->run_length);
-    else if (c->clblast_set > 0)
-        snprintf(out, cap, "CLBlast Xgemm set %d, elementwise work-groups of %u", c->clblast_set,
-                 c->elem_local);
-    else
-        snprintf(out, cap, "CLBlast's own parameters, elementwise work-groups of %u",
-                 c->elem_local);
+    else {
+        char tile[64] = "default convolution tile";
+        if (c->conv_tm)
+            snprintf(tile, sizeof tile, "convolution tile %ux%u of %ux%u, K %u, loads %u",
+                     c->conv_tm, c->conv_tn, c->conv_wm, c->conv_wn, c->conv_tk, c->conv_vw);
+        if (c->clblast_set > 0)
+            snprintf(out, cap, "%s, CLBlast set %d, work-groups of %u", tile, c->clblast_set,
+                     c->elem_local);
+        else
+            snprintf(out, cap, "%s, CLBlast's own, work-groups of %u", tile, c->elem_local);
+    }
 }
 
 /* Seconds per image of training plus inference with candidate c, or INFINITY when it cannot
@@ -75,8 +80,10 @@ static double measure(tuner *t, const segcl_tuning *c, bool cpu_style)
     }
     segcl_status st = segcl_context_open_tuned(ctx, t->settings, c);
     segcl_workspace *ws = NULL;
-    if (!st && !(st = segcl_workspace_create(ctx, &ws)))
-        st = segcl_check_gemm(ctx, ws, false, &gemm_error);
+    double conv_error = 0;
+    if (!st && !(st = segcl_workspace_create(ctx, &ws)) &&
+        !(st = segcl_check_gemm(ctx, ws, false, &gemm_error)))
+        st = segcl_check_conv(ctx, ws, &conv_error); /* the candidate's convolution kernels */
     segcl_workspace_destroy(ws);
     if (!st)
         st = segcl_bench(ctx, t->o->arch, t->o->batch, t->o->size, t->o->seconds, &train, &infer);
@@ -153,7 +160,27 @@ static void tune_cpu(tuner *t, const segcl_tuning *base, const segcl_device_info
  * work-group size of the elementwise kernels. */
 static void tune_gpu(tuner *t, const segcl_tuning *base, const segcl_device_info *info)
 {
-    /* 1. CLBlast's Xgemm parameter sets against its own database */
+    /* 0. the implicit-GEMM convolutions' tile: output tile, register tile, K step, load width
+     * (each candidate the device can run, its products checked before it is timed) */
+    static const unsigned tiles[][6] = {
+        {64, 64, 4, 4, 16, 4}, {64, 64, 8, 8, 16, 4}, {32, 64, 4, 4, 16, 4},
+        {64, 32, 4, 4, 16, 4}, {32, 32, 4, 4, 16, 4}, {32, 32, 8, 4, 8, 4},
+        {16, 16, 2, 2, 16, 4}, {128, 64, 8, 8, 8, 4},
+    };
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        const segcl_conv_tile tile = {tiles[i][0], tiles[i][1], tiles[i][2],
+                                      tiles[i][3], tiles[i][4], tiles[i][5]};
+        if (segcl_conv_gpu_tile_check(t->ctx, &tile)) {
+            segcl_clear_error(t->ctx);
+            continue;
+        }
+        segcl_tuning c = *base;
+        c.conv_tm = tile.tm, c.conv_tn = tile.tn, c.conv_wm = tile.wm, c.conv_wn = tile.wn;
+        c.conv_tk = tile.tk, c.conv_vw = tile.vw;
+        consider(t, &c, false);
+    }
+    /* 1. CLBlast's Xgemm parameter sets against its own database (from the best tile) */
+    base = &t->best;
     for (int set = 1; set <= segcl_clblast_set_count(); set++) {
         segcl_tuning c = *base;
         c.clblast_set = set;
