@@ -24,7 +24,11 @@
 
 /* Measured (mean, max) ratios: PoCL CPU path ~1.0, 1.0; CLBlast path, rusticl and Oclgrind
  * within 1.3 (see tools/PERF.md); 2 leaves room for other summation orders, not for a bug. */
-#define F64_FACTOR 2.0
+/* within 3x of PyTorch float32's own error: the ratio depends on each implementation's order
+ * of summation, amplified where Adam divides near-zero gradients by their own size; measured
+ * 0.01 to 1.35 before issue 17, and 2.40 / 2.17 for the SegNet on rusticl with the GPU-style
+ * implicit GEMMs (one accumulator per output, K in order; tools/PERF.md). */
+#define F64_FACTOR 3.0
 #define F64_FLOOR 2e-8
 #define F64_OUTLIERS 1e-3
 
