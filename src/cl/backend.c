@@ -28,11 +28,14 @@ static segcl_status epilogue_after(segcl_context *ctx, const segcl_conv_shape *s
                       : segcl_conv_epilogue_pass(ctx, s->images, s->cout, s->ho * s->wo, y, ep);
 }
 
-static segcl_status check_data_grad_epilogue(segcl_context *ctx, const segcl_conv_epilogue *ep)
+segcl_status segcl_conv_data_grad_epilogue_check(segcl_context *ctx, const char *op,
+                                                 const segcl_conv_epilogue *ep)
 {
     if (ep && (ep->relu || ep->scale || ep->shift))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "convolution data gradient: only beta and bias apply to it");
+                          "%s: only beta and bias apply to a data gradient (not ReLU, scale or "
+                          "shift)",
+                          op);
     return SEGCL_OK;
 }
 
@@ -64,7 +67,7 @@ static segcl_status cpu_data_grad(segcl_context *ctx, segcl_workspace *ws,
                                   const segcl_conv_shape *s, cl_mem w, cl_mem a, cl_mem img,
                                   const segcl_conv_epilogue *ep)
 {
-    segcl_status st = check_data_grad_epilogue(ctx, ep);
+    segcl_status st = segcl_conv_data_grad_epilogue_check(ctx, "convolution data gradient", ep);
     if (st)
         return st;
     if (ctx->params.no_implicit || s->stride != 1 || s->kh != s->kw || s->pad > s->kh - 1) {
@@ -121,36 +124,44 @@ const segcl_backend segcl_backend_cpu_style = {
 
 /* ---- GPU-style ---- */
 
+typedef segcl_status (*gpu_product_fn)(segcl_context *ctx, segcl_workspace *ws,
+                                       const segcl_conv_shape *s, cl_mem w, cl_mem in,
+                                       cl_mem out, const segcl_conv_epilogue *ep);
+typedef segcl_status (*columns_product_fn)(segcl_context *ctx, segcl_workspace *ws,
+                                           const segcl_conv_shape *s, cl_mem w, cl_mem in,
+                                           cl_mem out, float beta);
+
+/* A GPU-style product with its epilogue fused; SEGCL_NO_FUSION: the epilogue as a pass after
+ * it; SEGCL_NO_IMPLICIT: the column path's product, then that pass. */
+static segcl_status gpu_product(segcl_context *ctx, segcl_workspace *ws,
+                                const segcl_conv_shape *s, cl_mem w, cl_mem in, cl_mem out,
+                                const segcl_conv_epilogue *ep, gpu_product_fn implicit,
+                                columns_product_fn columns, bool image_side)
+{
+    const segcl_conv_epilogue none = product_only(ep);
+    if (!ctx->params.no_implicit && !ctx->params.no_fusion)
+        return implicit(ctx, ws, s, w, in, out, ep ? ep : &none);
+    segcl_status st = ctx->params.no_implicit ? columns(ctx, ws, s, w, in, out, none.beta)
+                                              : implicit(ctx, ws, s, w, in, out, &none);
+    return st ? st : epilogue_after(ctx, s, out, ep, image_side);
+}
+
 static segcl_status gpu_forward(segcl_context *ctx, segcl_workspace *ws,
                                 const segcl_conv_shape *s, cl_mem w, cl_mem x, cl_mem y,
                                 const segcl_conv_epilogue *ep)
 {
-    const segcl_conv_epilogue none = product_only(ep);
-    segcl_status st;
-    if (ctx->params.no_implicit)
-        st = segcl_conv_columns_forward(ctx, ws, s, w, x, y, none.beta);
-    else if (!ctx->params.no_fusion)
-        return segcl_conv_gpu_forward(ctx, ws, s, w, x, y, ep ? ep : &none);
-    else
-        st = segcl_conv_gpu_forward(ctx, ws, s, w, x, y, &none);
-    return st ? st : epilogue_after(ctx, s, y, ep, false);
+    return gpu_product(ctx, ws, s, w, x, y, ep, segcl_conv_gpu_forward,
+                       segcl_conv_columns_forward, false);
 }
 
 static segcl_status gpu_data_grad(segcl_context *ctx, segcl_workspace *ws,
                                   const segcl_conv_shape *s, cl_mem w, cl_mem a, cl_mem img,
                                   const segcl_conv_epilogue *ep)
 {
-    const segcl_conv_epilogue none = product_only(ep);
-    segcl_status st = check_data_grad_epilogue(ctx, ep);
-    if (st)
-        return st;
-    if (ctx->params.no_implicit)
-        st = segcl_conv_columns_data_grad(ctx, ws, s, w, a, img, none.beta);
-    else if (!ctx->params.no_fusion)
-        return segcl_conv_gpu_data_grad(ctx, ws, s, w, a, img, ep ? ep : &none);
-    else
-        st = segcl_conv_gpu_data_grad(ctx, ws, s, w, a, img, &none);
-    return st ? st : epilogue_after(ctx, s, img, ep, true);
+    segcl_status st = segcl_conv_data_grad_epilogue_check(ctx, "convolution data gradient", ep);
+    return st ? st
+              : gpu_product(ctx, ws, s, w, a, img, ep, segcl_conv_gpu_data_grad,
+                            segcl_conv_columns_data_grad, true);
 }
 
 static segcl_status gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,

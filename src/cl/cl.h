@@ -278,6 +278,11 @@ typedef struct segcl_conv_epilogue {
  *  data grad:   img = ep(col2im(W^T a))   (beta and bias only; conv dx; transposed conv forward)
  *  weight grad: dw = beta dw + sum_i a_i col(x_i)^T       (K split over images and pixels,
  *               partial products summed in a fixed order: deterministic, no atomics) */
+/* Refuses what a data gradient cannot fuse (ReLU, scale, shift: they act on a forward
+ * output), naming op; src/cl/backend.c. */
+SEGCL_INTERNAL segcl_status segcl_conv_data_grad_epilogue_check(segcl_context *ctx,
+                                                                const char *op,
+                                                                const segcl_conv_epilogue *ep);
 SEGCL_INTERNAL segcl_status segcl_conv_gpu_forward(segcl_context *ctx, segcl_workspace *ws,
                                                    const segcl_conv_shape *s, cl_mem w, cl_mem x,
                                                    cl_mem y, const segcl_conv_epilogue *ep);

@@ -243,23 +243,53 @@ static size_t groups_of(size_t n, unsigned tile)
     return (n + tile - 1) / tile;
 }
 
+/* The three tensors of a product, each by its role in the shape (for its size check). */
+typedef enum conv_role { ROLE_IMAGE, ROLE_COLUMN, ROLE_WEIGHTS } conv_role;
+typedef struct conv_operand {
+    cl_mem buf;
+    const char *name;
+    conv_role role;
+} conv_operand;
+
+/* What a launch needs: the shape's sizes, the context's tile and its build options. */
+typedef struct conv_call {
+    conv_sizes z;
+    const segcl_conv_tile *t;
+    char options[128];
+} conv_call;
+
+/* The checks every entry point makes first: the shape, the tile, and each operand's buffer. */
+static segcl_status begin_call(segcl_context *ctx, const char *op, const segcl_conv_shape *s,
+                               const conv_operand operands[3], conv_call *c)
+{
+    segcl_status st;
+    if ((st = check_shape(ctx, op, s, &c->z)) ||
+        (st = tile_options(ctx, c->options, sizeof c->options, &c->t)))
+        return st;
+    for (int i = 0; i < 3 && !st; i++) {
+        const conv_operand *o = &operands[i];
+        const size_t elems = o->role == ROLE_IMAGE    ? c->z.image
+                             : o->role == ROLE_COLUMN ? c->z.column
+                                                      : c->z.weights;
+        st = check_buffer(ctx, op, o->buf, o->name, elems);
+    }
+    return st;
+}
+
 segcl_status segcl_conv_gpu_forward(segcl_context *ctx, segcl_workspace *ws,
                                     const segcl_conv_shape *s, cl_mem w, cl_mem x, cl_mem y,
                                     const segcl_conv_epilogue *ep)
 {
     static const char op[] = "segcl_conv_gpu_forward";
     (void)ws;
-    conv_sizes z;
-    const segcl_conv_tile *t;
-    char options[128];
+    const conv_operand operands[3] = {
+        {w, "weights", ROLE_WEIGHTS}, {x, "input", ROLE_IMAGE}, {y, "output", ROLE_COLUMN}};
+    conv_call c;
     segcl_status st;
-    if ((st = check_shape(ctx, op, s, &z)) ||
-        (st = tile_options(ctx, options, sizeof options, &t)) ||
-        (st = check_loop(ctx, op, z.k, t->tk)) ||
-        (st = check_buffer(ctx, op, w, "weights", z.weights)) ||
-        (st = check_buffer(ctx, op, x, "input", z.image)) ||
-        (st = check_buffer(ctx, op, y, "output", z.column)))
+    if ((st = begin_call(ctx, op, s, operands, &c)) ||
+        (st = check_loop(ctx, op, c.z.k, c.t->tk)))
         return st;
+    const segcl_conv_tile *t = c.t;
     const segcl_conv_epilogue none = {0};
     if (!ep)
         ep = &none;
@@ -276,7 +306,7 @@ segcl_status segcl_conv_gpu_forward(segcl_context *ctx, segcl_workspace *ws,
     const size_t global[2] = {groups_of(n, t->tn) * (t->tn / t->wn),
                               groups_of(s->cout, t->tm) * (t->tm / t->wm)};
     const size_t local[2] = {t->tn / t->wn, t->tm / t->wm};
-    return segcl_run(ctx, "conv_gpu", options, "conv_gpu_forward", 2, global, local,
+    return segcl_run(ctx, "conv_gpu", c.options, "conv_gpu_forward", 2, global, local,
                      SEGCL_ARGS(SEGCL_ARG(w), SEGCL_ARG(x), SEGCL_ARG(y), SEGCL_ARG(s->images),
                                 SEGCL_ARG(s->cin), SEGCL_ARG(s->h), SEGCL_ARG(s->w),
                                 SEGCL_ARG(s->cout), SEGCL_ARG(s->ho), SEGCL_ARG(s->wo),
@@ -291,27 +321,20 @@ segcl_status segcl_conv_gpu_data_grad(segcl_context *ctx, segcl_workspace *ws,
 {
     static const char op[] = "segcl_conv_gpu_data_grad";
     (void)ws;
-    conv_sizes z;
-    const segcl_conv_tile *t;
-    char options[128];
+    const conv_operand operands[3] = {{w, "weights", ROLE_WEIGHTS},
+                                      {a, "output gradient", ROLE_COLUMN},
+                                      {img, "input gradient", ROLE_IMAGE}};
+    conv_call c;
     segcl_status st;
-    if ((st = check_shape(ctx, op, s, &z)) ||
-        (st = tile_options(ctx, options, sizeof options, &t)) ||
-        (st = check_loop(ctx, op, (size_t)s->cout * s->kh * s->kw, t->tk)) ||
-        (st = check_buffer(ctx, op, w, "weights", z.weights)) ||
-        (st = check_buffer(ctx, op, a, "output gradient", z.column)) ||
-        (st = check_buffer(ctx, op, img, "input gradient", z.image)))
-        return st;
     const segcl_conv_epilogue none = {0};
     if (!ep)
         ep = &none;
-    if (ep->relu || ep->scale || ep->shift)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "%s: only beta and bias apply to a data gradient (not ReLU, scale or "
-                          "shift)",
-                          op);
-    if (ep->bias && (st = check_buffer(ctx, op, ep->bias, "bias", s->cin)))
+    if ((st = begin_call(ctx, op, s, operands, &c)) ||
+        (st = check_loop(ctx, op, (size_t)s->cout * s->kh * s->kw, c.t->tk)) ||
+        (st = segcl_conv_data_grad_epilogue_check(ctx, op, ep)) ||
+        (ep->bias && (st = check_buffer(ctx, op, ep->bias, "bias", s->cin))))
         return st;
+    const segcl_conv_tile *t = c.t;
     /* phase (0, 0) has the most output pixels: ceil(h / stride) x ceil(w / stride) */
     const size_t n = (size_t)s->images * ((s->h + s->stride - 1) / s->stride) *
                      ((s->w + s->stride - 1) / s->stride);
@@ -319,7 +342,7 @@ segcl_status segcl_conv_gpu_data_grad(segcl_context *ctx, segcl_workspace *ws,
                               groups_of(s->cin, t->tm) * (t->tm / t->wm),
                               (size_t)s->stride * s->stride};
     const size_t local[3] = {t->tn / t->wn, t->tm / t->wm, 1};
-    return segcl_run(ctx, "conv_gpu", options, "conv_gpu_data_grad", 3, global, local,
+    return segcl_run(ctx, "conv_gpu", c.options, "conv_gpu_data_grad", 3, global, local,
                      SEGCL_ARGS(SEGCL_ARG(w), SEGCL_ARG(a), SEGCL_ARG(img), SEGCL_ARG(s->images),
                                 SEGCL_ARG(s->cin), SEGCL_ARG(s->h), SEGCL_ARG(s->w),
                                 SEGCL_ARG(s->cout), SEGCL_ARG(s->ho), SEGCL_ARG(s->wo),
@@ -371,16 +394,15 @@ segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
                                         cl_mem dw, float beta)
 {
     static const char op[] = "segcl_conv_gpu_weight_grad";
-    conv_sizes z;
-    const segcl_conv_tile *t;
-    char options[128];
+    const conv_operand operands[3] = {{a, "output gradient", ROLE_COLUMN},
+                                      {x, "input", ROLE_IMAGE},
+                                      {dw, "weight gradient", ROLE_WEIGHTS}};
+    conv_call c;
     segcl_status st;
-    if ((st = check_shape(ctx, op, s, &z)) ||
-        (st = tile_options(ctx, options, sizeof options, &t)) ||
-        (st = check_buffer(ctx, op, a, "output gradient", z.column)) ||
-        (st = check_buffer(ctx, op, x, "input", z.image)) ||
-        (st = check_buffer(ctx, op, dw, "weight gradient", z.weights)))
+    if ((st = begin_call(ctx, op, s, operands, &c)))
         return st;
+    const segcl_conv_tile *t = c.t;
+    const conv_sizes z = c.z;
     cl_uint chunk, splits = wgrad_splits(ctx, t, s, z.k, &chunk);
     cl_mem slabs;
     if ((size_t)splits * z.weights > INT32_MAX)
@@ -394,7 +416,7 @@ segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
     const size_t global[3] = {groups_of(z.k, t->tn) * (t->tn / t->wn),
                               groups_of(s->cout, t->tm) * (t->tm / t->wm), splits};
     const size_t local[3] = {t->tn / t->wn, t->tm / t->wm, 1};
-    if ((st = segcl_run(ctx, "conv_gpu", options, "conv_gpu_weight_grad", 3, global, local,
+    if ((st = segcl_run(ctx, "conv_gpu", c.options, "conv_gpu_weight_grad", 3, global, local,
                         SEGCL_ARGS(SEGCL_ARG(a), SEGCL_ARG(x), SEGCL_ARG(slabs),
                                    SEGCL_ARG(s->images), SEGCL_ARG(s->cin), SEGCL_ARG(s->h),
                                    SEGCL_ARG(s->w), SEGCL_ARG(s->cout), SEGCL_ARG(s->ho),
@@ -403,7 +425,7 @@ segcl_status segcl_conv_gpu_weight_grad(segcl_context *ctx, segcl_workspace *ws,
         return st;
     const cl_uint count = (cl_uint)z.weights;
     const size_t sum_global[1] = {count};
-    return segcl_run(ctx, "conv_gpu", options, "conv_gpu_sum_slabs", 1, sum_global, NULL,
+    return segcl_run(ctx, "conv_gpu", c.options, "conv_gpu_sum_slabs", 1, sum_global, NULL,
                      SEGCL_ARGS(SEGCL_ARG(slabs), SEGCL_ARG(splits), SEGCL_ARG(count),
                                 SEGCL_ARG(dw), SEGCL_ARG(beta)));
 }
