@@ -19,35 +19,6 @@ static test_fixture fx; /* the group's temporary folder and context (test_util.h
 static segcl_context *ctx;
 static const char *const tmp = fx.temp;
 
-/* A model of `classes` classes with BatchNorm statistics from training passes, saved as a
- * segcl checkpoint for 32 x 32 inputs. */
-static void make_checkpoint(int classes, const char *path)
-{
-    segcl_model_config cfg = {SEGCL_ARCH_UNET, classes, 4, 2, 3};
-    segcl_model *m;
-    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
-    assert_ok(ctx, segcl_model_init(m, 17 + (uint64_t)classes));
-    int64_t shape[4] = {2, 3, 32, 32};
-    segcl_tensor *x, *logits;
-    assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, shape, &x));
-    float *v = malloc(x->numel * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < x->numel; i++)
-        v[i] = (float)sin((double)i * 0.37) * 2.0f;
-    assert_ok(ctx, segcl_tensor_write(x, v, x->numel));
-    assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
-    free(v);
-    segcl_tensor_destroy(x);
-    segcl_run_config meta;
-    segcl_run_config_defaults(&meta);
-    meta.from_segcl = true;
-    meta.model = cfg;
-    meta.size = 32;
-    meta.classes_loss = classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
-    segcl_model_destroy(m);
-}
-
 /* A photo-like test image of w x h, RGB. */
 static uint8_t *photo(int w, int h)
 {
@@ -81,7 +52,7 @@ static void test_pixels_binary(void **state)
     (void)state;
     char ckpt[400];
     snprintf(ckpt, sizeof ckpt, "%s/binary.safetensors", tmp);
-    make_checkpoint(1, ckpt);
+    test_small_unet_checkpoint(ctx, 1, 17, ckpt);
     segcl_predictor *p;
     segcl_predictor_options o;
     segcl_predictor_default_options(&o);
@@ -140,7 +111,7 @@ static void test_pixels_classes_and_palette(void **state)
     char ckpt[400], pal[400];
     snprintf(ckpt, sizeof ckpt, "%s/three.safetensors", tmp);
     snprintf(pal, sizeof pal, "%s/palette.txt", tmp);
-    make_checkpoint(3, ckpt);
+    test_small_unet_checkpoint(ctx, 3, 17, ckpt);
     FILE *f = fopen(pal, "w");
     assert_non_null(f);
     fputs("# background, person, bag\n#000000\n255 0 0\n\n#00c0ff\n", f);

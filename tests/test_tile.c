@@ -19,35 +19,6 @@ static segcl_context *ctx;
 static const char *const tmp = fx.temp;
 static char binary[400], three[400]; /* checkpoints: 1 and 3 classes, depth 2 (multiple 4) */
 
-/* A U-Net of width 4 and depth 2 with BatchNorm statistics from a training pass, saved for
- * 32 x 32 inputs. */
-static void make_checkpoint(int classes, const char *path)
-{
-    segcl_model_config cfg = {SEGCL_ARCH_UNET, classes, 4, 2, 3};
-    segcl_model *m;
-    assert_ok(ctx, segcl_model_create(ctx, &cfg, &m));
-    assert_ok(ctx, segcl_model_init(m, 23 + (uint64_t)classes));
-    int64_t shape[4] = {2, 3, 32, 32};
-    segcl_tensor *x, *logits;
-    assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, shape, &x));
-    float *v = malloc(x->numel * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < x->numel; i++)
-        v[i] = (float)sin((double)i * 0.37) * 2.0f;
-    assert_ok(ctx, segcl_tensor_write(x, v, x->numel));
-    assert_ok(ctx, segcl_model_forward(m, x, true, &logits));
-    free(v);
-    segcl_tensor_destroy(x);
-    segcl_run_config meta;
-    segcl_run_config_defaults(&meta);
-    meta.from_segcl = true;
-    meta.model = cfg;
-    meta.size = 32;
-    meta.classes_loss = classes == 1 ? SEGCL_LOSS_BCE : SEGCL_LOSS_CE;
-    assert_ok(ctx, segcl_run_checkpoint_save(ctx, path, m, &meta));
-    segcl_model_destroy(m);
-}
-
 /* A photo-like RGB image of w x h with structure at several scales. */
 static uint8_t *photo(int w, int h)
 {
@@ -346,8 +317,8 @@ static int setup(void **state)
     ctx = fx.ctx;
     snprintf(binary, sizeof binary, "%s/binary.safetensors", tmp);
     snprintf(three, sizeof three, "%s/three.safetensors", tmp);
-    make_checkpoint(1, binary);
-    make_checkpoint(3, three);
+    test_small_unet_checkpoint(ctx, 1, 23, binary);
+    test_small_unet_checkpoint(ctx, 3, 23, three);
     return 0;
 }
 
