@@ -63,12 +63,36 @@ static segcl_status scratch(segcl_workspace *ws, size_t floats, cl_mem *out)
                                    floats * sizeof(float), out);
 }
 
+/* Product ga with image i's input as B: the input itself (1x1, stride 1), its columns packed
+ * in panels for the CPU GEMM (panel_kernel names the packing; NULL: not packed), or its
+ * columns (K x P) for CLBlast. */
+static segcl_status image_product(segcl_context *ctx, segcl_workspace *ws,
+                                  const segcl_conv_shape *s, cl_mem x, cl_uint i, cl_mem col,
+                                  const char *panel_kernel, segcl_gemm_args *ga)
+{
+    const cl_uint at = (cl_uint)(i * ((size_t)s->cin * s->h * s->w));
+    segcl_status st;
+    if (direct(s)) {
+        ga->b = x;
+        ga->b_offset = at;
+        return segcl_gemm(ctx, ws, ga);
+    }
+    if (panel_kernel) {
+        st = columns(ctx, s, panel_kernel, x, at, col);
+        return st ? st : segcl_gemm_prepacked_b(ctx, ws, ga, col);
+    }
+    if ((st = columns(ctx, s, "im2col", x, at, col)))
+        return st;
+    ga->b = col;
+    return segcl_gemm(ctx, ws, ga);
+}
+
 segcl_status segcl_conv_columns_forward(segcl_context *ctx, segcl_workspace *ws,
                                         const segcl_conv_shape *s, cl_mem w, cl_mem x, cl_mem y,
                                         float beta)
 {
     const size_t pixels = (size_t)s->ho * s->wo, k = rows_of(s);
-    const size_t plane_in = (size_t)s->cin * s->h * s->w, plane_out = (size_t)s->cout * pixels;
+    const size_t plane_out = (size_t)s->cout * pixels;
     const bool panels = !direct(s) && segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU;
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
@@ -79,17 +103,7 @@ segcl_status segcl_conv_columns_forward(segcl_context *ctx, segcl_workspace *ws,
         segcl_gemm_args ga = {.m = s->cout, .n = pixels, .k = k, .alpha = 1.0f, .beta = beta,
                               .a = w, .lda = k, .ldb = pixels, .c = y,
                               .c_offset = i * plane_out, .ldc = pixels};
-        if (direct(s)) {
-            ga.b = x;
-            ga.b_offset = i * plane_in;
-            st = segcl_gemm(ctx, ws, &ga);
-        } else if (panels) {
-            if (!(st = columns(ctx, s, "im2col_panels", x, (cl_uint)(i * plane_in), col)))
-                st = segcl_gemm_prepacked_b(ctx, ws, &ga, col);
-        } else if (!(st = columns(ctx, s, "im2col", x, (cl_uint)(i * plane_in), col))) {
-            ga.b = col;
-            st = segcl_gemm(ctx, ws, &ga);
-        }
+        st = image_product(ctx, ws, s, x, i, col, panels ? "im2col_panels" : NULL, &ga);
     }
     return st;
 }
@@ -99,7 +113,7 @@ segcl_status segcl_conv_columns_weight_grad(segcl_context *ctx, segcl_workspace 
                                             cl_mem dw, float beta)
 {
     const size_t pixels = (size_t)s->ho * s->wo, k = rows_of(s);
-    const size_t plane_in = (size_t)s->cin * s->h * s->w, plane_out = (size_t)s->cout * pixels;
+    const size_t plane_out = (size_t)s->cout * pixels;
     const bool panels = !direct(s) && segcl_gemm_get_backend(ctx) == SEGCL_GEMM_CPU;
     cl_mem col = NULL;
     segcl_status st = SEGCL_OK;
@@ -111,17 +125,8 @@ segcl_status segcl_conv_columns_weight_grad(segcl_context *ctx, segcl_workspace 
                               .alpha = 1.0f, .beta = i == 0 ? beta : 1.0f, .a = a,
                               .a_offset = i * plane_out, .lda = pixels, .ldb = pixels, .c = dw,
                               .ldc = k};
-        if (direct(s)) {
-            ga.b = x;
-            ga.b_offset = i * plane_in;
-            st = segcl_gemm(ctx, ws, &ga);
-        } else if (panels) { /* packed as col^T (P x K) */
-            if (!(st = columns(ctx, s, "im2col_panels_t", x, (cl_uint)(i * plane_in), col)))
-                st = segcl_gemm_prepacked_b(ctx, ws, &ga, col);
-        } else if (!(st = columns(ctx, s, "im2col", x, (cl_uint)(i * plane_in), col))) {
-            ga.b = col;
-            st = segcl_gemm(ctx, ws, &ga);
-        }
+        /* packed as col^T (P x K) for the CPU GEMM */
+        st = image_product(ctx, ws, s, x, i, col, panels ? "im2col_panels_t" : NULL, &ga);
     }
     return st;
 }
