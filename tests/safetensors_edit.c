@@ -27,8 +27,11 @@ void write_safetensors(const char *path, const char *header, size_t data_len)
     fclose(f);
 }
 
-/* Replaces one metadata value of a safetensors file, keeping the tensors. */
-void rewrite_metadata(const char *src, const char *dst, const char *key, const char *value)
+/* Reads src's header, lets edit change it, and writes dst: the new header (padded to 8 bytes)
+ * over src's tensor bytes, whose offsets stay valid. */
+static void edit_header(const char *src, const char *dst, void (*edit)(json_t *, const char *,
+                                                                        const char *),
+                        const char *a, const char *b)
 {
     FILE *f = fopen(src, "rb");
     assert_non_null(f);
@@ -44,12 +47,11 @@ void rewrite_metadata(const char *src, const char *dst, const char *key, const c
     json_error_t jerr;
     json_t *header = json_loadb((const char *)bytes + 8, hlen, 0, &jerr);
     assert_non_null(header);
-    json_t *md = json_object_get(header, "__metadata__");
-    assert_non_null(md);
-    assert_int_equal(json_object_set_new(md, key, json_string(value)), 0);
+    edit(header, a, b);
     char *text = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t tlen = strlen(text), padded = (tlen + 7) / 8 * 8;
     f = fopen(dst, "wb");
+    assert_non_null(f);
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
@@ -62,4 +64,36 @@ void rewrite_metadata(const char *src, const char *dst, const char *key, const c
     free(text);
     json_decref(header);
     free(bytes);
+}
+
+static void set_metadata(json_t *header, const char *key, const char *value)
+{
+    json_t *md = json_object_get(header, "__metadata__");
+    assert_non_null(md);
+    assert_int_equal(json_object_set_new(md, key, json_string(value)), 0);
+}
+
+static void remove_prefixed(json_t *header, const char *prefix, const char *unused)
+{
+    (void)unused;
+    const char *key;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe(header, tmp, key, value)
+    {
+        if (!strncmp(key, prefix, strlen(prefix)))
+            json_object_del(header, key);
+    }
+}
+
+/* Replaces one metadata value of a safetensors file, keeping the tensors. */
+void rewrite_metadata(const char *src, const char *dst, const char *key, const char *value)
+{
+    edit_header(src, dst, set_metadata, key, value);
+}
+
+/* Leaves out of the header every tensor whose name starts with prefix. */
+void drop_tensors(const char *src, const char *dst, const char *prefix)
+{
+    edit_header(src, dst, remove_prefixed, prefix, NULL);
 }

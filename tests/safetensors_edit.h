@@ -11,5 +11,7 @@
 void write_safetensors(const char *path, const char *header, size_t data_len);
 /* Replaces one metadata value of a safetensors file, keeping the tensors. */
 void rewrite_metadata(const char *src, const char *dst, const char *key, const char *value);
+/* Leaves out of the header every tensor whose name starts with prefix (the bytes stay). */
+void drop_tensors(const char *src, const char *dst, const char *prefix);
 
 #endif

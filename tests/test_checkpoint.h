@@ -19,7 +19,8 @@ static inline segcl_status test_checkpoint_load(segcl_context *ctx, const char *
 {
     segcl_run_config local;
     segcl_status st = segcl_run_config_read(ctx, path, config ? config : &local);
-    return st ? st : segcl_checkpoint_load(ctx, path, model, load_optimizer);
+    return st ? st : segcl_checkpoint_load(ctx, path, model,
+                                          load_optimizer ? SEGCL_CHECKPOINT_MOMENTS : 0);
 }
 
 /* A U-Net of `classes` classes, width 4 and depth 2, initialised from seed, with BatchNorm

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,248 @@ static void test_person_layout_and_empty_validation(void **state)
     assert_int_equal(access(path, R_OK), 0);
 }
 
+/* A whole file (free it) and its length; NULL when it cannot be read. */
+static unsigned char *bytes_of(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+/* images/<from> and masks/<from> of a pair folder linked under another name: a pair added. */
+static void link_pair(const char *dir, const char *from, const char *to)
+{
+    const char *sub[] = {"images", "masks"};
+    for (int i = 0; i < 2; i++) {
+        char a[700], b[700];
+        snprintf(a, sizeof a, "%s/%s/%s", dir, sub[i], from);
+        snprintf(b, sizeof b, "%s/%s/%s", dir, sub[i], to);
+        assert_int_equal(link(a, b), 0);
+    }
+}
+
+static void unlink_pair(const char *dir, const char *name)
+{
+    const char *sub[] = {"images", "masks"};
+    for (int i = 0; i < 2; i++) {
+        char a[700];
+        snprintf(a, sizeof a, "%s/%s/%s", dir, sub[i], name);
+        assert_int_equal(unlink(a), 0);
+    }
+}
+
+/* A resumed run and `eval --split val` use the data the run started with, or refuse and say
+ * what changed: pairs added, pairs modified. The data path is stored absolute, so another
+ * working folder changes nothing (issue 18). */
+static void test_run_checks_its_data(void **state)
+{
+    (void)state;
+    char data_dir[400], out[400], path[700], cwd[1024];
+    snprintf(data_dir, sizeof data_dir, "%s/changing", tmp);
+    assert_ok(ctx, segcl_synth(ctx, data_dir, 12, 16, 5));
+    snprintf(out, sizeof out, "%s/data-run", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    segcl_dataset *ds = NULL;
+    /* started from the data's own folder, with a relative path */
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(tmp), 0);
+    base_options(&o, out);
+    o.data_dir = "changing";
+    segcl_status st = segcl_train(ctx, &o, &s);
+    assert_int_equal(chdir(cwd), 0);
+    assert_ok(ctx, st);
+    segcl_train_options r;
+    segcl_train_default_options(&r);
+    r.resume_dir = out;
+
+    /* pairs added since: resuming would re-split, evaluating would score other images */
+    link_pair(data_dir, "synth0003.png", "zz_added.png");
+    st = segcl_train(ctx, &r, &s);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "zz_added.png"))
+        fail_msg("resume after a pair was added: status %d (%s)", st, segcl_context_error(ctx));
+    assert_null(strchr(segcl_context_error(ctx), '\n'));
+    st = segcl_dataset_open_run(ctx, out, "val", &ds);
+    segcl_dataset_destroy(ds);
+    ds = NULL;
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "zz_added.png"))
+        fail_msg("eval --split val after a pair was added: status %d (%s)", st,
+                 segcl_context_error(ctx));
+
+    /* the path in args.json is absolute: from here (not the data's folder) it is the same data */
+    snprintf(path, sizeof path, "%s/args.json", out);
+    char *args = test_read_file(path);
+    assert_non_null(args);
+    if (!strstr(args, "\"path\": \"/"))
+        fail_msg("args.json keeps a relative data path:\n%s", args);
+    free(args);
+    /* the pair gone again: the data is the run's, and both work */
+    unlink_pair(data_dir, "zz_added.png");
+    assert_ok(ctx, segcl_train(ctx, &r, &s));
+    assert_ok(ctx, segcl_dataset_open_run(ctx, out, "val", &ds));
+    assert_int_equal(segcl_dataset_size(ds), 3);
+    segcl_dataset_destroy(ds);
+    ds = NULL;
+
+    /* a file rewritten in place (same names): the fingerprint's sizes and times see it */
+    snprintf(path, sizeof path, "%s/masks/synth0005.png", data_dir);
+    struct timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    st = segcl_train(ctx, &r, &s);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "modified"))
+        fail_msg("resume after a mask changed: status %d (%s)", st, segcl_context_error(ctx));
+    assert_string_equal(segcl_context_error_setting(ctx), "allow_changed_data");
+
+    /* allowed: the run goes on, with a warning saying what changed */
+    link_pair(data_dir, "synth0003.png", "zz_added.png");
+    segcl_context_set_allow_changed_data(ctx, true);
+    line_count = 0;
+    st = segcl_train(ctx, &r, &s);
+    assert_ok(ctx, st);
+    assert_true(find_line("zz_added.png", NULL) >= 0);
+    line_count = 0;
+    assert_ok(ctx, segcl_dataset_open_run(ctx, out, "val", &ds));
+    segcl_dataset_destroy(ds);
+    ds = NULL;
+    assert_true(find_line("zz_added.png", NULL) >= 0);
+    segcl_context_set_allow_changed_data(ctx, false);
+    unlink_pair(data_dir, "zz_added.png");
+
+    /* a run folder of an older segcl (no fingerprint) still works, with a warning that its data
+     * cannot be checked */
+    snprintf(path, sizeof path, "%s/args.json", out);
+    args = test_read_file(path);
+    assert_non_null(args);
+    char *at = strstr(args, "\"fingerprint\"");
+    assert_non_null(at);
+    memcpy(at, "\"fingerprinx\"", 13);
+    test_write_text(path, args);
+    free(args);
+    line_count = 0;
+    assert_ok(ctx, segcl_dataset_open_run(ctx, out, "val", &ds));
+    segcl_dataset_destroy(ds);
+    assert_true(find_line("cannot be checked", NULL) >= 0);
+}
+
+/* A run that failed before its first checkpoint (args.json written, then the device ran out of
+ * memory) starts again in the same folder; resuming a folder that does not exist creates
+ * nothing (issue 18). */
+static void test_stuck_run_folder(void **state)
+{
+    (void)state;
+    char out[400], path[700];
+    snprintf(out, sizeof out, "%s/stuck", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    /* what a run that failed in its first epoch leaves: args.json and the lock */
+    const char *gone[] = {"checkpoint.safetensors", "best.safetensors", "metrics.csv",
+                          "curves.svg"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, gone[i]);
+        unlink(path);
+    }
+    segcl_train_options r;
+    segcl_train_default_options(&r);
+    r.resume_dir = out;
+    assert_int_not_equal(segcl_train(ctx, &r, &s), SEGCL_OK);
+    assert_non_null(strstr(segcl_context_error(ctx), "start it again"));
+    base_options(&o, out);
+    line_count = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 1);
+    assert_true(find_line("before its first checkpoint", NULL) >= 0);
+    /* a finished run is still refused */
+    assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_STATE);
+
+    char missing[500];
+    snprintf(missing, sizeof missing, "%s/never/run", tmp);
+    r.resume_dir = missing;
+    assert_int_not_equal(segcl_train(ctx, &r, &s), SEGCL_OK);
+    assert_non_null(strstr(segcl_context_error(ctx), missing));
+    snprintf(path, sizeof path, "%s/never", tmp);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* Export and prediction never write over a run's checkpoint, best model, args.json or
+ * metrics.csv, whatever name leads there (issue 18). */
+static void test_run_files_are_never_outputs(void **state)
+{
+    (void)state;
+    char out[400], other[400], ckpt[700], best[700], args[700], metrics[700], link_best[700],
+        other_ckpt[700], path[700];
+    snprintf(out, sizeof out, "%s/guarded", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    snprintf(best, sizeof best, "%s/best.safetensors", out);
+    snprintf(args, sizeof args, "%s/args.json", out);
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", out);
+    snprintf(link_best, sizeof link_best, "%s/best-link.safetensors", tmp);
+    assert_int_equal(symlink(best, link_best), 0);
+    /* another run's folder: its checkpoint is no output either */
+    snprintf(other, sizeof other, "%s/other-run", tmp);
+    assert_int_equal(mkdir(other, 0755), 0);
+    snprintf(path, sizeof path, "%s/args.json", other);
+    test_write_text(path, "{}\n");
+    snprintf(other_ckpt, sizeof other_ckpt, "%s/checkpoint.safetensors", other);
+    test_write_text(other_ckpt, "a checkpoint\n");
+    const char *files[] = {ckpt, best, args, metrics, other_ckpt};
+    unsigned char *before[5];
+    size_t len[5];
+    for (int i = 0; i < 5; i++)
+        assert_non_null(before[i] = bytes_of(files[i], &len[i]));
+    const struct {
+        const char *model, *target;
+        bool onnx;
+    } cases[] = {{ckpt, best, false},   {out, ckpt, true},       {out, args, true},
+                 {ckpt, metrics, false}, {ckpt, link_best, false}, {out, other_ckpt, false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        segcl_status st = cases[i].onnx ? segcl_export_onnx(ctx, cases[i].model, cases[i].target)
+                                        : segcl_export_weights(ctx, cases[i].model, cases[i].target);
+        if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), cases[i].target))
+            fail_msg("export %s to %s: status %d (%s)", cases[i].model, cases[i].target, st,
+                     segcl_context_error(ctx));
+    }
+    /* prediction into a folder where an output's name leads to the run's checkpoint */
+    char pred[500], image[700];
+    snprintf(pred, sizeof pred, "%s/guarded-pred", tmp);
+    assert_int_equal(mkdir(pred, 0755), 0);
+    snprintf(path, sizeof path, "%s/synth0000_mask.png", pred);
+    assert_int_equal(symlink(ckpt, path), 0);
+    snprintf(image, sizeof image, "%s/images/synth0000.png", synth);
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, out, NULL, &p));
+    const char *inputs[] = {image};
+    segcl_status st = segcl_predict_files(p, inputs, 1, pred, false, NULL, NULL);
+    segcl_predictor_destroy(p);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "synth0000_mask.png"))
+        fail_msg("predict over the checkpoint: status %d (%s)", st, segcl_context_error(ctx));
+    for (int i = 0; i < 5; i++) {
+        size_t n;
+        unsigned char *after = bytes_of(files[i], &n);
+        assert_non_null(after);
+        if (n != len[i] || memcmp(after, before[i], n))
+            fail_msg("%s was changed", files[i]);
+        free(after);
+        free(before[i]);
+    }
+    /* anywhere else, export writes */
+    snprintf(path, sizeof path, "%s/exported-fine.safetensors", tmp);
+    assert_ok(ctx, segcl_export_weights(ctx, ckpt, path));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -338,6 +581,9 @@ int main(void)
         cmocka_unit_test(test_dataset_check),
         cmocka_unit_test(test_run_folder),
         cmocka_unit_test(test_person_layout_and_empty_validation),
+        cmocka_unit_test(test_run_checks_its_data),
+        cmocka_unit_test(test_stuck_run_folder),
+        cmocka_unit_test(test_run_files_are_never_outputs),
     };
     return cmocka_run_group_tests_name("datasets", tests, setup, teardown);
 }

@@ -183,7 +183,7 @@ static void logits_of(segcl_context *ctx, const char *path, const float *hx, flo
     segcl_model *m;
     assert_ok(ctx, segcl_run_config_read(ctx, path, &meta));
     assert_ok(ctx, segcl_model_create(ctx, &meta.model, &m));
-    assert_ok(ctx, segcl_checkpoint_load(ctx, path, m, false));
+    assert_ok(ctx, segcl_checkpoint_load(ctx, path, m, 0));
     int64_t xs[4] = {IMAGES, 3, SIDE, SIDE};
     segcl_tensor *x, *logits;
     assert_ok(ctx, segcl_tensor_create(ctx, "x", 4, xs, &x));

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/data.h"
@@ -277,6 +278,95 @@ static void test_resume_refuses_tampered_metadata(void **state)
                      segcl_context_error(ctx));
         assert_message_names(cases[i][0]);
     }
+}
+
+/* A resumed run continues exactly or not at all: a checkpoint that lacks the optimizer state
+ * its settings need (Adam's m and v) is refused, naming the file; prediction from it works. */
+static void test_resume_needs_optimizer_state(void **state)
+{
+    (void)state;
+    char out[600], ckpt[700], saved[700];
+    snprintf(out, sizeof out, "%s/moments", tmp_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    snprintf(saved, sizeof saved, "%s/moments.safetensors", tmp_dir);
+    segcl_train_options o;
+    segcl_train_summary s;
+    segcl_train_default_options(&o);
+    o.data_dir = synth_dir;
+    o.out_dir = out;
+    o.width = 4;
+    o.depth = 2;
+    o.size = 32;
+    o.batch = 4;
+    o.epochs = 1;
+    o.val_fraction = 0.25f;
+    o.overlays = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    /* one more epoch to go, so that resuming takes steps */
+    rewrite_metadata(ckpt, saved, "epochs", "2");
+    const char *dropped[] = {"optimizer.m.", "optimizer.v.", "optimizer."};
+    for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
+        drop_tensors(saved, ckpt, dropped[i]);
+        segcl_train_default_options(&o);
+        o.resume_dir = out;
+        segcl_status st = segcl_train(ctx, &o, &s);
+        if (st != SEGCL_ERROR_FORMAT)
+            fail_msg("without %s*: status %d (%s)", dropped[i], st, segcl_context_error(ctx));
+        assert_message_names(ckpt);
+        assert_message_names("optimizer");
+        /* prediction, evaluation and export need no optimizer state */
+        segcl_predictor *p;
+        assert_ok(ctx, segcl_predictor_open(ctx, ckpt, NULL, &p));
+        segcl_predictor_destroy(p);
+    }
+    /* with its state, the same checkpoint resumes */
+    rename(saved, ckpt);
+    segcl_train_default_options(&o);
+    o.resume_dir = out;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 2);
+}
+
+/* Metadata has bounds: an args.json over 4 MiB and a checkpoint header over 8 MiB are refused
+ * at once, by their size, before anything is parsed. */
+static void test_metadata_size_limits(void **state)
+{
+    (void)state;
+    char run[600], path[700];
+    snprintf(run, sizeof run, "%s/big-args", tmp_dir);
+    assert_int_equal(mkdir(run, 0755), 0);
+    snprintf(path, sizeof path, "%s/args.json", run);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"data\": {\"format\": \"folder\", \"path\": \"%s\"}, \"padding\": \"", synth_dir);
+    for (int i = 0; i < (5 << 20); i++)
+        fputc('x', f);
+    fputs("\", \"split\": {\"validation\": [], \"training\": []}}\n", f);
+    fclose(f);
+    segcl_dataset *ds = NULL;
+    segcl_status st = segcl_dataset_open_run(ctx, run, "all", &ds);
+    segcl_dataset_destroy(ds);
+    if (st != SEGCL_ERROR_FORMAT && st != SEGCL_ERROR_IO)
+        fail_msg("a 5 MiB args.json: status %d (%s)", st, segcl_context_error(ctx));
+    assert_message_names(path);
+    assert_message_names("MiB");
+
+    /* a valid safetensors header, 9 MiB of it metadata */
+    size_t pad = 9u << 20;
+    char *header = malloc(pad + 64);
+    assert_non_null(header);
+    int n = snprintf(header, 64, "{\"__metadata__\": {\"pad\": \"");
+    memset(header + n, 'y', pad);
+    strcpy(header + n + pad, "\"}}");
+    snprintf(path, sizeof path, "%s/big-header.safetensors", tmp_dir);
+    write_safetensors(path, header, 0);
+    free(header);
+    segcl_metadata md = {0};
+    st = segcl_checkpoint_read_metadata(ctx, path, &md, NULL);
+    segcl_metadata_clear(&md);
+    if (st != SEGCL_ERROR_FORMAT)
+        fail_msg("a 9 MiB header: status %d (%s)", st, segcl_context_error(ctx));
+    assert_message_names(path);
 }
 
 /* ---- the loader refuses batches it does not have ---- */
@@ -554,6 +644,8 @@ int main(void)
         cmocka_unit_test(test_predictor_bad_settings),
         cmocka_unit_test(test_train_option_ranges),
         cmocka_unit_test(test_resume_refuses_tampered_metadata),
+        cmocka_unit_test(test_resume_needs_optimizer_state),
+        cmocka_unit_test(test_metadata_size_limits),
         cmocka_unit_test(test_loader_index_checked),
         cmocka_unit_test(test_sweep_dataset_open),
         cmocka_unit_test(test_sweep_loader),

@@ -470,9 +470,22 @@ static void test_bad_options(void **state)
     base_options(&o, out);
     o.loss = "focal";
     assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    /* resuming a folder that does not exist: an error, and nothing created (this wrote
+     * /nonexistent/segcl-run/.lock when the tests ran as root) */
+    char missing[500];
+    snprintf(missing, sizeof missing, "%s/no-such-run", tmp);
     segcl_train_default_options(&o);
-    o.resume_dir = "/nonexistent/segcl-run";
+    o.resume_dir = missing;
     assert_int_equal(segcl_train(ctx, &o, &s), SEGCL_ERROR_IO);
+    assert_int_not_equal(access(missing, F_OK), 0);
+    /* every error leaves a cleared summary, the NULL-argument ones included */
+    static const segcl_train_summary cleared = {.failed_rank = -1};
+    memset(&s, 0x5a, sizeof s);
+    assert_int_equal(segcl_train(NULL, &o, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_memory_equal(&s, &cleared, sizeof s);
+    memset(&s, 0x5a, sizeof s);
+    assert_int_equal(segcl_train(ctx, NULL, &s), SEGCL_ERROR_INVALID_ARGUMENT);
+    assert_memory_equal(&s, &cleared, sizeof s);
     /* a truncated checkpoint cannot be used to predict: one clear error */
     char path[1024];
     snprintf(path, sizeof path, "%s/trunc.safetensors", tmp);

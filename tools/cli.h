@@ -16,10 +16,12 @@ typedef struct global_options {
     segcl_precision precision; /* --precision of predict, eval and bench */
 } global_options;
 
-/* How images are read: --strict and --max-pixels, shared by train, predict and eval. */
+/* How images are read: --strict and --max-pixels, shared by train, predict and eval; and
+ * whether a run's data may have changed. */
 typedef struct cli_reading {
     bool strict;
     uint64_t max_pixels;
+    bool allow_changed_data; /* --allow-changed-data: train --resume and eval of a run's split */
 } cli_reading;
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

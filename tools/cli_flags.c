@@ -11,6 +11,7 @@
 static const struct {
     const char *setting, *flag;
 } flags[] = {
+    {"allow_changed_data", "--allow-changed-data"},
     {"arch", "--arch"},
     {"augment", "--augment"},
     {"batch", "--batch"},

@@ -61,11 +61,14 @@ void cli_eval_help(FILE *out)
             "usage: segcl [--device N] eval --model CKPT --data DIR [--format F] [--json]\n"
             "       segcl [--device N] eval --model CKPT --images DIR --masks DIR [--json]\n"
             "       segcl [--device N] eval [--split val|train|all] RUN_DIR [--json]\n"
+            "                         [--allow-changed-data]\n"
             "\n"
             "Mean and per-image Dice, IoU and pixel accuracy of a model on a dataset (at the\n"
             "network's input size). Given a run folder, its best.safetensors is scored on the\n"
             "run's own data: --split val (the default there) takes exactly the images the run\n"
-            "validated on. Images whose masks hold no foreground have no Dice (nan) and are\n"
+            "validated on; data changed since the run started (pairs added, removed or\n"
+            "modified) is an error, or with --allow-changed-data a warning. Images whose\n"
+            "masks hold no foreground have no Dice (nan) and are\n"
             "left out of the mean Dice and IoU. --json prints one JSON object with dice, iou,\n"
             "pixel_accuracy, images and undefined. Model options as for predict.\n");
 }
@@ -83,7 +86,8 @@ void cli_export_help(FILE *out)
             "13) for ONNX Runtime, OpenCV's DNN module or a browser: input \"image\", float\n"
             "N x 3 x H x W normalised as in training ((rgb / 255 - mean) / std; H and W\n"
             "multiples of 2^depth, any batch), output \"logits\" N x classes x H x W; the\n"
-            "class count, mean, std and training size are in its metadata.\n");
+            "class count, mean, std and training size are in its metadata. Neither ever\n"
+            "writes over a run's checkpoint, best model, args.json or metrics.csv.\n");
 }
 
 int cli_cmd_export(const global_options *g, int argc, char **argv)
@@ -357,6 +361,8 @@ int cli_cmd_eval(const global_options *g, int argc, char **argv)
             json = true;
         } else if (!strcmp(argv[i], "--strict")) {
             reading.strict = true;
+        } else if (!strcmp(argv[i], "--allow-changed-data")) {
+            reading.allow_changed_data = true;
         } else if (model_option(argc, argv, &i, &po, &model, &rc) ||
                    precision_option(argc, argv, &i, g, &with, &rc) ||
                    cli_opt_str(argc, argv, &i, "--data", &data, &rc) ||

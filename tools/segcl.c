@@ -46,6 +46,7 @@ void cli_apply_reading(segcl_context *ctx, const cli_reading *reading)
 {
     segcl_context_set_strict(ctx, reading->strict);
     segcl_context_set_max_pixels(ctx, reading->max_pixels);
+    segcl_context_set_allow_changed_data(ctx, reading->allow_changed_data);
     segcl_context_set_warning_handler(ctx, print_warning, ctx);
 }
 

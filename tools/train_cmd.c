@@ -20,7 +20,10 @@ void cli_train_help(FILE *out)
             "Trains a segmentation network. RUN_DIR receives args.json (settings, data, split),\n"
             "checkpoint.safetensors (every epoch), best.safetensors (best validation Dice),\n"
             "metrics.csv, curves.svg and overlays/. A folder that already holds a run is\n"
-            "refused. Ctrl-C writes a checkpoint and stops; --resume continues exactly.\n"
+            "refused; one whose run failed before its first checkpoint is started again.\n"
+            "Ctrl-C writes a checkpoint and stops; --resume continues exactly, on the same\n"
+            "data: pairs added, removed or modified since the run started are an error that\n"
+            "says what changed (--allow-changed-data: go on anyway, with a warning).\n"
             "Every image/mask pair is checked before the first step and every problem listed.\n"
             "\n"
             "Data:\n"
@@ -37,6 +40,7 @@ void cli_train_help(FILE *out)
             "  --skip-bad            leave out unusable pairs (listed) instead of stopping\n"
             "  --strict              damaged images (a truncated JPEG) are errors, not warnings\n"
             "  --max-pixels N        refuse larger images (67108864)\n"
+            "  --allow-changed-data  with --resume: go on although the data changed (a warning)\n"
             "  --mean R,G,B --std R,G,B   normalisation of [0,1] pixels (0,0,0 / 1,1,1)\n"
             "Model:\n"
             "  --arch unet|segnet    (unet)\n"
@@ -177,7 +181,7 @@ static int parse_train(int argc, char **argv, segcl_train_options *o, cli_readin
     const char *other = NULL; /* an option besides --resume: not allowed with it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--resume", 8) != 0 && !other)
+        if (strncmp(a, "--resume", 8) != 0 && strcmp(a, "--allow-changed-data") != 0 && !other)
             other = a;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             cli_train_help(stdout);
@@ -190,6 +194,8 @@ static int parse_train(int argc, char **argv, segcl_train_options *o, cli_readin
             o->skip_bad = true;
         else if (!strcmp(a, "--strict"))
             reading->strict = true;
+        else if (!strcmp(a, "--allow-changed-data"))
+            reading->allow_changed_data = true;
         else if (!strcmp(a, "--no-shuffle"))
             o->shuffle = false;
         else if (!strcmp(a, "--nesterov"))

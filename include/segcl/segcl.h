@@ -210,6 +210,12 @@ SEGCL_API void segcl_context_set_strict(segcl_context *ctx, bool strict);
 /** Images with more pixels than this are refused before any pixel memory is allocated;
  *  0 restores the default, SEGCL_DEFAULT_MAX_PIXELS. */
 SEGCL_API void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels);
+
+/** A run's data that changed since the run started (pairs added, removed or modified; a split
+ *  that differs) stops segcl_train() resuming it and segcl_dataset_open_run() opening its
+ *  split, with an error that says what changed; with allow set, both go on with the data as
+ *  it is, with a warning. Error and warning concern the setting "allow_changed_data". */
+SEGCL_API void segcl_context_set_allow_changed_data(segcl_context *ctx, bool allow);
 #define SEGCL_DEFAULT_MAX_PIXELS (64ull << 20) /**< 64 Mpixel: 8192 x 8192, any phone photo */
 
 /** Number of OpenCL devices over all platforms. Enumerates on first use. */
@@ -296,7 +302,8 @@ SEGCL_API segcl_status segcl_dataset_open(segcl_context *ctx, const char *dir,
 SEGCL_API segcl_status segcl_dataset_open_pair(segcl_context *ctx, const char *images_dir,
                                                const char *masks_dir, segcl_dataset **out);
 /** The dataset of a training run, as its args.json records it, restricted to one split:
- *  "val" (the images the run validated on), "train", or "all". */
+ *  "val" (the images the run validated on), "train", or "all". Data that changed since the
+ *  run started is refused (see segcl_context_set_allow_changed_data). */
 SEGCL_API segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir,
                                               const char *split, segcl_dataset **out);
 SEGCL_API void segcl_dataset_destroy(segcl_dataset *ds);

@@ -87,6 +87,12 @@ void segcl_context_set_max_pixels(segcl_context *ctx, uint64_t max_pixels)
         ctx->diag.max_pixels = max_pixels;
 }
 
+void segcl_context_set_allow_changed_data(segcl_context *ctx, bool allow)
+{
+    if (ctx)
+        ctx->diag.allow_changed_data = allow;
+}
+
 static segcl_status status_of_cl(cl_int err)
 {
     switch (err) {

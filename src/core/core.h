@@ -53,6 +53,7 @@ typedef struct segcl_diag {
     const char *warning_setting; /* while the handler runs: the setting the warning concerns */
     bool strict;         /* decoder warnings are errors */
     uint64_t max_pixels; /* images larger than this are refused; 0: the default */
+    bool allow_changed_data; /* a run's data that changed is a warning, not an error */
 } segcl_diag;
 
 /* Allocates the message buffer up front, so a short message survives running out of memory

@@ -25,7 +25,7 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
     if (segcl_same_file(src, out_path))
         st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
                         "%s is the model itself: export to another file", out_path);
-    else
+    else if (!(st = segcl_run_output_check(ctx, out_path, src)))
         st = segcl_run_config_read(ctx, src, meta);
     if (!st && !meta->from_segcl)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
@@ -34,7 +34,7 @@ static segcl_status open_model(segcl_context *ctx, const char *model_path, const
                         src);
     if (!st && !(st = segcl_settings_check(ctx, meta, SEGCL_SETTINGS_MODEL, NULL)) &&
         !(st = segcl_model_create(ctx, &meta->model, model)))
-        st = segcl_checkpoint_load(ctx, src, *model, false);
+        st = segcl_checkpoint_load(ctx, src, *model, 0);
     if (st) {
         segcl_model_destroy(*model);
         *model = NULL;

@@ -102,6 +102,7 @@ void segcl_predictor_destroy(segcl_predictor *p)
     segcl_free(p->host_x);
     segcl_free(p->host_logits);
     segcl_free(p->tiled_logits);
+    segcl_free(p->model_file);
     segcl_free(p);
 }
 
@@ -185,6 +186,10 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
         goto error;
     }
     p->ctx = ctx;
+    if (!(p->model_file = segcl_strdup(path))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto error;
+    }
     if (options)
         p->opt = *options;
     else
@@ -193,7 +198,7 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
         p->opt.batch = 1;
     if ((st = check_options(p)) || (st = read_config(p, path)) || (st = segcl_tile_check(p)) ||
         (st = segcl_model_create(ctx, &p->meta.model, &p->model)) ||
-        (st = segcl_checkpoint_load(ctx, path, p->model, false)) || (st = alloc_batch(p)))
+        (st = segcl_checkpoint_load(ctx, path, p->model, 0)) || (st = alloc_batch(p)))
         goto error;
     const int classes = p->meta.model.classes;
     default_palette(p->palette);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "infer/predictor.h"
+#include "train/run_folder.h"
 
 /* data: (c, h, w) float32 as a .npy file. */
 static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int h,
@@ -249,6 +250,12 @@ static segcl_status write_instances(segcl_predictor *p, const segcl_image *photo
     return st;
 }
 
+/* An output must not be one of the files of the model's run (or of a run it lands in). */
+static segcl_status guard(segcl_predictor *p, const char *path)
+{
+    return segcl_run_output_check(p->ctx, path, p->model_file);
+}
+
 /* <stem>_logits.npy of image s of the batch: the network's output, or tiled, the blended
  * logits of the one image segcl_predict_pixels last ran. */
 static segcl_status write_logits(segcl_predictor *p, size_t s, const char *out_dir,
@@ -257,6 +264,9 @@ static segcl_status write_logits(segcl_predictor *p, size_t s, const char *out_d
     const size_t C = (size_t)p->meta.model.classes;
     const int S = p->side;
     snprintf(out->logits, sizeof out->logits, "%s/%s_logits.npy", out_dir, stem);
+    segcl_status st = guard(p, out->logits);
+    if (st)
+        return st;
     if (p->opt.tile)
         return write_npy(p->ctx, out->logits, p->tiled_logits, (int)C, p->tiled_h, p->tiled_w);
     return write_npy(p->ctx, out->logits, p->host_logits + s * C * S * S, (int)C, S, S);
@@ -288,7 +298,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         alpha[i] = (uint8_t)lroundf(maps->foreground[i] * 255.0f);
     if (p->opt.overlay != SEGCL_OVERLAY_NONE) {
         snprintf(out->overlay, sizeof out->overlay, "%s/%s_overlay.jpg", out_dir, stem);
-        if ((st = segcl_overlay(segcl_context_diag(ctx), photo, mask.pixels, p->opt.overlay,
+        if ((st = guard(p, out->overlay)) ||
+            (st = segcl_overlay(segcl_context_diag(ctx), photo, mask.pixels, p->opt.overlay,
                                 &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->overlay, &picture, 90)))
             goto done;
@@ -300,7 +311,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
                  stem);
         snprintf(out->instances_json, sizeof out->instances_json, "%s/%s_instances.json", out_dir,
                  stem);
-        if ((st = write_instances(p, photo, mask.pixels, input, out, &result->instances)))
+        if ((st = guard(p, out->instances_png)) || (st = guard(p, out->instances_json)) ||
+            (st = write_instances(p, photo, mask.pixels, input, out, &result->instances)))
             goto done;
         result->instances_png = out->instances_png;
         result->instances_json = out->instances_json;
@@ -309,7 +321,8 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
         goto done;
     if (p->opt.cutout) {
         snprintf(out->cutout, sizeof out->cutout, "%s/%s_cutout.png", out_dir, stem);
-        if ((st = segcl_cutout(segcl_context_diag(ctx), photo, alpha, &picture)) ||
+        if ((st = guard(p, out->cutout)) ||
+            (st = segcl_cutout(segcl_context_diag(ctx), photo, alpha, &picture)) ||
             (st = segcl_image_save_png(segcl_context_diag(ctx), out->cutout, &picture)))
             goto done;
         segcl_image_free(&picture);
@@ -317,13 +330,16 @@ static segcl_status write_outputs(segcl_predictor *p, size_t s, const segcl_imag
     }
     if (p->background.kind != SEGCL_BACKGROUND_NONE) {
         snprintf(out->composite, sizeof out->composite, "%s/%s_composite.jpg", out_dir, stem);
-        if ((st = segcl_composite(segcl_context_diag(ctx), photo, alpha, &p->background,
+        if ((st = guard(p, out->composite)) ||
+            (st = segcl_composite(segcl_context_diag(ctx), photo, alpha, &p->background,
                                   &picture)) ||
             (st = segcl_image_save_jpeg(segcl_context_diag(ctx), out->composite, &picture, 92)))
             goto done;
         segcl_image_free(&picture);
         result->composite = out->composite;
     }
+    if ((st = guard(p, out->mask)))
+        goto done;
     if (C == 1) {
         for (size_t i = 0; i < (size_t)w * h; i++)
             mask.pixels[i] = mask.pixels[i] ? 255 : 0;

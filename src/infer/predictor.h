@@ -14,6 +14,7 @@
 /* Made by segcl_predictor_open; read-only once open, but for the batch buffers. */
 struct segcl_predictor {
     segcl_context *ctx;
+    char *model_file; /* the checkpoint read: its run's files are never outputs */
     segcl_model *model;
     segcl_run_config meta;
     segcl_predictor_options opt;

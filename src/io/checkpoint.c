@@ -19,7 +19,9 @@
 
 #include "io/checkpoint.h"
 
-#define MAX_HEADER (64u << 20)
+/* A U-Net's header is a few KiB, a PyTorch state_dict of thousands of tensors about 1 MiB; the
+ * bound keeps a tampered header from costing gigabytes of parsing before it is refused. */
+#define MAX_HEADER (8u << 20)
 
 #ifdef SEGCL_TESTING
 /* Test hook for the kill -9 test: with SEGCL_TEST_KILL_IN_SAVE=N the process kills itself
@@ -271,6 +273,13 @@ static segcl_status parse_header(segcl_context *ctx, const char *path, FILE *f, 
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++)
         hlen |= (uint64_t)len_le[i] << (8 * i);
+    if (hlen > MAX_HEADER && hlen <= (uint64_t)fsize - 8) {
+        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                        "%s: a checkpoint header of %llu bytes, over the %u MiB segcl reads "
+                        "(edited?)",
+                        path, (unsigned long long)hlen, MAX_HEADER >> 20);
+        goto done;
+    }
     if (hlen == 0 || hlen > MAX_HEADER || hlen > (uint64_t)fsize - 8) {
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                         "%s: not a safetensors checkpoint (header length %llu, file %ld bytes)",
@@ -441,8 +450,10 @@ static segcl_status read_i64(segcl_context *ctx, const char *path, FILE *f, cons
 }
 
 segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_model *model,
-                                   bool load_optimizer)
+                                   unsigned moments)
 {
+    const bool load_optimizer = moments != 0;
+    const unsigned need[2] = {SEGCL_CHECKPOINT_NEED_M, SEGCL_CHECKPOINT_NEED_V};
     FILE *f = fopen(path, "rb");
     if (!f)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open checkpoint %s: %s", path,
@@ -476,8 +487,15 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
         for (int k = 0; k < 2 && !st; k++) {
             char name[96];
             snprintf(name, sizeof name, "optimizer.%s.%s", which[k], prm->name);
-            if (!segcl_json_get(p.header, name))
+            if (!segcl_json_get(p.header, name)) {
+                if (moments & need[k])
+                    st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                                    "%s: no optimizer state '%s', which the run's optimizer "
+                                    "needs to continue exactly (edited, or not a training "
+                                    "checkpoint)",
+                                    path, name);
                 continue;
+            }
             if (!*slot[k]) /* the model keeps every parameter's state together */
                 st = segcl_model_optimizer_state(model, k == 1);
             if (!st)

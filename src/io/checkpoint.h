@@ -32,9 +32,18 @@ SEGCL_INTERNAL segcl_status segcl_checkpoint_read_metadata_stream(segcl_context 
                                                                   segcl_metadata *md,
                                                                   bool *has_optimizer_state);
 
-/* Loads weights and buffers into model (shapes must match exactly); with load_optimizer, also
- * the optimizer moments (absent ones start at zero). The metadata is not read. */
+/* What segcl_checkpoint_load reads besides weights and buffers: the optimizer moments the file
+ * holds, and those it must hold (a resumed run continues exactly or not at all). */
+enum {
+    SEGCL_CHECKPOINT_MOMENTS = 1, /* the moments present (absent ones start at zero) */
+    SEGCL_CHECKPOINT_NEED_M = 2,  /* every parameter's optimizer.m (Adam's, SGD's momentum) */
+    SEGCL_CHECKPOINT_NEED_V = 4,  /* every parameter's optimizer.v (Adam's) */
+};
+
+/* Loads weights and buffers into model (shapes must match exactly) and, as `moments` (the flags
+ * above, 0: none) says, the optimizer moments; a required one that is missing is an error
+ * naming the file. The metadata is not read. */
 SEGCL_INTERNAL segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path,
-                                                  segcl_model *model, bool load_optimizer);
+                                                  segcl_model *model, unsigned moments);
 
 #endif

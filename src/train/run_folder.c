@@ -2,8 +2,8 @@
  * The run folder: what makes it safe (a new run never lands on an old one, a lock keeps two
  * trainings from writing one folder, a resumed run first removes what a killed one left
  * half-written), args.json (every setting, the data and the split, written when a run starts),
- * metrics.csv (rows by column name, so older files are read too), and opening a run's own
- * dataset split again for evaluation.
+ * metrics.csv (rows by column name, so older files are read too). A run's data checked
+ * against args.json, and its split opened again: run_data.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,10 +34,12 @@ static bool exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir)
+segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir, bool *restart)
 {
-    static const char *const marks[] = {"checkpoint.safetensors", "args.json", "metrics.csv"};
+    static const char *const marks[] = {"checkpoint.safetensors", "best.safetensors"};
+    static const char *const traces[] = {"args.json", "metrics.csv"};
     char path[4200];
+    *restart = false;
     for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
         join(path, sizeof path, dir, marks[i]);
         if (exists(path))
@@ -46,6 +48,11 @@ segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir)
                                       "or give another run folder",
                                       dir, marks[i], dir);
     }
+    /* a run that failed before its first checkpoint cannot be resumed: it starts again */
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+        join(path, sizeof path, dir, traces[i]);
+        *restart = *restart || exists(path);
+    }
     return SEGCL_OK;
 }
 
@@ -53,9 +60,20 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
 {
     *lock_fd = -1;
     char path[4200];
-    segcl_status st = resume ? SEGCL_OK : segcl_run_folder_check_new(ctx, dir);
-    if (!st)
-        st = segcl_make_dirs(segcl_context_diag(ctx), dir);
+    bool restart = false;
+    segcl_status st = SEGCL_OK;
+    if (resume) {
+        /* a run to continue is never created */
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return segcl_fail_setting(ctx, "resume_dir", SEGCL_ERROR_IO,
+                                      "no run folder %s to resume: %s", dir,
+                                      stat(dir, &sb) != 0 ? strerror(errno) : "not a folder");
+    } else {
+        st = segcl_run_folder_check_new(ctx, dir, &restart);
+        if (!st)
+            st = segcl_make_dirs(segcl_context_diag(ctx), dir);
+    }
     if (st)
         return st;
     join(path, sizeof path, dir, ".lock");
@@ -77,6 +95,14 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
         close(fd);
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    }
+    /* the rows of a run that never reached its first checkpoint are not this run's */
+    if (restart) {
+        join(path, sizeof path, dir, "metrics.csv");
+        if (unlink(path) != 0 && errno != ENOENT) {
+            close(fd);
+            return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot remove %s: %s", path, strerror(errno));
+        }
     }
     *lock_fd = fd;
     return SEGCL_OK;
@@ -103,6 +129,50 @@ void segcl_run_folder_tidy(const char *dir)
         }
     }
     closedir(d);
+}
+
+/* ---- what a run keeps ---- */
+
+/* The folder of path into buf ("." for a bare name). */
+static void folder_of(char *buf, size_t len, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(buf, len, ".");
+    else if (slash == path)
+        snprintf(buf, len, "/");
+    else
+        snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+segcl_status segcl_run_output_check(segcl_context *ctx, const char *out_path,
+                                    const char *model_file)
+{
+    static const char *const kept[] = {"checkpoint.safetensors", "best.safetensors", "args.json",
+                                       "metrics.csv"};
+    struct stat sb;
+    if (stat(out_path, &sb) != 0)
+        return SEGCL_OK; /* a new file is nobody's */
+    char out_dir[2048], model_dir[2048], path[4200];
+    const char *dirs[2] = {out_dir, model_dir};
+    folder_of(out_dir, sizeof out_dir, out_path);
+    if (model_file)
+        folder_of(model_dir, sizeof model_dir, model_file);
+    for (int d = 0; d < (model_file ? 2 : 1); d++) {
+        join(path, sizeof path, dirs[d], "args.json");
+        bool run = exists(path);
+        join(path, sizeof path, dirs[d], "checkpoint.safetensors");
+        if (!run && !exists(path))
+            continue; /* not a run folder */
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+            join(path, sizeof path, dirs[d], kept[i]);
+            if (segcl_same_file(out_path, path))
+                return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "%s is the run's own %s (%s): write to another file", out_path,
+                                  kept[i], dirs[d]);
+        }
+    }
+    return SEGCL_OK;
 }
 
 /* ---- metrics.csv ---- */
@@ -264,6 +334,9 @@ segcl_status segcl_metrics_truncate(segcl_context *ctx, const char *path, long e
 
 /* ---- args.json ---- */
 
+/* as segcl_json_write_file writes it */
+#define ARGS_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
+
 static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -272,7 +345,8 @@ static const char *base_name(const char *path)
 
 segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_run_config *m,
                               const segcl_dataset *ds, const size_t *train, size_t ntrain,
-                              const size_t *val, size_t nval, const char *device)
+                              const size_t *val, size_t nval, const char *device,
+                              const segcl_data_fingerprint *fingerprint)
 {
     json_t *root = json_object(), *data = json_object(), *settings = json_object(),
            *split = json_object(), *training = json_array(), *validation = json_array();
@@ -289,6 +363,13 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
         SET(data, "path", json_string(ds->root));
     }
     SET(data, "pairs", json_integer((json_int_t)ds->count));
+    if (fingerprint) { /* of the pairs as opened, before any was skipped */
+        json_t *print = json_object();
+        ok = ok && print;
+        SET(print, "sha256", json_string(fingerprint->sha256));
+        SET(print, "pairs", json_integer((json_int_t)fingerprint->pairs));
+        SET(data, "fingerprint", print);
+    }
     SET(settings, "arch", json_string(segcl_arch_names[m->model.arch]));
     SET(settings, "classes", json_integer(m->model.classes));
     SET(settings, "width", json_integer(m->model.width));
@@ -328,90 +409,20 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
     SET(root, "settings", settings);
     SET(root, "split", split);
 #undef SET
+    char *dump = NULL;
     segcl_status st =
-        ok ? segcl_json_write_file(segcl_context_diag(ctx), path, root)
+        ok ? segcl_json_text(segcl_context_diag(ctx), root, ARGS_JSON_FLAGS, &dump)
            : segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing %s", path);
-    json_decref(root);
-    return st;
-}
-
-segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, const char *split,
-                                    segcl_dataset **out)
-{
-    if (!ctx || !run_dir || !out)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_dataset_open_run: NULL argument");
-    *out = NULL;
-    const char *key = !split || !strcmp(split, "all") ? NULL
-                      : !strcmp(split, "val") || !strcmp(split, "validation") ? "validation"
-                      : !strcmp(split, "train") || !strcmp(split, "training") ? "training"
-                                                                               : "";
-    if (key && !*key)
-        return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "unknown split '%s' (train, val, all)", split);
-    char path[4200], *text = NULL;
-    size_t len = 0;
-    segcl_jvalue *root = NULL;
-    segcl_dataset *ds = NULL;
-    join(path, sizeof path, run_dir, "args.json");
-    segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 64u << 20, &text, &len);
+    /* what could not be read back is not written: the run would not resume */
+    if (!st && strlen(dump) >= SEGCL_ARGS_JSON_MAX)
+        st = segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT,
+                        "%s would hold the names of %zu images, over the %d MiB an args.json may "
+                        "hold: split the data into smaller sets",
+                        path, ntrain + nval, SEGCL_ARGS_JSON_MAX >> 20);
     if (!st)
-        st = segcl_json_parse(segcl_context_diag(ctx), path, text, len, &root);
-    if (st)
-        goto done;
-    const segcl_jvalue *data = segcl_json_get(root, "data");
-    const char *format = segcl_json_string(segcl_json_get(data, "format"));
-    const char *dir = segcl_json_string(segcl_json_get(data, "path"));
-    const char *images = segcl_json_string(segcl_json_get(data, "images"));
-    const char *masks = segcl_json_string(segcl_json_get(data, "masks"));
-    segcl_dataset_format fmt;
-    if (!format || segcl_dataset_format_parse(format, &fmt) ||
-        (fmt == SEGCL_DATASET_PAIR ? !images || !masks : !dir)) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no readable \"data\" section", path);
-        goto done;
-    }
-    st = fmt == SEGCL_DATASET_PAIR ? segcl_dataset_open_pair(ctx, images, masks, &ds)
-                                   : segcl_dataset_open(ctx, dir, fmt, &ds);
-    if (st || !key)
-        goto done;
-    const segcl_jvalue *names = segcl_json_get(segcl_json_get(root, "split"), key);
-    if (segcl_json_type(names) != SEGCL_JSON_ARRAY) {
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: no \"split\".\"%s\" list", path, key);
-        goto done;
-    }
-    /* keep the entries the run put in that split, in the dataset's order */
-    size_t kept = 0, wanted = segcl_json_size(names);
-    for (size_t i = 0; i < ds->count; i++) {
-        bool in = false;
-        for (size_t k = 0; k < wanted && !in; k++) {
-            const char *name = segcl_json_string(segcl_json_at(names, k));
-            in = name && !strcmp(name, base_name(ds->items[i].image_path));
-        }
-        if (in) {
-            segcl_sample_entry e = ds->items[kept];
-            ds->items[kept++] = ds->items[i];
-            ds->items[i] = e;
-        }
-    }
-    for (size_t i = kept; i < ds->count; i++) {
-        segcl_free(ds->items[i].stem);
-        segcl_free(ds->items[i].image_path);
-        segcl_free(ds->items[i].mask_path);
-    }
-    ds->count = kept;
-    if (kept != wanted)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%s: %zu of the run's %zu %s images are no longer in %s", path,
-                        wanted - kept, wanted, key, ds->root);
-    else if (kept == 0)
-        st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: the run's %s split is empty", path, key);
-done:
-    if (st) {
-        segcl_dataset_destroy(ds);
-        ds = NULL;
-    }
-    segcl_json_free(root);
-    segcl_free(text);
-    *out = ds;
+        st = segcl_json_write_file(segcl_context_diag(ctx), path, root);
+    segcl_free(dump);
+    json_decref(root);
     return st;
 }
 

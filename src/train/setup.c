@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/checkpoint.h"
 #include "train/run_folder.h"
@@ -54,6 +55,16 @@ done:
     segcl_free(order);
     segcl_free(is_val);
     return st;
+}
+
+/* path made absolute (against the working folder) into out (len bytes); as given when the
+ * working folder is unknown or the result would not fit. */
+static void absolute(char *out, size_t len, const char *path)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd) ||
+        (size_t)snprintf(out, len, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) >= len)
+        snprintf(out, len, "%s", path);
 }
 
 /* The run's settings from the caller's options, checked by the one validator. */
@@ -116,9 +127,11 @@ static segcl_status settings_from_options(run_state *r)
                                   "masks folders)");
     if (strlen(data) >= sizeof m->data_dir || (pair && strlen(o->masks_dir) >= sizeof m->masks_dir))
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "data path too long: %s", data);
-    snprintf(m->data_dir, sizeof m->data_dir, "%s", data);
+    /* absolute, so that a resumed run or an evaluation from another folder reads the same data
+     * (a folder that cannot be resolved stays as given, and opening it says why) */
+    absolute(m->data_dir, sizeof m->data_dir, data);
     if (pair)
-        snprintf(m->masks_dir, sizeof m->masks_dir, "%s", o->masks_dir);
+        absolute(m->masks_dir, sizeof m->masks_dir, o->masks_dir);
     return SEGCL_OK;
 }
 
@@ -141,7 +154,13 @@ segcl_status segcl_training_setup_settings(run_state *r)
         /* the settings and the data are checked before the folder is created and locked */
         if ((st = settings_from_options(r)))
             return st;
-        return lead(r) ? segcl_run_folder_check_new(ctx, r->out_dir) : SEGCL_OK;
+        bool restart = false;
+        if (lead(r) && !(st = segcl_run_folder_check_new(ctx, r->out_dir, &restart)) && restart)
+            segcl_training_notice(r,
+                                  "%s holds a run that failed before its first checkpoint; "
+                                  "starting it again there",
+                                  r->out_dir);
+        return st;
     }
     if (lead(r)) {
         if ((st = segcl_run_folder_claim(ctx, r->out_dir, true, &r->lock_fd)))
@@ -153,8 +172,8 @@ segcl_status segcl_training_setup_settings(run_state *r)
     if (!probe)
         return segcl_fail_setting(ctx, "out_dir", SEGCL_ERROR_IO,
                                   "%s has no checkpoint to resume from (%s): the run stopped "
-                                  "before its first epoch ended; start it again in another run "
-                                  "folder",
+                                  "before its first checkpoint; start it again as a new run in "
+                                  "the same folder",
                                   r->out_dir, strerror(errno));
     fclose(probe);
     if ((st = segcl_run_config_read(ctx, r->ckpt, &r->meta)))
@@ -170,6 +189,8 @@ segcl_status segcl_training_setup_settings(run_state *r)
     return lead(r) ? segcl_metrics_truncate(ctx, metrics, r->meta.epoch) : SEGCL_OK;
 }
 
+static segcl_status check_and_split(run_state *r);
+
 /* The dataset, checked up front; problems listed together; the split. */
 segcl_status segcl_training_setup_data(run_state *r)
 {
@@ -181,6 +202,36 @@ segcl_status segcl_training_setup_data(run_state *r)
             : segcl_dataset_open(ctx, m->data_dir, (segcl_dataset_format)m->format, &r->ds);
     if (st)
         return st;
+    segcl_dataset_fingerprint(r->ds, r->fingerprint.sha256);
+    r->fingerprint.pairs = r->ds->count;
+    /* a resumed run's data is the data it started with, or it says what changed */
+    char args[1100];
+    char *text = NULL;
+    segcl_jvalue *recorded = NULL;
+    path_in(args, sizeof args, r->out_dir, "args.json");
+    if (r->resuming && lead(r)) {
+        if (access(args, F_OK) != 0)
+            segcl_training_notice(r, "%s has no args.json: whether its data changed cannot be "
+                                     "checked", r->out_dir);
+        else if ((st = segcl_args_read(ctx, args, &text, &recorded)) ||
+                 (st = segcl_run_data_check(ctx, args, recorded, r->ds)))
+            goto done;
+    }
+    st = check_and_split(r);
+    if (!st && recorded)
+        st = segcl_run_split_check(ctx, args, recorded, r->ds, r->val_idx, r->nval, r->ntrain);
+done:
+    segcl_json_free(recorded);
+    segcl_free(text);
+    return st;
+}
+
+/* The dataset's pairs checked up front (problems listed together), then split. */
+static segcl_status check_and_split(run_state *r)
+{
+    segcl_context *ctx = r->ctx;
+    segcl_run_config *m = &r->meta;
+    segcl_status st;
     if (r->ds->skipped) {
         char names[400] = "";
         size_t at = 0, shown = 0;
@@ -240,12 +291,19 @@ static segcl_status setup_weights(run_state *r)
     segcl_loss_default_params(&r->loss_params, (segcl_loss_kind)m->classes_loss);
     r->loss_params.ignore_index = 255;
     if (r->resuming) {
-        st = segcl_checkpoint_load(ctx, r->ckpt, r->model, true);
+        /* the moments the optimizer has kept since its first step, each one required */
+        const segcl_optimizer *opt = &m->optimizer;
+        unsigned moments = SEGCL_CHECKPOINT_MOMENTS;
+        if (opt->step > 0 && opt->kind != SEGCL_OPTIMIZER_SGD)
+            moments |= SEGCL_CHECKPOINT_NEED_M | SEGCL_CHECKPOINT_NEED_V;
+        else if (opt->step > 0 && opt->momentum != 0.0f)
+            moments |= SEGCL_CHECKPOINT_NEED_M;
+        st = segcl_checkpoint_load(ctx, r->ckpt, r->model, moments);
     } else if (r->o->init_path) {
         /* the weights' own metadata is checked, although the run's settings are the caller's */
         segcl_run_config im;
         if (!(st = segcl_run_config_read(ctx, r->o->init_path, &im)) &&
-            !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, false)))
+            !(st = segcl_checkpoint_load(ctx, r->o->init_path, r->model, 0)))
             segcl_training_notice(r, "starting from the weights in %s", r->o->init_path);
     } else {
         st = segcl_model_init(r->model, m->seed);
@@ -347,7 +405,7 @@ segcl_status segcl_training_setup_model(run_state *r)
         char args[1100];
         path_in(args, sizeof args, r->out_dir, "args.json");
         st = segcl_args_write(ctx, args, m, r->ds, r->train_idx, r->ntrain, r->val_idx, r->nval,
-                              segcl_context_device(ctx)->name);
+                              segcl_context_device(ctx)->name, &r->fingerprint);
     }
     return st;
 }

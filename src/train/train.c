@@ -136,9 +136,13 @@ static segcl_status explain_device_memory(run_state *r, segcl_status st)
 segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
                          segcl_train_summary *summary)
 {
+    /* cleared before anything can fail, so that every error leaves it so */
+    if (summary) {
+        memset(summary, 0, sizeof *summary);
+        summary->failed_rank = -1;
+    }
     if (!ctx || !o || !summary)
         return segcl_fail(ctx, SEGCL_ERROR_INVALID_ARGUMENT, "segcl_train: NULL argument");
-    memset(summary, 0, sizeof *summary);
     if (segcl_require_open(ctx) || segcl_require_fp32(ctx, "training"))
         return SEGCL_ERROR_STATE;
     run_state r;
@@ -148,7 +152,6 @@ segcl_status segcl_train(segcl_context *ctx, const segcl_train_options *o,
     r.lock_fd = -1;
     r.ranks = 1;
     r.failed_rank = -1;
-    summary->failed_rank = -1;
     if (o->collective) {
         const segcl_collective *c = o->collective;
         if (c->size < 1 || c->rank < 0 || c->rank >= c->size || !c->sum || !c->gather)

@@ -11,6 +11,7 @@
 #include "data/data.h"
 #include "model/model.h"
 #include "settings/run_config.h"
+#include "train/run_folder.h"
 
 typedef struct run_state {
     segcl_context *ctx;
@@ -21,6 +22,7 @@ typedef struct run_state {
     char ckpt[1100];
     int lock_fd;
     segcl_dataset *ds;
+    segcl_data_fingerprint fingerprint; /* of ds as opened, for args.json */
     segcl_model *model;
     segcl_loader *train_loader, *val_loader;
     size_t *train_idx, *val_idx;
