@@ -37,6 +37,9 @@ SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
 /* Test hook (test builds only): the allocation after `n` more successful ones fails; n < 0
  * disables. The first call also routes jansson's allocations through segcl_malloc. */
 SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
+/* Test hook: allocations made through segcl_malloc/calloc/realloc and not yet freed (jansson's
+ * count once segcl_test_fail_alloc_after has routed them). */
+SEGCL_INTERNAL long segcl_test_live_allocations(void);
 #endif
 
 /* ---- errors (src/core/error.c) -------------------------------------------------------------- */
