@@ -118,7 +118,9 @@ typedef struct segcl_settings {
     const char *device;
     segcl_kernel_cache_mode kernel_cache;
     /** Where cached binaries live. NULL: $SEGCL_KERNEL_CACHE_DIR, else
-     *  $XDG_CACHE_HOME/segcl/kernels, else ~/.cache/segcl/kernels. Copied. */
+     *  $XDG_CACHE_HOME/segcl/kernels, else ~/.cache/segcl/kernels; with neither HOME nor
+     *  XDG_CACHE_HOME set, no disk cache (a warning). The folder must belong to the user and be
+     *  writable by no one else, or the cache is off (a warning). Copied. */
     const char *kernel_cache_dir;
     /** Load the kernels/ .cl sources from this folder instead of the copies embedded at build time.
      *  NULL: $SEGCL_KERNEL_DIR if set, else the embedded copies. Copied. */

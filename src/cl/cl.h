@@ -110,6 +110,11 @@ SEGCL_INTERNAL segcl_status segcl_kernel_find(segcl_context *ctx, const char *fa
                                               const char *options, const char *name, cl_kernel *out,
                                               size_t *max_work_group);
 SEGCL_INTERNAL void segcl_programs_release(segcl_context *ctx);
+/* Whether a driver's program binary holds together as far as segcl can tell (src/cl/
+ * binary_check.c): ELF, PoCL's and rusticl's layouts and SPIR-V walked so that every size they
+ * declare lies inside the n bytes; other formats pass. False with the reason in `why`. */
+SEGCL_INTERNAL bool segcl_binary_check(const unsigned char *binary, size_t n, char *why,
+                                       size_t cap);
 /* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
 SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
                                                 char **source, size_t *length);
@@ -453,7 +458,8 @@ typedef struct segcl_tuning {
 SEGCL_INTERNAL char *segcl_tuning_path(const char *cache_dir, const segcl_device_info *info,
                                        bool cpu_style);
 /* Reads a tuning file. *found is false (and SEGCL_OK) when there is none; a file that is
- * damaged, out of range or for another device is an error (FORMAT) naming it. */
+ * damaged, out of range or for another device, a folder other users can write, or a path
+ * that is not a regular file (a FIFO is not waited on) is an error naming it. */
 SEGCL_INTERNAL segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,
                                               const segcl_device_info *info, segcl_tuning *t,
                                               bool *found);
@@ -499,8 +505,11 @@ SEGCL_INTERNAL segcl_status segcl_context_open_tuned(segcl_context *ctx,
 SEGCL_INTERNAL void segcl_context_same_settings(const segcl_context *ctx, segcl_settings *settings,
                                                 char *device, size_t cap);
 /* Where the tuning of ctx's device lives in its cache (segcl_tuning_path). Free with
- * segcl_free; NULL when out of host memory. */
+ * segcl_free; NULL when out of host memory or when it has no cache folder. */
 SEGCL_INTERNAL char *segcl_context_tuning_path(const segcl_context *ctx);
+/* Whether the context has a folder for its kernel cache and tuning (none without HOME,
+ * XDG_CACHE_HOME and a folder of its own). */
+SEGCL_INTERNAL bool segcl_context_has_cache_folder(const segcl_context *ctx);
 /* The program cache: whether the context uses one, and what it did so far. */
 SEGCL_INTERNAL bool segcl_context_cache_enabled(const segcl_context *ctx);
 SEGCL_INTERNAL segcl_cache_stats segcl_context_cache_stats(const segcl_context *ctx);

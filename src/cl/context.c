@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl/environment.h"
 #define SEGCL_CL_IMPL /* a file of src/cl */
@@ -36,20 +37,26 @@ segcl_status segcl_context_create(segcl_context **out)
     return SEGCL_OK;
 }
 
-static char *default_cache_dir(const segcl_environment *env)
+/* The kernel cache folder: $SEGCL_KERNEL_CACHE_DIR, else $XDG_CACHE_HOME/segcl/kernels, else
+ * $HOME/.cache/segcl/kernels. With none of them set *dir is NULL: no disk cache, and no shared
+ * folder such as /tmp in its place, where another user could plant entries. */
+static segcl_status default_cache_dir(const segcl_environment *env, char **dir)
 {
-    if (env->kernel_cache_dir)
-        return segcl_strdup(env->kernel_cache_dir);
+    *dir = NULL;
+    if (env->kernel_cache_dir) {
+        *dir = segcl_strdup(env->kernel_cache_dir);
+        return *dir ? SEGCL_OK : SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    }
     const char *xdg = env->xdg_cache_home;
     const char *base = xdg ? xdg : env->home;
     const char *suffix = xdg ? "/segcl/kernels" : "/.cache/segcl/kernels";
     if (!base)
-        base = "/tmp", suffix = "/segcl-kernel-cache";
+        return SEGCL_OK;
     size_t len = strlen(base) + strlen(suffix) + 1;
-    char *dir = segcl_malloc(len);
-    if (dir)
-        snprintf(dir, len, "%s%s", base, suffix);
-    return dir;
+    if (!(*dir = segcl_malloc(len)))
+        return SEGCL_ERROR_OUT_OF_HOST_MEMORY;
+    snprintf(*dir, len, "%s%s", base, suffix);
+    return SEGCL_OK;
 }
 
 /* The kernel style a context on this device uses: the device's, or $SEGCL_KERNEL_STYLE's. */
@@ -63,18 +70,21 @@ int segcl_device_tuned(const segcl_device_info *info, const char *cache_dir, cha
 {
     segcl_environment env;
     segcl_environment_read(&env);
-    char *dir = cache_dir ? segcl_strdup(cache_dir) : default_cache_dir(&env);
-    char *file = dir && info ? segcl_tuning_path(dir, info, kernel_style_cpu(&env, info)) : NULL;
+    char *dir = NULL, *file = NULL;
     int tuned = 0;
-    if (file) {
-        FILE *f = fopen(file, "rb");
-        if (f) {
-            fclose(f);
-            tuned = 1;
-            if (path && cap)
-                snprintf(path, cap, "%s", file);
-        }
+    if (cache_dir ? !(dir = segcl_strdup(cache_dir)) : default_cache_dir(&env, &dir) != SEGCL_OK)
+        goto done;
+    if (!dir || !info || !(file = segcl_tuning_path(dir, info, kernel_style_cpu(&env, info))))
+        goto done;
+    /* a regular file only: a FIFO planted there must not stop `segcl devices` */
+    int fd;
+    if (segcl_open_regular(NULL, file, &fd, NULL) == SEGCL_OK) {
+        close(fd);
+        tuned = 1;
+        if (path && cap)
+            snprintf(path, cap, "%s", file);
     }
+done:
     segcl_free(file);
     segcl_free(dir);
     return tuned;
@@ -151,7 +161,7 @@ static segcl_status apply_tuning(segcl_context *ctx, const segcl_environment *en
     const segcl_device_info *info = &ctx->dev->info;
     const segcl_tuning *t = override;
     *used = NULL;
-    if (!t && !env->tuning_off) {
+    if (!t && !env->tuning_off && ctx->cache_dir) {
         bool found = false;
         ctx->tuning_path = segcl_tuning_path(ctx->cache_dir, info, ctx->params.cpu_style);
         if (!ctx->tuning_path)
@@ -251,6 +261,45 @@ static segcl_status build_device_options(segcl_context *ctx, const segcl_environ
     return format_device_options(ctx);
 }
 
+/* Frees what an open derives (its folders, options, OpenCL context and queue), so that an
+ * open that failed can be retried without leaking them. */
+static void release_open_state(segcl_context *ctx)
+{
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl)
+        clReleaseContext(ctx->cl);
+    ctx->queue = NULL;
+    ctx->cl = NULL;
+    ctx->dev = NULL;
+    segcl_free(ctx->cache_dir);
+    segcl_free(ctx->kernel_dir);
+    segcl_free(ctx->tuning_path);
+    segcl_free(ctx->device_options);
+    ctx->cache_dir = ctx->kernel_dir = ctx->tuning_path = ctx->device_options = NULL;
+}
+
+/* The kernel cache and the tuning files live only in a folder of this user's that nobody else
+ * can write: one that is not (or none at all, without HOME and XDG_CACHE_HOME) turns the disk
+ * cache off, with a warning that says why. The folder is created, 0700, at the first store. */
+static void check_cache_folder(segcl_context *ctx, const segcl_environment *env)
+{
+    if (!ctx->cache_dir) {
+        if (ctx->cache_enabled || !env->tuning_off)
+            segcl_warn(ctx, "neither HOME nor XDG_CACHE_HOME is set: no kernel cache and no "
+                            "tuning files on disk (SEGCL_KERNEL_CACHE_DIR names a folder)");
+        ctx->cache_enabled = false;
+        return;
+    }
+    bool absent = false;
+    if (ctx->cache_enabled &&
+        segcl_check_private_dir(segcl_context_diag(ctx), ctx->cache_dir, &absent)) {
+        segcl_warn(ctx, "kernel cache off: %s", segcl_context_error(ctx));
+        segcl_clear_error(ctx);
+        ctx->cache_enabled = false;
+    }
+}
+
 segcl_status segcl_context_open(segcl_context *ctx, const segcl_settings *settings)
 {
     return segcl_context_open_tuned(ctx, settings, NULL);
@@ -281,48 +330,52 @@ segcl_status segcl_context_open_tuned(segcl_context *ctx, const segcl_settings *
     if (settings->precision != SEGCL_PRECISION_FP32 &&
         (st = segcl_context_set_precision(ctx, settings->precision)))
         return st;
+    /* what an open derives, kept from nothing that a failed open before it left */
+    release_open_state(ctx);
     ctx->cache_mode = settings->kernel_cache;
-    ctx->cache_dir = settings->kernel_cache_dir ? segcl_strdup(settings->kernel_cache_dir)
-                                                : default_cache_dir(&env);
+    if (settings->kernel_cache_dir ? !(ctx->cache_dir = segcl_strdup(settings->kernel_cache_dir))
+                                   : default_cache_dir(&env, &ctx->cache_dir) != SEGCL_OK) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto fail;
+    }
     const char *kdir = settings->kernel_dir ? settings->kernel_dir : env.kernel_dir;
-    ctx->kernel_dir = kdir ? segcl_strdup(kdir) : NULL;
-    if (!ctx->cache_dir || (kdir && !ctx->kernel_dir))
-        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (kdir && !(ctx->kernel_dir = segcl_strdup(kdir))) {
+        st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto fail;
+    }
     switch (settings->kernel_cache) {
     case SEGCL_KERNEL_CACHE_ON: ctx->cache_enabled = true; break;
     case SEGCL_KERNEL_CACHE_OFF: ctx->cache_enabled = false; break;
     default: ctx->cache_enabled = !driver_caches_itself(&dev->info); break;
     }
+    check_cache_folder(ctx, &env);
 
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dev->platform, 0};
-    cl_context cl = clCreateContext(props, 1, &dev->device, NULL, NULL, &err);
-    if (!cl || err != CL_SUCCESS)
-        return segcl_fail_cl(ctx, err, "clCreateContext", "device %zu (%s)", index, dev->info.name);
-    cl_command_queue queue = clCreateCommandQueue(cl, dev->device, 0, &err);
-    if (!queue || err != CL_SUCCESS) {
-        clReleaseContext(cl);
-        return segcl_fail_cl(ctx, err, "clCreateCommandQueue", "device %zu (%s)", index,
-                             dev->info.name);
+    ctx->cl = clCreateContext(props, 1, &dev->device, NULL, NULL, &err);
+    if (!ctx->cl || err != CL_SUCCESS) {
+        st = segcl_fail_cl(ctx, err, "clCreateContext", "device %zu (%s)", index, dev->info.name);
+        goto fail;
     }
-    ctx->cl = cl;
-    ctx->queue = queue;
+    ctx->queue = clCreateCommandQueue(ctx->cl, dev->device, 0, &err);
+    if (!ctx->queue || err != CL_SUCCESS) {
+        st = segcl_fail_cl(ctx, err, "clCreateCommandQueue", "device %zu (%s)", index,
+                           dev->info.name);
+        goto fail;
+    }
     ctx->device_index = index;
     ctx->dev = dev;
     ctx->memory_limit = settings->memory_limit ? settings->memory_limit : dev->info.global_mem_bytes;
     ctx->gemm_env_backend = env.gemm_backend;
     ctx->profile = env.profile;
     ctx->test_hooks = env.test;
-    if ((st = build_device_options(ctx, &env, override))) {
-        clReleaseCommandQueue(queue);
-        clReleaseContext(cl);
-        ctx->cl = NULL;
-        ctx->queue = NULL;
-        ctx->dev = NULL;
-        return st;
-    }
+    if ((st = build_device_options(ctx, &env, override)))
+        goto fail;
     ctx->open = true;
     return SEGCL_OK;
+fail:
+    release_open_state(ctx);
+    return st;
 }
 
 segcl_status segcl_require_open(segcl_context *ctx)
@@ -421,6 +474,11 @@ segcl_status segcl_require_fp32(segcl_context *ctx, const char *what)
 char *segcl_context_tuning_path(const segcl_context *ctx)
 {
     return segcl_tuning_path(ctx->cache_dir, &ctx->dev->info, ctx->params.cpu_style);
+}
+
+bool segcl_context_has_cache_folder(const segcl_context *ctx)
+{
+    return ctx->cache_dir != NULL;
 }
 
 bool segcl_context_cache_enabled(const segcl_context *ctx)

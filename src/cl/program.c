@@ -1,9 +1,11 @@
 /*
  * Run-time kernel programs: sources embedded at build time (or read from SEGCL_KERNEL_DIR),
  * built once per context and option set, with an on-disk binary cache for drivers that keep
- * none of their own. A cache entry that is corrupt, stale or rejected by the driver is rebuilt.
+ * none of their own, kept in a private folder. A cache entry that is corrupt, stale, malformed,
+ * rejected by the driver or once fatal to the process that loaded it is rebuilt.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -149,20 +151,30 @@ static segcl_status build_from_source(segcl_context *ctx, const char *family, co
     return SEGCL_OK;
 }
 
-/* Returns true and a built program when a valid entry exists; any defect counts as rejected. */
-static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[32], cl_program *out)
+/* Reads an entry's header and binary from fd (closing it) and checks them: magic, version, key,
+ * the size against the file's, the digest, then the binary's own structure. *binary is the
+ * binary (free with segcl_free) when it returns true; `why` says what was wrong otherwise, or
+ * stays empty for the accidents a digest catches. */
+static bool cache_read(int fd, const uint8_t key[32], cache_header *hdr, unsigned char **binary,
+                       char *why, size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    *binary = NULL;
+    why[0] = '\0';
+    struct stat sb;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
         return false;
-    cache_header hdr;
-    bool ok = fread(&hdr, sizeof hdr, 1, f) == 1 && memcmp(hdr.magic, CACHE_MAGIC, 8) == 0 &&
-              hdr.version == CACHE_FORMAT_VERSION && memcmp(hdr.key, key, 32) == 0 &&
-              hdr.binary_size > 0 && hdr.binary_size <= CACHE_MAX_BINARY;
-    unsigned char *binary = NULL;
+    }
+    bool ok = fstat(fd, &sb) == 0 && fread(hdr, sizeof *hdr, 1, f) == 1 &&
+              memcmp(hdr->magic, CACHE_MAGIC, 8) == 0 && hdr->version == CACHE_FORMAT_VERSION &&
+              memcmp(hdr->key, key, 32) == 0 && hdr->binary_size > 0 &&
+              hdr->binary_size <= CACHE_MAX_BINARY &&
+              hdr->binary_size == (uint64_t)sb.st_size - sizeof *hdr;
+    unsigned char *bytes = NULL;
     if (ok) {
-        binary = segcl_malloc((size_t)hdr.binary_size + 1);
-        ok = binary && fread(binary, 1, (size_t)hdr.binary_size, f) == hdr.binary_size &&
+        bytes = segcl_malloc((size_t)hdr->binary_size + 1);
+        ok = bytes && fread(bytes, 1, (size_t)hdr->binary_size, f) == hdr->binary_size &&
              fgetc(f) == EOF;
     }
     fclose(f);
@@ -170,51 +182,115 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
         uint8_t digest[32];
         segcl_sha256 h;
         segcl_sha256_init(&h);
-        segcl_sha256_update(&h, binary, (size_t)hdr.binary_size);
+        segcl_sha256_update(&h, bytes, (size_t)hdr->binary_size);
         segcl_sha256_final(&h, digest);
-        ok = memcmp(digest, hdr.digest, 32) == 0;
+        ok = memcmp(digest, hdr->digest, 32) == 0 &&
+             segcl_binary_check(bytes, (size_t)hdr->binary_size, why, cap);
     }
-    cl_program program = NULL;
-    if (ok) {
-        cl_int err, binary_status = CL_SUCCESS;
-        size_t size = (size_t)hdr.binary_size;
-        const unsigned char *bins[] = {binary};
-        program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->dev->device, &size, bins,
-                                            &binary_status, &err);
-        ok = program && err == CL_SUCCESS && binary_status == CL_SUCCESS &&
-             clBuildProgram(program, 1, &ctx->dev->device, NULL, NULL, NULL) == CL_SUCCESS;
-        if (!ok && program)
-            clReleaseProgram(program);
-    }
-    segcl_free(binary);
     if (!ok) {
-        ctx->cache_stats.rejected++;
-        remove(path);
+        segcl_free(bytes);
         return false;
     }
-    ctx->cache_stats.hits++;
-    *out = program;
+    *binary = bytes;
     return true;
 }
 
-/* Best effort: a cache that cannot be written only costs the next run a rebuild. */
+/* Hands a checked binary to the driver, with a marker file beside the entry for as long as the
+ * driver has it: a process that dies in there leaves the marker, and the next load refuses the
+ * entry (cache_load). Returns false, and *refused, when the marker was already there. */
+static bool cache_hand_over(segcl_context *ctx, const char *marker, const unsigned char *binary,
+                            size_t size, bool *refused, cl_program *out)
+{
+    int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* taken since cache_load looked: another process is loading it, or died doing so */
+        *refused = errno == EEXIST;
+        return false;
+    }
+    close(fd);
+    cl_int err, binary_status = CL_SUCCESS;
+    const unsigned char *bins[] = {binary};
+    cl_program program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->dev->device, &size, bins,
+                                                   &binary_status, &err);
+    bool ok = program && err == CL_SUCCESS && binary_status == CL_SUCCESS &&
+              clBuildProgram(program, 1, &ctx->dev->device, NULL, NULL, NULL) == CL_SUCCESS;
+    unlink(marker);
+    if (!ok && program)
+        clReleaseProgram(program);
+    *refused = !ok;
+    if (ok)
+        *out = program;
+    return ok;
+}
+
+/* Returns true and a built program when a valid entry exists. A defect counts as rejected and
+ * the entry is removed: a digest or key that does not match silently, a binary whose structure
+ * does not hold, something that is not a regular file, or the marker of a process that died
+ * while the driver had the binary, with a warning. */
+static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[32], cl_program *out)
+{
+    bool absent = false, loaded = false, refused = false;
+    char why[160] = "";
+    unsigned char *binary = NULL;
+    size_t mlen = strlen(path) + sizeof ".loading";
+    char *marker = segcl_malloc(mlen);
+    int fd = -1;
+    if (!marker)
+        goto done;
+    snprintf(marker, mlen, "%s.loading", path);
+    struct stat sb;
+    if (segcl_open_regular(NULL, path, &fd, &absent)) {
+        snprintf(why, sizeof why, "not a regular file");
+        refused = true;
+        goto done;
+    }
+    if (absent)
+        goto done;
+    if (lstat(marker, &sb) == 0) {
+        close(fd);
+        snprintf(why, sizeof why, "a process died while the OpenCL driver loaded it");
+        refused = true;
+        goto done;
+    }
+    cache_header hdr;
+    if (!cache_read(fd, key, &hdr, &binary, why, sizeof why)) {
+        refused = true;
+        goto done;
+    }
+    loaded = cache_hand_over(ctx, marker, binary, (size_t)hdr.binary_size, &refused, out);
+done:
+    if (refused) {
+        ctx->cache_stats.rejected++;
+        if (why[0])
+            segcl_warn(ctx, "kernel cache entry %s refused (%s); rebuilt from source", path, why);
+        unlink(path);
+        if (marker)
+            unlink(marker);
+    } else if (loaded) {
+        ctx->cache_stats.hits++;
+    }
+    segcl_free(binary);
+    segcl_free(marker);
+    return loaded;
+}
+
+/* Best effort: a cache that cannot be written only costs the next run a rebuild. The entry is
+ * written to an exclusively created temporary in the (private) cache folder, then renamed. */
 static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[32],
                         cl_program program)
 {
     size_t size = 0;
+    unsigned char *binary = NULL;
+    char *prefix = NULL, *tmp = NULL;
+    int fd = -1;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
             CL_SUCCESS ||
-        size == 0 || size > CACHE_MAX_BINARY)
-        return;
-    unsigned char *binary = segcl_malloc(size);
-    if (!binary)
-        return;
+        size == 0 || size > CACHE_MAX_BINARY || !(binary = segcl_malloc(size)))
+        goto done;
     unsigned char *bins[] = {binary};
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS ||
-        segcl_make_dirs(NULL, ctx->cache_dir) != SEGCL_OK) {
-        segcl_free(binary);
-        return;
-    }
+        segcl_make_private_dir(NULL, ctx->cache_dir) != SEGCL_OK)
+        goto done;
     cache_header hdr;
     memset(&hdr, 0, sizeof hdr);
     memcpy(hdr.magic, CACHE_MAGIC, 8);
@@ -226,22 +302,25 @@ static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[
     segcl_sha256_update(&h, binary, size);
     segcl_sha256_final(&h, hdr.digest);
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = segcl_malloc(tlen);
-    if (!tmp) {
-        segcl_free(binary);
-        return;
-    }
-    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(&hdr, sizeof hdr, 1, f) == 1 && fwrite(binary, 1, size, f) == size;
-    if (f)
-        ok = (fclose(f) == 0) && ok;
+    size_t plen = strlen(path) + sizeof ".tmp-";
+    if (!(prefix = segcl_malloc(plen)))
+        goto done;
+    snprintf(prefix, plen, "%s.tmp-", path);
+    if (segcl_create_exclusive(NULL, prefix, 0600, &tmp, &fd))
+        goto done;
+    bool ok = !segcl_write_all(NULL, fd, &hdr, sizeof hdr, tmp) &&
+              !segcl_write_all(NULL, fd, binary, size, tmp);
+    ok = close(fd) == 0 && ok;
+    fd = -1;
     if (ok && rename(tmp, path) == 0)
         ctx->cache_stats.stored++;
     else
-        remove(tmp);
+        unlink(tmp);
+done:
+    if (fd >= 0)
+        close(fd);
     segcl_free(tmp);
+    segcl_free(prefix);
     segcl_free(binary);
 }
 

@@ -1,5 +1,6 @@
 /*
- * `segcl tune`'s results per device: stored next to the kernel cache, keyed by the device's
+ * `segcl tune`'s results per device: stored next to the kernel cache (a private folder, read
+ * only when it is one, and only a regular file there), keyed by the device's
  * name, its driver version and segcl's version (a new driver or a new segcl is untuned again),
  * and read by every context opened on that device. Plus the CLBlast Xgemm parameter sets that
  * tune tries on GPU-style devices.
@@ -78,12 +79,24 @@ segcl_status segcl_tuning_load(segcl_context *ctx, const char *path,
     char *text = NULL;
     size_t len = 0;
     segcl_jvalue *root = NULL;
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
-        return SEGCL_OK; /* not tuned */
-    fclose(probe);
-    segcl_status st = segcl_read_file(segcl_context_diag(ctx), path, 1 << 20, &text, &len);
-    if (st || (st = segcl_json_parse(segcl_context_diag(ctx), path, text, len, &root)))
+    bool absent = false;
+    /* only from a folder that no other user can write, and only a regular file: a FIFO
+     * planted at the path is refused, not waited on */
+    char *dir = segcl_strdup(path);
+    if (!dir)
+        return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    segcl_status st = slash ? segcl_check_private_dir(segcl_context_diag(ctx), dir, &absent)
+                            : SEGCL_OK;
+    segcl_free(dir);
+    if (st || absent ||
+        (st = segcl_read_regular_file(segcl_context_diag(ctx), path, 1 << 20, &text, &len,
+                                      &absent)) ||
+        absent) /* not tuned */
+        goto done;
+    if ((st = segcl_json_parse(segcl_context_diag(ctx), path, text, len, &root)))
         goto done;
     const segcl_jvalue *params = segcl_json_get(root, "params");
     const char *device = segcl_json_string(segcl_json_get(root, "device"));
@@ -168,7 +181,7 @@ segcl_status segcl_tuning_save(segcl_context *ctx, const char *path,
         st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         goto done;
     }
-    if (slash && (st = segcl_make_dirs(segcl_context_diag(ctx), dir)))
+    if (slash && (st = segcl_make_private_dir(segcl_context_diag(ctx), dir)))
         goto done;
     st = segcl_json_write_file(segcl_context_diag(ctx), path, root);
 done:

@@ -31,6 +31,21 @@ void segcl_test_fail_alloc_after(long n)
     atomic_store(&fail_countdown, n);
 }
 
+/* Allocations made and not yet freed, for the tests that look for leaks on error paths. */
+static _Atomic long live_allocations;
+
+long segcl_test_live_allocations(void)
+{
+    return atomic_load(&live_allocations);
+}
+
+static void *track(void *p, long change)
+{
+    if (p)
+        atomic_fetch_add(&live_allocations, change);
+    return p;
+}
+
 static bool should_fail(void)
 {
     long n = atomic_load(&fail_countdown);
@@ -44,6 +59,12 @@ static bool should_fail(void)
 static bool should_fail(void)
 {
     return false;
+}
+
+static void *track(void *p, long change)
+{
+    (void)change;
+    return p;
 }
 #endif
 
@@ -64,17 +85,17 @@ static void *counted(void *p)
 
 void *segcl_malloc(size_t size)
 {
-    return counted(should_fail() ? NULL : malloc(size ? size : 1));
+    return track(counted(should_fail() ? NULL : malloc(size ? size : 1)), 1);
 }
 
 void *segcl_calloc(size_t count, size_t size)
 {
-    return counted(should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1));
+    return track(counted(should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1)), 1);
 }
 
 void *segcl_realloc(void *ptr, size_t size)
 {
-    return counted(should_fail() ? NULL : realloc(ptr, size ? size : 1));
+    return track(counted(should_fail() ? NULL : realloc(ptr, size ? size : 1)), ptr ? 0 : 1);
 }
 
 char *segcl_strdup(const char *s)
@@ -88,5 +109,6 @@ char *segcl_strdup(const char *s)
 
 void segcl_free(void *ptr)
 {
+    track(ptr, -1);
     free(ptr);
 }

@@ -37,6 +37,9 @@ SEGCL_INTERNAL unsigned long segcl_alloc_failures(void);
 /* Test hook (test builds only): the allocation after `n` more successful ones fails; n < 0
  * disables. The first call also routes jansson's allocations through segcl_malloc. */
 SEGCL_INTERNAL void segcl_test_fail_alloc_after(long n);
+/* Test hook: allocations made through segcl_malloc/calloc/realloc and not yet freed (jansson's
+ * count once segcl_test_fail_alloc_after has routed them). */
+SEGCL_INTERNAL long segcl_test_live_allocations(void);
 #endif
 
 /* ---- errors (src/core/error.c) -------------------------------------------------------------- */
@@ -139,6 +142,27 @@ SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir);
 /* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
 SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes,
                                             char **data, size_t *length);
+/* Opens an existing regular file for reading: a symlink at path (O_NOFOLLOW), a FIFO, device or
+ * folder is refused with a message, and a FIFO is never waited on (O_NONBLOCK, then fstat).
+ * With `absent` non-NULL a missing file is no error: *absent is set and *fd is -1. */
+SEGCL_INTERNAL segcl_status segcl_open_regular(segcl_diag *diag, const char *path, int *fd,
+                                               bool *absent);
+/* segcl_read_file through segcl_open_regular. */
+SEGCL_INTERNAL segcl_status segcl_read_regular_file(segcl_diag *diag, const char *path,
+                                                    size_t max_bytes, char **data,
+                                                    size_t *length, bool *absent);
+/* Whether dir is a folder that only this user can change: owned by the effective user (a
+ * symlink to it too) and writable by nobody else. An error says which rule it breaks; with
+ * `absent` non-NULL a missing folder is no error (*absent set). */
+SEGCL_INTERNAL segcl_status segcl_check_private_dir(segcl_diag *diag, const char *dir,
+                                                    bool *absent);
+/* mkdir -p with mode 0700 for every folder it creates, then segcl_check_private_dir. */
+SEGCL_INTERNAL segcl_status segcl_make_private_dir(segcl_diag *diag, const char *dir);
+/* Creates <prefix><12 random letters> with O_CREAT | O_EXCL | O_NOFOLLOW and `mode` (less the
+ * umask): never an existing file, never through a symlink. *path (free with segcl_free) and an
+ * fd open for writing. */
+SEGCL_INTERNAL segcl_status segcl_create_exclusive(segcl_diag *diag, const char *prefix,
+                                                   unsigned mode, char **path, int *fd);
 /* Whether a and b name the same file or folder (same device and inode; false when either
  * cannot be read). */
 SEGCL_INTERNAL bool segcl_same_file(const char *a, const char *b);
@@ -146,7 +170,8 @@ SEGCL_INTERNAL bool segcl_same_file(const char *a, const char *b);
 SEGCL_INTERNAL segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data, size_t n,
                                             const char *path);
 
-/* A file written atomically: segcl_file_begin opens a hidden temporary beside path; write to
+/* A file written atomically: segcl_file_begin creates a hidden temporary beside path
+ * (segcl_create_exclusive: .<name>.tmp-<random>); write to
  * fd; segcl_file_end(st) then fsyncs and renames it over path when st is SEGCL_OK (and makes
  * the rename durable), or removes it otherwise. Returns the first error. */
 typedef struct segcl_file {

@@ -1,13 +1,17 @@
 /*
- * Files and folders: creating a folder and its parents, reading a whole file with a size bound,
- * and writing a file atomically (a hidden temporary beside it, fsynced, renamed over the old
- * one, the rename made durable), so a crash never leaves a half-written file under the name.
+ * Files and folders: creating a folder and its parents, private folders (the user's own, 0700),
+ * reading a whole file with a size bound, opening only regular files, and writing a file
+ * atomically (a hidden temporary of an unguessable name beside it, created exclusively, fsynced,
+ * renamed over the old one, the rename made durable), so a crash never leaves a half-written
+ * file under the name and nobody else's symlink is ever followed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -35,12 +39,10 @@ segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir)
     return SEGCL_OK;
 }
 
-segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes, char **data,
-                             size_t *length)
+/* Reads f to its end (closing it); the rest as segcl_read_file. */
+static segcl_status read_stream(segcl_diag *diag, FILE *f, const char *path, size_t max_bytes,
+                                char **data, size_t *length)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t cap = 0, len = 0;
     segcl_status st = SEGCL_OK;
@@ -79,6 +81,163 @@ segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_byte
     return SEGCL_OK;
 }
 
+segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes, char **data,
+                             size_t *length)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    return read_stream(diag, f, path, max_bytes, data, length);
+}
+
+segcl_status segcl_open_regular(segcl_diag *diag, const char *path, int *fd, bool *absent)
+{
+    *fd = -1;
+    if (absent)
+        *absent = false;
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it changes
+     * nothing for the regular file that is all this accepts */
+    int f = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0) {
+        if (errno == ENOENT && absent) {
+            *absent = true;
+            return SEGCL_OK;
+        }
+        if (errno == ELOOP)
+            return segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                                   "%s is a symbolic link; segcl reads only regular files there",
+                                   path);
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        segcl_status st = segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                                          "%s is not a regular file (a FIFO, device or folder); "
+                                          "segcl does not read it",
+                                          path);
+        close(f);
+        return st;
+    }
+    *fd = f;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_read_regular_file(segcl_diag *diag, const char *path, size_t max_bytes,
+                                     char **data, size_t *length, bool *absent)
+{
+    int fd;
+    segcl_status st = segcl_open_regular(diag, path, &fd, absent);
+    if (st || fd < 0)
+        return st;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    return read_stream(diag, f, path, max_bytes, data, length);
+}
+
+segcl_status segcl_check_private_dir(segcl_diag *diag, const char *dir, bool *absent)
+{
+    struct stat link, sb;
+    if (absent)
+        *absent = false;
+    if (lstat(dir, &link) != 0 || stat(dir, &sb) != 0) {
+        if (errno == ENOENT && absent) {
+            *absent = true;
+            return SEGCL_OK;
+        }
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot use folder %s: %s", dir,
+                               strerror(errno));
+    }
+    uid_t me = geteuid();
+    if (!S_ISDIR(sb.st_mode))
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "%s is not a folder", dir);
+    /* a symlink counts as its owner's: only someone who can write the folder above plants one */
+    if (sb.st_uid != me || link.st_uid != me)
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                               "%s belongs to user %lu, not to this user (%lu); segcl keeps its "
+                               "caches only in folders of its own user",
+                               dir, (unsigned long)(sb.st_uid != me ? sb.st_uid : link.st_uid),
+                               (unsigned long)me);
+    if (sb.st_mode & (S_IWGRP | S_IWOTH))
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                               "%s can be written by other users (mode %03o); segcl keeps its "
+                               "caches only in private folders ('chmod 700' makes it one)",
+                               dir, (unsigned)(sb.st_mode & 0777));
+    return SEGCL_OK;
+}
+
+segcl_status segcl_make_private_dir(segcl_diag *diag, const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT, "path too long: %s", dir);
+    /* every folder it creates is private; folders that exist keep their modes */
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create folder %s: %s", buf,
+                                   strerror(errno));
+        *p = c;
+        if (!c)
+            break;
+    }
+    return segcl_check_private_dir(diag, dir, NULL);
+}
+
+/* splitmix64: spreads the clock, the pid and a counter over a name nobody can guess ahead */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+segcl_status segcl_create_exclusive(segcl_diag *diag, const char *prefix, unsigned mode,
+                                    char **path, int *fd)
+{
+    static _Atomic uint64_t sequence;
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
+    *path = NULL;
+    *fd = -1;
+    size_t plen = strlen(prefix);
+    char *name = segcl_malloc(plen + 14);
+    if (!name)
+        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
+                               "out of host memory creating a file in %s", prefix);
+    memcpy(name, prefix, plen);
+    segcl_status st = SEGCL_OK;
+    /* a taken name (planted, or a leftover) is skipped; 100 in a row is no accident */
+    for (int attempt = 0;; attempt++) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t x = mix((uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^
+                         ((uint64_t)getpid() << 20) ^ mix(atomic_fetch_add(&sequence, 1)));
+        for (int i = 0; i < 12; i++, x >>= 5)
+            name[plen + (size_t)i] = digits[x & 31];
+        name[plen + 12] = '\0';
+        int f = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+        if (f >= 0) {
+            *fd = f;
+            *path = name;
+            return SEGCL_OK;
+        }
+        if (errno != EEXIST || attempt == 99) {
+            st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create %s: %s", name,
+                                 strerror(errno));
+            break;
+        }
+    }
+    segcl_free(name);
+    return st;
+}
+
 segcl_status segcl_write_all(segcl_diag *diag, int fd, const void *data, size_t n, const char *path)
 {
     const uint8_t *p = data;
@@ -99,24 +258,19 @@ segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *ou
 {
     out->fd = -1;
     out->path = path;
+    out->temporary = NULL;
     const char *slash = strrchr(path, '/');
     size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    size_t len = strlen(path) + 40;
-    if (!(out->temporary = segcl_malloc(len)))
+    size_t len = strlen(path) + 8;
+    char *prefix = segcl_malloc(len);
+    if (!prefix)
         return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                "out of host memory writing %s", path);
-    /* hidden, with the writer's pid: what a crash leaves never looks like the file itself */
-    snprintf(out->temporary, len, "%.*s.%s.tmp-%ld", (int)dir_len, path, path + dir_len,
-             (long)getpid());
-    out->fd = open(out->temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out->fd < 0) {
-        segcl_status st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot create %s: %s",
-                                          out->temporary, strerror(errno));
-        segcl_free(out->temporary);
-        out->temporary = NULL;
-        return st;
-    }
-    return SEGCL_OK;
+    /* hidden: what a crash leaves never looks like the file itself */
+    snprintf(prefix, len, "%.*s.%s.tmp-", (int)dir_len, path, path + dir_len);
+    segcl_status st = segcl_create_exclusive(diag, prefix, 0644, &out->temporary, &out->fd);
+    segcl_free(prefix);
+    return st;
 }
 
 /* fsyncs the folder holding path, so a rename in it is durable. */

@@ -206,6 +206,10 @@ static segcl_status save_best(tuner *t, const segcl_device_info *info, bool cpu_
         return segcl_fail(t->ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",
                           info->name);
     char *file = segcl_context_tuning_path(t->ctx);
+    if (!file && !segcl_context_has_cache_folder(t->ctx))
+        return segcl_fail(t->ctx, SEGCL_ERROR_STATE,
+                          "no folder to store the tuning in: neither HOME nor XDG_CACHE_HOME "
+                          "nor SEGCL_KERNEL_CACHE_DIR is set");
     if (!file)
         return segcl_fail(t->ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     segcl_status st = segcl_tuning_save(t->ctx, file, info, &t->best, t->report);
