@@ -27,6 +27,8 @@ typedef struct segcl_environment {
     int gemm_backend;                /* SEGCL_GEMM: clblast or cpu; SEGCL_GEMM_AUTO otherwise */
     bool profile;                    /* SEGCL_PROFILE set, not empty and not "0" */
     segcl_test_hooks test;           /* SEGCL_TEST_*: read in test builds only, zero otherwise */
+    char ignored[512];               /* the set variables whose values were refused, each with
+                                      * what it accepts: empty when none (a context open warns) */
 } segcl_environment;
 
 SEGCL_INTERNAL void segcl_environment_read(segcl_environment *env);
