@@ -315,7 +315,10 @@ static void test_resume_refuses_tampered_metadata(void **state)
     rename(ckpt, saved);
     const char *cases[][2] = {{"batch_in_epoch", "-2"}, {"batch_in_epoch", "1000"},
                               {"depth", "40"},          {"epoch", "7"},
-                              {"batch", "-4"},          {"size", "0"}};
+                              {"batch", "-4"},          {"size", "0"},
+                              /* in range, but the step then lies past the whole run's */
+                              {"batch", "65536"},       {"step", "9223372036854775807"},
+                              {"optimizer_step", "9223372036854775807"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rewrite_metadata(saved, ckpt, cases[i][0], cases[i][1]);
         segcl_train_default_options(&o);
