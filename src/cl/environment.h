@@ -9,7 +9,8 @@
 #include "cl/cl.h"
 
 /* Every variable's value, parsed as its one reader does; unset, empty or out of range reads as
- * "not set" (NULL, 0, -1). The strings point into the process environment: valid until it
+ * "not set" (NULL, 0, -1), and a set value that is refused is listed in `ignored`, which a
+ * context open gives as one warning. The strings point into the process environment: valid until it
  * changes, so only the call that read them uses them. */
 typedef struct segcl_environment {
     const char *device;              /* SEGCL_DEVICE */
