@@ -9,12 +9,15 @@
  * values are equal to within float32 rounding, implementations may route a channel's gradient
  * through different max-pool indices; measured once at 16x16, a BN bias 2.9e-4 apart, while
  * the outputs agreed.) The platforms are registered for this process only (OCL_ICD_VENDORS); an
- * implementation that is not installed is skipped with a message, and at least two must run.
+ * implementation that is not installed is skipped with a message, and at least two must run;
+ * one that SEGCL_REQUIRE_IMPLEMENTATIONS names (tools/test.sh sets "rusticl,oclgrind" in CI)
+ * is a failure when it does not open.
  * PoCL's CPU path is the reference the others are compared with.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "model/model.h"
@@ -67,6 +70,20 @@ static float *read_all(segcl_context *ctx, segcl_tensor *t)
     return host;
 }
 
+/* Whether SEGCL_REQUIRE_IMPLEMENTATIONS (a comma-separated list of device names, as CI sets
+ * it: "rusticl,oclgrind") names impl, which must then run rather than be skipped. */
+static bool required(const implementation *impl)
+{
+    const char *list = getenv("SEGCL_REQUIRE_IMPLEMENTATIONS");
+    const size_t n = strlen(impl->device);
+    for (const char *p = list; p && *p; p += strcspn(p, ",")) {
+        p += *p == ',';
+        if (strncasecmp(p, impl->device, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 static void compute(const implementation *impl, segcl_arch arch, result *r)
 {
     memset(r, 0, sizeof *r);
@@ -80,6 +97,13 @@ static void compute(const implementation *impl, segcl_arch arch, result *r)
         setenv("SEGCL_KERNEL_STYLE", impl->style, 1);
     segcl_status st = segcl_context_open(ctx, &s);
     unsetenv("SEGCL_KERNEL_STYLE");
+    if (st == SEGCL_ERROR_NO_DEVICE && required(impl)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", segcl_context_error(ctx));
+        segcl_context_destroy(ctx);
+        fail_msg("%s is required (SEGCL_REQUIRE_IMPLEMENTATIONS=%s) but does not open here: %s",
+                 impl->label, getenv("SEGCL_REQUIRE_IMPLEMENTATIONS"), why);
+    }
     if (st == SEGCL_ERROR_NO_DEVICE) {
         print_message("skipping %s: not installed here\n", impl->label);
         segcl_context_destroy(ctx);

@@ -351,6 +351,25 @@ static void test_bad_inputs(void **state)
     run(NULL, "train --data x --out y --epochs many", &out, &err);
     assert_int_equal(out.status, 2);
     assert_non_null(strstr(err.out, "'many'"));
+    /* a number out of a float's range is said to be so, not "not a number" */
+    run(NULL, "train --data x --out y --lr 1e-50", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "option '--lr': '1e-50' is too small for a 32-bit float"));
+    assert_int_equal(count_lines(err.out), 1);
+    run(NULL, "train --data x --out y --lr 1e50", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "'1e50' is too large for a 32-bit float"));
+    run(NULL, "train --data x --out y --lr 0.0.1", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "'0.0.1' is not a number"));
+    /* a timing that never ends is refused before anything runs */
+    run(NULL, "tune --seconds inf", &out, &err);
+    assert_int_equal(out.status, 2);
+    assert_non_null(strstr(err.out, "option '--seconds': 'inf' is not a finite number"));
+    run(NULL, "tune --seconds 1e9", &out, &err);
+    assert_int_equal(out.status, 1);
+    assert_non_null(strstr(err.out, "seconds 1e+09 is out of range"));
+    assert_non_null(strstr(err.out, "(--seconds)"));
     run(NULL, "train --data x", &out, &err);
     assert_int_equal(out.status, 2);
     run(NULL, "eval --model m --data d --frobnicate", &out, &err);

@@ -315,6 +315,18 @@ static void test_kernel_dir_and_build_error(void **state)
     assert_non_null(strstr(msg, "build log"));
     assert_non_null(strstr(msg, "undeclared_identifier_segcl"));
     assert_int_equal(segcl_context_last_cl_error(ctx), CL_BUILD_PROGRAM_FAILURE);
+    /* An error in common.cl, the prelude of every family, is blamed on common.cl with its own
+     * line numbers, not on the family built behind it (new options: a program not built yet). */
+    snprintf(to, sizeof to, "%s/common.cl", dir);
+    test_write_text(to, "#define FINE 1\n"
+                        "float prelude_typo_segcl(void) { return missing_in_common_segcl; }\n");
+    assert_int_equal(segcl_program_get(ctx, "marker", "-DSEGCL_FRESH=1", &p), SEGCL_ERROR_BUILD);
+    msg = segcl_context_error(ctx);
+    assert_non_null(strstr(msg, "building kernels/common.cl, the prelude of kernels/marker.cl"));
+    assert_non_null(strstr(msg, "common.cl:2:"));
+    assert_null(strstr(msg, "marker.cl:"));
+    snprintf(from, sizeof from, "%s/common.cl", src_dir);
+    copy_file(from, to);
     /* A family missing from the folder is an I/O error naming the path. */
     assert_int_equal(segcl_program_get(ctx, "absent", NULL, &p), SEGCL_ERROR_IO);
     assert_non_null(strstr(segcl_context_error(ctx), "absent.cl"));
@@ -542,6 +554,48 @@ static void test_kernel_style(void **state)
         unsetenv("SEGCL_KERNEL_STYLE");
 }
 
+static char env_warning[1024];
+
+static void keep_warning(const char *message, void *user)
+{
+    (void)user;
+    snprintf(env_warning, sizeof env_warning, "%s", message);
+}
+
+/* A SEGCL_* variable set to a value it does not accept is a warning that names it and what it
+ * accepts, not silently the default. */
+static void test_environment_refusals(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"SEGCL_GEMM", "SEGCL_KERNEL_STYLE", "SEGCL_TUNING",
+                                        "SEGCL_RUN", "SEGCL_GEMM_VEC", "SEGCL_GEMM_MR",
+                                        "SEGCL_GEMM_CPU_BLOCKING"};
+    static const char *const accepted[] = {"clblast, cpu", "cpu, gpu", "off", "1 to 1048576",
+                                           "8, 16", "1 to 32", "MC,NC,KC"};
+    static const char *const bad[] = {"foo", "foo", "of", "12x", "4", "33", "4,8,128,9"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *saved = getenv(names[i]);
+        char keep[64] = "";
+        if (saved)
+            snprintf(keep, sizeof keep, "%s", saved);
+        setenv(names[i], bad[i], 1);
+        env_warning[0] = '\0';
+        segcl_context *ctx = NULL;
+        assert_int_equal(segcl_context_create(&ctx), SEGCL_OK);
+        segcl_context_set_warning_handler(ctx, keep_warning, NULL);
+        assert_ok(ctx, segcl_context_open(ctx, NULL));
+        char expect[128];
+        snprintf(expect, sizeof expect, "%s='%s' (accepted: %s", names[i], bad[i], accepted[i]);
+        if (!strstr(env_warning, expect))
+            fail_msg("%s=%s: warning '%s' lacks \"%s\"", names[i], bad[i], env_warning, expect);
+        segcl_context_destroy(ctx);
+        if (keep[0])
+            setenv(names[i], keep, 1);
+        else
+            unsetenv(names[i]);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -567,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_kernel_cache),
         cmocka_unit_test(test_cache_auto_mode),
         cmocka_unit_test(test_kernel_style),
+        cmocka_unit_test(test_environment_refusals),
     };
     return cmocka_run_group_tests_name("opencl", tests, setup, teardown);
 }

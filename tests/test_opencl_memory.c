@@ -115,6 +115,42 @@ static void test_tuning(void **state)
 /* ---- memory -----------------------------------------------------------------------------------
  */
 
+/* tune refuses timings that never end (each naming its setting), and says so when no variant
+ * fits in the device's memory rather than that none ran correctly. */
+static void test_tune_refusals(void **state)
+{
+    (void)state;
+    char cache[512], file[1024];
+    snprintf(cache, sizeof cache, "%s/tune-refusals/kernels", tmp_root);
+    segcl_settings s;
+    segcl_default_settings(&s);
+    s.kernel_cache_dir = cache;
+    segcl_context *ctx = open_warned(&s);
+    segcl_tune_options o;
+    segcl_tune_default_options(&o);
+    o.size = 32, o.batch = 2;
+    const double bad[] = {NAN, INFINITY, -INFINITY, 1e9, 0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.seconds = bad[i];
+        assert_int_equal(segcl_tune(ctx, &o, file, sizeof file), SEGCL_ERROR_INVALID_ARGUMENT);
+        assert_non_null(segcl_context_error_setting(ctx));
+        assert_string_equal(segcl_context_error_setting(ctx), "seconds");
+        assert_non_null(strstr(segcl_context_error(ctx), "seconds"));
+    }
+    segcl_context_destroy(ctx);
+    /* 256 KiB: enough to open, too little for any variant's checks and model */
+    s.memory_limit = 256 << 10;
+    ctx = open_warned(&s);
+    o.seconds = 0.01;
+    assert_int_equal(segcl_tune(ctx, &o, file, sizeof file), SEGCL_ERROR_OUT_OF_DEVICE_MEMORY);
+    const char *msg = segcl_context_error(ctx);
+    assert_non_null(strstr(msg, "no variant fits in"));
+    assert_non_null(strstr(msg, "memory with batch 2 at 32x32"));
+    assert_null(strstr(msg, "ran correctly"));
+    assert_string_equal(segcl_context_error_setting(ctx), "batch");
+    segcl_context_destroy(ctx);
+}
+
 static void test_out_of_device_memory(void **state)
 {
     (void)state;
@@ -494,6 +530,7 @@ int main(void)
     setenv("SEGCL_TUNING", "off", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tuning),
+        cmocka_unit_test(test_tune_refusals),
         cmocka_unit_test(test_out_of_device_memory),
         cmocka_unit_test(test_arena_plan),
         cmocka_unit_test_prestate(test_gemm_random_shapes, &backend_cpu),

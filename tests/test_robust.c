@@ -58,6 +58,54 @@ static void small_meta(segcl_run_config *meta)
     snprintf(meta->data_dir, sizeof meta->data_dir, "%s", synth_dir);
 }
 
+/* ---- images ---- */
+
+static uint32_t png_crc(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+/* A well-formed PNG header wider than segcl decodes is refused as over the limit, with its
+ * size and the limit, not as a corrupt file. */
+static void test_png_over_side_limit(void **state)
+{
+    (void)state;
+    unsigned char png[8 + 25 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char *ihdr = png + 8;
+    put32(ihdr, 13);
+    memcpy(ihdr + 4, "IHDR", 4);
+    put32(ihdr + 8, 70000); /* width */
+    put32(ihdr + 12, 1);    /* height */
+    ihdr[16] = 8, ihdr[17] = 0; /* 8-bit grey, deflate, no filter method, no interlace */
+    put32(ihdr + 21, png_crc(ihdr + 4, 17));
+    unsigned char *iend = ihdr + 25;
+    memcpy(iend + 4, "IEND", 4);
+    put32(iend + 8, png_crc(iend + 4, 4));
+    char path[600];
+    snprintf(path, sizeof path, "%s/wide.png", tmp_dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(png, 1, sizeof png, f), sizeof png);
+    assert_int_equal(fclose(f), 0);
+    segcl_image img = {0};
+    assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
+    assert_message_names("wide.png: PNG of 70000x1 pixels is over segcl's limit of 65535 pixels");
+    assert_null(strstr(segcl_context_error(ctx), "corrupt"));
+    unlink(path);
+}
+
 /* ---- checkpoint headers ---- */
 
 static void test_header_errors_name_the_tensor(void **state)
@@ -267,7 +315,10 @@ static void test_resume_refuses_tampered_metadata(void **state)
     rename(ckpt, saved);
     const char *cases[][2] = {{"batch_in_epoch", "-2"}, {"batch_in_epoch", "1000"},
                               {"depth", "40"},          {"epoch", "7"},
-                              {"batch", "-4"},          {"size", "0"}};
+                              {"batch", "-4"},          {"size", "0"},
+                              /* in range, but the step then lies past the whole run's */
+                              {"batch", "65536"},       {"step", "9223372036854775807"},
+                              {"optimizer_step", "9223372036854775807"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rewrite_metadata(saved, ckpt, cases[i][0], cases[i][1]);
         segcl_train_default_options(&o);
@@ -639,6 +690,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_png_over_side_limit),
         cmocka_unit_test(test_header_errors_name_the_tensor),
         cmocka_unit_test(test_tampered_metadata),
         cmocka_unit_test(test_predictor_bad_settings),

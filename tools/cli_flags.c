@@ -37,6 +37,7 @@ static const struct {
     {"out_dir", "--out"},
     {"precision", "--precision"},
     {"resume_dir", "--resume"},
+    {"seconds", "--seconds"},
     {"size", "--size"},
     {"skip_bad", "--skip-bad"},
     {"std", "--std"},

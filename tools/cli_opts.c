@@ -1,5 +1,7 @@
 /* Option helpers for the CLI: `--name VALUE` or `--name=VALUE`, with one-line errors. */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,8 +91,21 @@ bool cli_opt_float(int argc, char **argv, int *i, const char *name, float *dst, 
     char *end;
     errno = 0;
     float x = strtof(v, &end);
-    if (errno || end == v || *end)
+    if (end == v || *end)
         return bad(name, v, "a number", rc);
+    /* a number all the same: say which way it is out of range */
+    const char *why = NULL;
+    if (errno == ERANGE && fabsf(x) < FLT_MIN)
+        why = "too small for a 32-bit float (nonzero magnitudes start at 1.2e-38)";
+    else if (errno == ERANGE)
+        why = "too large for a 32-bit float (magnitudes up to 3.4e38)";
+    else if (!isfinite(x))
+        why = "not a finite number";
+    if (why) {
+        cli_error("option '%s': '%s' is %s", name, v, why);
+        *rc = 2;
+        return true;
+    }
     *dst = x;
     return true;
 }

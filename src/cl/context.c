@@ -321,6 +321,8 @@ segcl_status segcl_context_open_tuned(segcl_context *ctx, const segcl_settings *
     /* the environment once, for everything this open derives from it */
     segcl_environment env;
     segcl_environment_read(&env);
+    if (env.ignored[0])
+        segcl_warn(ctx, "ignored: %s", env.ignored);
     size_t index;
     segcl_status st = segcl_device_resolve_env(ctx, settings->device, env.device, &index);
     if (st)

@@ -19,6 +19,24 @@ static const char *value(const char *name)
     return v && *v ? v : NULL;
 }
 
+/* Notes a set variable whose value none of its readers accepts, for the warning the context
+ * open gives (segcl_environment.ignored). */
+static void ignore(segcl_environment *env, const char *name, const char *v, const char *accepted)
+{
+    size_t used = strlen(env->ignored);
+    if (used + 1 < sizeof env->ignored)
+        snprintf(env->ignored + used, sizeof env->ignored - used, "%s%s='%.32s' (accepted: %s)",
+                 used ? "; " : "", name, v, accepted);
+}
+
+/* A whole decimal number in lo..hi, or -1. */
+static long whole(const char *v, long lo, long hi)
+{
+    char *end;
+    long x = v ? strtol(v, &end, 10) : -1;
+    return v && end != v && !*end && x >= lo && x <= hi ? x : -1;
+}
+
 void segcl_environment_read(segcl_environment *env)
 {
     memset(env, 0, sizeof *env);
@@ -27,35 +45,51 @@ void segcl_environment_read(segcl_environment *env)
     env->xdg_cache_home = value("XDG_CACHE_HOME");
     env->home = value("HOME");
     env->kernel_dir = value("SEGCL_KERNEL_DIR");
-    const char *style = getenv("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
+    const char *style = value("SEGCL_KERNEL_STYLE"); /* tests compare both paths */
     env->kernel_style = style && !strcmp(style, "cpu")   ? 1
                         : style && !strcmp(style, "gpu") ? 0
                                                          : -1;
+    if (style && env->kernel_style < 0)
+        ignore(env, "SEGCL_KERNEL_STYLE", style, "cpu, gpu");
     /* switches for measuring what implicit GEMM and epilogue fusion bring (tools/PERF.md) */
     env->no_implicit = getenv("SEGCL_NO_IMPLICIT") != NULL;
     env->no_fusion = getenv("SEGCL_NO_FUSION") != NULL;
-    const char *tuning = getenv("SEGCL_TUNING");
+    const char *tuning = value("SEGCL_TUNING");
     env->tuning_off = tuning && !strcmp(tuning, "off");
+    if (tuning && !env->tuning_off)
+        ignore(env, "SEGCL_TUNING", tuning, "off");
     /* overrides of the device defaults and of `segcl tune`, for experiments and for the tests
      * that compare variants */
-    const char *run = getenv("SEGCL_RUN");
-    if (run && atoi(run) > 0)
-        env->run_length = (unsigned)atoi(run);
-    const char *vec = getenv("SEGCL_GEMM_VEC");
+    const char *run = value("SEGCL_RUN");
+    if (whole(run, 1, 1 << 20) > 0)
+        env->run_length = (unsigned)whole(run, 1, 1 << 20);
+    else if (run)
+        ignore(env, "SEGCL_RUN", run, "1 to 1048576");
+    const char *vec = value("SEGCL_GEMM_VEC");
     if (vec && (!strcmp(vec, "8") || !strcmp(vec, "16")))
         env->gemm_vec = (unsigned)atoi(vec);
-    const char *mr = getenv("SEGCL_GEMM_MR");
-    if (mr && atoi(mr) > 0 && atoi(mr) <= 32)
-        env->gemm_mr = (unsigned)atoi(mr);
-    const char *block = getenv("SEGCL_GEMM_CPU_BLOCKING");
+    else if (vec)
+        ignore(env, "SEGCL_GEMM_VEC", vec, "8, 16");
+    const char *mr = value("SEGCL_GEMM_MR");
+    if (whole(mr, 1, 32) > 0)
+        env->gemm_mr = (unsigned)whole(mr, 1, 32);
+    else if (mr)
+        ignore(env, "SEGCL_GEMM_MR", mr, "1 to 32");
+    const char *block = value("SEGCL_GEMM_CPU_BLOCKING");
     unsigned mc, nc, kc;
-    if (block && sscanf(block, "%u,%u,%u", &mc, &nc, &kc) == 3 && mc && nc && kc && mc <= 256 &&
-        nc <= 256 && kc <= 4096)
+    char end;
+    if (block && sscanf(block, "%u,%u,%u%c", &mc, &nc, &kc, &end) == 3 && mc && nc && kc &&
+        mc <= 256 && nc <= 256 && kc <= 4096)
         env->mc_tiles = mc, env->nc_tiles = nc, env->kc = kc;
-    const char *gemm = getenv("SEGCL_GEMM");
+    else if (block)
+        ignore(env, "SEGCL_GEMM_CPU_BLOCKING", block,
+               "MC,NC,KC with MC, NC 1 to 256, KC 1 to 4096");
+    const char *gemm = value("SEGCL_GEMM");
     env->gemm_backend = gemm && !strcmp(gemm, "clblast") ? SEGCL_GEMM_CLBLAST
                         : gemm && !strcmp(gemm, "cpu")   ? SEGCL_GEMM_CPU
                                                          : SEGCL_GEMM_AUTO;
+    if (gemm && env->gemm_backend == SEGCL_GEMM_AUTO)
+        ignore(env, "SEGCL_GEMM", gemm, "clblast, cpu");
     const char *profile = getenv("SEGCL_PROFILE");
     env->profile = profile && *profile && strcmp(profile, "0") != 0;
 #ifdef SEGCL_TESTING

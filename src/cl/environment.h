@@ -9,7 +9,8 @@
 #include "cl/cl.h"
 
 /* Every variable's value, parsed as its one reader does; unset, empty or out of range reads as
- * "not set" (NULL, 0, -1). The strings point into the process environment: valid until it
+ * "not set" (NULL, 0, -1), and a set value that is refused is listed in `ignored`, which a
+ * context open gives as one warning. The strings point into the process environment: valid until it
  * changes, so only the call that read them uses them. */
 typedef struct segcl_environment {
     const char *device;              /* SEGCL_DEVICE */
@@ -27,6 +28,8 @@ typedef struct segcl_environment {
     int gemm_backend;                /* SEGCL_GEMM: clblast or cpu; SEGCL_GEMM_AUTO otherwise */
     bool profile;                    /* SEGCL_PROFILE set, not empty and not "0" */
     segcl_test_hooks test;           /* SEGCL_TEST_*: read in test builds only, zero otherwise */
+    char ignored[512];               /* the set variables whose values were refused, each with
+                                      * what it accepts: empty when none (a context open warns) */
 } segcl_environment;
 
 SEGCL_INTERNAL void segcl_environment_read(segcl_environment *env);

@@ -138,11 +138,17 @@ static segcl_status build_from_source(segcl_context *ctx, const char *family, co
         clReleaseProgram(program);
         if (st)
             return st;
+        /* every family is built behind common.cl: a log that names only the prelude blames it */
+        char own[96];
+        snprintf(own, sizeof own, "%s.cl:", family);
+        const bool prelude = strstr(log, "common.cl:") && !strstr(log, own);
+        own[strlen(own) - 1] = '\0';
         st = segcl_fail(ctx, SEGCL_ERROR_BUILD,
-                        "clBuildProgram failed: %s (%d) building kernels/%s.cl for %s with "
+                        "clBuildProgram failed: %s (%d) building kernels/%s.cl%s%s for %s with "
                         "options '%s'; build log:\n%s",
-                        segcl_cl_error_name(err), (int)err, family, ctx->dev->info.name, options,
-                        log);
+                        segcl_cl_error_name(err), (int)err, prelude ? "common" : family,
+                        prelude ? ", the prelude of kernels/" : " (after kernels/common.cl)",
+                        prelude ? own : "", ctx->dev->info.name, options, log);
         ctx->last_cl_error = err;
         segcl_free(log);
         return st;
@@ -335,14 +341,17 @@ static segcl_status full_source(segcl_context *ctx, const char *family, char **s
         segcl_free(prelude);
         return st;
     }
-    char *all = segcl_malloc(plen + blen + 16);
+    const size_t extra = 2 * strlen(family) + 64;
+    char *all = segcl_malloc(plen + blen + extra);
     if (!all) {
         segcl_free(prelude);
         segcl_free(body);
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    /* #line keeps the compiler's messages pointing into the family's own file */
-    int n = snprintf(all, plen + 16, "%s\n#line 1\n", prelude);
+    /* #line with file names: the compiler's log names the file of each line, the prelude's
+     * lines as common.cl's and the rest as the family's own */
+    int n = snprintf(all, plen + extra, "#line 1 \"common.cl\"\n%s\n#line 1 \"%s.cl\"\n",
+                     prelude, family);
     memcpy(all + n, body, blen + 1);
     *source = all;
     *length = (size_t)n + blen;

@@ -20,6 +20,7 @@
 #include "data/data.h"
 
 #define MAX_FILE_BYTES (1ul << 31)
+#define PNG_MAX_SIDE 65535u /* pixels per side of a PNG */
 
 /* The sink's pixel limit (a context's: segcl_context_set_max_pixels), applied before decoding. */
 static segcl_status check_pixels(segcl_diag *diag, const char *path, const char *kind,
@@ -335,6 +336,11 @@ static void png_set_transforms(png_structp png, png_infop info, int channels)
         png_set_gray_to_rgb(png);
 }
 
+static uint32_t big_endian32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t *d, size_t n,
                                int channels, segcl_image *out)
 {
@@ -365,7 +371,20 @@ static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t
     }
     png_set_read_fn(job.png, &src, png_read_memory);
     png_set_sig_bytes(job.png, 8);
-    png_set_user_limits(job.png, 65535, 65535);
+    /* libpng refuses a side over its user limit as an error in IHDR: said here as the limit it
+     * is, with the image's size, not as corruption (PNG allows up to 2^31 - 1 per side) */
+    if (n >= 24 && memcmp(d + 12, "IHDR", 4) == 0) {
+        const uint32_t iw = big_endian32(d + 16), ih = big_endian32(d + 20);
+        if ((iw > PNG_MAX_SIDE || ih > PNG_MAX_SIDE) && iw <= PNG_UINT_31_MAX &&
+            ih <= PNG_UINT_31_MAX) {
+            job.status = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                                         "%s: PNG of %ux%u pixels is over segcl's limit of %u "
+                                         "pixels per side",
+                                         path, (unsigned)iw, (unsigned)ih, PNG_MAX_SIDE);
+            png_longjmp(job.png, 1);
+        }
+    }
+    png_set_user_limits(job.png, PNG_MAX_SIDE, PNG_MAX_SIDE);
     png_set_chunk_malloc_max(job.png, 16u << 20);
     png_read_info(job.png, job.info);
     png_uint_32 w = png_get_image_width(job.png, job.info),

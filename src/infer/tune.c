@@ -13,6 +13,11 @@
 
 #include "cl/cl.h"
 
+/* Bounds of the tune options: beyond them a run takes hours or days per variant. */
+#define SEGCL_TUNE_MAX_SECONDS 600
+#define SEGCL_TUNE_MAX_BATCH 1024
+#define SEGCL_TUNE_MAX_SIZE 4096
+
 void segcl_tune_default_options(segcl_tune_options *o)
 {
     if (!o)
@@ -31,6 +36,8 @@ typedef struct tuner {
     json_t *report;     /* every candidate's figures */
     double best_score;
     segcl_tuning best;
+    int failed, out_of_memory; /* variants that could not run, and of them those out of memory */
+    char last_error[256];      /* why the last of them could not */
 } tuner;
 
 static void say(const tuner *t, const char *fmt, ...) SEGCL_PRINTF(2, 3);
@@ -89,6 +96,11 @@ static double measure(tuner *t, const segcl_tuning *c, bool cpu_style)
         st = segcl_bench(ctx, t->o->arch, t->o->batch, t->o->size, t->o->seconds, &train, &infer);
     if (st) {
         verdict = segcl_context_error(ctx);
+        t->failed++;
+        t->out_of_memory += st == SEGCL_ERROR_OUT_OF_DEVICE_MEMORY ||
+                            segcl_context_last_cl_error(ctx) == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                            segcl_context_last_cl_error(ctx) == CL_OUT_OF_RESOURCES;
+        snprintf(t->last_error, sizeof t->last_error, "%s", verdict);
     } else {
         score = 1.0 / train + 1.0 / infer;
     }
@@ -202,9 +214,15 @@ static void tune_gpu(tuner *t, const segcl_tuning *base, const segcl_device_info
 static segcl_status save_best(tuner *t, const segcl_device_info *info, bool cpu_style, char *path,
                               size_t cap)
 {
+    if (isinf(t->best_score) && t->failed > 0 && t->out_of_memory == t->failed)
+        return segcl_fail_setting(t->ctx, "batch", SEGCL_ERROR_OUT_OF_DEVICE_MEMORY,
+                                  "tune: no variant fits in %s's memory with batch %d at %dx%d "
+                                  "(%s); try a smaller batch or size",
+                                  info->name, t->o->batch, t->o->size, t->o->size, t->last_error);
     if (isinf(t->best_score))
-        return segcl_fail(t->ctx, SEGCL_ERROR_STATE, "tune: no variant ran correctly on %s",
-                          info->name);
+        return segcl_fail(t->ctx, SEGCL_ERROR_STATE,
+                          "tune: no variant ran correctly on %s; the last: %s", info->name,
+                          t->last_error[0] ? t->last_error : "wrong products");
     char *file = segcl_context_tuning_path(t->ctx);
     if (!file && !segcl_context_has_cache_folder(t->ctx))
         return segcl_fail(t->ctx, SEGCL_ERROR_STATE,
@@ -236,11 +254,23 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
     segcl_tune_options defaults;
     segcl_tune_default_options(&defaults);
     const segcl_tune_options *o = options ? options : &defaults;
-    if (!o->arch || (strcmp(o->arch, "unet") && strcmp(o->arch, "segnet")) || o->batch < 1 ||
-        o->size < 16 || o->size % 16 || !(o->seconds > 0))
-        return segcl_fail(user_ctx, SEGCL_ERROR_INVALID_ARGUMENT,
-                          "tune: arch unet|segnet, batch >= 1, size a multiple of 16, "
-                          "seconds > 0");
+    if (!o->arch || (strcmp(o->arch, "unet") && strcmp(o->arch, "segnet")))
+        return segcl_fail_setting(user_ctx, "arch", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "tune: arch '%s' is not unet or segnet",
+                                  o->arch ? o->arch : "(null)");
+    if (o->batch < 1 || o->batch > SEGCL_TUNE_MAX_BATCH)
+        return segcl_fail_setting(user_ctx, "batch", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "tune: batch %d is out of range: 1..%d", o->batch,
+                                  SEGCL_TUNE_MAX_BATCH);
+    if (o->size < 16 || o->size % 16 || o->size > SEGCL_TUNE_MAX_SIZE)
+        return segcl_fail_setting(user_ctx, "size", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "tune: size %d must be a multiple of 16 in 16..%d", o->size,
+                                  SEGCL_TUNE_MAX_SIZE);
+    /* each variant is timed this long per phase: an infinite or absurd time never ends */
+    if (!isfinite(o->seconds) || !(o->seconds > 0) || o->seconds > SEGCL_TUNE_MAX_SECONDS)
+        return segcl_fail_setting(user_ctx, "seconds", SEGCL_ERROR_INVALID_ARGUMENT,
+                                  "tune: seconds %g is out of range: more than 0, at most %d",
+                                  o->seconds, SEGCL_TUNE_MAX_SECONDS);
     /* every candidate opens the same device with the same cache and limits */
     char device[32];
     segcl_settings settings;
@@ -279,7 +309,10 @@ segcl_status segcl_tune(segcl_context *user_ctx, const segcl_tune_options *optio
     st = save_best(&t, info, cpu_style, path, cap);
 done:
     json_decref(t.report);
-    if (st) /* the message, formatted before its context goes */
+    if (st && segcl_context_error_setting(ctx)) /* formatted before its context goes */
+        segcl_fail_setting(user_ctx, segcl_context_error_setting(ctx), st, "%s",
+                           segcl_context_error(ctx));
+    else if (st)
         segcl_fail(user_ctx, st, "%s", segcl_context_error(ctx));
     segcl_context_destroy(ctx);
     return st;

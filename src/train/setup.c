@@ -389,6 +389,7 @@ segcl_status segcl_training_setup_model(run_state *r)
 {
     segcl_context *ctx = r->ctx;
     const segcl_run_config *m = &r->meta;
+    const int batch = m->batch; /* as given or read, before it is fitted to the device */
     segcl_status st;
     if ((st = setup_weights(r)) || (st = choose_batch(r)) || (st = setup_buffers(r)))
         return st;
@@ -401,6 +402,16 @@ segcl_status segcl_training_setup_model(run_state *r)
                           "%s: metadata batch_in_epoch %ld is beyond the %ld batches of an epoch "
                           "(corrupt or edited?)",
                           r->ckpt, r->start_batch, r->per_epoch);
+    /* steps past the whole run's would end it at once, with nothing trained or validated */
+    const long steps = r->per_epoch * m->epochs;
+    const bool past = m->step > steps || m->optimizer.step > steps;
+    if (r->resuming && past)
+        return segcl_fail(ctx, SEGCL_ERROR_FORMAT,
+                          "%s: metadata %s %ld is beyond the %ld steps of the whole run (%d "
+                          "epochs of %ld batches with batch %d) (corrupt or edited?)",
+                          r->ckpt, m->step > steps ? "step" : "optimizer_step",
+                          m->step > steps ? m->step : m->optimizer.step, steps, m->epochs,
+                          r->per_epoch, batch);
     if (!r->resuming && lead(r)) {
         char args[1100];
         path_in(args, sizeof args, r->out_dir, "args.json");
