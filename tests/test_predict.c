@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/data.h"
@@ -172,6 +173,46 @@ static void test_pixels_classes_and_palette(void **state)
     free(rgb);
 }
 
+/* Outputs are written beside their names and renamed over them: a symlink planted at an
+ * output's name is replaced, and the file it points to is unchanged (issue 18). */
+static void test_outputs_never_follow_links(void **state)
+{
+    (void)state;
+    char ckpt[400], input[400], out_dir[400], target[400], path[500];
+    snprintf(ckpt, sizeof ckpt, "%s/links.safetensors", tmp);
+    snprintf(input, sizeof input, "%s/linked.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/links", tmp);
+    snprintf(target, sizeof target, "%s/precious.txt", tmp);
+    test_small_unet_checkpoint(ctx, 1, 37, ckpt);
+    uint8_t *rgb = photo(24, 20);
+    segcl_image im = {24, 20, 3, rgb};
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), input, &im));
+    free(rgb);
+    test_write_text(target, "precious\n");
+    assert_int_equal(mkdir(out_dir, 0755), 0);
+    const char *names[] = {"linked_mask.png", "linked_overlay.jpg", "linked_logits.npy"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        assert_int_equal(symlink(target, path), 0);
+    }
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, NULL, &p));
+    const char *inputs[] = {input};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, true, NULL, NULL));
+    segcl_predictor_destroy(p);
+    char *text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    for (size_t i = 0; i < 3; i++) {
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        assert_int_equal(lstat(path, &sb), 0);
+        if (!S_ISREG(sb.st_mode))
+            fail_msg("%s is not a file of its own", path);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -192,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pixels_binary),
         cmocka_unit_test(test_pixels_classes_and_palette),
+        cmocka_unit_test(test_outputs_never_follow_links),
     };
     return cmocka_run_group_tests_name("prediction from memory", tests, setup, teardown);
 }

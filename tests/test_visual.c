@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cl/cl.h"
@@ -368,6 +369,42 @@ static void test_curve_svg(void **state)
     remove(path);
 }
 
+/* Pictures and the curve are written beside their name and renamed over it: a symlink planted
+ * at the name is replaced, and the file it points to is unchanged (issue 18). */
+static void test_pictures_never_follow_links(void **state)
+{
+    (void)state;
+    char target[256], png[256], jpg[256], svg[256];
+    temp_path(target, sizeof target, "target.txt");
+    temp_path(png, sizeof png, "link.png");
+    temp_path(jpg, sizeof jpg, "link.jpg");
+    temp_path(svg, sizeof svg, "link.svg");
+    test_write_text(target, "precious\n");
+    const char *links[] = {png, jpg, svg};
+    for (size_t i = 0; i < 3; i++) {
+        remove(links[i]);
+        assert_int_equal(symlink(target, links[i]), 0);
+    }
+    segcl_image photo = photo_of(8, 8);
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), png, &photo));
+    assert_ok(ctx, segcl_image_save_jpeg(segcl_context_diag(ctx), jpg, &photo, 90));
+    segcl_curve_point one = {1, 0.7, 0.6, 0.5, 0.4};
+    assert_ok(ctx, segcl_write_curve_svg(segcl_context_diag(ctx), svg, &one, 1));
+    char *text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    for (size_t i = 0; i < 3; i++) {
+        struct stat sb;
+        assert_int_equal(lstat(links[i], &sb), 0);
+        if (!S_ISREG(sb.st_mode))
+            fail_msg("%s is still a link", links[i]);
+        remove(links[i]);
+    }
+    segcl_image_free(&photo);
+    remove(target);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -395,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_overlay_contour_width),
         cmocka_unit_test(test_training_overlay_side_by_side),
         cmocka_unit_test(test_curve_svg),
+        cmocka_unit_test(test_pictures_never_follow_links),
     };
     return cmocka_run_group_tests_name("pictures", tests, setup, teardown);
 }

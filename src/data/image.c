@@ -48,6 +48,21 @@ uint8_t segcl_gray_of(int r, int g, int b)
     return (uint8_t)((r * 299 + g * 587 + b * 114 + 500) / 1000);
 }
 
+/* Writes p's pixels as a PNG beside path and renames it over path, so a symlink planted at
+ * path is replaced, never followed. */
+static segcl_status write_png(segcl_diag *diag, const char *path, png_image *p,
+                              const uint8_t *pixels, const uint8_t *palette)
+{
+    segcl_file file;
+    FILE *f;
+    segcl_status st = segcl_file_begin_stream(diag, path, &file, &f);
+    if (st)
+        return st;
+    if (!png_image_write_to_stdio(p, f, 0, pixels, 0, palette))
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p->message);
+    return segcl_file_end_stream(diag, &file, f, st);
+}
+
 segcl_status segcl_image_save_png(segcl_diag *diag, const char *path, const segcl_image *img)
 {
     png_image p;
@@ -58,9 +73,7 @@ segcl_status segcl_image_save_png(segcl_diag *diag, const char *path, const segc
     p.format = img->channels == 1   ? PNG_FORMAT_GRAY
                : img->channels == 4 ? PNG_FORMAT_RGBA
                                     : PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, NULL))
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
-    return SEGCL_OK;
+    return write_png(diag, path, &p, img->pixels, NULL);
 }
 
 segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
@@ -77,9 +90,7 @@ segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
     p.height = (png_uint_32)img->height;
     p.format = PNG_FORMAT_RGB_COLORMAP;
     p.colormap_entries = (png_uint_32)entries;
-    if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, palette))
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
-    return SEGCL_OK;
+    return write_png(diag, path, &p, img->pixels, palette);
 }
 
 segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const segcl_image *img,
@@ -99,13 +110,11 @@ segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const seg
         st =
             segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot encode %s: %s", path, tjGetErrorStr2(tj));
     } else {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(buf, 1, len, f) != len)
-            st =
-                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-        if (f && fclose(f) != 0 && !st)
-            st =
-                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+        /* beside path, renamed over it: a symlink there is replaced, never followed */
+        segcl_file file;
+        if (!(st = segcl_file_begin(diag, path, &file)))
+            st = segcl_file_end(diag, &file,
+                                segcl_write_all(diag, file.fd, buf, len, file.temporary));
     }
     tjFree(buf);
     tjDestroy(tj);

@@ -18,9 +18,12 @@
 static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int h,
                               int w)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    /* beside path, renamed over it: a symlink planted at an output's name is never followed */
+    segcl_file file;
+    FILE *f;
+    segcl_status st = segcl_file_begin_stream(segcl_context_diag(ctx), path, &file, &f);
+    if (st)
+        return st;
     char header[128];
     int n = snprintf(header, sizeof header,
                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }", c, h, w);
@@ -35,9 +38,9 @@ static segcl_status write_npy(segcl_context *ctx, const char *path, const float 
     ok = ok && fputc('\n', f) != EOF;
     size_t count = (size_t)c * h * w;
     ok = ok && fwrite(data, sizeof(float), count, f) == count;
-    if (fclose(f) != 0)
-        ok = false;
-    return ok ? SEGCL_OK : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s", path);
+    if (!ok)
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    return segcl_file_end_stream(segcl_context_diag(ctx), &file, f, st);
 }
 
 /* Appends path to the list, taking ownership. */
