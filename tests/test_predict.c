@@ -213,6 +213,52 @@ static void test_outputs_never_follow_links(void **state)
     }
 }
 
+static char warnings[4096];
+
+static void collect_warning(const char *message, void *user)
+{
+    (void)user;
+    size_t n = strlen(warnings);
+    snprintf(warnings + n, sizeof warnings - n, "%s\n", message);
+}
+
+/* One input whose overlay JPEG cannot hold (65535 x 1, over JPEG's 65500) is skipped with a
+ * warning naming it; the others are written, and the call ends with a summary (issue 18). */
+static void test_one_bad_input_skipped(void **state)
+{
+    (void)state;
+    char ckpt[400], good[400], wide[400], out_dir[400], path[500];
+    snprintf(ckpt, sizeof ckpt, "%s/skip.safetensors", tmp);
+    snprintf(good, sizeof good, "%s/good.png", tmp);
+    snprintf(wide, sizeof wide, "%s/wide.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/skipped", tmp);
+    test_small_unet_checkpoint(ctx, 1, 31, ckpt);
+    uint8_t *rgb = photo(40, 33), *row = photo(65535, 1);
+    segcl_image a = {40, 33, 3, rgb}, b = {65535, 1, 3, row};
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), good, &a));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), wide, &b));
+    free(rgb);
+    free(row);
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, NULL, &p));
+    warnings[0] = '\0';
+    segcl_context_set_warning_handler(ctx, collect_warning, NULL);
+    const char *inputs[] = {wide, good};
+    segcl_status st = segcl_predict_files(p, inputs, 2, out_dir, false, NULL, NULL);
+    segcl_context_set_warning_handler(ctx, NULL, NULL);
+    segcl_predictor_destroy(p);
+    if (st != SEGCL_ERROR_FORMAT || !strstr(segcl_context_error(ctx), "1 of 2 inputs"))
+        fail_msg("status %d (%s)", st, segcl_context_error(ctx));
+    if (!strstr(warnings, wide) || !strstr(warnings, "65500"))
+        fail_msg("warnings: %s", warnings);
+    snprintf(path, sizeof path, "%s/good_mask.png", out_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/good_overlay.jpg", out_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/wide_mask.png", out_dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -234,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_pixels_binary),
         cmocka_unit_test(test_pixels_classes_and_palette),
         cmocka_unit_test(test_outputs_never_follow_links),
+        cmocka_unit_test(test_one_bad_input_skipped),
     };
     return cmocka_run_group_tests_name("prediction from memory", tests, setup, teardown);
 }
