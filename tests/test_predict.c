@@ -160,7 +160,11 @@ static void test_pixels_classes_and_palette(void **state)
     /* palettes that cannot serve: too few colours, grays only, not colours */
     const char *bad[][2] = {{"#000000\n#ff0000\n", "2 colours for a model of 3 classes"},
                             {"0 0 0\n128 128 128\n255 255 255\n", "gray"},
-                            {"#000000\nred\n#00ff00\n", "'red' is not a colour"}};
+                            {"#000000\nred\n#00ff00\n", "'red' is not a colour"},
+                            /* a sign is no hex digit, and 2^32 is no byte */
+                            {"#000000\n#-1-1-1\n#00ff00\n", "'#-1-1-1' is not a colour"},
+                            {"0 0 0\n4294967296 0 0\n0 255 0\n", "'4294967296 0 0'"},
+                            {"0 0 0\n255 +0 0\n0 255 0\n", "'255 +0 0'"}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         f = fopen(pal, "w");
         assert_non_null(f);
@@ -211,6 +215,25 @@ static void test_outputs_never_follow_links(void **state)
         if (!S_ISREG(sb.st_mode))
             fail_msg("%s is not a file of its own", path);
     }
+}
+
+/* A --palette file that cannot be read is an error naming it, also for a one-class model,
+ * whose masks are 0/255 and do not use it (issue 18). */
+static void test_missing_palette(void **state)
+{
+    (void)state;
+    char ckpt[400], pal[400];
+    snprintf(ckpt, sizeof ckpt, "%s/one.safetensors", tmp);
+    snprintf(pal, sizeof pal, "%s/no-such-palette.txt", tmp);
+    test_small_unet_checkpoint(ctx, 1, 29, ckpt);
+    segcl_predictor_options o;
+    segcl_predictor_default_options(&o);
+    o.palette = pal;
+    segcl_predictor *p = NULL;
+    segcl_status st = segcl_predictor_open(ctx, ckpt, &o, &p);
+    segcl_predictor_destroy(p);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), pal))
+        fail_msg("a missing palette: status %d (%s)", st, segcl_context_error(ctx));
 }
 
 static char warnings[4096];
@@ -280,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_pixels_binary),
         cmocka_unit_test(test_pixels_classes_and_palette),
         cmocka_unit_test(test_outputs_never_follow_links),
+        cmocka_unit_test(test_missing_palette),
         cmocka_unit_test(test_one_bad_input_skipped),
     };
     return cmocka_run_group_tests_name("prediction from memory", tests, setup, teardown);
