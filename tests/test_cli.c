@@ -388,6 +388,27 @@ static int count_files(const char *dir, const char *suffix)
     return n;
 }
 
+/* A 24-bit BMP of w x 1 gray pixels at path. */
+static void write_strip_bmp(const char *path, int w)
+{
+    const unsigned row = ((unsigned)w * 3 + 3) & ~3u, size = 54 + row;
+    unsigned char header[54] = {'B', 'M'};
+    const unsigned fields[][2] = {{2, size}, {10, 54},       {14, 40}, {18, (unsigned)w},
+                                  {22, 1},   {26, 1 | 24u << 16}, {34, row}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        for (int b = 0; b < 4; b++)
+            header[fields[i][0] + b] = (unsigned char)(fields[i][1] >> (8 * b));
+    unsigned char *pixels = malloc(row);
+    assert_non_null(pixels);
+    memset(pixels, 128, row);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(header, 1, 54, f), 54);
+    assert_int_equal(fwrite(pixels, 1, row, f), row);
+    assert_int_equal(fclose(f), 0);
+    free(pixels);
+}
+
 /* Predicting a folder: a bad file is skipped with a warning and a summary (exit 1), stems that
  * collide get distinct names, and the output folder inside (here: equal to) the input folder
  * is never read back. */
@@ -405,13 +426,19 @@ static void test_predict_folder(void **state)
              "cp '%s/fixtures/folder/images/d.png' '%s/a.png'",
              dir, tmp, dir, data, dir, data, dir, data, dir);
     assert_int_equal(system(cmd), 0);
+    /* one that decodes but whose overlay JPEG cannot hold (65535 px wide, over 65500) */
+    char wide[700];
+    snprintf(wide, sizeof wide, "%s/wide.bmp", dir);
+    write_strip_bmp(wide, 65535);
     snprintf(args, sizeof args, "predict --model %s/run/best.safetensors --out %s %s", tmp, dir,
              dir);
     run(NULL, args, &out, &err);
     assert_int_equal(out.status, 1);
     assert_non_null(strstr(err.out, "warning: skipped"));
     assert_non_null(strstr(err.out, "truncated.bmp"));
-    assert_non_null(strstr(err.out, "1 of 6 inputs could not be read"));
+    if (!strstr(err.out, "wide.bmp") || !strstr(err.out, "65500"))
+        fail_msg("no warning for wide.bmp: %s", err.out);
+    assert_non_null(strstr(err.out, "2 of 7 inputs failed"));
     assert_int_equal(count_files(dir, "_mask.png"), 5);
     char path[1200];
     snprintf(path, sizeof path, "%s/a_jpg_mask.png", dir);
@@ -421,7 +448,7 @@ static void test_predict_folder(void **state)
     /* again into the same folder: its outputs are not taken for photos */
     run(NULL, args, &out, &err);
     assert_int_equal(out.status, 1);
-    assert_non_null(strstr(err.out, "1 of 6 inputs"));
+    assert_non_null(strstr(err.out, "2 of 7 inputs"));
     assert_int_equal(count_files(dir, "_mask.png"), 5);
     assert_null(strstr(out.out, "_mask_mask"));
     /* a photo over the pixel limit is skipped with the flag that would let it in */

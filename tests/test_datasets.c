@@ -7,8 +7,10 @@
  * of exactly a run's validation images, and predicting a folder with a bad file, colliding
  * stems and the output folder inside the input. Fixtures: tests/data/fixtures/sizes*.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "cl/cl.h"
 #include "data/data.h"
+#include "train/run_folder.h"
 #include "test_util.h"
 
 static test_fixture fx; /* the group's temporary folder and context (test_util.h) */
@@ -557,6 +560,85 @@ static void test_run_files_are_never_outputs(void **state)
     assert_ok(ctx, segcl_export_weights(ctx, ckpt, path));
 }
 
+static segcl_atomic_int cancel_flag;
+
+/* Cancels the run when its first epoch ends, as Ctrl-C would: its checkpoint says epoch 1. */
+static void cancel_after_epoch(const segcl_train_progress *p, void *user)
+{
+    (void)user;
+    if (p->event == 1)
+        atomic_store(&cancel_flag, 1);
+}
+
+/* A symlink planted in a run folder is refused, naming the file, and the file it points to is
+ * never written: the lock, metrics.csv, an overlay and curves.svg (issue 18). */
+static void test_run_folder_links_refused(void **state)
+{
+    (void)state;
+    char out[400], target[500], path[700], aside[700], overlay[1000] = "";
+    snprintf(out, sizeof out, "%s/linked", tmp);
+    snprintf(target, sizeof target, "%s/precious.txt", tmp);
+    segcl_train_options o;
+    segcl_train_summary s;
+    base_options(&o, out);
+    o.overlays = 1;
+    o.epochs = 2;
+    o.progress = cancel_after_epoch;
+    o.cancel = &cancel_flag;
+    atomic_store(&cancel_flag, 0);
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    assert_int_equal(s.epochs_done, 1);
+    /* the overlay the next epoch writes: epoch002_<stem>.jpg beside epoch001_<stem>.jpg */
+    snprintf(path, sizeof path, "%s/overlays", out);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (!strncmp(e->d_name, "epoch001_", 9))
+            snprintf(overlay, sizeof overlay, "overlays/epoch002_%s", e->d_name + 9);
+    closedir(d);
+    assert_true(overlay[0] != '\0');
+    const char *names[] = {".lock", "metrics.csv", overlay, "curves.svg"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        test_write_text(target, "precious\n");
+        snprintf(path, sizeof path, "%s/%s", out, names[i]);
+        snprintf(aside, sizeof aside, "%s/aside", tmp);
+        const bool existed = access(path, F_OK) == 0;
+        if (existed)
+            assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(symlink(target, path), 0);
+        segcl_train_options r;
+        segcl_train_default_options(&r);
+        r.resume_dir = out;
+        r.overlays = 1;
+        segcl_status st = segcl_train(ctx, &r, &s);
+        if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), names[i]))
+            fail_msg("resume with %s a link: status %d (%s)", names[i], st,
+                     segcl_context_error(ctx));
+        char *text = test_read_file(target);
+        assert_non_null(text);
+        if (strcmp(text, "precious\n"))
+            fail_msg("resume with %s a link wrote its target: %.60s", names[i], text);
+        free(text);
+        struct stat sb;
+        assert_int_equal(lstat(path, &sb), 0);
+        assert_true(S_ISLNK(sb.st_mode));
+        assert_int_equal(unlink(path), 0);
+        if (existed)
+            assert_int_equal(rename(aside, path), 0);
+    }
+    /* metrics.csv is never appended through a link */
+    segcl_metrics_row row = {.epoch = 1};
+    snprintf(path, sizeof path, "%s/metrics-link.csv", tmp);
+    test_write_text(target, "precious\n");
+    assert_int_equal(symlink(target, path), 0);
+    assert_int_not_equal(segcl_metrics_append(ctx, path, &row), SEGCL_OK);
+    assert_non_null(strstr(segcl_context_error(ctx), path));
+    char *text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -584,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_run_checks_its_data),
         cmocka_unit_test(test_stuck_run_folder),
         cmocka_unit_test(test_run_files_are_never_outputs),
+        cmocka_unit_test(test_run_folder_links_refused),
     };
     return cmocka_run_group_tests_name("datasets", tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/data.h"
@@ -159,7 +160,11 @@ static void test_pixels_classes_and_palette(void **state)
     /* palettes that cannot serve: too few colours, grays only, not colours */
     const char *bad[][2] = {{"#000000\n#ff0000\n", "2 colours for a model of 3 classes"},
                             {"0 0 0\n128 128 128\n255 255 255\n", "gray"},
-                            {"#000000\nred\n#00ff00\n", "'red' is not a colour"}};
+                            {"#000000\nred\n#00ff00\n", "'red' is not a colour"},
+                            /* a sign is no hex digit, and 2^32 is no byte */
+                            {"#000000\n#-1-1-1\n#00ff00\n", "'#-1-1-1' is not a colour"},
+                            {"0 0 0\n4294967296 0 0\n0 255 0\n", "'4294967296 0 0'"},
+                            {"0 0 0\n255 +0 0\n0 255 0\n", "'255 +0 0'"}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         f = fopen(pal, "w");
         assert_non_null(f);
@@ -170,6 +175,111 @@ static void test_pixels_classes_and_palette(void **state)
             fail_msg("palette %zu: %s", k, segcl_context_error(ctx));
     }
     free(rgb);
+}
+
+/* Outputs are written beside their names and renamed over them: a symlink planted at an
+ * output's name is replaced, and the file it points to is unchanged (issue 18). */
+static void test_outputs_never_follow_links(void **state)
+{
+    (void)state;
+    char ckpt[400], input[400], out_dir[400], target[400], path[500];
+    snprintf(ckpt, sizeof ckpt, "%s/links.safetensors", tmp);
+    snprintf(input, sizeof input, "%s/linked.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/links", tmp);
+    snprintf(target, sizeof target, "%s/precious.txt", tmp);
+    test_small_unet_checkpoint(ctx, 1, 37, ckpt);
+    uint8_t *rgb = photo(24, 20);
+    segcl_image im = {24, 20, 3, rgb};
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), input, &im));
+    free(rgb);
+    test_write_text(target, "precious\n");
+    assert_int_equal(mkdir(out_dir, 0755), 0);
+    const char *names[] = {"linked_mask.png", "linked_overlay.jpg", "linked_logits.npy"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        assert_int_equal(symlink(target, path), 0);
+    }
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, NULL, &p));
+    const char *inputs[] = {input};
+    assert_ok(ctx, segcl_predict_files(p, inputs, 1, out_dir, true, NULL, NULL));
+    segcl_predictor_destroy(p);
+    char *text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    for (size_t i = 0; i < 3; i++) {
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        assert_int_equal(lstat(path, &sb), 0);
+        if (!S_ISREG(sb.st_mode))
+            fail_msg("%s is not a file of its own", path);
+    }
+}
+
+/* A --palette file that cannot be read is an error naming it, also for a one-class model,
+ * whose masks are 0/255 and do not use it (issue 18). */
+static void test_missing_palette(void **state)
+{
+    (void)state;
+    char ckpt[400], pal[400];
+    snprintf(ckpt, sizeof ckpt, "%s/one.safetensors", tmp);
+    snprintf(pal, sizeof pal, "%s/no-such-palette.txt", tmp);
+    test_small_unet_checkpoint(ctx, 1, 29, ckpt);
+    segcl_predictor_options o;
+    segcl_predictor_default_options(&o);
+    o.palette = pal;
+    segcl_predictor *p = NULL;
+    segcl_status st = segcl_predictor_open(ctx, ckpt, &o, &p);
+    segcl_predictor_destroy(p);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), pal))
+        fail_msg("a missing palette: status %d (%s)", st, segcl_context_error(ctx));
+}
+
+static char warnings[4096];
+
+static void collect_warning(const char *message, void *user)
+{
+    (void)user;
+    size_t n = strlen(warnings);
+    snprintf(warnings + n, sizeof warnings - n, "%s\n", message);
+}
+
+/* One input whose overlay JPEG cannot hold (65535 x 1, over JPEG's 65500) is skipped with a
+ * warning naming it; the others are written, and the call ends with a summary (issue 18). */
+static void test_one_bad_input_skipped(void **state)
+{
+    (void)state;
+    char ckpt[400], good[400], wide[400], out_dir[400], path[500];
+    snprintf(ckpt, sizeof ckpt, "%s/skip.safetensors", tmp);
+    snprintf(good, sizeof good, "%s/good.png", tmp);
+    snprintf(wide, sizeof wide, "%s/wide.png", tmp);
+    snprintf(out_dir, sizeof out_dir, "%s/skipped", tmp);
+    test_small_unet_checkpoint(ctx, 1, 31, ckpt);
+    uint8_t *rgb = photo(40, 33), *row = photo(65535, 1);
+    segcl_image a = {40, 33, 3, rgb}, b = {65535, 1, 3, row};
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), good, &a));
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), wide, &b));
+    free(rgb);
+    free(row);
+    segcl_predictor *p;
+    assert_ok(ctx, segcl_predictor_open(ctx, ckpt, NULL, &p));
+    warnings[0] = '\0';
+    segcl_context_set_warning_handler(ctx, collect_warning, NULL);
+    const char *inputs[] = {wide, good};
+    segcl_status st = segcl_predict_files(p, inputs, 2, out_dir, false, NULL, NULL);
+    segcl_context_set_warning_handler(ctx, NULL, NULL);
+    segcl_predictor_destroy(p);
+    if (st != SEGCL_ERROR_FORMAT || !strstr(segcl_context_error(ctx), "1 of 2 inputs"))
+        fail_msg("status %d (%s)", st, segcl_context_error(ctx));
+    if (!strstr(warnings, wide) || !strstr(warnings, "65500"))
+        fail_msg("warnings: %s", warnings);
+    snprintf(path, sizeof path, "%s/good_mask.png", out_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/good_overlay.jpg", out_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/wide_mask.png", out_dir);
+    assert_int_not_equal(access(path, F_OK), 0);
 }
 
 static int setup(void **state)
@@ -192,6 +302,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pixels_binary),
         cmocka_unit_test(test_pixels_classes_and_palette),
+        cmocka_unit_test(test_outputs_never_follow_links),
+        cmocka_unit_test(test_missing_palette),
+        cmocka_unit_test(test_one_bad_input_skipped),
     };
     return cmocka_run_group_tests_name("prediction from memory", tests, setup, teardown);
 }

@@ -8,6 +8,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cl/cl.h"
@@ -368,6 +372,171 @@ static void test_curve_svg(void **state)
     remove(path);
 }
 
+/* A background whose aspect is far from the photo's (issue 18): a 1 x 65535 column over a
+ * 65535 x 1 row scales by 65535 (4.29e9 rows, more than an int holds), and the composite
+ * shows the column's centre, as scaling the whole column and cutting its centre out would. */
+static void test_background_extreme_aspect(void **state)
+{
+    (void)state;
+    segcl_background bg = {.kind = SEGCL_BACKGROUND_IMAGE};
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 1, 65535, 3, &bg.image));
+    for (int y = 0; y < 65535; y++) {
+        const uint8_t centre = y >= 32000 && y < 33535;
+        bg.image.pixels[3 * y] = centre ? 10 : 250;
+        bg.image.pixels[3 * y + 1] = centre ? 200 : 20;
+        bg.image.pixels[3 * y + 2] = 90;
+    }
+    segcl_image photo = photo_of(65535, 1), out;
+    uint8_t *alpha = calloc(65535, 1);
+    assert_non_null(alpha);
+    assert_ok(ctx, segcl_composite(segcl_context_diag(ctx), &photo, alpha, &bg, &out));
+    const uint8_t want[3] = {10, 200, 90};
+    for (int x = 0; x < 65535; x += 4099)
+        assert_memory_equal(out.pixels + 3 * x, want, 3);
+    segcl_image_free(&out);
+    segcl_image_free(&photo);
+    free(alpha);
+    segcl_background_free(&bg);
+}
+
+/* Bytes of address space the process holds now (/proc/self/statm's first field). */
+static size_t address_space(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A 65535 x 1 background over a 64 x 64 photo: scaled by 64 it is 4.2 million pixels wide,
+ * 800 MB whole, of which the composite shows 64 x 64. The composite is made within 64 MiB of
+ * address space more than the process holds (a child under RLIMIT_AS; sanitizers reserve
+ * terabytes of shadow, so there the check is the time alone). */
+static void test_background_scaled_within_bounds(void **state)
+{
+    (void)state;
+    segcl_background bg = {.kind = SEGCL_BACKGROUND_IMAGE};
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 65535, 1, 3, &bg.image));
+    for (int x = 0; x < 65535; x++)
+        for (int c = 0; c < 3; c++)
+            bg.image.pixels[3 * x + c] = (uint8_t)(x * (c + 1));
+    segcl_image photo = photo_of(64, 64);
+    uint8_t alpha[64 * 64] = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+        const size_t now = address_space();
+        const struct rlimit lim = {now + (64u << 20), now + (64u << 20)};
+        if (now == 0 || setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(3);
+#endif
+        segcl_image out;
+        segcl_status st = segcl_composite(segcl_context_diag(ctx), &photo, alpha, &bg, &out);
+        _exit(st == SEGCL_OK && out.width == 64 && out.height == 64 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the composite over a 64 x 64 photo did not fit in 64 MiB (status %d)", status);
+    if (seconds > 5)
+        fail_msg("the composite over a 64 x 64 photo took %.1f s", seconds);
+    segcl_image_free(&photo);
+    segcl_background_free(&bg);
+}
+
+/* Background specs refused at once, each naming itself: colours that are not six hex digits,
+ * and files that are not regular (a device would be read to 2 GiB, a FIFO waited on). */
+static void test_background_specs_refused(void **state)
+{
+    (void)state;
+    const char *colours[] = {"#-1-1-1", "#+1+1+1", "# 1 1 1", "#0x1234", "#12345g"};
+    segcl_background bg;
+    for (size_t i = 0; i < sizeof colours / sizeof colours[0]; i++) {
+        if (segcl_background_parse(segcl_context_diag(ctx), colours[i], &bg) == SEGCL_OK)
+            fail_msg("background '%s' was accepted as #%02x%02x%02x", colours[i], bg.rgb[0],
+                     bg.rgb[1], bg.rgb[2]);
+        assert_non_null(strstr(segcl_context_error(ctx), colours[i]));
+    }
+    char fifo[256];
+    temp_path(fifo, sizeof fifo, "background.fifo");
+    remove(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *files[] = {"/dev/zero", fifo};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        segcl_status st = segcl_background_parse(segcl_context_diag(ctx), files[i], &bg);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (st == SEGCL_OK)
+            fail_msg("background %s was accepted", files[i]);
+        if (!strstr(segcl_context_error(ctx), files[i]))
+            fail_msg("background %s: %s", files[i], segcl_context_error(ctx));
+        if (t1.tv_sec - t0.tv_sec > 1)
+            fail_msg("background %s took %ld s to refuse", files[i], (long)(t1.tv_sec - t0.tv_sec));
+    }
+    remove(fifo);
+}
+
+/* Pictures and the curve are written beside their name and renamed over it: a symlink planted
+ * at the name is replaced, and the file it points to is unchanged (issue 18). */
+static void test_pictures_never_follow_links(void **state)
+{
+    (void)state;
+    char target[256], png[256], jpg[256], svg[256];
+    temp_path(target, sizeof target, "target.txt");
+    temp_path(png, sizeof png, "link.png");
+    temp_path(jpg, sizeof jpg, "link.jpg");
+    temp_path(svg, sizeof svg, "link.svg");
+    test_write_text(target, "precious\n");
+    const char *links[] = {png, jpg, svg};
+    for (size_t i = 0; i < 3; i++) {
+        remove(links[i]);
+        assert_int_equal(symlink(target, links[i]), 0);
+    }
+    segcl_image photo = photo_of(8, 8);
+    assert_ok(ctx, segcl_image_save_png(segcl_context_diag(ctx), png, &photo));
+    assert_ok(ctx, segcl_image_save_jpeg(segcl_context_diag(ctx), jpg, &photo, 90));
+    segcl_curve_point one = {1, 0.7, 0.6, 0.5, 0.4};
+    assert_ok(ctx, segcl_write_curve_svg(segcl_context_diag(ctx), svg, &one, 1));
+    char *text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    for (size_t i = 0; i < 3; i++) {
+        struct stat sb;
+        assert_int_equal(lstat(links[i], &sb), 0);
+        if (!S_ISREG(sb.st_mode))
+            fail_msg("%s is still a link", links[i]);
+        remove(links[i]);
+    }
+    segcl_image_free(&photo);
+    remove(target);
+}
+
+/* An image JPEG cannot hold (over 65500 pixels a side) is a format error naming the file. */
+static void test_jpeg_size_limit(void **state)
+{
+    (void)state;
+    char jpg[256];
+    temp_path(jpg, sizeof jpg, "wide.jpg");
+    segcl_image photo = photo_of(65535, 1);
+    assert_int_equal(segcl_image_save_jpeg(segcl_context_diag(ctx), jpg, &photo, 90),
+                     SEGCL_ERROR_FORMAT);
+    assert_non_null(strstr(segcl_context_error(ctx), jpg));
+    assert_non_null(strstr(segcl_context_error(ctx), "65500"));
+    assert_int_not_equal(access(jpg, F_OK), 0);
+    segcl_image_free(&photo);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -395,6 +564,11 @@ int main(void)
         cmocka_unit_test(test_overlay_contour_width),
         cmocka_unit_test(test_training_overlay_side_by_side),
         cmocka_unit_test(test_curve_svg),
+        cmocka_unit_test(test_background_extreme_aspect),
+        cmocka_unit_test(test_background_scaled_within_bounds),
+        cmocka_unit_test(test_background_specs_refused),
+        cmocka_unit_test(test_pictures_never_follow_links),
+        cmocka_unit_test(test_jpeg_size_limit),
     };
     return cmocka_run_group_tests_name("pictures", tests, setup, teardown);
 }

@@ -573,10 +573,14 @@ typedef void (*segcl_predict_fn)(const segcl_prediction *written, void *user);
  * size, the network output before any resize; with options->tile, the blended logits at the
  * working resolution, classes x height x width). With options->tile the images go through
  * one at a time, their tiles in batches. Inputs sharing a stem (a.jpg, a.png) are written
- * as a_jpg, a_png; the same name in two folders gets -2, -3. An input that
- * cannot be read is skipped with a warning (segcl_context_set_warning_handler); the others are
- * still written, and the call then returns SEGCL_ERROR_FORMAT with a summary. A folder that is
- * also out_dir has segcl's own outputs left out.
+ * as a_jpg, a_png; the same name in two folders gets -2, -3. When there are several inputs,
+ * one that fails on its own (it cannot be read, or an output cannot hold it: a picture past
+ * JPEG's 65500 pixels a side) is skipped with a warning naming it
+ * (segcl_context_set_warning_handler); the others are still written, and the call then
+ * returns SEGCL_ERROR_FORMAT with a summary ("N of M inputs failed"). A skipped input has no
+ * mask (written last); outputs written before its failure stay. Every output is written to a
+ * temporary beside its name and renamed over it (a symbolic link there is replaced, never
+ * followed). A folder that is also out_dir has segcl's own outputs left out.
  */
 SEGCL_API segcl_status segcl_predict_files(segcl_predictor *predictor,
                                            const char *const *inputs, size_t count,

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "segcl/segcl.h"
 
@@ -181,6 +182,13 @@ typedef struct segcl_file {
 } segcl_file;
 SEGCL_INTERNAL segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *out);
 SEGCL_INTERNAL segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st);
+/* The same through stdio: *stream writes the temporary (on a descriptor of its own);
+ * segcl_file_end_stream closes it, counting a write error that stdio kept, then
+ * segcl_file_end. On failure segcl_file_begin_stream has already removed the temporary. */
+SEGCL_INTERNAL segcl_status segcl_file_begin_stream(segcl_diag *diag, const char *path,
+                                                    segcl_file *out, FILE **stream);
+SEGCL_INTERNAL segcl_status segcl_file_end_stream(segcl_diag *diag, segcl_file *f, FILE *stream,
+                                                  segcl_status st);
 
 /* Formats a byte count as "6.0 MiB". */
 SEGCL_INTERNAL void segcl_format_bytes(uint64_t bytes, char *buf, size_t len);

@@ -317,3 +317,35 @@ bool segcl_same_file(const char *a, const char *b)
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
 }
+
+segcl_status segcl_file_begin_stream(segcl_diag *diag, const char *path, segcl_file *out,
+                                     FILE **stream)
+{
+    *stream = NULL;
+    segcl_status st = segcl_file_begin(diag, path, out);
+    if (st)
+        return st;
+    /* the stream owns a descriptor of its own, so segcl_file_end's sync and close stay as they
+     * are for every writer */
+    int fd = dup(out->fd);
+    FILE *s = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!s) {
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return segcl_file_end(diag, out, st);
+    }
+    *stream = s;
+    return SEGCL_OK;
+}
+
+segcl_status segcl_file_end_stream(segcl_diag *diag, segcl_file *f, FILE *stream, segcl_status st)
+{
+    if (stream) {
+        const bool failed = ferror(stream) != 0;
+        if ((fclose(stream) != 0 || failed) && !st)
+            st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", f->path,
+                                 errno ? strerror(errno) : "write error");
+    }
+    return segcl_file_end(diag, f, st);
+}

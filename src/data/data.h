@@ -44,6 +44,13 @@ SEGCL_INTERNAL segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *
 /* Antialiased (triangle filter widened when shrinking) or nearest-neighbour resize. */
 SEGCL_INTERNAL segcl_status segcl_image_resize(segcl_diag *diag, const segcl_image *src, int width,
                                                int height, bool nearest, segcl_image *dst);
+/* dst (width x height) = the window at (x0, y0) of src resized (antialiased) to full_width x
+ * full_height, as segcl_image_resize and a crop would give it; only the window is computed,
+ * so the full size may be far larger than memory, or than an int. */
+SEGCL_INTERNAL segcl_status segcl_image_resize_window(segcl_diag *diag, const segcl_image *src,
+                                                      int64_t full_width, int64_t full_height,
+                                                      int64_t x0, int64_t y0, int width,
+                                                      int height, segcl_image *dst);
 SEGCL_INTERNAL void segcl_image_free(segcl_image *img);
 
 /* ---- datasets (src/data/dataset.c) ---- */

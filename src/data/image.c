@@ -13,6 +13,7 @@
 
 #include "data/data.h"
 
+#define JPEG_MAX_SIDE 65500        /* libjpeg's JPEG_MAX_DIMENSION */
 #define HARD_MAX_PIXELS (1u << 28) /* no image larger than 16384 x 16384, whatever the limit */
 
 void segcl_image_free(segcl_image *img)
@@ -48,6 +49,21 @@ uint8_t segcl_gray_of(int r, int g, int b)
     return (uint8_t)((r * 299 + g * 587 + b * 114 + 500) / 1000);
 }
 
+/* Writes p's pixels as a PNG beside path and renames it over path, so a symlink planted at
+ * path is replaced, never followed. */
+static segcl_status write_png(segcl_diag *diag, const char *path, png_image *p,
+                              const uint8_t *pixels, const uint8_t *palette)
+{
+    segcl_file file;
+    FILE *f;
+    segcl_status st = segcl_file_begin_stream(diag, path, &file, &f);
+    if (st)
+        return st;
+    if (!png_image_write_to_stdio(p, f, 0, pixels, 0, palette))
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p->message);
+    return segcl_file_end_stream(diag, &file, f, st);
+}
+
 segcl_status segcl_image_save_png(segcl_diag *diag, const char *path, const segcl_image *img)
 {
     png_image p;
@@ -58,9 +74,7 @@ segcl_status segcl_image_save_png(segcl_diag *diag, const char *path, const segc
     p.format = img->channels == 1   ? PNG_FORMAT_GRAY
                : img->channels == 4 ? PNG_FORMAT_RGBA
                                     : PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, NULL))
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
-    return SEGCL_OK;
+    return write_png(diag, path, &p, img->pixels, NULL);
 }
 
 segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
@@ -77,14 +91,18 @@ segcl_status segcl_image_save_png_palette(segcl_diag *diag, const char *path,
     p.height = (png_uint_32)img->height;
     p.format = PNG_FORMAT_RGB_COLORMAP;
     p.colormap_entries = (png_uint_32)entries;
-    if (!png_image_write_to_file(&p, path, 0, img->pixels, 0, palette))
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, p.message);
-    return SEGCL_OK;
+    return write_png(diag, path, &p, img->pixels, palette);
 }
 
 segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const segcl_image *img,
                                    int quality)
 {
+    /* libjpeg-turbo's own limit; a format error, so that prediction skips the one input */
+    if (img->width > JPEG_MAX_SIDE || img->height > JPEG_MAX_SIDE)
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                               "cannot write %s: a %dx%d picture is over JPEG's limit of %d "
+                               "pixels a side",
+                               path, img->width, img->height, JPEG_MAX_SIDE);
     tjhandle tj = tjInitCompress();
     if (!tj)
         return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
@@ -99,13 +117,11 @@ segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const seg
         st =
             segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot encode %s: %s", path, tjGetErrorStr2(tj));
     } else {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(buf, 1, len, f) != len)
-            st =
-                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-        if (f && fclose(f) != 0 && !st)
-            st =
-                segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+        /* beside path, renamed over it: a symlink there is replaced, never followed */
+        segcl_file file;
+        if (!(st = segcl_file_begin(diag, path, &file)))
+            st = segcl_file_end(diag, &file,
+                                segcl_write_all(diag, file.fd, buf, len, file.temporary));
     }
     tjFree(buf);
     tjDestroy(tj);
@@ -129,9 +145,11 @@ static void axis_filter_free(axis_filter *f)
     f->weights = NULL;
 }
 
-static segcl_status axis_filter_make(segcl_diag *diag, int in, int out, axis_filter *f)
+/* The taps of outputs [first_out, first_out + out) of a resize from in to full samples. */
+static segcl_status axis_filter_make(segcl_diag *diag, int in, int64_t full, int64_t first_out,
+                                     int out, axis_filter *f)
 {
-    double scale = (double)in / out;
+    double scale = (double)in / (double)full;
     double support = scale > 1.0 ? scale : 1.0;
     f->max_taps = (int)ceil(support) * 2 + 1;
     f->first = segcl_calloc((size_t)out, sizeof(int));
@@ -142,7 +160,7 @@ static segcl_status axis_filter_make(segcl_diag *diag, int in, int out, axis_fil
         return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
     }
     for (int o = 0; o < out; o++) {
-        double center = (o + 0.5) * scale;
+        double center = ((double)(first_out + o) + 0.5) * scale;
         int lo = (int)floor(center - support), hi = (int)ceil(center + support);
         if (lo < 0)
             lo = 0;
@@ -175,44 +193,59 @@ static segcl_status axis_filter_make(segcl_diag *diag, int in, int out, axis_fil
 segcl_status segcl_image_resize(segcl_diag *diag, const segcl_image *src, int width, int height,
                                 bool nearest, segcl_image *dst)
 {
+    if (!nearest)
+        return segcl_image_resize_window(diag, src, width, height, 0, 0, width, height, dst);
     segcl_status st = segcl_image_alloc(diag, width, height, src->channels, dst);
     if (st)
         return st;
     const int ch = src->channels;
-    if (nearest) {
-        for (int y = 0; y < height; y++) {
-            int sy = (int)((y + 0.5) * src->height / height);
-            for (int x = 0; x < width; x++) {
-                int sx = (int)((x + 0.5) * src->width / width);
-                memcpy(dst->pixels + ((size_t)y * width + x) * ch,
-                       src->pixels + ((size_t)sy * src->width + sx) * ch, (size_t)ch);
-            }
+    for (int y = 0; y < height; y++) {
+        int sy = (int)((y + 0.5) * src->height / height);
+        for (int x = 0; x < width; x++) {
+            int sx = (int)((x + 0.5) * src->width / width);
+            memcpy(dst->pixels + ((size_t)y * width + x) * ch,
+                   src->pixels + ((size_t)sy * src->width + sx) * ch, (size_t)ch);
         }
-        return SEGCL_OK;
     }
+    return SEGCL_OK;
+}
+
+segcl_status segcl_image_resize_window(segcl_diag *diag, const segcl_image *src, int64_t full_width,
+                                       int64_t full_height, int64_t x0, int64_t y0, int width,
+                                       int height, segcl_image *dst)
+{
+    const int ch = src->channels;
+    if (x0 < 0 || y0 < 0 || width < 1 || height < 1 || x0 + width > full_width ||
+        y0 + height > full_height)
+        return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
+                               "resize: a %dx%d window at (%lld, %lld) outside %lldx%lld", width,
+                               height, (long long)x0, (long long)y0, (long long)full_width,
+                               (long long)full_height);
     axis_filter fx = {0}, fy = {0};
     float *tmp = NULL;
-    if ((st = axis_filter_make(diag, src->width, width, &fx)) ||
-        (st = axis_filter_make(diag, src->height, height, &fy))) {
-        axis_filter_free(&fx);
-        segcl_image_free(dst);
-        return st;
+    segcl_status st = segcl_image_alloc(diag, width, height, ch, dst);
+    if (st || (st = axis_filter_make(diag, src->width, full_width, x0, width, &fx)) ||
+        (st = axis_filter_make(diag, src->height, full_height, y0, height, &fy)))
+        goto done;
+    /* horizontal pass into floats over the source rows the window reads, then vertical */
+    int row0 = fy.first[0], rows = 0;
+    for (int y = 0; y < height; y++) {
+        row0 = fy.first[y] < row0 ? fy.first[y] : row0;
+        rows = fy.first[y] + fy.count[y] > rows ? fy.first[y] + fy.count[y] : rows;
     }
-    /* horizontal pass into floats (src->height x width), then vertical */
-    tmp = segcl_malloc((size_t)src->height * width * ch * sizeof *tmp);
+    rows -= row0;
+    tmp = segcl_malloc((size_t)rows * width * ch * sizeof *tmp);
     if (!tmp) {
-        axis_filter_free(&fx);
-        axis_filter_free(&fy);
-        segcl_image_free(dst);
-        return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory resizing");
+        goto done;
     }
-    for (int y = 0; y < src->height; y++)
+    for (int y = 0; y < rows; y++)
         for (int x = 0; x < width; x++)
             for (int c = 0; c < ch; c++) {
                 float s = 0;
                 for (int k = 0; k < fx.count[x]; k++)
                     s += fx.weights[(size_t)x * fx.max_taps + k] *
-                         src->pixels[((size_t)y * src->width + fx.first[x] + k) * ch + c];
+                         src->pixels[((size_t)(row0 + y) * src->width + fx.first[x] + k) * ch + c];
                 tmp[((size_t)y * width + x) * ch + c] = s;
             }
     for (int y = 0; y < height; y++)
@@ -221,12 +254,17 @@ segcl_status segcl_image_resize(segcl_diag *diag, const segcl_image *src, int wi
                 float s = 0;
                 for (int k = 0; k < fy.count[y]; k++)
                     s += fy.weights[(size_t)y * fy.max_taps + k] *
-                         tmp[((size_t)(fy.first[y] + k) * width + x) * ch + c];
+                         tmp[((size_t)(fy.first[y] - row0 + k) * width + x) * ch + c];
                 int v = (int)lrintf(s);
-                dst->pixels[((size_t)y * width + x) * ch + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                dst->pixels[((size_t)y * width + x) * ch + c] = (uint8_t)(v < 0     ? 0
+                                                                          : v > 255 ? 255
+                                                                                    : v);
             }
+done:
+    if (st)
+        segcl_image_free(dst);
     segcl_free(tmp);
     axis_filter_free(&fx);
     axis_filter_free(&fy);
-    return SEGCL_OK;
+    return st;
 }

@@ -34,9 +34,33 @@ static void default_palette(uint8_t *pal)
     }
 }
 
+/* "R G B": three numbers 0..255 of decimal digits alone, blank-separated, and nothing else
+ * (sscanf's %u would take a sign, and 4294967296 as 0). */
+static bool parse_rgb(const char *text, uint8_t rgb[3])
+{
+    const char *p = text;
+    for (int c = 0; c < 3; c++) {
+        if (c > 0 && *p != ' ' && *p != '\t')
+            return false;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        unsigned v = 0;
+        int digits = 0;
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+            v = v * 10 + (unsigned)(*p - '0');
+            if (v > 255)
+                return false;
+        }
+        if (!digits)
+            return false;
+        rgb[c] = (uint8_t)v;
+    }
+    return *p == '\0';
+}
+
 /* A palette file: one colour per line, "#RRGGBB" or "R G B"; blank lines and lines starting
- * with '#' and a space or nothing else are skipped. At least `classes` colours, not all gray
- * (a gray palette would read back as gray levels, not classes). */
+ * with '#' and a space or nothing else are skipped. At least `classes` colours, and for more
+ * than one class not all gray (a gray palette would read back as gray levels, not classes). */
 static segcl_status load_palette(segcl_context *ctx, const char *path, int classes, uint8_t *pal,
                                  int *entries)
 {
@@ -59,13 +83,9 @@ static segcl_status load_palette(segcl_context *ctx, const char *path, int class
             line[--l] = '\0';
         if (!l || (line[0] == '#' && (l == 1 || line[1] == ' ' || line[1] == '#')))
             continue;
-        unsigned r, g, b;
-        int used = 0;
-        bool ok =
-            line[0] == '#'
-                ? l == 7 && sscanf(line + 1, "%2x%2x%2x%n", &r, &g, &b, &used) == 3 && used == 6
-                : sscanf(line, "%u %u %u %n", &r, &g, &b, &used) == 3 && (size_t)used == l &&
-                      r < 256 && g < 256 && b < 256;
+        uint8_t rgb[3];
+        const bool ok = line[0] == '#' ? segcl_hex_colour_parse(line, rgb) : parse_rgb(line, rgb);
+        const unsigned r = rgb[0], g = rgb[1], b = rgb[2];
         if (!ok)
             st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                             "%s:%d: '%s' is not a colour (#RRGGBB or R G B, 0..255)", path, line_no,
@@ -81,7 +101,7 @@ static segcl_status load_palette(segcl_context *ctx, const char *path, int class
     if (!st && n < classes)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT, "%s: %d colours for a model of %d classes", path,
                         n, classes);
-    else if (!st && !colour)
+    else if (!st && !colour && classes > 1)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
                         "%s: every colour is a gray; masks would read back as gray levels, not "
                         "class indices",
@@ -206,6 +226,16 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
     if (p->opt.palette && classes > 1 &&
         (st = load_palette(ctx, p->opt.palette, classes, p->palette, &p->palette_entries)))
         goto error;
+    if (p->opt.palette && classes == 1) {
+        /* one class: masks hold 0/255, so the palette goes unused; a file that is missing or
+         * wrong is still the error it would be for any other model */
+        uint8_t unused[256 * 3];
+        int entries;
+        if ((st = load_palette(ctx, p->opt.palette, 1, unused, &entries)))
+            goto error;
+        segcl_warn(ctx, "%s: a one-class model's masks hold 0 and 255; the palette is not used",
+                   p->opt.palette);
+    }
     *out = p;
     return SEGCL_OK;
 error:

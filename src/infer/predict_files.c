@@ -18,9 +18,12 @@
 static segcl_status write_npy(segcl_context *ctx, const char *path, const float *data, int c, int h,
                               int w)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    /* beside path, renamed over it: a symlink planted at an output's name is never followed */
+    segcl_file file;
+    FILE *f;
+    segcl_status st = segcl_file_begin_stream(segcl_context_diag(ctx), path, &file, &f);
+    if (st)
+        return st;
     char header[128];
     int n = snprintf(header, sizeof header,
                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }", c, h, w);
@@ -35,9 +38,9 @@ static segcl_status write_npy(segcl_context *ctx, const char *path, const float 
     ok = ok && fputc('\n', f) != EOF;
     size_t count = (size_t)c * h * w;
     ok = ok && fwrite(data, sizeof(float), count, f) == count;
-    if (fclose(f) != 0)
-        ok = false;
-    return ok ? SEGCL_OK : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s", path);
+    if (!ok)
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    return segcl_file_end_stream(segcl_context_diag(ctx), &file, f, st);
 }
 
 /* Appends path to the list, taking ownership. */
@@ -449,20 +452,29 @@ segcl_status segcl_predict_files(segcl_predictor *p, const char *const *inputs, 
             st = segcl_predict_pixels(p, b.pixels, b.take, b.maps);
         for (size_t s = 0; s < b.take && !st; s++) {
             segcl_prediction result;
-            st = write_outputs(p, s, &b.photos[s], &b.maps[s], files[b.file[s]], out_dir,
-                               stems[b.file[s]], save_logits, paths, &result);
+            const char *input = files[b.file[s]];
+            st = write_outputs(p, s, &b.photos[s], &b.maps[s], input, out_dir, stems[b.file[s]],
+                               save_logits, paths, &result);
             if (!st) {
                 written++;
                 if (done)
                     done(&result, user);
+            } else if (n > 1 && st == SEGCL_ERROR_FORMAT) {
+                /* what this input cannot give (a picture past JPEG's size limit, a background
+                 * that cannot cover it) is its own failure, not the others'; its mask, written
+                 * last, is absent */
+                segcl_warn_setting(ctx, segcl_context_error_setting(ctx), "skipped %s: %s", input,
+                                   segcl_context_error(ctx));
+                failed++;
+                st = SEGCL_OK;
             }
         }
         empty_batch(&b);
     }
     if (!st && failed)
         st = segcl_fail(ctx, SEGCL_ERROR_FORMAT,
-                        "%zu of %zu inputs could not be read (warnings above); %zu segmented",
-                        failed, n, written);
+                        "%zu of %zu inputs failed (warnings above); %zu segmented", failed, n,
+                        written);
 done:
     segcl_free(b.pixels);
     segcl_free(b.maps);

@@ -100,9 +100,12 @@ static void draw_series(FILE *f, const panel *p, const segcl_curve_point *pts, i
 segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path, const segcl_curve_point *pts,
                                    int count)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    /* written beside path and renamed over it: a symlink there is replaced, never followed */
+    segcl_file file;
+    FILE *f;
+    segcl_status st = segcl_file_begin_stream(diag, path, &file, &f);
+    if (st)
+        return st;
     const double W = 760, H = 560;
     double e0 = count ? (double)pts[0].epoch : 1, e1 = count ? (double)pts[count - 1].epoch : 1;
     if (e1 <= e0)
@@ -172,8 +175,5 @@ segcl_status segcl_write_curve_svg(segcl_diag *diag, const char *path, const seg
         }
     }
     fprintf(f, "</svg>\n");
-    const bool failed = ferror(f) != 0;
-    if (fclose(f) != 0 || failed)
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-    return SEGCL_OK;
+    return segcl_file_end_stream(diag, &file, f, SEGCL_OK);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "picture/picture.h"
 
@@ -102,6 +103,49 @@ segcl_status segcl_cutout(segcl_diag *diag, const segcl_image *photo, const uint
     return SEGCL_OK;
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+bool segcl_hex_colour_parse(const char *text, uint8_t rgb[3])
+{
+    /* six digits and nothing else: sscanf's %x would take a sign or a 0x prefix as well */
+    if (text[0] != '#' || strlen(text) != 7)
+        return false;
+    for (int c = 0; c < 3; c++) {
+        const int hi = hex_digit(text[1 + 2 * c]), lo = hex_digit(text[2 + 2 * c]);
+        if (hi < 0 || lo < 0)
+            return false;
+        rgb[c] = (uint8_t)(hi * 16 + lo);
+    }
+    return true;
+}
+
+/* A background file is refused at once when it is no regular file (a device would be read up
+ * to the decoder's 2 GiB, a FIFO waited on) or larger than any image within the pixel limit
+ * (4 bytes a pixel, as an uncompressed BMP, and 1 MiB of headers). */
+static segcl_status check_background_file(segcl_diag *diag, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                               "%s is not a regular file (a device, FIFO or folder)", path);
+    const uint64_t limit = segcl_diag_max_pixels(diag), bound = 4 * limit + (1u << 20);
+    if ((uint64_t)sb.st_size > bound)
+        return segcl_diag_fail_setting(diag, "max_pixels", SEGCL_ERROR_FORMAT,
+                                       "%s is %llu bytes, more than any image of at most %llu "
+                                       "pixels takes",
+                                       path, (unsigned long long)sb.st_size,
+                                       (unsigned long long)limit);
+    return SEGCL_OK;
+}
+
 segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_background *out)
 {
     memset(out, 0, sizeof *out);
@@ -110,15 +154,11 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
             diag, SEGCL_ERROR_INVALID_ARGUMENT,
             "empty background (give #RRGGBB, blur, blur:RADIUS or an image file)");
     if (spec[0] == '#') {
-        unsigned r, g, b;
-        int used = 0;
-        if (strlen(spec) != 7 || sscanf(spec + 1, "%2x%2x%2x%n", &r, &g, &b, &used) != 3 ||
-            used != 6)
+        if (!segcl_hex_colour_parse(spec, out->rgb))
             return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
                                    "background '%s' is not a colour #RRGGBB (six hex digits)",
                                    spec);
         out->kind = SEGCL_BACKGROUND_COLOUR;
-        out->rgb[0] = (uint8_t)r, out->rgb[1] = (uint8_t)g, out->rgb[2] = (uint8_t)b;
         return SEGCL_OK;
     }
     if (!strcmp(spec, "blur")) {
@@ -138,7 +178,13 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
         out->radius = (float)r;
         return SEGCL_OK;
     }
-    segcl_status st = segcl_image_load(diag, spec, 3, &out->image);
+    segcl_status st = check_background_file(diag, spec);
+    if (!st)
+        st = segcl_image_load(diag, spec, 3, &out->image);
+    if (!st && !(out->path = segcl_strdup(spec))) {
+        segcl_image_free(&out->image);
+        st = segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
     if (st) {
         char message[900];
         snprintf(message, sizeof message, "%s", segcl_diag_message(diag));
@@ -154,27 +200,35 @@ void segcl_background_free(segcl_background *bg)
     if (!bg)
         return;
     segcl_image_free(&bg->image);
+    segcl_free(bg->path);
+    bg->path = NULL;
     bg->kind = SEGCL_BACKGROUND_NONE;
 }
 
-/* The background image scaled to cover w x h (aspect kept) and its centre cut out. */
-static segcl_status cover(segcl_diag *diag, const segcl_image *bg, int w, int h, segcl_image *out)
+/* The background image scaled to cover w x h (aspect kept) and its centre cut out: only the
+ * window that shows is resampled, so an aspect far from the photo's costs no more than the
+ * photo (a 65535 x 1 strip over a 64 x 64 photo scales to 4 million pixels wide, of which 64
+ * show), and sizes past an int never reach one. */
+static segcl_status cover(segcl_diag *diag, const segcl_background *bg, int w, int h,
+                          segcl_image *out)
 {
-    const double s = fmax((double)w / bg->width, (double)h / bg->height);
-    int sw = (int)ceil(bg->width * s - 1e-9), sh = (int)ceil(bg->height * s - 1e-9);
-    sw = sw < w ? w : sw;
-    sh = sh < h ? h : sh;
-    segcl_image scaled;
-    segcl_status st = segcl_image_resize(diag, bg, sw, sh, false, &scaled);
-    if (st)
-        return st;
-    if ((st = segcl_image_alloc(diag, w, h, 3, out)) == SEGCL_OK) {
-        const int ox = (sw - w) / 2, oy = (sh - h) / 2;
-        for (int y = 0; y < h; y++)
-            memcpy(out->pixels + (size_t)y * w * 3,
-                   scaled.pixels + ((size_t)(y + oy) * sw + ox) * 3, (size_t)w * 3);
+    const segcl_image *img = &bg->image;
+    const double s = fmax((double)w / img->width, (double)h / img->height);
+    const double fw = fmax(ceil(img->width * s - 1e-9), w),
+                 fh = fmax(ceil(img->height * s - 1e-9), h);
+    /* exact in a double and an int64 */
+    if (!(fw < 0x1p52 && fh < 0x1p52))
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                               "background %s (%dx%d) cannot be scaled to cover a %dx%d photo",
+                               bg->path ? bg->path : "image", img->width, img->height, w, h);
+    const int64_t sw = (int64_t)fw, sh = (int64_t)fh;
+    segcl_status st =
+        segcl_image_resize_window(diag, img, sw, sh, (sw - w) / 2, (sh - h) / 2, w, h, out);
+    if (st && bg->path) {
+        char message[900];
+        snprintf(message, sizeof message, "%s", segcl_diag_message(diag));
+        st = segcl_diag_fail(diag, st, "background %s: %s", bg->path, message);
     }
-    segcl_image_free(&scaled);
     return st;
 }
 
@@ -222,7 +276,7 @@ segcl_status segcl_composite(segcl_diag *diag, const segcl_image *photo, const u
     segcl_image back = {0};
     segcl_status st = SEGCL_OK;
     if (bg->kind == SEGCL_BACKGROUND_IMAGE)
-        st = cover(diag, &bg->image, w, h, &back);
+        st = cover(diag, bg, w, h, &back);
     else if (bg->kind == SEGCL_BACKGROUND_BLUR)
         st = blurred_background(diag, photo, alpha, bg->radius, &back);
     if (!st)

@@ -51,7 +51,11 @@ typedef struct segcl_background {
     uint8_t rgb[3];
     float radius;
     segcl_image image;
+    char *path; /* the image's file, for messages */
 } segcl_background;
+
+/* "#RRGGBB", exactly: six hex digits into rgb; false for anything else. */
+SEGCL_INTERNAL bool segcl_hex_colour_parse(const char *text, uint8_t rgb[3]);
 
 /* Parses "#RRGGBB", "blur", "blur:RADIUS" or an image file's path (loaded here). */
 SEGCL_INTERNAL segcl_status segcl_background_parse(segcl_diag *diag, const char *spec,

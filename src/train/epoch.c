@@ -39,7 +39,9 @@ static segcl_status write_curve(run_state *r)
     path_in(svg, sizeof svg, r->out_dir, "curves.svg");
     segcl_metrics_row *rows;
     size_t n;
-    segcl_status st = segcl_metrics_read(r->ctx, path, &rows, &n);
+    segcl_status st = segcl_run_file_check(r->ctx, svg);
+    if (!st)
+        st = segcl_metrics_read(r->ctx, path, &rows, &n);
     if (st)
         return st;
     segcl_curve_point *pts = segcl_malloc((n ? n : 1) * sizeof *pts);

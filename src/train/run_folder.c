@@ -34,6 +34,31 @@ static bool exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+static segcl_status refuse_link(segcl_context *ctx, const char *path)
+{
+    return segcl_fail(ctx, SEGCL_ERROR_IO,
+                      "%s is a symbolic link; segcl writes no file of a run folder through a "
+                      "link (remove it)",
+                      path);
+}
+
+segcl_status segcl_run_file_check(segcl_context *ctx, const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? SEGCL_OK
+                               : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path,
+                                            strerror(errno));
+    if (S_ISLNK(sb.st_mode))
+        return refuse_link(ctx, path);
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return segcl_fail(ctx, SEGCL_ERROR_IO,
+                          "%s is not a regular file (a FIFO, device or socket); segcl does not "
+                          "write it",
+                          path);
+    return SEGCL_OK;
+}
+
 segcl_status segcl_run_folder_check_new(segcl_context *ctx, const char *dir, bool *restart)
 {
     static const char *const marks[] = {"checkpoint.safetensors", "best.safetensors"};
@@ -77,9 +102,18 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
     if (st)
         return st;
     join(path, sizeof path, dir, ".lock");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* never through a link (it would truncate the link's target), nor waiting on a FIFO */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
     if (fd < 0)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", path, strerror(errno));
+        return errno == ELOOP ? refuse_link(ctx, path)
+                              : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", path,
+                                           strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not use it",
+                          path);
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         char holder[32] = "";
         ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
@@ -121,8 +155,8 @@ void segcl_run_folder_tidy(const char *dir)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        /* a checkpoint's temporary file that a killed run left: ".<name>.tmp-<pid>" */
-        if (e->d_name[0] == '.' && strstr(e->d_name, ".safetensors.tmp-")) {
+        /* a temporary file that a killed run left: ".<name>.tmp-<random>" */
+        if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp-")) {
             char path[4200];
             join(path, sizeof path, dir, e->d_name);
             unlink(path);
@@ -204,16 +238,21 @@ segcl_status segcl_metrics_read(segcl_context *ctx, const char *path, segcl_metr
 {
     *rows = NULL;
     *count = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? SEGCL_OK
-                               : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path,
-                                            strerror(errno));
+    int fd;
+    bool absent;
+    segcl_status st = segcl_open_regular(segcl_context_diag(ctx), path, &fd, &absent);
+    if (st || absent)
+        return st;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
     char line[1024], *fields[16];
     int column[16], ncol = 0;
     segcl_metrics_row *list = NULL;
     size_t n = 0, cap = 0;
-    segcl_status st = SEGCL_OK;
     if (fgets(line, sizeof line, f)) {
         ncol = split_fields(line, fields, 16);
         for (int c = 0; c < ncol; c++)
@@ -294,14 +333,29 @@ static void write_header(FILE *f)
 segcl_status segcl_metrics_append(segcl_context *ctx, const char *path,
                                   const segcl_metrics_row *row)
 {
-    bool fresh = !exists(path);
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (fresh)
+    /* appended in place, never through a link (it would grow the link's target) */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno == ELOOP ? refuse_link(ctx, path)
+                              : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path,
+                                           strerror(errno));
+    struct stat sb;
+    FILE *f = NULL;
+    segcl_status st = SEGCL_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not write it",
+                        path);
+    else if (!(f = fdopen(fd, "a")))
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (st) {
+        close(fd);
+        return st;
+    }
+    if (sb.st_size == 0)
         write_header(f);
     write_row(f, row);
-    if (fclose(f) != 0)
+    const bool failed = ferror(f) != 0;
+    if (fclose(f) != 0 || failed)
         return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
     return SEGCL_OK;
 }
@@ -313,23 +367,18 @@ segcl_status segcl_metrics_truncate(segcl_context *ctx, const char *path, long e
     segcl_status st = segcl_metrics_read(ctx, path, &rows, &n);
     if (st || !rows)
         return st;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
+    segcl_file file;
+    FILE *f;
+    if ((st = segcl_file_begin_stream(segcl_context_diag(ctx), path, &file, &f))) {
         segcl_free(rows);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        return st;
     }
     write_header(f);
     for (size_t i = 0; i < n; i++)
         if (rows[i].epoch <= (double)epochs)
             write_row(f, &rows[i]);
     segcl_free(rows);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot rewrite %s: %s", path, strerror(errno));
-    }
-    return SEGCL_OK;
+    return segcl_file_end_stream(segcl_context_diag(ctx), &file, f, SEGCL_OK);
 }
 
 /* ---- args.json ---- */
@@ -420,6 +469,8 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
                         "hold: split the data into smaller sets",
                         path, ntrain + nval, SEGCL_ARGS_JSON_MAX >> 20);
     if (!st)
+        st = segcl_run_file_check(ctx, path);
+    if (!st)
         st = segcl_json_write_file(segcl_context_diag(ctx), path, root);
     segcl_free(dump);
     json_decref(root);
@@ -430,7 +481,9 @@ segcl_status segcl_run_checkpoint_save(segcl_context *ctx, const char *path, seg
                                        const segcl_run_config *config)
 {
     segcl_metadata md = {0};
-    segcl_status st = segcl_run_config_to_metadata(ctx, config, &md);
+    segcl_status st = segcl_run_file_check(ctx, path);
+    if (!st)
+        st = segcl_run_config_to_metadata(ctx, config, &md);
     if (!st)
         st = segcl_checkpoint_save(ctx, path, model, &md);
     segcl_metadata_clear(&md);

@@ -21,8 +21,12 @@ SEGCL_INTERNAL void segcl_run_folder_release(int lock_fd);
  * of the folder of model_file (the model being read; NULL: none). */
 SEGCL_INTERNAL segcl_status segcl_run_output_check(segcl_context *ctx, const char *out_path,
                                                    const char *model_file);
-/* Removes checkpoint temporaries a killed run left behind. */
+/* Removes the temporaries (.<name>.tmp-<random>) a killed run left behind. */
 SEGCL_INTERNAL void segcl_run_folder_tidy(const char *dir);
+/* Before a run folder's file is written: OK when path does not exist or is a regular file (or
+ * a folder); a symbolic link, a FIFO or a device there is an error naming it. The writers
+ * themselves never follow a link either (O_NOFOLLOW, or a temporary renamed over the name). */
+SEGCL_INTERNAL segcl_status segcl_run_file_check(segcl_context *ctx, const char *path);
 
 /* One row of metrics.csv; NaN where a value is unknown. */
 typedef struct segcl_metrics_row {

@@ -34,7 +34,9 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
     size_t plane = (size_t)S * S;
     char dir[1100];
     path_in(dir, sizeof dir, r->out_dir, "overlays");
-    segcl_status st = segcl_make_dirs(segcl_context_diag(r->ctx), dir);
+    segcl_status st = segcl_run_file_check(r->ctx, dir);
+    if (!st)
+        st = segcl_make_dirs(segcl_context_diag(r->ctx), dir);
     if (st)
         return st;
     uint8_t *labels = segcl_malloc(plane), *truth = segcl_malloc(plane);
@@ -61,7 +63,8 @@ static segcl_status write_overlay(run_state *r, long epoch, size_t s, double dic
         char path[1400];
         snprintf(path, sizeof path, "%s/epoch%03ld_%s.jpg", dir, epoch + 1,
                  r->ds->items[r->samples[s]].stem);
-        st = segcl_image_save_jpeg(segcl_context_diag(r->ctx), path, &out, 90);
+        if (!(st = segcl_run_file_check(r->ctx, path)))
+            st = segcl_image_save_jpeg(segcl_context_diag(r->ctx), path, &out, 90);
     }
 done:
     segcl_image_free(&out);
