@@ -399,6 +399,7 @@ static void test_background_extreme_aspect(void **state)
     segcl_background_free(&bg);
 }
 
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 /* Bytes of address space the process holds now (/proc/self/statm's first field). */
 static size_t address_space(void)
 {
@@ -411,6 +412,7 @@ static size_t address_space(void)
     }
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
+#endif
 
 /* A 65535 x 1 background over a 64 x 64 photo: scaled by 64 it is 4.2 million pixels wide,
  * 800 MB whole, of which the composite shows 64 x 64. The composite is made within 64 MiB of
