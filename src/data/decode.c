@@ -367,23 +367,21 @@ static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t
         if (segcl_alloc_failures() != failures) /* libpng allocates through segcl_malloc */
             return segcl_diag_fail(diag, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
                                    "out of host memory reading %s", path);
+        /* libpng refuses a side over its user limit as an error in IHDR: said as the limit it
+         * is, with the image's size, not as corruption (PNG allows up to 2^31 - 1 per side) */
+        if (n >= 24 && memcmp(d + 12, "IHDR", 4) == 0) {
+            const uint32_t iw = big_endian32(d + 16), ih = big_endian32(d + 20);
+            if ((iw > PNG_MAX_SIDE || ih > PNG_MAX_SIDE) && iw <= PNG_UINT_31_MAX &&
+                ih <= PNG_UINT_31_MAX)
+                return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                                       "%s: PNG of %ux%u pixels is over segcl's limit of %u "
+                                       "pixels per side",
+                                       path, (unsigned)iw, (unsigned)ih, PNG_MAX_SIDE);
+        }
         return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT, "%s: corrupt PNG: %s", path, src.message);
     }
     png_set_read_fn(job.png, &src, png_read_memory);
     png_set_sig_bytes(job.png, 8);
-    /* libpng refuses a side over its user limit as an error in IHDR: said here as the limit it
-     * is, with the image's size, not as corruption (PNG allows up to 2^31 - 1 per side) */
-    if (n >= 24 && memcmp(d + 12, "IHDR", 4) == 0) {
-        const uint32_t iw = big_endian32(d + 16), ih = big_endian32(d + 20);
-        if ((iw > PNG_MAX_SIDE || ih > PNG_MAX_SIDE) && iw <= PNG_UINT_31_MAX &&
-            ih <= PNG_UINT_31_MAX) {
-            job.status = segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
-                                         "%s: PNG of %ux%u pixels is over segcl's limit of %u "
-                                         "pixels per side",
-                                         path, (unsigned)iw, (unsigned)ih, PNG_MAX_SIDE);
-            png_longjmp(job.png, 1);
-        }
-    }
     png_set_user_limits(job.png, PNG_MAX_SIDE, PNG_MAX_SIDE);
     png_set_chunk_malloc_max(job.png, 16u << 20);
     png_read_info(job.png, job.info);
