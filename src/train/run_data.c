@@ -117,8 +117,10 @@ static void hash_file(segcl_sha256 *h, const char *path)
     int64_t fields[3] = {-1, -1, -1};
     if (stat(path, &sb) == 0) {
         fields[0] = (int64_t)sb.st_size;
+        /* whole seconds: archivers (tar's GNU format, zip) and some file systems keep no
+         * more, and a copy made with them is the same data */
         fields[1] = (int64_t)sb.st_mtim.tv_sec;
-        fields[2] = (int64_t)sb.st_mtim.tv_nsec;
+        fields[2] = 0;
     }
     const char *name = base_name(path);
     segcl_sha256_update(h, name, strlen(name) + 1);
