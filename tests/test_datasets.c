@@ -626,6 +626,29 @@ static void test_run_folder_links_refused(void **state)
         if (existed)
             assert_int_equal(rename(aside, path), 0);
     }
+    /* a hard link at .lock: O_NOFOLLOW does not see it; writing the pid would overwrite the
+     * file it shares */
+    {
+        test_write_text(target, "precious\n");
+        snprintf(path, sizeof path, "%s/.lock", out);
+        snprintf(aside, sizeof aside, "%s/aside", tmp);
+        assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(link(target, path), 0);
+        segcl_train_options r;
+        segcl_train_default_options(&r);
+        r.resume_dir = out;
+        segcl_status st = segcl_train(ctx, &r, &s);
+        if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "hard link"))
+            fail_msg("resume with .lock a hard link: status %d (%s)", st,
+                     segcl_context_error(ctx));
+        char *text = test_read_file(target);
+        assert_non_null(text);
+        if (strcmp(text, "precious\n"))
+            fail_msg("resume with .lock a hard link wrote its target: %.60s", text);
+        free(text);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rename(aside, path), 0);
+    }
     /* metrics.csv is never appended through a link */
     segcl_metrics_row row = {.epoch = 1};
     snprintf(path, sizeof path, "%s/metrics-link.csv", tmp);

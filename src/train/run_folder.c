@@ -114,6 +114,15 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
         return segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not use it",
                           path);
     }
+    /* a hard link is another file's name too: writing the pid would overwrite that file */
+    if (sb.st_nlink != 1 || sb.st_uid != geteuid()) {
+        close(fd);
+        const char *what = sb.st_nlink != 1 ? "a hard link to another file" : "another user's";
+        return segcl_fail(ctx, SEGCL_ERROR_IO,
+                          "%s is %s; segcl does not write through it (remove it, and start "
+                          "again)",
+                          path, what);
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         char holder[32] = "";
         ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
