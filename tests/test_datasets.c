@@ -649,6 +649,26 @@ static void test_run_folder_links_refused(void **state)
         assert_int_equal(unlink(path), 0);
         assert_int_equal(rename(aside, path), 0);
     }
+    /* a FIFO at the checkpoint: refused at once (opening it for reading would wait for a
+     * writer for ever, holding the folder's lock) */
+    {
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+        snprintf(aside, sizeof aside, "%s/aside", tmp);
+        assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        segcl_train_options r;
+        segcl_train_default_options(&r);
+        r.resume_dir = out;
+        segcl_status st = segcl_train(ctx, &r, &s);
+        if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "not a regular file"))
+            fail_msg("resume with a FIFO for a checkpoint: status %d (%s)", st,
+                     segcl_context_error(ctx));
+        segcl_run_config meta;
+        assert_int_not_equal(segcl_run_config_read(ctx, path, &meta), SEGCL_OK);
+        assert_non_null(strstr(segcl_context_error(ctx), "not a regular file"));
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rename(aside, path), 0);
+    }
     /* metrics.csv is never appended through a link */
     segcl_metrics_row row = {.epoch = 1};
     snprintf(path, sizeof path, "%s/metrics-link.csv", tmp);

@@ -140,7 +140,13 @@ SEGCL_INTERNAL bool segcl_json_number(const segcl_jvalue *v, double *out);
 
 /* mkdir -p */
 SEGCL_INTERNAL segcl_status segcl_make_dirs(segcl_diag *diag, const char *dir);
-/* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error. */
+/* Opens path for reading as a stream (links followed: a user's own paths): anything but a
+ * regular file is refused with a message, and a FIFO never waited on. kind prefixes the path
+ * in messages ("" or e.g. "checkpoint "). */
+SEGCL_INTERNAL segcl_status segcl_open_read(segcl_diag *diag, const char *path, const char *kind,
+                                            FILE **out);
+/* The whole file, NUL-terminated (free with segcl_free); longer than max_bytes is an error; not
+ * a regular file is an error too (segcl_open_read). */
 SEGCL_INTERNAL segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes,
                                             char **data, size_t *length);
 /* Opens an existing regular file for reading: a symlink at path (O_NOFOLLOW), a FIFO, device or

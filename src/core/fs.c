@@ -81,13 +81,35 @@ static segcl_status read_stream(segcl_diag *diag, FILE *f, const char *path, siz
     return SEGCL_OK;
 }
 
+segcl_status segcl_open_read(segcl_diag *diag, const char *path, const char *kind, FILE **out)
+{
+    *out = NULL;
+    /* O_NONBLOCK: a FIFO is refused below instead of waited on for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s%s: %s", kind, path,
+                               strerror(errno));
+    struct stat sb;
+    segcl_status st = SEGCL_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                             "%s%s is not a regular file (a FIFO, device or folder); segcl does "
+                             "not read it",
+                             kind, path);
+    else if (!(*out = fdopen(fd, "rb")))
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot read %s%s: %s", kind, path,
+                             strerror(errno));
+    if (st)
+        close(fd);
+    return st;
+}
+
 segcl_status segcl_read_file(segcl_diag *diag, const char *path, size_t max_bytes, char **data,
                              size_t *length)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    return read_stream(diag, f, path, max_bytes, data, length);
+    FILE *f;
+    segcl_status st = segcl_open_read(diag, path, "", &f);
+    return st ? st : read_stream(diag, f, path, max_bytes, data, length);
 }
 
 segcl_status segcl_open_regular(segcl_diag *diag, const char *path, int *fd, bool *absent)

@@ -368,11 +368,11 @@ segcl_status segcl_checkpoint_read_metadata_stream(segcl_context *ctx, const cha
 segcl_status segcl_checkpoint_read_metadata(segcl_context *ctx, const char *path,
                                             segcl_metadata *md, bool *has_optimizer_state)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open checkpoint %s: %s", path,
-                          strerror(errno));
-    segcl_status st = segcl_checkpoint_read_metadata_stream(ctx, path, f, md, has_optimizer_state);
+    FILE *f;
+    segcl_status st = segcl_open_read(segcl_context_diag(ctx), path, "checkpoint ", &f);
+    if (st)
+        return st;
+    st = segcl_checkpoint_read_metadata_stream(ctx, path, f, md, has_optimizer_state);
     fclose(f);
     return st;
 }
@@ -454,12 +454,12 @@ segcl_status segcl_checkpoint_load(segcl_context *ctx, const char *path, segcl_m
 {
     const bool load_optimizer = moments != 0;
     const unsigned need[2] = {SEGCL_CHECKPOINT_NEED_M, SEGCL_CHECKPOINT_NEED_V};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open checkpoint %s: %s", path,
-                          strerror(errno));
+    FILE *f;
+    segcl_status st = segcl_open_read(segcl_context_diag(ctx), path, "checkpoint ", &f);
+    if (st)
+        return st;
     parsed p;
-    segcl_status st = parse_header(ctx, path, f, &p);
+    st = parse_header(ctx, path, f, &p);
     if (st) {
         fclose(f);
         return st;

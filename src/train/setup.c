@@ -168,13 +168,17 @@ segcl_status segcl_training_setup_settings(run_state *r)
         /* what a killed run left half-written goes before anything is read */
         segcl_run_folder_tidy(r->out_dir);
     }
-    FILE *probe = fopen(r->ckpt, "rb");
-    if (!probe)
+    /* not there: a run that stopped before its first checkpoint; there but not a regular
+     * file (a FIFO would be waited on): refused as such */
+    if (access(r->ckpt, F_OK) != 0)
         return segcl_fail_setting(ctx, "out_dir", SEGCL_ERROR_IO,
                                   "%s has no checkpoint to resume from (%s): the run stopped "
                                   "before its first checkpoint; start it again as a new run in "
                                   "the same folder",
                                   r->out_dir, strerror(errno));
+    FILE *probe;
+    if ((st = segcl_open_read(segcl_context_diag(ctx), r->ckpt, "checkpoint ", &probe)))
+        return st;
     fclose(probe);
     if ((st = segcl_run_config_read(ctx, r->ckpt, &r->meta)))
         return st;
