@@ -60,23 +60,6 @@ static void run_fill(segcl_context *ctx)
     segcl_buffer_release(ctx, buf, sizeof out);
 }
 
-/* The path of the only *.bin entry in dir. */
-static void only_entry(const char *dir, char *path, size_t len)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int found = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".bin") == 0) {
-            snprintf(path, len, "%s/%s", dir, e->d_name);
-            found++;
-        }
-    }
-    closedir(d);
-    assert_int_equal(found, 1);
-}
 
 /* A cache folder in dir with one entry for the fill kernel; its path in entry. */
 static void cache_with_entry(const char *dir, char *entry, size_t len)
@@ -85,7 +68,7 @@ static void cache_with_entry(const char *dir, char *entry, size_t len)
     run_fill(ctx);
     assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
     segcl_context_destroy(ctx);
-    only_entry(dir, entry, len);
+    test_only_cache_entry(dir, entry, len);
 }
 
 static bool is_regular(const char *path)
@@ -303,7 +286,7 @@ static void test_no_home(void **state)
     assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
     segcl_context_destroy(ctx);
     snprintf(dir, sizeof dir, "%s/xdg-only/segcl/kernels", tmp_root);
-    only_entry(dir, entry, sizeof entry);
+    test_only_cache_entry(dir, entry, sizeof entry);
 
     setenv("SEGCL_TUNING", "off", 1);
     restore("HOME", home);

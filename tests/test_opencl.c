@@ -36,23 +36,6 @@ static void make_dir(const char *path)
     assert_true(mkdir(path, 0755) == 0 || access(path, F_OK) == 0);
 }
 
-/* Returns the path of the only *.bin file in dir (there must be exactly one). */
-static void only_cache_entry(const char *dir, char *path, size_t len)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int found = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".bin") == 0) {
-            snprintf(path, len, "%s/%s", dir, e->d_name);
-            found++;
-        }
-    }
-    closedir(d);
-    assert_int_equal(found, 1);
-}
 
 /* ---- devices ---------------------------------------------------------------------------------- */
 
@@ -387,7 +370,7 @@ static void check_damaged_entries(const char *dir, char *entry, size_t len)
     /* Truncated, empty and garbage entries are rebuilt too. */
     const char *garbage[] = {"", "SEGCLKC", "not a cache entry at all, just text............"};
     for (size_t i = 0; i < 4; i++) {
-        only_cache_entry(dir, entry, len);
+        test_only_cache_entry(dir, entry, len);
         if (i < 3) {
             test_write_text(entry, garbage[i]);
         } else {
@@ -401,7 +384,7 @@ static void check_damaged_entries(const char *dir, char *entry, size_t len)
     }
 
     /* Stale: an entry from another format version is rejected. */
-    only_cache_entry(dir, entry, len);
+    test_only_cache_entry(dir, entry, len);
     f = fopen(entry, "r+b");
     assert_non_null(f);
     assert_int_equal(fseek(f, 8, SEEK_SET), 0);
@@ -428,7 +411,7 @@ static void test_kernel_cache(void **state)
     assert_int_equal(segcl_context_cache_stats(ctx).hits, 0);
     assert_int_equal(segcl_context_cache_stats(ctx).stored, 1);
     segcl_context_destroy(ctx);
-    only_cache_entry(dir, entry, sizeof entry);
+    test_only_cache_entry(dir, entry, sizeof entry);
 
     /* Hit: a new context loads the binary and builds nothing from source. */
     ctx = cache_ctx(dir);
@@ -483,7 +466,7 @@ static void test_cache_auto_mode(void **state)
     segcl_device_info in;
     assert_ok(ctx, segcl_context_device_info(ctx, &in));
     segcl_context_destroy(ctx);
-    only_cache_entry(dir, entry, sizeof entry);
+    test_only_cache_entry(dir, entry, sizeof entry);
     test_write_text(entry, "stale");
 
     segcl_settings s;
@@ -498,7 +481,7 @@ static void test_cache_auto_mode(void **state)
     assert_non_null(text);
     const bool untouched = strcmp(text, "stale") == 0;
     free(text);
-    only_cache_entry(dir, entry, sizeof entry); /* still one entry, whatever happened */
+    test_only_cache_entry(dir, entry, sizeof entry); /* still one entry, whatever happened */
 
     const bool documented_self_caching =
         strstr(in.platform_name, "Portable Computing Language") || strstr(in.vendor, "NVIDIA");

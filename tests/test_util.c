@@ -1,4 +1,5 @@
 /* Helpers shared by the cmocka suites (declared in test_util.h). */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +259,21 @@ int test_each_backend(const char *group, const struct CMUnitTest *tests, size_t 
     else
         unsetenv("SEGCL_KERNEL_STYLE");
     return failed;
+}
+
+void test_only_cache_entry(const char *dir, char *path, size_t len)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && strcmp(e->d_name + l - 4, ".bin") == 0) {
+            snprintf(path, len, "%s/%s", dir, e->d_name);
+            found++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(found, 1);
 }

@@ -102,4 +102,7 @@ void golden_free(golden_file *g);
 /* The entry; fails the test when it is absent. */
 const golden_entry *golden_need(const golden_file *g, const char *name);
 
+/* The path of the only kernel-cache entry (*.bin) in dir; fails the test unless exactly one. */
+void test_only_cache_entry(const char *dir, char *path, size_t len);
+
 #endif
