@@ -292,6 +292,25 @@ static void test_train_option_ranges(void **state)
     assert_int_not_equal(access(out, F_OK), 0);
 }
 
+/* One epoch of a width-4, depth-2 U-Net on the synthetic set at 32 x 32 into out (a run whose
+ * checkpoint the resume tests then tamper with). */
+static void train_small_run(const char *out)
+{
+    segcl_train_options o;
+    segcl_train_summary s;
+    segcl_train_default_options(&o);
+    o.data_dir = synth_dir;
+    o.out_dir = out;
+    o.width = 4;
+    o.depth = 2;
+    o.size = 32;
+    o.batch = 4;
+    o.epochs = 1;
+    o.val_fraction = 0.25f;
+    o.overlays = 0;
+    assert_ok(ctx, segcl_train(ctx, &o, &s));
+}
+
 /* A resumed run trusts nothing in its checkpoint either. */
 static void test_resume_refuses_tampered_metadata(void **state)
 {
@@ -301,17 +320,7 @@ static void test_resume_refuses_tampered_metadata(void **state)
     snprintf(saved, sizeof saved, "%s/saved.safetensors", tmp_dir);
     segcl_train_options o;
     segcl_train_summary s;
-    segcl_train_default_options(&o);
-    o.data_dir = synth_dir;
-    o.out_dir = run_dir;
-    o.width = 4;
-    o.depth = 2;
-    o.size = 32;
-    o.batch = 4;
-    o.epochs = 1;
-    o.val_fraction = 0.25f;
-    o.overlays = 0;
-    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    train_small_run(run_dir);
     rename(ckpt, saved);
     const char *cases[][2] = {{"batch_in_epoch", "-2"}, {"batch_in_epoch", "1000"},
                               {"depth", "40"},          {"epoch", "7"},
@@ -342,17 +351,7 @@ static void test_resume_needs_optimizer_state(void **state)
     snprintf(saved, sizeof saved, "%s/moments.safetensors", tmp_dir);
     segcl_train_options o;
     segcl_train_summary s;
-    segcl_train_default_options(&o);
-    o.data_dir = synth_dir;
-    o.out_dir = out;
-    o.width = 4;
-    o.depth = 2;
-    o.size = 32;
-    o.batch = 4;
-    o.epochs = 1;
-    o.val_fraction = 0.25f;
-    o.overlays = 0;
-    assert_ok(ctx, segcl_train(ctx, &o, &s));
+    train_small_run(out);
     /* one more epoch to go, so that resuming takes steps */
     rewrite_metadata(ckpt, saved, "epochs", "2");
     const char *dropped[] = {"optimizer.m.", "optimizer.v.", "optimizer."};
