@@ -106,6 +106,36 @@ static void test_png_over_side_limit(void **state)
     unlink(path);
 }
 
+/* An ancillary chunk that claims more bytes than the file holds is refused before libpng sees
+ * it: libpng 1.6.39 allocates an eXIf chunk's declared length (up to 2 GiB) before reading it,
+ * which made a 57-byte file cost 2 GiB of address space and the image fuzzer crawl. */
+static void test_png_chunk_longer_than_file(void **state)
+{
+    (void)state;
+    unsigned char png[8 + 25 + 12 + 4] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char *ihdr = png + 8;
+    put32(ihdr, 13);
+    memcpy(ihdr + 4, "IHDR", 4);
+    put32(ihdr + 8, 1), put32(ihdr + 12, 1);
+    ihdr[16] = 8, ihdr[17] = 0;
+    put32(ihdr + 21, png_crc(ihdr + 4, 17));
+    unsigned char *exif = ihdr + 25;
+    put32(exif, 0x7fffffffu);
+    memcpy(exif + 4, "eXIfMM\0*", 8);
+    char path[600];
+    snprintf(path, sizeof path, "%s/exif.png", tmp_dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(png, 1, sizeof png, f), sizeof png);
+    assert_int_equal(fclose(f), 0);
+    segcl_image img = {0};
+    assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
+    assert_message_names("exif.png: corrupt PNG: its eXIf chunk claims 2147483647 bytes, more "
+                         "than the 4 left in the file");
+    assert_null(img.pixels);
+    unlink(path);
+}
+
 /* ---- checkpoint headers ---- */
 
 static void test_header_errors_name_the_tensor(void **state)
@@ -690,6 +720,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_over_side_limit),
+        cmocka_unit_test(test_png_chunk_longer_than_file),
         cmocka_unit_test(test_header_errors_name_the_tensor),
         cmocka_unit_test(test_tampered_metadata),
         cmocka_unit_test(test_predictor_bad_settings),

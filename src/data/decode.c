@@ -341,12 +341,38 @@ static uint32_t big_endian32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* libpng allocates some ancillary chunks (eXIf in libpng 1.6.39) at their declared length before
+ * reading them, whatever the file holds: a 60-byte PNG could make it allocate 2 GiB. Read from
+ * memory, a chunk cannot hold more than the bytes left, so one that claims more is corruption,
+ * said before libpng sees it. Returns the offset of the first such ancillary chunk, or 0. */
+static size_t png_overrunning_chunk(const uint8_t *d, size_t n)
+{
+    size_t at = 8;
+    while (n - at >= 12) {
+        const uint32_t len = big_endian32(d + at);
+        for (int i = 4; i < 8; i++)
+            if ((d[at + i] | 0x20) < 'a' || (d[at + i] | 0x20) > 'z')
+                return 0; /* libpng refuses the chunk's name before reading it */
+        if (len > n - at - 12)
+            return d[at + 4] >= 'a' ? at : 0; /* ancillary: lower-case first letter */
+        at += 12 + (size_t)len;
+    }
+    return 0;
+}
+
 static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t *d, size_t n,
                                int channels, segcl_image *out)
 {
     png_source src = {d, n, 8, diag, path, ""};
     png_job job = {0};
     segcl_status st = SEGCL_OK;
+    const size_t overrun = png_overrunning_chunk(d, n);
+    if (overrun)
+        return segcl_diag_fail(diag, SEGCL_ERROR_FORMAT,
+                               "%s: corrupt PNG: its %.4s chunk claims %u bytes, more than the "
+                               "%zu left in the file",
+                               path, (const char *)d + overrun + 4,
+                               (unsigned)big_endian32(d + overrun), n - overrun - 12);
     job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning,
                                        NULL, png_alloc, png_release);
     if (job.png)
