@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -201,26 +202,66 @@ static bool cache_read(int fd, const uint8_t key[32], cache_header *hdr, unsigne
     return true;
 }
 
-/* Hands a checked binary to the driver, with a marker file beside the entry for as long as the
- * driver has it: a process that dies in there leaves the marker, and the next load refuses the
- * entry (cache_load). Returns false, and *refused, when the marker was already there. */
+/* The crash marker "<entry>.loading": a file the loading process holds an flock on for as long
+ * as the driver has the binary. The kernel drops the lock with the process, so a marker whose
+ * lock can be taken was left by a process that died in the driver, and one whose lock is held
+ * belongs to a process loading the entry now (parallel runs and MPI ranks share the cache). */
+typedef enum { MARKER_NONE, MARKER_BUSY, MARKER_STALE } marker_state;
+
+static marker_state marker_probe(const char *marker)
+{
+    int fd = open(marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) /* a symlink or anything else unreadable there is no marker of ours: stale */
+        return errno == ENOENT ? MARKER_NONE : MARKER_STALE;
+    marker_state state = MARKER_STALE;
+    struct stat sb;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        state = errno == EWOULDBLOCK ? MARKER_BUSY : MARKER_STALE;
+    else if (fstat(fd, &sb) == 0 && sb.st_nlink == 0)
+        state = MARKER_NONE; /* its loader finished (and removed it) since the open */
+    close(fd);
+    return state;
+}
+
+/* Puts the marker in place already locked: created and locked under a private name, then
+ * linked to its own (which fails when another process's marker is there: *busy). Returns the
+ * fd holding the lock, or -1. */
+static int marker_take(const char *marker, bool *busy)
+{
+    *busy = false;
+    char *tmp = NULL;
+    int fd = -1;
+    if (segcl_create_exclusive(NULL, marker, 0600, &tmp, &fd))
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || link(tmp, marker) != 0) {
+        *busy = errno == EEXIST;
+        close(fd);
+        fd = -1;
+    }
+    unlink(tmp);
+    segcl_free(tmp);
+    return fd;
+}
+
+/* Hands a checked binary to the driver under the crash marker. False when the driver refuses
+ * it (*refused), or when another process is loading the same entry (neither: build from
+ * source this time). */
 static bool cache_hand_over(segcl_context *ctx, const char *marker, const unsigned char *binary,
                             size_t size, bool *refused, cl_program *out)
 {
-    int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        /* taken since cache_load looked: another process is loading it, or died doing so */
-        *refused = errno == EEXIST;
+    bool busy;
+    *refused = false;
+    int fd = marker_take(marker, &busy);
+    if (fd < 0)
         return false;
-    }
-    close(fd);
     cl_int err, binary_status = CL_SUCCESS;
     const unsigned char *bins[] = {binary};
     cl_program program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->dev->device, &size, bins,
                                                    &binary_status, &err);
     bool ok = program && err == CL_SUCCESS && binary_status == CL_SUCCESS &&
               clBuildProgram(program, 1, &ctx->dev->device, NULL, NULL, NULL) == CL_SUCCESS;
-    unlink(marker);
+    unlink(marker); /* before the lock goes, so a process waiting on it sees no marker */
+    close(fd);
     if (!ok && program)
         clReleaseProgram(program);
     *refused = !ok;
@@ -232,10 +273,11 @@ static bool cache_hand_over(segcl_context *ctx, const char *marker, const unsign
 /* Returns true and a built program when a valid entry exists. A defect counts as rejected and
  * the entry is removed: a digest or key that does not match silently, a binary whose structure
  * does not hold, something that is not a regular file, or the marker of a process that died
- * while the driver had the binary, with a warning. */
+ * while the driver had the binary, with a warning. An entry another process is loading now is
+ * left alone (built from source here). */
 static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[32], cl_program *out)
 {
-    bool absent = false, loaded = false, refused = false;
+    bool absent = false, loaded = false, refused = false, stale = false;
     char why[160] = "";
     unsigned char *binary = NULL;
     size_t mlen = strlen(path) + sizeof ".loading";
@@ -244,7 +286,6 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
     if (!marker)
         goto done;
     snprintf(marker, mlen, "%s.loading", path);
-    struct stat sb;
     if (segcl_open_regular(NULL, path, &fd, &absent)) {
         snprintf(why, sizeof why, "not a regular file");
         refused = true;
@@ -252,10 +293,13 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
     }
     if (absent)
         goto done;
-    if (lstat(marker, &sb) == 0) {
+    const marker_state state = marker_probe(marker);
+    if (state != MARKER_NONE) {
         close(fd);
-        snprintf(why, sizeof why, "a process died while the OpenCL driver loaded it");
-        refused = true;
+        if (state == MARKER_STALE) {
+            snprintf(why, sizeof why, "a process died while the OpenCL driver loaded it");
+            refused = stale = true;
+        }
         goto done;
     }
     cache_header hdr;
@@ -270,7 +314,7 @@ done:
         if (why[0])
             segcl_warn(ctx, "kernel cache entry %s refused (%s); rebuilt from source", path, why);
         unlink(path);
-        if (marker)
+        if (stale)
             unlink(marker);
     } else if (loaded) {
         ctx->cache_stats.hits++;
