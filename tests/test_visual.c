@@ -87,6 +87,7 @@ static void test_composite_over_colour(void **state)
     segcl_image_free(&photo);
     /* specs that are not backgrounds */
     const char *bad[] = {"#12345", "#1234567", "#gg0000", "blur:", "blur:-3", "blur:x", "",
+                         "blur:1e-50" /* was radius 0: "from the photo's size" */, "blur:1001",
                          "/no/such/background.jpg"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         assert_int_not_equal(segcl_background_parse(segcl_context_diag(ctx), bad[k], &bg),

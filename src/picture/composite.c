@@ -169,10 +169,11 @@ segcl_status segcl_background_parse(segcl_diag *diag, const char *spec, segcl_ba
         char *end;
         errno = 0;
         double r = strtod(spec + 5, &end);
-        if (errno || end == spec + 5 || *end || !(r > 0 && r <= 1000))
+        /* from 0.1: a radius that rounds to 0 as a float would mean "from the photo's size" */
+        if (errno || end == spec + 5 || *end || !(r >= 0.1 && r <= 1000))
             return segcl_diag_fail(diag, SEGCL_ERROR_INVALID_ARGUMENT,
-                                   "background '%s': the blur radius must be a number of pixels in "
-                                   "(0, 1000]",
+                                   "background '%s': the blur radius must be a number of pixels "
+                                   "from 0.1 to 1000",
                                    spec);
         out->kind = SEGCL_BACKGROUND_BLUR;
         out->radius = (float)r;
