@@ -340,7 +340,7 @@ static void test_fifos(void **state)
 
 /* ---- item 2: entries that could crash the driver ------------------------------------------- */
 
-#define HEADER_BYTES 88 /* program.c's cache_header: magic, version, reserved, key, size, digest */
+#define HEADER_BYTES SEGCL_CACHE_HEADER_BYTES
 
 static unsigned char *read_all(const char *path, size_t *n)
 {

@@ -4,12 +4,13 @@
 # build-campaign/campaign/ (the committed seeds in tests/fuzz/corpus are only read). Crashes
 # land in build-campaign/campaign/<target>/crash-*; each log's last lines give executions and
 # coverage.
-# Usage: tools/fuzz-campaign.sh [SECONDS] [TARGET...]   (targets: image checkpoint mask)
+# Usage: tools/fuzz-campaign.sh [SECONDS] [TARGET...]   (targets: image checkpoint mask tuning
+#        metrics args background palette kernel_cache; default: all)
 set -eu
 cd "$(dirname "$0")/.."
 seconds="${1:-1200}"
 [ $# -gt 0 ] && shift
-targets="${*:-image checkpoint mask}"
+targets="${*:-image checkpoint mask tuning metrics args background palette kernel_cache}"
 CC=clang-14 tools/build.sh build-campaign -Dfuzz=true -Dtests=false -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 for t in $targets; do

@@ -158,15 +158,15 @@ static segcl_status build_from_source(segcl_context *ctx, const char *family, co
     return SEGCL_OK;
 }
 
-/* Reads an entry's header and binary from fd (closing it) and checks them: magic, version, key,
- * the size against the file's, the digest, then the binary's own structure. *binary is the
- * binary (free with segcl_free) when it returns true; `why` says what was wrong otherwise, or
- * stays empty for the accidents a digest catches. */
-static bool cache_read(int fd, const uint8_t key[32], cache_header *hdr, unsigned char **binary,
-                       char *why, size_t cap)
+_Static_assert(sizeof(cache_header) == SEGCL_CACHE_HEADER_BYTES, "cache entry header layout");
+
+bool segcl_cache_entry_read(int fd, const uint8_t key[32], unsigned char **binary,
+                            uint64_t *binary_size, char *why, size_t cap)
 {
     *binary = NULL;
+    *binary_size = 0;
     why[0] = '\0';
+    cache_header stored, *hdr = &stored;
     struct stat sb;
     FILE *f = fdopen(fd, "rb");
     if (!f) {
@@ -199,6 +199,7 @@ static bool cache_read(int fd, const uint8_t key[32], cache_header *hdr, unsigne
         return false;
     }
     *binary = bytes;
+    *binary_size = hdr->binary_size;
     return true;
 }
 
@@ -302,12 +303,12 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
         }
         goto done;
     }
-    cache_header hdr;
-    if (!cache_read(fd, key, &hdr, &binary, why, sizeof why)) {
+    uint64_t size;
+    if (!segcl_cache_entry_read(fd, key, &binary, &size, why, sizeof why)) {
         refused = true;
         goto done;
     }
-    loaded = cache_hand_over(ctx, marker, binary, (size_t)hdr.binary_size, &refused, out);
+    loaded = cache_hand_over(ctx, marker, binary, (size_t)size, &refused, out);
 done:
     if (refused) {
         ctx->cache_stats.rejected++;

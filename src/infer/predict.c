@@ -58,11 +58,9 @@ static bool parse_rgb(const char *text, uint8_t rgb[3])
     return *p == '\0';
 }
 
-/* A palette file: one colour per line, "#RRGGBB" or "R G B"; blank lines and lines starting
- * with '#' and a space or nothing else are skipped. At least `classes` colours, and for more
- * than one class not all gray (a gray palette would read back as gray levels, not classes). */
-static segcl_status load_palette(segcl_context *ctx, const char *path, int classes, uint8_t *pal,
-                                 int *entries)
+/* A gray palette would read back as gray levels, not classes: refused for more than one. */
+segcl_status segcl_palette_load(segcl_context *ctx, const char *path, int classes, uint8_t *pal,
+                                int *entries)
 {
     char *text = NULL;
     size_t len = 0;
@@ -224,14 +222,14 @@ static segcl_status open_file(segcl_context *ctx, const char *path,
     default_palette(p->palette);
     p->palette_entries = classes > 1 ? classes : 2;
     if (p->opt.palette && classes > 1 &&
-        (st = load_palette(ctx, p->opt.palette, classes, p->palette, &p->palette_entries)))
+        (st = segcl_palette_load(ctx, p->opt.palette, classes, p->palette, &p->palette_entries)))
         goto error;
     if (p->opt.palette && classes == 1) {
         /* one class: masks hold 0/255, so the palette goes unused; a file that is missing or
          * wrong is still the error it would be for any other model */
         uint8_t unused[256 * 3];
         int entries;
-        if ((st = load_palette(ctx, p->opt.palette, 1, unused, &entries)))
+        if ((st = segcl_palette_load(ctx, p->opt.palette, 1, unused, &entries)))
             goto error;
         segcl_warn(ctx, "%s: a one-class model's masks hold 0 and 255; the palette is not used",
                    p->opt.palette);

@@ -31,6 +31,13 @@ struct segcl_predictor {
     segcl_background background; /* of composites */
 };
 
+/* A palette file: one colour per line, "#RRGGBB" or "R G B"; blank lines and lines starting
+ * with '#' and a space or nothing else are skipped. At least `classes` colours (at most 256
+ * into pal, 3 bytes each), and for more than one class not all gray. Errors name the file and
+ * line. */
+SEGCL_INTERNAL segcl_status segcl_palette_load(segcl_context *ctx, const char *path, int classes,
+                                               uint8_t *pal, int *entries);
+
 /* Normalised planar floats of an RGB image already side x side, into slot s of host_x. */
 SEGCL_INTERNAL void segcl_predictor_put(segcl_predictor *p, const segcl_image *img, size_t s);
 /* Runs the batch in host_x (n slots loaded; the rest repeat slot 0) into host_logits. */

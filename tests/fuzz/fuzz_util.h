@@ -1,0 +1,62 @@
+/*
+ * What the fuzz targets that read files share: a private folder (mkdtemp, 0700, removed at
+ * exit) and a file in it holding the input.
+ */
+#ifndef SEGCL_FUZZ_UTIL_H
+#define SEGCL_FUZZ_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char fuzz_folder[256];
+static char fuzz_names[4][64];
+
+static inline void fuzz_cleanup(void)
+{
+    char path[400];
+    for (int i = 0; i < 4 && fuzz_names[i][0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", fuzz_folder, fuzz_names[i]);
+        unlink(path);
+    }
+    rmdir(fuzz_folder);
+}
+
+/* The private folder, made on the first call (aborts when it cannot be: nothing to test): in
+ * /dev/shm where there is one, since on a disk the writes, not the code, set the pace (700
+ * inputs/s against 10,000s). */
+static inline const char *fuzz_dir(void)
+{
+    if (!fuzz_folder[0]) {
+        const char *tmp = getenv("TMPDIR");
+        if (access("/dev/shm", W_OK | X_OK) == 0)
+            tmp = "/dev/shm";
+        snprintf(fuzz_folder, sizeof fuzz_folder, "%s/segcl-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(fuzz_folder))
+            abort();
+        atexit(fuzz_cleanup);
+    }
+    return fuzz_folder;
+}
+
+/* Writes the input to `name` in the private folder (a name up to 63 bytes; at most four names
+ * per target) and returns its path, in static storage. */
+static inline const char *fuzz_write(const char *name, const uint8_t *data, size_t size)
+{
+    static char path[400];
+    int slot = 0;
+    while (slot < 4 && fuzz_names[slot][0] && strcmp(fuzz_names[slot], name))
+        slot++;
+    if (slot == 4 || strlen(name) >= sizeof fuzz_names[0])
+        abort();
+    snprintf(fuzz_names[slot], sizeof fuzz_names[slot], "%s", name);
+    snprintf(path, sizeof path, "%s/%s", fuzz_dir(), name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
+        abort();
+    return path;
+}
+
+#endif
