@@ -2,8 +2,8 @@
  * libFuzzer target: `predict --background` specs ("#RRGGBB", "blur", "blur:RADIUS" or an image
  * file's name) and the colour parser behind them and `--colour`, on any string. What parses
  * must be in range (a blur radius in [0.1, 1000], a colour that round-trips
- * through "#RRGGBB"); a refusal must come with a message. Names with a '/' are left out, so
- * that the fuzzer reads no file outside its own empty folder.
+ * through "#RRGGBB"); a refusal must come with a message. A file's name is taken in the
+ * fuzzer's own empty folder (names with a '/' are left out), so no other file is read.
  */
 #include <math.h>
 #include <string.h>
@@ -18,15 +18,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static segcl_context *ctx;
-    if (!ctx) {
-        if (segcl_context_create(&ctx) || chdir(fuzz_dir()))
-            abort();
-    }
-    char spec[256];
-    if (size >= sizeof spec || memchr(data, '/', size) || memchr(data, '\0', size))
+    if (!ctx && segcl_context_create(&ctx))
+        abort();
+    char spec[512];
+    if (size >= 256 || memchr(data, '/', size) || memchr(data, '\0', size))
         return 0;
-    memcpy(spec, data, size);
-    spec[size] = '\0';
+    /* what is not a colour or a blur names a file in the fuzzer's own (empty) folder */
+    const bool named = size && data[0] != '#' && (size < 4 || memcmp(data, "blur", 4));
+    int at = named ? snprintf(spec, sizeof spec, "%s/", fuzz_dir()) : 0;
+    memcpy(spec + at, data, size);
+    spec[at + (int)size] = '\0';
 
     uint8_t rgb[3];
     if (segcl_hex_colour_parse(spec, rgb)) {
