@@ -6,8 +6,9 @@
 #      are failures);
 #   3. the suites where threads share state (loader, up-front dataset check, cancel flag,
 #      allocation-failure sweeps) built with ThreadSanitizer;
-#   4. the libFuzzer targets (image decoders, checkpoint reader, mask reader), built with
-#      clang, each run for a fixed number of inputs from its seed corpus;
+#   4. the libFuzzer targets (image decoders, checkpoint, mask, tuning, metrics.csv, args.json,
+#      background specs, palette and kernel-cache readers), built with clang, each run for a
+#      fixed number of inputs from its seed corpus;
 #   5. the OpenCL suites on Mesa's rusticl (another vendor's compiler);
 #   6. the simulator-sized suites under Oclgrind (a GPU-type device; any out-of-bounds access,
 #      data race or API error it reports fails the test).
