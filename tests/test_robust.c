@@ -384,9 +384,19 @@ static void test_resume_needs_optimizer_state(void **state)
     train_small_run(out);
     /* one more epoch to go, so that resuming takes steps */
     rewrite_metadata(ckpt, saved, "epochs", "2");
-    const char *dropped[] = {"optimizer.m.", "optimizer.v.", "optimizer."};
+    char dropped_path[700];
+    snprintf(dropped_path, sizeof dropped_path, "%s/dropped.safetensors", tmp_dir);
+    /* the last: its optimizer_step also set to 0, as if the optimizer had taken no step (the
+     * run's own step still says it did) */
+    const char *dropped[] = {"optimizer.m.", "optimizer.v.", "optimizer.", "optimizer."};
     for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
-        drop_tensors(saved, ckpt, dropped[i]);
+        if (i == 3) {
+            drop_tensors(saved, dropped_path, dropped[i]);
+            rewrite_metadata(dropped_path, ckpt, "optimizer_step", "0");
+            unlink(dropped_path);
+        } else {
+            drop_tensors(saved, ckpt, dropped[i]);
+        }
         segcl_train_default_options(&o);
         o.resume_dir = out;
         segcl_status st = segcl_train(ctx, &o, &s);

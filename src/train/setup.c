@@ -295,12 +295,15 @@ static segcl_status setup_weights(run_state *r)
     segcl_loss_default_params(&r->loss_params, (segcl_loss_kind)m->classes_loss);
     r->loss_params.ignore_index = 255;
     if (r->resuming) {
-        /* the moments the optimizer has kept since its first step, each one required */
+        /* the moments the optimizer has kept since its first step, each one required: once
+         * the run has taken a step, whatever the optimizer's own count (one number to edit)
+         * says */
         const segcl_optimizer *opt = &m->optimizer;
+        const bool stepped = opt->step > 0 || m->step > 0;
         unsigned moments = SEGCL_CHECKPOINT_MOMENTS;
-        if (opt->step > 0 && opt->kind != SEGCL_OPTIMIZER_SGD)
+        if (stepped && opt->kind != SEGCL_OPTIMIZER_SGD)
             moments |= SEGCL_CHECKPOINT_NEED_M | SEGCL_CHECKPOINT_NEED_V;
-        else if (opt->step > 0 && opt->momentum != 0.0f)
+        else if (stepped && opt->momentum != 0.0f)
             moments |= SEGCL_CHECKPOINT_NEED_M;
         st = segcl_checkpoint_load(ctx, r->ckpt, r->model, moments);
     } else if (r->o->init_path) {
