@@ -626,11 +626,12 @@ static void test_run_folder_links_refused(void **state)
         if (existed)
             assert_int_equal(rename(aside, path), 0);
     }
-    /* a hard link at .lock: O_NOFOLLOW does not see it; writing the pid would overwrite the
-     * file it shares */
-    {
+    /* a hard link at .lock or metrics.csv: O_NOFOLLOW does not see it; writing the pid or
+     * appending a row would change the file it shares */
+    const char *linked[] = {".lock", "metrics.csv"};
+    for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++) {
         test_write_text(target, "precious\n");
-        snprintf(path, sizeof path, "%s/.lock", out);
+        snprintf(path, sizeof path, "%s/%s", out, linked[i]);
         snprintf(aside, sizeof aside, "%s/aside", tmp);
         assert_int_equal(rename(path, aside), 0);
         assert_int_equal(link(target, path), 0);
@@ -638,13 +639,16 @@ static void test_run_folder_links_refused(void **state)
         segcl_train_default_options(&r);
         r.resume_dir = out;
         segcl_status st = segcl_train(ctx, &r, &s);
-        if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "hard link"))
-            fail_msg("resume with .lock a hard link: status %d (%s)", st,
-                     segcl_context_error(ctx));
         char *text = test_read_file(target);
         assert_non_null(text);
         if (strcmp(text, "precious\n"))
-            fail_msg("resume with .lock a hard link wrote its target: %.60s", text);
+            fail_msg("resume with %s a hard link wrote its target: %.60s", linked[i], text);
+        /* the lock is refused; metrics.csv is replaced by its cut copy before any row is
+         * appended (resume keeps the rows of the checkpoint's epochs), which leaves the
+         * target alone too */
+        if (i == 0 && (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "hard link")))
+            fail_msg("resume with .lock a hard link: status %d (%s)", st,
+                     segcl_context_error(ctx));
         free(text);
         assert_int_equal(unlink(path), 0);
         assert_int_equal(rename(aside, path), 0);

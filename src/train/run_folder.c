@@ -42,6 +42,35 @@ static segcl_status refuse_link(segcl_context *ctx, const char *path)
                       path);
 }
 
+/* Opens a run folder's file to change in place (the lock, metrics.csv), creating it if need
+ * be: never through a symlink (O_NOFOLLOW: the write would land in the link's target), a FIFO
+ * (not waited on) or anything but a regular file, a hard link (another file's name too) or
+ * another user's file; each refused with a message naming it. */
+static segcl_status open_in_place(segcl_context *ctx, const char *path, int flags, int *out)
+{
+    *out = -1;
+    int fd = open(path, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno == ELOOP ? refuse_link(ctx, path)
+                              : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot open %s: %s", path,
+                                           strerror(errno));
+    struct stat sb;
+    segcl_status st = SEGCL_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not use it",
+                        path);
+    else if (sb.st_nlink != 1 || sb.st_uid != geteuid())
+        st = segcl_fail(ctx, SEGCL_ERROR_IO,
+                        "%s is %s; segcl does not write through it (remove it, and start again)",
+                        path, sb.st_nlink != 1 ? "a hard link to another file" : "another user's");
+    if (st) {
+        close(fd);
+        return st;
+    }
+    *out = fd;
+    return SEGCL_OK;
+}
+
 segcl_status segcl_run_file_check(segcl_context *ctx, const char *path)
 {
     struct stat sb;
@@ -102,27 +131,9 @@ segcl_status segcl_run_folder_claim(segcl_context *ctx, const char *dir, bool re
     if (st)
         return st;
     join(path, sizeof path, dir, ".lock");
-    /* never through a link (it would truncate the link's target), nor waiting on a FIFO */
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return errno == ELOOP ? refuse_link(ctx, path)
-                              : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot create %s: %s", path,
-                                           strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not use it",
-                          path);
-    }
-    /* a hard link is another file's name too: writing the pid would overwrite that file */
-    if (sb.st_nlink != 1 || sb.st_uid != geteuid()) {
-        close(fd);
-        const char *what = sb.st_nlink != 1 ? "a hard link to another file" : "another user's";
-        return segcl_fail(ctx, SEGCL_ERROR_IO,
-                          "%s is %s; segcl does not write through it (remove it, and start "
-                          "again)",
-                          path, what);
-    }
+    int fd;
+    if ((st = open_in_place(ctx, path, O_RDWR, &fd)))
+        return st;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         char holder[32] = "";
         ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
@@ -342,21 +353,14 @@ static void write_header(FILE *f)
 segcl_status segcl_metrics_append(segcl_context *ctx, const char *path,
                                   const segcl_metrics_row *row)
 {
-    /* appended in place, never through a link (it would grow the link's target) */
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return errno == ELOOP ? refuse_link(ctx, path)
-                              : segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path,
-                                           strerror(errno));
+    int fd;
     struct stat sb;
     FILE *f = NULL;
-    segcl_status st = SEGCL_OK;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = segcl_fail(ctx, SEGCL_ERROR_IO, "%s is not a regular file; segcl does not write it",
-                        path);
-    else if (!(f = fdopen(fd, "a")))
+    segcl_status st = open_in_place(ctx, path, O_WRONLY | O_APPEND, &fd);
+    if (st)
+        return st;
+    if (fstat(fd, &sb) != 0 || !(f = fdopen(fd, "a"))) {
         st = segcl_fail(ctx, SEGCL_ERROR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (st) {
         close(fd);
         return st;
     }
