@@ -417,6 +417,15 @@ static void test_run_checks_its_data(void **state)
     if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "modified"))
         fail_msg("resume after a mask changed: status %d (%s)", st, segcl_context_error(ctx));
     assert_string_equal(segcl_context_error_setting(ctx), "allow_changed_data");
+    /* modified after the run started (its args.json), the file is named */
+    clock_gettime(CLOCK_REALTIME, &times[1]);
+    times[1].tv_sec += 100;
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    st = segcl_train(ctx, &r, &s);
+    if (st == SEGCL_OK || !strstr(segcl_context_error(ctx), "1 file was modified after") ||
+        !strstr(segcl_context_error(ctx), "masks/synth0005.png"))
+        fail_msg("resume after a mask was rewritten: status %d (%s)", st,
+                 segcl_context_error(ctx));
 
     /* allowed: the run goes on, with a warning saying what changed */
     link_pair(data_dir, "synth0003.png", "zz_added.png");

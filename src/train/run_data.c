@@ -171,6 +171,37 @@ static void list_add(name_list *l, const char *name)
     l->count++;
 }
 
+/* A file of ds named from its data folder's own name on (set/masks/x.png: an image and its
+ * mask may share a name), or in full when it lies elsewhere. */
+static const char *in_root(const segcl_dataset *ds, const char *path)
+{
+    const char *roots[2] = {ds->root, ds->masks_root};
+    for (int k = 0; k < 2; k++) {
+        const size_t n = roots[k] ? strlen(roots[k]) : 0;
+        if (n && !strncmp(path, roots[k], n) && path[n] == '/') {
+            const char *slash = strrchr(roots[k], '/');
+            return slash && slash[1] ? path + (slash - roots[k]) + 1 : path;
+        }
+    }
+    return path;
+}
+
+/* The files of ds modified after args.json was written (when the run started; resuming does
+ * not rewrite it), into `list`; whether there were any. */
+static bool newer_files(const char *args_path, const segcl_dataset *ds, name_list *list)
+{
+    struct stat args, sb;
+    if (stat(args_path, &args) != 0)
+        return false;
+    for (size_t i = 0; i < ds->count; i++) {
+        const char *files[2] = {ds->items[i].image_path, ds->items[i].mask_path};
+        for (int k = 0; k < 2; k++)
+            if (files[k] && stat(files[k], &sb) == 0 && sb.st_mtim.tv_sec > args.st_mtim.tv_sec)
+                list_add(list, in_root(ds, files[k]));
+    }
+    return list->count > 0;
+}
+
 /* A changed data set: an error that concerns allow_changed_data, or with that allowed, a
  * warning; `what` says what changed. */
 static segcl_status changed(segcl_context *ctx, const char *args_path, const char *what)
@@ -207,7 +238,7 @@ segcl_status segcl_run_data_check(segcl_context *ctx, const char *args_path,
     const segcl_jvalue *lists[2] = {segcl_json_get(split, "training"),
                                     segcl_json_get(split, "validation")};
     name_set old = {0}, now = {0};
-    name_list added = {"", 0}, gone = {"", 0};
+    name_list added = {"", 0}, gone = {"", 0}, modified = {"", 0};
     segcl_status st = set_init(ctx, &old, segcl_json_size(lists[0]) + segcl_json_size(lists[1]));
     if (!st)
         st = set_init(ctx, &now, ds->count);
@@ -233,10 +264,17 @@ segcl_status segcl_run_data_check(segcl_context *ctx, const char *args_path,
                  "%s changed since the run started: %zu pairs now, %lld then%s%s%s%s", ds->root,
                  ds->count, (long long)then, added.count ? "; new: " : "", added.text,
                  gone.count ? "; gone: " : "", gone.text);
+    else if (newer_files(args_path, ds, &modified))
+        snprintf(what, sizeof what,
+                 "%s changed since the run started: the same %zu pairs, but %zu %s modified "
+                 "after its args.json was written: %s",
+                 ds->root, ds->count, modified.count,
+                 modified.count == 1 ? "file was" : "files were", modified.text);
     else
         snprintf(what, sizeof what,
                  "%s changed since the run started: the same %zu pairs, but files were modified "
-                 "(sizes or modification times differ)",
+                 "(sizes or modification times differ; none is newer than its args.json, so a "
+                 "copy or an older version of some?)",
                  ds->root, ds->count);
     st = changed(ctx, args_path, what);
 done:
