@@ -170,6 +170,10 @@ SEGCL_INTERNAL segcl_status segcl_make_private_dir(segcl_diag *diag, const char 
  * fd open for writing. */
 SEGCL_INTERNAL segcl_status segcl_create_exclusive(segcl_diag *diag, const char *prefix,
                                                    unsigned mode, char **path, int *fd);
+/* The last component of path (what follows its last '/'). */
+SEGCL_INTERNAL const char *segcl_base_name(const char *path);
+/* The folder holding path into buf: "." for a bare name, "/" for one in the root. */
+SEGCL_INTERNAL void segcl_folder_of(char *buf, size_t len, const char *path);
 /* Whether a and b name the same file or folder (same device and inode; false when either
  * cannot be read). */
 SEGCL_INTERNAL bool segcl_same_file(const char *a, const char *b);

@@ -120,12 +120,6 @@ static segcl_status expand_inputs(segcl_context *ctx, const char *const *inputs,
     return SEGCL_OK;
 }
 
-static const char *base_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
 static size_t stem_len(const char *base)
 {
     const char *dot = strrchr(base, '.');
@@ -141,11 +135,11 @@ static segcl_status output_stems(segcl_context *ctx, char **files, size_t n, cha
     if (!stems)
         return segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < n; i++) {
-        const char *b = base_of(files[i]);
+        const char *b = segcl_base_name(files[i]);
         size_t sl = stem_len(b);
         bool shared = false;
         for (size_t j = 0; j < n && !shared; j++) {
-            const char *o = base_of(files[j]);
+            const char *o = segcl_base_name(files[j]);
             shared = j != i && stem_len(o) == sl && !strncmp(o, b, sl);
         }
         char name[300];

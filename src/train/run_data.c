@@ -16,12 +16,6 @@
 #include "data/data.h"
 #include "train/run_folder.h"
 
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
 /* ---- a set of names (open addressing, FNV-1a) ---- */
 
 typedef struct name_set {
@@ -122,7 +116,7 @@ static void hash_file(segcl_sha256 *h, const char *path)
         fields[1] = (int64_t)sb.st_mtim.tv_sec;
         fields[2] = 0;
     }
-    const char *name = base_name(path);
+    const char *name = segcl_base_name(path);
     segcl_sha256_update(h, name, strlen(name) + 1);
     uint8_t le[24];
     for (int f = 0; f < 3; f++)
@@ -247,7 +241,7 @@ segcl_status segcl_run_data_check(segcl_context *ctx, const char *args_path,
     for (int k = 0; k < 2; k++)
         add_names(&old, lists[k]);
     for (size_t i = 0; i < ds->count; i++) {
-        const char *name = base_name(ds->items[i].image_path);
+        const char *name = segcl_base_name(ds->items[i].image_path);
         set_add(&now, name);
         if (!set_has(&old, name))
             list_add(&added, name);
@@ -297,7 +291,7 @@ segcl_status segcl_run_split_check(segcl_context *ctx, const char *args_path,
         return st;
     const size_t then_val = add_names(&set, names);
     for (size_t i = 0; i < nval; i++) {
-        const char *name = base_name(ds->items[val[i]].image_path);
+        const char *name = segcl_base_name(ds->items[val[i]].image_path);
         if (!set_has(&set, name))
             list_add(&moved, name);
     }
@@ -363,7 +357,7 @@ segcl_status segcl_dataset_open_run(segcl_context *ctx, const char *run_dir, con
     /* keep the entries the run put in that split, in the dataset's order */
     size_t kept = 0;
     for (size_t i = 0; i < ds->count; i++) {
-        if (set_has(&wanted_set, base_name(ds->items[i].image_path))) {
+        if (set_has(&wanted_set, segcl_base_name(ds->items[i].image_path))) {
             segcl_sample_entry e = ds->items[kept];
             ds->items[kept++] = ds->items[i];
             ds->items[i] = e;

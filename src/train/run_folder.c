@@ -187,18 +187,6 @@ void segcl_run_folder_tidy(const char *dir)
 
 /* ---- what a run keeps ---- */
 
-/* The folder of path into buf ("." for a bare name). */
-static void folder_of(char *buf, size_t len, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(buf, len, ".");
-    else if (slash == path)
-        snprintf(buf, len, "/");
-    else
-        snprintf(buf, len, "%.*s", (int)(slash - path), path);
-}
-
 segcl_status segcl_run_output_check(segcl_context *ctx, const char *out_path,
                                     const char *model_file)
 {
@@ -209,9 +197,9 @@ segcl_status segcl_run_output_check(segcl_context *ctx, const char *out_path,
         return SEGCL_OK; /* a new file is nobody's */
     char out_dir[2048], model_dir[2048], path[4200];
     const char *dirs[2] = {out_dir, model_dir};
-    folder_of(out_dir, sizeof out_dir, out_path);
+    segcl_folder_of(out_dir, sizeof out_dir, out_path);
     if (model_file)
-        folder_of(model_dir, sizeof model_dir, model_file);
+        segcl_folder_of(model_dir, sizeof model_dir, model_file);
     for (int d = 0; d < (model_file ? 2 : 1); d++) {
         join(path, sizeof path, dirs[d], "args.json");
         bool run = exists(path);
@@ -399,12 +387,6 @@ segcl_status segcl_metrics_truncate(segcl_context *ctx, const char *path, long e
 /* as segcl_json_write_file writes it */
 #define ARGS_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
 
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
 segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_run_config *m,
                               const segcl_dataset *ds, const size_t *train, size_t ntrain,
                               const size_t *val, size_t nval, const char *device,
@@ -461,10 +443,10 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
     SET(settings, "mean", mean);
     SET(settings, "std", std);
     for (size_t i = 0; i < ntrain && ok; i++)
-        ok = json_array_append_new(training, json_string(base_name(ds->items[train[i]].image_path))) == 0;
+        ok = json_array_append_new(training, json_string(segcl_base_name(ds->items[train[i]].image_path))) == 0;
     for (size_t i = 0; i < nval && ok; i++)
         ok = json_array_append_new(validation,
-                                   json_string(base_name(ds->items[val[i]].image_path))) == 0;
+                                   json_string(segcl_base_name(ds->items[val[i]].image_path))) == 0;
     SET(split, "training", training);
     SET(split, "validation", validation);
     SET(root, "data", data);
