@@ -136,6 +136,27 @@ static void test_png_chunk_longer_than_file(void **state)
     unlink(path);
 }
 
+/* A file that cannot be written is named as the user gave it, never by the hidden temporary
+ * segcl writes first (.x.png.tmp-<random>): that name means nothing to them. */
+static void test_write_error_names_the_file(void **state)
+{
+    (void)state;
+    char blocker[600], path[700];
+    snprintf(blocker, sizeof blocker, "%s/not-a-folder", tmp_dir);
+    test_write_text(blocker, "a file where a folder should be\n");
+    snprintf(path, sizeof path, "%s/out.png", blocker);
+    segcl_image img = {0};
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 2, 2, 1, &img));
+    memset(img.pixels, 7, 4);
+    assert_int_equal(segcl_image_save_png(segcl_context_diag(ctx), path, &img), SEGCL_ERROR_IO);
+    char want[800];
+    snprintf(want, sizeof want, "cannot write %s: ", path);
+    assert_message_names(want);
+    assert_null(strstr(segcl_context_error(ctx), ".tmp-"));
+    segcl_image_free(&img);
+    unlink(blocker);
+}
+
 /* ---- checkpoint headers ---- */
 
 static void test_header_errors_name_the_tensor(void **state)
@@ -731,6 +752,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_over_side_limit),
         cmocka_unit_test(test_png_chunk_longer_than_file),
+        cmocka_unit_test(test_write_error_names_the_file),
         cmocka_unit_test(test_header_errors_name_the_tensor),
         cmocka_unit_test(test_tampered_metadata),
         cmocka_unit_test(test_predictor_bad_settings),

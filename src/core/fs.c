@@ -290,8 +290,11 @@ segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *ou
                                "out of host memory writing %s", path);
     /* hidden: what a crash leaves never looks like the file itself */
     snprintf(prefix, len, "%.*s.%s.tmp-", (int)dir_len, path, path + dir_len);
-    segcl_status st = segcl_create_exclusive(diag, prefix, 0644, &out->temporary, &out->fd);
+    segcl_status st = segcl_create_exclusive(NULL, prefix, 0644, &out->temporary, &out->fd);
+    const int err = errno;
     segcl_free(prefix);
+    if (st) /* said of the file asked for, not of its temporary's random name */
+        st = segcl_diag_fail(diag, st, "cannot write %s: %s", path, strerror(err));
     return st;
 }
 
@@ -328,16 +331,18 @@ segcl_status segcl_file_end(segcl_diag *diag, segcl_file *f, segcl_status st)
 {
     if (!f->temporary)
         return st;
+    /* the messages name the file the user asked for; its hidden temporary is removed */
     if (!st && fsync(f->fd) != 0)
-        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot sync %s: %s", f->temporary,
-                             strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s (syncing it to disk)",
+                             f->path, strerror(errno));
     if (close(f->fd) != 0 && !st)
-        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot close %s: %s", f->temporary,
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot write %s: %s (closing it)", f->path,
                              strerror(errno));
     f->fd = -1;
     if (!st && rename(f->temporary, f->path) != 0)
-        st = segcl_diag_fail(diag, SEGCL_ERROR_IO, "cannot rename %s to %s: %s", f->temporary,
-                             f->path, strerror(errno));
+        st = segcl_diag_fail(diag, SEGCL_ERROR_IO,
+                             "cannot write %s: %s (putting the new copy in its place)", f->path,
+                             strerror(errno));
     if (st)
         unlink(f->temporary);
     else
