@@ -288,8 +288,13 @@ static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[3
         goto done;
     snprintf(marker, mlen, "%s.loading", path);
     if (segcl_open_regular(NULL, path, &fd, &absent)) {
-        snprintf(why, sizeof why, "not a regular file");
-        refused = true;
+        /* what is there but is no regular file goes; a file that cannot be opened now (too
+         * many open files, permissions) stays, and this process builds from source */
+        struct stat sb;
+        if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            snprintf(why, sizeof why, "not a regular file");
+            refused = true;
+        }
         goto done;
     }
     if (absent)
