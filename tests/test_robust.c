@@ -7,8 +7,10 @@
  * runs under AddressSanitizer and UBSan in CI, which turns any memory error here into a failure.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -155,6 +157,29 @@ static void test_write_error_names_the_file(void **state)
     assert_null(strstr(segcl_context_error(ctx), ".tmp-"));
     segcl_image_free(&img);
     unlink(blocker);
+
+    /* and a write that fails half-way (a file size limit: EFBIG, as a full disk's ENOSPC) */
+    assert_ok(ctx, segcl_image_alloc(segcl_context_diag(ctx), 64, 64, 3, &img));
+    uint64_t x = 88172645463325252u; /* xorshift noise: JPEG keeps it large */
+    for (size_t i = 0; i < 64 * 64 * 3; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        img.pixels[i] = (uint8_t)x;
+    }
+    snprintf(path, sizeof path, "%s/big.jpg", tmp_dir);
+    struct rlimit was, small = {1000, 0};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    small.rlim_max = was.rlim_max;
+    void (*handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    segcl_status st = segcl_image_save_jpeg(segcl_context_diag(ctx), path, &img, 95);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, handler);
+    assert_int_equal(st, SEGCL_ERROR_IO);
+    snprintf(want, sizeof want, "cannot write %s: ", path);
+    assert_message_names(want);
+    assert_null(strstr(segcl_context_error(ctx), ".tmp-"));
+    assert_false(access(path, F_OK) == 0); /* nothing half-written in its place */
+    segcl_image_free(&img);
 }
 
 /* ---- checkpoint headers ---- */

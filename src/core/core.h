@@ -109,6 +109,10 @@ SEGCL_INTERNAL segcl_status segcl_json_text(segcl_diag *diag, const json_t *json
  * a temporary file and a rename. */
 SEGCL_INTERNAL segcl_status segcl_json_write_file(segcl_diag *diag, const char *path,
                                                   const json_t *json);
+/* Writes text and a newline to path through a temporary file and a rename (text as
+ * segcl_json_text made it, when the caller needs it too). */
+SEGCL_INTERNAL segcl_status segcl_text_write_file(segcl_diag *diag, const char *path,
+                                                  const char *text);
 
 /* Reading JSON from outside (src/core/json_read.c): strict, allocation-failure safe, fuzzed. */
 typedef enum segcl_jtype {

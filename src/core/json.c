@@ -53,15 +53,23 @@ segcl_status segcl_json_text(segcl_diag *diag, const json_t *json, size_t flags,
 segcl_status segcl_json_write_file(segcl_diag *diag, const char *path, const json_t *json)
 {
     char *text = NULL;
-    segcl_file file = {-1, path, NULL};
     segcl_status st = segcl_json_text(
         diag, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9), &text);
-    if (!st && !(st = segcl_file_begin(diag, path, &file))) {
-        st = segcl_write_all(diag, file.fd, text, strlen(text), file.temporary);
+    if (!st)
+        st = segcl_text_write_file(diag, path, text);
+    segcl_free(text);
+    return st;
+}
+
+segcl_status segcl_text_write_file(segcl_diag *diag, const char *path, const char *text)
+{
+    segcl_file file = {-1, path, NULL};
+    segcl_status st = segcl_file_begin(diag, path, &file);
+    if (!st) {
+        st = segcl_write_all(diag, file.fd, text, strlen(text), path);
         if (!st)
-            st = segcl_write_all(diag, file.fd, "\n", 1, file.temporary);
+            st = segcl_write_all(diag, file.fd, "\n", 1, path);
         st = segcl_file_end(diag, &file, st);
     }
-    segcl_free(text);
     return st;
 }

@@ -121,7 +121,7 @@ segcl_status segcl_image_save_jpeg(segcl_diag *diag, const char *path, const seg
         segcl_file file;
         if (!(st = segcl_file_begin(diag, path, &file)))
             st = segcl_file_end(diag, &file,
-                                segcl_write_all(diag, file.fd, buf, len, file.temporary));
+                                segcl_write_all(diag, file.fd, buf, len, file.path));
     }
     tjFree(buf);
     tjDestroy(tj);

@@ -144,18 +144,18 @@ static segcl_status build_header(segcl_context *ctx, segcl_model *model,
 
 /* Writes the length, the header padded with spaces so tensor data starts 8-byte aligned, and
  * every tensor. */
-static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, const char *json,
+static segcl_status write_body(segcl_context *ctx, int fd, const char *path, const char *json,
                                const pending *list, size_t n)
 {
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
     uint8_t len_le[8];
     for (int i = 0; i < 8; i++)
         len_le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    segcl_status st = segcl_write_all(segcl_context_diag(ctx), fd, len_le, 8, tmp);
+    segcl_status st = segcl_write_all(segcl_context_diag(ctx), fd, len_le, 8, path);
     if (!st)
-        st = segcl_write_all(segcl_context_diag(ctx), fd, json, hlen, tmp);
+        st = segcl_write_all(segcl_context_diag(ctx), fd, json, hlen, path);
     if (!st && padded > hlen)
-        st = segcl_write_all(segcl_context_diag(ctx), fd, "        ", padded - hlen, tmp);
+        st = segcl_write_all(segcl_context_diag(ctx), fd, "        ", padded - hlen, path);
     float *host = NULL;
     size_t host_cap = 0;
     for (size_t i = 0; i < n && !st; i++) {
@@ -168,7 +168,7 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
             uint8_t le[8];
             for (int b = 0; b < 8; b++)
                 le[b] = (uint8_t)((uint64_t)p->scalar >> (8 * b));
-            st = segcl_write_all(segcl_context_diag(ctx), fd, le, 8, tmp);
+            st = segcl_write_all(segcl_context_diag(ctx), fd, le, 8, path);
             continue;
         }
         if (p->tensor->numel > host_cap) {
@@ -176,14 +176,14 @@ static segcl_status write_body(segcl_context *ctx, int fd, const char *tmp, cons
             host_cap = p->tensor->numel;
             if (!(host = segcl_malloc(host_cap * sizeof *host))) {
                 st = segcl_fail(ctx, SEGCL_ERROR_OUT_OF_HOST_MEMORY,
-                                "out of host memory writing %s", tmp);
+                                "out of host memory writing %s", path);
                 break;
             }
         }
         /* this library targets little-endian hosts, as safetensors' byte order */
         st = segcl_tensor_read((segcl_tensor *)p->tensor, host, p->tensor->numel);
         if (!st)
-            st = segcl_write_all(segcl_context_diag(ctx), fd, host, p->bytes, tmp);
+            st = segcl_write_all(segcl_context_diag(ctx), fd, host, p->bytes, path);
     }
     segcl_free(host);
     return st;
@@ -204,7 +204,7 @@ segcl_status segcl_checkpoint_save(segcl_context *ctx, const char *path, segcl_m
         st = build_header(ctx, model, metadata, list, &n, &json);
     if (!st && !(st = segcl_file_begin(segcl_context_diag(ctx), path, &file)))
         st = segcl_file_end(segcl_context_diag(ctx), &file,
-                            write_body(ctx, file.fd, file.temporary, json, list, n));
+                            write_body(ctx, file.fd, path, json, list, n));
     segcl_free(json);
     segcl_free(list);
     return st;

@@ -443,7 +443,7 @@ static segcl_status write_model(segcl_context *ctx, const Onnx__ModelProto *m, c
         goto done;
     }
     if (!(st = segcl_file_begin(diag, path, &file)))
-        st = segcl_file_end(diag, &file, segcl_write_all(diag, file.fd, bytes, n, file.temporary));
+        st = segcl_file_end(diag, &file, segcl_write_all(diag, file.fd, bytes, n, file.path));
 done:
     segcl_free(bytes);
     return st;

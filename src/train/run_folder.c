@@ -443,7 +443,8 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
     SET(settings, "mean", mean);
     SET(settings, "std", std);
     for (size_t i = 0; i < ntrain && ok; i++)
-        ok = json_array_append_new(training, json_string(segcl_base_name(ds->items[train[i]].image_path))) == 0;
+        ok = json_array_append_new(
+                 training, json_string(segcl_base_name(ds->items[train[i]].image_path))) == 0;
     for (size_t i = 0; i < nval && ok; i++)
         ok = json_array_append_new(validation,
                                    json_string(segcl_base_name(ds->items[val[i]].image_path))) == 0;
@@ -466,7 +467,7 @@ segcl_status segcl_args_write(segcl_context *ctx, const char *path, const segcl_
     if (!st)
         st = segcl_run_file_check(ctx, path);
     if (!st)
-        st = segcl_json_write_file(segcl_context_diag(ctx), path, root);
+        st = segcl_text_write_file(segcl_context_diag(ctx), path, dump);
     segcl_free(dump);
     json_decref(root);
     return st;
