@@ -693,6 +693,32 @@ static void test_run_folder_links_refused(void **state)
     assert_non_null(text);
     assert_string_equal(text, "precious\n");
     free(text);
+    /* nor through a hard link (O_NOFOLLOW does not see one: the row would grow the other
+     * file) */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(link(target, path), 0);
+    assert_int_not_equal(segcl_metrics_append(ctx, path, &row), SEGCL_OK);
+    assert_non_null(strstr(segcl_context_error(ctx), "hard link"));
+    text = test_read_file(target);
+    assert_non_null(text);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    assert_int_equal(unlink(path), 0);
+
+    /* a line longer than any row of segcl's (an edit) is dropped whole: before, its tail read
+     * as a row of its own, at epoch 5.4e227 (found by the metrics.csv fuzz target) */
+    char *longline = malloc(1400);
+    assert_non_null(longline);
+    snprintf(longline, 1400, "epoch,step\n1,12\n-%01300d,1\n2,24\n", 1);
+    test_write_text(path, longline);
+    free(longline);
+    segcl_metrics_row *rows = NULL;
+    size_t count = 0;
+    assert_ok(ctx, segcl_metrics_read(ctx, path, &rows, &count));
+    assert_int_equal(count, 2);
+    assert_true(rows[0].epoch == 1 && rows[1].epoch == 2 && rows[1].step == 24);
+    segcl_free(rows);
+    assert_int_equal(unlink(path), 0);
 }
 
 static int setup(void **state)

@@ -133,8 +133,19 @@ static void test_png_chunk_longer_than_file(void **state)
     segcl_image img = {0};
     assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img), SEGCL_ERROR_FORMAT);
     assert_message_names("exif.png: corrupt PNG: its eXIf chunk claims 2147483647 bytes, more "
-                         "than the 4 left in the file");
+                         "than the 8 left in the file");
     assert_null(img.pixels);
+    /* cut inside the chunk's last 12 bytes: the length and name are all libpng reads before it
+     * allocates */
+    for (size_t cut = 8; cut <= 11; cut += 3) {
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(png, 1, 8 + 25 + cut, f), 8 + 25 + cut);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(segcl_image_load(segcl_context_diag(ctx), path, 3, &img),
+                         SEGCL_ERROR_FORMAT);
+        assert_message_names("its eXIf chunk claims 2147483647 bytes");
+    }
     unlink(path);
 }
 

@@ -348,13 +348,15 @@ static uint32_t big_endian32(const uint8_t *p)
 static size_t png_overrunning_chunk(const uint8_t *d, size_t n)
 {
     size_t at = 8;
-    while (n - at >= 12) {
+    while (n - at >= 8) { /* a chunk's length and name: all libpng reads before allocating */
         const uint32_t len = big_endian32(d + at);
         for (int i = 4; i < 8; i++)
             if ((d[at + i] | 0x20) < 'a' || (d[at + i] | 0x20) > 'z')
                 return 0; /* libpng refuses the chunk's name before reading it */
-        if (len > n - at - 12)
+        if (n - at < 12 || len > n - at - 12)
             return d[at + 4] >= 'a' ? at : 0; /* ancillary: lower-case first letter */
+        if (!memcmp(d + at + 4, "IEND", 4))
+            return 0; /* libpng reads no further */
         at += 12 + (size_t)len;
     }
     return 0;
@@ -372,7 +374,7 @@ static segcl_status decode_png(segcl_diag *diag, const char *path, const uint8_t
                                "%s: corrupt PNG: its %.4s chunk claims %u bytes, more than the "
                                "%zu left in the file",
                                path, (const char *)d + overrun + 4,
-                               (unsigned)big_endian32(d + overrun), n - overrun - 12);
+                               (unsigned)big_endian32(d + overrun), n - overrun - 8);
     job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning,
                                        NULL, png_alloc, png_release);
     if (job.png)

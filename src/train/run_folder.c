@@ -241,6 +241,21 @@ static int split_fields(char *line, char **fields, int max)
     return n;
 }
 
+/* One line of f into buf (its newline kept): 1, or 0 at the end of the file, or -1 for a line
+ * longer than buf, read to its end and dropped (fgets alone would return its tail as a line
+ * of its own). */
+static int read_line(FILE *f, char *buf, size_t len)
+{
+    if (!fgets(buf, (int)len, f))
+        return 0;
+    if (strchr(buf, '\n') || feof(f))
+        return 1;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n')
+        ;
+    return -1;
+}
+
 segcl_status segcl_metrics_read(segcl_context *ctx, const char *path, segcl_metrics_row **rows,
                                 size_t *count)
 {
@@ -261,12 +276,15 @@ segcl_status segcl_metrics_read(segcl_context *ctx, const char *path, segcl_metr
     int column[16], ncol = 0;
     segcl_metrics_row *list = NULL;
     size_t n = 0, cap = 0;
-    if (fgets(line, sizeof line, f)) {
+    int got = read_line(f, line, sizeof line);
+    if (got > 0) {
         ncol = split_fields(line, fields, 16);
         for (int c = 0; c < ncol; c++)
             column[c] = segcl_name_index(metric_columns, fields[c]);
     }
-    while (!st && fgets(line, sizeof line, f)) {
+    while (!st && got != 0 && (got = read_line(f, line, sizeof line)) != 0) {
+        if (got < 0)
+            continue; /* no row of segcl's is that long: an edit, not a row */
         int nf = split_fields(line, fields, 16);
         segcl_metrics_row row;
         double *slot[] = {&row.epoch, &row.step, &row.lr, &row.train_loss, &row.val_loss,
