@@ -256,7 +256,9 @@ segcl_status segcl_create_exclusive(segcl_diag *diag, const char *prefix, unsign
             break;
         }
     }
+    const int err = errno; /* for callers that say the error in their own words */
     segcl_free(name);
+    errno = err;
     return st;
 }
 
@@ -293,7 +295,10 @@ segcl_status segcl_file_begin(segcl_diag *diag, const char *path, segcl_file *ou
     segcl_status st = segcl_create_exclusive(NULL, prefix, 0644, &out->temporary, &out->fd);
     const int err = errno;
     segcl_free(prefix);
-    if (st) /* said of the file asked for, not of its temporary's random name */
+    /* said of the file asked for, not of its temporary's random name */
+    if (st == SEGCL_ERROR_OUT_OF_HOST_MEMORY)
+        st = segcl_diag_fail(diag, st, "out of host memory writing %s", path);
+    else if (st)
         st = segcl_diag_fail(diag, st, "cannot write %s: %s", path, strerror(err));
     return st;
 }

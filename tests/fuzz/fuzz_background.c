@@ -20,11 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static segcl_context *ctx;
     if (!ctx && segcl_context_create(&ctx))
         abort();
+    segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
     char spec[512];
     if (size >= 256 || memchr(data, '/', size) || memchr(data, '\0', size))
         return 0;
     /* what is not a colour or a blur names a file in the fuzzer's own (empty) folder */
-    const bool named = size && data[0] != '#' && (size < 4 || memcmp(data, "blur", 4));
+    const bool named = size && data[0] != '#' && !(size == 4 && !memcmp(data, "blur", 4)) &&
+                       !(size >= 5 && !memcmp(data, "blur:", 5));
     int at = named ? snprintf(spec, sizeof spec, "%s/", fuzz_dir()) : 0;
     memcpy(spec + at, data, size);
     spec[at + (int)size] = '\0';

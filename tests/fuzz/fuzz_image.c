@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         segcl_context_set_max_pixels(ctx, 1u << 20);
     }
     for (int pass = 0; pass < 3; pass++) {
+        segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
         segcl_context_set_strict(ctx, pass == 2);
         segcl_image img;
         segcl_status st = segcl_image_decode(segcl_context_diag(ctx), "fuzz", data, size,

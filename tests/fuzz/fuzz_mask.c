@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         segcl_context_set_max_pixels(ctx, 1u << 18); /* 512 x 512: the same code, quicker runs */
     }
+    segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
     if (size < 2)
         return 0;
     const int classes = 1 + data[0] % 5, shape = data[1] % 4;
