@@ -444,6 +444,13 @@ static void test_stale_crash_marker(void **state)
     assert_int_equal(warnings, 0);
     segcl_context_destroy(ctx);
     assert_false(access(marker, F_OK) == 0);
+    /* the marker is made under a temporary name and linked into place: none is left */
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp-") || strstr(e->d_name, ".loading"))
+            fail_msg("left in the cache: %s", e->d_name);
+    closedir(d);
 }
 
 /* A marker whose lock is held belongs to a process loading the entry now (parallel runs, MPI

@@ -118,12 +118,21 @@ SEGCL_INTERNAL bool segcl_binary_check(const unsigned char *binary, size_t n, ch
 /* A kernel cache entry (src/cl/program.c): a header of this many bytes (magic "SEGCLKC", format
  * version, reserved, the 32-byte key, the binary's size, its SHA-256) and the binary. */
 #define SEGCL_CACHE_HEADER_BYTES 88
+/* 2: the crash marker is held under a lock (version 1's never are); in the key too */
+#define SEGCL_CACHE_FORMAT_VERSION 2u
 /* Reads an entry from fd (closing it) and checks it: magic, version, key, the size against the
  * file's, the digest, then the binary's own structure (segcl_binary_check). True with *binary
  * (free with segcl_free) and its size; false with `why` saying what was wrong, or empty for the
  * accidents a digest catches. */
 SEGCL_INTERNAL bool segcl_cache_entry_read(int fd, const uint8_t key[32], unsigned char **binary,
                                            uint64_t *binary_size, char *why, size_t cap);
+/* The cache's entries at `path` under `key` (src/cl/kernel_cache.c). Load: true and a built
+ * program from a valid entry (a defective one is removed, with a warning where it is no
+ * accident); store: best effort. */
+SEGCL_INTERNAL bool segcl_kernel_cache_load(segcl_context *ctx, const char *path,
+                                            const uint8_t key[32], cl_program *out);
+SEGCL_INTERNAL void segcl_kernel_cache_store(segcl_context *ctx, const char *path,
+                                             const uint8_t key[32], cl_program program);
 /* Source text of kernels/<family>.cl, from SEGCL_KERNEL_DIR or the embedded copy. Caller frees. */
 SEGCL_INTERNAL segcl_status segcl_kernel_source(segcl_context *ctx, const char *family,
                                                 char **source, size_t *length);

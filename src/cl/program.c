@@ -1,17 +1,10 @@
 /*
  * Run-time kernel programs: sources embedded at build time (or read from SEGCL_KERNEL_DIR),
- * built once per context and option set, with an on-disk binary cache for drivers that keep
- * none of their own, kept in a private folder. A cache entry that is corrupt, stale, malformed,
- * rejected by the driver or once fatal to the process that loaded it is rebuilt.
+ * built once per context and option set, with an on-disk binary cache (src/cl/kernel_cache.c)
+ * keyed here by source, options and device.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #define SEGCL_CL_IMPL /* a file of src/cl */
 #include "cl/context_impl.h"
@@ -31,18 +24,6 @@ struct segcl_kernel_entry {
     segcl_kernel_entry *next;
 };
 
-#define CACHE_MAGIC "SEGCLKC"
-#define CACHE_FORMAT_VERSION 1u
-#define CACHE_MAX_BINARY ((uint64_t)1 << 30)
-
-typedef struct cache_header {
-    char magic[8];
-    uint32_t version;
-    uint32_t reserved;
-    uint8_t key[32];
-    uint64_t binary_size;
-    uint8_t digest[32];
-} cache_header;
 
 segcl_status segcl_kernel_source(segcl_context *ctx, const char *family, char **source,
                                  size_t *length)
@@ -81,7 +62,7 @@ static void cache_key(segcl_context *ctx, const char *source, size_t length, con
     segcl_sha256 h;
     segcl_sha256_init(&h);
     char head[64];
-    snprintf(head, sizeof head, "segcl-kernel-cache %u\n", CACHE_FORMAT_VERSION);
+    snprintf(head, sizeof head, "segcl-kernel-cache %u\n", SEGCL_CACHE_FORMAT_VERSION);
     const char *parts[] = {head,       in->platform_name,  in->platform_version, in->name,
                            in->vendor, in->device_version, in->driver_version,   options};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -158,228 +139,6 @@ static segcl_status build_from_source(segcl_context *ctx, const char *family, co
     return SEGCL_OK;
 }
 
-_Static_assert(sizeof(cache_header) == SEGCL_CACHE_HEADER_BYTES, "cache entry header layout");
-
-bool segcl_cache_entry_read(int fd, const uint8_t key[32], unsigned char **binary,
-                            uint64_t *binary_size, char *why, size_t cap)
-{
-    *binary = NULL;
-    *binary_size = 0;
-    why[0] = '\0';
-    cache_header stored, *hdr = &stored;
-    struct stat sb;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return false;
-    }
-    bool ok = fstat(fd, &sb) == 0 && fread(hdr, sizeof *hdr, 1, f) == 1 &&
-              memcmp(hdr->magic, CACHE_MAGIC, 8) == 0 && hdr->version == CACHE_FORMAT_VERSION &&
-              memcmp(hdr->key, key, 32) == 0 && hdr->binary_size > 0 &&
-              hdr->binary_size <= CACHE_MAX_BINARY &&
-              hdr->binary_size == (uint64_t)sb.st_size - sizeof *hdr;
-    unsigned char *bytes = NULL;
-    if (ok) {
-        bytes = segcl_malloc((size_t)hdr->binary_size + 1);
-        ok = bytes && fread(bytes, 1, (size_t)hdr->binary_size, f) == hdr->binary_size &&
-             fgetc(f) == EOF;
-    }
-    fclose(f);
-    if (ok) {
-        uint8_t digest[32];
-        segcl_sha256 h;
-        segcl_sha256_init(&h);
-        segcl_sha256_update(&h, bytes, (size_t)hdr->binary_size);
-        segcl_sha256_final(&h, digest);
-        ok = memcmp(digest, hdr->digest, 32) == 0 &&
-             segcl_binary_check(bytes, (size_t)hdr->binary_size, why, cap);
-    }
-    if (!ok) {
-        segcl_free(bytes);
-        return false;
-    }
-    *binary = bytes;
-    *binary_size = hdr->binary_size;
-    return true;
-}
-
-/* The crash marker "<entry>.loading": a file the loading process holds an flock on for as long
- * as the driver has the binary. The kernel drops the lock with the process, so a marker whose
- * lock can be taken was left by a process that died in the driver, and one whose lock is held
- * belongs to a process loading the entry now (parallel runs and MPI ranks share the cache). */
-typedef enum { MARKER_NONE, MARKER_BUSY, MARKER_STALE } marker_state;
-
-static marker_state marker_probe(const char *marker)
-{
-    int fd = open(marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) /* a symlink or anything else unreadable there is no marker of ours: stale */
-        return errno == ENOENT ? MARKER_NONE : MARKER_STALE;
-    marker_state state = MARKER_STALE;
-    struct stat sb;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        state = errno == EWOULDBLOCK ? MARKER_BUSY : MARKER_STALE;
-    else if (fstat(fd, &sb) == 0 && sb.st_nlink == 0)
-        state = MARKER_NONE; /* its loader finished (and removed it) since the open */
-    close(fd);
-    return state;
-}
-
-/* Puts the marker in place already locked: created and locked under a private name, then
- * linked to its own (which fails when another process's marker is there: *busy). Returns the
- * fd holding the lock, or -1. */
-static int marker_take(const char *marker, bool *busy)
-{
-    *busy = false;
-    char *tmp = NULL;
-    int fd = -1;
-    if (segcl_create_exclusive(NULL, marker, 0600, &tmp, &fd))
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || link(tmp, marker) != 0) {
-        *busy = errno == EEXIST;
-        close(fd);
-        fd = -1;
-    }
-    unlink(tmp);
-    segcl_free(tmp);
-    return fd;
-}
-
-/* Hands a checked binary to the driver under the crash marker. False when the driver refuses
- * it (*refused), or when another process is loading the same entry (neither: build from
- * source this time). */
-static bool cache_hand_over(segcl_context *ctx, const char *marker, const unsigned char *binary,
-                            size_t size, bool *refused, cl_program *out)
-{
-    bool busy;
-    *refused = false;
-    int fd = marker_take(marker, &busy);
-    if (fd < 0)
-        return false;
-    cl_int err, binary_status = CL_SUCCESS;
-    const unsigned char *bins[] = {binary};
-    cl_program program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->dev->device, &size, bins,
-                                                   &binary_status, &err);
-    bool ok = program && err == CL_SUCCESS && binary_status == CL_SUCCESS &&
-              clBuildProgram(program, 1, &ctx->dev->device, NULL, NULL, NULL) == CL_SUCCESS;
-    unlink(marker); /* before the lock goes, so a process waiting on it sees no marker */
-    close(fd);
-    if (!ok && program)
-        clReleaseProgram(program);
-    *refused = !ok;
-    if (ok)
-        *out = program;
-    return ok;
-}
-
-/* Returns true and a built program when a valid entry exists. A defect counts as rejected and
- * the entry is removed: a digest or key that does not match silently, a binary whose structure
- * does not hold, something that is not a regular file, or the marker of a process that died
- * while the driver had the binary, with a warning. An entry another process is loading now is
- * left alone (built from source here). */
-static bool cache_load(segcl_context *ctx, const char *path, const uint8_t key[32], cl_program *out)
-{
-    bool absent = false, loaded = false, refused = false, stale = false;
-    char why[160] = "";
-    unsigned char *binary = NULL;
-    size_t mlen = strlen(path) + sizeof ".loading";
-    char *marker = segcl_malloc(mlen);
-    int fd = -1;
-    if (!marker)
-        goto done;
-    snprintf(marker, mlen, "%s.loading", path);
-    if (segcl_open_regular(NULL, path, &fd, &absent)) {
-        /* what is there but is no regular file goes; a file that cannot be opened now (too
-         * many open files, permissions) stays, and this process builds from source */
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-            snprintf(why, sizeof why, "not a regular file");
-            refused = true;
-        }
-        goto done;
-    }
-    if (absent)
-        goto done;
-    const marker_state state = marker_probe(marker);
-    if (state != MARKER_NONE) {
-        close(fd);
-        if (state == MARKER_STALE) {
-            snprintf(why, sizeof why, "a process died while the OpenCL driver loaded it");
-            refused = stale = true;
-        }
-        goto done;
-    }
-    uint64_t size;
-    if (!segcl_cache_entry_read(fd, key, &binary, &size, why, sizeof why)) {
-        refused = true;
-        goto done;
-    }
-    loaded = cache_hand_over(ctx, marker, binary, (size_t)size, &refused, out);
-done:
-    if (refused) {
-        ctx->cache_stats.rejected++;
-        if (why[0])
-            segcl_warn(ctx, "kernel cache entry %s refused (%s); rebuilt from source", path, why);
-        unlink(path);
-        if (stale)
-            unlink(marker);
-    } else if (loaded) {
-        ctx->cache_stats.hits++;
-    }
-    segcl_free(binary);
-    segcl_free(marker);
-    return loaded;
-}
-
-/* Best effort: a cache that cannot be written only costs the next run a rebuild. The entry is
- * written to an exclusively created temporary in the (private) cache folder, then renamed. */
-static void cache_store(segcl_context *ctx, const char *path, const uint8_t key[32],
-                        cl_program program)
-{
-    size_t size = 0;
-    unsigned char *binary = NULL;
-    char *prefix = NULL, *tmp = NULL;
-    int fd = -1;
-    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
-            CL_SUCCESS ||
-        size == 0 || size > CACHE_MAX_BINARY || !(binary = segcl_malloc(size)))
-        goto done;
-    unsigned char *bins[] = {binary};
-    if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS ||
-        segcl_make_private_dir(NULL, ctx->cache_dir) != SEGCL_OK)
-        goto done;
-    cache_header hdr;
-    memset(&hdr, 0, sizeof hdr);
-    memcpy(hdr.magic, CACHE_MAGIC, 8);
-    hdr.version = CACHE_FORMAT_VERSION;
-    memcpy(hdr.key, key, 32);
-    hdr.binary_size = size;
-    segcl_sha256 h;
-    segcl_sha256_init(&h);
-    segcl_sha256_update(&h, binary, size);
-    segcl_sha256_final(&h, hdr.digest);
-
-    size_t plen = strlen(path) + sizeof ".tmp-";
-    if (!(prefix = segcl_malloc(plen)))
-        goto done;
-    snprintf(prefix, plen, "%s.tmp-", path);
-    if (segcl_create_exclusive(NULL, prefix, 0600, &tmp, &fd))
-        goto done;
-    bool ok = !segcl_write_all(NULL, fd, &hdr, sizeof hdr, tmp) &&
-              !segcl_write_all(NULL, fd, binary, size, tmp);
-    ok = close(fd) == 0 && ok;
-    fd = -1;
-    if (ok && rename(tmp, path) == 0)
-        ctx->cache_stats.stored++;
-    else
-        unlink(tmp);
-done:
-    if (fd >= 0)
-        close(fd);
-    segcl_free(tmp);
-    segcl_free(prefix);
-    segcl_free(binary);
-}
-
 /* The family's source with kernels/common.cl (shared macros) in front of it. */
 static segcl_status full_source(segcl_context *ctx, const char *family, char **source,
                                 size_t *length)
@@ -432,7 +191,7 @@ static segcl_status create_program(segcl_context *ctx, const char *family, const
     if (ctx->cache_enabled) {
         cache_key(ctx, source, length, all_options, key);
         path = cache_path(ctx, key);
-        if (path && cache_load(ctx, path, key, out)) {
+        if (path && segcl_kernel_cache_load(ctx, path, key, out)) {
             segcl_free(path);
             segcl_free(all_options);
             segcl_free(source);
@@ -442,7 +201,7 @@ static segcl_status create_program(segcl_context *ctx, const char *family, const
     }
     st = build_from_source(ctx, family, source, length, all_options, out);
     if (st == SEGCL_OK && path)
-        cache_store(ctx, path, key, *out);
+        segcl_kernel_cache_store(ctx, path, key, *out);
     segcl_free(path);
     segcl_free(all_options);
     segcl_free(source);
