@@ -17,10 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static segcl_context *ctx;
-    if (!ctx && segcl_context_create(&ctx))
-        abort();
-    segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
+    segcl_context *ctx = fuzz_context();
     char spec[512];
     if (size >= 256 || memchr(data, '/', size) || memchr(data, '\0', size))
         return 0;

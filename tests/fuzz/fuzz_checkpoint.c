@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz_util.h"
 #include "io/checkpoint.h"
 #include "settings/run_config.h"
 
@@ -13,10 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static segcl_context *ctx;
-    if (!ctx && segcl_context_create(&ctx))
-        abort();
-    segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
+    segcl_context *ctx = fuzz_context();
     if (size == 0)
         return 0; /* fmemopen refuses an empty buffer; the file reader's own test covers it */
     FILE *f = fmemopen((void *)data, size, "rb");

@@ -13,10 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static segcl_context *ctx;
-    if (!ctx && segcl_context_create(&ctx))
-        abort();
-    segcl_diag_clear(segcl_context_diag(ctx)); /* a refusal must bring its own message */
+    segcl_context *ctx = fuzz_context();
     if (size < 1)
         return 0;
     const int classes = 1 + data[0] % 4;

@@ -1,6 +1,6 @@
 /*
- * What the fuzz targets that read files share: a private folder (mkdtemp, 0700, removed at
- * exit) and a file in it holding the input.
+ * What the fuzz targets share: their context, and for those that read files a private folder
+ * (mkdtemp, 0700, removed at exit) and a file in it holding the input.
  */
 #ifndef SEGCL_FUZZ_UTIL_H
 #define SEGCL_FUZZ_UTIL_H
@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cl/cl.h"
+#include "core/core.h"
 
 static char fuzz_folder[256];
 static char fuzz_names[4][64];
@@ -62,6 +65,17 @@ static inline const char *fuzz_write(const char *name, const uint8_t *data, size
     if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size) || close(fd))
         abort();
     return path;
+}
+
+/* The target's context, made on the first call (aborts when it cannot be), its last message
+ * cleared: a refusal of this input must bring its own. */
+static inline segcl_context *fuzz_context(void)
+{
+    static segcl_context *ctx;
+    if (!ctx && segcl_context_create(&ctx))
+        abort();
+    segcl_diag_clear(segcl_context_diag(ctx));
+    return ctx;
 }
 
 #endif
