@@ -79,20 +79,30 @@ static void put32(unsigned char *p, uint32_t v)
     p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
 }
 
+/* A PNG signature and an IHDR chunk of an 8-bit grey image of width x height at png (33 bytes);
+ * returns where the next chunk goes. */
+static unsigned char *png_start(unsigned char *png, uint32_t width, uint32_t height)
+{
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(png, signature, 8);
+    unsigned char *ihdr = png + 8;
+    put32(ihdr, 13);
+    memcpy(ihdr + 4, "IHDR", 4);
+    put32(ihdr + 8, width);
+    put32(ihdr + 12, height);
+    ihdr[16] = 8, ihdr[17] = 0; /* 8-bit grey, deflate, no filter method, no interlace */
+    ihdr[18] = ihdr[19] = ihdr[20] = 0;
+    put32(ihdr + 21, png_crc(ihdr + 4, 17));
+    return ihdr + 25;
+}
+
 /* A well-formed PNG header wider than segcl decodes is refused as over the limit, with its
  * size and the limit, not as a corrupt file. */
 static void test_png_over_side_limit(void **state)
 {
     (void)state;
-    unsigned char png[8 + 25 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char *ihdr = png + 8;
-    put32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put32(ihdr + 8, 70000); /* width */
-    put32(ihdr + 12, 1);    /* height */
-    ihdr[16] = 8, ihdr[17] = 0; /* 8-bit grey, deflate, no filter method, no interlace */
-    put32(ihdr + 21, png_crc(ihdr + 4, 17));
-    unsigned char *iend = ihdr + 25;
+    unsigned char png[8 + 25 + 12] = {0};
+    unsigned char *iend = png_start(png, 70000, 1);
     memcpy(iend + 4, "IEND", 4);
     put32(iend + 8, png_crc(iend + 4, 4));
     char path[600];
@@ -114,14 +124,8 @@ static void test_png_over_side_limit(void **state)
 static void test_png_chunk_longer_than_file(void **state)
 {
     (void)state;
-    unsigned char png[8 + 25 + 12 + 4] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char *ihdr = png + 8;
-    put32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put32(ihdr + 8, 1), put32(ihdr + 12, 1);
-    ihdr[16] = 8, ihdr[17] = 0;
-    put32(ihdr + 21, png_crc(ihdr + 4, 17));
-    unsigned char *exif = ihdr + 25;
+    unsigned char png[8 + 25 + 12 + 4] = {0};
+    unsigned char *exif = png_start(png, 1, 1);
     put32(exif, 0x7fffffffu);
     memcpy(exif + 4, "eXIfMM\0*", 8);
     char path[600];
